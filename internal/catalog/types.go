@@ -1,0 +1,104 @@
+package catalog
+
+import (
+	"context"
+	"time"
+)
+
+// Result is the outcome of a run or drill.
+type Result string
+
+const (
+	ResultRunning     Result = "running"
+	ResultOK          Result = "ok"
+	ResultFailed      Result = "failed"
+	ResultPartial     Result = "partial" // restic exit 3: some source files unreadable
+	ResultInterrupted Result = "interrupted"
+)
+
+// Kind is what a run did.
+type Kind string
+
+const (
+	KindBackup  Kind = "backup"
+	KindRestore Kind = "restore"
+	KindPrune   Kind = "prune"
+	KindCheck   Kind = "check"
+)
+
+// Run is one backup, restore, prune or check of a target (Target is the
+// repository name for checks).
+type Run struct {
+	ID         int64     `json:"id"`
+	RunID      string    `json:"run_id"` // also the restic tag run:<RunID>
+	Kind       Kind      `json:"kind"`
+	Target     string    `json:"target"`
+	Provider   string    `json:"provider,omitempty"`
+	Repository string    `json:"repository,omitempty"`
+	SnapshotID string    `json:"snapshot_id,omitempty"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end,omitempty"` // zero while running
+	Bytes      int64     `json:"bytes"`       // bytes processed (source size)
+	BytesAdded int64     `json:"bytes_added"` // bytes added to the repository
+	Files      int64     `json:"files"`
+	Result     Result    `json:"result"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Drill is one restore drill of a snapshot.
+type Drill struct {
+	ID         int64         `json:"id"`
+	RunID      string        `json:"run_id"`
+	Target     string        `json:"target"`
+	SnapshotID string        `json:"snapshot_id"`
+	Start      time.Time     `json:"start"`
+	End        time.Time     `json:"end"`
+	RTO        time.Duration `json:"rto_ns"` // measured time to restore
+	Result     Result        `json:"result"`
+	Output     string        `json:"output,omitempty"` // check output, one line per check
+	Error      string        `json:"error,omitempty"`
+}
+
+// Event is a notable happening (failures, prunes, repository inits).
+type Event struct {
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"` // info, warn, error
+	Target  string    `json:"target,omitempty"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+}
+
+// RunFilter selects runs; zero fields match everything. Results are newest
+// first; Limit 0 means no limit.
+type RunFilter struct {
+	Target string
+	Kind   Kind
+	Result Result
+	Limit  int
+}
+
+// DrillFilter selects drills, newest first.
+type DrillFilter struct {
+	Target     string
+	SnapshotID string
+	Result     Result
+	Limit      int
+}
+
+// Store is the catalog. SQLite implements it; a PostgreSQL store can stand
+// beside it. All methods are safe for concurrent use by several processes.
+type Store interface {
+	// StartRun inserts r with Result running and returns it with ID set.
+	StartRun(ctx context.Context, r Run) (Run, error)
+	// FinishRun updates the run with r.ID: end, snapshot, sizes, result, error.
+	FinishRun(ctx context.Context, r Run) error
+	Runs(ctx context.Context, f RunFilter) ([]Run, error)
+	// RecordDrill inserts a finished drill and returns it with ID set.
+	RecordDrill(ctx context.Context, d Drill) (Drill, error)
+	Drills(ctx context.Context, f DrillFilter) ([]Drill, error)
+	AddEvent(ctx context.Context, e Event) error
+	// Events returns the newest events first, at most limit (0: all).
+	Events(ctx context.Context, limit int) ([]Event, error)
+	Close() error
+}
