@@ -56,14 +56,14 @@ const (
 
 // Backup is one backup target.
 type Backup struct {
-	Name       string     `yaml:"-"`
-	Provider   string     `yaml:"provider"`
-	Repository string     `yaml:"repository"`
-	Source     Source     `yaml:"source"`
-	Schedule   string     `yaml:"schedule"`
-	Retention  Retention  `yaml:"retention"`
-	Drill      Drill      `yaml:"drill"`
-	Hooks      Hooks      `yaml:"hooks"`
+	Name       string    `yaml:"-"`
+	Provider   string    `yaml:"provider"`
+	Repository string    `yaml:"repository"`
+	Source     Source    `yaml:"source"`
+	Schedule   string    `yaml:"schedule"`
+	Retention  Retention `yaml:"retention"`
+	Drill      Drill     `yaml:"drill"`
+	Hooks      Hooks     `yaml:"hooks"`
 	// Tags are extra restic tags added to every snapshot of the target.
 	Tags []string `yaml:"tags"`
 }
@@ -80,7 +80,7 @@ type Source struct {
 	User         string `yaml:"user"`
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
-	Password     string `yaml:"password"` // never allowed; see Validate
+	Password     string `yaml:"password"` // never allowed: Load rejects it
 	// SSLMode is libpq's sslmode (disable, prefer, require, verify-full...).
 	SSLMode string `yaml:"sslmode"`
 }
@@ -114,6 +114,8 @@ type Drill struct {
 // whose single value must be true. For restic targets Path must be set: a
 // path relative to the snapshot root ("/srv/data/x" is found at
 // <restore>/srv/data/x) that must exist, and when SHA256 is set, hash to it.
+// Load makes a relative Path absolute against the lab file's directory,
+// like the source paths, and lowercases SHA256.
 type Check struct {
 	SQL    string `yaml:"sql"`
 	Path   string `yaml:"path"`

@@ -1,0 +1,189 @@
+package lab
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+const (
+	// DefaultFile is the lab file looked for in the current directory.
+	DefaultFile = "lab.yaml"
+	// EnvLab names the environment variable holding the lab file's path,
+	// used when there is no --lab flag and no ./lab.yaml.
+	EnvLab = "HOMELAB_LAB"
+
+	// DefaultStateDir is the state directory, relative to the lab file's
+	// directory, when state_dir is not set.
+	DefaultStateDir = ".homelab"
+	// DefaultPostgresPort is the port of postgres sources without one.
+	DefaultPostgresPort = 5432
+	// DefaultDrillTimeout bounds a whole restore drill.
+	DefaultDrillTimeout = time.Hour
+	// DefaultHookTimeout bounds each hook command.
+	DefaultHookTimeout = 5 * time.Minute
+)
+
+// Find returns the lab file to use: flag when non-empty, else ./lab.yaml
+// when it exists, else $HOMELAB_LAB when set, else "lab.yaml" (so that
+// Load's error names the file that was expected).
+func Find(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if _, err := os.Stat(DefaultFile); err == nil {
+		return DefaultFile
+	}
+	if env := os.Getenv(EnvLab); env != "" {
+		return env
+	}
+	return DefaultFile
+}
+
+// Load reads, validates and defaults the lab file at path. Any problem,
+// including an unreadable file, is returned as a *Errors listing every
+// problem found, with path as given in each message; for an unreadable
+// file errors.Is(err, fs.ErrNotExist) and friends work as usual.
+func Load(path string) (*Lab, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := err.Error()
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			msg = pe.Err.Error()
+		}
+		return nil, &Errors{File: path, List: []FieldError{{File: path, Msg: msg, Err: err}}}
+	}
+	return Parse(path, data)
+}
+
+// Parse validates and defaults the lab file content data. path is shown
+// in error messages as given, and its directory (made absolute) is the
+// base for relative paths in the file. Problems are returned as a *Errors
+// sorted by line.
+func Parse(path string, data []byte) (*Lab, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &Errors{File: path, List: []FieldError{syntaxError(path, err)}}
+	}
+	root := &yaml.Node{Kind: yaml.MappingNode, Line: 1, Column: 1}
+	if len(doc.Content) > 0 {
+		root = doc.Content[0]
+	}
+	l := &Lab{}
+	d := newDecoder(path, root)
+	d.decode("", root, reflect.ValueOf(l).Elem())
+	d.validate(l)
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool {
+			a, b := d.errs[i], d.errs[j]
+			return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+		})
+		return nil, &Errors{File: path, List: d.errs}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &Errors{File: path, List: []FieldError{{File: path, Msg: err.Error(), Err: err}}}
+	}
+	l.Path = abs
+	l.setDefaults(filepath.Dir(abs))
+	return l, nil
+}
+
+var syntaxLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+
+func syntaxError(path string, err error) FieldError {
+	fe := FieldError{File: path, Msg: yamlMessage(err), Err: err}
+	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
+		fe.Line, _ = strconv.Atoi(m[1])
+		fe.Msg = m[2]
+	}
+	return fe
+}
+
+// setDefaults fills in names, defaults and absolute paths; dir is the lab
+// file's absolute directory.
+func (l *Lab) setDefaults(dir string) {
+	if l.Name == "" {
+		l.Name = nameFrom(filepath.Base(dir))
+	}
+	if l.StateDir == "" {
+		l.StateDir = DefaultStateDir
+	}
+	l.StateDir = absPath(dir, l.StateDir)
+	for name, r := range l.Repositories {
+		r.Name = name
+		r.URL = repositoryURL(dir, r.URL)
+		if r.PasswordFile != "" {
+			r.PasswordFile = absPath(dir, r.PasswordFile)
+		}
+	}
+	for name, s := range l.Services {
+		s.Name = name
+	}
+	for name, b := range l.Backups {
+		b.Name = name
+		for i, p := range b.Source.Paths {
+			b.Source.Paths[i] = absPath(dir, p)
+		}
+		if b.Source.PasswordFile != "" {
+			b.Source.PasswordFile = absPath(dir, b.Source.PasswordFile)
+		}
+		if b.Provider == ProviderPostgres && b.Source.Port == 0 {
+			b.Source.Port = DefaultPostgresPort
+		}
+		if b.Provider == ProviderRestic {
+			for i := range b.Drill.Checks {
+				c := &b.Drill.Checks[i]
+				c.Path = absPath(dir, c.Path)
+				c.SHA256 = strings.ToLower(c.SHA256)
+			}
+		}
+		if b.Drill.Timeout == 0 {
+			b.Drill.Timeout = DefaultDrillTimeout
+		}
+		if b.Hooks.Timeout == 0 {
+			b.Hooks.Timeout = DefaultHookTimeout
+		}
+	}
+}
+
+func absPath(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+
+// repositoryURL makes a local repository path absolute and leaves URLs
+// with a backend prefix (s3:, sftp:, rest:, ...) alone.
+func repositoryURL(dir, url string) string {
+	if rest, ok := strings.CutPrefix(url, "local:"); ok {
+		return "local:" + absPath(dir, rest)
+	}
+	if urlScheme.MatchString(url) {
+		return url
+	}
+	return absPath(dir, url)
+}
+
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9_-]+`)
+
+// nameFrom turns a directory name into a valid lab name.
+func nameFrom(base string) string {
+	name := strings.TrimLeft(invalidNameChars.ReplaceAllString(strings.ToLower(base), "-"), "-_")
+	if name == "" {
+		return "lab"
+	}
+	return name
+}

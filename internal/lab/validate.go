@@ -1,0 +1,262 @@
+package lab
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var (
+	namePattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	keepWithinPattern = regexp.MustCompile(`^([0-9]+[ymdh])+$`)
+	sha256Pattern     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+	providers    = []string{ProviderPostgres, ProviderRestic}
+	runtimeKinds = []string{"compose", "exec", "systemd"}
+	healthKinds  = []string{"command", "container", "http", "postgres", "tcp"}
+	sslModes     = []string{"allow", "disable", "prefer", "require", "verify-ca", "verify-full"}
+	secretWords  = []string{"PASSWORD", "SECRET", "TOKEN", "KEY"}
+)
+
+const inlineSecret = "inline secret not allowed: use password_file or password_env"
+
+// validate checks the rules that span fields: required fields,
+// references, provider-specific sources, schedules and secrets. Map
+// entries left null in the file are replaced by empty values first.
+func (d *decoder) validate(l *Lab) {
+	if l.Name != "" {
+		d.checkName("name", l.Name)
+	}
+	if len(l.Backups) > 0 && len(l.Repositories) == 0 {
+		n := d.keys["repositories"]
+		if n == nil {
+			n = d.keys["backups"]
+		}
+		d.errorf(n, "repositories", "at least one repository is required when backups are defined")
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Repositories)) {
+		if l.Repositories[name] == nil {
+			l.Repositories[name] = &Repository{}
+		}
+		p := "repositories." + name
+		d.checkKey(p, name)
+		d.validateRepository(p, l.Repositories[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Services)) {
+		if l.Services[name] == nil {
+			l.Services[name] = &Service{}
+		}
+		p := "services." + name
+		d.checkKey(p, name)
+		d.validateService(p, l.Services[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Backups)) {
+		if l.Backups[name] == nil {
+			l.Backups[name] = &Backup{}
+		}
+		p := "backups." + name
+		d.checkKey(p, name)
+		d.validateBackup(p, l.Backups[name], l)
+	}
+}
+
+func (d *decoder) checkName(path, name string) {
+	if !namePattern.MatchString(name) {
+		d.at(path, "invalid name %q: must match %s (names become restic tags and file names)", name, namePattern)
+	}
+}
+
+// checkKey checks a map key used as a name, pointing at the key itself.
+func (d *decoder) checkKey(path, name string) {
+	if !namePattern.MatchString(name) {
+		d.errorf(d.keys[path], path, "invalid name %q: must match %s (names become restic tags and file names)", name, namePattern)
+	}
+}
+
+func (d *decoder) validateRepository(p string, r *Repository) {
+	if r.URL == "" {
+		d.at(p+".url", "required: a restic repository URL (a local path, s3:..., sftp:..., rest:...)")
+	}
+	if d.present(p + ".password") {
+		d.at(p+".password", inlineSecret)
+	}
+	switch {
+	case r.PasswordFile == "" && r.PasswordEnv == "":
+		d.at(p+".password_file", "one of password_file or password_env is required")
+	case r.PasswordFile != "" && r.PasswordEnv != "":
+		d.at(p+".password_env", "password_file and password_env are mutually exclusive")
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
+		if looksSecret(k) {
+			d.errorf(d.keys[p+".env."+k], p+".env."+k,
+				"inline secret not allowed: use env_from (%s: NAME_OF_A_VARIABLE_HOLDING_IT)", k)
+		}
+	}
+}
+
+func looksSecret(name string) bool {
+	upper := strings.ToUpper(name)
+	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(upper, w) })
+}
+
+func (d *decoder) validateService(p string, s *Service) {
+	d.oneOf(p+".runtime", "runtime", s.Runtime, runtimeKinds, true)
+	d.oneOf(p+".health", "health probe", s.Health, healthKinds, false)
+}
+
+// oneOf checks that the free-form map m has only keys among known, and at
+// most one (exactly one when required).
+func (d *decoder) oneOf(path, what string, m map[string]any, known []string, required bool) {
+	if d.bad[path] {
+		return
+	}
+	list := strings.Join(known, ", ")
+	var got []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(known, k) {
+			d.at(path+"."+k, "unknown %s %q (known: %s)", what, k, list)
+			continue
+		}
+		got = append(got, k)
+	}
+	switch {
+	case len(got) == 0 && required && len(m) == 0:
+		d.at(path, "required: one of %s", list)
+	case len(got) > 1:
+		d.at(path, "only one %s allowed, got %s", what, strings.Join(got, ", "))
+	}
+}
+
+func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
+	switch {
+	case b.Provider == "":
+		d.at(p+".provider", "required: one of %s", strings.Join(providers, ", "))
+	case !slices.Contains(providers, b.Provider):
+		d.at(p+".provider", "unknown provider %q (known: %s)", b.Provider, strings.Join(providers, ", "))
+	}
+	switch {
+	case b.Repository == "":
+		d.at(p+".repository", "required: the name of one of the repositories")
+	case len(l.Repositories) > 0 && l.Repositories[b.Repository] == nil:
+		d.at(p+".repository", "unknown repository %q (known: %s)",
+			b.Repository, strings.Join(slices.Sorted(maps.Keys(l.Repositories)), ", "))
+	}
+	d.checkSchedule(p+".schedule", b.Schedule)
+	d.checkSchedule(p+".drill.schedule", b.Drill.Schedule)
+	d.checkRetention(p+".retention", b.Retention)
+	if b.Drill.Timeout < 0 {
+		d.at(p+".drill.timeout", "must not be negative, got %s", b.Drill.Timeout)
+	}
+	if b.Hooks.Timeout < 0 {
+		d.at(p+".hooks.timeout", "must not be negative, got %s", b.Hooks.Timeout)
+	}
+	for i, tag := range b.Tags {
+		if tag == "" || strings.Contains(tag, ",") {
+			d.at(fmt.Sprintf("%s.tags[%d]", p, i), "bad tag %q: must not be empty or contain a comma", tag)
+		}
+	}
+	if d.present(p + ".source.password") {
+		d.at(p+".source.password", inlineSecret)
+	}
+	switch b.Provider {
+	case ProviderRestic:
+		d.validateResticSource(p+".source", b.Source)
+	case ProviderPostgres:
+		d.validatePostgresSource(p+".source", b.Source)
+	}
+	d.checkChecks(p+".drill.checks", b.Provider, b.Drill.Checks)
+}
+
+func (d *decoder) checkSchedule(path, spec string) {
+	if spec == "" {
+		return // manual only
+	}
+	if _, err := ParseSchedule(spec); err != nil {
+		d.at(path, "bad cron expression %q: %v", spec, err)
+	}
+}
+
+func (d *decoder) checkRetention(p string, r Retention) {
+	for _, k := range []struct {
+		field string
+		n     int
+	}{
+		{"keep_last", r.KeepLast}, {"keep_hourly", r.KeepHourly}, {"keep_daily", r.KeepDaily},
+		{"keep_weekly", r.KeepWeekly}, {"keep_monthly", r.KeepMonthly}, {"keep_yearly", r.KeepYearly},
+	} {
+		if k.n < 0 {
+			d.at(p+"."+k.field, "must not be negative, got %d", k.n)
+		}
+	}
+	if r.KeepWithin != "" && !keepWithinPattern.MatchString(r.KeepWithin) {
+		d.at(p+".keep_within", "bad duration %q: expected a restic duration such as 7d, 6m or 1y2m3d4h", r.KeepWithin)
+	}
+}
+
+func (d *decoder) validateResticSource(p string, s Source) {
+	if len(s.Paths) == 0 {
+		d.at(p+".paths", "required for provider restic: at least one path")
+	}
+	for i, path := range s.Paths {
+		if strings.TrimSpace(path) == "" {
+			d.at(fmt.Sprintf("%s.paths[%d]", p, i), "empty path")
+		}
+	}
+	d.notAllowed(p, ProviderRestic, map[string]bool{
+		"host": s.Host != "", "port": s.Port != 0, "database": s.Database != "", "user": s.User != "",
+		"password_env": s.PasswordEnv != "", "password_file": s.PasswordFile != "", "sslmode": s.SSLMode != "",
+	})
+}
+
+func (d *decoder) validatePostgresSource(p string, s Source) {
+	if s.Database == "" {
+		d.at(p+".database", "required for provider postgres")
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		d.at(p+".port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	if s.PasswordEnv != "" && s.PasswordFile != "" {
+		d.at(p+".password_env", "password_file and password_env are mutually exclusive")
+	}
+	if s.SSLMode != "" && !slices.Contains(sslModes, s.SSLMode) {
+		d.at(p+".sslmode", "unknown sslmode %q (known: %s)", s.SSLMode, strings.Join(sslModes, ", "))
+	}
+	d.notAllowed(p, ProviderPostgres, map[string]bool{"paths": len(s.Paths) > 0, "exclude": len(s.Exclude) > 0})
+}
+
+// notAllowed reports the fields set (true in set) that provider does not use.
+func (d *decoder) notAllowed(p, provider string, set map[string]bool) {
+	for _, f := range slices.Sorted(maps.Keys(set)) {
+		if set[f] {
+			d.at(p+"."+f, "not allowed for provider %s", provider)
+		}
+	}
+}
+
+func (d *decoder) checkChecks(p, provider string, checks []Check) {
+	for i, c := range checks {
+		pc := fmt.Sprintf("%s[%d]", p, i)
+		switch provider {
+		case ProviderPostgres:
+			if c.SQL == "" {
+				d.at(pc+".sql", "required for provider postgres: a query returning one true value")
+			}
+			d.notAllowed(pc, provider, map[string]bool{"path": c.Path != "", "sha256": c.SHA256 != ""})
+		case ProviderRestic:
+			if c.Path == "" {
+				d.at(pc+".path", "required for provider restic: a path that must exist in the restored snapshot")
+			}
+			if c.SHA256 != "" && !sha256Pattern.MatchString(c.SHA256) {
+				d.at(pc+".sha256", "bad sha256 %q: expected 64 hex digits", c.SHA256)
+			}
+			d.notAllowed(pc, provider, map[string]bool{"sql": c.SQL != ""})
+		}
+	}
+}
+
+// present reports whether path was given in the file, even as null or "".
+func (d *decoder) present(path string) bool {
+	return d.vals[path] != nil
+}
