@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -38,8 +39,8 @@ type Run struct {
 	SnapshotID string    `json:"snapshot_id,omitempty"`
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end,omitempty"` // zero while running
-	Bytes      int64     `json:"bytes"`       // bytes processed (source size)
-	BytesAdded int64     `json:"bytes_added"` // bytes added to the repository
+	Bytes      int64     `json:"bytes"`         // bytes processed (source size)
+	BytesAdded int64     `json:"bytes_added"`   // bytes added to the repository
 	Files      int64     `json:"files"`
 	Result     Result    `json:"result"`
 	Error      string    `json:"error,omitempty"`
@@ -102,3 +103,25 @@ type Store interface {
 	Events(ctx context.Context, limit int) ([]Event, error)
 	Close() error
 }
+
+// Lookup is the point queries that backup, prune and status need. SQLite
+// implements it; other stores should too (catalogtest checks it when they
+// do).
+type Lookup interface {
+	// LastRun returns the newest run of target and kind whose result is one
+	// of results (any result if none are given); false if there is none.
+	LastRun(ctx context.Context, target string, kind Kind, results ...Result) (Run, bool, error)
+	// LastDrill returns the newest drill of target; false if there is none.
+	LastDrill(ctx context.Context, target string) (Drill, bool, error)
+	// DrilledOK returns the distinct IDs of target's snapshots that passed
+	// a drill, the most recently drilled first.
+	DrilledOK(ctx context.Context, target string) ([]string, error)
+}
+
+var (
+	// ErrNotFound is returned by FinishRun for an unknown run ID.
+	ErrNotFound = errors.New("not found")
+	// ErrSchemaTooNew is returned by Open for a catalog whose schema was
+	// written by a newer homelab than this one.
+	ErrSchemaTooNew = errors.New("catalog schema is newer than this homelab")
+)

@@ -1,0 +1,13 @@
+// Package catalog is homelab's record of what happened: backup, restore,
+// prune and check runs, restore drills, and notable events.
+//
+// [Store] is the contract; [SQLite] implements it over an embedded SQLite
+// file (modernc.org/sqlite, no cgo) in WAL mode, so several homelab
+// processes (the daemon, a cron job, an operator at a terminal) can read and
+// write one catalog at the same time. The schema is versioned: [Open]
+// applies pending migrations, each in its own write-locked transaction, and
+// refuses a catalog written by a newer homelab ([ErrSchemaTooNew]).
+//
+// Times are stored in UTC and come back in UTC; the shared conformance suite
+// in package catalogtest pins the contract for every implementation.
+package catalog

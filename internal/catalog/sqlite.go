@@ -1,0 +1,433 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// BusyTimeout is how long a write waits for another connection or process
+// to release SQLite's write lock before it fails with SQLITE_BUSY.
+const BusyTimeout = 10 * time.Second
+
+// timeLayout is how times are stored: UTC, fixed width (nanoseconds always
+// written), so text order is time order and parsing gives back the exact
+// instant.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// SQLite is a Store (and a Lookup) over one SQLite file. It is safe for
+// concurrent use by several goroutines, and by several processes that open
+// the same file.
+type SQLite struct {
+	db   *sql.DB
+	path string
+}
+
+var (
+	_ Store  = (*SQLite)(nil)
+	_ Lookup = (*SQLite)(nil)
+)
+
+// Open opens the catalog at path, creating the file and its parent
+// directory (mode 0700) if needed, and brings its schema up to
+// SchemaVersion. Every connection runs in WAL mode with synchronous=NORMAL,
+// foreign keys on and a BusyTimeout wait for the write lock; transactions
+// begin IMMEDIATE (taking the write lock at once), so concurrent writers
+// queue instead of failing. Open fails with an error wrapping
+// ErrSchemaTooNew if the catalog was migrated by a newer homelab.
+func Open(ctx context.Context, path string) (*SQLite, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
+	}
+	s := &SQLite{db: db, path: abs}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// dsn is the modernc.org/sqlite data source name for the file at the
+// absolute path: a file: URI (so odd characters in the path are escaped)
+// with the per-connection pragmas.
+func dsn(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Path returns the absolute path of the catalog file.
+func (s *SQLite) Path() string { return s.path }
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// migrate applies pending migrations one at a time.
+func (s *SQLite) migrate(ctx context.Context) error {
+	for {
+		current, err := s.migrateStep(ctx)
+		if err != nil || current {
+			return err
+		}
+	}
+}
+
+// migrateStep applies the next pending migration, if any, in one
+// transaction that holds the write lock from its start (BEGIN IMMEDIATE),
+// so processes opening a new catalog at once apply each migration exactly
+// once. It reports whether the schema is now current.
+func (s *SQLite) migrateStep(ctx context.Context) (current bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return false, fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	switch {
+	case v > SchemaVersion:
+		return false, fmt.Errorf("%w: schema version %d, this homelab knows up to %d; upgrade homelab", ErrSchemaTooNew, v, SchemaVersion)
+	case v == SchemaVersion:
+		return true, tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		v+1, encTime(time.Now())); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+	}
+	return v+1 == SchemaVersion, nil
+}
+
+// StartRun inserts r (Result running if empty) and returns it with ID set
+// and times in UTC. Target, Kind and Start are required.
+func (s *SQLite) StartRun(ctx context.Context, r Run) (Run, error) {
+	if r.Target == "" || r.Kind == "" || r.Start.IsZero() {
+		return Run{}, errors.New("start run: target, kind and start are required")
+	}
+	if r.Result == "" {
+		r.Result = ResultRunning
+	}
+	r.Start, r.End = utc(r.Start), utc(r.End)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO runs (run_id, kind, target, provider, repository,
+		snapshot_id, start_time, end_time, bytes, bytes_added, files, result, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.RunID, r.Kind, r.Target, r.Provider, r.Repository, r.SnapshotID,
+		encTime(r.Start), encTime(r.End), r.Bytes, r.BytesAdded, r.Files, r.Result, r.Error)
+	if err != nil {
+		return Run{}, fmt.Errorf("start run %s of %s: %w", r.Kind, r.Target, err)
+	}
+	if r.ID, err = res.LastInsertId(); err != nil {
+		return Run{}, fmt.Errorf("start run %s of %s: %w", r.Kind, r.Target, err)
+	}
+	return r, nil
+}
+
+// FinishRun records the end, snapshot ID, sizes, result and error of the
+// run with r.ID. The result must be final (not empty or running). An
+// unknown ID gives an error wrapping ErrNotFound.
+func (s *SQLite) FinishRun(ctx context.Context, r Run) error {
+	if r.Result == "" || r.Result == ResultRunning {
+		return fmt.Errorf("finish run %d: result %q is not final", r.ID, r.Result)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET end_time = ?, snapshot_id = ?, bytes = ?,
+		bytes_added = ?, files = ?, result = ?, error = ? WHERE id = ?`,
+		encTime(r.End), r.SnapshotID, r.Bytes, r.BytesAdded, r.Files, r.Result, r.Error, r.ID)
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("finish run %d: %w", r.ID, ErrNotFound)
+	}
+	return nil
+}
+
+const runCols = `id, run_id, kind, target, provider, repository, snapshot_id,
+	start_time, end_time, bytes, bytes_added, files, result, error`
+
+// Runs returns the runs matching f, newest first (by start, then ID).
+func (s *SQLite) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
+	var w where
+	w.eq("target", f.Target)
+	w.eq("kind", string(f.Kind))
+	w.eq("result", string(f.Result))
+	return s.runs(ctx, w, f.Limit)
+}
+
+// LastRun returns the newest run of target and kind whose result is one of
+// results (any result if none are given); false if there is none.
+func (s *SQLite) LastRun(ctx context.Context, target string, kind Kind, results ...Result) (Run, bool, error) {
+	var w where
+	w.eq("target", target)
+	w.eq("kind", string(kind))
+	w.in("result", results)
+	runs, err := s.runs(ctx, w, 1)
+	if err != nil || len(runs) == 0 {
+		return Run{}, false, err
+	}
+	return runs[0], true, nil
+}
+
+func (s *SQLite) runs(ctx context.Context, w where, limit int) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, w.query(runCols, "runs", "start_time", limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var start, end sql.NullString
+		if err := rows.Scan(&r.ID, &r.RunID, &r.Kind, &r.Target, &r.Provider, &r.Repository,
+			&r.SnapshotID, &start, &end, &r.Bytes, &r.BytesAdded, &r.Files, &r.Result, &r.Error); err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		if r.Start, err = decTime(start); err != nil {
+			return nil, fmt.Errorf("list runs: run %d: %w", r.ID, err)
+		}
+		if r.End, err = decTime(end); err != nil {
+			return nil, fmt.Errorf("list runs: run %d: %w", r.ID, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return out, nil
+}
+
+// RecordDrill inserts a finished drill and returns it with ID set and times
+// in UTC. Target, SnapshotID, Start and Result are required.
+func (s *SQLite) RecordDrill(ctx context.Context, d Drill) (Drill, error) {
+	if d.Target == "" || d.SnapshotID == "" || d.Start.IsZero() || d.Result == "" {
+		return Drill{}, errors.New("record drill: target, snapshot ID, start and result are required")
+	}
+	d.Start, d.End = utc(d.Start), utc(d.End)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO drills (run_id, target, snapshot_id, start_time,
+		end_time, rto_ns, result, output, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.RunID, d.Target, d.SnapshotID, encTime(d.Start), encTime(d.End), int64(d.RTO),
+		d.Result, d.Output, d.Error)
+	if err != nil {
+		return Drill{}, fmt.Errorf("record drill of %s: %w", d.Target, err)
+	}
+	if d.ID, err = res.LastInsertId(); err != nil {
+		return Drill{}, fmt.Errorf("record drill of %s: %w", d.Target, err)
+	}
+	return d, nil
+}
+
+const drillCols = `id, run_id, target, snapshot_id, start_time, end_time, rto_ns, result, output, error`
+
+// Drills returns the drills matching f, newest first (by start, then ID).
+func (s *SQLite) Drills(ctx context.Context, f DrillFilter) ([]Drill, error) {
+	var w where
+	w.eq("target", f.Target)
+	w.eq("snapshot_id", f.SnapshotID)
+	w.eq("result", string(f.Result))
+	rows, err := s.db.QueryContext(ctx, w.query(drillCols, "drills", "start_time", f.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list drills: %w", err)
+	}
+	defer rows.Close()
+	var out []Drill
+	for rows.Next() {
+		var d Drill
+		var start, end sql.NullString
+		var rto int64
+		if err := rows.Scan(&d.ID, &d.RunID, &d.Target, &d.SnapshotID, &start, &end, &rto,
+			&d.Result, &d.Output, &d.Error); err != nil {
+			return nil, fmt.Errorf("list drills: %w", err)
+		}
+		d.RTO = time.Duration(rto)
+		if d.Start, err = decTime(start); err != nil {
+			return nil, fmt.Errorf("list drills: drill %d: %w", d.ID, err)
+		}
+		if d.End, err = decTime(end); err != nil {
+			return nil, fmt.Errorf("list drills: drill %d: %w", d.ID, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list drills: %w", err)
+	}
+	return out, nil
+}
+
+// LastDrill returns the newest drill of target; false if there is none.
+func (s *SQLite) LastDrill(ctx context.Context, target string) (Drill, bool, error) {
+	ds, err := s.Drills(ctx, DrillFilter{Target: target, Limit: 1})
+	if err != nil || len(ds) == 0 {
+		return Drill{}, false, err
+	}
+	return ds[0], true, nil
+}
+
+// DrilledOK returns the distinct IDs of target's snapshots that passed a
+// drill, the most recently drilled first.
+func (s *SQLite) DrilledOK(ctx context.Context, target string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT snapshot_id FROM drills
+		WHERE target = ? AND result = ? GROUP BY snapshot_id
+		ORDER BY MAX(start_time) DESC, MAX(id) DESC`, target, ResultOK)
+	if err != nil {
+		return nil, fmt.Errorf("list drilled snapshots of %s: %w", target, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list drilled snapshots of %s: %w", target, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list drilled snapshots of %s: %w", target, err)
+	}
+	return ids, nil
+}
+
+// AddEvent records e. Time and Kind are required; Level defaults to info.
+func (s *SQLite) AddEvent(ctx context.Context, e Event) error {
+	if e.Time.IsZero() || e.Kind == "" {
+		return errors.New("add event: time and kind are required")
+	}
+	if e.Level == "" {
+		e.Level = "info"
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO events (time, level, target, kind, message)
+		VALUES (?, ?, ?, ?, ?)`, encTime(e.Time), e.Level, e.Target, e.Kind, e.Message); err != nil {
+		return fmt.Errorf("add event %s: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// Events returns the newest events first (by time, then ID), at most limit
+// (0: all).
+func (s *SQLite) Events(ctx context.Context, limit int) ([]Event, error) {
+	var w where
+	rows, err := s.db.QueryContext(ctx, w.query("id, time, level, target, kind, message", "events", "time", limit))
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var t sql.NullString
+		if err := rows.Scan(&e.ID, &t, &e.Level, &e.Target, &e.Kind, &e.Message); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		if e.Time, err = decTime(t); err != nil {
+			return nil, fmt.Errorf("list events: event %d: %w", e.ID, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return out, nil
+}
+
+// where builds a WHERE clause from column conditions, with its arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// eq adds col = v, unless v is empty.
+func (w *where) eq(col, v string) {
+	if v != "" {
+		w.conds = append(w.conds, col+" = ?")
+		w.args = append(w.args, v)
+	}
+}
+
+// in adds col IN (vs...), unless vs is empty.
+func (w *where) in(col string, vs []Result) {
+	if len(vs) == 0 {
+		return
+	}
+	w.conds = append(w.conds, col+" IN (?"+strings.Repeat(", ?", len(vs)-1)+")")
+	for _, v := range vs {
+		w.args = append(w.args, v)
+	}
+}
+
+// query is a SELECT of cols from table under w, newest first by timeCol
+// then id, with at most limit rows if limit > 0.
+func (w *where) query(cols, table, timeCol string, limit int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SELECT %s FROM %s", cols, table)
+	if len(w.conds) > 0 {
+		b.WriteString(" WHERE " + strings.Join(w.conds, " AND "))
+	}
+	fmt.Fprintf(&b, " ORDER BY %s DESC, id DESC", timeCol)
+	if limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %d", limit)
+	}
+	return b.String()
+}
+
+// utc returns t in UTC without a monotonic reading; the zero time stays zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Round(0).UTC()
+}
+
+// encTime is t as stored: NULL for the zero time, else timeLayout in UTC.
+func encTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// decTime parses a stored time; NULL is the zero time.
+func decTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeLayout, s.String)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse time %q: %w", s.String, err)
+	}
+	return t.UTC(), nil
+}
