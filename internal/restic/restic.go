@@ -152,7 +152,7 @@ type call struct {
 	op       string
 	args     []string
 	extraEnv []string
-	stdout   io.Writer            // raw stdout (for dump); exclusive with onJSON
+	stdout   io.Writer              // raw stdout (for dump); exclusive with onJSON
 	onJSON   func(envelope, []byte) // JSON lines of stdout
 	stdin    io.Reader
 	noLock   bool
@@ -330,6 +330,9 @@ type RestoreOptions struct {
 	// with the repository (restic restore --verify).
 	Verify  bool
 	Include []string
+	// NoCache reads everything from the repository, never from restic's
+	// local cache (restic --no-cache): what a restore drill must prove.
+	NoCache bool
 }
 
 // Restore restores snapshot id (or "latest" together with tags) into
@@ -338,6 +341,9 @@ func (c *Client) Restore(ctx context.Context, id, target string, o RestoreOption
 	args := []string{"restore", "--json", "--target", target}
 	if o.Verify {
 		args = append(args, "--verify")
+	}
+	if o.NoCache {
+		args = append([]string{"--no-cache"}, args...)
 	}
 	for _, i := range o.Include {
 		args = append(args, "--include", i)
@@ -366,15 +372,20 @@ func (c *Client) Restore(ctx context.Context, id, target string, o RestoreOption
 	return sum, err
 }
 
-// Dump writes one file of snapshot id to w (restic dump).
-func (c *Client) Dump(ctx context.Context, id, path string, w io.Writer) error {
-	return c.run(ctx, call{op: "dump", args: []string{"dump", "--", id, path}, stdout: w})
+// Dump writes one file of snapshot id to w (restic dump). With noCache it
+// reads only from the repository (restic --no-cache).
+func (c *Client) Dump(ctx context.Context, id, path string, w io.Writer, noCache bool) error {
+	args := []string{"dump", "--", id, path}
+	if noCache {
+		args = append([]string{"--no-cache"}, args...)
+	}
+	return c.run(ctx, call{op: "dump", args: args, stdout: w})
 }
 
 // Policy is a restic forget policy (--keep-*). Zero fields are not passed.
 type Policy struct {
 	Last, Hourly, Daily, Weekly, Monthly, Yearly int
-	Within                                        string
+	Within                                       string
 }
 
 // Args returns the policy as restic forget flags.

@@ -108,7 +108,7 @@ func TestStdinFromCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := c.Dump(ctx, sum.SnapshotID, "/db.dump", &buf); err != nil {
+	if err := c.Dump(ctx, sum.SnapshotID, "/db.dump", &buf, false); err != nil {
 		t.Fatal(err)
 	}
 	if buf.String() != "dump of xyz" {

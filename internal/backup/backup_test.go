@@ -1,0 +1,313 @@
+package backup_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/backup/files"
+	"homelab/internal/backup/postgres"
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/lock"
+	"homelab/internal/restic"
+	"homelab/internal/testenv"
+)
+
+// env is a lab on disk with a fresh repository and catalog.
+type env struct {
+	dir   string
+	lab   *lab.Lab
+	store *catalog.SQLite
+	m     *backup.Manager
+}
+
+// newEnv writes lab.yaml (backups given as YAML under "backups:") next to a
+// fresh restic repository and returns a Manager over it.
+func newEnv(t *testing.T, backupsYAML string) *env {
+	t.Helper()
+	bin := testenv.Restic(t)
+	repo, pass := testenv.ResticRepo(t)
+	dir := t.TempDir()
+	doc := fmt.Sprintf("name: test\nstate_dir: %s\nrepositories:\n  local:\n    url: %s\n    password_file: %s\nbackups:\n%s", filepath.Join(dir, "state"), repo, pass, backupsYAML)
+	path := filepath.Join(dir, "lab.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Load(path)
+	if err != nil {
+		t.Fatalf("lab: %v\n%s", err, doc)
+	}
+	store, err := catalog.Open(context.Background(), filepath.Join(l.StateDir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	m := &backup.Manager{
+		Lab: l, Catalog: store,
+		Providers: map[string]backup.Provider{"restic": &files.Provider{}, "postgres": &postgres.Provider{}},
+		Repo: func(ctx context.Context, name string) (*restic.Client, error) {
+			r := l.Repositories[name]
+			return restic.New(ctx, restic.Config{Binary: bin, Repository: r.URL, PasswordFile: r.PasswordFile})
+		},
+	}
+	return &env{dir: dir, lab: l, store: store, m: m}
+}
+
+func (e *env) runs(t *testing.T, target string) []catalog.Run {
+	t.Helper()
+	runs, err := e.store.Runs(context.Background(), catalog.RunFilter{Target: target, Kind: catalog.KindBackup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestFilesRoundTripByteIdentical(t *testing.T) {
+	src := t.TempDir()
+	tree := map[string]string{"a.txt": "alpha\n", "sub/b.bin": strings.Repeat("\x00\x01binary", 50000), "sub/deep/c": "c", "skip.log": "noise"}
+	writeTree(t, src, tree)
+	e := newEnv(t, fmt.Sprintf(`  files:
+    provider: restic
+    repository: local
+    source: {paths: [%s], exclude: ["*.log"]}
+    retention: {keep_last: 2}
+    drill:
+      checks:
+        - path: %s/a.txt
+          sha256: 5b4e0b1b7b2a3c3b2c16a0b1c6f0dd3f2d56a0eb35b0b1b1f9e4b67d3a1c3c0f
+`, src, src))
+	ctx := context.Background()
+	rep := e.m.Backup(ctx, "files")
+	if rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	if rep.Run.Result != catalog.ResultOK || rep.Run.SnapshotID == "" || rep.Run.Files != 3 {
+		t.Fatalf("run = %+v", rep.Run)
+	}
+	plan, err := e.m.PlanRestore(ctx, "files", "latest", backup.Destination{Path: filepath.Join(e.dir, "out")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Restore(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range tree {
+		got, err := os.ReadFile(filepath.Join(e.dir, "out", src, name))
+		if name == "skip.log" {
+			if err == nil {
+				t.Error("excluded file was restored")
+			}
+			continue
+		}
+		if err != nil || string(got) != body {
+			t.Errorf("%s: restored content differs (%v)", name, err)
+		}
+	}
+	// The drill's sha256 expectation above is deliberately wrong: the drill
+	// restores and verifies, then fails on that check and says why.
+	out := e.m.Verify(ctx, "files")
+	if !errors.Is(out.Err, backup.ErrDrillFailed) || out.Drill.Result != catalog.ResultFailed || !strings.Contains(out.Drill.Output, "sha256 is ") {
+		t.Fatalf("drill = %+v, err %v", out.Drill, out.Err)
+	}
+	if out.Drill.RTO <= 0 {
+		t.Error("RTO not measured")
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "homelab-drill-files-*")); len(left) > 0 {
+		t.Errorf("drill left its directory behind: %v", left)
+	}
+}
+
+func TestFilesMissingSourcePathFails(t *testing.T) {
+	e := newEnv(t, `  files:
+    provider: restic
+    repository: local
+    source: {paths: [/nonexistent/homelab-test-path]}
+`)
+	rep := e.m.Backup(context.Background(), "files")
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "do not exist") || rep.Run.Result != catalog.ResultFailed {
+		t.Fatalf("rep = %+v", rep)
+	}
+}
+
+func TestHooks(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"f": "x"})
+	marker := filepath.Join(t.TempDir(), "after")
+	e := newEnv(t, fmt.Sprintf(`  ok:
+    provider: restic
+    repository: local
+    source: {paths: [%[1]s]}
+    hooks:
+      before: ["true"]
+      after: ["echo \"$HOMELAB_RESULT $HOMELAB_TARGET\" >> %[2]s"]
+  before-fails:
+    provider: restic
+    repository: local
+    source: {paths: [%[1]s]}
+    hooks:
+      before: ["echo nope >&2; exit 4"]
+      after: ["echo \"$HOMELAB_RESULT $HOMELAB_TARGET\" >> %[2]s"]
+  after-fails:
+    provider: restic
+    repository: local
+    source: {paths: [%[1]s]}
+    hooks:
+      after: ["exit 5"]
+`, src, marker))
+	ctx := context.Background()
+	if rep := e.m.Backup(ctx, "ok"); rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	rep := e.m.Backup(ctx, "before-fails")
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "before hook") || rep.Run.SnapshotID != "" {
+		t.Fatalf("failing before hook: %+v", rep)
+	}
+	got, _ := os.ReadFile(marker)
+	if string(got) != "ok ok\nfailed before-fails\n" {
+		t.Errorf("after hooks ran as %q", got)
+	}
+	rep = e.m.Backup(ctx, "after-fails")
+	var we *backup.WarningError
+	if !errors.As(rep.Err, &we) || rep.Run.Result != catalog.ResultOK || rep.Run.SnapshotID == "" {
+		t.Fatalf("failing after hook should warn, not fail: %+v", rep)
+	}
+}
+
+func TestBusyTarget(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"f": "x"})
+	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n", src))
+	held, err := lock.Acquire(context.Background(), e.lab.StateDir, "target-files", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := e.m.Backup(context.Background(), "files")
+	if !errors.Is(rep.Err, lock.ErrBusy) {
+		t.Fatalf("err = %v, want target busy", rep.Err)
+	}
+	e.m.Wait = true
+	go func() { time.Sleep(500 * time.Millisecond); held.Release() }()
+	if rep := e.m.Backup(context.Background(), "files"); rep.Err != nil {
+		t.Fatalf("with wait: %v", rep.Err)
+	}
+}
+
+// TestRetention checks restic's answer for a table of snapshot dates and
+// the floor: the newest drilled snapshot survives a prune.
+func TestRetention(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"f": "x"})
+	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n    retention: {keep_last: 2, keep_weekly: 2}\n", src))
+	ctx := context.Background()
+	tgt, _, err := e.m.Target(ctx, "files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dates := []string{"2026-01-01", "2026-01-02", "2026-01-05", "2026-01-06", "2026-01-12", "2026-01-13", "2026-01-14"}
+	ids := map[string]string{}
+	for _, d := range dates {
+		tm, _ := time.ParseInLocation("2006-01-02 15:04", d+" 12:00", time.Local)
+		sum, err := tgt.Repo.Backup(ctx, restic.BackupOptions{Paths: []string{src}, Tags: tgt.RunTags("r" + d), Time: tm}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[d] = sum.SnapshotID
+	}
+	// keep_last 2 keeps 01-14 and 01-13; keep_weekly 2 keeps the newest of
+	// each of the two newest ISO weeks: 01-14 (week 3, counted already) and
+	// 01-06 (week 2).
+	wantKeep := []string{"2026-01-06", "2026-01-13", "2026-01-14"}
+	plan, err := e.m.PlanPrune(ctx, "files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDates(t, "keep", plan.Keep, ids, wantKeep)
+	if len(plan.Remove) != 4 || len(plan.Protected) != 0 {
+		t.Fatalf("plan removes %d, protects %d", len(plan.Remove), len(plan.Protected))
+	}
+	// 01-05 passed a drill: it is the newest drilled snapshot and is kept.
+	if _, err := e.store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-02"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-05"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err = e.m.Prune(ctx, "files", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDates(t, "protected", plan.Protected, ids, []string{"2026-01-05"})
+	snaps, err := tgt.Repo.Snapshots(ctx, tgt.ScopeTags()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []backup.Snapshot
+	for _, s := range snaps {
+		left = append(left, backup.FromRestic(s))
+	}
+	assertDates(t, "left after prune", left, ids, []string{"2026-01-05", "2026-01-06", "2026-01-13", "2026-01-14"})
+}
+
+func assertDates(t *testing.T, what string, snaps []backup.Snapshot, ids map[string]string, want []string) {
+	t.Helper()
+	got := map[string]bool{}
+	for _, s := range snaps {
+		got[s.ID] = true
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s: %d snapshots, want %d (%v)", what, len(got), len(want), want)
+	}
+	for _, d := range want {
+		if !got[ids[d]] {
+			t.Errorf("%s: snapshot of %s missing", what, d)
+		}
+	}
+}
+
+func TestDamagedRepositoryFailsCheckAndDrill(t *testing.T) {
+	src := t.TempDir()
+	noise := make([]byte, 1<<20)
+	rand.Read(noise) // incompressible, so the data lands in a pack of its own
+	writeTree(t, src, map[string]string{"f": string(noise)})
+	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n", src))
+	ctx := context.Background()
+	if rep := e.m.Backup(ctx, "files"); rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	if rep := e.m.Check(ctx, "local", "100%"); rep.Err != nil {
+		t.Fatalf("healthy repository: %v", rep.Err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(e.lab.Repositories["local"].URL, "data", "*", "*"))
+	for _, p := range packs {
+		if err := os.Truncate(p, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := e.m.Check(ctx, "local", "100%")
+	if rep.Err == nil || rep.Run.Result != catalog.ResultFailed {
+		t.Fatalf("check of a damaged repository: %+v", rep)
+	}
+	out := e.m.Verify(ctx, "files")
+	if out.Err == nil || out.Drill.Result != catalog.ResultFailed {
+		t.Fatalf("drill of a damaged repository: %+v", out)
+	}
+}

@@ -1,0 +1,515 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/lock"
+	"homelab/internal/restic"
+)
+
+// ErrDrillFailed is returned (wrapped) when a drill's checks failed.
+var ErrDrillFailed = errors.New("restore drill failed")
+
+// ErrNoSnapshot means a target has no snapshot to restore or drill.
+var ErrNoSnapshot = errors.New("no snapshot")
+
+// Manager runs backups, restores, drills, prunes and checks for the
+// targets of one lab, recording each in the catalog.
+type Manager struct {
+	Lab       *lab.Lab
+	Catalog   catalog.Store
+	Providers map[string]Provider
+	// Repo returns the restic client of a repository of the lab.
+	Repo func(ctx context.Context, name string) (*restic.Client, error)
+	// Wait makes a busy target wait for its lock instead of failing.
+	Wait bool
+	Now  func() time.Time
+	Log  *slog.Logger
+	// Progress, when set, gets restic status lines of backups and
+	// restores, with the target's name.
+	Progress func(target string, s restic.Status)
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Log != nil {
+		return m.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// NewRunID returns a run identifier: UTC time to the second plus 4 random
+// bytes, e.g. 20261123T101500Z-1a2b3c4d. It is also the restic tag run:<id>.
+func NewRunID(now time.Time) string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// Target resolves a target of the lab by name.
+func (m *Manager) Target(ctx context.Context, name string) (Target, Provider, error) {
+	spec, err := m.Lab.Backup(name)
+	if err != nil {
+		return Target{}, nil, err
+	}
+	p, ok := m.Providers[spec.Provider]
+	if !ok {
+		return Target{}, nil, fmt.Errorf("target %s: provider %q is not available", name, spec.Provider)
+	}
+	repo, err := m.Repo(ctx, spec.Repository)
+	if err != nil {
+		return Target{}, nil, fmt.Errorf("target %s: repository %s: %w", name, spec.Repository, err)
+	}
+	return Target{Spec: spec, Repo: repo}, p, nil
+}
+
+func (m *Manager) lockTarget(ctx context.Context, name string) (func() error, error) {
+	l, err := lock.Acquire(ctx, m.Lab.StateDir, "target-"+name, m.Wait)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+func (m *Manager) event(ctx context.Context, level, target, kind, msg string) {
+	if err := m.Catalog.AddEvent(ctx, catalog.Event{Time: m.now().UTC(), Level: level, Target: target, Kind: kind, Message: msg}); err != nil {
+		m.log().Warn("record event", "err", err)
+	}
+}
+
+// resultOf maps an error to a catalog result.
+func resultOf(ctx context.Context, err error) catalog.Result {
+	switch {
+	case err == nil:
+		return catalog.ResultOK
+	case ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, restic.ErrInterrupted):
+		return catalog.ResultInterrupted
+	case errors.Is(err, restic.ErrPartial):
+		return catalog.ResultPartial
+	}
+	return catalog.ResultFailed
+}
+
+// record finishes a catalog run with a context that outlives a cancelled
+// run, so an interrupted run is still recorded as such.
+func (m *Manager) record(ctx context.Context, r catalog.Run) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return m.Catalog.FinishRun(rctx, r)
+}
+
+// RunReport is the outcome of one backup run.
+type RunReport struct {
+	Run      catalog.Run  `json:"run"`
+	Hooks    []HookResult `json:"hooks,omitempty"`
+	Warnings []string     `json:"warnings,omitempty"`
+	Err      error        `json:"-"`
+}
+
+// Backup backs up one target: lock, before hooks (a failure aborts), the
+// provider's backup, after hooks (always run; a failure is a warning),
+// and a catalog record of the run whatever happened.
+func (m *Manager) Backup(ctx context.Context, name string) RunReport {
+	rep := RunReport{Run: catalog.Run{Kind: catalog.KindBackup, Target: name, Start: m.now().UTC()}}
+	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		rep.Err = err
+		rep.Run.Result, rep.Run.Error = catalog.ResultFailed, err.Error()
+		return rep
+	}
+	release, err := m.lockTarget(ctx, name)
+	if err != nil {
+		rep.Err = err
+		rep.Run.Result, rep.Run.Error = catalog.ResultFailed, err.Error()
+		return rep
+	}
+	defer release()
+
+	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindBackup, Target: name, Provider: t.Spec.Provider, Repository: t.Spec.Repository, Start: m.now().UTC()}
+	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
+		rep.Err = fmt.Errorf("record run: %w", err)
+		return rep
+	}
+	env := hookEnv{Target: name, RunID: run.RunID}
+	var snap Snapshot
+	hooks, err := m.runHooks(ctx, "before", t.Spec.Hooks.Before, t.Spec.Hooks.Timeout, env)
+	rep.Hooks = append(rep.Hooks, hooks...)
+	if err == nil {
+		snap, err = p.Backup(ctx, t, run.RunID, m.progressFor(name))
+	}
+	run.Result = resultOf(ctx, err)
+	env.Result, env.SnapshotID = string(run.Result), snap.ID
+	after, herr := m.runHooks(context.WithoutCancel(ctx), "after", t.Spec.Hooks.After, t.Spec.Hooks.Timeout, env)
+	rep.Hooks = append(rep.Hooks, after...)
+	if herr != nil {
+		rep.Warnings = append(rep.Warnings, herr.Error())
+		m.event(ctx, "warn", name, "hook_failed", herr.Error())
+	}
+
+	run.End = m.now().UTC()
+	run.SnapshotID, run.Bytes, run.BytesAdded, run.Files = snap.ID, snap.Bytes, snap.Added, snap.Files
+	if err != nil {
+		run.Error = err.Error()
+		if run.Result == catalog.ResultPartial {
+			rep.Warnings = append(rep.Warnings, err.Error())
+		}
+		m.event(ctx, "error", name, "backup_"+string(run.Result), err.Error())
+	}
+	if rerr := m.record(ctx, run); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("record run: %w", rerr))
+	}
+	rep.Run, rep.Err = run, err
+	if rep.Err == nil && len(rep.Warnings) > 0 {
+		rep.Err = &WarningError{Warnings: rep.Warnings}
+	}
+	return rep
+}
+
+// WarningError is a job that completed but with warnings (exit code 3):
+// a partial snapshot or a failed after hook.
+type WarningError struct{ Warnings []string }
+
+func (w *WarningError) Error() string { return "done with warnings: " + strings.Join(w.Warnings, "; ") }
+
+func (m *Manager) progressFor(target string) ProgressFunc {
+	if m.Progress == nil {
+		return nil
+	}
+	return func(s restic.Status) { m.Progress(target, s) }
+}
+
+// SnapshotRow is a snapshot with its restore-drill state.
+type SnapshotRow struct {
+	Snapshot
+	Drill *catalog.Drill `json:"drill,omitempty"` // the newest drill of it
+}
+
+// List returns the target's snapshots, oldest first, each with its newest
+// drill from the catalog.
+func (m *Manager) List(ctx context.Context, name string) ([]SnapshotRow, error) {
+	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := p.List(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", name, err)
+	}
+	drills, err := m.Catalog.Drills(ctx, catalog.DrillFilter{Target: name})
+	if err != nil {
+		return nil, err
+	}
+	newest := map[string]*catalog.Drill{}
+	for i := range drills { // newest first
+		if _, ok := newest[drills[i].SnapshotID]; !ok {
+			newest[drills[i].SnapshotID] = &drills[i]
+		}
+	}
+	rows := make([]SnapshotRow, 0, len(snaps))
+	for _, s := range snaps {
+		rows = append(rows, SnapshotRow{Snapshot: s, Drill: newest[s.ID]})
+	}
+	return rows, nil
+}
+
+// Resolve finds a snapshot of the target by ID or ID prefix, or "latest".
+func (m *Manager) Resolve(ctx context.Context, t Target, p Provider, ref string) (Snapshot, error) {
+	snaps, err := p.List(ctx, t)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("list %s: %w", t.Name(), err)
+	}
+	if len(snaps) == 0 {
+		return Snapshot{}, fmt.Errorf("target %s: %w yet (run: homelab backup run %s)", t.Name(), ErrNoSnapshot, t.Name())
+	}
+	if ref == "" || ref == "latest" {
+		return snaps[len(snaps)-1], nil
+	}
+	var found []Snapshot
+	for _, s := range snaps {
+		if strings.HasPrefix(s.ID, ref) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Snapshot{}, fmt.Errorf("target %s: %w %q", t.Name(), ErrNoSnapshot, ref)
+	case 1:
+		return found[0], nil
+	}
+	return Snapshot{}, fmt.Errorf("target %s: snapshot prefix %q is ambiguous (%d matches)", t.Name(), ref, len(found))
+}
+
+// FindTarget returns the target whose snapshots include ref (an ID or
+// prefix), searching every repository of the lab.
+func (m *Manager) FindTarget(ctx context.Context, ref string) (string, error) {
+	if ref == "" || ref == "latest" {
+		return "", errors.New(`"latest" needs --target`)
+	}
+	var names []string
+	for name := range m.Lab.Repositories {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c, err := m.Repo(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		snaps, err := c.Snapshots(ctx, TagHomelab)
+		if err != nil {
+			return "", fmt.Errorf("repository %s: %w", name, err)
+		}
+		for _, s := range snaps {
+			if strings.HasPrefix(s.ID, ref) {
+				if t := s.TagValue("target"); t != "" {
+					return t, nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("%w %q in any repository of the lab", ErrNoSnapshot, ref)
+}
+
+// RestorePlan is what a restore will do; the CLI shows it before asking.
+type RestorePlan struct {
+	Target   string      `json:"target"`
+	Provider string      `json:"provider"`
+	Snapshot Snapshot    `json:"snapshot"`
+	Dest     Destination `json:"destination"`
+}
+
+// PlanRestore resolves the snapshot and destination without changing
+// anything.
+func (m *Manager) PlanRestore(ctx context.Context, name, ref string, dest Destination) (RestorePlan, error) {
+	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	snap, err := m.Resolve(ctx, t, p, ref)
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	switch t.Spec.Provider {
+	case lab.ProviderPostgres:
+		if dest.Database == "" {
+			return RestorePlan{}, fmt.Errorf("target %s is a database: restore needs --database NAME", name)
+		}
+		if dest.Path != "" {
+			return RestorePlan{}, fmt.Errorf("target %s is a database: --to is for file targets", name)
+		}
+	default:
+		if dest.Path == "" {
+			return RestorePlan{}, fmt.Errorf("target %s holds files: restore needs --to PATH", name)
+		}
+		if dest.Database != "" || dest.Replace {
+			return RestorePlan{}, fmt.Errorf("target %s holds files: --database and --replace are for database targets", name)
+		}
+	}
+	return RestorePlan{Target: name, Provider: t.Spec.Provider, Snapshot: snap, Dest: dest}, nil
+}
+
+// Restore carries out a restore plan and records it.
+func (m *Manager) Restore(ctx context.Context, plan RestorePlan) (catalog.Run, error) {
+	t, p, err := m.Target(ctx, plan.Target)
+	if err != nil {
+		return catalog.Run{}, err
+	}
+	release, err := m.lockTarget(ctx, plan.Target)
+	if err != nil {
+		return catalog.Run{}, err
+	}
+	defer release()
+	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindRestore, Target: plan.Target, Provider: t.Spec.Provider, Repository: t.Spec.Repository, SnapshotID: plan.Snapshot.ID, Start: m.now().UTC()}
+	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
+		return run, fmt.Errorf("record run: %w", err)
+	}
+	err = p.Restore(ctx, t, plan.Snapshot, plan.Dest, m.progressFor(plan.Target))
+	run.End, run.Result = m.now().UTC(), resultOf(ctx, err)
+	run.Bytes, run.Files = plan.Snapshot.Bytes, plan.Snapshot.Files
+	if err != nil {
+		run.Error = err.Error()
+		m.event(ctx, "error", plan.Target, "restore_failed", err.Error())
+	}
+	if rerr := m.record(ctx, run); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("record run: %w", rerr))
+	}
+	return run, err
+}
+
+// DrillOutcome is one restore drill.
+type DrillOutcome struct {
+	Drill  catalog.Drill `json:"drill"`
+	Report DrillReport   `json:"report"`
+	Err    error         `json:"-"`
+}
+
+// Verify runs the restore drill of a target on its newest snapshot and
+// records it: result, measured RTO and check output. A drill that failed
+// returns an error matching ErrDrillFailed (checks failed) or the restore
+// error.
+func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
+	out := DrillOutcome{Drill: catalog.Drill{Target: name, Start: m.now().UTC(), Result: catalog.ResultFailed}}
+	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		out.Err, out.Drill.Error = err, err.Error()
+		return out
+	}
+	release, err := m.lockTarget(ctx, name)
+	if err != nil {
+		out.Err, out.Drill.Error = err, err.Error()
+		return out
+	}
+	defer release()
+	d := catalog.Drill{RunID: NewRunID(m.now()), Target: name, Start: m.now().UTC()}
+	snap, err := m.Resolve(ctx, t, p, "latest")
+	if err == nil {
+		d.SnapshotID = snap.ID
+		dctx, cancel := context.WithTimeout(ctx, t.Spec.Drill.Timeout)
+		out.Report, err = p.Drill(dctx, t, snap, d.RunID)
+		cancel()
+		if err == nil {
+			if failed := out.Report.Failed(); len(failed) > 0 {
+				err = fmt.Errorf("%w: %s: check %q: %s", ErrDrillFailed, name, failed[0].Check, failed[0].Detail)
+			}
+		} else {
+			err = fmt.Errorf("%w: %s: %w", ErrDrillFailed, name, err)
+		}
+	}
+	d.End, d.RTO, d.Output = m.now().UTC(), out.Report.RTO, out.Report.Output()
+	d.Result = resultOf(ctx, err)
+	if err != nil {
+		d.Error = err.Error()
+		m.event(ctx, "error", name, "drill_failed", err.Error())
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rec, rerr := m.Catalog.RecordDrill(rctx, d)
+	if rerr != nil {
+		err = errors.Join(err, fmt.Errorf("record drill: %w", rerr))
+		rec = d
+	}
+	out.Drill, out.Err = rec, err
+	return out
+}
+
+// PlanPrune computes the target's retention plan, protecting the newest
+// snapshot that passed a restore drill.
+func (m *Manager) PlanPrune(ctx context.Context, name string) (PrunePlan, error) {
+	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		return PrunePlan{}, err
+	}
+	return m.planPrune(ctx, t, p)
+}
+
+func (m *Manager) planPrune(ctx context.Context, t Target, p Provider) (PrunePlan, error) {
+	drilled, err := m.Catalog.Drills(ctx, catalog.DrillFilter{Target: t.Name(), Result: catalog.ResultOK})
+	if err != nil {
+		return PrunePlan{}, err
+	}
+	var protect []string
+	if len(drilled) > 0 {
+		// The newest snapshot that passed a drill (by snapshot time, not
+		// drill time), among those still in the repository.
+		snaps, err := p.List(ctx, t)
+		if err != nil {
+			return PrunePlan{}, err
+		}
+		ok := map[string]bool{}
+		for _, d := range drilled {
+			ok[d.SnapshotID] = true
+		}
+		for i := len(snaps) - 1; i >= 0; i-- {
+			if ok[snaps[i].ID] {
+				protect = []string{snaps[i].ID}
+				break
+			}
+		}
+	}
+	return p.PlanPrune(ctx, t, protect)
+}
+
+// Prune applies the target's retention (or only plans it when dryRun) and
+// records the run.
+func (m *Manager) Prune(ctx context.Context, name string, dryRun bool) (PrunePlan, error) {
+	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		return PrunePlan{}, err
+	}
+	release, err := m.lockTarget(ctx, name)
+	if err != nil {
+		return PrunePlan{}, err
+	}
+	defer release()
+	plan, err := m.planPrune(ctx, t, p)
+	if err != nil || dryRun {
+		return plan, err
+	}
+	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindPrune, Target: name, Provider: t.Spec.Provider, Repository: t.Spec.Repository, Start: m.now().UTC()}
+	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
+		return plan, fmt.Errorf("record run: %w", err)
+	}
+	err = p.Prune(ctx, t, plan)
+	run.End, run.Result, run.Files = m.now().UTC(), resultOf(ctx, err), int64(len(plan.Remove))
+	if err != nil {
+		run.Error = err.Error()
+		m.event(ctx, "error", name, "prune_failed", err.Error())
+	} else if len(plan.Remove) > 0 {
+		m.event(ctx, "info", name, "pruned", fmt.Sprintf("removed %d snapshots, kept %d", len(plan.Remove), len(plan.Keep)+len(plan.Protected)))
+	}
+	if rerr := m.record(ctx, run); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("record run: %w", rerr))
+	}
+	return plan, err
+}
+
+// CheckReport is the outcome of a repository check.
+type CheckReport struct {
+	Repository string              `json:"repository"`
+	Run        catalog.Run         `json:"run"`
+	Summary    restic.CheckSummary `json:"summary"`
+	Err        error               `json:"-"`
+}
+
+// Check verifies a repository's integrity (restic check, reading
+// readDataSubset of the pack data) and records the run.
+func (m *Manager) Check(ctx context.Context, repoName, readDataSubset string) CheckReport {
+	rep := CheckReport{Repository: repoName}
+	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindCheck, Target: repoName, Repository: repoName, Start: m.now().UTC()}
+	c, err := m.Repo(ctx, repoName)
+	if err != nil {
+		rep.Err = err
+		return rep
+	}
+	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
+		rep.Err = fmt.Errorf("record run: %w", err)
+		return rep
+	}
+	rep.Summary, err = c.Check(ctx, readDataSubset)
+	run.End, run.Result = m.now().UTC(), resultOf(ctx, err)
+	if err != nil {
+		run.Error = err.Error()
+		m.event(ctx, "error", repoName, "check_failed", err.Error())
+	}
+	if rerr := m.record(ctx, run); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("record run: %w", rerr))
+	}
+	rep.Run, rep.Err = run, err
+	return rep
+}

@@ -1,0 +1,10 @@
+// Package postgres is the "postgres" backup provider: `pg_dump -Fc`
+// streamed into restic with `restic backup --stdin-from-command` (a
+// failing pg_dump fails the snapshot and leaves none), restored by
+// streaming `restic dump` into `pg_restore`, and drilled into a throwaway
+// database homelab_drill_* that is always dropped afterwards.
+//
+// Credentials reach pg_dump and pg_restore only through their environment
+// (PGPASSWORD, or libpq's own PGPASSFILE/~/.pgpass); SQL (create, drop,
+// rename, drill checks) goes through pgx.
+package postgres

@@ -1,0 +1,365 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"homelab/internal/backup"
+	"homelab/internal/execx"
+	"homelab/internal/lab"
+	"homelab/internal/restic"
+)
+
+// Provider backs up PostgreSQL databases.
+type Provider struct {
+	backup.ResticSnapshots
+	// Now names staging and old databases; default time.Now.
+	Now func() time.Time
+}
+
+var _ backup.Provider = (*Provider)(nil)
+
+// conn is how to reach the server of a target.
+type conn struct {
+	src      lab.Source
+	password string // empty: libpq defaults (PGPASSFILE, ~/.pgpass)
+}
+
+func connOf(s lab.Source) (conn, error) {
+	c := conn{src: s}
+	switch {
+	case s.PasswordEnv != "":
+		v, ok := os.LookupEnv(s.PasswordEnv)
+		if !ok || v == "" {
+			return c, fmt.Errorf("password_env %s is not set", s.PasswordEnv)
+		}
+		c.password = v
+	case s.PasswordFile != "":
+		b, err := os.ReadFile(s.PasswordFile)
+		if err != nil {
+			return c, fmt.Errorf("password_file: %w", err)
+		}
+		c.password = strings.TrimRight(string(b), "\r\n")
+	}
+	return c, nil
+}
+
+// env is the libpq environment of pg_dump/pg_restore: the password and
+// connection defaults, never argv.
+func (c conn) env() []string {
+	var env []string
+	if c.password != "" {
+		env = append(env, "PGPASSWORD="+c.password)
+	} else if v, ok := os.LookupEnv("PGPASSFILE"); ok {
+		env = append(env, "PGPASSFILE="+v)
+	}
+	if c.src.SSLMode != "" {
+		env = append(env, "PGSSLMODE="+c.src.SSLMode)
+	}
+	return env
+}
+
+// args are the connection flags for database db (no secrets).
+func (c conn) args(db string) []string {
+	var a []string
+	if c.src.Host != "" {
+		a = append(a, "--host", c.src.Host)
+	}
+	if c.src.Port != 0 {
+		a = append(a, "--port", strconv.Itoa(c.src.Port))
+	}
+	if c.src.User != "" {
+		a = append(a, "--username", c.src.User)
+	}
+	return append(a, "--no-password", "--dbname", db)
+}
+
+// connect opens a pgx connection to db. The password is set on the config,
+// never in a connection string that could end up in an error.
+func (c conn) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	if c.src.Host != "" {
+		cfg.Host = c.src.Host
+	}
+	if c.src.Port != 0 {
+		cfg.Port = uint16(c.src.Port)
+	}
+	if c.src.User != "" {
+		cfg.User = c.src.User
+	}
+	if c.password != "" {
+		cfg.Password = c.password
+	}
+	cfg.Database = db
+	cfg.RuntimeParams["application_name"] = "homelab"
+	pc, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %s: %s", db, execx.Redact(err.Error(), c.password))
+	}
+	return pc, nil
+}
+
+func (c conn) secrets() []string { return []string{c.password} }
+
+// dumpFile is the name of the dump inside the snapshot.
+func dumpFile(db string) string { return db + ".dump" }
+
+// Backup streams pg_dump -Fc of the target's database into restic.
+func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, progress backup.ProgressFunc) (backup.Snapshot, error) {
+	c, err := connOf(t.Spec.Source)
+	if err != nil {
+		return backup.Snapshot{}, err
+	}
+	db := t.Spec.Source.Database
+	cmd := append([]string{"pg_dump", "--format=custom"}, c.args(db)...)
+	sum, err := t.Repo.Backup(ctx, resticBackup(t, runID, db, cmd, c.env()), progress)
+	snap := backup.Snapshot{ID: sum.SnapshotID, Time: sum.BackupStart, Target: t.Name(), RunID: runID,
+		Paths: []string{"/" + dumpFile(db)}, Bytes: sum.TotalBytesProcessed, Files: sum.TotalFilesProcessed, Added: sum.DataAdded}
+	if len(snap.ID) >= 8 {
+		snap.ShortID = snap.ID[:8]
+	}
+	if err != nil {
+		return snap, fmt.Errorf("pg_dump %s into restic: %s", db, execx.Redact(err.Error(), c.password))
+	}
+	return snap, nil
+}
+
+var identRE = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// restore streams the dump of snap (restic dump) into pg_restore, which
+// restores into database db (which must exist). No temporary file.
+func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap backup.Snapshot, db string, noCache bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	dumpErr := make(chan error, 1)
+	go func() {
+		err := t.Repo.Dump(ctx, snap.ID, "/"+dumpFile(t.Spec.Source.Database), pw, noCache)
+		pw.CloseWithError(err)
+		if err != nil {
+			cancel() // stop pg_restore waiting for input that will not come
+		}
+		dumpErr <- err
+	}()
+	err := execx.Run(ctx, execx.Cmd{
+		Name:    "pg_restore",
+		Args:    append([]string{"--exit-on-error"}, c.args(db)...),
+		Env:     c.env(),
+		Secrets: c.secrets(),
+		Stdin:   pr,
+	})
+	if err == nil {
+		io.Copy(io.Discard, pr) // let restic dump finish writing
+	} else {
+		pr.CloseWithError(err) // pg_restore failed: stop restic dump
+	}
+	derr := <-dumpErr
+	switch {
+	case err != nil && derr != nil && ctx.Err() != nil:
+		// restic dump failed first and pg_restore was cancelled for it.
+		return fmt.Errorf("restic dump of %s: %w", snap.ShortID, derr)
+	case err != nil:
+		return fmt.Errorf("pg_restore into %s: %w", db, err)
+	case derr != nil:
+		return fmt.Errorf("restic dump of %s: %w", snap.ShortID, derr)
+	}
+	return nil
+}
+
+// Restore restores snap into dest.Database. A database that does not exist
+// is created. An existing one is replaced only with dest.Replace, and
+// safely: the dump is restored into a staging database first; only when
+// that succeeded are connections to the old one ended and the two swapped
+// by renaming, and the old one dropped. A failed restore leaves the
+// existing database untouched.
+func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, progress backup.ProgressFunc) error {
+	c, err := connOf(t.Spec.Source)
+	if err != nil {
+		return err
+	}
+	admin, err := c.connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	exists, err := dbExists(ctx, admin, dest.Database)
+	if err != nil {
+		return err
+	}
+	if exists && !dest.Replace {
+		return fmt.Errorf("database %s exists: pass --replace to replace it (it is swapped only after a successful restore)", dest.Database)
+	}
+	target := dest.Database
+	if exists {
+		target = shortIdent(dest.Database + "_homelab_restore_" + p.stamp())
+	}
+	if err := createDB(ctx, admin, target); err != nil {
+		return err
+	}
+	if err := p.restore(ctx, t, c, snap, target, false); err != nil {
+		return errors.Join(err, dropDB(context.WithoutCancel(ctx), admin, target))
+	}
+	if !exists {
+		return nil
+	}
+	old := shortIdent(dest.Database + "_homelab_old_" + p.stamp())
+	if err := swap(ctx, admin, dest.Database, target, old); err != nil {
+		return errors.Join(err, dropDB(context.WithoutCancel(ctx), admin, target))
+	}
+	return dropDB(ctx, admin, old)
+}
+
+func (p *Provider) stamp() string {
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	return now().UTC().Format("20060102t150405")
+}
+
+// Drill restores snap into a throwaway database homelab_drill_<target>_*,
+// runs the target's SQL checks (each must return true) and drops the
+// database, also when the restore or a check fails.
+func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (rep backup.DrillReport, err error) {
+	c, err := connOf(t.Spec.Source)
+	if err != nil {
+		return rep, err
+	}
+	admin, err := c.connect(ctx, "postgres")
+	if err != nil {
+		return rep, err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	db := DrillDatabase(t.Name(), runID)
+	rep.Place = "database " + db
+	start := time.Now()
+	if err := createDB(ctx, admin, db); err != nil {
+		return rep, err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := dropDB(dctx, admin, db); derr != nil {
+			err = errors.Join(err, derr)
+		}
+	}()
+	if err := p.restore(ctx, t, c, snap, db, true); err != nil {
+		rep.RTO = time.Since(start)
+		return rep, err
+	}
+	rep.RTO = time.Since(start)
+	rep.Checks = append(rep.Checks, backup.CheckResult{Check: "pg_restore", OK: true, Detail: "restored into " + db})
+	if len(t.Spec.Drill.Checks) == 0 {
+		return rep, nil
+	}
+	dc, err := c.connect(ctx, db)
+	if err != nil {
+		return rep, err
+	}
+	defer dc.Close(context.WithoutCancel(ctx))
+	for _, chk := range t.Spec.Drill.Checks {
+		rep.Checks = append(rep.Checks, sqlCheck(ctx, dc, chk.SQL))
+	}
+	return rep, nil
+}
+
+// sqlCheck runs a query that must return one true boolean.
+func sqlCheck(ctx context.Context, c *pgx.Conn, sql string) backup.CheckResult {
+	res := backup.CheckResult{Check: "sql " + sql}
+	var v any
+	if err := c.QueryRow(ctx, sql).Scan(&v); err != nil {
+		res.Detail = err.Error()
+		return res
+	}
+	b, ok := v.(bool)
+	switch {
+	case !ok:
+		res.Detail = fmt.Sprintf("returned %v (%T), want a boolean", v, v)
+	case !b:
+		res.Detail = "returned false"
+	default:
+		res.OK, res.Detail = true, "returned true"
+	}
+	return res
+}
+
+// DrillDatabase names the throwaway database of a drill: at most 63 bytes
+// (PostgreSQL's identifier limit), lower case, prefix homelab_drill_.
+func DrillDatabase(target, runID string) string {
+	return shortIdent("homelab_drill_" + target + "_" + runID)
+}
+
+func shortIdent(s string) string {
+	s = identRE.ReplaceAllString(strings.ToLower(s), "_")
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return s
+}
+
+func dbExists(ctx context.Context, c *pgx.Conn, db string) (bool, error) {
+	var n int
+	if err := c.QueryRow(ctx, "select count(*) from pg_database where datname = $1", db).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up database %s: %w", db, err)
+	}
+	return n > 0, nil
+}
+
+func createDB(ctx context.Context, c *pgx.Conn, db string) error {
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", db, err)
+	}
+	return nil
+}
+
+// dropDB drops db, ending its sessions first (DROP DATABASE ... WITH
+// (FORCE), PostgreSQL >= 13).
+func dropDB(ctx context.Context, c *pgx.Conn, db string) error {
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", db, err)
+	}
+	return nil
+}
+
+// swap renames cur to old and staged to cur, ending sessions on cur first.
+// If the second rename fails the first is undone.
+func swap(ctx context.Context, c *pgx.Conn, cur, staged, old string) error {
+	if _, err := c.Exec(ctx, "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", cur); err != nil {
+		return fmt.Errorf("end sessions on %s: %w", cur, err)
+	}
+	rename := func(from, to string) error {
+		_, err := c.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{from}.Sanitize()+" RENAME TO "+pgx.Identifier{to}.Sanitize())
+		return err
+	}
+	if err := rename(cur, old); err != nil {
+		return fmt.Errorf("move %s aside: %w", cur, err)
+	}
+	if err := rename(staged, cur); err != nil {
+		return errors.Join(fmt.Errorf("move restored database into place: %w", err), rename(old, cur))
+	}
+	return nil
+}
+
+// resticBackup is the restic call of a backup: pg_dump runs as restic's
+// stdin command, with the libpq environment, so a failing pg_dump fails
+// the snapshot.
+func resticBackup(t backup.Target, runID, db string, cmd, env []string) restic.BackupOptions {
+	return restic.BackupOptions{
+		StdinCommand:  cmd,
+		StdinFilename: dumpFile(db),
+		CommandEnv:    env,
+		Tags:          t.RunTags(runID),
+	}
+}

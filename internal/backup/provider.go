@@ -1,0 +1,224 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"homelab/internal/lab"
+	"homelab/internal/restic"
+)
+
+// Tag names homelab puts on every restic snapshot so that plain
+// `restic snapshots --tag homelab` finds them without homelab.
+const (
+	TagHomelab      = "homelab"
+	TagTargetPrefix = "target:"
+	TagRunPrefix    = "run:"
+)
+
+// Target is one backup target of the lab file, resolved for use: its spec
+// and a client for its repository.
+type Target struct {
+	Spec *lab.Backup
+	Repo *restic.Client
+}
+
+// Name is the target's name in the lab file.
+func (t Target) Name() string { return t.Spec.Name }
+
+// ScopeTags are the tags that select this target's snapshots.
+func (t Target) ScopeTags() []string { return []string{TagHomelab, TagTargetPrefix + t.Spec.Name} }
+
+// RunTags are the tags for a new snapshot of run runID.
+func (t Target) RunTags(runID string) []string {
+	tags := append(t.ScopeTags(), TagRunPrefix+runID)
+	return append(tags, t.Spec.Tags...)
+}
+
+// Snapshot is one snapshot of a target.
+type Snapshot struct {
+	ID      string    `json:"id"`
+	ShortID string    `json:"short_id"`
+	Time    time.Time `json:"time"`
+	Target  string    `json:"target"`
+	RunID   string    `json:"run_id,omitempty"`
+	Paths   []string  `json:"paths"`
+	Tags    []string  `json:"tags"`
+	Bytes   int64     `json:"bytes"` // source bytes processed
+	Files   int64     `json:"files"`
+	// Added is the bytes the snapshot added to the repository (known
+	// right after a backup only).
+	Added int64 `json:"-"`
+}
+
+// FromRestic converts a restic snapshot.
+func FromRestic(s restic.Snapshot) Snapshot {
+	out := Snapshot{ID: s.ID, ShortID: s.ShortID, Time: s.Time, Target: s.TagValue("target"), RunID: s.TagValue("run"), Paths: s.Paths, Tags: s.Tags}
+	if s.Summary != nil {
+		out.Bytes, out.Files = s.Summary.TotalBytesProcessed, s.Summary.TotalFilesProcessed
+	}
+	return out
+}
+
+// Destination is where a restore goes: a directory for file targets, a
+// database for postgres targets.
+type Destination struct {
+	Path     string `json:"path,omitempty"`
+	Database string `json:"database,omitempty"`
+	// Replace allows restoring over an existing database (postgres): the
+	// dump is restored into a staging database first and swapped in only
+	// when the restore succeeded.
+	Replace bool `json:"replace,omitempty"`
+}
+
+// CheckResult is the outcome of one drill check.
+type CheckResult struct {
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// DrillReport is what a provider's drill measured.
+type DrillReport struct {
+	// RTO is the measured time to restore: from the start of the restore
+	// until the data was usable (restored, before the checks ran).
+	RTO    time.Duration `json:"rto_ns"`
+	Checks []CheckResult `json:"checks"`
+	// Place is the throwaway place restored into (removed afterwards).
+	Place string `json:"place"`
+}
+
+// Failed returns the failed checks.
+func (r DrillReport) Failed() []CheckResult {
+	var out []CheckResult
+	for _, c := range r.Checks {
+		if !c.OK {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Output renders the checks one per line ("ok   check: detail").
+func (r DrillReport) Output() string {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(&b, "%s %s", mark, c.Check)
+		if c.Detail != "" {
+			fmt.Fprintf(&b, ": %s", c.Detail)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// ProgressFunc receives restic status lines during backups and restores.
+type ProgressFunc func(restic.Status)
+
+// Provider knows one kind of data (DESIGN.md, "The provider contract").
+type Provider interface {
+	// Backup takes a snapshot tagged with t.RunTags(runID). A failed backup
+	// leaves no snapshot behind, except a partial one (restic exit 3),
+	// which is returned with an error matching restic.ErrPartial.
+	Backup(ctx context.Context, t Target, runID string, progress ProgressFunc) (Snapshot, error)
+	// Restore restores snap into dest.
+	Restore(ctx context.Context, t Target, snap Snapshot, dest Destination, progress ProgressFunc) error
+	// List returns the target's snapshots, oldest first.
+	List(ctx context.Context, t Target) ([]Snapshot, error)
+	// PlanPrune computes what retention keeps and removes; IDs in protect
+	// are kept whatever the policy says.
+	PlanPrune(ctx context.Context, t Target, protect []string) (PrunePlan, error)
+	// Prune carries out a plan made by PlanPrune.
+	Prune(ctx context.Context, t Target, plan PrunePlan) error
+	// Drill restores snap into a throwaway place, runs the target's checks
+	// and removes the place, also on failure. A nil error with failed
+	// checks in the report is a failed drill; an error is a drill that
+	// could not restore at all.
+	Drill(ctx context.Context, t Target, snap Snapshot, runID string) (DrillReport, error)
+}
+
+// PrunePlan is the outcome of retention for one target.
+type PrunePlan struct {
+	Target string     `json:"target"`
+	Keep   []Snapshot `json:"keep"`
+	Remove []Snapshot `json:"remove"`
+	// Protected are snapshots the policy would remove but homelab keeps:
+	// the newest snapshot that passed a restore drill.
+	Protected []Snapshot `json:"protected"`
+}
+
+// ResticSnapshots implements List, PlanPrune and Prune for providers that
+// store their snapshots in restic, scoped by the target's tags. Retention
+// is restic's own `forget` answer; the floor is applied on top.
+type ResticSnapshots struct{}
+
+// List returns the target's snapshots, oldest first.
+func (ResticSnapshots) List(ctx context.Context, t Target) ([]Snapshot, error) {
+	rs, err := t.Repo.Snapshots(ctx, t.ScopeTags()...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Snapshot, 0, len(rs))
+	for _, s := range rs {
+		out = append(out, FromRestic(s))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// PolicyOf converts a lab retention to a restic policy.
+func PolicyOf(r lab.Retention) restic.Policy {
+	return restic.Policy{Last: r.KeepLast, Hourly: r.KeepHourly, Daily: r.KeepDaily, Weekly: r.KeepWeekly, Monthly: r.KeepMonthly, Yearly: r.KeepYearly, Within: r.KeepWithin}
+}
+
+// PlanPrune asks restic forget --dry-run for the target's retention.
+func (ResticSnapshots) PlanPrune(ctx context.Context, t Target, protect []string) (PrunePlan, error) {
+	plan := PrunePlan{Target: t.Name()}
+	if t.Spec.Retention.Empty() {
+		return plan, fmt.Errorf("target %s has no retention rules: refusing to prune", t.Name())
+	}
+	groups, err := t.Repo.ForgetPlan(ctx, t.ScopeTags(), PolicyOf(t.Spec.Retention))
+	if err != nil {
+		return plan, err
+	}
+	keepAlso := map[string]bool{}
+	for _, id := range protect {
+		keepAlso[id] = true
+	}
+	for _, g := range groups {
+		for _, s := range g.Keep {
+			plan.Keep = append(plan.Keep, FromRestic(s))
+		}
+		for _, s := range g.Remove {
+			if keepAlso[s.ID] {
+				plan.Protected = append(plan.Protected, FromRestic(s))
+				continue
+			}
+			plan.Remove = append(plan.Remove, FromRestic(s))
+		}
+	}
+	return plan, nil
+}
+
+// Prune forgets exactly the snapshots the plan removes, then runs restic
+// prune to free their data.
+func (ResticSnapshots) Prune(ctx context.Context, t Target, plan PrunePlan) error {
+	if len(plan.Remove) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(plan.Remove))
+	for _, s := range plan.Remove {
+		ids = append(ids, s.ID)
+	}
+	if err := t.Repo.Forget(ctx, ids); err != nil {
+		return err
+	}
+	return t.Repo.Prune(ctx)
+}
