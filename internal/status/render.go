@@ -1,0 +1,418 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"homelab/internal/catalog"
+)
+
+const (
+	// lineWidth is the terminal width RenderText aims for.
+	lineWidth = 80
+	// minMessage is the least of a failure's message RenderText shows,
+	// in runes, however long the rest of its line.
+	minMessage = 50
+)
+
+// RenderText writes r for a terminal: a title, a one-line verdict, a table
+// of the backup targets and the recent failures. Ages are relative to now
+// and times are shown in now's time zone. No colour.
+func RenderText(w io.Writer, r Report, now time.Time) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lab %s — %s\n", r.Lab, now.Format("2006-01-02 15:04 MST"))
+	b.WriteString(verdict(r) + "\n")
+
+	b.WriteString("\nBACKUPS\n")
+	if len(r.Targets) == 0 {
+		b.WriteString("no backup targets\n")
+	} else {
+		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "TARGET\tPROVIDER\tLAST BACKUP\tSIZE\tRESULT\tLAST DRILL\tRTO\tSTATE")
+		for _, t := range r.Targets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+				t.Name, dash(t.Provider), lastBackup(t.LastRun, now), size(t.LastRun),
+				result(t.LastRun), lastDrill(t.LastDrill, now), rto(t.LastDrill), stateText(t, now))
+		}
+		tw.Flush()
+	}
+
+	b.WriteString("\nRECENT FAILURES\n")
+	if len(r.Failures) == 0 {
+		b.WriteString("none\n")
+	} else {
+		// The message gets what is left of 80 columns, and at least
+		// minMessage runes.
+		var targetW, kindW int
+		for _, e := range r.Failures {
+			targetW = max(targetW, utf8.RuneCountInString(dash(e.Target)))
+			kindW = max(kindW, utf8.RuneCountInString(e.Kind))
+		}
+		msgW := max(minMessage, lineWidth-len("2006-01-02 15:04  ")-targetW-2-kindW-2)
+		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+		for _, e := range r.Failures {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Time.In(now.Location()).Format("2006-01-02 15:04"),
+				dash(e.Target), e.Kind, truncate(e.Message, msgW))
+		}
+		tw.Flush()
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// verdict is the one-line summary under the title.
+func verdict(r Report) string {
+	if r.Healthy {
+		switch n := len(r.Targets); n {
+		case 0:
+			return "healthy: no backup targets"
+		case 1:
+			return "healthy: 1 target"
+		default:
+			return fmt.Sprintf("healthy: all %d targets", n)
+		}
+	}
+	var failing, drills int
+	for _, t := range r.Targets {
+		if t.Failed() {
+			failing++
+		}
+		if t.DrillFailed() {
+			drills++
+		}
+	}
+	var parts []string
+	if r.Overdue > 0 {
+		parts = append(parts, fmt.Sprintf("%d overdue", r.Overdue))
+	}
+	if failing > 0 {
+		parts = append(parts, fmt.Sprintf("%d failing", failing))
+	}
+	if drills > 0 {
+		parts = append(parts, fmt.Sprintf("%d drill%s failed", drills, plural(drills)))
+	}
+	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func lastBackup(r *catalog.Run, now time.Time) string {
+	if r == nil {
+		return "never"
+	}
+	return ago(finished(*r), now)
+}
+
+func size(r *catalog.Run) string {
+	if r == nil || r.Result == catalog.ResultRunning ||
+		(r.Bytes == 0 && r.Result != catalog.ResultOK && r.Result != catalog.ResultPartial) {
+		return "-"
+	}
+	return iec(r.Bytes)
+}
+
+func result(r *catalog.Run) string {
+	if r == nil {
+		return "-"
+	}
+	return resultText(r.Result)
+}
+
+// resultText shouts failures, so they stand out without colour.
+func resultText(res catalog.Result) string {
+	if res == catalog.ResultFailed {
+		return "FAILED"
+	}
+	return string(res)
+}
+
+func lastDrill(d *catalog.Drill, now time.Time) string {
+	if d == nil {
+		return "never"
+	}
+	at := d.End
+	if at.IsZero() {
+		at = d.Start
+	}
+	return ago(at, now) + " " + resultText(d.Result)
+}
+
+func rto(d *catalog.Drill) string {
+	if d == nil || d.RTO <= 0 {
+		return "-"
+	}
+	return shortDuration(d.RTO)
+}
+
+// stateText is the STATE cell: quiet when all is well, in capitals with
+// the detail that matters when not.
+func stateText(t TargetStatus, now time.Time) string {
+	switch t.State {
+	case StateOverdue:
+		if t.DueBy != nil {
+			return "OVERDUE (due " + ago(*t.DueBy, now) + ")"
+		}
+		return "OVERDUE"
+	case StateNever:
+		return "NEVER BACKED UP"
+	case StateFailing:
+		// How long until the failures make it overdue: what matters most.
+		if t.DueBy != nil {
+			return "FAILING (due " + ago(*t.DueBy, now) + ")"
+		}
+		return "FAILING"
+	}
+	return t.State
+}
+
+// ago is t relative to now: "12m ago", "2d 3h ago", "just now", or "in 5m"
+// for a time in the future.
+func ago(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "in " + age(-d)
+	case d < time.Minute:
+		return "just now"
+	}
+	return age(d) + " ago"
+}
+
+// age is a coarse duration in the two largest units: "45s", "12m",
+// "3h 5m", "2d 3h". It truncates, never rounds up.
+func age(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < day:
+		return twoUnits(int(d/time.Hour), "h", int(d%time.Hour/time.Minute), "m")
+	}
+	return twoUnits(int(d/day), "d", int(d%day/time.Hour), "h")
+}
+
+func twoUnits(a int, ua string, b int, ub string) string {
+	if b == 0 {
+		return fmt.Sprintf("%d%s", a, ua)
+	}
+	return fmt.Sprintf("%d%s %d%s", a, ua, b, ub)
+}
+
+// shortDuration is a measured time: "850ms", "4.2s", "1m12s", "2h5m".
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+}
+
+// iec formats a byte count with binary prefixes: "512 B", "95.1 MiB",
+// "310 MiB" (one decimal below 100 of a unit).
+func iec(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	i := -1
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if v < 99.95 {
+		return fmt.Sprintf("%.1f %s", v, units[i])
+	}
+	return fmt.Sprintf("%.0f %s", v, units[i])
+}
+
+// truncate puts s on one line and, when it has more than n runes, cuts
+// out its middle: the start says which tool failed, the end usually says
+// why ("pg_dump ...: password authentication failed").
+func truncate(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	rs := []rune(s)
+	if len(rs) <= n {
+		return s
+	}
+	const ellipsis = " ..."
+	head := string(rs[:n/3])
+	if i := strings.IndexByte(head, ' '); i > 0 {
+		head = head[:i] // the first word: usually the command that failed
+	}
+	k := len(rs) - (n - utf8.RuneCountInString(head) - len(ellipsis)) // where the end starts
+	// Start the end at a space, so it shows whole words, when one comes
+	// soon enough.
+	for j := k; j < k+(len(rs)-k)/2; j++ {
+		if rs[j] == ' ' {
+			k = j
+			break
+		}
+	}
+	return head + ellipsis + string(rs[k:])
+}
+
+// RenderJSON writes r as one JSON object on one line, with
+// "message_type":"status". Times are RFC 3339 in UTC, durations and ages
+// are seconds (ages relative to r.Generated), and every field is present
+// (null when unknown).
+func RenderJSON(w io.Writer, r Report) error {
+	out := jsonReport{
+		MessageType: "status",
+		Lab:         r.Lab,
+		Generated:   rfc3339(r.Generated),
+		Healthy:     r.Healthy,
+		Overdue:     r.Overdue,
+		Targets:     []jsonTarget{},
+		Failures:    []jsonEvent{},
+	}
+	for _, t := range r.Targets {
+		jt := jsonTarget{
+			Name: t.Name, Provider: t.Provider, Repository: t.Repository, Schedule: t.Schedule,
+			State: t.State, Overdue: t.Overdue,
+			LastRun:   jsonRunOf(t.LastRun, r.Generated),
+			LastGood:  jsonRunOf(t.LastGood, r.Generated),
+			LastDrill: jsonDrillOf(t.LastDrill, r.Generated),
+		}
+		if t.DueBy != nil {
+			jt.DueBy = optTime(*t.DueBy)
+		}
+		out.Targets = append(out.Targets, jt)
+	}
+	for _, e := range r.Failures {
+		out.Failures = append(out.Failures, jsonEvent{
+			ID: e.ID, Time: rfc3339(e.Time), Level: e.Level, Target: e.Target, Kind: e.Kind, Message: e.Message,
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("render status: %w", err)
+	}
+	return nil
+}
+
+type jsonReport struct {
+	MessageType string       `json:"message_type"`
+	Lab         string       `json:"lab"`
+	Generated   string       `json:"generated"`
+	Healthy     bool         `json:"healthy"`
+	Overdue     int          `json:"overdue"`
+	Targets     []jsonTarget `json:"targets"`
+	Failures    []jsonEvent  `json:"failures"`
+}
+
+type jsonTarget struct {
+	Name       string     `json:"name"`
+	Provider   string     `json:"provider"`
+	Repository string     `json:"repository"`
+	Schedule   string     `json:"schedule"`
+	State      string     `json:"state"`
+	Overdue    bool       `json:"overdue"`
+	DueBy      *string    `json:"due_by"`
+	LastRun    *jsonRun   `json:"last_run"`
+	LastGood   *jsonRun   `json:"last_good"`
+	LastDrill  *jsonDrill `json:"last_drill"`
+}
+
+type jsonRun struct {
+	RunID           string   `json:"run_id"`
+	SnapshotID      string   `json:"snapshot_id"`
+	Start           string   `json:"start"`
+	End             *string  `json:"end"`
+	AgeSeconds      float64  `json:"age_seconds"`
+	DurationSeconds *float64 `json:"duration_seconds"`
+	Bytes           int64    `json:"bytes"`
+	BytesAdded      int64    `json:"bytes_added"`
+	Files           int64    `json:"files"`
+	Result          string   `json:"result"`
+	Error           string   `json:"error"`
+}
+
+type jsonDrill struct {
+	RunID      string  `json:"run_id"`
+	SnapshotID string  `json:"snapshot_id"`
+	Start      string  `json:"start"`
+	End        *string `json:"end"`
+	AgeSeconds float64 `json:"age_seconds"`
+	RTOSeconds float64 `json:"rto_seconds"`
+	Result     string  `json:"result"`
+	Error      string  `json:"error"`
+}
+
+type jsonEvent struct {
+	ID      int64  `json:"id"`
+	Time    string `json:"time"`
+	Level   string `json:"level"`
+	Target  string `json:"target"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+func jsonRunOf(r *catalog.Run, now time.Time) *jsonRun {
+	if r == nil {
+		return nil
+	}
+	j := &jsonRun{
+		RunID: r.RunID, SnapshotID: r.SnapshotID, Start: rfc3339(r.Start), End: optTime(r.End),
+		AgeSeconds: now.Sub(finished(*r)).Seconds(),
+		Bytes:      r.Bytes, BytesAdded: r.BytesAdded, Files: r.Files,
+		Result: string(r.Result), Error: r.Error,
+	}
+	if !r.End.IsZero() {
+		d := r.End.Sub(r.Start).Seconds()
+		j.DurationSeconds = &d
+	}
+	return j
+}
+
+func jsonDrillOf(d *catalog.Drill, now time.Time) *jsonDrill {
+	if d == nil {
+		return nil
+	}
+	at := d.End
+	if at.IsZero() {
+		at = d.Start
+	}
+	return &jsonDrill{
+		RunID: d.RunID, SnapshotID: d.SnapshotID, Start: rfc3339(d.Start), End: optTime(d.End),
+		AgeSeconds: now.Sub(at).Seconds(), RTOSeconds: d.RTO.Seconds(),
+		Result: string(d.Result), Error: d.Error,
+	}
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// optTime is t in RFC 3339, or nil (JSON null) for the zero time.
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := rfc3339(t)
+	return &s
+}

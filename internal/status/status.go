@@ -1,0 +1,220 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+)
+
+// Target states (TargetStatus.State).
+const (
+	// StateOK: backed up within the schedule's allowance (or, for a manual
+	// target, backed up at least once), and the last run did not fail.
+	StateOK = "ok"
+	// StateOverdue: the last good backup is older than the schedule allows.
+	StateOverdue = "overdue"
+	// StateNever: scheduled, but never backed up successfully. Overdue.
+	StateNever = "never"
+	// StateManual: no schedule and never backed up (nor tried).
+	StateManual = "manual"
+	// StateFailing: the last run failed, but the last good backup is still
+	// within the schedule's allowance (or the target has no schedule).
+	StateFailing = "failing"
+)
+
+const (
+	// MinGrace is the least time allowed for a scheduled run to finish
+	// before its target counts as overdue.
+	MinGrace = 10 * time.Minute
+	// MaxFailures is how many recent failures a report lists.
+	MaxFailures = 10
+	// eventWindow is how many of the newest events are searched for
+	// failures.
+	eventWindow = 500
+)
+
+// Report is the status of a lab at one instant.
+type Report struct {
+	Lab       string
+	Generated time.Time
+	Targets   []TargetStatus // sorted by name
+	// Failures are the newest error-level events among the catalog's
+	// newest 500 events, newest first, at most MaxFailures.
+	Failures []catalog.Event
+	// Overdue counts the targets with Overdue set.
+	Overdue int
+	// Healthy is true when no target is overdue, no target's last backup
+	// run failed and no target's last drill failed.
+	Healthy bool
+}
+
+// TargetStatus is the status of one backup target.
+type TargetStatus struct {
+	Name, Provider, Repository, Schedule string
+	// LastRun is the newest backup run of any result (including one still
+	// running); nil if there is none.
+	LastRun *catalog.Run
+	// LastGood is the newest backup run whose result is ok or partial.
+	LastGood *catalog.Run
+	// LastDrill is the newest restore drill.
+	LastDrill *catalog.Drill
+	// State is one of StateOK, StateOverdue, StateNever, StateManual and
+	// StateFailing.
+	State   string
+	Overdue bool
+	// DueBy is when the recovery point objective is missed: the first
+	// schedule slot after LastGood ended, plus the grace. Nil for targets
+	// without a schedule or without a good backup.
+	DueBy *time.Time
+}
+
+// Failed reports whether the target's last backup run failed.
+func (t TargetStatus) Failed() bool {
+	return t.LastRun != nil && t.LastRun.Result == catalog.ResultFailed
+}
+
+// DrillFailed reports whether the target's last drill failed.
+func (t TargetStatus) DrillFailed() bool {
+	return t.LastDrill != nil && t.LastDrill.Result == catalog.ResultFailed
+}
+
+// Build reads the status of every backup target of l from store as of now.
+func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) (Report, error) {
+	r := Report{Lab: l.Name, Generated: now, Healthy: true}
+	for _, name := range l.BackupNames() {
+		ts, err := target(ctx, l.Backups[name], name, store, now)
+		if err != nil {
+			return Report{}, fmt.Errorf("status of %s: %w", name, err)
+		}
+		if ts.Overdue {
+			r.Overdue++
+		}
+		if ts.Overdue || ts.Failed() || ts.DrillFailed() {
+			r.Healthy = false
+		}
+		r.Targets = append(r.Targets, ts)
+	}
+	events, err := store.Events(ctx, eventWindow)
+	if err != nil {
+		return Report{}, fmt.Errorf("status: %w", err)
+	}
+	for _, e := range events {
+		if e.Level == "error" && len(r.Failures) < MaxFailures {
+			r.Failures = append(r.Failures, e)
+		}
+	}
+	return r, nil
+}
+
+// target reads and classifies the status of backup b.
+func target(ctx context.Context, b *lab.Backup, name string, store catalog.Store, now time.Time) (TargetStatus, error) {
+	ts := TargetStatus{Name: name, Provider: b.Provider, Repository: b.Repository, Schedule: b.Schedule}
+	var err error
+	if ts.LastRun, err = lastRun(ctx, store, name, ""); err != nil {
+		return ts, err
+	}
+	for _, res := range []catalog.Result{catalog.ResultOK, catalog.ResultPartial} {
+		r, err := lastRun(ctx, store, name, res)
+		if err != nil {
+			return ts, err
+		}
+		if r != nil && (ts.LastGood == nil || newer(r, ts.LastGood)) {
+			ts.LastGood = r
+		}
+	}
+	drills, err := store.Drills(ctx, catalog.DrillFilter{Target: name, Limit: 1})
+	if err != nil {
+		return ts, err
+	}
+	if len(drills) > 0 {
+		ts.LastDrill = &drills[0]
+	}
+
+	if b.Schedule == "" {
+		switch {
+		case ts.Failed():
+			ts.State = StateFailing
+		case ts.LastGood == nil:
+			ts.State = StateManual
+		default:
+			ts.State = StateOK
+		}
+		return ts, nil
+	}
+	if ts.LastGood == nil {
+		ts.State, ts.Overdue = StateNever, true
+		return ts, nil
+	}
+	sched, err := lab.ParseSchedule(b.Schedule)
+	if err != nil {
+		return ts, fmt.Errorf("schedule %q: %w", b.Schedule, err)
+	}
+	if due, ok := dueBy(sched, finished(*ts.LastGood).In(now.Location())); ok {
+		ts.DueBy = &due
+		ts.Overdue = due.Before(now)
+	}
+	switch {
+	case ts.Overdue:
+		ts.State = StateOverdue
+	case ts.Failed():
+		ts.State = StateFailing
+	default:
+		ts.State = StateOK
+	}
+	return ts, nil
+}
+
+// lastRun returns the newest backup run of target with result res (any
+// result if empty), or nil.
+func lastRun(ctx context.Context, store catalog.Store, target string, res catalog.Result) (*catalog.Run, error) {
+	runs, err := store.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: res, Limit: 1})
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	return &runs[0], nil
+}
+
+// newer reports whether a sorts before b in the catalog's newest-first
+// order (start time, then ID).
+func newer(a, b *catalog.Run) bool {
+	if !a.Start.Equal(b.Start) {
+		return a.Start.After(b.Start)
+	}
+	return a.ID > b.ID
+}
+
+// finished is when r ended, or when it started if it has no end.
+func finished(r catalog.Run) time.Time {
+	if r.End.IsZero() {
+		return r.Start
+	}
+	return r.End
+}
+
+// schedule is what a cron.Schedule from lab.ParseSchedule provides.
+type schedule interface{ Next(time.Time) time.Time }
+
+// dueBy returns when a target whose last good backup ended at last misses
+// its schedule: the first slot after last, plus the grace for that slot.
+// A schedule that never fires again gives false. Schedules without a time
+// zone are read in last's location.
+func dueBy(sched schedule, last time.Time) (time.Time, bool) {
+	slot := sched.Next(last)
+	if slot.IsZero() {
+		return time.Time{}, false
+	}
+	return slot.Add(grace(sched, slot)), true
+}
+
+// grace is the time allowed for the run at slot to finish: 10% of the
+// interval to the following slot, at least MinGrace.
+func grace(sched schedule, slot time.Time) time.Duration {
+	next := sched.Next(slot)
+	if next.IsZero() {
+		return MinGrace
+	}
+	return max(MinGrace, next.Sub(slot)/10)
+}

@@ -1,0 +1,399 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+	_ "time/tzdata" // CRON_TZ and clock zones without a system zoneinfo
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+)
+
+// epoch is the fixed "now" of the tests: a Monday morning.
+var epoch = time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
+
+// at is epoch plus h hours and m minutes (negative for the past).
+func at(h, m int) time.Time {
+	return epoch.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+}
+
+func openCatalog(t *testing.T) *catalog.SQLite {
+	t.Helper()
+	s, err := catalog.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// run is a backup run to record: it ends at end after taking 5 minutes
+// (a running run started at end).
+type run struct {
+	result catalog.Result
+	end    time.Time
+	bytes  int64
+	err    string
+}
+
+func addRuns(t *testing.T, s catalog.Store, target string, runs ...run) {
+	t.Helper()
+	for i, r := range runs {
+		cr := catalog.Run{
+			RunID: fmt.Sprintf("%s-%d", target, i), Kind: catalog.KindBackup, Target: target,
+			SnapshotID: fmt.Sprintf("%08x", i+1), Start: r.end.Add(-5 * time.Minute), End: r.end,
+			Bytes: r.bytes, BytesAdded: r.bytes / 10, Files: 42, Result: r.result, Error: r.err,
+		}
+		if r.result == catalog.ResultRunning {
+			cr.Start, cr.End = r.end, time.Time{}
+		}
+		if _, err := s.StartRun(t.Context(), cr); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// drill is a restore drill to record, ending at end.
+type drill struct {
+	result catalog.Result
+	end    time.Time
+	rto    time.Duration
+	err    string
+}
+
+func addDrills(t *testing.T, s catalog.Store, target string, drills ...drill) {
+	t.Helper()
+	for i, d := range drills {
+		if _, err := s.RecordDrill(t.Context(), catalog.Drill{
+			RunID: fmt.Sprintf("%s-drill-%d", target, i), Target: target, SnapshotID: "00000001",
+			Start: d.end.Add(-d.rto - time.Second), End: d.end, RTO: d.rto, Result: d.result, Error: d.err,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// oneTarget is a lab with one restic target "files" on schedule.
+func oneTarget(schedule string) *lab.Lab {
+	return &lab.Lab{
+		Name:         "devlab",
+		Repositories: map[string]*lab.Repository{"local": {Name: "local", URL: "/srv/restic", PasswordFile: "/etc/pass"}},
+		Backups: map[string]*lab.Backup{"files": {
+			Name: "files", Provider: lab.ProviderRestic, Repository: "local", Schedule: schedule,
+		}},
+	}
+}
+
+func TestBuildTarget(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := catalog.ResultOK
+	failed := catalog.ResultFailed
+	tests := []struct {
+		name     string
+		schedule string
+		now      time.Time // epoch when zero
+		runs     []run
+		drills   []drill
+		// want
+		state       string
+		overdue     bool
+		due         time.Time // zero: DueBy nil
+		healthy     bool
+		lastRunID   string
+		lastGoodID  string
+		lastDrillOK bool
+	}{
+		{
+			name: "ok: backed up after today's slot", schedule: "0 2 * * *",
+			runs:  []run{{result: ok, end: at(-24, 0)}, {result: ok, end: at(-8, -10)}}, // 02:05 today
+			state: StateOK, due: time.Date(2026, 11, 24, 4, 24, 0, 0, time.UTC), healthy: true,
+			lastRunID: "files-1", lastGoodID: "files-1",
+		},
+		{
+			name: "overdue: today's 02:00 slot missed", schedule: "0 2 * * *",
+			runs:  []run{{result: ok, end: at(-32, -10)}}, // 02:05 yesterday
+			state: StateOverdue, overdue: true, due: time.Date(2026, 11, 23, 4, 24, 0, 0, time.UTC),
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			name: "slot missed but within 10% grace", schedule: "0 9 * * *",
+			runs:  []run{{result: ok, end: at(-25, -11)}}, // 09:04 yesterday; slot 09:00 today, due 11:24
+			state: StateOK, due: time.Date(2026, 11, 23, 11, 24, 0, 0, time.UTC), healthy: true,
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			name: "hourly: within the 10 minute floor", schedule: "10 * * * *",
+			runs:  []run{{result: ok, end: at(-1, -3)}}, // 09:12; slot 10:10, due 10:20
+			state: StateOK, due: at(0, 5), healthy: true,
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			name: "hourly: due exactly now is not yet overdue", schedule: "5 * * * *",
+			runs:  []run{{result: ok, end: at(-1, -8)}}, // 09:07; slot 10:05, due 10:15
+			state: StateOK, due: epoch, healthy: true,
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			name: "hourly: past the 10 minute floor", schedule: "0 * * * *",
+			runs:  []run{{result: ok, end: at(-1, -13)}}, // 09:02; slot 10:00, due 10:10
+			state: StateOverdue, overdue: true, due: at(0, -5),
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			name: "@every descriptor", schedule: "@every 6h",
+			runs:  []run{{result: ok, end: at(-7, 0)}}, // next at -1h, grace 36m
+			state: StateOverdue, overdue: true, due: at(-1, 36),
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			name: "never backed up", schedule: "0 2 * * *",
+			state: StateNever, overdue: true,
+		},
+		{
+			name: "never backed up ok, only failures", schedule: "0 2 * * *",
+			runs:  []run{{result: failed, end: at(-8, 0), err: "boom"}},
+			state: StateNever, overdue: true, lastRunID: "files-0",
+		},
+		{
+			name: "manual, never run", schedule: "",
+			state: StateManual, healthy: true,
+		},
+		{
+			name: "manual, backed up long ago", schedule: "",
+			runs:  []run{{result: ok, end: at(-24*90, 0)}},
+			state: StateOK, healthy: true, lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			name: "manual, last run failed", schedule: "",
+			runs:  []run{{result: ok, end: at(-48, 0)}, {result: failed, end: at(-1, 0)}},
+			state: StateFailing, lastRunID: "files-1", lastGoodID: "files-0",
+		},
+		{
+			name: "failing within RPO", schedule: "0 2 * * *",
+			runs:  []run{{result: ok, end: at(-8, -10)}, {result: failed, end: at(-1, 0), err: "restic: exit status 1"}},
+			state: StateFailing, due: time.Date(2026, 11, 24, 4, 24, 0, 0, time.UTC),
+			lastRunID: "files-1", lastGoodID: "files-0",
+		},
+		{
+			name: "failing and overdue is overdue", schedule: "0 2 * * *",
+			runs:  []run{{result: ok, end: at(-32, -10)}, {result: failed, end: at(-8, 0)}},
+			state: StateOverdue, overdue: true, due: time.Date(2026, 11, 23, 4, 24, 0, 0, time.UTC),
+			lastRunID: "files-1", lastGoodID: "files-0",
+		},
+		{
+			name: "partial counts as good", schedule: "0 2 * * *",
+			runs:  []run{{result: ok, end: at(-32, -10)}, {result: catalog.ResultPartial, end: at(-8, -10)}},
+			state: StateOK, due: time.Date(2026, 11, 24, 4, 24, 0, 0, time.UTC), healthy: true,
+			lastRunID: "files-1", lastGoodID: "files-1",
+		},
+		{
+			name: "interrupted after a good backup is not failing", schedule: "0 2 * * *",
+			runs:  []run{{result: ok, end: at(-8, -10)}, {result: catalog.ResultInterrupted, end: at(-1, 0)}},
+			state: StateOK, due: time.Date(2026, 11, 24, 4, 24, 0, 0, time.UTC), healthy: true,
+			lastRunID: "files-1", lastGoodID: "files-0",
+		},
+		{
+			name: "running now after a good backup", schedule: "0 2 * * *",
+			runs:  []run{{result: ok, end: at(-8, -10)}, {result: catalog.ResultRunning, end: at(0, -2)}},
+			state: StateOK, due: time.Date(2026, 11, 24, 4, 24, 0, 0, time.UTC), healthy: true,
+			lastRunID: "files-1", lastGoodID: "files-0",
+		},
+		{
+			name: "drill ok", schedule: "0 2 * * *",
+			runs:   []run{{result: ok, end: at(-8, -10)}},
+			drills: []drill{{result: failed, end: at(-48, 0)}, {result: ok, end: at(-2, 0), rto: 4 * time.Second}},
+			state:  StateOK, due: time.Date(2026, 11, 24, 4, 24, 0, 0, time.UTC), healthy: true,
+			lastRunID: "files-0", lastGoodID: "files-0", lastDrillOK: true,
+		},
+		{
+			name: "last drill failed: not healthy", schedule: "0 2 * * *",
+			runs:   []run{{result: ok, end: at(-8, -10)}},
+			drills: []drill{{result: ok, end: at(-48, 0), rto: time.Second}, {result: failed, end: at(-2, 0), err: "check failed"}},
+			state:  StateOK, due: time.Date(2026, 11, 24, 4, 24, 0, 0, time.UTC),
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			// 02:00 in New York is 07:00 UTC. A backup at 03:00 UTC (22:00
+			// in New York) is due by today's New York slot (07:00 UTC) plus
+			// 2h24m; read in UTC it would not be due before tomorrow.
+			name: "CRON_TZ schedule", schedule: "CRON_TZ=America/New_York 0 2 * * *",
+			runs:  []run{{result: ok, end: at(-7, -15)}},
+			state: StateOverdue, overdue: true, due: time.Date(2026, 11, 23, 9, 24, 0, 0, time.UTC),
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+		{
+			// Without CRON_TZ the schedule is read in the clock's zone:
+			// 02:00 in Paris is 01:00 UTC. A backup at 02:30 Paris today
+			// is due tomorrow at 01:00 UTC plus grace; read in UTC it
+			// would have missed today's 02:00 UTC slot.
+			name: "schedule in the clock's zone", schedule: "0 2 * * *",
+			now:   time.Date(2026, 11, 23, 10, 15, 0, 0, paris),
+			runs:  []run{{result: ok, end: time.Date(2026, 11, 23, 1, 30, 0, 0, time.UTC)}},
+			state: StateOK, due: time.Date(2026, 11, 24, 3, 24, 0, 0, time.UTC), healthy: true,
+			lastRunID: "files-0", lastGoodID: "files-0",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openCatalog(t)
+			addRuns(t, s, "files", tt.runs...)
+			addDrills(t, s, "files", tt.drills...)
+			now := tt.now
+			if now.IsZero() {
+				now = epoch
+			}
+			r, err := Build(t.Context(), oneTarget(tt.schedule), s, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Targets) != 1 {
+				t.Fatalf("got %d targets, want 1", len(r.Targets))
+			}
+			ts := r.Targets[0]
+			if ts.State != tt.state || ts.Overdue != tt.overdue {
+				t.Errorf("state %q overdue %v, want %q %v", ts.State, ts.Overdue, tt.state, tt.overdue)
+			}
+			switch {
+			case tt.due.IsZero() && ts.DueBy != nil:
+				t.Errorf("due by %v, want nil", ts.DueBy)
+			case !tt.due.IsZero() && (ts.DueBy == nil || !ts.DueBy.Equal(tt.due)):
+				t.Errorf("due by %v, want %v", ts.DueBy, tt.due)
+			}
+			if r.Healthy != tt.healthy {
+				t.Errorf("healthy %v, want %v", r.Healthy, tt.healthy)
+			}
+			if want := btoi(tt.overdue); r.Overdue != want {
+				t.Errorf("report overdue %d, want %d", r.Overdue, want)
+			}
+			if got := runID(ts.LastRun); got != tt.lastRunID {
+				t.Errorf("last run %q, want %q", got, tt.lastRunID)
+			}
+			if got := runID(ts.LastGood); got != tt.lastGoodID {
+				t.Errorf("last good %q, want %q", got, tt.lastGoodID)
+			}
+			if len(tt.drills) == 0 {
+				if ts.LastDrill != nil {
+					t.Errorf("last drill %+v, want nil", ts.LastDrill)
+				}
+			} else if ts.LastDrill == nil || (ts.LastDrill.Result == catalog.ResultOK) != tt.lastDrillOK {
+				t.Errorf("last drill %+v, want ok=%v", ts.LastDrill, tt.lastDrillOK)
+			}
+			if ts.Name != "files" || ts.Provider != "restic" || ts.Repository != "local" || ts.Schedule != tt.schedule {
+				t.Errorf("identity %q %q %q %q", ts.Name, ts.Provider, ts.Repository, ts.Schedule)
+			}
+			if !r.Generated.Equal(now) || r.Lab != "devlab" {
+				t.Errorf("report %q at %v", r.Lab, r.Generated)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func runID(r *catalog.Run) string {
+	if r == nil {
+		return ""
+	}
+	return r.RunID
+}
+
+func TestBuildSeveralTargets(t *testing.T) {
+	s := openCatalog(t)
+	l := oneTarget("0 2 * * *")
+	l.Backups["db"] = &lab.Backup{Name: "db", Provider: lab.ProviderPostgres, Repository: "local", Schedule: "0 3 * * *"}
+	l.Backups["adhoc"] = &lab.Backup{Name: "adhoc", Provider: lab.ProviderRestic, Repository: "local"}
+	addRuns(t, s, "files", run{result: catalog.ResultOK, end: at(-8, -10)})
+	addRuns(t, s, "db", run{result: catalog.ResultOK, end: at(-56, 0)})
+	// Runs of a target no longer in the lab are ignored.
+	addRuns(t, s, "gone", run{result: catalog.ResultFailed, end: at(-1, 0)})
+
+	r, err := Build(t.Context(), l, s, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ts := range r.Targets {
+		got = append(got, ts.Name+"="+ts.State)
+	}
+	if want := "[adhoc=manual db=overdue files=ok]"; fmt.Sprint(got) != want {
+		t.Errorf("targets %v, want %s", got, want)
+	}
+	if r.Overdue != 1 || r.Healthy {
+		t.Errorf("overdue %d healthy %v, want 1 false", r.Overdue, r.Healthy)
+	}
+}
+
+func TestBuildNoTargets(t *testing.T) {
+	r, err := Build(t.Context(), &lab.Lab{Name: "empty"}, openCatalog(t), epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Targets) != 0 || len(r.Failures) != 0 || !r.Healthy || r.Overdue != 0 {
+		t.Errorf("got %+v", r)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	s := openCatalog(t)
+	ctx := t.Context()
+	add := func(e catalog.Event) {
+		t.Helper()
+		if err := s.AddEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 13 errors, one a minute from 09:00, between info and warn events.
+	for i := range 13 {
+		add(catalog.Event{Time: at(-1, 15+i), Level: "info", Kind: "backup_done", Target: "files"})
+		add(catalog.Event{Time: at(-1, 15+i).Add(10 * time.Second), Level: "error", Kind: "backup_failed",
+			Target: "files", Message: fmt.Sprintf("failure %d", i)})
+		add(catalog.Event{Time: at(-1, 15+i).Add(20 * time.Second), Level: "warn", Kind: "backup_partial", Target: "files"})
+	}
+	r, err := Build(ctx, oneTarget(""), s, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Failures) != MaxFailures {
+		t.Fatalf("got %d failures, want %d", len(r.Failures), MaxFailures)
+	}
+	for i, e := range r.Failures {
+		if want := fmt.Sprintf("failure %d", 12-i); e.Message != want || e.Level != "error" {
+			t.Errorf("failure %d: %s %q, want error %q", i, e.Level, e.Message, want)
+		}
+	}
+	// Failures do not make a lab unhealthy by themselves: the targets'
+	// last runs and drills do.
+	if !r.Healthy {
+		t.Error("not healthy")
+	}
+}
+
+func TestBuildBadSchedule(t *testing.T) {
+	s := openCatalog(t)
+	addRuns(t, s, "files", run{result: catalog.ResultOK, end: at(-1, 0)})
+	_, err := Build(t.Context(), oneTarget("not a schedule"), s, epoch)
+	if err == nil {
+		t.Fatal("no error for a bad schedule")
+	}
+	t.Log(err)
+}
+
+func TestBuildCanceled(t *testing.T) {
+	s := openCatalog(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Build(ctx, oneTarget("0 2 * * *"), s, epoch); err == nil {
+		t.Fatal("no error with a canceled context")
+	}
+}
