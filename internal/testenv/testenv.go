@@ -119,48 +119,70 @@ func Postgres(t testing.TB) *PG {
 	if _, err := exec.LookPath("pg_dump"); err != nil {
 		Missing(t, "pg_dump not found")
 	}
-	dir, err := os.MkdirTemp("", "homelab-pg-")
+	p, stop, err := StartPostgres(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(stop)
+	return p
+}
+
+// StartPostgres starts a throwaway cluster with the binaries in bin and
+// returns it with the function that stops it and removes its files.
+func StartPostgres(bin string) (p *PG, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "homelab-pg-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	cred, err := serverCredential()
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	p := &PG{Host: "127.0.0.1", Port: FreePort(t), User: "postgres", Password: randHex(12), Dir: dir, BinDir: bin}
+	port, err := freePort()
+	if err != nil {
+		return nil, nil, err
+	}
+	p = &PG{Host: "127.0.0.1", Port: port, User: "postgres", Password: randHex(12), Dir: dir, BinDir: bin}
 	pwfile := filepath.Join(dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(p.Password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	if cred != nil {
 		os.Chown(dir, int(cred.Uid), int(cred.Gid))
 		os.Chown(pwfile, int(cred.Uid), int(cred.Gid))
 	}
 	data := filepath.Join(dir, "data")
-	run := func(name string, args ...string) {
-		t.Helper()
+	run := func(name string, args ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
 		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+			return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 		}
+		return nil
 	}
-	run("initdb", "-D", data, "-U", p.User, "-A", "scram-sha-256", "--pwfile", pwfile, "-E", "UTF8", "--no-sync")
+	if err := run("initdb", "-D", data, "-U", p.User, "-A", "scram-sha-256", "--pwfile", pwfile, "-E", "UTF8", "--no-sync"); err != nil {
+		return nil, nil, err
+	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c full_page_writes=off -c synchronous_commit=off", p.Port, dir)
-	run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start")
-	t.Cleanup(func() {
-		cmd := exec.Command(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		cmd.Run()
-	})
-	return p
+	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		return nil, nil, err
+	}
+	stop = func() {
+		run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+		os.RemoveAll(dir)
+	}
+	return p, stop, nil
 }
 
 func serverCredential() (*syscall.Credential, error) {
@@ -182,12 +204,20 @@ func serverCredential() (*syscall.Credential, error) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return port
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randHex(n int) string {

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X homelab/internal/cli.Version=...".
+var Version = "dev"
+
+// Main runs homelab with the process's arguments and returns its exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, SystemIO(), os.Args[1:])
+}
+
+// Run runs homelab with args and returns its exit code.
+func Run(ctx context.Context, io *IOStreams, args []string) int {
+	f := &Factory{IO: io}
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	if ctx.Err() != nil {
+		err = errors.Join(err, context.Canceled)
+	}
+	var se *silentError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	fmt.Fprintln(io.ErrOut, "homelab: "+err.Error())
+	return ExitCode(err)
+}
+
+// NewCmdRoot returns the homelab command tree.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "homelab",
+		Short:         "Day-2 operations of a self-hosted stack, driven by lab.yaml",
+		Long:          "homelab backs up, restores and proves (restore drills) the data of a lab described in one file, lab.yaml.\n\n" + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err.Error()) })
+	root.PersistentFlags().StringVar(&f.LabFlag, "lab", "", "lab file (default ./lab.yaml, then $HOMELAB_LAB)")
+	root.PersistentFlags().BoolVar(&f.JSON, "json", false, "print results as JSON lines")
+	root.PersistentFlags().BoolVarP(&f.Verbose, "verbose", "v", false, "log what homelab runs")
+	root.AddCommand(NewCmdVersion(f, nil), NewCmdLab(f), NewCmdRepo(f), NewCmdBackup(f), NewCmdStatus(f, nil))
+	return root
+}
+
+// exactTargets is a cobra Args check that turns argument errors into
+// usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageErr(err.Error())
+		}
+		return nil
+	}
+}

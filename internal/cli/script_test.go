@@ -1,0 +1,85 @@
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"homelab/internal/cli"
+	"homelab/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"homelab": func() { os.Exit(cli.Main()) },
+	})
+}
+
+// TestScripts runs the CLI end to end (testdata/script/*.txtar) against the
+// real restic and, where a script says `pg start`, a real PostgreSQL.
+func TestScripts(t *testing.T) {
+	testenv.Restic(t)
+	pgBin := testenv.PGBinDir(t)
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("HOME", e.WorkDir)
+			e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))
+			// A fixed password for the scripts' repositories.
+			return os.WriteFile(filepath.Join(e.WorkDir, "restic.pass"), []byte("correct horse battery staple\n"), 0o600)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// pg start: start a throwaway cluster; sets PGHOST, PGPORT,
+			// PGUSER and PGPASSWORD for the rest of the script.
+			"pg": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 || args[0] != "start" || neg {
+					ts.Fatalf("usage: pg start")
+				}
+				p, stop, err := testenv.StartPostgres(pgBin)
+				ts.Check(err)
+				ts.Defer(stop)
+				ts.Setenv("PGHOST", p.Host)
+				ts.Setenv("PGPORT", strconv.Itoa(p.Port))
+				ts.Setenv("PGUSER", p.User)
+				ts.Setenv("PGPASSWORD", p.Password)
+			},
+			// damage DIR: truncate every pack file of the restic repository DIR.
+			"damage": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: damage REPO")
+				}
+				packs, _ := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "data", "*", "*"))
+				if len(packs) == 0 {
+					ts.Fatalf("no pack files in %s", args[0])
+				}
+				for _, p := range packs {
+					ts.Check(os.Truncate(p, 64))
+				}
+				fmt.Fprintf(ts.Stdout(), "truncated %d pack files\n", len(packs))
+			},
+			// bigfile PATH N: write N KiB of incompressible bytes.
+			"bigfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				n, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				f, err := os.Create(ts.MkAbs(args[0]))
+				ts.Check(err)
+				defer f.Close()
+				buf := make([]byte, 1024)
+				x := uint32(2463534242)
+				for i := 0; i < n; i++ {
+					for j := range buf {
+						x ^= x << 13
+						x ^= x >> 17
+						x ^= x << 5
+						buf[j] = byte(x)
+					}
+					f.Write(buf)
+				}
+			},
+		},
+	})
+}

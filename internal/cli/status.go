@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"homelab/internal/catalog"
+	"homelab/internal/status"
+)
+
+// StatusOptions are the options of homelab status.
+type StatusOptions struct {
+	IO   *IOStreams
+	F    *Factory
+	JSON bool
+}
+
+// NewCmdStatus returns `homelab status`.
+func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{IO: f.IO, F: f}
+	return &cobra.Command{
+		Use:   "status",
+		Short: "One page: last backup, last restore drill and RPO of every target, recent failures",
+		Long:  "One page: per target the last backup (age, size, result), the last restore drill (age, result, RTO) and OVERDUE when the last good backup is older than the schedule allows; recent failures.\nExits 1 when anything is overdue or failed.\n\n" + exitCodesHelp,
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.JSON = f.JSON
+			if runF != nil {
+				return runF(opts)
+			}
+			return statusRun(cmd.Context(), opts)
+		},
+	}
+}
+
+func statusRun(ctx context.Context, opts *StatusOptions) error {
+	l, err := opts.F.Lab()
+	if err != nil {
+		return err
+	}
+	store, err := catalog.Open(ctx, l.StateDir+"/catalog.db")
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	now := opts.F.now()
+	rep, err := status.Build(ctx, l, store, now)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		err = status.RenderJSON(opts.IO.Out, rep)
+	} else {
+		err = status.RenderText(opts.IO.Out, rep, now)
+	}
+	if err == nil && !rep.Healthy {
+		return &silentError{err: errNotHealthy, code: ExitFailed}
+	}
+	return err
+}
+
+var errNotHealthy = errorString("the lab is not healthy")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
