@@ -61,6 +61,12 @@ func TestScripts(t *testing.T) {
 				}
 				fmt.Fprintf(ts.Stdout(), "truncated %d pack files\n", len(packs))
 			},
+			// expand FILE: replace ${VAR} in FILE with the script's environment.
+			"expand": func(ts *testscript.TestScript, neg bool, args []string) {
+				for _, f := range args {
+					ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(ts.ReadFile(f), ts.Getenv)), 0o644))
+				}
+			},
 			// bigfile PATH N: write N KiB of incompressible bytes.
 			"bigfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				n, err := strconv.Atoi(args[1])

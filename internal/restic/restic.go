@@ -164,7 +164,7 @@ func (c *Client) run(ctx context.Context, k call) error {
 		args = append([]string{"--retry-lock", c.cfg.RetryLock.String()}, args...)
 	}
 	var exitMsg string
-	var itemErrs []string
+	var itemErrs, plain []string
 	onStderr := func(line string) {
 		if env, ok := parseLine([]byte(line)); ok {
 			switch env.MessageType {
@@ -174,6 +174,14 @@ func (c *Client) run(ctx context.Context, k call) error {
 			case "error":
 				itemErrs = append(itemErrs, strings.TrimSpace(env.errorText()))
 				return
+			}
+		}
+		// Lines that are not restic's JSON: warnings, or the stderr of a
+		// --stdin-from-command child such as pg_dump. Keep the last few.
+		if line = strings.TrimSpace(line); line != "" {
+			plain = append(plain, line)
+			if len(plain) > 4 {
+				plain = plain[1:]
 			}
 		}
 		c.log.Debug("restic", "op", k.op, "stderr", line)
@@ -213,6 +221,9 @@ func (c *Client) run(ctx context.Context, k call) error {
 		}
 		if len(itemErrs) > 0 && !strings.Contains(re.Message, itemErrs[0]) {
 			re.Message = strings.Join(append(itemErrs[:min(3, len(itemErrs))], re.Message), "; ")
+		}
+		if exitMsg != "" && len(plain) > 0 {
+			re.Message += " (" + strings.Join(plain, "; ") + ")"
 		}
 		re.Message = strings.TrimPrefix(execx.Redact(re.Message, c.secrets()...), "Fatal: ")
 	}
