@@ -161,14 +161,14 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("locked", func(t *testing.T) {
 		// A running backup holds a lock; prune needs an exclusive one.
-		cmd := exec.Command(bin, "backup", "--repo", repo, "--password-file", pass, "--stdin-filename", "x", "--stdin-from-command", "--", "sleep", "5")
+		cmd := exec.Command(bin, "backup", "--repo", repo, "--password-file", pass, "--stdin-filename", "x", "--stdin-from-command", "--", "sleep", "30")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		defer cmd.Wait()
 		defer cmd.Process.Kill()
 		c, _ := restic.New(ctx, restic.Config{Binary: bin, Repository: repo, PasswordFile: pass})
-		deadline := time.Now().Add(4 * time.Second)
+		deadline := time.Now().Add(25 * time.Second)
 		var err error
 		for time.Now().Before(deadline) {
 			if err = c.Prune(ctx); errors.Is(err, restic.ErrLocked) {
