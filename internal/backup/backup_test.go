@@ -311,3 +311,22 @@ func TestDamagedRepositoryFailsCheckAndDrill(t *testing.T) {
 		t.Fatalf("drill of a damaged repository: %+v", out)
 	}
 }
+
+// TestInterruptedBackupIsRecorded cancels a backup while restic runs
+// (its stdin command sleeps): the run is recorded as interrupted, restic
+// left no lock, and no snapshot was written.
+func TestInterruptedBackupIsRecorded(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"f": "x"})
+	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n    hooks: {before: [\"sleep 30\"]}\n", src))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rep := e.m.Backup(ctx, "files")
+	if rep.Err == nil || rep.Run.Result != catalog.ResultInterrupted {
+		t.Fatalf("rep = %+v", rep)
+	}
+	runs := e.runs(t, "files")
+	if len(runs) != 1 || runs[0].Result != catalog.ResultInterrupted || runs[0].End.IsZero() {
+		t.Fatalf("catalog runs = %+v", runs)
+	}
+}

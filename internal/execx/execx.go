@@ -86,7 +86,9 @@ func Run(ctx context.Context, c Cmd) error {
 	cmd.Env = append(BaseEnv(), c.Env...)
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	// SIGINT to the child's whole process group, so `sh -c` hooks and
+	// restic's --stdin-from-command child stop too.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
 	cmd.WaitDelay = c.GracePeriod
 	if cmd.WaitDelay == 0 {
 		cmd.WaitDelay = 10 * time.Second

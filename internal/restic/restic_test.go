@@ -212,3 +212,22 @@ func TestForgetPlanAndCheck(t *testing.T) {
 		t.Fatal("check of a damaged repository succeeded")
 	}
 }
+
+// TestInterruptReleasesLock cancels a running backup: restic gets SIGINT,
+// removes its lock and writes no snapshot.
+func TestInterruptReleasesLock(t *testing.T) {
+	c, repo := client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := c.Backup(ctx, restic.BackupOptions{StdinCommand: []string{"sleep", "60"}, StdinFilename: "x"}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	locks, _ := filepath.Glob(filepath.Join(repo, "locks", "*"))
+	if len(locks) != 0 {
+		t.Errorf("restic left %d locks", len(locks))
+	}
+	if snaps, _ := c.Snapshots(context.Background()); len(snaps) != 0 {
+		t.Errorf("%d snapshots after an interrupted backup", len(snaps))
+	}
+}
