@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# quickstart.sh: set up homelab on this machine and run its main job on real
+# data, end to end. Run it as root from anywhere in the repository:
+#
+#   sudo ./scripts/quickstart.sh
+#
+# It installs the dependencies (scripts/install-deps.sh), builds bin/homelab,
+# then, in a fresh ${QUICKSTART_DIR:-/var/tmp/homelab-quickstart}:
+#   - starts a throwaway PostgreSQL cluster (scripts/pg-throwaway.sh) and
+#     loads the Debian package index plus pgbench tables into database
+#     "debian" (scripts/load-sample-data.sh),
+#   - copies the Go toolchain's source tree (several thousand real files),
+#   - writes a restic password and lab.yaml with two backup targets (the
+#     directory and the database), each with restore-drill checks,
+# and runs: lab validate, repo init, backup run --all, backup list,
+# backup verify --all (restore drills) and status. It exits non-zero if any
+# step fails. The cluster is left running so you can explore; the end of
+# the output says how to stop and remove everything.
+#
+# Environment:
+#   QUICKSTART_DIR         work directory (default /var/tmp/homelab-quickstart;
+#                          wiped at the start of each run)
+#   QUICKSTART_UNTIL       stop after a step: deps, build, cluster, data, lab
+#   QUICKSTART_SKIP_DEPS=1 do not run install-deps.sh (then root is optional)
+#   PGBENCH_SCALE          pgbench scale for the sample database (default 20)
+set -euo pipefail
+
+readonly MARKER=.homelab-quickstart
+
+log() { printf '%s\n' "quickstart: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+STEP=0
+readonly STEPS=9
+step() {
+	STEP=$((STEP + 1))
+	printf '\n[%d/%d] %s\n' "$STEP" "$STEPS" "$*" >&2
+}
+
+# until_here NAME: exits successfully when QUICKSTART_UNTIL=NAME.
+until_here() {
+	if [ "${QUICKSTART_UNTIL:-}" = "$1" ]; then
+		log "stopping after '$1' (QUICKSTART_UNTIL=$1)"
+		exit 0
+	fi
+}
+
+# find_go: prints the go binary (sudo's secure_path often drops /usr/local/go/bin).
+find_go() {
+	local g
+	for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
+		if [ -n "$g" ] && [ -x "$g" ]; then
+			printf '%s\n' "$g"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# random_secret: 32 random characters from [A-Za-z0-9].
+random_secret() {
+	head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | head -c 32
+}
+
+# homelab ARGS...: runs bin/homelab against the quickstart lab, under a banner.
+homelab() {
+	printf '\n==> homelab %s\n' "$*"
+	local rc=0
+	"$HOMELAB" --lab "$LAB" "$@" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		log "✗ 'homelab $*' failed with exit code $rc"
+		log "  lab file: $LAB; cluster log: $WORK/pg/postgresql.log"
+		log "  clean up with: $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK"
+		exit "$rc"
+	fi
+}
+
+# check_workdir: refuses a WORK that quickstart.sh did not make.
+check_workdir() {
+	if [ -e "$WORK" ]; then
+		[ -d "$WORK" ] || die "$WORK exists and is not a directory"
+		if [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/$MARKER" ]; then
+			die "$WORK is not empty and was not made by quickstart.sh (no $MARKER in it); remove it or set QUICKSTART_DIR"
+		fi
+	fi
+}
+
+# fresh_workdir: stops the cluster of a previous run and empties WORK.
+fresh_workdir() {
+	check_workdir
+	if [ -e "$WORK" ]; then
+		if [ -d "$WORK/pg/data" ]; then
+			log "stopping the cluster of the previous run"
+			"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
+		fi
+		log "removing the previous run's $WORK"
+		rm -rf "$WORK"
+	fi
+	mkdir -p "$WORK"
+	chmod 0755 "$WORK" # the postgres user must reach $WORK/pg
+	: >"$WORK/$MARKER"
+}
+
+main() {
+	local start=$SECONDS
+	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+	WORK=${QUICKSTART_DIR:-/var/tmp/homelab-quickstart}
+	case $WORK in
+	/*) ;;
+	*) WORK=$PWD/$WORK ;;
+	esac
+	[ "$WORK" != / ] || die "QUICKSTART_DIR must not be /"
+	LAB=$WORK/lab.yaml
+	HOMELAB=$REPO/bin/homelab
+	check_workdir
+
+	step "Installing dependencies (PostgreSQL, lz4, restic >= 0.17)"
+	if [ "${QUICKSTART_SKIP_DEPS:-}" = 1 ]; then
+		log "skipped (QUICKSTART_SKIP_DEPS=1)"
+	else
+		[ "$(id -u)" -eq 0 ] || die "run as root: sudo $0 (or QUICKSTART_SKIP_DEPS=1 if the dependencies are installed)"
+		"$REPO/scripts/install-deps.sh"
+	fi
+	until_here deps
+
+	step "Building bin/homelab"
+	local go
+	go=$(find_go) || die "Go is needed to build homelab and was not found; install Go from https://go.dev/dl/"
+	PATH="$(dirname "$go"):$PATH"
+	export PATH
+	(cd "$REPO" && go build -o bin/homelab ./cmd/homelab)
+	if [ -n "${SUDO_UID:-}" ] && [ -n "${SUDO_GID:-}" ]; then
+		chown "$SUDO_UID:$SUDO_GID" "$REPO/bin" "$HOMELAB" # it is your checkout
+	fi
+	log "built $HOMELAB ($("$go" version))"
+	until_here build
+
+	step "Starting a throwaway PostgreSQL cluster in $WORK/pg"
+	fresh_workdir
+	local port
+	port=$("$REPO/scripts/pg-throwaway.sh" start "$WORK/pg")
+	until_here cluster
+
+	step "Loading sample data into database 'debian' (Debian package index + pgbench -s ${PGBENCH_SCALE:-20})"
+	"$REPO/scripts/load-sample-data.sh" "$WORK/pg" debian >&2
+	local accounts
+	accounts=$(
+		set -a
+		# shellcheck source=/dev/null
+		. "$WORK/pg/env"
+		set +a
+		PGPASSWORD=$(<"$WORK/pg/pgpass.password")
+		export PGPASSWORD
+		psql -XAtq -v ON_ERROR_STOP=1 -d debian -c 'select count(*) from pgbench_accounts'
+	)
+	until_here data
+
+	step "Copying the Go source tree to $WORK/data/go-src"
+	local goroot
+	goroot=$(go env GOROOT)
+	[ -d "$goroot/src" ] || die "$goroot/src not found"
+	mkdir -p "$WORK/data/go-src"
+	cp -a "$goroot/src/." "$WORK/data/go-src/"
+	log "copied $(find "$WORK/data/go-src" -type f | wc -l) files, $(du -sh "$WORK/data/go-src" | cut -f1) from $goroot/src"
+	local check_file="" c
+	for c in go/build/build.go fmt/print.go net/http/server.go os/file.go; do
+		if [ -f "$WORK/data/go-src/$c" ]; then
+			check_file=$c
+			break
+		fi
+	done
+	[ -n "$check_file" ] || die "none of the expected files are in $goroot/src"
+	local check_sum
+	check_sum=$(sha256sum "$WORK/data/go-src/$check_file" | cut -d' ' -f1)
+
+	step "Writing secrets and $LAB"
+	(
+		umask 077
+		random_secret >"$WORK/restic.pass"
+		cp "$WORK/pg/pgpass.password" "$WORK/pg.password"
+	)
+	chmod 0600 "$WORK/restic.pass" "$WORK/pg.password"
+	cat >"$LAB.tmp" <<EOF
+# Written by scripts/quickstart.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ). Paths are relative to this file.
+name: quickstart
+state_dir: ./state
+repositories:
+  local:
+    url: ./repo
+    password_file: ./restic.pass
+backups:
+  go-src:
+    provider: restic
+    repository: local
+    source: {paths: [./data/go-src], exclude: ["*.tmp"]}
+    schedule: "0 3 * * *"
+    retention: {keep_last: 3, keep_daily: 7, keep_weekly: 4}
+    drill:
+      checks:
+        - path: ./data/go-src/$check_file
+          sha256: $check_sum
+  debian-db:
+    provider: postgres
+    repository: local
+    source: {host: 127.0.0.1, port: $port, database: debian, user: postgres, password_file: ./pg.password}
+    schedule: "0 2 * * *"
+    retention: {keep_last: 3, keep_daily: 7}
+    drill:
+      checks:
+        - sql: "select count(*) > 50000 from packages"
+        - sql: "select count(*) = $accounts from pgbench_accounts"
+        - sql: "select not exists (select 1 from dependencies d left join packages p on (d.package, d.version, d.architecture) = (p.name, p.version, p.architecture) where p.name is null)"
+EOF
+	mv -f "$LAB.tmp" "$LAB"
+	log "wrote $LAB (drill checks: sha256 of $check_file, $accounts pgbench_accounts rows)"
+	until_here lab
+
+	step "Checking the lab file and creating the restic repository"
+	homelab lab validate
+	homelab repo init local
+
+	step "Backing up, listing and drilling (restore + checks) every target"
+	homelab backup run --all
+	homelab backup list
+	homelab backup verify --all
+
+	step "Status"
+	homelab status
+
+	cat >&2 <<EOF
+
+✓ quickstart finished in $((SECONDS - start))s. Everything is in $WORK:
+  lab file         $LAB
+  restic repo      $WORK/repo (password in $WORK/restic.pass)
+  state / catalog  $WORK/state
+  files backed up  $WORK/data/go-src
+  PostgreSQL       127.0.0.1:$port, database debian, user postgres (password in $WORK/pg.password)
+                   the cluster is still running, so you can explore.
+
+Try:
+  $HOMELAB --lab $LAB status
+  $HOMELAB --lab $LAB backup list
+  restic -r $WORK/repo --password-file $WORK/restic.pass snapshots --tag homelab
+  (set -a; . $WORK/pg/env; PGPASSWORD=\$(cat $WORK/pg.password) psql debian)
+
+Clean up:
+  $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK
+EOF
+}
+
+main "$@"
