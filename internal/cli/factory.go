@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -96,7 +97,7 @@ func (f *Factory) Manager(ctx context.Context, wait bool) (*backup.Manager, func
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := catalog.Open(ctx, l.StateDir+"/catalog.db")
+	store, err := catalog.Open(ctx, filepath.Join(l.StateDir, "catalog.db"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -39,7 +40,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	store, err := catalog.Open(ctx, l.StateDir+"/catalog.db")
+	store, err := catalog.Open(ctx, filepath.Join(l.StateDir, "catalog.db"))
 	if err != nil {
 		return err
 	}

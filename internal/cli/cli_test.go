@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/lab"
+	"homelab/internal/restic"
+)
+
+func testFactory(t *testing.T) (*Factory, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p"), []byte("x\n"), 0o600)
+	labFile := filepath.Join(dir, "lab.yaml")
+	os.WriteFile(labFile, []byte(`repositories:
+  local: {url: ./repo, password_file: ./p}
+backups:
+  a: {provider: restic, repository: local, source: {paths: [.]}}
+  b: {provider: postgres, repository: local, source: {database: x}}
+`), 0o600)
+	var out, errOut bytes.Buffer
+	return &Factory{IO: &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, LabFlag: labFile}, &out, &errOut
+}
+
+func TestBackupRunOptions(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    []string
+		wait    bool
+		wantErr string
+	}{
+		{args: []string{"a"}, want: []string{"a"}},
+		{args: []string{"--all", "--wait"}, want: []string{"a", "b"}, wait: true},
+		{args: []string{}, wantErr: "name a target or pass --all"},
+		{args: []string{"a", "--all"}, wantErr: "not both"},
+		{args: []string{"nope"}, wantErr: `unknown backup target "nope"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f, _, _ := testFactory(t)
+			var got *BackupRunOptions
+			cmd := NewCmdBackupRun(f, func(o *BackupRunOptions) error { got = o; return nil })
+			cmd.SetArgs(tc.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || ExitCode(err) != ExitUsage {
+					t.Fatalf("err = %v (exit %d), want usage error %q", err, ExitCode(err), tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got.Targets, ",") != strings.Join(tc.want, ",") || got.Wait != tc.wait {
+				t.Errorf("options = %+v", got)
+			}
+		})
+	}
+}
+
+func TestBackupRestoreOptions(t *testing.T) {
+	f, _, _ := testFactory(t)
+	var got *BackupRestoreOptions
+	cmd := NewCmdBackupRestore(f, func(o *BackupRestoreOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"latest", "--target", "b", "--database", "x2", "--replace", "--yes"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Snapshot != "latest" || got.Target != "b" || got.Dest != (backup.Destination{Database: "x2", Replace: true}) || !got.Yes {
+		t.Errorf("options = %+v", got)
+	}
+	for _, args := range [][]string{{"latest"}, {"latest", "--to", "/x", "--database", "d"}, {}} {
+		cmd := NewCmdBackupRestore(f, func(*BackupRestoreOptions) error { return nil })
+		cmd.SetArgs(args)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); ExitCode(err) != ExitUsage {
+			t.Errorf("%v: err = %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("boom"), 1},
+		{usageErr("bad"), 2},
+		{&lab.Errors{}, 2},
+		{&backup.WarningError{Warnings: []string{"partial"}}, 3},
+		{context.Canceled, 130},
+		{errors.Join(errors.New("restic backup"), context.Canceled), 130},
+	} {
+		if got := ExitCode(tc.err); got != tc.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestConfirmNeedsYesOffTerminal(t *testing.T) {
+	io := &IOStreams{In: strings.NewReader("yes\n"), ErrOut: &bytes.Buffer{}}
+	if err := confirm(io, false, "restore?"); ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), "--yes") {
+		t.Errorf("off a terminal: %v", err)
+	}
+	io.StdinTTY = true
+	if err := confirm(io, false, "restore?"); err != nil {
+		t.Errorf("answered yes: %v", err)
+	}
+	io.In = strings.NewReader("n\n")
+	if err := confirm(io, false, "restore?"); err == nil {
+		t.Error("answered no, but confirmed")
+	}
+}
+
+func TestProgressOffTerminalIsThrottled(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, false)
+	p.logEvery = time.Hour
+	for i := 0; i < 100; i++ {
+		p.Update("docs", restic.Status{PercentDone: float64(i) / 100, FilesDone: int64(i), TotalFiles: 100, BytesDone: int64(i) << 20, TotalBytes: 100 << 20, SecondsRemaining: 42})
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "docs:   0% 0/100 files") {
+		t.Errorf("progress lines = %q", lines)
+	}
+	p.Update("db", restic.Status{PercentDone: 0.5, FilesDone: 1, TotalFiles: 2, BytesDone: 1 << 20, TotalBytes: 2 << 20, SecondsRemaining: 3})
+	if !strings.Contains(buf.String(), "db:  50% 1/2 files, 1.0 MiB/2.0 MiB, ETA 3s") {
+		t.Errorf("a new target should log at once: %q", buf.String())
+	}
+}
