@@ -139,3 +139,12 @@ func TestProgressOffTerminalIsThrottled(t *testing.T) {
 		t.Errorf("a new target should log at once: %q", buf.String())
 	}
 }
+
+func TestProgressNoETAWithoutTotal(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, false)
+	p.Update("db", restic.Status{BytesDone: 537 << 10, SecondsRemaining: 3.7e9})
+	if strings.Contains(buf.String(), "ETA") || !strings.Contains(buf.String(), "537 KiB/-") {
+		t.Errorf("streamed dump progress = %q", buf.String())
+	}
+}

@@ -43,7 +43,8 @@ func (p *progress) Update(target string, s restic.Status) {
 		}
 		p.last = time.Now()
 		fmt.Fprintf(p.w, "%s: %s %d/%d files, %s/%s", target, pct(s.PercentDone), files, s.TotalFiles, size(bytes), size(s.TotalBytes))
-		if s.SecondsRemaining > 0 {
+		// ETA only when restic knows the total (not for a streamed dump).
+		if s.TotalBytes > 0 && s.SecondsRemaining > 0 && s.SecondsRemaining < 30*24*3600 {
 			fmt.Fprintf(p.w, ", ETA %s", time.Duration(s.SecondsRemaining)*time.Second)
 		}
 		fmt.Fprintln(p.w)
