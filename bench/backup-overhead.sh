@@ -55,16 +55,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
-find_go() {
-	local g
-	for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
-		if [ -n "$g" ] && [ -x "$g" ]; then
-			printf '%s\n' "$g"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 # restic_bare ARGS...: restic with the bench's password file, output to the log.
 restic_bare() {

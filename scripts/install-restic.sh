@@ -36,17 +36,8 @@ restic_version() {
 	"$1" version 2>/dev/null | awk '$1 == "restic" { print $2; exit }' || true
 }
 
-# find_go: prints the go binary (sudo's secure_path often drops /usr/local/go/bin).
-find_go() {
-	local g
-	for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
-		if [ -n "$g" ] && [ -x "$g" ]; then
-			printf '%s\n' "$g"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
 	local cur
