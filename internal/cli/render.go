@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/dustin/go-humanize"
+	"homelab/internal/status"
 )
 
 // writeJSON writes one JSON object on one line with its message_type.
@@ -33,7 +33,7 @@ func size(n int64) string {
 	if n <= 0 {
 		return "-"
 	}
-	return humanize.IBytes(uint64(n))
+	return status.IEC(n)
 }
 
 func seconds(d time.Duration) string {

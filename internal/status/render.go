@@ -125,7 +125,7 @@ func size(r *catalog.Run) string {
 		(r.Bytes == 0 && r.Result != catalog.ResultOK && r.Result != catalog.ResultPartial) {
 		return "-"
 	}
-	return iec(r.Bytes)
+	return IEC(r.Bytes)
 }
 
 func result(r *catalog.Run) string {
@@ -232,9 +232,9 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
-// iec formats a byte count with binary prefixes: "512 B", "95.1 MiB",
+// IEC formats a byte count with binary prefixes: "512 B", "95.1 MiB",
 // "310 MiB" (one decimal below 100 of a unit).
-func iec(n int64) string {
+func IEC(n int64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}

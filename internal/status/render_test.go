@@ -248,8 +248,8 @@ func TestIEC(t *testing.T) {
 		{1 << 62, "4.0 EiB"},
 	}
 	for _, tt := range tests {
-		if got := iec(tt.n); got != tt.want {
-			t.Errorf("iec(%d) = %q, want %q", tt.n, got, tt.want)
+		if got := IEC(tt.n); got != tt.want {
+			t.Errorf("IEC(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
 }
