@@ -244,6 +244,35 @@ func TestRetention(t *testing.T) {
 	if len(plan.Remove) != 4 || len(plan.Protected) != 0 {
 		t.Fatalf("plan removes %d, protects %d", len(plan.Remove), len(plan.Protected))
 	}
+	// More rules over the same dates, each answer worked out from restic's
+	// documented forget semantics (buckets: day, ISO week, month).
+	for _, tc := range []struct {
+		name string
+		r    lab.Retention
+		keep []string
+	}{
+		{"keep_last 1", lab.Retention{KeepLast: 1}, []string{"2026-01-14"}},
+		{"keep_daily 3", lab.Retention{KeepDaily: 3}, []string{"2026-01-12", "2026-01-13", "2026-01-14"}},
+		{"keep_weekly 3", lab.Retention{KeepWeekly: 3}, []string{"2026-01-02", "2026-01-06", "2026-01-14"}},
+		// Fewer buckets than asked for: restic (>= 0.17) also keeps the
+		// oldest snapshot, so a young repository keeps its history.
+		{"keep_monthly 5", lab.Retention{KeepMonthly: 5}, []string{"2026-01-01", "2026-01-14"}},
+		{"keep_last 1 + keep_weekly 10", lab.Retention{KeepLast: 1, KeepWeekly: 10}, []string{"2026-01-01", "2026-01-02", "2026-01-06", "2026-01-14"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := e.lab.Backups["files"].Retention
+			e.lab.Backups["files"].Retention = tc.r
+			defer func() { e.lab.Backups["files"].Retention = saved }()
+			plan, err := e.m.PlanPrune(ctx, "files")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDates(t, "keep", plan.Keep, ids, tc.keep)
+			if len(plan.Keep)+len(plan.Remove) != len(dates) {
+				t.Errorf("keep %d + remove %d != %d snapshots", len(plan.Keep), len(plan.Remove), len(dates))
+			}
+		})
+	}
 	// 01-05 passed a drill: it is the newest drilled snapshot and is kept.
 	if _, err := e.store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-02"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
 		t.Fatal(err)
