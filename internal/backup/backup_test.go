@@ -196,7 +196,7 @@ func TestBusyTarget(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"f": "x"})
 	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n", src))
-	held, err := lock.Acquire(context.Background(), e.lab.StateDir, "target-files", false)
+	held, err := lock.Acquire(context.Background(), e.lab.StateDir, "files", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"homelab/internal/execx"
@@ -21,7 +22,8 @@ type hookEnv struct {
 	Target, RunID, Result, SnapshotID string
 }
 
-// runHooks runs commands in order with /bin/sh -c, each bounded by timeout.
+// runHooks runs commands in order with /bin/sh -c in the lab file's
+// directory, each bounded by timeout.
 // The environment carries HOMELAB_TARGET, HOMELAB_RUN_ID and, for after
 // hooks, HOMELAB_RESULT and HOMELAB_SNAPSHOT_ID. It stops at the first
 // failure and returns it.
@@ -32,6 +34,7 @@ func (m *Manager) runHooks(ctx context.Context, phase string, cmds []string, tim
 		start := time.Now()
 		err := execx.Run(hctx, execx.Cmd{
 			Name: "/bin/sh",
+			Dir:  filepath.Dir(m.Lab.Path),
 			Args: []string{"-c", c},
 			Env: []string{"HOMELAB_TARGET=" + env.Target, "HOMELAB_RUN_ID=" + env.RunID,
 				"HOMELAB_RESULT=" + env.Result, "HOMELAB_SNAPSHOT_ID=" + env.SnapshotID, "HOMELAB_HOOK=" + phase},

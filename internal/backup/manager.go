@@ -80,7 +80,7 @@ func (m *Manager) Target(ctx context.Context, name string) (Target, Provider, er
 }
 
 func (m *Manager) lockTarget(ctx context.Context, name string) (func() error, error) {
-	l, err := lock.Acquire(ctx, m.Lab.StateDir, "target-"+name, m.Wait)
+	l, err := lock.Acquire(ctx, m.Lab.StateDir, name, m.Wait)
 	if err != nil {
 		return nil, err
 	}
