@@ -359,3 +359,23 @@ func TestInterruptedBackupIsRecorded(t *testing.T) {
 		t.Fatalf("catalog runs = %+v", runs)
 	}
 }
+
+// TestPartialSnapshotIsAWarning backs up a file that opens but cannot be
+// read (/proc/self/mem, EIO even for root): restic exit 3, the snapshot
+// exists, the run is recorded partial and reported as a warning.
+func TestPartialSnapshotIsAWarning(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"f": "x"})
+	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s, /proc/self/mem]}\n", src))
+	rep := e.m.Backup(context.Background(), "files")
+	var we *backup.WarningError
+	if !errors.As(rep.Err, &we) || !errors.Is(rep.Err, restic.ErrPartial) {
+		t.Fatalf("err = %v, want a warning wrapping restic.ErrPartial", rep.Err)
+	}
+	if rep.Run.Result != catalog.ResultPartial || rep.Run.SnapshotID == "" {
+		t.Fatalf("run = %+v", rep.Run)
+	}
+	if runs := e.runs(t, "files"); len(runs) != 1 || runs[0].Result != catalog.ResultPartial {
+		t.Fatalf("catalog = %+v", runs)
+	}
+}

@@ -175,17 +175,22 @@ func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 		err = errors.Join(err, fmt.Errorf("record run: %w", rerr))
 	}
 	rep.Run, rep.Err = run, err
-	if rep.Err == nil && len(rep.Warnings) > 0 {
-		rep.Err = &WarningError{Warnings: rep.Warnings}
+	if len(rep.Warnings) > 0 && (err == nil || run.Result == catalog.ResultPartial) {
+		rep.Err = &WarningError{Warnings: rep.Warnings, Err: err}
 	}
 	return rep
 }
 
 // WarningError is a job that completed but with warnings (exit code 3):
 // a partial snapshot or a failed after hook.
-type WarningError struct{ Warnings []string }
+type WarningError struct {
+	Warnings []string
+	Err      error // the partial snapshot's error, if any
+}
 
 func (w *WarningError) Error() string { return "done with warnings: " + strings.Join(w.Warnings, "; ") }
+
+func (w *WarningError) Unwrap() error { return w.Err }
 
 func (m *Manager) progressFor(target string) ProgressFunc {
 	if m.Progress == nil {

@@ -131,7 +131,14 @@ func backupRun(ctx context.Context, opts *BackupRunOptions) error {
 			fmt.Fprintf(opts.IO.Out, "%s %s: backup %s: %v\n", mark(opts.IO.StderrTTY, false), name, r.Result, rep.Err)
 			continue
 		}
-		fmt.Fprintf(opts.IO.Out, "%s %s: snapshot %s, %d files, %s (added %s) in %s\n", mark(opts.IO.StderrTTY, rep.Err == nil), name,
+		m := mark(opts.IO.StderrTTY, rep.Err == nil)
+		if rep.Err != nil {
+			m = "WARNING"
+			if opts.IO.StderrTTY {
+				m = "!"
+			}
+		}
+		fmt.Fprintf(opts.IO.Out, "%s %s: snapshot %s, %d files, %s (added %s) in %s\n", m, name,
 			short(r.SnapshotID), r.Files, size(r.Bytes), size(r.BytesAdded), seconds(r.End.Sub(r.Start)))
 		for _, w := range rep.Warnings {
 			fmt.Fprintf(opts.IO.Out, "  warning: %s\n", w)

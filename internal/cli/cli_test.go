@@ -13,6 +13,7 @@ import (
 	"homelab/internal/backup"
 	"homelab/internal/lab"
 	"homelab/internal/restic"
+	"homelab/internal/testenv"
 )
 
 func testFactory(t *testing.T) (*Factory, *bytes.Buffer, *bytes.Buffer) {
@@ -146,5 +147,44 @@ func TestProgressNoETAWithoutTotal(t *testing.T) {
 	p.Update("db", restic.Status{BytesDone: 537 << 10, SecondsRemaining: 3.7e9})
 	if strings.Contains(buf.String(), "ETA") || !strings.Contains(buf.String(), "537 KiB/-") {
 		t.Errorf("streamed dump progress = %q", buf.String())
+	}
+}
+
+// TestRunExitCodes runs whole commands against the real restic and checks
+// the exit code table: 0 ok, 2 bad lab file, 3 partial snapshot.
+func TestRunExitCodes(t *testing.T) {
+	testenv.Restic(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p"), []byte("pw\n"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	os.WriteFile(filepath.Join(dir, "data", "f"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "lab.yaml"), []byte(`state_dir: ./state
+repositories:
+  local: {url: ./repo, password_file: ./p}
+backups:
+  ok: {provider: restic, repository: local, source: {paths: [./data]}}
+  partial: {provider: restic, repository: local, source: {paths: [./data, /proc/self/mem]}}
+`), 0o600)
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("backups: {x: {provider: nope}}\n"), 0o600)
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := Run(context.Background(), &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}, args)
+		return code, out.String()
+	}
+	lab := "--lab=" + filepath.Join(dir, "lab.yaml")
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{lab, "repo", "init", "--all"}, ExitOK},
+		{[]string{lab, "backup", "run", "ok"}, ExitOK},
+		{[]string{lab, "backup", "run", "partial"}, ExitWarnings},
+		{[]string{lab, "backup", "run", "--all"}, ExitWarnings},
+		{[]string{"--lab=" + filepath.Join(dir, "bad.yaml"), "backup", "run", "--all"}, ExitUsage},
+		{[]string{lab, "backup", "run"}, ExitUsage},
+	} {
+		if code, out := run(tc.args...); code != tc.want {
+			t.Errorf("homelab %v: exit %d, want %d\n%s", tc.args, code, tc.want, out)
+		}
 	}
 }
