@@ -300,12 +300,7 @@ func (c *Client) Backup(ctx context.Context, o BackupOptions, progress func(Stat
 	err := c.run(ctx, call{op: "backup", args: args, extraEnv: o.CommandEnv, onJSON: func(env envelope, line []byte) {
 		switch env.MessageType {
 		case "status":
-			if progress != nil {
-				var s Status
-				if json.Unmarshal(line, &s) == nil {
-					progress(s)
-				}
-			}
+			emitStatus(progress, line)
 		case "summary":
 			if json.Unmarshal(line, &sum) == nil {
 				got = true
@@ -365,12 +360,7 @@ func (c *Client) Restore(ctx context.Context, id, target string, o RestoreOption
 	err := c.run(ctx, call{op: "restore", args: args, onJSON: func(env envelope, line []byte) {
 		switch env.MessageType {
 		case "status":
-			if progress != nil {
-				var s Status
-				if json.Unmarshal(line, &s) == nil {
-					progress(s)
-				}
-			}
+			emitStatus(progress, line)
 		case "summary":
 			_ = json.Unmarshal(line, &sum)
 		case "error":
@@ -473,4 +463,15 @@ func (c *Client) Check(ctx context.Context, readDataSubset string) (CheckSummary
 // Unlock removes stale locks (restic unlock; live locks are kept).
 func (c *Client) Unlock(ctx context.Context) error {
 	return c.run(ctx, call{op: "unlock", args: []string{"unlock"}, stdout: io.Discard, noLock: true})
+}
+
+// emitStatus decodes a status line and hands it to progress (when set).
+func emitStatus(progress func(Status), line []byte) {
+	if progress == nil {
+		return
+	}
+	var s Status
+	if json.Unmarshal(line, &s) == nil {
+		progress(s)
+	}
 }
