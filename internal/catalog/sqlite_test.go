@@ -231,7 +231,7 @@ const helperEnv = "HOMELAB_CATALOG_HELPER_DB"
 func TestHelperProcess(t *testing.T) {
 	path := os.Getenv(helperEnv)
 	if path == "" {
-		t.Skip("helper process for TestTwoProcesses")
+		return // only a helper when re-executed by the test that needs it
 	}
 	if err := helper(path); err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)

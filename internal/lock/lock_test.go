@@ -149,7 +149,7 @@ const (
 func TestHelperProcess(t *testing.T) {
 	dir := os.Getenv(helperDirEnv)
 	if dir == "" {
-		t.Skip("helper process for TestOtherProcess")
+		return // only a helper when re-executed by the test that needs it
 	}
 	l, err := lock.Acquire(context.Background(), dir, os.Getenv(helperNameEnv), false)
 	if err != nil {
