@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -61,8 +62,4 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	return err
 }
 
-var errNotHealthy = errorString("the lab is not healthy")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errNotHealthy = errors.New("the lab is not healthy")

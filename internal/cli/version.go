@@ -34,13 +34,10 @@ func NewCmdVersion(f *Factory, runF func(*VersionOptions) error) *cobra.Command 
 }
 
 func versionRun(ctx context.Context, opts *VersionOptions) error {
-	c, err := restic.New(ctx, restic.Config{Repository: "-", Password: "-"})
-	rv := "not usable: "
+	v, err := restic.Probe(ctx, restic.DefaultBinary(""))
+	rv := v.String()
 	if err != nil {
-		rv += err.Error()
-	} else {
-		v, _ := c.Version(ctx)
-		rv = v.String()
+		rv = "not usable: " + err.Error()
 	}
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, "version", map[string]string{"version": Version, "go": runtime.Version(), "restic": rv})

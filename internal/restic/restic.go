@@ -90,12 +90,7 @@ type versionResult struct {
 // restic is installed and at least MinVersion. The error says how to get a
 // newer restic.
 func New(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.Binary == "" {
-		cfg.Binary = os.Getenv("HOMELAB_RESTIC")
-	}
-	if cfg.Binary == "" {
-		cfg.Binary = "restic"
-	}
+	cfg.Binary = DefaultBinary(cfg.Binary)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -109,13 +104,28 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// DefaultBinary returns bin, else $HOMELAB_RESTIC, else "restic".
+func DefaultBinary(bin string) string {
+	if bin == "" {
+		bin = os.Getenv("HOMELAB_RESTIC")
+	}
+	if bin == "" {
+		bin = "restic"
+	}
+	return bin
+}
+
 // Version returns the restic version, refusing one older than MinVersion.
-func (c *Client) Version(ctx context.Context) (Version, error) {
-	if r, ok := versionCache.Load(c.cfg.Binary); ok {
+func (c *Client) Version(ctx context.Context) (Version, error) { return Probe(ctx, c.cfg.Binary) }
+
+// Probe runs `restic version` of binary (once per process) and refuses a
+// version older than MinVersion with an error that says how to get one.
+func Probe(ctx context.Context, binary string) (Version, error) {
+	if r, ok := versionCache.Load(binary); ok {
 		vr := r.(versionResult)
 		return vr.v, vr.err
 	}
-	out, err := execx.Output(ctx, execx.Cmd{Name: c.cfg.Binary, Args: []string{"version"}})
+	out, err := execx.Output(ctx, execx.Cmd{Name: binary, Args: []string{"version"}})
 	var v Version
 	if err == nil {
 		v, err = ParseVersion(string(out))
@@ -126,7 +136,7 @@ func (c *Client) Version(ctx context.Context) (Version, error) {
 		err = fmt.Errorf("%w: found %s, need >= %s (Debian bookworm ships 0.14): run scripts/install-restic.sh, or take restic from Debian trixie or https://github.com/restic/restic/releases", ErrTooOld, v, MinVersion)
 	}
 	if ctx.Err() == nil {
-		versionCache.Store(c.cfg.Binary, versionResult{v, err})
+		versionCache.Store(binary, versionResult{v, err})
 	}
 	return v, err
 }
