@@ -36,30 +36,9 @@ func (d *decoder) validate(l *Lab) {
 		}
 		d.errorf(n, "repositories", "at least one repository is required when backups are defined")
 	}
-	for _, name := range slices.Sorted(maps.Keys(l.Repositories)) {
-		if l.Repositories[name] == nil {
-			l.Repositories[name] = &Repository{}
-		}
-		p := "repositories." + name
-		d.checkKey(p, name)
-		d.validateRepository(p, l.Repositories[name])
-	}
-	for _, name := range slices.Sorted(maps.Keys(l.Services)) {
-		if l.Services[name] == nil {
-			l.Services[name] = &Service{}
-		}
-		p := "services." + name
-		d.checkKey(p, name)
-		d.validateService(p, l.Services[name])
-	}
-	for _, name := range slices.Sorted(maps.Keys(l.Backups)) {
-		if l.Backups[name] == nil {
-			l.Backups[name] = &Backup{}
-		}
-		p := "backups." + name
-		d.checkKey(p, name)
-		d.validateBackup(p, l.Backups[name], l)
-	}
+	validateEntries(d, "repositories", l.Repositories, d.validateRepository)
+	validateEntries(d, "services", l.Services, d.validateService)
+	validateEntries(d, "backups", l.Backups, func(p string, b *Backup) { d.validateBackup(p, b, l) })
 }
 
 func (d *decoder) checkName(path, name string) {
@@ -259,4 +238,18 @@ func (d *decoder) checkChecks(p, provider string, checks []Check) {
 // present reports whether path was given in the file, even as null or "".
 func (d *decoder) present(path string) bool {
 	return d.vals[path] != nil
+}
+
+// validateEntries checks the names of a section's entries (in sorted
+// order, so errors come out stably) and validates each entry, replacing a
+// null entry with an empty one first.
+func validateEntries[T any](d *decoder, section string, m map[string]*T, validate func(path string, v *T)) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if m[name] == nil {
+			m[name] = new(T)
+		}
+		p := section + "." + name
+		d.checkKey(p, name)
+		validate(p, m[name])
+	}
 }
