@@ -87,7 +87,9 @@ func TestFull(t *testing.T) {
 		Name:         "local",
 		URL:          filepath.Join(dir, "backups/restic"),
 		PasswordFile: filepath.Join(dir, "secrets/restic.pass"),
+		Check:        RepoCheck{Schedule: "0 4 * * 0", ReadDataSubset: "5%", Timeout: DefaultCheckTimeout, Jitter: 10 * time.Minute},
 	})
+	check("offsite.Check.Timeout", l.Repositories["offsite"].Check.Timeout, DefaultCheckTimeout)
 	offsite := l.Repositories["offsite"]
 	check("offsite.Name", offsite.Name, "offsite")
 	check("offsite.URL", offsite.URL, "s3:s3.amazonaws.com/devlab-backups")
@@ -125,6 +127,42 @@ func TestFull(t *testing.T) {
 	})
 	check("cfg.Tags", cfg.Tags, []string{"gitlab"})
 	check("RepositoryFor(cfg)", l.RepositoryFor(cfg), local)
+	check("cfg.Timeout", cfg.Timeout, 2*time.Hour)
+	check("cfg.Jitter", cfg.Jitter, 5*time.Minute)
+	check("cfg.Heartbeat", cfg.Heartbeat, Heartbeat{URLEnv: "HC_GITLAB_CONFIG"})
+	check("db.Timeout", db.Timeout, DefaultBackupTimeout)
+
+	check("Notify", len(l.Notify), 3)
+	check("Notify[0].On", l.Notify[0].On, []string{EventBackupFailed, EventRecovered})
+	check("Notify[2].URLFile", l.Notify[2].URLFile, filepath.Join(dir, "secrets/slack.url"))
+	check("Serve", l.Serve, Serve{
+		Listen: "0.0.0.0:8470", TokenFile: filepath.Join(dir, "secrets/serve.token"), Concurrency: 3,
+		StaleLockAge: DefaultStaleLockAge, ShutdownTimeout: DefaultShutdownTimeout,
+		PruneTimeout: DefaultPruneTimeout, Refresh: DefaultRefresh,
+	})
+}
+
+func TestServeDefaults(t *testing.T) {
+	l, err := Parse("/lab/lab.yaml", []byte("name: x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Serve{Listen: DefaultListen, Concurrency: DefaultConcurrency, StaleLockAge: DefaultStaleLockAge,
+		ShutdownTimeout: DefaultShutdownTimeout, PruneTimeout: DefaultPruneTimeout, Refresh: DefaultRefresh}
+	if l.Serve != want {
+		t.Errorf("Serve = %+v, want %+v", l.Serve, want)
+	}
+}
+
+func TestLoopbackAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8470": true, "[::1]:80": true, "localhost:1": true, "127.8.9.1:2": true,
+		"0.0.0.0:8470": false, ":8470": false, "[::]:1": false, "192.168.1.2:80": false, "lab.example:80": false, "junk": false,
+	} {
+		if got := LoopbackAddr(addr); got != want {
+			t.Errorf("LoopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
 }
 
 func TestAnchors(t *testing.T) {

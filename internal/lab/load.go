@@ -31,6 +31,23 @@ const (
 	DefaultDrillTimeout = time.Hour
 	// DefaultHookTimeout bounds each hook command.
 	DefaultHookTimeout = 5 * time.Minute
+	// DefaultBackupTimeout bounds a scheduled backup run.
+	DefaultBackupTimeout = 6 * time.Hour
+	// DefaultCheckTimeout bounds a scheduled repository check.
+	DefaultCheckTimeout = 6 * time.Hour
+	// DefaultListen is the daemon's HTTP address.
+	DefaultListen = "127.0.0.1:8470"
+	// DefaultConcurrency is how many repositories run jobs at once.
+	DefaultConcurrency = 2
+	// DefaultStaleLockAge is when a restic lock whose holder is gone is
+	// stale (restic's own threshold: live locks are refreshed every 5m).
+	DefaultStaleLockAge = 30 * time.Minute
+	// DefaultShutdownTimeout bounds the daemon's shutdown.
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultPruneTimeout bounds a scheduled prune.
+	DefaultPruneTimeout = time.Hour
+	// DefaultRefresh is the status page's reload interval.
+	DefaultRefresh = 30 * time.Second
 )
 
 // Find returns the lab file to use: flag when non-empty, else ./lab.yaml
@@ -125,7 +142,16 @@ func (l *Lab) setDefaults(dir string) {
 		if r.PasswordFile != "" {
 			r.PasswordFile = absPath(dir, r.PasswordFile)
 		}
+		if r.Check.Timeout == 0 {
+			r.Check.Timeout = DefaultCheckTimeout
+		}
 	}
+	for _, n := range l.Notify {
+		if n != nil && n.URLFile != "" {
+			n.URLFile = absPath(dir, n.URLFile)
+		}
+	}
+	l.Serve.setDefaults(dir)
 	for name, s := range l.Services {
 		s.Name = name
 	}
@@ -153,6 +179,33 @@ func (l *Lab) setDefaults(dir string) {
 		if b.Hooks.Timeout == 0 {
 			b.Hooks.Timeout = DefaultHookTimeout
 		}
+		if b.Timeout == 0 {
+			b.Timeout = DefaultBackupTimeout
+		}
+	}
+}
+
+func (s *Serve) setDefaults(dir string) {
+	if s.Listen == "" {
+		s.Listen = DefaultListen
+	}
+	if s.TokenFile != "" {
+		s.TokenFile = absPath(dir, s.TokenFile)
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = DefaultConcurrency
+	}
+	if s.StaleLockAge == 0 {
+		s.StaleLockAge = DefaultStaleLockAge
+	}
+	if s.ShutdownTimeout == 0 {
+		s.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if s.PruneTimeout == 0 {
+		s.PruneTimeout = DefaultPruneTimeout
+	}
+	if s.Refresh == 0 {
+		s.Refresh = DefaultRefresh
 	}
 }
 

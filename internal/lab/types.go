@@ -16,6 +16,66 @@ type Lab struct {
 	Repositories map[string]*Repository `yaml:"repositories"`
 	Services     map[string]*Service    `yaml:"services"`
 	Backups      map[string]*Backup     `yaml:"backups"`
+	// Notify lists where `homelab serve` sends failure, overdue and
+	// recovery notifications.
+	Notify []*Notify `yaml:"notify"`
+	// Serve configures the daemon (`homelab serve`).
+	Serve Serve `yaml:"serve"`
+}
+
+// Notify events (Notify.On). They are the event kinds of internal/notify.
+const (
+	EventBackupFailed = "backup_failed"
+	EventDrillFailed  = "drill_failed"
+	EventCheckFailed  = "check_failed"
+	EventPruneFailed  = "prune_failed"
+	EventOverdue      = "overdue"
+	EventRecovered    = "recovered"
+)
+
+// NotifyEvents are the values Notify.On accepts.
+var NotifyEvents = []string{EventBackupFailed, EventCheckFailed, EventDrillFailed, EventOverdue, EventPruneFailed, EventRecovered}
+
+// Notify is one notification channel: a shoutrrr URL
+// (https://shoutrrr.nickfedor.com: ntfy://, gotify://, slack://,
+// discord://, smtp://, generic+https://...). URLs often hold tokens, so
+// they can come from the environment (URLEnv) or a file (URLFile)
+// instead of the lab file.
+type Notify struct {
+	URL     string `yaml:"url"`
+	URLEnv  string `yaml:"url_env"`
+	URLFile string `yaml:"url_file"`
+	// On lists the events sent (NotifyEvents); empty means all.
+	On []string `yaml:"on"`
+	// Title and Body are optional text/template texts over notify.Event.
+	Title string `yaml:"title"`
+	Body  string `yaml:"body"`
+}
+
+// Serve configures the daemon.
+type Serve struct {
+	// Listen is the HTTP address of the status page, API and metrics.
+	// Default 127.0.0.1:8470. A non-loopback address needs a token.
+	Listen string `yaml:"listen"`
+	// TokenEnv or TokenFile give the bearer token that HTTP clients must
+	// send (Authorization: Bearer, or Basic with the token as password).
+	TokenEnv  string `yaml:"token_env"`
+	TokenFile string `yaml:"token_file"`
+	// Concurrency is how many repositories may have a job running at once
+	// (jobs on one repository always run one at a time). Default 2.
+	Concurrency int `yaml:"concurrency"`
+	// StaleLockAge is the age after which a restic lock whose holder is
+	// gone is removed (restic refreshes live locks every 5 minutes).
+	// Default 30m, the age restic itself calls stale.
+	StaleLockAge time.Duration `yaml:"stale_lock_age"`
+	// ShutdownTimeout bounds how long SIGTERM waits for running jobs to
+	// stop after interrupting them. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// PruneTimeout bounds the prune that follows a scheduled backup.
+	// Default 1h.
+	PruneTimeout time.Duration `yaml:"prune_timeout"`
+	// Refresh is how often the status page reloads itself. Default 30s.
+	Refresh time.Duration `yaml:"refresh"`
 }
 
 // Repository is a restic repository.
@@ -35,9 +95,24 @@ type Repository struct {
 	// Env holds extra non-secret environment for restic (for example
 	// AWS_DEFAULT_REGION). Values naming secrets must use EnvFrom.
 	Env map[string]string `yaml:"env"`
+	// Check schedules `restic check` of the repository under serve.
+	Check RepoCheck `yaml:"check"`
 	// EnvFrom maps a variable restic needs to the variable of homelab's
 	// own environment that holds it (AWS_SECRET_ACCESS_KEY: MY_S3_SECRET).
 	EnvFrom map[string]string `yaml:"env_from"`
+}
+
+// RepoCheck is a repository's scheduled integrity check.
+type RepoCheck struct {
+	// Schedule is a cron expression (see ParseSchedule); empty: never.
+	Schedule string `yaml:"schedule"`
+	// ReadDataSubset is restic check's --read-data-subset (e.g. "5%",
+	// "1/10", "500M"); empty checks the structure only.
+	ReadDataSubset string `yaml:"read_data_subset"`
+	// Timeout bounds a check. Default 6h.
+	Timeout time.Duration `yaml:"timeout"`
+	// Jitter delays each scheduled check by up to this much. Default 0.
+	Jitter time.Duration `yaml:"jitter"`
 }
 
 // Service is a minimal service description (runtimes and health probes
@@ -66,6 +141,20 @@ type Backup struct {
 	Hooks      Hooks     `yaml:"hooks"`
 	// Tags are extra restic tags added to every snapshot of the target.
 	Tags []string `yaml:"tags"`
+	// Timeout bounds a scheduled backup run (homelab serve). Default 6h.
+	Timeout time.Duration `yaml:"timeout"`
+	// Jitter delays each scheduled backup by up to this much, so targets
+	// on one slot do not all start at once. Default 0.
+	Jitter time.Duration `yaml:"jitter"`
+	// Heartbeat is pinged (HTTP GET) after every successful backup: a
+	// dead-man's switch such as healthchecks.io.
+	Heartbeat Heartbeat `yaml:"heartbeat"`
+}
+
+// Heartbeat is a ping URL, given inline or by an environment variable.
+type Heartbeat struct {
+	URL    string `yaml:"url"`
+	URLEnv string `yaml:"url_env"`
 }
 
 // Source is the provider-specific source. restic uses Paths and Exclude;
@@ -108,6 +197,8 @@ type Drill struct {
 	Checks   []Check `yaml:"checks"`
 	// Timeout bounds the whole drill. Default 1h.
 	Timeout time.Duration `yaml:"timeout"`
+	// Jitter delays each scheduled drill by up to this much. Default 0.
+	Jitter time.Duration `yaml:"jitter"`
 }
 
 // Check is one drill check. For postgres targets SQL must be set: a query

@@ -3,15 +3,19 @@ package lab
 import (
 	"fmt"
 	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
+	"time"
 )
 
 var (
 	namePattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 	keepWithinPattern = regexp.MustCompile(`^([0-9]+[ymdh])+$`)
 	sha256Pattern     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	subsetPattern     = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$`)
 
 	providers    = []string{ProviderPostgres, ProviderRestic}
 	runtimeKinds = []string{"compose", "exec", "systemd"}
@@ -39,6 +43,93 @@ func (d *decoder) validate(l *Lab) {
 	validateEntries(d, "repositories", l.Repositories, d.validateRepository)
 	validateEntries(d, "services", l.Services, d.validateService)
 	validateEntries(d, "backups", l.Backups, func(p string, b *Backup) { d.validateBackup(p, b, l) })
+	for i := range l.Notify {
+		if l.Notify[i] == nil {
+			l.Notify[i] = new(Notify)
+		}
+		d.validateNotify(fmt.Sprintf("notify[%d]", i), l.Notify[i])
+	}
+	d.validateServe("serve", &l.Serve)
+}
+
+// nonNegative reports a negative duration at path.
+func (d *decoder) nonNegative(path string, v time.Duration) {
+	if v < 0 {
+		d.at(path, "must not be negative, got %s", v)
+	}
+}
+
+// exclusive reports when more than one of the named fields (path suffixes
+// of p) is set, and, when required, when none is.
+func (d *decoder) exclusive(p string, required bool, fields []string, set ...bool) {
+	var got []string
+	for i, f := range fields {
+		if set[i] {
+			got = append(got, f)
+		}
+	}
+	switch {
+	case len(got) == 0 && required:
+		d.at(p+"."+fields[0], "one of %s is required", strings.Join(fields, ", "))
+	case len(got) > 1:
+		d.at(p+"."+got[1], "%s are mutually exclusive", strings.Join(got, " and "))
+	}
+}
+
+func (d *decoder) validateNotify(p string, n *Notify) {
+	d.exclusive(p, true, []string{"url", "url_env", "url_file"}, n.URL != "", n.URLEnv != "", n.URLFile != "")
+	if n.URL != "" && NotifyURLCheck != nil {
+		if err := NotifyURLCheck(n.URL); err != nil {
+			d.at(p+".url", "%v", err)
+		}
+	}
+	for i, e := range n.On {
+		if !slices.Contains(NotifyEvents, e) {
+			d.at(fmt.Sprintf("%s.on[%d]", p, i), "unknown event %q (known: %s)", e, strings.Join(NotifyEvents, ", "))
+		}
+	}
+	for _, f := range []struct{ field, text string }{{"title", n.Title}, {"body", n.Body}} {
+		if _, err := template.New(f.field).Parse(f.text); err != nil {
+			d.at(p+"."+f.field, "bad template: %v", err)
+		}
+	}
+}
+
+// NotifyURLCheck, when set (by internal/notify's init), validates a
+// notification URL written in the lab file. Its error must not repeat the
+// URL, which may hold a token.
+var NotifyURLCheck func(url string) error
+
+func (d *decoder) validateServe(p string, s *Serve) {
+	if s.Listen != "" {
+		if _, port, err := net.SplitHostPort(s.Listen); err != nil || port == "" {
+			d.at(p+".listen", "bad address %q: expected host:port such as 127.0.0.1:8470", s.Listen)
+		} else if s.TokenEnv == "" && s.TokenFile == "" && !LoopbackAddr(s.Listen) {
+			d.at(p+".listen", "%q is reachable from other hosts: set token_env or token_file, or listen on 127.0.0.1", s.Listen)
+		}
+	}
+	d.exclusive(p, false, []string{"token_env", "token_file"}, s.TokenEnv != "", s.TokenFile != "")
+	if s.Concurrency < 0 {
+		d.at(p+".concurrency", "must be at least 1, got %d", s.Concurrency)
+	}
+	d.nonNegative(p+".stale_lock_age", s.StaleLockAge)
+	d.nonNegative(p+".shutdown_timeout", s.ShutdownTimeout)
+	d.nonNegative(p+".prune_timeout", s.PruneTimeout)
+	d.nonNegative(p+".refresh", s.Refresh)
+}
+
+// LoopbackAddr reports whether the host of a host:port address is a
+// loopback address or "localhost". An empty host (all interfaces) is not.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (d *decoder) checkName(path, name string) {
@@ -61,6 +152,12 @@ func (d *decoder) validateRepository(p string, r *Repository) {
 	if d.present(p + ".password") {
 		d.at(p+".password", inlineSecret)
 	}
+	d.checkSchedule(p+".check.schedule", r.Check.Schedule)
+	if r.Check.ReadDataSubset != "" && !subsetPattern.MatchString(r.Check.ReadDataSubset) {
+		d.at(p+".check.read_data_subset", "bad subset %q: expected restic's n%%, n/m or a size such as 500M", r.Check.ReadDataSubset)
+	}
+	d.nonNegative(p+".check.timeout", r.Check.Timeout)
+	d.nonNegative(p+".check.jitter", r.Check.Jitter)
 	switch {
 	case r.PasswordFile == "" && r.PasswordEnv == "":
 		d.at(p+".password_file", "one of password_file or password_env is required")
@@ -130,6 +227,13 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 	}
 	if b.Hooks.Timeout < 0 {
 		d.at(p+".hooks.timeout", "must not be negative, got %s", b.Hooks.Timeout)
+	}
+	d.nonNegative(p+".timeout", b.Timeout)
+	d.nonNegative(p+".jitter", b.Jitter)
+	d.nonNegative(p+".drill.jitter", b.Drill.Jitter)
+	d.exclusive(p+".heartbeat", false, []string{"url", "url_env"}, b.Heartbeat.URL != "", b.Heartbeat.URLEnv != "")
+	if u := b.Heartbeat.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		d.at(p+".heartbeat.url", "expected an http:// or https:// URL")
 	}
 	for i, tag := range b.Tags {
 		if tag == "" || strings.Contains(tag, ",") {
