@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"homelab/internal/execx"
@@ -484,4 +486,66 @@ func emitStatus(progress func(Status), line []byte) {
 	if json.Unmarshal(line, &s) == nil {
 		progress(s)
 	}
+}
+
+// LockInfo is one lock file of a repository, as `restic cat lock ID`
+// prints it.
+type LockInfo struct {
+	ID        string    `json:"-"`
+	Time      time.Time `json:"time"` // created, or last refreshed (restic refreshes live locks every 5 minutes)
+	Exclusive bool      `json:"exclusive"`
+	Hostname  string    `json:"hostname"`
+	Username  string    `json:"username"`
+	PID       int       `json:"pid"`
+}
+
+// Stale reports whether the lock's holder is gone: the lock was not
+// refreshed for maxAge (restic refreshes a live lock every 5 minutes and
+// itself calls a lock older than 30 minutes stale), or it was taken on
+// host and alive says its process no longer exists. alive is asked only
+// for locks of this host.
+func (l LockInfo) Stale(now time.Time, maxAge time.Duration, host string, alive func(pid int) bool) bool {
+	if now.Sub(l.Time) > maxAge {
+		return true
+	}
+	return l.Hostname == host && alive != nil && !alive(l.PID)
+}
+
+// Locks lists the repository's locks (restic list locks, then restic cat
+// lock for each), oldest first. A lock removed between the two calls is
+// left out.
+func (c *Client) Locks(ctx context.Context) ([]LockInfo, error) {
+	var ids bytes.Buffer
+	if err := c.run(ctx, call{op: "list locks", args: []string{"list", "locks", "--no-lock"}, stdout: &ids, noLock: true}); err != nil {
+		return nil, err
+	}
+	var locks []LockInfo
+	for _, id := range strings.Fields(ids.String()) {
+		var out bytes.Buffer
+		if err := c.run(ctx, call{op: "cat lock", args: []string{"cat", "lock", "--no-lock", id}, stdout: &out, noLock: true}); err != nil {
+			var re *Error
+			if errors.As(err, &re) && ctx.Err() == nil {
+				continue // released meanwhile
+			}
+			return nil, err
+		}
+		var l LockInfo
+		if err := json.Unmarshal(out.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("restic cat lock %s: %w", id, err)
+		}
+		l.ID = id
+		locks = append(locks, l)
+	}
+	slices.SortFunc(locks, func(a, b LockInfo) int { return a.Time.Compare(b.Time) })
+	return locks, nil
+}
+
+// ProcessAlive reports whether a process with pid exists on this host
+// (kill -0: ESRCH means gone; EPERM means it exists under another user).
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,5 +230,62 @@ func TestInterruptReleasesLock(t *testing.T) {
 	}
 	if snaps, _ := c.Snapshots(context.Background()); len(snaps) != 0 {
 		t.Errorf("%d snapshots after an interrupted backup", len(snaps))
+	}
+}
+
+// TestStaleLock leaves a lock behind the way a crash does (SIGKILL of a
+// running backup) and sees it listed, judged live then stale, and removed.
+func TestStaleLock(t *testing.T) {
+	c, repo := client(t)
+	ctx := context.Background()
+	host, _ := os.Hostname()
+	pass := filepath.Join(filepath.Dir(repo), "repo.pass")
+	cmd := exec.Command(testenv.Restic(t), "backup", "--stdin-from-command", "--stdin-filename", "x", "--", "sleep", "60")
+	cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD_FILE="+pass)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+
+	var locks []restic.LockInfo
+	for deadline := time.Now().Add(20 * time.Second); len(locks) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("restic backup took no lock within 20s")
+		}
+		time.Sleep(100 * time.Millisecond)
+		var err error
+		if locks, err = c.Locks(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := locks[0]
+	if len(locks) != 1 || l.PID != cmd.Process.Pid || l.Hostname != host || l.Exclusive || l.ID == "" {
+		t.Fatalf("locks = %+v, want one non-exclusive lock of pid %d on %s", locks, cmd.Process.Pid, host)
+	}
+	now := time.Now()
+	if l.Stale(now, 30*time.Minute, host, restic.ProcessAlive) {
+		t.Error("the lock of a running backup is judged stale")
+	}
+	if !l.Stale(now.Add(31*time.Minute), 30*time.Minute, "other-host", restic.ProcessAlive) {
+		t.Error("a lock not refreshed for 31m is not judged stale")
+	}
+
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	if locks, _ = c.Locks(ctx); len(locks) != 1 {
+		t.Fatalf("after SIGKILL: %d locks, want the one left behind", len(locks))
+	}
+	if !locks[0].Stale(time.Now(), 30*time.Minute, host, restic.ProcessAlive) {
+		t.Error("a lock whose process is gone is not judged stale")
+	}
+	if locks[0].Stale(time.Now(), 30*time.Minute, "other-host", restic.ProcessAlive) {
+		t.Error("a fresh lock of another host is judged stale (its pid means nothing here)")
+	}
+	if err := c.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if locks, _ = c.Locks(ctx); len(locks) != 0 {
+		t.Errorf("after unlock: %+v", locks)
 	}
 }
