@@ -93,11 +93,15 @@ func (m *Manager) event(ctx context.Context, level, target, kind, msg string) {
 	}
 }
 
-// resultOf maps an error to a catalog result.
+// resultOf maps an error to a catalog result. A run stopped by its
+// deadline (a job timeout) failed; one stopped by cancellation (a signal,
+// the daemon shutting down) was interrupted.
 func resultOf(ctx context.Context, err error) catalog.Result {
 	switch {
 	case err == nil:
 		return catalog.ResultOK
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return catalog.ResultFailed
 	case ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, restic.ErrInterrupted):
 		return catalog.ResultInterrupted
 	case errors.Is(err, restic.ErrPartial):

@@ -1,0 +1,385 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/notify"
+	"homelab/internal/schedule"
+)
+
+// Catalog is what the daemon reads and writes: the catalog and its point
+// lookups (the SQLite catalog is both).
+type Catalog interface {
+	catalog.Store
+	catalog.Lookup
+}
+
+// Notifier sends notifications and heartbeats (*notify.Notifier).
+type Notifier interface {
+	Notify(e notify.Event)
+	Ping(url string, e notify.Event)
+	Close(ctx context.Context) error
+}
+
+// Config is what New needs. Lab, Catalog and NewManager are required.
+type Config struct {
+	// Lab is the lab file as loaded at start; Reload loads Lab.Path again.
+	Lab     *lab.Lab
+	Catalog Catalog
+	// NewManager returns the backup manager of a lab (the CLI's factory
+	// builds it: providers, restic clients). The daemon sets its Wait.
+	NewManager func(l *lab.Lab) *backup.Manager
+	// NewNotifier returns the notifier of a lab; default: NewNotifier.
+	NewNotifier func(l *lab.Lab, log *slog.Logger) (Notifier, error)
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+	// WatchInterval is how often overdue targets are looked for.
+	// Default 1m.
+	WatchInterval time.Duration
+	// MaxSleep bounds the scheduler's sleep, so a wall clock that jumps
+	// is noticed. Default 30s.
+	MaxSleep time.Duration
+	// Hostname is this host's name as restic writes it in its locks;
+	// default os.Hostname().
+	Hostname string
+}
+
+// Daemon schedules and runs the jobs of a lab. Create it with New and
+// start it with Run.
+type Daemon struct {
+	cfg   Config
+	log   *slog.Logger
+	state atomic.Pointer[labState]
+
+	mu    sync.Mutex // guards sched
+	sched *schedule.Scheduler
+
+	queue    *queue
+	reloadCh chan struct{}
+
+	omu     sync.Mutex
+	overdue map[string]bool // targets whose overdue alert was sent
+}
+
+// labState is one generation of the lab file: a reload swaps it whole.
+type labState struct {
+	lab      *lab.Lab
+	manager  *backup.Manager
+	notifier Notifier
+}
+
+// New checks cfg and builds the daemon's first generation of the lab
+// (its manager and notifier). It returns an error naming the notify entry
+// whose URL is missing or invalid.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Lab == nil || cfg.Catalog == nil || cfg.NewManager == nil {
+		return nil, errors.New("daemon: Lab, Catalog and NewManager are required")
+	}
+	if cfg.NewNotifier == nil {
+		cfg.NewNotifier = NewNotifier
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.WatchInterval <= 0 {
+		cfg.WatchInterval = time.Minute
+	}
+	if cfg.MaxSleep <= 0 {
+		cfg.MaxSleep = 30 * time.Second
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), overdue: map[string]bool{}}
+	st, err := d.build(cfg.Lab)
+	if err != nil {
+		return nil, err
+	}
+	d.state.Store(st)
+	return d, nil
+}
+
+func (d *Daemon) build(l *lab.Lab) (*labState, error) {
+	n, err := d.cfg.NewNotifier(l, d.log)
+	if err != nil {
+		return nil, err
+	}
+	m := d.cfg.NewManager(l)
+	m.Wait = true // a manual `homelab backup run` holding a target is waited for
+	if m.Log == nil {
+		m.Log = d.log
+	}
+	return &labState{lab: l, manager: m, notifier: n}, nil
+}
+
+// Lab returns the lab file currently in force.
+func (d *Daemon) Lab() *lab.Lab { return d.state.Load().lab }
+
+// Reload asks the running daemon to load its lab file again (SIGHUP). It
+// does not block.
+func (d *Daemon) Reload() {
+	select {
+	case d.reloadCh <- struct{}{}:
+	default:
+	}
+}
+
+// Specs returns the scheduled jobs of l: each target's backup and drill,
+// and each repository's check, that have a schedule.
+func Specs(l *lab.Lab) ([]schedule.Spec, error) {
+	var specs []schedule.Spec
+	add := func(kind schedule.Kind, name, expr string, jitter time.Duration) error {
+		if expr == "" {
+			return nil
+		}
+		s, err := lab.ParseSchedule(expr)
+		if err != nil {
+			return fmt.Errorf("%s %s: schedule %q: %w", kind, name, expr, err)
+		}
+		specs = append(specs, schedule.Spec{Key: schedule.Key{Kind: kind, Name: name}, Expr: expr, Schedule: s, Jitter: jitter})
+		return nil
+	}
+	for _, name := range l.BackupNames() {
+		b := l.Backups[name]
+		if err := errors.Join(add(schedule.KindBackup, name, b.Schedule, b.Jitter),
+			add(schedule.KindDrill, name, b.Drill.Schedule, b.Drill.Jitter)); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Repositories)) {
+		r := l.Repositories[name]
+		if err := add(schedule.KindCheck, name, r.Check.Schedule, r.Check.Jitter); err != nil {
+			return nil, err
+		}
+	}
+	return specs, nil
+}
+
+// lastSuccess reads a job's newest successful run from the catalog, for
+// the scheduler's catch-up rule. A catalog error counts as "ran": the
+// daemon would rather miss one catch-up than repeat jobs on every start.
+func (d *Daemon) lastSuccess(ctx context.Context) schedule.LastSuccess {
+	return func(k schedule.Key) (time.Time, bool) {
+		var (
+			t   time.Time
+			ok  bool
+			err error
+		)
+		switch k.Kind {
+		case schedule.KindBackup:
+			var r catalog.Run
+			r, ok, err = d.cfg.Catalog.LastRun(ctx, k.Name, catalog.KindBackup, catalog.ResultOK, catalog.ResultPartial)
+			t = r.Start
+		case schedule.KindCheck:
+			var r catalog.Run
+			r, ok, err = d.cfg.Catalog.LastRun(ctx, k.Name, catalog.KindCheck, catalog.ResultOK)
+			t = r.Start
+		case schedule.KindDrill:
+			var ds []catalog.Drill
+			ds, err = d.cfg.Catalog.Drills(ctx, catalog.DrillFilter{Target: k.Name, Result: catalog.ResultOK, Limit: 1})
+			if ok = len(ds) > 0; ok {
+				t = ds[0].Start
+			}
+		}
+		if err != nil {
+			d.log.Error("read last run from the catalog", "job", k.String(), "err", err)
+			return d.cfg.Now(), true
+		}
+		return t, ok
+	}
+}
+
+// Run schedules and runs jobs until ctx is cancelled, then interrupts the
+// running jobs and waits for them (at most serve.shutdown_timeout). It
+// returns nil after a clean shutdown.
+func (d *Daemon) Run(ctx context.Context) error {
+	st := d.state.Load()
+	specs, err := Specs(st.lab)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.sched = schedule.New(specs, d.cfg.Now(), d.lastSuccess(ctx))
+	d.mu.Unlock()
+	d.queue = newQueue(ctx, st.lab.Serve.Concurrency)
+	d.log.Info("daemon started", "lab", st.lab.Path, "jobs", len(specs), "concurrency", st.lab.Serve.Concurrency)
+
+	watch := time.NewTicker(d.cfg.WatchInterval)
+	defer watch.Stop()
+	for {
+		d.dispatch()
+		d.mu.Lock()
+		next, ok := d.sched.Next()
+		d.mu.Unlock()
+		sleep := d.cfg.MaxSleep
+		if ok {
+			sleep = min(sleep, max(0, next.Sub(d.cfg.Now())))
+		}
+		timer := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return d.shutdown()
+		case <-d.reloadCh:
+			d.reload(ctx)
+		case <-watch.C:
+			d.watchOverdue(ctx)
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// dispatch queues the jobs whose time has come.
+func (d *Daemon) dispatch() {
+	d.mu.Lock()
+	fires := d.sched.Due(d.cfg.Now())
+	d.mu.Unlock()
+	for _, f := range fires {
+		st := d.state.Load()
+		t, ok := d.task(st.lab, f)
+		if !ok {
+			continue
+		}
+		if !d.queue.add(t) {
+			d.log.Info("job still queued or running; slot skipped", "job", f.Key.String(), "slot", f.Slot)
+		}
+	}
+}
+
+// task turns a fired schedule entry into a queue task.
+func (d *Daemon) task(l *lab.Lab, f schedule.Fire) (task, bool) {
+	key := f.Key.String()
+	var repo string
+	switch f.Key.Kind {
+	case schedule.KindCheck:
+		if l.Repositories[f.Key.Name] == nil {
+			return task{}, false
+		}
+		repo = f.Key.Name
+	default:
+		b := l.Backups[f.Key.Name]
+		if b == nil {
+			return task{}, false
+		}
+		repo = b.Repository
+	}
+	return task{key: key, repo: repo, run: func(ctx context.Context) { d.runJob(ctx, f, repo) }}, true
+}
+
+// reload loads the lab file again. An invalid file, or one that moves
+// state_dir (the catalog and locks cannot move under a running daemon),
+// is reported and the running configuration stays.
+func (d *Daemon) reload(ctx context.Context) {
+	old := d.state.Load()
+	l, err := lab.Load(old.lab.Path)
+	if err == nil && l.StateDir != old.lab.StateDir {
+		err = fmt.Errorf("state_dir changed from %s to %s: restart homelab serve to move it", old.lab.StateDir, l.StateDir)
+	}
+	var specs []schedule.Spec
+	if err == nil {
+		specs, err = Specs(l)
+	}
+	var st *labState
+	if err == nil {
+		st, err = d.build(l)
+	}
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "lab", old.lab.Path, "err", err)
+		d.event(ctx, "error", "", "reload_failed", "reload of "+old.lab.Path+" failed: "+err.Error())
+		return
+	}
+	d.state.Store(st)
+	d.mu.Lock()
+	d.sched.Reload(specs, d.cfg.Now(), d.lastSuccess(ctx))
+	d.mu.Unlock()
+	go func() { // let deliveries of the old generation finish
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		old.notifier.Close(cctx)
+	}()
+	d.log.Info("lab file reloaded", "lab", l.Path, "jobs", len(specs))
+	d.event(ctx, "info", "", "reloaded", fmt.Sprintf("lab file reloaded: %d scheduled jobs", len(specs)))
+}
+
+// shutdown stops accepting jobs, waits for the interrupted running jobs
+// (their context is already cancelled) and flushes notifications.
+func (d *Daemon) shutdown() error {
+	st := d.state.Load()
+	d.queue.close()
+	d.log.Info("shutting down: interrupting running jobs", "timeout", st.lab.Serve.ShutdownTimeout)
+	wctx, cancel := context.WithTimeout(context.Background(), st.lab.Serve.ShutdownTimeout)
+	defer cancel()
+	var err error
+	if n := d.queue.wait(wctx); n > 0 {
+		err = fmt.Errorf("shutdown: %d jobs still running after %s", n, st.lab.Serve.ShutdownTimeout)
+	}
+	nctx, ncancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ncancel()
+	if nerr := st.notifier.Close(nctx); nerr != nil {
+		d.log.Warn("notifications not delivered before shutdown", "err", nerr)
+	}
+	d.log.Info("daemon stopped")
+	return err
+}
+
+// JobInfo is one scheduled job and what the daemon is doing about it.
+type JobInfo struct {
+	Key     schedule.Key
+	Expr    string
+	Next    time.Time
+	Running bool
+	Queued  bool
+}
+
+// Jobs returns every scheduled job, sorted by key (for the status page).
+func (d *Daemon) Jobs() []JobInfo {
+	d.mu.Lock()
+	if d.sched == nil {
+		d.mu.Unlock()
+		return nil
+	}
+	entries := d.sched.Entries()
+	d.mu.Unlock()
+	var states map[string]string
+	if d.queue != nil {
+		states = d.queue.states()
+	}
+	out := make([]JobInfo, 0, len(entries))
+	for _, e := range entries {
+		s := states[e.Key.String()]
+		out = append(out, JobInfo{Key: e.Key, Expr: e.Expr, Next: e.Next, Running: s == stateRunning, Queued: s == stateQueued})
+	}
+	return out
+}
+
+func (d *Daemon) event(ctx context.Context, level, target, kind, msg string) {
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.cfg.Catalog.AddEvent(ectx, catalog.Event{Time: d.cfg.Now().UTC(), Level: level, Target: target, Kind: kind, Message: msg}); err != nil {
+		d.log.Warn("record event", "err", err)
+	}
+}
+
+// oneLine shortens an error for a notification: its first line.
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

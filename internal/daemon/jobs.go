@@ -1,0 +1,295 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/notify"
+	"homelab/internal/restic"
+	"homelab/internal/schedule"
+	"homelab/internal/status"
+)
+
+// runJob runs one fired job with the lab generation current when it
+// starts. A target or repository removed by a reload meanwhile is
+// skipped.
+func (d *Daemon) runJob(ctx context.Context, f schedule.Fire, repo string) {
+	st := d.state.Load()
+	log := d.log.With("job", f.Key.String(), "repository", repo)
+	if ctx.Err() != nil {
+		return
+	}
+	start := d.cfg.Now()
+	log.Info("job started", "slot", f.Slot, "catch_up", f.CatchUp)
+	d.sweepLocks(ctx, st, repo)
+	var result catalog.Result
+	switch f.Key.Kind {
+	case schedule.KindBackup:
+		result = d.runBackup(ctx, st, f.Key.Name)
+	case schedule.KindDrill:
+		result = d.runDrill(ctx, st, f.Key.Name)
+	case schedule.KindCheck:
+		result = d.runCheck(ctx, st, f.Key.Name)
+	}
+	log.Info("job finished", "result", result, "duration", d.cfg.Now().Sub(start).Round(time.Millisecond))
+}
+
+// previous returns the result of the newest run of target and kind before
+// this one (empty if none), to recognise a recovery.
+func (d *Daemon) previous(ctx context.Context, target string, kind catalog.Kind) catalog.Result {
+	r, ok, err := d.cfg.Catalog.LastRun(ctx, target, kind)
+	if err != nil || !ok {
+		return ""
+	}
+	return r.Result
+}
+
+func (d *Daemon) runBackup(ctx context.Context, st *labState, name string) catalog.Result {
+	b := st.lab.Backups[name]
+	if b == nil {
+		return ""
+	}
+	prev := d.previous(ctx, name, catalog.KindBackup)
+	bctx, cancel := context.WithTimeout(ctx, b.Timeout)
+	rep := st.manager.Backup(bctx, name)
+	timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
+	cancel()
+	res := rep.Run.Result
+	if res == "" { // failed before a run was recorded (lab, repository or lock)
+		res = catalog.ResultFailed
+		if ctx.Err() != nil {
+			res = catalog.ResultInterrupted
+		}
+	}
+	ev := notify.Event{Lab: st.lab.Name, Target: name, Job: "backup", Time: d.cfg.Now(), RunID: rep.Run.RunID, SnapshotID: rep.Run.SnapshotID}
+	switch res {
+	case catalog.ResultOK, catalog.ResultPartial:
+		if url := heartbeatURL(b); url != "" {
+			st.notifier.Ping(url, ev)
+		}
+		if prev == catalog.ResultFailed || d.clearOverdue(name) {
+			ev.Kind, ev.Detail = notify.Recovered, "backup succeeded again: snapshot "+rep.Run.SnapshotID
+			st.notifier.Notify(ev)
+		}
+		d.runPrune(ctx, st, name)
+	case catalog.ResultInterrupted:
+		d.log.Warn("backup interrupted", "target", name)
+	default:
+		ev.Kind, ev.Error = notify.BackupFailed, jobError(rep.Err, timedOut, b.Timeout)
+		if rep.Run.ID == 0 {
+			d.event(ctx, "error", name, "backup_failed", ev.Error)
+		}
+		st.notifier.Notify(ev)
+		d.log.Error("backup failed", "target", name, "err", ev.Error)
+	}
+	return res
+}
+
+// runPrune applies the target's retention after a good backup (nothing
+// when it has no keep rule).
+func (d *Daemon) runPrune(ctx context.Context, st *labState, name string) {
+	b := st.lab.Backups[name]
+	if b.Retention.Empty() || ctx.Err() != nil {
+		return
+	}
+	prev := d.previous(ctx, name, catalog.KindPrune)
+	pctx, cancel := context.WithTimeout(ctx, st.lab.Serve.PruneTimeout)
+	plan, err := st.manager.Prune(pctx, name, false)
+	timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
+	cancel()
+	ev := notify.Event{Lab: st.lab.Name, Target: name, Job: "prune", Time: d.cfg.Now()}
+	switch {
+	case err == nil:
+		d.log.Info("pruned", "target", name, "removed", len(plan.Remove), "kept", len(plan.Keep)+len(plan.Protected))
+		if prev == catalog.ResultFailed {
+			ev.Kind, ev.Detail = notify.Recovered, fmt.Sprintf("prune succeeded again: removed %d snapshots", len(plan.Remove))
+			st.notifier.Notify(ev)
+		}
+	case ctx.Err() != nil:
+		d.log.Warn("prune interrupted", "target", name)
+	default:
+		ev.Kind, ev.Error = notify.PruneFailed, jobError(err, timedOut, st.lab.Serve.PruneTimeout)
+		st.notifier.Notify(ev)
+		d.log.Error("prune failed", "target", name, "err", ev.Error)
+	}
+}
+
+func (d *Daemon) runDrill(ctx context.Context, st *labState, name string) catalog.Result {
+	b := st.lab.Backups[name]
+	if b == nil {
+		return ""
+	}
+	if _, ok, err := d.cfg.Catalog.LastRun(ctx, name, catalog.KindBackup, catalog.ResultOK, catalog.ResultPartial); err == nil && !ok {
+		d.log.Info("drill skipped: the target has no good backup yet", "target", name)
+		return ""
+	}
+	var prev catalog.Result
+	if last, ok, err := d.cfg.Catalog.LastDrill(ctx, name); err == nil && ok {
+		prev = last.Result
+	}
+	out := st.manager.Verify(ctx, name)
+	res := out.Drill.Result
+	ev := notify.Event{Lab: st.lab.Name, Target: name, Job: "drill", Time: d.cfg.Now(), RunID: out.Drill.RunID, SnapshotID: out.Drill.SnapshotID}
+	switch {
+	case out.Err == nil:
+		if prev == catalog.ResultFailed {
+			ev.Kind, ev.Detail = notify.Recovered, fmt.Sprintf("restore drill passed again: snapshot %s restored in %s", out.Drill.SnapshotID, out.Drill.RTO.Round(time.Millisecond))
+			st.notifier.Notify(ev)
+		}
+	case ctx.Err() != nil:
+		d.log.Warn("drill interrupted", "target", name)
+		return catalog.ResultInterrupted
+	default:
+		ev.Kind, ev.Error = notify.DrillFailed, oneLine(out.Err.Error())
+		st.notifier.Notify(ev)
+		d.log.Error("drill failed", "target", name, "err", ev.Error)
+	}
+	return res
+}
+
+func (d *Daemon) runCheck(ctx context.Context, st *labState, repo string) catalog.Result {
+	r := st.lab.Repositories[repo]
+	if r == nil {
+		return ""
+	}
+	prev := d.previous(ctx, repo, catalog.KindCheck)
+	cctx, cancel := context.WithTimeout(ctx, r.Check.Timeout)
+	rep := st.manager.Check(cctx, repo, r.Check.ReadDataSubset)
+	timedOut := errors.Is(cctx.Err(), context.DeadlineExceeded)
+	cancel()
+	res := rep.Run.Result
+	ev := notify.Event{Lab: st.lab.Name, Target: repo, Job: "check", Time: d.cfg.Now(), RunID: rep.Run.RunID}
+	switch {
+	case rep.Err == nil:
+		if prev == catalog.ResultFailed {
+			ev.Kind, ev.Detail = notify.Recovered, "repository check passed again"
+			st.notifier.Notify(ev)
+		}
+	case ctx.Err() != nil:
+		d.log.Warn("check interrupted", "repository", repo)
+		return catalog.ResultInterrupted
+	default:
+		if res == "" {
+			res = catalog.ResultFailed
+			d.event(ctx, "error", repo, "check_failed", rep.Err.Error())
+		}
+		ev.Kind, ev.Error = notify.CheckFailed, jobError(rep.Err, timedOut, r.Check.Timeout)
+		st.notifier.Notify(ev)
+		d.log.Error("check failed", "repository", repo, "err", ev.Error)
+	}
+	return res
+}
+
+// jobError is the one-line reason a job failed.
+func jobError(err error, timedOut bool, timeout time.Duration) string {
+	if timedOut {
+		return fmt.Sprintf("timed out after %s", timeout)
+	}
+	if err == nil {
+		return "failed"
+	}
+	return oneLine(err.Error())
+}
+
+// heartbeatURL is the target's heartbeat ping URL ("" if none or unset).
+func heartbeatURL(b *lab.Backup) string {
+	if b.Heartbeat.URLEnv != "" {
+		return os.Getenv(b.Heartbeat.URLEnv)
+	}
+	return b.Heartbeat.URL
+}
+
+// sweepLocks removes the repository's restic locks when all of them are
+// stale, logging each; a live lock is left for restic --retry-lock to
+// wait on. Errors are logged: the job then meets the lock itself.
+func (d *Daemon) sweepLocks(ctx context.Context, st *labState, repo string) {
+	if st.manager.Repo == nil || ctx.Err() != nil {
+		return
+	}
+	c, err := st.manager.Repo(ctx, repo)
+	if err != nil {
+		return // the job reports it
+	}
+	locks, err := c.Locks(ctx)
+	if err != nil {
+		if !errors.Is(err, restic.ErrNoRepository) {
+			d.log.Warn("list repository locks", "repository", repo, "err", err)
+		}
+		return
+	}
+	now := d.cfg.Now()
+	var stale []restic.LockInfo
+	for _, l := range locks {
+		if l.Stale(now, st.lab.Serve.StaleLockAge, d.cfg.Hostname, restic.ProcessAlive) {
+			stale = append(stale, l)
+		} else {
+			d.log.Info("repository locked; waiting for it", "repository", repo, "lock", l.ID[:min(8, len(l.ID))],
+				"host", l.Hostname, "pid", l.PID, "exclusive", l.Exclusive, "age", now.Sub(l.Time).Round(time.Second))
+		}
+	}
+	if len(stale) == 0 || len(stale) < len(locks) {
+		return
+	}
+	for _, l := range stale {
+		msg := fmt.Sprintf("removing stale restic lock %s of pid %d on %s (%s old, holder gone)",
+			l.ID[:min(8, len(l.ID))], l.PID, l.Hostname, now.Sub(l.Time).Round(time.Second))
+		d.log.Warn(msg, "repository", repo)
+		d.event(ctx, "warn", repo, "stale_lock_removed", msg)
+	}
+	if err := c.Unlock(ctx); err != nil {
+		d.log.Error("remove stale locks", "repository", repo, "err", err)
+	}
+}
+
+// watchOverdue alerts once for each target that goes overdue, unless its
+// backup is queued or running (the catch-up after a start is on its way).
+func (d *Daemon) watchOverdue(ctx context.Context) {
+	st := d.state.Load()
+	rep, err := status.Build(ctx, st.lab, d.cfg.Catalog, d.cfg.Now())
+	if err != nil {
+		d.log.Error("overdue check", "err", err)
+		return
+	}
+	for _, t := range rep.Targets {
+		key := schedule.Key{Kind: schedule.KindBackup, Name: t.Name}.String()
+		d.omu.Lock()
+		sent := d.overdue[t.Name]
+		switch {
+		case t.Overdue && !sent && !d.queue.busy(key):
+			d.overdue[t.Name] = true
+			d.omu.Unlock()
+			ev := notify.Event{Kind: notify.Overdue, Lab: st.lab.Name, Target: t.Name, Job: "backup", Time: d.cfg.Now(), Detail: overdueDetail(t)}
+			st.notifier.Notify(ev)
+			d.log.Warn("target overdue", "target", t.Name, "detail", ev.Detail)
+			continue
+		case !t.Overdue && sent:
+			delete(d.overdue, t.Name)
+		}
+		d.omu.Unlock()
+	}
+}
+
+// clearOverdue forgets an overdue alert of target; true if one was sent.
+func (d *Daemon) clearOverdue(target string) bool {
+	d.omu.Lock()
+	defer d.omu.Unlock()
+	sent := d.overdue[target]
+	delete(d.overdue, target)
+	return sent
+}
+
+func overdueDetail(t status.TargetStatus) string {
+	if t.LastGood == nil {
+		return "never backed up successfully (schedule " + t.Schedule + ")"
+	}
+	s := "last good backup " + t.LastGood.End.UTC().Format(time.RFC3339)
+	if t.DueBy != nil {
+		s += ", due by " + t.DueBy.UTC().Format(time.RFC3339)
+	}
+	return s
+}
