@@ -1,0 +1,25 @@
+// Package server is the HTTP side of `homelab serve`: a status page for
+// people (server-rendered HTML that reads on a phone and reloads itself),
+// a JSON API for programs and a Prometheus /metrics endpoint for
+// monitoring.
+//
+// Everything it shows is read from the lab file and the catalog at request
+// time, so the page, the API and the metrics agree with `homelab status`
+// and with runs made by the CLI while the daemon runs.
+//
+// # Routes
+//
+//	GET /                 status page (html/template, inline CSS, no JavaScript)
+//	GET /api/v1/status    the status report, as `homelab status --json` prints it
+//	GET /api/v1/runs      catalog runs: ?target=&kind=&result=&limit= (limit 1..1000, default 50)
+//	GET /metrics          Prometheus metrics (see [Collector])
+//	GET /healthz          "ok", never authenticated
+//
+// # Authentication
+//
+// With a token set, every route but /healthz needs either the header
+// "Authorization: Bearer <token>" or HTTP Basic authentication with any
+// user name and the token as password, which lets a phone's browser log
+// in. Without a token the server refuses to listen anywhere but on a
+// loopback address ([ErrInsecureBind]).
+package server

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/status"
+)
+
+// kindDrill is the kind label of failed drills in homelab_job_failures_total.
+const kindDrill = "drill"
+
+// scrapeTimeout bounds the catalog reads of one scrape.
+const scrapeTimeout = 15 * time.Second
+
+// Metric descriptions. Every value is read from the catalog when
+// Prometheus scrapes, so runs made by the CLI count as soon as they are
+// recorded, and the values always match `homelab status`.
+var (
+	// descBackupLastSuccess is the end of the target's newest backup run
+	// whose result is ok or partial (status.TargetStatus.LastGood).
+	descBackupLastSuccess = prometheus.NewDesc("homelab_backup_last_success_timestamp_seconds",
+		"End of the newest backup run of the target whose result is ok or partial, in seconds since the epoch.",
+		[]string{"target"}, nil)
+	// descBackupDuration is that run's end minus its start.
+	descBackupDuration = prometheus.NewDesc("homelab_backup_duration_seconds",
+		"Duration of the newest ok or partial backup run of the target.",
+		[]string{"target"}, nil)
+	// descBackupSize is that run's Bytes: the bytes of source it read.
+	descBackupSize = prometheus.NewDesc("homelab_backup_size_bytes",
+		"Source bytes processed by the newest ok or partial backup run of the target.",
+		[]string{"target"}, nil)
+	// descDrillLastSuccess is the end of the target's newest drill whose
+	// result is ok.
+	descDrillLastSuccess = prometheus.NewDesc("homelab_drill_last_success_timestamp_seconds",
+		"End of the newest restore drill of the target whose result is ok, in seconds since the epoch.",
+		[]string{"target"}, nil)
+	// descDrillRestore is that drill's measured time to restore (RTO).
+	descDrillRestore = prometheus.NewDesc("homelab_drill_restore_seconds",
+		"Time to restore measured by the newest ok restore drill of the target.",
+		[]string{"target"}, nil)
+	// descJobFailures counts catalog runs whose result is failed, by
+	// target and kind (backup, restore, prune, check; the target of a
+	// check is its repository), plus failed drills as kind "drill".
+	descJobFailures = prometheus.NewDesc("homelab_job_failures_total",
+		"Runs recorded in the catalog with result failed, by target and kind (failed restore drills have kind drill).",
+		[]string{"target", "kind"}, nil)
+	// descTargetOverdue is 1 when the target's last good backup is older
+	// than its schedule allows, or it never had one (status.TargetStatus.Overdue).
+	descTargetOverdue = prometheus.NewDesc("homelab_target_overdue",
+		"1 when the target's last good backup is older than its schedule allows or it has none, else 0.",
+		[]string{"target"}, nil)
+)
+
+// Collector is a prometheus.Collector that reads the lab and the catalog at
+// scrape time. Series of a target that has never had a good backup or a
+// good drill are left out rather than reported as zero; the overdue gauge
+// is reported for every target of the lab, and the failure counter for
+// every target of the lab (kinds backup, prune and drill) and every
+// repository (kind check), zero when nothing failed, and for whatever else
+// failed in the catalog.
+type Collector struct {
+	lab   func() *lab.Lab
+	store catalog.Store
+	now   func() time.Time
+}
+
+// NewCollector returns a collector over the lab that l returns and store.
+func NewCollector(l func() *lab.Lab, store catalog.Store, now func() time.Time) *Collector {
+	return &Collector{lab: l, store: store, now: now}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBackupLastSuccess, descBackupDuration, descBackupSize,
+		descDrillLastSuccess, descDrillRestore, descJobFailures, descTargetOverdue} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. An error reading the catalog
+// is reported as an invalid metric, which fails the scrape.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	if err := c.collect(ctx, ch); err != nil {
+		ch <- prometheus.NewInvalidMetric(descTargetOverdue, fmt.Errorf("read catalog: %w", err))
+	}
+}
+
+func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
+	l := c.lab()
+	rep, err := status.Build(ctx, l, c.store, c.now())
+	if err != nil {
+		return err
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, t := range rep.Targets {
+		gauge(descTargetOverdue, boolValue(t.Overdue), t.Name)
+		if g := t.LastGood; g != nil && !g.End.IsZero() {
+			gauge(descBackupLastSuccess, seconds(g.End), t.Name)
+			gauge(descBackupDuration, g.End.Sub(g.Start).Seconds(), t.Name)
+			gauge(descBackupSize, float64(g.Bytes), t.Name)
+		}
+		drills, err := c.store.Drills(ctx, catalog.DrillFilter{Target: t.Name, Result: catalog.ResultOK, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(drills) > 0 {
+			d := drills[0]
+			end := d.End
+			if end.IsZero() {
+				end = d.Start
+			}
+			gauge(descDrillLastSuccess, seconds(end), t.Name)
+			gauge(descDrillRestore, d.RTO.Seconds(), t.Name)
+		}
+	}
+
+	failures, err := c.failures(ctx, l)
+	if err != nil {
+		return err
+	}
+	for k, n := range failures {
+		ch <- prometheus.MustNewConstMetric(descJobFailures, prometheus.CounterValue, float64(n), k.target, k.kind)
+	}
+	return nil
+}
+
+type failureKey struct{ target, kind string }
+
+// failures counts the failed runs and drills in the catalog, with a zero
+// for each kind a lab target or repository can fail at that has not.
+func (c *Collector) failures(ctx context.Context, l *lab.Lab) (map[failureKey]int, error) {
+	n := map[failureKey]int{}
+	for _, name := range l.BackupNames() {
+		for _, kind := range []string{string(catalog.KindBackup), string(catalog.KindPrune), kindDrill} {
+			n[failureKey{name, kind}] = 0
+		}
+	}
+	for name := range l.Repositories {
+		n[failureKey{name, string(catalog.KindCheck)}] = 0
+	}
+	runs, err := c.store.Runs(ctx, catalog.RunFilter{Result: catalog.ResultFailed})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		n[failureKey{r.Target, string(r.Kind)}]++
+	}
+	drills, err := c.store.Drills(ctx, catalog.DrillFilter{Result: catalog.ResultFailed})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range drills {
+		n[failureKey{d.Target, kindDrill}]++
+	}
+	return n, nil
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// seconds is t in seconds since the Unix epoch, with its fraction.
+func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -1,0 +1,309 @@
+package server
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/status"
+)
+
+//go:embed templates/status.html
+var templateFS embed.FS
+
+var pageTemplate = template.Must(template.ParseFS(templateFS, "templates/status.html"))
+
+// timeLayout is how the page shows a time (in the clock's zone).
+const timeLayout = "2006-01-02 15:04"
+
+// pageData is what templates/status.html renders. Every text is
+// preformatted here, so the template only lays it out.
+type pageData struct {
+	Lab       string
+	Generated string // "2026-11-23 10:15 UTC"
+	Refresh   int    // seconds
+	Healthy   bool
+	HasJobs   bool   // the daemon gave its jobs: show the next run column
+	Verdict   string // "Healthy" or "Needs attention"
+	Summary   string // "3 targets, all ok" or "1 overdue, 1 failing, 1 drill failed"
+	Services  []pageService
+	Targets   []pageTarget
+	Failures  []pageFailure
+}
+
+type pageService struct {
+	Name, Runtime string
+}
+
+type pageTarget struct {
+	Name, Provider, Repository, Schedule string
+
+	State     string // ok, overdue, failing, never, manual
+	StateText string // "OK", "OVERDUE", "FAILING", "NEVER BACKED UP", "manual"
+	Bad       bool   // the state needs attention
+	Attention bool   // the state, the last run or the last drill needs attention
+	Due       string // "due 2h ago", "due in 5h", or ""
+
+	LastBackup    string // time, or "never"
+	LastBackupAge string // "2h 5m ago"
+	Size          string
+	Duration      string
+	Result        string // "ok", "partial", "FAILED", "running", ...
+	ResultBad     bool
+	Error         string // the last run's error, if it failed
+
+	Drill      string // "ok", "FAILED", or "never"
+	DrillAge   string
+	DrillBad   bool
+	DrillError string
+	RTO        string
+
+	Next    string // "2026-11-24 02:00", or ""
+	NextIn  string // "in 15h 45m"
+	Running []string
+	Queued  []string
+}
+
+type pageFailure struct {
+	Time, Target, Kind, Message string
+}
+
+// page serves the status page.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	l := s.o.Lab()
+	now := s.o.Now()
+	rep, err := status.Build(r.Context(), l, s.o.Catalog, now)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	var jobs []JobInfo
+	if s.o.Jobs != nil {
+		jobs = s.o.Jobs()
+		if jobs == nil {
+			jobs = []JobInfo{}
+		}
+	}
+	data := buildPage(l, rep, jobs, now, s.o.Refresh)
+	var b bytes.Buffer
+	if err := pageTemplate.Execute(&b, data); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.Write(b.Bytes())
+}
+
+func buildPage(l *lab.Lab, rep status.Report, jobs []JobInfo, now time.Time, refresh time.Duration) pageData {
+	d := pageData{
+		Lab:       rep.Lab,
+		Generated: now.Format(timeLayout + " MST"),
+		Refresh:   max(1, int(refresh.Round(time.Second)/time.Second)),
+		Healthy:   rep.Healthy,
+		HasJobs:   jobs != nil,
+	}
+	d.Verdict, d.Summary = verdict(rep)
+	for _, name := range slices.Sorted(maps.Keys(l.Services)) {
+		d.Services = append(d.Services, pageService{Name: name, Runtime: runtimeKind(l.Services[name])})
+	}
+	for _, t := range rep.Targets {
+		d.Targets = append(d.Targets, target(t, jobs, now))
+	}
+	for _, e := range rep.Failures {
+		d.Failures = append(d.Failures, pageFailure{
+			Time: e.Time.In(now.Location()).Format(timeLayout), Target: e.Target, Kind: e.Kind,
+			Message: strings.TrimSpace(e.Message),
+		})
+	}
+	return d
+}
+
+// verdict is the headline and the counts under it.
+func verdict(r status.Report) (string, string) {
+	if r.Healthy {
+		switch n := len(r.Targets); n {
+		case 0:
+			return "Healthy", "no backup targets"
+		case 1:
+			return "Healthy", "1 target, ok"
+		default:
+			return "Healthy", fmt.Sprintf("%d targets, all ok", n)
+		}
+	}
+	var failing, drills int
+	for _, t := range r.Targets {
+		if t.Failed() {
+			failing++
+		}
+		if t.DrillFailed() {
+			drills++
+		}
+	}
+	var parts []string
+	if r.Overdue > 0 {
+		parts = append(parts, fmt.Sprintf("%d overdue", r.Overdue))
+	}
+	if failing > 0 {
+		parts = append(parts, fmt.Sprintf("%d failing", failing))
+	}
+	if drills > 0 {
+		parts = append(parts, fmt.Sprintf("%d drill%s failed", drills, plural(drills)))
+	}
+	return "Needs attention", fmt.Sprintf("%s of %d target%s", strings.Join(parts, ", "), len(r.Targets), plural(len(r.Targets)))
+}
+
+// runtimeKind is the kind of a service's runtime (compose, systemd, exec).
+func runtimeKind(s *lab.Service) string {
+	if s == nil || len(s.Runtime) == 0 {
+		return "-"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(s.Runtime)), ", ")
+}
+
+func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
+	p := pageTarget{
+		Name: t.Name, Provider: t.Provider, Repository: t.Repository, Schedule: t.Schedule,
+		State: t.State, LastBackup: "never", Size: "-", Duration: "-", Result: "-",
+		Drill: "never", RTO: "-",
+	}
+	switch t.State {
+	case status.StateOK:
+		p.StateText = "OK"
+	case status.StateOverdue:
+		p.StateText, p.Bad = "OVERDUE", true
+	case status.StateFailing:
+		p.StateText, p.Bad = "FAILING", true
+	case status.StateNever:
+		p.StateText, p.Bad = "NEVER BACKED UP", true
+	default:
+		p.StateText = t.State
+	}
+	if t.DueBy != nil && (t.State == status.StateOverdue || t.State == status.StateFailing) {
+		p.Due = "due " + ago(*t.DueBy, now)
+	}
+	if r := t.LastRun; r != nil {
+		at := r.End
+		if at.IsZero() {
+			at = r.Start
+		}
+		p.LastBackup = at.In(now.Location()).Format(timeLayout)
+		p.LastBackupAge = ago(at, now)
+		p.Result = string(r.Result)
+		switch r.Result {
+		case catalog.ResultFailed:
+			p.Result, p.ResultBad, p.Error = "FAILED", true, oneLine(r.Error)
+		case catalog.ResultInterrupted:
+			p.ResultBad = true
+		}
+		if !r.End.IsZero() {
+			p.Duration = shortDuration(r.End.Sub(r.Start))
+		}
+		if r.Result == catalog.ResultOK || r.Result == catalog.ResultPartial || r.Bytes > 0 {
+			p.Size = status.IEC(r.Bytes)
+		}
+	}
+	if dr := t.LastDrill; dr != nil {
+		at := dr.End
+		if at.IsZero() {
+			at = dr.Start
+		}
+		p.Drill, p.DrillAge = string(dr.Result), ago(at, now)
+		if dr.Result == catalog.ResultFailed {
+			p.Drill, p.DrillBad, p.DrillError = "FAILED", true, oneLine(dr.Error)
+		}
+		if dr.RTO > 0 {
+			p.RTO = shortDuration(dr.RTO)
+		}
+	}
+	var next time.Time
+	for _, j := range jobs {
+		if j.Name != t.Name || j.Kind == string(catalog.KindCheck) {
+			continue
+		}
+		if j.Kind == string(catalog.KindBackup) && !j.Next.IsZero() && (next.IsZero() || j.Next.Before(next)) {
+			next = j.Next
+		}
+		if j.Running {
+			p.Running = append(p.Running, j.Kind)
+		}
+		if j.Queued {
+			p.Queued = append(p.Queued, j.Kind)
+		}
+	}
+	if !next.IsZero() {
+		p.Next, p.NextIn = next.In(now.Location()).Format(timeLayout), ago(next, now)
+	}
+	p.Attention = p.Bad || p.ResultBad || p.DrillBad
+	return p
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// ago is t relative to now: "12m ago", "2d 3h ago", "just now", or "in 5m"
+// for a time in the future. (The same wording as `homelab status`.)
+func ago(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "in " + age(-d)
+	case d < time.Minute:
+		return "just now"
+	}
+	return age(d) + " ago"
+}
+
+// age is a coarse duration in its two largest units, truncated.
+func age(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < day:
+		return twoUnits(int(d/time.Hour), "h", int(d%time.Hour/time.Minute), "m")
+	}
+	return twoUnits(int(d/day), "d", int(d%day/time.Hour), "h")
+}
+
+func twoUnits(a int, ua string, b int, ub string) string {
+	if b == 0 {
+		return fmt.Sprintf("%d%s", a, ua)
+	}
+	return fmt.Sprintf("%d%s %d%s", a, ua, b, ub)
+}
+
+// shortDuration is a measured time: "850ms", "4.2s", "1m12s", "2h5m".
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+}

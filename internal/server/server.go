@@ -1,0 +1,224 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+)
+
+const (
+	// DefaultAddr is where the server listens when Options.Addr is empty.
+	DefaultAddr = "127.0.0.1:8470"
+	// DefaultRefresh is how often the status page reloads itself when
+	// Options.Refresh is zero.
+	DefaultRefresh = 30 * time.Second
+)
+
+// ErrInsecureBind is returned by New for a non-loopback address without a
+// token: anyone on the network could read the lab's status.
+var ErrInsecureBind = errors.New("refusing to serve a non-loopback address without a token")
+
+// JobInfo is one scheduled job as the daemon sees it (for the page).
+type JobInfo struct {
+	// Kind is the job's kind: "backup", "drill", "prune" or "check".
+	Kind string
+	// Name is the backup target (the repository for a check).
+	Name string
+	// Next is when the job runs next; zero if it is not scheduled.
+	Next    time.Time
+	Running bool
+	Queued  bool
+}
+
+// Options configure a Server.
+type Options struct {
+	// Addr is host:port; default DefaultAddr.
+	Addr string
+	// Token is the bearer token; "" means no authentication, which is only
+	// allowed on a loopback address.
+	Token string
+	// Lab returns the current lab. It is called for every request, since
+	// the daemon can reload the lab file (SIGHUP). Required.
+	Lab func() *lab.Lab
+	// Catalog is read for every request. Required.
+	Catalog catalog.Store
+	// Now is the clock; default time.Now. Times on the page are shown in
+	// the location of the time it returns.
+	Now func() time.Time
+	// Jobs returns the daemon's scheduled jobs; optional.
+	Jobs func() []JobInfo
+	// Refresh is how often the status page reloads itself; default
+	// DefaultRefresh.
+	Refresh time.Duration
+	// Log receives request errors; default: discard.
+	Log *slog.Logger
+}
+
+// Server serves the status page, the JSON API and the metrics.
+type Server struct {
+	o       Options
+	handler http.Handler
+	srv     *http.Server
+}
+
+// New checks and defaults o and returns a server that is not yet
+// listening. A non-loopback Addr (all interfaces, a LAN address, a host
+// name other than localhost) without a Token is refused with an error
+// wrapping ErrInsecureBind.
+func New(o Options) (*Server, error) {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		return nil, fmt.Errorf("server address %q: %w", o.Addr, err)
+	}
+	if o.Token == "" && !lab.LoopbackAddr(o.Addr) {
+		return nil, fmt.Errorf("%w: %s is reachable from other hosts; set a token (serve.token_env or serve.token_file) or listen on 127.0.0.1", ErrInsecureBind, o.Addr)
+	}
+	if o.Lab == nil {
+		return nil, errors.New("server: no lab")
+	}
+	if o.Catalog == nil {
+		return nil, errors.New("server: no catalog")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = DefaultRefresh
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+
+	s := &Server{o: o}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		NewCollector(o.Lab, o.Catalog, o.Now),
+	)
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(o.Log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.HTTPErrorOnError, // a catalog that cannot be read fails the scrape
+		Registry:      reg,
+	})
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /{$}", s.page)
+	api.HandleFunc("GET /api/v1/status", s.apiStatus)
+	api.HandleFunc("GET /api/v1/runs", s.apiRuns)
+	api.Handle("GET /metrics", metrics)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("/", s.auth(api))
+	s.handler = mux
+
+	s.srv = &http.Server{
+		Addr:              o.Addr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Handler returns the server's routes, for tests and for callers that run
+// their own http.Server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr is the address ListenAndServe listens on.
+func (s *Server) Addr() string { return s.o.Addr }
+
+// ListenAndServe listens on Options.Addr and serves until Shutdown, after
+// which it returns nil.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.o.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln until Shutdown, after which it returns nil. It closes
+// ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.o.Log.Info("http server listening", "addr", ln.Addr().String(), "auth", s.o.Token != "")
+	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for the requests in
+// flight, until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("http server shutdown: %w", err)
+	}
+	return nil
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
+}
+
+// auth lets a request through when no token is set, or when it carries
+// the token as a bearer token or as the password of HTTP Basic auth.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.o.Token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(s.o.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got, ok := credential(r); ok {
+			// Hashing first makes the comparison constant-time in the
+			// token's length too.
+			if h := sha256.Sum256([]byte(got)); subtle.ConstantTimeCompare(h[:], want[:]) == 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		s.o.Log.Debug("unauthorized request", "remote", r.RemoteAddr, "path", r.URL.Path)
+		w.Header().Set("WWW-Authenticate", `Basic realm="homelab", charset="UTF-8"`)
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeJSONError(w, http.StatusUnauthorized, "unauthorized: send the token as a bearer token or as the Basic auth password")
+			return
+		}
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	})
+}
+
+// credential is the token a request offers: the bearer token, or the
+// password of Basic auth (any user name).
+func credential(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok), true
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return pass, true
+	}
+	return "", false
+}
