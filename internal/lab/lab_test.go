@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"homelab/internal/notify"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/*.bad.yaml.err golden files")
@@ -133,7 +135,7 @@ func TestFull(t *testing.T) {
 	check("db.Timeout", db.Timeout, DefaultBackupTimeout)
 
 	check("Notify", len(l.Notify), 3)
-	check("Notify[0].On", l.Notify[0].On, []string{EventBackupFailed, EventRecovered})
+	check("Notify[0].On", l.Notify[0].On, []string{notify.BackupFailed, notify.Recovered})
 	check("Notify[2].URLFile", l.Notify[2].URLFile, filepath.Join(dir, "secrets/slack.url"))
 	check("Serve", l.Serve, Serve{
 		Listen: "0.0.0.0:8470", TokenFile: filepath.Join(dir, "secrets/serve.token"), Concurrency: 3,

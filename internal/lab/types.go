@@ -1,6 +1,10 @@
 package lab
 
-import "time"
+import (
+	"time"
+
+	"homelab/internal/notify"
+)
 
 // Lab is a loaded, defaulted and validated lab file. It is used read-only
 // after Load returns.
@@ -23,18 +27,9 @@ type Lab struct {
 	Serve Serve `yaml:"serve"`
 }
 
-// Notify events (Notify.On). They are the event kinds of internal/notify.
-const (
-	EventBackupFailed = "backup_failed"
-	EventDrillFailed  = "drill_failed"
-	EventCheckFailed  = "check_failed"
-	EventPruneFailed  = "prune_failed"
-	EventOverdue      = "overdue"
-	EventRecovered    = "recovered"
-)
-
-// NotifyEvents are the values Notify.On accepts.
-var NotifyEvents = []string{EventBackupFailed, EventCheckFailed, EventDrillFailed, EventOverdue, EventPruneFailed, EventRecovered}
+// NotifyEvents are the values Notify.On accepts: the event kinds of
+// internal/notify.
+var NotifyEvents = notify.Kinds
 
 // Notify is one notification channel: a shoutrrr URL
 // (https://shoutrrr.nickfedor.com: ntfy://, gotify://, slack://,

@@ -7,8 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"text/template"
 	"time"
+
+	"homelab/internal/notify"
 )
 
 var (
@@ -78,8 +79,8 @@ func (d *decoder) exclusive(p string, required bool, fields []string, set ...boo
 
 func (d *decoder) validateNotify(p string, n *Notify) {
 	d.exclusive(p, true, []string{"url", "url_env", "url_file"}, n.URL != "", n.URLEnv != "", n.URLFile != "")
-	if n.URL != "" && NotifyURLCheck != nil {
-		if err := NotifyURLCheck(n.URL); err != nil {
+	if n.URL != "" {
+		if err := notify.CheckURL(n.URL); err != nil {
 			d.at(p+".url", "%v", err)
 		}
 	}
@@ -89,16 +90,11 @@ func (d *decoder) validateNotify(p string, n *Notify) {
 		}
 	}
 	for _, f := range []struct{ field, text string }{{"title", n.Title}, {"body", n.Body}} {
-		if _, err := template.New(f.field).Parse(f.text); err != nil {
+		if err := notify.CheckTemplate(f.text); err != nil {
 			d.at(p+"."+f.field, "bad template: %v", err)
 		}
 	}
 }
-
-// NotifyURLCheck, when set (by internal/notify's init), validates a
-// notification URL written in the lab file. Its error must not repeat the
-// URL, which may hold a token.
-var NotifyURLCheck func(url string) error
 
 func (d *decoder) validateServe(p string, s *Serve) {
 	if s.Listen != "" {

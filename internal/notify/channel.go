@@ -12,15 +12,7 @@ import (
 	"github.com/nicholas-fedor/shoutrrr/pkg/router"
 	"github.com/nicholas-fedor/shoutrrr/pkg/services/specialized/generic"
 	"github.com/nicholas-fedor/shoutrrr/pkg/types"
-
-	"homelab/internal/lab"
 )
-
-func init() {
-	// The lab file loader reports lab.NotifyURLCheck's error at the
-	// url field, so the error carries no channel name.
-	lab.NotifyURLCheck = CheckURL
-}
 
 // Channel is one place notifications go.
 type Channel struct {
@@ -80,8 +72,8 @@ func Validate(c Channel) error {
 }
 
 // CheckURL checks a notification URL as Validate does. Its error says
-// what is wrong without naming a channel and without repeating the URL;
-// it is lab.NotifyURLCheck.
+// what is wrong without naming a channel and without repeating the URL,
+// so the lab file loader can report it at the url field.
 func CheckURL(rawURL string) error {
 	if _, err := openService(rawURL, nil); err != nil {
 		return errors.New(Redact(err.Error(), rawURL))
@@ -118,6 +110,13 @@ func compile(c Channel) (*channel, error) {
 		return nil, fail(ErrBadTemplate, "%v", err)
 	}
 	return ch, nil
+}
+
+// CheckTemplate checks a title or body template as New does: it must
+// parse and execute on an Event (a field Event lacks is an error).
+func CheckTemplate(text string) error {
+	_, err := parseTemplate("template", text)
+	return err
 }
 
 // parseTemplate parses text and executes it once with sampleEvent, so a

@@ -30,6 +30,6 @@
 // text/plain, so this package puts the title on the message's first line
 // in that case.
 //
-// Importing the package sets lab.NotifyURLCheck, so that the lab file
-// loader rejects a bad notification URL at load time.
+// The lab file loader (internal/lab) calls CheckURL and CheckTemplate, so a
+// bad notification URL or template is reported at load time.
 package notify

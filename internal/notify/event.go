@@ -6,7 +6,7 @@ import (
 )
 
 // Event kinds. They are also the values of a lab file's notify[].on
-// (lab.NotifyEvents).
+// (lab.NotifyEvents is Kinds).
 const (
 	BackupFailed = "backup_failed"
 	DrillFailed  = "drill_failed"

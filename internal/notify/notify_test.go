@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"homelab/internal/lab"
 )
 
 // epoch is the fixed time of test events, in an explicit zone.
@@ -561,19 +559,6 @@ func TestNewNamesUnnamedChannels(t *testing.T) {
 	}
 }
 
-func TestLabURLCheck(t *testing.T) {
-	if lab.NotifyURLCheck == nil {
-		t.Fatal("lab.NotifyURLCheck not set")
-	}
-	if err := lab.NotifyURLCheck("ntfy://ntfy.sh/t"); err != nil {
-		t.Errorf("good URL: %v", err)
-	}
-	err := lab.NotifyURLCheck("bogus://" + secret + "@x")
-	if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "notify channel") {
-		t.Errorf("bad URL: %v", err)
-	}
-}
-
 func TestCustomTemplates(t *testing.T) {
 	r := newReceiver(t)
 	n := mustNew(t, []Channel{{
@@ -650,16 +635,5 @@ func TestDefaultRendering(t *testing.T) {
 				t.Errorf("body\n%s\nwant\n%s", got, tt.wantBody)
 			}
 		})
-	}
-}
-
-func TestKindsMatchLab(t *testing.T) {
-	for _, k := range lab.NotifyEvents {
-		if !strings.Contains(strings.Join(Kinds, " "), k) {
-			t.Errorf("lab event %q is not a notify kind", k)
-		}
-	}
-	if len(Kinds) != len(lab.NotifyEvents) {
-		t.Errorf("notify has %d kinds, lab %d", len(Kinds), len(lab.NotifyEvents))
 	}
 }
