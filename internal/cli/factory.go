@@ -48,10 +48,16 @@ type Factory struct {
 	once sync.Once
 	lab  *lab.Lab
 	err  error
+	// log, when set, replaces the default logger (homelab serve logs
+	// JSON off a terminal).
+	log *slog.Logger
 }
 
 // Logger returns the logger for notes on stderr.
 func (f *Factory) Logger() *slog.Logger {
+	if f.log != nil {
+		return f.log
+	}
 	level := slog.LevelWarn
 	if f.Verbose {
 		level = slog.LevelDebug
@@ -101,11 +107,18 @@ func (f *Factory) Manager(ctx context.Context, wait bool) (*backup.Manager, func
 	if err != nil {
 		return nil, nil, err
 	}
+	m := f.newManager(l, store, wait, f.Logger())
+	return m, func() { store.Close() }, nil
+}
+
+// newManager returns the backup manager of l over store; with wait, busy
+// targets and repository locks are waited for (30 minutes for restic).
+func (f *Factory) newManager(l *lab.Lab, store catalog.Store, wait bool, log *slog.Logger) *backup.Manager {
 	retry := time.Duration(0)
 	if wait {
 		retry = 30 * time.Minute
 	}
-	m := &backup.Manager{
+	return &backup.Manager{
 		Lab:     l,
 		Catalog: store,
 		Providers: map[string]backup.Provider{
@@ -115,9 +128,8 @@ func (f *Factory) Manager(ctx context.Context, wait bool) (*backup.Manager, func
 		Repo: func(ctx context.Context, name string) (*restic.Client, error) { return f.Repo(ctx, l, name, retry) },
 		Wait: wait,
 		Now:  f.now,
-		Log:  f.Logger(),
+		Log:  log,
 	}
-	return m, func() { store.Close() }, nil
 }
 
 func (f *Factory) now() time.Time {
