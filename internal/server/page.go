@@ -192,7 +192,7 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 		p.StateText = t.State
 	}
 	if t.DueBy != nil && (t.State == status.StateOverdue || t.State == status.StateFailing) {
-		p.Due = "due " + ago(*t.DueBy, now)
+		p.Due = "due " + status.Ago(*t.DueBy, now)
 	}
 	if r := t.LastRun; r != nil {
 		at := r.End
@@ -200,7 +200,7 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 			at = r.Start
 		}
 		p.LastBackup = at.In(now.Location()).Format(timeLayout)
-		p.LastBackupAge = ago(at, now)
+		p.LastBackupAge = status.Ago(at, now)
 		p.Result = string(r.Result)
 		switch r.Result {
 		case catalog.ResultFailed:
@@ -209,7 +209,7 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 			p.ResultBad = true
 		}
 		if !r.End.IsZero() {
-			p.Duration = shortDuration(r.End.Sub(r.Start))
+			p.Duration = status.ShortDuration(r.End.Sub(r.Start))
 		}
 		if r.Result == catalog.ResultOK || r.Result == catalog.ResultPartial || r.Bytes > 0 {
 			p.Size = status.IEC(r.Bytes)
@@ -220,12 +220,12 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 		if at.IsZero() {
 			at = dr.Start
 		}
-		p.Drill, p.DrillAge = string(dr.Result), ago(at, now)
+		p.Drill, p.DrillAge = string(dr.Result), status.Ago(at, now)
 		if dr.Result == catalog.ResultFailed {
 			p.Drill, p.DrillBad, p.DrillError = "FAILED", true, oneLine(dr.Error)
 		}
 		if dr.RTO > 0 {
-			p.RTO = shortDuration(dr.RTO)
+			p.RTO = status.ShortDuration(dr.RTO)
 		}
 	}
 	var next time.Time
@@ -244,7 +244,7 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 		}
 	}
 	if !next.IsZero() {
-		p.Next, p.NextIn = next.In(now.Location()).Format(timeLayout), ago(next, now)
+		p.Next, p.NextIn = next.In(now.Location()).Format(timeLayout), status.Ago(next, now)
 	}
 	p.Attention = p.Bad || p.ResultBad || p.DrillBad
 	return p
@@ -259,51 +259,3 @@ func plural(n int) string {
 	return "s"
 }
 
-// ago is t relative to now: "12m ago", "2d 3h ago", "just now", or "in 5m"
-// for a time in the future. (The same wording as `homelab status`.)
-func ago(t, now time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < 0:
-		return "in " + age(-d)
-	case d < time.Minute:
-		return "just now"
-	}
-	return age(d) + " ago"
-}
-
-// age is a coarse duration in its two largest units, truncated.
-func age(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < day:
-		return twoUnits(int(d/time.Hour), "h", int(d%time.Hour/time.Minute), "m")
-	}
-	return twoUnits(int(d/day), "d", int(d%day/time.Hour), "h")
-}
-
-func twoUnits(a int, ua string, b int, ub string) string {
-	if b == 0 {
-		return fmt.Sprintf("%d%s", a, ua)
-	}
-	return fmt.Sprintf("%d%s %d%s", a, ua, b, ub)
-}
-
-// shortDuration is a measured time: "850ms", "4.2s", "1m12s", "2h5m".
-func shortDuration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Hour:
-		d = d.Round(time.Second)
-		return fmt.Sprintf("%dm%ds", int(d/time.Minute), int(d%time.Minute/time.Second))
-	}
-	d = d.Round(time.Minute)
-	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
-}

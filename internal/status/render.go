@@ -117,7 +117,7 @@ func lastBackup(r *catalog.Run, now time.Time) string {
 	if r == nil {
 		return "never"
 	}
-	return ago(finished(*r), now)
+	return Ago(finished(*r), now)
 }
 
 func size(r *catalog.Run) string {
@@ -151,14 +151,14 @@ func lastDrill(d *catalog.Drill, now time.Time) string {
 	if at.IsZero() {
 		at = d.Start
 	}
-	return ago(at, now) + " " + resultText(d.Result)
+	return Ago(at, now) + " " + resultText(d.Result)
 }
 
 func rto(d *catalog.Drill) string {
 	if d == nil || d.RTO <= 0 {
 		return "-"
 	}
-	return shortDuration(d.RTO)
+	return ShortDuration(d.RTO)
 }
 
 // stateText is the STATE cell: quiet when all is well, in capitals with
@@ -167,7 +167,7 @@ func stateText(t TargetStatus, now time.Time) string {
 	switch t.State {
 	case StateOverdue:
 		if t.DueBy != nil {
-			return "OVERDUE (due " + ago(*t.DueBy, now) + ")"
+			return "OVERDUE (due " + Ago(*t.DueBy, now) + ")"
 		}
 		return "OVERDUE"
 	case StateNever:
@@ -175,29 +175,29 @@ func stateText(t TargetStatus, now time.Time) string {
 	case StateFailing:
 		// How long until the failures make it overdue: what matters most.
 		if t.DueBy != nil {
-			return "FAILING (due " + ago(*t.DueBy, now) + ")"
+			return "FAILING (due " + Ago(*t.DueBy, now) + ")"
 		}
 		return "FAILING"
 	}
 	return t.State
 }
 
-// ago is t relative to now: "12m ago", "2d 3h ago", "just now", or "in 5m"
+// Ago is t relative to now: "12m ago", "2d 3h ago", "just now", or "in 5m"
 // for a time in the future.
-func ago(t, now time.Time) string {
+func Ago(t, now time.Time) string {
 	d := now.Sub(t)
 	switch {
 	case d < 0:
-		return "in " + age(-d)
+		return "in " + Age(-d)
 	case d < time.Minute:
 		return "just now"
 	}
-	return age(d) + " ago"
+	return Age(d) + " ago"
 }
 
-// age is a coarse duration in the two largest units: "45s", "12m",
+// Age is a coarse duration in the two largest units: "45s", "12m",
 // "3h 5m", "2d 3h". It truncates, never rounds up.
-func age(d time.Duration) string {
+func Age(d time.Duration) string {
 	const day = 24 * time.Hour
 	switch {
 	case d < time.Minute:
@@ -217,8 +217,8 @@ func twoUnits(a int, ua string, b int, ub string) string {
 	return fmt.Sprintf("%d%s %d%s", a, ua, b, ub)
 }
 
-// shortDuration is a measured time: "850ms", "4.2s", "1m12s", "2h5m".
-func shortDuration(d time.Duration) string {
+// ShortDuration is a measured time: "850ms", "4.2s", "1m12s", "2h5m".
+func ShortDuration(d time.Duration) string {
 	switch {
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())

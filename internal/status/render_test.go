@@ -226,8 +226,8 @@ func TestAgo(t *testing.T) {
 		{-30 * time.Second, "in 30s"},
 	}
 	for _, tt := range tests {
-		if got := ago(epoch.Add(-tt.d), epoch); got != tt.want {
-			t.Errorf("ago(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := Ago(epoch.Add(-tt.d), epoch); got != tt.want {
+			t.Errorf("Ago(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }
@@ -265,8 +265,8 @@ func TestShortDuration(t *testing.T) {
 		{2*time.Hour + 5*time.Minute + 20*time.Second, "2h5m"},
 	}
 	for _, tt := range tests {
-		if got := shortDuration(tt.d); got != tt.want {
-			t.Errorf("shortDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := ShortDuration(tt.d); got != tt.want {
+			t.Errorf("ShortDuration(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }
