@@ -258,4 +258,3 @@ func plural(n int) string {
 	}
 	return "s"
 }
-
