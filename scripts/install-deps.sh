@@ -6,6 +6,8 @@
 #                     pgbench, and initdb / pg_ctl in /usr/lib/postgresql/*/bin
 #   lz4, xz-utils     to read apt's compressed package index (sample data)
 #   ca-certificates   for TLS to repositories and the Go module proxy
+#   curl              the quickstart and benchmarks talk to homelab serve
+#   chromium          headless, for the status page's browser test
 # then restic >= 0.17 through scripts/install-restic.sh (bookworm's apt
 # restic is 0.14, too old; that script builds 0.18.1 with Go).
 #
@@ -17,7 +19,7 @@
 # is not installed here; it is needed to build homelab and restic.
 set -euo pipefail
 
-readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates)
+readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium)
 
 log() { printf '%s\n' "install-deps: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -70,7 +72,7 @@ main() {
 	bin=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | sort -t/ -k5,5nr | head -n1)
 	[ -n "$bin" ] || die "initdb not found under /usr/lib/postgresql/*/bin after installing postgresql"
 	log "PostgreSQL server binaries: $(dirname "$bin")"
-	for p in pg_dump pg_restore psql pgbench lz4cat; do
+	for p in pg_dump pg_restore psql pgbench lz4cat curl chromium; do
 		command -v "$p" >/dev/null 2>&1 || die "$p not found on PATH after installing ${PACKAGES[*]}"
 	done
 

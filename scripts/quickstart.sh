@@ -13,7 +13,10 @@
 #   - writes a restic password and lab.yaml with two backup targets (the
 #     directory and the database), each with restore-drill checks,
 # and runs: lab validate, repo init, backup run --all, backup list,
-# backup verify --all (restore drills) and status. It exits non-zero if any
+# backup verify --all (restore drills), status, and then homelab serve for a
+# moment (it catches up the weekly repository check it never ran, and
+# serves the JSON API and /metrics) before stopping it with SIGTERM. It
+# exits non-zero if any
 # step fails. The cluster is left running so you can explore; the end of
 # the output says how to stop and remove everything.
 #
@@ -31,7 +34,7 @@ log() { printf '%s\n' "quickstart: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 STEP=0
-readonly STEPS=9
+readonly STEPS=10
 step() {
 	STEP=$((STEP + 1))
 	printf '\n[%d/%d] %s\n' "$STEP" "$STEPS" "$*" >&2
@@ -179,6 +182,7 @@ repositories:
   local:
     url: ./repo
     password_file: ./restic.pass
+    check: {schedule: "0 4 * * 0", read_data_subset: 10%}   # weekly, under homelab serve
 backups:
   go-src:
     provider: restic
@@ -218,6 +222,9 @@ EOF
 	step "Status"
 	homelab status
 
+	step "The daemon: homelab serve catches up the missed weekly repository check, serves the status page and /metrics"
+	serve_daemon
+
 	cat >&2 <<EOF
 
 ✓ quickstart finished in $((SECONDS - start))s. Everything is in $WORK:
@@ -229,6 +236,7 @@ EOF
                    the cluster is still running, so you can explore.
 
 Try:
+  $HOMELAB --lab $LAB serve          (then open http://127.0.0.1:8470/)
   $HOMELAB --lab $LAB status
   $HOMELAB --lab $LAB backup list
   restic -r $WORK/repo --password-file $WORK/restic.pass snapshots --tag homelab
@@ -237,6 +245,35 @@ Try:
 Clean up:
   $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK
 EOF
+}
+
+# serve_daemon starts homelab serve on a free loopback port, waits for the
+# catch-up run of the repository check (its weekly slot passed and it never
+# ran), shows the JSON API and the metrics, then stops it with SIGTERM.
+serve_daemon() {
+	local slog="$WORK/serve.log" url="" i
+	"$HOMELAB" --lab "$LAB" serve --listen 127.0.0.1:0 2>"$slog" &
+	local pid=$!
+	for i in $(seq 1 100); do
+		url=$(grep -o '"url":"http://[^"]*"' "$slog" | head -n1 | cut -d'"' -f4 || true)
+		[ -n "$url" ] && break
+		kill -0 "$pid" 2>/dev/null || { cat "$slog" >&2; die "homelab serve exited"; }
+		sleep 0.1
+	done
+	[ -n "$url" ] || die "homelab serve did not report its address (log: $slog)"
+	log "homelab serve (pid $pid) at $url"
+	curl -fsS "${url}healthz" >/dev/null
+	for i in $(seq 1 300); do
+		curl -fsS "${url}api/v1/runs?kind=check" | grep -q '"result":"ok"' && break
+		sleep 0.5
+	done
+	curl -fsS "${url}api/v1/runs?kind=check&limit=1" | grep -q '"result":"ok"' || die "the catch-up repository check did not pass (log: $slog)"
+	log "catch-up: $(grep -c '"msg":"job started"' "$slog") job(s) ran at start; the repository check passed"
+	log "metrics (${url}metrics):"
+	curl -fsS "${url}metrics" | grep '^homelab_' | sed 's/^/    /' >&2
+	kill -TERM "$pid"
+	wait "$pid" || die "homelab serve exited non-zero after SIGTERM (log: $slog)"
+	log "stopped with SIGTERM; its JSON log is $slog"
 }
 
 main "$@"
