@@ -348,10 +348,11 @@ func TestInterruptedBackupIsRecorded(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"f": "x"})
 	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n    hooks: {before: [\"sleep 30\"]}\n", src))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithCancel(context.Background()) // as a signal does
 	defer cancel()
+	time.AfterFunc(time.Second, cancel)
 	rep := e.m.Backup(ctx, "files")
-	if rep.Err == nil || rep.Run.Result != catalog.ResultInterrupted {
+	if rep.Err == nil || rep.Run.Result != catalog.ResultInterrupted || strings.Contains(rep.Err.Error(), "timed out") {
 		t.Fatalf("rep = %+v", rep)
 	}
 	runs := e.runs(t, "files")

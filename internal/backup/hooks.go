@@ -43,7 +43,7 @@ func (m *Manager) runHooks(ctx context.Context, phase string, cmds []string, tim
 		cancel()
 		r := HookResult{Phase: phase, Command: c, Duration: time.Since(start)}
 		if err != nil {
-			if errors.Is(hctx.Err(), context.DeadlineExceeded) {
+			if errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil { // its own timeout, not the run's
 				err = fmt.Errorf("timed out after %s: %w", timeout, err)
 			}
 			r.Error = err.Error()

@@ -169,7 +169,15 @@ func TestExitCodes(t *testing.T) {
 		defer cmd.Wait()
 		defer cmd.Process.Kill()
 		c, _ := restic.New(ctx, restic.Config{Binary: bin, Repository: repo, PasswordFile: pass})
+		// Wait for the backup's lock first: a prune started earlier would
+		// take the exclusive lock and make the backup fail instead.
 		deadline := time.Now().Add(25 * time.Second)
+		for locks, _ := c.Locks(ctx); len(locks) == 0; locks, _ = c.Locks(ctx) {
+			if time.Now().After(deadline) {
+				t.Fatal("the backup took no lock within 25s")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		var err error
 		for time.Now().Before(deadline) {
 			if err = c.Prune(ctx); errors.Is(err, restic.ErrLocked) {
