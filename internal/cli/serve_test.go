@@ -303,6 +303,7 @@ func TestServe(t *testing.T) {
 	eventually(t, 20*time.Second, "the reload", func() bool { return strings.Contains(d.logText(), "lab file reloaded") }, dump)
 	quiet(t, store, dump)
 	checkMetrics(t, store, "http://"+s.listen+"/metrics")
+	noOverlap(t, store)
 
 	// 4. SIGTERM in the middle of a database backup: pg_dump waits on a
 	// table lock, so restic is running and holds its repository lock.
@@ -366,6 +367,36 @@ func TestServe(t *testing.T) {
 	}
 	if err, _ := d.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
+// noOverlap checks that no two jobs ran at once: everything here uses the
+// one repository, and the daemon runs a repository's jobs one at a time.
+func noOverlap(t *testing.T, store catalog.Store) {
+	t.Helper()
+	type span struct {
+		what       string
+		start, end time.Time
+	}
+	var spans []span
+	all, _ := store.Runs(context.Background(), catalog.RunFilter{})
+	for _, r := range all {
+		spans = append(spans, span{fmt.Sprintf("%s %s %s", r.Kind, r.Target, r.RunID), r.Start, r.End})
+	}
+	drills, _ := store.Drills(context.Background(), catalog.DrillFilter{})
+	for _, d := range drills {
+		spans = append(spans, span{"drill " + d.Target + " " + d.RunID, d.Start, d.End})
+	}
+	if len(spans) < 10 {
+		t.Fatalf("only %d runs and drills", len(spans))
+	}
+	for i, a := range spans {
+		for _, b := range spans[i+1:] {
+			if a.start.Before(b.end) && b.start.Before(a.end) {
+				t.Errorf("%s (%s-%s) and %s (%s-%s) overlap on one repository", a.what, a.start.Format("15:04:05.000"),
+					a.end.Format("15:04:05.000"), b.what, b.start.Format("15:04:05.000"), b.end.Format("15:04:05.000"))
+			}
+		}
 	}
 }
 
