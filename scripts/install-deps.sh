@@ -8,6 +8,9 @@
 #   ca-certificates   for TLS to repositories and the Go module proxy
 #   curl              the quickstart and benchmarks talk to homelab serve
 #   chromium          headless, for the status page's browser test
+#   haproxy           a real TLS server for the certificate rotation tests
+#                     (the Debian service it may start is stopped: tests
+#                     run their own instances)
 # then restic >= 0.17 through scripts/install-restic.sh (bookworm's apt
 # restic is 0.14, too old; that script builds 0.18.1 with Go).
 #
@@ -19,7 +22,7 @@
 # is not installed here; it is needed to build homelab and restic.
 set -euo pipefail
 
-readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium)
+readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium haproxy)
 
 log() { printf '%s\n' "install-deps: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -68,11 +71,15 @@ main() {
 		done
 	fi
 
+	if [[ " ${missing[*]:-} " == *" haproxy "* ]]; then
+		invoke-rc.d haproxy stop >/dev/null 2>&1 || pkill -x haproxy || true
+	fi
+
 	local bin
 	bin=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | sort -t/ -k5,5nr | head -n1)
 	[ -n "$bin" ] || die "initdb not found under /usr/lib/postgresql/*/bin after installing postgresql"
 	log "PostgreSQL server binaries: $(dirname "$bin")"
-	for p in pg_dump pg_restore psql pgbench lz4cat curl chromium; do
+	for p in pg_dump pg_restore psql pgbench lz4cat curl chromium haproxy; do
 		command -v "$p" >/dev/null 2>&1 || die "$p not found on PATH after installing ${PACKAGES[*]}"
 	done
 
