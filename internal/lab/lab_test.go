@@ -97,10 +97,27 @@ func TestFull(t *testing.T) {
 	check("offsite.URL", offsite.URL, "s3:s3.amazonaws.com/devlab-backups")
 	check("offsite.EnvFrom", offsite.EnvFrom["AWS_SECRET_ACCESS_KEY"], "DEVLAB_S3_SECRET")
 
+	check("Services", len(l.Services), 8)
 	gitlab := l.Services["gitlab"]
 	check("gitlab.Name", gitlab.Name, "gitlab")
-	http, _ := gitlab.Health["http"].(map[string]any)
-	check("gitlab.Health.http.expect", http["expect"], 200)
+	check("gitlab.RuntimeKind", gitlab.RuntimeKind(), "compose")
+	check("gitlab.Health", *gitlab.Health, Health{HTTP: &HTTPProbe{
+		URL: "https://gitlab.lab/-/readiness", Expect: 200, Timeout: 5 * time.Second}})
+	check("gitlab.Health.Kind", gitlab.Health.Kind(), ProbeHTTP)
+	check("postgres.Health", *l.Services["postgres"].Health.Postgres, PostgresProbe{
+		DSNEnv: "PG_DSN", Query: DefaultProbeQuery, Timeout: DefaultProbeTimeout})
+	check("registry.Health", *l.Services["registry"].Health.HTTP, HTTPProbe{
+		URL: "https://registry.lab/v2/", Body: "{}", CAFile: filepath.Join(dir, "pki/ca.pem"), Timeout: 10 * time.Second})
+	check("app-db.Health", *l.Services["app-db"].Health.Postgres, PostgresProbe{
+		Host: "127.0.0.1", Port: DefaultPostgresPort, Database: "app", User: "app",
+		PasswordFile: filepath.Join(dir, "secrets/pg.pass"), Query: "select count(*) > 0 from users", Timeout: DefaultProbeTimeout})
+	check("cache.Health", *l.Services["cache"].Health, Health{TCP: &TCPProbe{Address: "127.0.0.1:6379", Timeout: 2 * time.Second}})
+	check("worker.Health", *l.Services["worker"].Health, Health{Command: &CommandProbe{
+		Run: "test -f /run/worker.ok", Dir: dir, Timeout: DefaultProbeTimeout}})
+	check("app.Health", *l.Services["app"].Health, Health{Container: &ContainerProbe{Name: "devlab-app-1", Timeout: 3 * time.Second}})
+	check("app.Health.Timeout", l.Services["app"].Health.Timeout(), 3*time.Second)
+	check("docs.Health", l.Services["docs"].Health, (*Health)(nil))
+	check("docs.Health.Kind", l.Services["docs"].Health.Kind(), "")
 
 	db, err := l.Backup("gitlab-db")
 	if err != nil {

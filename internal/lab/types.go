@@ -110,14 +110,6 @@ type RepoCheck struct {
 	Jitter time.Duration `yaml:"jitter"`
 }
 
-// Service is a minimal service description (runtimes and health probes
-// are built on it later).
-type Service struct {
-	Name    string         `yaml:"-"`
-	Runtime map[string]any `yaml:"runtime"`
-	Health  map[string]any `yaml:"health"`
-}
-
 // Provider names a backup provider.
 const (
 	ProviderRestic   = "restic"

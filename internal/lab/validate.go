@@ -20,7 +20,7 @@ var (
 
 	providers    = []string{ProviderPostgres, ProviderRestic}
 	runtimeKinds = []string{"compose", "exec", "systemd"}
-	healthKinds  = []string{"command", "container", "http", "postgres", "tcp"}
+	healthKinds  = []string{ProbeCommand, ProbeContainer, ProbeHTTP, ProbePostgres, ProbeTCP}
 	sslModes     = []string{"allow", "disable", "prefer", "require", "verify-ca", "verify-full"}
 	secretWords  = []string{"PASSWORD", "SECRET", "TOKEN", "KEY"}
 )
@@ -173,9 +173,14 @@ func looksSecret(name string) bool {
 	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(upper, w) })
 }
 
+// validateService checks a service: exactly one runtime and at most one
+// well-formed health probe (services.go), whose defaults it then fills in.
 func (d *decoder) validateService(p string, s *Service) {
 	d.oneOf(p+".runtime", "runtime", s.Runtime, runtimeKinds, true)
-	d.oneOf(p+".health", "health probe", s.Health, healthKinds, false)
+	d.validateHealth(p+".health", s)
+	if s.Health != nil {
+		s.Health.setDefaults(d.labDir())
+	}
 }
 
 // oneOf checks that the free-form map m has only keys among known, and at
