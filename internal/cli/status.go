@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 
 	"github.com/spf13/cobra"
 
 	"homelab/internal/catalog"
+	"homelab/internal/health"
 	"homelab/internal/status"
 )
 
@@ -23,9 +25,10 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	opts := &StatusOptions{IO: f.IO, F: f}
 	return &cobra.Command{
 		Use:   "status",
-		Short: "One page: last backup, last restore drill and RPO of every target, recent failures",
-		Long:  "One page: per target the last backup (age, size, result), the last restore drill (age, result, RTO) and OVERDUE when the last good backup is older than the schedule allows; recent failures.\nExits 1 when anything is overdue or failed.\n\n" + exitCodesHelp,
-		Args:  usageArgs(cobra.NoArgs),
+		Short: "One page: service health, last backup, last restore drill and RPO of every target, recent failures",
+		Long: "One page: every service with its health probe's verdict (probed now, all at once, each within its timeout); per target the last backup (age, size, result), the last restore drill (age, result, RTO) and OVERDUE when the last good backup is older than the schedule allows; recent failures.\n" +
+			"Exits 1 when anything is overdue or failed, or a service's probe fails.\n\n" + exitCodesHelp,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JSON = f.JSON
 			if runF != nil {
@@ -41,6 +44,15 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	// The probes run while the catalog is read: status takes about as
+	// long as the slowest probe.
+	pctx, cancel := context.WithCancel(ctx)
+	probed := make(chan []health.Result, 1)
+	go func() { probed <- health.CheckAll(pctx, l.Services, health.Options{}) }()
+	results := sync.OnceValue(func() []health.Result { return <-probed })
+	defer results() // no probe outlives the command...
+	defer cancel()  // ...and after an error none is waited for
+
 	store, err := catalog.Open(ctx, filepath.Join(l.StateDir, "catalog.db"))
 	if err != nil {
 		return err
@@ -51,6 +63,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	rep.AddServices(l, results())
 	if opts.JSON {
 		err = status.RenderJSON(opts.IO.Out, rep)
 	} else {

@@ -1,13 +1,22 @@
-// Package status builds the report behind `homelab status`: for every
-// backup target of a lab, its last backup (age, size, result), its last
-// restore drill (age, result, time to restore) and whether the last good
-// backup is older than the target's schedule allows (its recovery point
-// objective); plus the recent failures recorded in the catalog.
+// Package status builds the report behind `homelab status`: the health of
+// the lab's services; for every backup target, its last backup (age, size,
+// result), its last restore drill (age, result, time to restore) and
+// whether the last good backup is older than the target's schedule allows
+// (its recovery point objective); and the recent failures recorded in the
+// catalog.
 //
 // [Build] is pure: it reads the lab and the catalog and takes the current
 // time as an argument, so the same report can be shown by the CLI, served
 // by the daemon and asserted by tests. [RenderText] and [RenderJSON] write
 // it for a terminal and for machines.
+//
+// # Services
+//
+// The report also lists the lab's services with their health (the
+// SERVICES section): [Report.AddServices] joins the results of
+// health.CheckAll, which the caller runs because probing is live I/O. A
+// service whose probe fails makes the report unhealthy, as an overdue
+// target does; a service without a probe is listed and never fails.
 //
 // # When a target is overdue
 //

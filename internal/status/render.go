@@ -18,15 +18,40 @@ const (
 	// minMessage is the least of a failure's message RenderText shows,
 	// in runes, however long the rest of its line.
 	minMessage = 50
+	// minDetail is the least of a service's health detail RenderText
+	// shows, in runes.
+	minDetail = 50
 )
 
 // RenderText writes r for a terminal: a title, a one-line verdict, a table
-// of the backup targets and the recent failures. Ages are relative to now
-// and times are shown in now's time zone. No colour.
+// of the services and their health, a table of the backup targets and the
+// recent failures. Ages are relative to now and times are shown in now's
+// time zone. No colour: problems are in capitals (FAILING, OVERDUE).
 func RenderText(w io.Writer, r Report, now time.Time) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lab %s — %s\n", r.Lab, now.Format("2006-01-02 15:04 MST"))
 	b.WriteString(verdict(r) + "\n")
+
+	b.WriteString("\nSERVICES\n")
+	if len(r.Services) == 0 {
+		b.WriteString("no services\n")
+	} else {
+		// The detail gets what is left of 80 columns, and at least
+		// minDetail runes.
+		nameW, runtimeW, probeW := len("SERVICE"), len("RUNTIME"), len("PROBE")
+		for _, s := range r.Services {
+			nameW = max(nameW, utf8.RuneCountInString(s.Name))
+			runtimeW = max(runtimeW, utf8.RuneCountInString(dash(s.Runtime)))
+			probeW = max(probeW, utf8.RuneCountInString(dash(s.Probe)))
+		}
+		detailW := max(minDetail, lineWidth-nameW-runtimeW-probeW-len("FAILING")-4*2)
+		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tRUNTIME\tPROBE\tHEALTH\tDETAIL")
+		for _, s := range r.Services {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, dash(s.Runtime), dash(s.Probe), healthText(s), clipEnd(dash(s.Detail), detailW))
+		}
+		tw.Flush()
+	}
 
 	b.WriteString("\nBACKUPS\n")
 	if len(r.Targets) == 0 {
@@ -65,17 +90,37 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 	return err
 }
 
+// healthText is the HEALTH cell of a service.
+func healthText(s ServiceStatus) string {
+	switch {
+	case s.Probe == "":
+		return "-"
+	case s.Healthy:
+		return "ok"
+	}
+	return "FAILING"
+}
+
 // verdict is the one-line summary under the title.
 func verdict(r Report) string {
 	if r.Healthy {
+		var v string
 		switch n := len(r.Targets); n {
 		case 0:
-			return "healthy: no backup targets"
+			v = "healthy: no backup targets"
 		case 1:
-			return "healthy: 1 target"
+			v = "healthy: 1 target"
 		default:
-			return fmt.Sprintf("healthy: all %d targets", n)
+			v = fmt.Sprintf("healthy: all %d targets", n)
 		}
+		switch n := r.ProbedServices(); n {
+		case 0:
+		case 1:
+			v += ", 1 service"
+		default:
+			v += fmt.Sprintf(", all %d services", n)
+		}
+		return v
 	}
 	var failing, drills int
 	for _, t := range r.Targets {
@@ -95,6 +140,9 @@ func verdict(r Report) string {
 	}
 	if drills > 0 {
 		parts = append(parts, fmt.Sprintf("%d drill%s failed", drills, plural(drills)))
+	}
+	if n := r.FailingServices(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
 	}
 	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
 }
@@ -277,6 +325,18 @@ func truncate(s string, n int) string {
 	return head + ellipsis + string(rs[k:])
 }
 
+// clipEnd puts s on one line and, when it has more than n runes, cuts its
+// end: a probe's detail says what matters first ("HTTP 503 ...", the
+// command's own words).
+func clipEnd(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	rs := []rune(s)
+	if len(rs) <= n {
+		return s
+	}
+	return strings.TrimRight(string(rs[:n-len(" ...")]), " ") + " ..."
+}
+
 // RenderJSON writes r as one JSON object on one line, with
 // "message_type":"status". Times are RFC 3339 in UTC, durations and ages
 // are seconds (ages relative to r.Generated), and every field is present
@@ -288,8 +348,17 @@ func RenderJSON(w io.Writer, r Report) error {
 		Generated:   rfc3339(r.Generated),
 		Healthy:     r.Healthy,
 		Overdue:     r.Overdue,
+		Services:    []jsonService{},
 		Targets:     []jsonTarget{},
 		Failures:    []jsonEvent{},
+	}
+	for _, s := range r.Services {
+		js := jsonService{Name: s.Name, Runtime: s.Runtime, Detail: s.Detail}
+		if s.Probe != "" {
+			probe, healthy, secs := s.Probe, s.Healthy, s.Duration.Seconds()
+			js.Probe, js.Healthy, js.DurationSeconds = &probe, &healthy, &secs
+		}
+		out.Services = append(out.Services, js)
 	}
 	for _, t := range r.Targets {
 		jt := jsonTarget{
@@ -318,13 +387,25 @@ func RenderJSON(w io.Writer, r Report) error {
 }
 
 type jsonReport struct {
-	MessageType string       `json:"message_type"`
-	Lab         string       `json:"lab"`
-	Generated   string       `json:"generated"`
-	Healthy     bool         `json:"healthy"`
-	Overdue     int          `json:"overdue"`
-	Targets     []jsonTarget `json:"targets"`
-	Failures    []jsonEvent  `json:"failures"`
+	MessageType string        `json:"message_type"`
+	Lab         string        `json:"lab"`
+	Generated   string        `json:"generated"`
+	Healthy     bool          `json:"healthy"`
+	Overdue     int           `json:"overdue"`
+	Services    []jsonService `json:"services"`
+	Targets     []jsonTarget  `json:"targets"`
+	Failures    []jsonEvent   `json:"failures"`
+}
+
+// jsonService is a service; probe, healthy and duration_seconds are null
+// for a service without a health probe.
+type jsonService struct {
+	Name            string   `json:"name"`
+	Runtime         string   `json:"runtime"`
+	Probe           *string  `json:"probe"`
+	Healthy         *bool    `json:"healthy"`
+	Detail          string   `json:"detail"`
+	DurationSeconds *float64 `json:"duration_seconds"`
 }
 
 type jsonTarget struct {

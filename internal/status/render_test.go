@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/health"
 	"homelab/internal/lab"
 )
 
@@ -18,6 +19,24 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const goldenLab = `
 name: devlab
+services:
+  gitlab:
+    runtime: {compose: {project: devlab, service: gitlab}}
+    health: {http: {url: "https://gitlab.lab/-/readiness", expect: 200, ca_file: pki/ca.pem}}
+  postgres:
+    runtime: {compose: {project: devlab, service: postgres}}
+    health: {postgres: {host: 127.0.0.1, database: gitlab, user: gitlab, password_env: PGPASSWORD_GITLAB}}
+  redis:
+    runtime: {systemd: {unit: redis.service}}
+    health: {tcp: {address: "127.0.0.1:6379", timeout: 2s}}
+  runner:
+    runtime: {exec: {command: /usr/local/bin/gitlab-runner run}}
+    health: {command: {run: /usr/local/bin/runner-ok}}
+  registry:
+    runtime: {compose: {project: devlab, service: registry}}
+    health: {container: {name: devlab-registry-1}}
+  docs:
+    runtime: {systemd: {unit: docs.service}}
 repositories:
   local: {url: /srv/backups/restic, password_file: /etc/homelab/restic.pass}
 backups:
@@ -94,7 +113,19 @@ func goldenReport(t *testing.T) Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.AddServices(l, goldenHealth)
 	return r
+}
+
+// goldenHealth are the golden lab's probe results (as health.CheckAll
+// gives them: sorted, services without a probe left out).
+var goldenHealth = []health.Result{
+	{Service: "gitlab", Kind: lab.ProbeHTTP, Healthy: true, Detail: "HTTP 200 in 35ms", Duration: 35 * time.Millisecond},
+	{Service: "postgres", Kind: lab.ProbePostgres, Healthy: true, Detail: "query returned 1 in 4ms", Duration: 4200 * time.Microsecond},
+	{Service: "redis", Kind: lab.ProbeTCP, Detail: "connection refused", Duration: 300 * time.Microsecond},
+	{Service: "registry", Kind: lab.ProbeContainer, Detail: "timed out after 5s", Duration: 5 * time.Second},
+	{Service: "runner", Kind: lab.ProbeCommand, Duration: 20 * time.Millisecond,
+		Detail: "runner-ok: no job picked up since 2026-11-23 09:02 (queue gitlab-ci, 14 pending); see journalctl -u gitlab-runner (exit status 1)"},
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -166,7 +197,7 @@ func TestRenderEmpty(t *testing.T) {
 	if err := RenderText(&b, r, epoch); err != nil {
 		t.Fatal(err)
 	}
-	want := "lab empty — 2026-11-23 10:15 UTC\nhealthy: no backup targets\n\nBACKUPS\nno backup targets\n\nRECENT FAILURES\nnone\n"
+	want := "lab empty — 2026-11-23 10:15 UTC\nhealthy: no backup targets\n\nSERVICES\nno services\n\nBACKUPS\nno backup targets\n\nRECENT FAILURES\nnone\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
@@ -174,7 +205,7 @@ func TestRenderEmpty(t *testing.T) {
 	if err := RenderJSON(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"message_type":"status","lab":"empty","generated":"2026-11-23T10:15:00Z","healthy":true,"overdue":0,"targets":[],"failures":[]}` + "\n"; b.String() != want {
+	if want := `{"message_type":"status","lab":"empty","generated":"2026-11-23T10:15:00Z","healthy":true,"overdue":0,"services":[],"targets":[],"failures":[]}` + "\n"; b.String() != want {
 		t.Errorf("got  %s\nwant %s", b.String(), want)
 	}
 }

@@ -46,8 +46,12 @@ type Report struct {
 	Failures []catalog.Event
 	// Overdue counts the targets with Overdue set.
 	Overdue int
+	// Services are the lab's services with their health, sorted by name;
+	// empty until AddServices.
+	Services []ServiceStatus
 	// Healthy is true when no target is overdue, no target's last backup
-	// run failed and no target's last drill failed.
+	// run failed, no target's last drill failed and (after AddServices)
+	// no service's health probe failed.
 	Healthy bool
 }
 
