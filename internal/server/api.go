@@ -25,7 +25,7 @@ const (
 // apiStatus serves the report exactly as `homelab status --json` prints it
 // (status.RenderJSON).
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
-	rep, err := status.Build(r.Context(), s.o.Lab(), s.o.Catalog, s.o.Now())
+	rep, err := s.report(r.Context(), s.o.Lab(), s.o.Now())
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -58,6 +58,7 @@ func TestStatusPageBrowser(t *testing.T) {
 		permissionDenied, // a recent failure
 		`<script>alert("x")</script> & friends`,
 		"backup running", "drill queued", "postgres", "compose", "systemd",
+		"1 of 2 services failing", "dsn_env PG_DSN is not set", "no probe", // services' health
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, text)

@@ -7,6 +7,13 @@
 // time, so the page, the API and the metrics agree with `homelab status`
 // and with runs made by the CLI while the daemon runs.
 //
+// The services' health on the page and in /api/v1/status comes from
+// probing them (internal/health), all at once, while the catalog is read.
+// One round of probes is shared by every request that arrives while it
+// runs and reused for Options.HealthTTL (5s by default), so that a wall of
+// browsers and scripts polling the daemon cannot flood the services with
+// probes; a request waits at most for the slowest probe's timeout.
+//
 // # Routes
 //
 //	GET /                 status page (html/template, inline CSS, no JavaScript)

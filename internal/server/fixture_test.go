@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/health"
 	"homelab/internal/lab"
 )
 
@@ -22,7 +24,9 @@ func at(h, m int) time.Time {
 const MiB = 1 << 20
 
 // fixtureLab has a healthy target (files), an overdue one (gitlab-db), one
-// whose last drill failed (photos) and a manual one never run (scratch).
+// whose last drill failed (photos) and a manual one never run (scratch);
+// a service whose probe fails (postgres: PG_DSN is not set), one whose
+// probe passes (queue) and one without a probe (wiki).
 const fixtureLab = `
 name: devlab
 repositories:
@@ -31,6 +35,9 @@ services:
   postgres:
     runtime: {compose: {project: devlab, service: postgres}}
     health: {postgres: {dsn_env: PG_DSN}}
+  queue:
+    runtime: {exec: {command: ./queue}}
+    health: {command: {run: "true"}}
   wiki:
     runtime: {systemd: {unit: wiki.service}}
 backups:
@@ -165,18 +172,27 @@ type fixture struct {
 	url   string
 }
 
-func newFixture(t *testing.T, token string, jobs func() []JobInfo) *fixture {
+// newFixture serves the fixture; with probes its services are probed for
+// real, in an empty environment.
+func newFixture(t *testing.T, token string, jobs func() []JobInfo, opts ...func(*Options)) *fixture {
 	t.Helper()
 	f := &fixture{lab: parseLab(t, fixtureLab), store: openCatalog(t)}
 	fill(t, f.store)
-	srv, err := New(Options{
+	o := Options{
 		Addr: "127.0.0.1:0", Token: token,
 		Lab:     func() *lab.Lab { return f.lab },
 		Catalog: f.store,
 		Now:     func() time.Time { return epoch },
 		Jobs:    jobs,
 		Refresh: 45 * time.Second,
-	})
+		Health: func(ctx context.Context, l *lab.Lab) []health.Result {
+			return health.CheckAll(ctx, l.Services, health.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+		},
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

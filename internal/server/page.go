@@ -5,14 +5,11 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"homelab/internal/catalog"
-	"homelab/internal/lab"
 	"homelab/internal/status"
 )
 
@@ -41,6 +38,10 @@ type pageData struct {
 
 type pageService struct {
 	Name, Runtime string
+	Probe         string // "http", ..., or "-" without a probe
+	Health        string // "OK", "FAILING", or "no probe"
+	State         string // ok, failing, none (the badge's class)
+	Detail        string // "HTTP 200 in 35ms", "connection refused", ...
 }
 
 type pageTarget struct {
@@ -80,7 +81,7 @@ type pageFailure struct {
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	l := s.o.Lab()
 	now := s.o.Now()
-	rep, err := status.Build(r.Context(), l, s.o.Catalog, now)
+	rep, err := s.report(r.Context(), l, now)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -92,7 +93,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			jobs = []JobInfo{}
 		}
 	}
-	data := buildPage(l, rep, jobs, now, s.o.Refresh)
+	data := buildPage(rep, jobs, now, s.o.Refresh)
 	var b bytes.Buffer
 	if err := pageTemplate.Execute(&b, data); err != nil {
 		s.internalError(w, r, err)
@@ -107,7 +108,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	w.Write(b.Bytes())
 }
 
-func buildPage(l *lab.Lab, rep status.Report, jobs []JobInfo, now time.Time, refresh time.Duration) pageData {
+func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Duration) pageData {
 	d := pageData{
 		Lab:       rep.Lab,
 		Generated: now.Format(timeLayout + " MST"),
@@ -116,8 +117,8 @@ func buildPage(l *lab.Lab, rep status.Report, jobs []JobInfo, now time.Time, ref
 		HasJobs:   jobs != nil,
 	}
 	d.Verdict, d.Summary = verdict(rep)
-	for _, name := range slices.Sorted(maps.Keys(l.Services)) {
-		d.Services = append(d.Services, pageService{Name: name, Runtime: runtimeKind(l.Services[name])})
+	for _, sv := range rep.Services {
+		d.Services = append(d.Services, service(sv))
 	}
 	for _, t := range rep.Targets {
 		d.Targets = append(d.Targets, target(t, jobs, now))
@@ -131,18 +132,29 @@ func buildPage(l *lab.Lab, rep status.Report, jobs []JobInfo, now time.Time, ref
 	return d
 }
 
-// verdict is the headline and the counts under it.
+// verdict is the headline and the counts under it: the targets', then
+// the services' (when some have a probe).
 func verdict(r status.Report) (string, string) {
+	head := "Needs attention"
 	if r.Healthy {
-		switch n := len(r.Targets); n {
-		case 0:
-			return "Healthy", "no backup targets"
-		case 1:
-			return "Healthy", "1 target, ok"
+		head = "Healthy"
+	}
+	summary := targetsSummary(r)
+	if n := r.ProbedServices(); n > 0 {
+		switch failing := r.FailingServices(); {
+		case failing > 0:
+			summary += fmt.Sprintf("; %d of %d service%s failing", failing, n, plural(n))
+		case n == 1:
+			summary += "; 1 service, ok"
 		default:
-			return "Healthy", fmt.Sprintf("%d targets, all ok", n)
+			summary += fmt.Sprintf("; %d services, all ok", n)
 		}
 	}
+	return head, summary
+}
+
+// targetsSummary counts the targets and their problems.
+func targetsSummary(r status.Report) string {
 	var failing, drills int
 	for _, t := range r.Targets {
 		if t.Failed() {
@@ -162,15 +174,34 @@ func verdict(r status.Report) (string, string) {
 	if drills > 0 {
 		parts = append(parts, fmt.Sprintf("%d drill%s failed", drills, plural(drills)))
 	}
-	return "Needs attention", fmt.Sprintf("%s of %d target%s", strings.Join(parts, ", "), len(r.Targets), plural(len(r.Targets)))
+	if len(parts) > 0 {
+		return fmt.Sprintf("%s of %d target%s", strings.Join(parts, ", "), len(r.Targets), plural(len(r.Targets)))
+	}
+	switch n := len(r.Targets); n {
+	case 0:
+		return "no backup targets"
+	case 1:
+		return "1 target, ok"
+	default:
+		return fmt.Sprintf("%d targets, all ok", n)
+	}
 }
 
-// runtimeKind is the kind of a service's runtime (compose, systemd, exec).
-func runtimeKind(s *lab.Service) string {
-	if s == nil || len(s.Runtime) == 0 {
-		return "-"
+// service is a service's row.
+func service(s status.ServiceStatus) pageService {
+	p := pageService{Name: s.Name, Runtime: s.Runtime, Probe: s.Probe, Detail: oneLine(s.Detail)}
+	if p.Runtime == "" {
+		p.Runtime = "-"
 	}
-	return strings.Join(slices.Sorted(maps.Keys(s.Runtime)), ", ")
+	switch {
+	case s.Probe == "":
+		p.Probe, p.Health, p.State = "-", "no probe", "none"
+	case s.Healthy:
+		p.Health, p.State = "OK", "ok"
+	default:
+		p.Health, p.State = "FAILING", "failing"
+	}
+	return p
 }
 
 func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"homelab/internal/catalog"
+	"homelab/internal/health"
 	"homelab/internal/lab"
 )
 
@@ -64,6 +65,13 @@ type Options struct {
 	// Refresh is how often the status page reloads itself; default
 	// DefaultRefresh.
 	Refresh time.Duration
+	// Health probes the lab's services for the page and the API; default
+	// health.CheckAll of l.Services with homelab's environment.
+	Health func(ctx context.Context, l *lab.Lab) []health.Result
+	// HealthTTL is how long probe results are reused by later requests;
+	// default DefaultHealthTTL, negative to probe for every request.
+	// Concurrent requests always share one run.
+	HealthTTL time.Duration
 	// Log receives request errors; default: discard.
 	Log *slog.Logger
 }
@@ -73,6 +81,7 @@ type Server struct {
 	o       Options
 	handler http.Handler
 	srv     *http.Server
+	health  *healthCache
 }
 
 // New checks and defaults o and returns a server that is not yet
@@ -104,8 +113,14 @@ func New(o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.Health == nil {
+		o.Health = checkAll
+	}
+	if o.HealthTTL == 0 {
+		o.HealthTTL = DefaultHealthTTL
+	}
 
-	s := &Server{o: o}
+	s := &Server{o: o, health: &healthCache{probe: o.Health, ttl: o.HealthTTL}}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),

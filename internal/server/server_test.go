@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/status"
 )
@@ -191,7 +192,15 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestAPIStatus(t *testing.T) {
-	f := newFixture(t, "", nil)
+	// Fixed probe results, so that the comparison with status --json
+	// below is byte for byte (real probes are timed).
+	probed := []health.Result{
+		{Service: "postgres", Kind: lab.ProbePostgres, Detail: "connection refused", Duration: 2 * time.Millisecond},
+		{Service: "queue", Kind: lab.ProbeCommand, Healthy: true, Detail: "exit 0 in 3ms", Duration: 3 * time.Millisecond},
+	}
+	f := newFixture(t, "", nil, func(o *Options) {
+		o.Health = func(context.Context, *lab.Lab) []health.Result { return probed }
+	})
 	resp, body := get(t, f.url+"/api/v1/status")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -204,6 +213,7 @@ func TestAPIStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep.AddServices(f.lab, probed)
 	var want bytes.Buffer
 	if err := status.RenderJSON(&want, rep); err != nil {
 		t.Fatal(err)
@@ -223,9 +233,17 @@ func TestAPIStatus(t *testing.T) {
 			LastDrill   *struct{ Result string } `json:"last_drill"`
 		} `json:"targets"`
 		Failures []struct{ Kind, Message string } `json:"failures"`
+		Services []struct {
+			Name, Probe, Detail string
+			Healthy             *bool
+		} `json:"services"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
+	}
+	if s := got.Services; len(s) != 3 || s[0].Name != "postgres" || *s[0].Healthy || s[0].Detail != "connection refused" ||
+		s[1].Probe != "command" || !*s[1].Healthy || s[2].Name != "wiki" || s[2].Healthy != nil {
+		t.Errorf("services %+v", s)
 	}
 	if got.MessageType != "status" || got.Lab != "devlab" || got.Healthy || got.Overdue != 1 {
 		t.Errorf("report %+v", got)
