@@ -47,8 +47,9 @@ type Config struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	Log *slog.Logger
-	// WatchInterval is how often overdue targets are looked for.
-	// Default 1m.
+	// WatchInterval is the longest time between two looks for overdue
+	// targets (manual runs by the CLI are noticed within it). The daemon
+	// otherwise looks when the next target's RPO runs out. Default 15m.
 	WatchInterval time.Duration
 	// MaxSleep bounds the scheduler's sleep, so a wall clock that jumps
 	// is noticed. Default 30s.
@@ -70,6 +71,7 @@ type Daemon struct {
 
 	queue    *queue
 	reloadCh chan struct{}
+	watchCh  chan struct{} // a backup finished: look for overdue targets now
 
 	omu     sync.Mutex
 	overdue map[string]bool // targets whose overdue alert was sent
@@ -99,7 +101,7 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.WatchInterval <= 0 {
-		cfg.WatchInterval = time.Minute
+		cfg.WatchInterval = 15 * time.Minute
 	}
 	if cfg.MaxSleep <= 0 {
 		cfg.MaxSleep = 30 * time.Second
@@ -107,7 +109,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), overdue: map[string]bool{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), overdue: map[string]bool{}}
 	st, err := d.build(cfg.Lab)
 	if err != nil {
 		return nil, err
@@ -221,14 +223,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.queue = newQueue(ctx, st.lab.Serve.Concurrency)
 	d.log.Info("daemon started", "lab", st.lab.Path, "jobs", len(specs), "concurrency", st.lab.Serve.Concurrency)
 
-	watch := time.NewTicker(d.cfg.WatchInterval)
-	defer watch.Stop()
+	// The first look comes after the catch-up jobs were queued.
+	watchAt := d.cfg.Now().Add(time.Second)
 	for {
+		if !d.cfg.Now().Before(watchAt) {
+			watchAt = d.watchOverdue(ctx)
+		}
 		d.dispatch()
 		d.mu.Lock()
 		next, ok := d.sched.Next()
 		d.mu.Unlock()
-		sleep := d.cfg.MaxSleep
+		sleep := min(d.cfg.MaxSleep, max(0, watchAt.Sub(d.cfg.Now())))
 		if ok {
 			sleep = min(sleep, max(0, next.Sub(d.cfg.Now())))
 		}
@@ -239,8 +244,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return d.shutdown()
 		case <-d.reloadCh:
 			d.reload(ctx)
-		case <-watch.C:
-			d.watchOverdue(ctx)
+		case <-d.watchCh:
+			watchAt = d.cfg.Now()
 		case <-timer.C:
 		}
 		timer.Stop()

@@ -144,9 +144,18 @@ func TestOverdueIsAlertedOnceAndRearmsAfterABackup(t *testing.T) {
 	// A good backup clears it without a second message (a backup job's own
 	// success sends the recovery); a later lapse alerts again.
 	f.backupAt(t, "db", f.now.Add(-time.Hour))
-	f.d.watchOverdue(ctx)
+	if next := f.d.watchOverdue(ctx); !next.Equal(f.now.Add(15 * time.Minute)) {
+		t.Errorf("next look at %s, want WatchInterval (15m) from now", next)
+	}
+	f.d.cfg.WatchInterval = 48 * time.Hour
+	next := f.d.watchOverdue(ctx)
 	if f.d.overdue["db"] {
 		t.Error("db still marked as alerted after a good backup")
+	}
+	// The next look is when db's RPO runs out: its next slot (02:00
+	// tomorrow, Berlin) plus its grace (10% of the interval), not every minute.
+	if want := time.Date(2026, 11, 24, 2, 0, 0, 0, f.now.Location()).Add(24*time.Hour/10 + time.Second); !next.Equal(want) {
+		t.Errorf("next look at %s, want %s", next, want)
 	}
 	f.now = f.now.Add(72 * time.Hour)
 	f.d.watchOverdue(ctx)

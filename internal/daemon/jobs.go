@@ -31,6 +31,10 @@ func (d *Daemon) runJob(ctx context.Context, f schedule.Fire, repo string) {
 	switch f.Key.Kind {
 	case schedule.KindBackup:
 		result = d.runBackup(ctx, st, f.Key.Name)
+		select { // its target's overdue state may have changed either way
+		case d.watchCh <- struct{}{}:
+		default:
+		}
 	case schedule.KindDrill:
 		result = d.runDrill(ctx, st, f.Key.Name)
 	case schedule.KindCheck:
@@ -248,14 +252,21 @@ func (d *Daemon) sweepLocks(ctx context.Context, st *labState, repo string) {
 
 // watchOverdue alerts once for each target that goes overdue, unless its
 // backup is queued or running (the catch-up after a start is on its way).
-func (d *Daemon) watchOverdue(ctx context.Context) {
+// It returns when to look next: when the first target that is not overdue
+// yet would become so, and at the latest after WatchInterval.
+func (d *Daemon) watchOverdue(ctx context.Context) time.Time {
 	st := d.state.Load()
-	rep, err := status.Build(ctx, st.lab, d.cfg.Catalog, d.cfg.Now())
+	now := d.cfg.Now()
+	next := now.Add(d.cfg.WatchInterval)
+	rep, err := status.Build(ctx, st.lab, d.cfg.Catalog, now)
 	if err != nil {
 		d.log.Error("overdue check", "err", err)
-		return
+		return next
 	}
 	for _, t := range rep.Targets {
+		if !t.Overdue && t.DueBy != nil && t.DueBy.After(now) && t.DueBy.Before(next) {
+			next = t.DueBy.Add(time.Second)
+		}
 		key := schedule.Key{Kind: schedule.KindBackup, Name: t.Name}.String()
 		d.omu.Lock()
 		sent := d.overdue[t.Name]
@@ -272,6 +283,7 @@ func (d *Daemon) watchOverdue(ctx context.Context) {
 		}
 		d.omu.Unlock()
 	}
+	return next
 }
 
 // clearOverdue forgets an overdue alert of target; true if one was sent.
