@@ -152,6 +152,7 @@ func (l *Lab) setDefaults(dir string) {
 		}
 	}
 	l.Serve.setDefaults(dir)
+	l.Certs.setDefaults(dir, l.Name)
 	for name, s := range l.Services {
 		s.Name = name
 	}

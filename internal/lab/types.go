@@ -25,6 +25,9 @@ type Lab struct {
 	Notify []*Notify `yaml:"notify"`
 	// Serve configures the daemon (`homelab serve`).
 	Serve Serve `yaml:"serve"`
+	// Certs is the local CA and the leaf certificates homelab issues and
+	// rotates (see certs.go).
+	Certs Certs `yaml:"certs"`
 }
 
 // NotifyEvents are the values Notify.On accepts: the event kinds of

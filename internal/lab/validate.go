@@ -51,6 +51,7 @@ func (d *decoder) validate(l *Lab) {
 		d.validateNotify(fmt.Sprintf("notify[%d]", i), l.Notify[i])
 	}
 	d.validateServe("serve", &l.Serve)
+	d.validateCerts("certs", &l.Certs)
 }
 
 // nonNegative reports a negative duration at path.
