@@ -8,6 +8,10 @@
 // applies pending migrations, each in its own write-locked transaction, and
 // refuses a catalog written by a newer homelab ([ErrSchemaTooNew]).
 //
+// [Summaries] gives what status and metrics show of every target (newest
+// backup and drill, newest good ones, failure counts) in three queries
+// that only seek in indexes, whatever the number of targets and runs.
+//
 // Times are stored in UTC and come back in UTC; the shared conformance suite
 // in package catalogtest pins the contract for every implementation.
 package catalog

@@ -56,6 +56,11 @@ CREATE TABLE events (
 );
 CREATE INDEX events_time ON events (time);
 `,
+	// 2: failures by target, counted from the index alone (Summaries).
+	`
+CREATE INDEX runs_result_target_kind ON runs (result, target, kind);
+CREATE INDEX drills_result_target ON drills (result, target);
+`,
 }
 
 // SchemaVersion is the newest schema version this binary knows.

@@ -29,6 +29,10 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 type SQLite struct {
 	db   *sql.DB
 	path string
+	// Summaries' statements, prepared once: the daemon runs them at
+	// every scrape and status page, and parsing them costs about a
+	// fifth of running them.
+	newestRuns, newestDrills, failureCounts *sql.Stmt
 }
 
 var (
@@ -60,6 +64,10 @@ func Open(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
+	}
 	return s, nil
 }
 
@@ -80,7 +88,30 @@ func dsn(path string) string {
 func (s *SQLite) Path() string { return s.path }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.newestRuns, s.newestDrills, s.failureCounts} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, s.db.Close())...)
+}
+
+// prepare prepares the statements of Summaries.
+func (s *SQLite) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		st    **sql.Stmt
+		query string
+	}{{&s.newestRuns, newestRuns}, {&s.newestDrills, newestDrills}, {&s.failureCounts, failureCounts}} {
+		st, err := s.db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.st = st
+	}
+	return nil
+}
 
 // migrate applies pending migrations one at a time.
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -205,7 +236,11 @@ func (s *SQLite) LastRun(ctx context.Context, target string, kind Kind, results 
 }
 
 func (s *SQLite) runs(ctx context.Context, w where, limit int) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, w.query(runCols, "runs", "start_time", limit), w.args...)
+	return readRuns(s.db.QueryContext(ctx, w.query(runCols, "runs", "start_time", limit), w.args...))
+}
+
+// readRuns reads the runs that a query of runCols returned.
+func readRuns(rows *sql.Rows, err error) ([]Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -260,7 +295,11 @@ func (s *SQLite) Drills(ctx context.Context, f DrillFilter) ([]Drill, error) {
 	w.eq("target", f.Target)
 	w.eq("snapshot_id", f.SnapshotID)
 	w.eq("result", string(f.Result))
-	rows, err := s.db.QueryContext(ctx, w.query(drillCols, "drills", "start_time", f.Limit), w.args...)
+	return readDrills(s.db.QueryContext(ctx, w.query(drillCols, "drills", "start_time", f.Limit), w.args...))
+}
+
+// readDrills reads the drills that a query of drillCols returned.
+func readDrills(rows *sql.Rows, err error) ([]Drill, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list drills: %w", err)
 	}
@@ -320,6 +359,95 @@ func (s *SQLite) DrilledOK(ctx context.Context, target string) ([]string, error)
 		return nil, fmt.Errorf("list drilled snapshots of %s: %w", target, err)
 	}
 	return ids, nil
+}
+
+// newestRuns selects, newest first, the newest backup run of each target
+// and its newest ok or partial backup run (one row if they are the same).
+// All of it runs in the index on (target, kind, start_time), whose last
+// column is the rowid (id): t lists the targets with a backup run by
+// seeking from one to the next (a loose index scan, one seek per target
+// instead of a scan of every run), and each newest run is a backward seek
+// in the target's backup runs. Only the chosen rows are read.
+const newestRuns = `WITH RECURSIVE t(target) AS (
+		SELECT min(target) FROM runs WHERE kind = 'backup'
+		UNION ALL
+		SELECT (SELECT min(target) FROM runs WHERE target > t.target AND kind = 'backup')
+		FROM t WHERE t.target IS NOT NULL),
+	ids(id) AS (
+		SELECT (SELECT id FROM runs WHERE target = t.target AND kind = 'backup'
+			ORDER BY start_time DESC, id DESC LIMIT 1) FROM t WHERE t.target IS NOT NULL
+		UNION
+		SELECT (SELECT id FROM runs WHERE target = t.target AND kind = 'backup' AND result IN ('ok', 'partial')
+			ORDER BY start_time DESC, id DESC LIMIT 1) FROM t WHERE t.target IS NOT NULL)
+	SELECT ` + runCols + ` FROM runs WHERE id IN ids ORDER BY start_time DESC, id DESC`
+
+// newestDrills is newestRuns for drills, in the index on (target,
+// start_time): the newest drill of each target and its newest ok drill.
+const newestDrills = `WITH RECURSIVE t(target) AS (
+		SELECT min(target) FROM drills
+		UNION ALL
+		SELECT (SELECT min(target) FROM drills WHERE target > t.target)
+		FROM t WHERE t.target IS NOT NULL),
+	ids(id) AS (
+		SELECT (SELECT id FROM drills WHERE target = t.target
+			ORDER BY start_time DESC, id DESC LIMIT 1) FROM t WHERE t.target IS NOT NULL
+		UNION
+		SELECT (SELECT id FROM drills WHERE target = t.target AND result = 'ok'
+			ORDER BY start_time DESC, id DESC LIMIT 1) FROM t WHERE t.target IS NOT NULL)
+	SELECT ` + drillCols + ` FROM drills WHERE id IN ids ORDER BY start_time DESC, id DESC`
+
+// failureCounts counts the failed runs by target and kind, and the failed
+// drills by target (with kind NULL), in the indexes on (result, target,
+// kind) and (result, target): it reads only the failures' index entries.
+const failureCounts = `SELECT target, kind, count(*) FROM runs WHERE result = 'failed' GROUP BY target, kind
+	UNION ALL
+	SELECT target, NULL, count(*) FROM drills WHERE result = 'failed' GROUP BY target`
+
+// Summaries returns the Summary of every target in three queries: the
+// newest runs, the newest drills and the failure counts. Each query reads
+// its own snapshot of the catalog, so a run recorded meanwhile may show
+// in one and not another.
+func (s *SQLite) Summaries(ctx context.Context) (map[string]Summary, error) {
+	runs, err := readRuns(s.newestRuns.QueryContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("summaries: %w", err)
+	}
+	drills, err := readDrills(s.newestDrills.QueryContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("summaries: %w", err)
+	}
+	// Newest first, the first run of a target is its newest, and the
+	// first good one its newest good one: what Summarize picks. It also
+	// counts the failures among these few rows; each such target and kind
+	// has a row below, whose count replaces that.
+	m := Summarize(runs, drills)
+	rows, err := s.failureCounts.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("summaries: count failures: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var target string
+		var kind sql.NullString
+		var n int
+		if err := rows.Scan(&target, &kind, &n); err != nil {
+			return nil, fmt.Errorf("summaries: count failures: %w", err)
+		}
+		sum := m[target]
+		if kind.Valid {
+			if sum.Failed == nil {
+				sum.Failed = map[Kind]int{}
+			}
+			sum.Failed[Kind(kind.String)] = n
+		} else {
+			sum.DrillsFailed = n
+		}
+		m[target] = sum
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summaries: count failures: %w", err)
+	}
+	return m, nil
 }
 
 // AddEvent records e. Time and Kind are required; Level defaults to info.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,51 @@ func TestSQLiteStore(t *testing.T) {
 	catalogtest.Run(t, func(t *testing.T) catalog.Store {
 		return open(t, filepath.Join(t.TempDir(), "catalog.db"))
 	})
+}
+
+// storeOnly hides every method but the Store's: catalog.Summaries falls
+// back to Summarize of all runs and drills.
+type storeOnly struct{ catalog.Store }
+
+func TestStoreOnly(t *testing.T) {
+	catalogtest.Run(t, func(t *testing.T) catalog.Store {
+		return storeOnly{open(t, filepath.Join(t.TempDir(), "catalog.db"))}
+	})
+}
+
+// TestSummariesUseIndexes checks that the queries of Summaries only seek
+// in indexes: no step scans a whole table or index, so their cost grows
+// with the number of targets (and failures), not of runs.
+func TestSummariesUseIndexes(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catalog.db"))
+	defer s.Close()
+	if _, err := catalogtest.Fill(t.Context(), s, 3, 20, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for name, q := range catalog.SummaryQueries {
+		rows, err := catalog.DB(s).Query("EXPLAIN QUERY PLAN " + q)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notUsed int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notUsed, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN runs") || strings.HasPrefix(step, "SCAN drills") {
+				t.Errorf("%s scans: %q\nplan:\n%s", name, step, strings.Join(plan, "\n"))
+			}
+		}
+	}
 }
 
 // open opens the catalog at path; the caller closes it.

@@ -104,9 +104,9 @@ type Store interface {
 	Close() error
 }
 
-// Lookup is the point queries that backup, prune and status need. SQLite
-// implements it; other stores should too (catalogtest checks it when they
-// do).
+// Lookup is the point queries that backup and prune need, and the batched
+// Summaries that status and metrics need. SQLite implements it; other
+// stores should too (catalogtest checks it when they do).
 type Lookup interface {
 	// LastRun returns the newest run of target and kind whose result is one
 	// of results (any result if none are given); false if there is none.
@@ -116,6 +116,31 @@ type Lookup interface {
 	// DrilledOK returns the distinct IDs of target's snapshots that passed
 	// a drill, the most recently drilled first.
 	DrilledOK(ctx context.Context, target string) ([]string, error)
+	// Summaries returns the Summary of every target in a few queries,
+	// whatever the number of targets: what status and metrics need.
+	// Its result equals Summarize of all runs and drills.
+	Summaries(ctx context.Context) (map[string]Summary, error)
+}
+
+// Summary is one target at a glance. "Newest" is the first in the
+// catalog's newest-first order: latest start, then highest ID.
+type Summary struct {
+	// LastBackup is the newest backup run of any result, including one
+	// still running; nil if there is none.
+	LastBackup *Run
+	// LastGoodBackup is the newest backup run whose result is ok or
+	// partial; nil if there is none.
+	LastGoodBackup *Run
+	// LastDrill is the newest drill of any result; nil if there is none.
+	LastDrill *Drill
+	// LastGoodDrill is the newest drill whose result is ok; nil if there
+	// is none.
+	LastGoodDrill *Drill
+	// Failed counts the target's runs with result failed, by kind (checks
+	// count under their repository's name); nil if none failed.
+	Failed map[Kind]int
+	// DrillsFailed counts the target's drills with result failed.
+	DrillsFailed int
 }
 
 var (

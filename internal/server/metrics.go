@@ -95,7 +95,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
 	l := c.lab()
-	rep, err := status.Build(ctx, l, c.store, c.now())
+	sums, err := catalog.Summaries(ctx, c.store)
+	if err != nil {
+		return err
+	}
+	rep, err := status.FromSummaries(l, sums, nil, c.now())
 	if err != nil {
 		return err
 	}
@@ -109,12 +113,7 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 			gauge(descBackupDuration, g.End.Sub(g.Start).Seconds(), t.Name)
 			gauge(descBackupSize, float64(g.Bytes), t.Name)
 		}
-		drills, err := c.store.Drills(ctx, catalog.DrillFilter{Target: t.Name, Result: catalog.ResultOK, Limit: 1})
-		if err != nil {
-			return err
-		}
-		if len(drills) > 0 {
-			d := drills[0]
+		if d := sums[t.Name].LastGoodDrill; d != nil {
 			end := d.End
 			if end.IsZero() {
 				end = d.Start
@@ -123,12 +122,7 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 			gauge(descDrillRestore, d.RTO.Seconds(), t.Name)
 		}
 	}
-
-	failures, err := c.failures(ctx, l)
-	if err != nil {
-		return err
-	}
-	for k, n := range failures {
+	for k, n := range failures(l, sums) {
 		ch <- prometheus.MustNewConstMetric(descJobFailures, prometheus.CounterValue, float64(n), k.target, k.kind)
 	}
 	return nil
@@ -136,9 +130,10 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 
 type failureKey struct{ target, kind string }
 
-// failures counts the failed runs and drills in the catalog, with a zero
-// for each kind a lab target or repository can fail at that has not.
-func (c *Collector) failures(ctx context.Context, l *lab.Lab) (map[failureKey]int, error) {
+// failures counts the failed runs and drills in the catalog's summaries,
+// with a zero for each kind a lab target or repository can fail at that
+// has not.
+func failures(l *lab.Lab, sums map[string]catalog.Summary) map[failureKey]int {
 	n := map[failureKey]int{}
 	for _, name := range l.BackupNames() {
 		for _, kind := range []string{string(catalog.KindBackup), string(catalog.KindPrune), kindDrill} {
@@ -148,21 +143,15 @@ func (c *Collector) failures(ctx context.Context, l *lab.Lab) (map[failureKey]in
 	for name := range l.Repositories {
 		n[failureKey{name, string(catalog.KindCheck)}] = 0
 	}
-	runs, err := c.store.Runs(ctx, catalog.RunFilter{Result: catalog.ResultFailed})
-	if err != nil {
-		return nil, err
+	for target, sum := range sums {
+		for kind, failed := range sum.Failed {
+			n[failureKey{target, string(kind)}] += failed
+		}
+		if sum.DrillsFailed > 0 {
+			n[failureKey{target, kindDrill}] += sum.DrillsFailed
+		}
 	}
-	for _, r := range runs {
-		n[failureKey{r.Target, string(r.Kind)}]++
-	}
-	drills, err := c.store.Drills(ctx, catalog.DrillFilter{Result: catalog.ResultFailed})
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range drills {
-		n[failureKey{d.Target, kindDrill}]++
-	}
-	return n, nil
+	return n
 }
 
 func boolValue(b bool) float64 {

@@ -85,11 +85,30 @@ func (t TargetStatus) DrillFailed() bool {
 	return t.LastDrill != nil && t.LastDrill.Result == catalog.ResultFailed
 }
 
-// Build reads the status of every backup target of l from store as of now.
+// Build reads the status of every backup target of l from store as of now:
+// the targets' summaries (catalog.Summaries, a few queries whatever the
+// number of targets) and the newest events.
 func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) (Report, error) {
+	sums, err := catalog.Summaries(ctx, store)
+	if err != nil {
+		return Report{}, fmt.Errorf("status: %w", err)
+	}
+	events, err := store.Events(ctx, eventWindow)
+	if err != nil {
+		return Report{}, fmt.Errorf("status: %w", err)
+	}
+	return FromSummaries(l, sums, events, now)
+}
+
+// FromSummaries is the status of every backup target of l as of now, from
+// the catalog's summaries and its newest events (newest first; the report's
+// Failures are the error-level ones among them). A target without a
+// summary has no runs or drills. It fails only for a target whose schedule
+// does not parse.
+func FromSummaries(l *lab.Lab, sums map[string]catalog.Summary, events []catalog.Event, now time.Time) (Report, error) {
 	r := Report{Lab: l.Name, Generated: now, Healthy: true}
 	for _, name := range l.BackupNames() {
-		ts, err := target(ctx, l.Backups[name], name, store, now)
+		ts, err := target(l.Backups[name], name, sums[name], now)
 		if err != nil {
 			return Report{}, fmt.Errorf("status of %s: %w", name, err)
 		}
@@ -101,10 +120,6 @@ func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) 
 		}
 		r.Targets = append(r.Targets, ts)
 	}
-	events, err := store.Events(ctx, eventWindow)
-	if err != nil {
-		return Report{}, fmt.Errorf("status: %w", err)
-	}
 	for _, e := range events {
 		if e.Level == "error" && len(r.Failures) < MaxFailures {
 			r.Failures = append(r.Failures, e)
@@ -113,30 +128,12 @@ func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) 
 	return r, nil
 }
 
-// target reads and classifies the status of backup b.
-func target(ctx context.Context, b *lab.Backup, name string, store catalog.Store, now time.Time) (TargetStatus, error) {
-	ts := TargetStatus{Name: name, Provider: b.Provider, Repository: b.Repository, Schedule: b.Schedule}
-	var err error
-	if ts.LastRun, err = lastRun(ctx, store, name, ""); err != nil {
-		return ts, err
+// target classifies the status of backup b from its summary.
+func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (TargetStatus, error) {
+	ts := TargetStatus{
+		Name: name, Provider: b.Provider, Repository: b.Repository, Schedule: b.Schedule,
+		LastRun: sum.LastBackup, LastGood: sum.LastGoodBackup, LastDrill: sum.LastDrill,
 	}
-	for _, res := range []catalog.Result{catalog.ResultOK, catalog.ResultPartial} {
-		r, err := lastRun(ctx, store, name, res)
-		if err != nil {
-			return ts, err
-		}
-		if r != nil && (ts.LastGood == nil || newer(r, ts.LastGood)) {
-			ts.LastGood = r
-		}
-	}
-	drills, err := store.Drills(ctx, catalog.DrillFilter{Target: name, Limit: 1})
-	if err != nil {
-		return ts, err
-	}
-	if len(drills) > 0 {
-		ts.LastDrill = &drills[0]
-	}
-
 	if b.Schedule == "" {
 		switch {
 		case ts.Failed():
@@ -169,25 +166,6 @@ func target(ctx context.Context, b *lab.Backup, name string, store catalog.Store
 		ts.State = StateOK
 	}
 	return ts, nil
-}
-
-// lastRun returns the newest backup run of target with result res (any
-// result if empty), or nil.
-func lastRun(ctx context.Context, store catalog.Store, target string, res catalog.Result) (*catalog.Run, error) {
-	runs, err := store.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: res, Limit: 1})
-	if err != nil || len(runs) == 0 {
-		return nil, err
-	}
-	return &runs[0], nil
-}
-
-// newer reports whether a sorts before b in the catalog's newest-first
-// order (start time, then ID).
-func newer(a, b *catalog.Run) bool {
-	if !a.Start.Equal(b.Start) {
-		return a.Start.After(b.Start)
-	}
-	return a.ID > b.ID
 }
 
 // finished is when r ended, or when it started if it has no end.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 	_ "time/tzdata" // CRON_TZ and clock zones without a system zoneinfo
 
 	"homelab/internal/catalog"
+	"homelab/internal/catalog/catalogtest"
 	"homelab/internal/lab"
 )
 
@@ -395,5 +397,108 @@ func TestBuildCanceled(t *testing.T) {
 	cancel()
 	if _, err := Build(ctx, oneTarget("0 2 * * *"), s, epoch); err == nil {
 		t.Fatal("no error with a canceled context")
+	}
+}
+
+// storeOnly hides the catalog's Lookup: Build falls back to reading all
+// runs and drills.
+type storeOnly struct{ catalog.Store }
+
+// TestBuildMatchesPointQueries checks each target's last run, last good
+// run and last drill against the catalog's own newest-first lists, and
+// the report against one built from a store without catalog.Lookup.
+func TestBuildMatchesPointQueries(t *testing.T) {
+	s := openCatalog(t)
+	ctx := t.Context()
+	names, err := catalogtest.Fill(ctx, s, 9, 30, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ties on start, broken by ID: t01's newest run is the failed one,
+	// t02's newest good one the partial one.
+	addRuns(t, s, "t01", run{result: catalog.ResultOK, end: at(1, 0)}, run{result: catalog.ResultFailed, end: at(1, 0)})
+	addRuns(t, s, "t02", run{result: catalog.ResultOK, end: at(1, 0)}, run{result: catalog.ResultPartial, end: at(1, 0)})
+	l := &lab.Lab{Name: "big", Backups: map[string]*lab.Backup{}}
+	for i, name := range append(names, "never") {
+		b := &lab.Backup{Name: name, Provider: lab.ProviderRestic, Repository: "repo", Schedule: "0 3 * * *"}
+		if i%3 == 2 {
+			b.Schedule = ""
+		}
+		l.Backups[name] = b
+	}
+	r, err := Build(ctx, l, s, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := func(runs []catalog.Run, err error) *catalog.Run {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) == 0 {
+			return nil
+		}
+		return &runs[0]
+	}
+	for _, ts := range r.Targets {
+		last := first(s.Runs(ctx, catalog.RunFilter{Target: ts.Name, Kind: catalog.KindBackup, Limit: 1}))
+		good := first(s.Runs(ctx, catalog.RunFilter{Target: ts.Name, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: 1}))
+		if p := first(s.Runs(ctx, catalog.RunFilter{Target: ts.Name, Kind: catalog.KindBackup, Result: catalog.ResultPartial, Limit: 1})); p != nil &&
+			(good == nil || p.Start.After(good.Start) || p.Start.Equal(good.Start) && p.ID > good.ID) {
+			good = p
+		}
+		drills, err := s.Drills(ctx, catalog.DrillFilter{Target: ts.Name, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var drill *catalog.Drill
+		if len(drills) > 0 {
+			drill = &drills[0]
+		}
+		if !reflect.DeepEqual(ts.LastRun, last) || !reflect.DeepEqual(ts.LastGood, good) || !reflect.DeepEqual(ts.LastDrill, drill) {
+			t.Errorf("%s: last run %s, good %s, drill %+v; want %s, %s, %+v",
+				ts.Name, runID(ts.LastRun), runID(ts.LastGood), ts.LastDrill, runID(last), runID(good), drill)
+		}
+	}
+	byName := map[string]TargetStatus{}
+	for _, ts := range r.Targets {
+		byName[ts.Name] = ts
+	}
+	if got := byName["t01"].LastRun; got == nil || got.Result != catalog.ResultFailed || !got.Start.Equal(at(1, -5)) {
+		t.Errorf("t01: last run %+v, want the failed run of the tie", got)
+	}
+	if got := byName["t02"].LastGood; got == nil || got.Result != catalog.ResultPartial || !got.Start.Equal(at(1, -5)) {
+		t.Errorf("t02: last good %+v, want the partial run of the tie", got)
+	}
+	fallback, err := Build(ctx, l, storeOnly{s}, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fallback, r) {
+		t.Errorf("report from a store without Lookup differs:\n got %+v\nwant %+v", fallback, r)
+	}
+}
+
+// BenchmarkStatusBuild builds the status of a lab of 50 targets with 100
+// backup runs and 10 drills each (catalogtest.Fill), as `homelab status`,
+// the status page and every /metrics scrape do.
+func BenchmarkStatusBuild(b *testing.B) {
+	s, err := catalog.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	names, err := catalogtest.Fill(b.Context(), s, 50, 100, epoch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := &lab.Lab{Name: "bench", Backups: map[string]*lab.Backup{}}
+	for _, name := range names {
+		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderRestic, Repository: "repo", Schedule: "0 3 * * *"}
+	}
+	for b.Loop() {
+		if _, err := Build(b.Context(), l, s, epoch); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -10,14 +10,19 @@
 // timestamptz keeps), lists are newest first (by start or time, then ID),
 // Limit 0 means no limit, FinishRun of an unknown run wraps
 // catalog.ErrNotFound, and concurrent writers lose nothing. If the store
-// also implements catalog.Lookup, that is checked too.
+// also implements catalog.Lookup, that is checked too; catalog.Summaries,
+// which uses the store's own Summaries if it is a Lookup, is checked for
+// every store.
 package catalogtest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"Drills", testDrills},
 		{"Events", testEvents},
 		{"Lookup", testLookup},
+		{"Summaries", testSummaries},
+		{"SummariesFilled", testSummariesFilled},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tt := range tests {
@@ -347,6 +354,190 @@ func testLookup(t *testing.T, s catalog.Store) {
 	}
 }
 
+// summaries returns catalog.Summaries of s, and checks that it is what
+// catalog.Summarize makes of all of s's runs and drills.
+func summaries(t *testing.T, s catalog.Store) map[string]catalog.Summary {
+	t.Helper()
+	got, err := catalog.Summaries(t.Context(), s)
+	if err != nil {
+		t.Fatalf("Summaries: %v", err)
+	}
+	runs, err := s.Runs(t.Context(), catalog.RunFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drills, err := s.Drills(t.Context(), catalog.DrillFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := catalog.Summarize(runs, drills); !reflect.DeepEqual(got, want) {
+		t.Errorf("Summaries differ from Summarize of all runs and drills:\n%s", diffSummaries(got, want))
+	}
+	return got
+}
+
+// diffSummaries describes the targets whose summaries differ.
+func diffSummaries(got, want map[string]catalog.Summary) string {
+	targets := slices.Collect(maps.Keys(got))
+	for target := range want {
+		if _, ok := got[target]; !ok {
+			targets = append(targets, target)
+		}
+	}
+	slices.Sort(targets)
+	var b strings.Builder
+	for _, target := range targets {
+		g, gok := got[target]
+		w, wok := want[target]
+		if gok != wok || !reflect.DeepEqual(g, w) {
+			fmt.Fprintf(&b, "%s:\n got  (present %v) %s\n want (present %v) %s\n", target, gok, fmtSummary(g), wok, fmtSummary(w))
+		}
+	}
+	return b.String()
+}
+
+func fmtSummary(s catalog.Summary) string {
+	str := func(p any) string {
+		v := reflect.ValueOf(p)
+		if v.IsNil() {
+			return "nil"
+		}
+		return fmt.Sprintf("%+v", v.Elem().Interface())
+	}
+	return fmt.Sprintf("{LastBackup:%s LastGoodBackup:%s LastDrill:%s LastGoodDrill:%s Failed:%v DrillsFailed:%d}",
+		str(s.LastBackup), str(s.LastGoodBackup), str(s.LastDrill), str(s.LastGoodDrill), s.Failed, s.DrillsFailed)
+}
+
+func testSummaries(t *testing.T, s catalog.Store) {
+	ctx := t.Context()
+	if got := summaries(t, s); len(got) != 0 {
+		t.Errorf("Summaries of an empty store: %d, want none", len(got))
+	}
+	ok, partial, failed, running := catalog.ResultOK, catalog.ResultPartial, catalog.ResultFailed, catalog.ResultRunning
+	backup, prune, check := catalog.KindBackup, catalog.KindPrune, catalog.KindCheck
+	rs := seedRuns(t, s, []catalog.Run{
+		// db: the newest is still running, the newest good one partial.
+		0: {Target: "db", Kind: backup, Start: at(0), Result: ok},
+		1: {Target: "db", Kind: backup, Start: at(1), Result: partial},
+		2: {Target: "db", Kind: backup, Start: at(2), Result: failed},
+		3: {Target: "db", Kind: backup, Start: at(3)}, // running
+		4: {Target: "db", Kind: prune, Start: at(4), Result: failed},
+		5: {Target: "db", Kind: prune, Start: at(5), Result: ok},
+		// files: ties on start, broken by ID; an interrupted run is not good.
+		6:  {Target: "files", Kind: backup, Start: at(10), Result: ok},
+		7:  {Target: "files", Kind: backup, Start: at(10), Result: ok},
+		8:  {Target: "files", Kind: backup, Start: at(11), Result: partial},
+		9:  {Target: "files", Kind: backup, Start: at(11), Result: failed},
+		10: {Target: "files", Kind: backup, Start: at(9), Result: failed},
+		11: {Target: "files", Kind: backup, Start: at(8), Result: catalog.ResultInterrupted},
+		// web: newest by start, not by ID: the newer run was recorded first.
+		12: {Target: "web", Kind: backup, Start: at(30), Result: ok},
+		13: {Target: "web", Kind: backup, Start: at(20), Result: failed},
+		14: {Target: "web", Kind: backup, Start: at(25), Result: running},
+		// broken: never a good backup (see also 23: interrupted is not good).
+		15: {Target: "broken", Kind: backup, Start: at(0), Result: failed},
+		16: {Target: "broken", Kind: backup, Start: at(1), Result: failed},
+		// A repository's checks, and a target with only prunes: no backup
+		// run, so only failures show.
+		17: {Target: "local", Kind: check, Start: at(0), Result: failed},
+		18: {Target: "local", Kind: check, Start: at(1), Result: ok},
+		19: {Target: "pruned", Kind: prune, Start: at(0), Result: ok},
+		20: {Target: "quiet", Kind: prune, Start: at(0), Result: ok},
+		21: {Target: "pruned", Kind: prune, Start: at(1), Result: failed},
+		// one: a single good run is both the newest and the newest good.
+		22: {Target: "one", Kind: backup, Start: at(0), Result: ok},
+		23: {Target: "broken", Kind: backup, Start: at(2), Result: catalog.ResultInterrupted},
+		// flaky: the newest good run is older than an interrupted one.
+		24: {Target: "flaky", Kind: backup, Start: at(0), Result: ok},
+		25: {Target: "flaky", Kind: backup, Start: at(1), Result: catalog.ResultInterrupted},
+		26: {Target: "flaky", Kind: backup, Start: at(2), Result: failed},
+	})
+	var ds []catalog.Drill
+	for _, d := range []catalog.Drill{
+		0: {Target: "db", SnapshotID: "s1", Start: at(0), End: at(1), RTO: time.Minute, Result: ok},
+		1: {Target: "db", SnapshotID: "s2", Start: at(5), End: at(6), Result: failed, Error: "check failed"},
+		2: {Target: "db", SnapshotID: "s3", Start: at(7), End: at(8), RTO: time.Second, Result: ok, Output: "check 1: ok"},
+		3: {Target: "db", SnapshotID: "s4", Start: at(7), End: at(9), Result: failed},
+		4: {Target: "files", SnapshotID: "f1", Start: at(3), End: at(4), RTO: 2 * time.Second, Result: ok},
+		5: {Target: "files", SnapshotID: "f2", Start: at(3), End: at(4), RTO: 3 * time.Second, Result: ok},
+		6: {Target: "files", SnapshotID: "f0", Start: at(1), End: at(2), Result: ok},
+		7: {Target: "archive", SnapshotID: "a1", Start: at(0), End: at(1), Result: failed},
+		8: {Target: "archive", SnapshotID: "a1", Start: at(2), End: at(3), Result: catalog.ResultInterrupted},
+		9: {Target: "archive", SnapshotID: "a0", Start: at(-1), End: at(0), RTO: time.Minute, Result: ok},
+	} {
+		got, err := s.RecordDrill(ctx, d)
+		if err != nil {
+			t.Fatalf("RecordDrill: %v", err)
+		}
+		got.Start, got.End = got.Start.UTC(), got.End.UTC()
+		ds = append(ds, got)
+	}
+	want := map[string]catalog.Summary{
+		"db": {LastBackup: &rs[3], LastGoodBackup: &rs[1], LastDrill: &ds[3], LastGoodDrill: &ds[2],
+			Failed: map[catalog.Kind]int{backup: 1, prune: 1}, DrillsFailed: 2},
+		"files": {LastBackup: &rs[9], LastGoodBackup: &rs[8], LastDrill: &ds[5], LastGoodDrill: &ds[5],
+			Failed: map[catalog.Kind]int{backup: 2}},
+		"web":     {LastBackup: &rs[12], LastGoodBackup: &rs[12], Failed: map[catalog.Kind]int{backup: 1}},
+		"broken":  {LastBackup: &rs[23], Failed: map[catalog.Kind]int{backup: 2}},
+		"local":   {Failed: map[catalog.Kind]int{check: 1}},
+		"pruned":  {Failed: map[catalog.Kind]int{prune: 1}},
+		"one":     {LastBackup: &rs[22], LastGoodBackup: &rs[22]},
+		"flaky":   {LastBackup: &rs[26], LastGoodBackup: &rs[24], Failed: map[catalog.Kind]int{backup: 1}},
+		"archive": {LastDrill: &ds[8], LastGoodDrill: &ds[9], DrillsFailed: 1},
+	}
+	got := summaries(t, s)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Summaries:\n%s", diffSummaries(got, want))
+	}
+	for _, target := range []string{"quiet", "nope"} {
+		if _, ok := got[target]; ok {
+			t.Errorf("Summaries has %s, which has no backup run, drill or failure", target)
+		}
+	}
+	// The summaries are copies: changing one run changes no other.
+	if one := got["one"]; one.LastBackup == one.LastGoodBackup {
+		t.Errorf("LastBackup and LastGoodBackup of one share a pointer")
+	}
+	if f := got["files"]; f.LastDrill == f.LastGoodDrill {
+		t.Errorf("LastDrill and LastGoodDrill of files share a pointer")
+	}
+	// With the running run finished, it is the newest good backup.
+	fin := rs[3]
+	fin.End, fin.Result = at(4).UTC(), ok
+	if err := s.FinishRun(ctx, fin); err != nil {
+		t.Fatal(err)
+	}
+	if db := summaries(t, s)["db"]; db.LastBackup == nil || db.LastGoodBackup == nil ||
+		!reflect.DeepEqual(*db.LastBackup, fin) || !reflect.DeepEqual(*db.LastGoodBackup, fin) {
+		t.Errorf("db after FinishRun: %s; want run %d as last and last good", fmtSummary(db), fin.ID)
+	}
+}
+
+// testSummariesFilled checks Summaries against Summarize of all runs and
+// drills on a larger catalog.
+func testSummariesFilled(t *testing.T, s catalog.Store) {
+	names, err := Fill(t.Context(), s, 15, 60, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := summaries(t, s)
+	if len(got) != len(names)+1 { // and the repository, for its failed checks
+		t.Errorf("Summaries: %d targets, want %d", len(got), len(names)+1)
+	}
+	for i, name := range names {
+		sum := got[name]
+		if sum.LastBackup == nil || sum.LastGoodBackup == nil || sum.LastDrill == nil || sum.LastGoodDrill == nil {
+			t.Fatalf("%s: %s; want every newest run and drill", name, fmtSummary(sum))
+		}
+		if running := i%7 == 0; (sum.LastBackup.Result == catalog.ResultRunning) != running {
+			t.Errorf("%s: last backup %s, running want %v", name, sum.LastBackup.Result, running)
+		}
+		if want := fmt.Sprintf("%s-58", name); sum.LastGoodBackup.RunID != want {
+			t.Errorf("%s: last good backup %s, want %s", name, sum.LastGoodBackup.RunID, want)
+		}
+	}
+}
+
 func testConcurrent(t *testing.T, s catalog.Store) {
 	const writers, each = 8, 25
 	ctx := t.Context()
@@ -406,4 +597,82 @@ func WriteRuns(ctx context.Context, s catalog.Store, target, prefix string, n in
 		}
 	}
 	return nil
+}
+
+// Fill writes a catalog as a lab of targets backup targets ("t00",
+// "t01"...) would after runs days: per target, runs daily backup runs (the
+// tenth of every ten failed, the fifth partial, the newest of every seventh
+// target still running), a prune after every tenth backup (every third
+// prune failed), and a restore drill every tenth day (every fifth failed);
+// plus a daily check of repository "repo" (every fourth failed). Times run
+// up to now. It returns the target names. Benchmarks use it to load a
+// store; the suite uses it to compare Summaries with Runs and Drills.
+func Fill(ctx context.Context, s catalog.Store, targets, runs int, now time.Time) ([]string, error) {
+	var names []string
+	day := func(j int) time.Time { return now.Add(-time.Duration(runs-j) * 24 * time.Hour) }
+	for i := range targets {
+		name := fmt.Sprintf("t%02d", i)
+		names = append(names, name)
+		for j := range runs {
+			end := day(j).Add(time.Duration(i) * time.Minute)
+			res := catalog.ResultOK
+			switch j % 10 {
+			case 9:
+				res = catalog.ResultFailed
+			case 4:
+				res = catalog.ResultPartial
+			}
+			r := catalog.Run{
+				RunID: fmt.Sprintf("%s-%d", name, j), Kind: catalog.KindBackup, Target: name, Provider: "restic",
+				Repository: "repo", SnapshotID: fmt.Sprintf("%s-%08x", name, j), Start: end.Add(-5 * time.Minute), End: end,
+				Bytes: 1 << 30, BytesAdded: int64(j) << 20, Files: 1000, Result: res,
+			}
+			if res == catalog.ResultFailed {
+				r.SnapshotID, r.Error = "", "restic: exit 1"
+			}
+			if j == runs-1 && i%7 == 0 {
+				r.End, r.Result = time.Time{}, catalog.ResultRunning
+			}
+			if _, err := s.StartRun(ctx, r); err != nil {
+				return nil, err
+			}
+			if j%10 == 9 {
+				p := catalog.Run{
+					RunID: fmt.Sprintf("%s-prune-%d", name, j), Kind: catalog.KindPrune, Target: name,
+					Repository: "repo", Start: end.Add(time.Minute), End: end.Add(2 * time.Minute), Result: catalog.ResultOK,
+				}
+				if j%30 == 29 {
+					p.Result, p.Error = catalog.ResultFailed, "repository is locked"
+				}
+				if _, err := s.StartRun(ctx, p); err != nil {
+					return nil, err
+				}
+			}
+			if j%10 == 5 {
+				d := catalog.Drill{
+					RunID: fmt.Sprintf("%s-drill-%d", name, j), Target: name, SnapshotID: r.SnapshotID,
+					Start: end.Add(time.Hour), End: end.Add(time.Hour + time.Minute), RTO: 50 * time.Second, Result: catalog.ResultOK,
+				}
+				if j%50 == 45 {
+					d.Result, d.Error = catalog.ResultFailed, "check a.txt: missing"
+				}
+				if _, err := s.RecordDrill(ctx, d); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for j := range runs {
+		c := catalog.Run{
+			RunID: fmt.Sprintf("check-%d", j), Kind: catalog.KindCheck, Target: "repo", Repository: "repo",
+			Start: day(j).Add(2 * time.Hour), End: day(j).Add(2*time.Hour + time.Minute), Result: catalog.ResultOK,
+		}
+		if j%4 == 3 {
+			c.Result, c.Error = catalog.ResultFailed, "check: errors were found"
+		}
+		if _, err := s.StartRun(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
 }
