@@ -108,7 +108,7 @@ main() {
 	HOMELAB=$REPO/bin/homelab
 	check_workdir
 
-	step "Installing dependencies (PostgreSQL, lz4, restic >= 0.17)"
+	step "Installing dependencies (PostgreSQL, lz4, curl, chromium, haproxy, restic >= 0.17)"
 	if [ "${QUICKSTART_SKIP_DEPS:-}" = 1 ]; then
 		log "skipped (QUICKSTART_SKIP_DEPS=1)"
 	else
