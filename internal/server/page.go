@@ -155,25 +155,7 @@ func verdict(r status.Report) (string, string) {
 
 // targetsSummary counts the targets and their problems.
 func targetsSummary(r status.Report) string {
-	var failing, drills int
-	for _, t := range r.Targets {
-		if t.Failed() {
-			failing++
-		}
-		if t.DrillFailed() {
-			drills++
-		}
-	}
-	var parts []string
-	if r.Overdue > 0 {
-		parts = append(parts, fmt.Sprintf("%d overdue", r.Overdue))
-	}
-	if failing > 0 {
-		parts = append(parts, fmt.Sprintf("%d failing", failing))
-	}
-	if drills > 0 {
-		parts = append(parts, fmt.Sprintf("%d drill%s failed", drills, plural(drills)))
-	}
+	parts := r.TargetProblems()
 	if len(parts) > 0 {
 		return fmt.Sprintf("%s of %d target%s", strings.Join(parts, ", "), len(r.Targets), plural(len(r.Targets)))
 	}

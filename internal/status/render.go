@@ -122,6 +122,17 @@ func verdict(r Report) string {
 		}
 		return v
 	}
+	parts := r.TargetProblems()
+	if n := r.FailingServices(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
+	}
+	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
+}
+
+// TargetProblems lists the targets' problems as counted phrases, in a
+// fixed order: "2 overdue", "1 failing" (last backup run failed), "1 drill
+// failed". Empty when no target has a problem.
+func (r Report) TargetProblems() []string {
 	var failing, drills int
 	for _, t := range r.Targets {
 		if t.Failed() {
@@ -141,10 +152,7 @@ func verdict(r Report) string {
 	if drills > 0 {
 		parts = append(parts, fmt.Sprintf("%d drill%s failed", drills, plural(drills)))
 	}
-	if n := r.FailingServices(); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
-	}
-	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
+	return parts
 }
 
 func plural(n int) string {
