@@ -211,7 +211,7 @@ func runs(t *testing.T, store catalog.Store, target string, kind catalog.Kind, r
 // SIGTERM mid-backup records it interrupted and leaves no restic lock;
 // the next start catches up once.
 func TestServe(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && os.Getenv("CI") != "true" { // CI runs it whatever flags it gets
 		t.Skip("end to end: runs the daemon for about a minute")
 	}
 	testenv.Restic(t)
