@@ -16,6 +16,7 @@ import (
 	"homelab/internal/backup/files"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/notify"
 	"homelab/internal/restic"
 	"homelab/internal/schedule"
 	"homelab/internal/testenv"
@@ -23,7 +24,7 @@ import (
 
 // resticDaemon is a daemon over a real restic repository with one files
 // target, "files".
-func resticDaemon(t *testing.T) (*Daemon, *catalog.SQLite, string, string) {
+func resticDaemon(t *testing.T, extra ...string) (*Daemon, *catalog.SQLite, string, string) {
 	t.Helper()
 	bin := testenv.Restic(t)
 	repo, pass := testenv.ResticRepo(t)
@@ -31,7 +32,7 @@ func resticDaemon(t *testing.T) (*Daemon, *catalog.SQLite, string, string) {
 	src := filepath.Join(dir, "data")
 	os.MkdirAll(src, 0o755)
 	os.WriteFile(filepath.Join(src, "a"), []byte("alpha"), 0o644)
-	doc := fmt.Sprintf("name: locks\nrepositories:\n  local: {url: %s, password_file: %s}\nbackups:\n  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n", repo, pass, src)
+	doc := fmt.Sprintf("name: locks\nrepositories:\n  local: {url: %s, password_file: %s}\nbackups:\n  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n%s", repo, pass, src, strings.Join(extra, ""))
 	path := filepath.Join(dir, "lab.yaml")
 	os.WriteFile(path, []byte(doc), 0o644)
 	l, err := lab.Load(path)
@@ -43,6 +44,7 @@ func resticDaemon(t *testing.T) (*Daemon, *catalog.SQLite, string, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	notes := &fakeNotifier{}
 	d, err := New(Config{
 		Lab: l, Catalog: store,
 		NewManager: func(l *lab.Lab) *backup.Manager {
@@ -52,7 +54,7 @@ func resticDaemon(t *testing.T) (*Daemon, *catalog.SQLite, string, string) {
 					return restic.New(ctx, restic.Config{Binary: bin, Repository: r.URL, PasswordFile: r.PasswordFile, RetryLock: time.Minute})
 				}}
 		},
-		NewNotifier: func(*lab.Lab, *slog.Logger) (Notifier, error) { return &fakeNotifier{}, nil },
+		NewNotifier: func(*lab.Lab, *slog.Logger) (Notifier, error) { return notes, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -128,5 +130,25 @@ func TestLiveLockIsLeftAlone(t *testing.T) {
 	}
 	if events, _ := store.Events(ctx, 0); len(events) != 0 {
 		t.Errorf("events: %+v", events)
+	}
+}
+
+// TestJobTimeoutFails: a backup that outlives its timeout is recorded as
+// failed (not interrupted), and that is notified with the reason.
+func TestJobTimeoutFails(t *testing.T) {
+	d, store, _, _ := resticDaemon(t, "    timeout: 2s\n    hooks: {before: [\"sleep 30\"]}\n")
+	ctx := context.Background()
+	start := time.Now()
+	d.runJob(ctx, schedule.Fire{Key: schedule.Key{Kind: schedule.KindBackup, Name: "files"}}, "local")
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the job took %s with a 2s timeout", took)
+	}
+	runs, _ := store.Runs(ctx, catalog.RunFilter{Target: "files"})
+	if len(runs) != 1 || runs[0].Result != catalog.ResultFailed {
+		t.Fatalf("runs = %+v, want one failed run", runs)
+	}
+	notes := d.state.Load().notifier.(*fakeNotifier)
+	if len(notes.events) != 1 || notes.events[0].Kind != notify.BackupFailed || notes.events[0].Error != "timed out after 2s" {
+		t.Errorf("notifications = %+v, want backup_failed: timed out after 2s", notes.events)
 	}
 }
