@@ -8,8 +8,7 @@ func TestParseEdgeCases(t *testing.T) {
 	}{
 		{"list root", "- a\n", `lab.yaml:1:1: expected a mapping, got a list`},
 		{"null entries", "repositories:\n  r:\nservices:\n  s:\n", "lab.yaml:2:3: repositories.r.url: required: a restic repository URL (a local path, s3:..., sftp:..., rest:...)\n" +
-			"lab.yaml:2:3: repositories.r.password_file: one of password_file or password_env is required\n" +
-			"lab.yaml:4:3: services.s.runtime: required: one of compose, exec, systemd"},
+			"lab.yaml:2:3: repositories.r.password_file: one of password_file or password_env is required"},
 		{"null sections", "repositories:\nservices:\nbackups:\n", ""},
 		{"manual schedule", "repositories: {r: {url: /r, password_env: P}}\nbackups: {b: {provider: restic, repository: r, source: {paths: [/x]}, schedule: ''}}\n", ""},
 		{"non-string key", "repositories:\n  [a]: {}\n", `lab.yaml:2:3: repositories: expected a string key, got a list`},

@@ -101,6 +101,11 @@ func TestFull(t *testing.T) {
 	gitlab := l.Services["gitlab"]
 	check("gitlab.Name", gitlab.Name, "gitlab")
 	check("gitlab.RuntimeKind", gitlab.RuntimeKind(), "compose")
+	check("gitlab.Runtime", *gitlab.Runtime.Compose, ComposeRuntime{Project: "devlab", Service: "gitlab", Timeout: DefaultRuntimeTimeout})
+	check("cache.Runtime", *l.Services["cache"].Runtime.Systemd, SystemdRuntime{Unit: "redis.service", Timeout: DefaultRuntimeTimeout})
+	check("app-db.Runtime", *l.Services["app-db"].Runtime.Exec, ExecRuntime{Start: "./bin/app-db start", Stop: "./bin/app-db stop",
+		PIDFile: filepath.Join(dir, "run/app-db.pid"), Dir: dir, Timeout: DefaultRuntimeTimeout})
+	check("app-db.Logs", *l.Services["app-db"].Logs, Logs{File: filepath.Join(dir, "log/app-db.log")})
 	check("gitlab.Health", *gitlab.Health, Health{HTTP: &HTTPProbe{
 		URL: "https://gitlab.lab/-/readiness", Expect: 200, Timeout: 5 * time.Second}})
 	check("gitlab.Health.Kind", gitlab.Health.Kind(), ProbeHTTP)

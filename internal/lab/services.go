@@ -2,7 +2,6 @@ package lab
 
 import (
 	"fmt"
-	"maps"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -37,20 +36,31 @@ var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // healthy.
 type Service struct {
 	Name string `yaml:"-"`
-	// Runtime says how the service runs: exactly one of compose, systemd
-	// and exec, each a free-form mapping for now (typed with the runtimes).
-	Runtime map[string]any `yaml:"runtime"`
+	// Runtime says how the service runs (runtime.go); nil when homelab
+	// does not drive it.
+	Runtime *Runtime `yaml:"runtime"`
 	// Health is the service's health probe; nil when it has none.
 	Health *Health `yaml:"health"`
+	// Logs says where the service's logs are when its runtime does not
+	// keep them (an exec service writing a file); nil when it has none.
+	Logs *Logs `yaml:"logs"`
 }
 
 // RuntimeKind is the kind of the service's runtime (compose, systemd or
 // exec), or "" when it has none.
 func (s *Service) RuntimeKind() string {
-	if s == nil || len(s.Runtime) == 0 {
+	if s == nil {
 		return ""
 	}
-	return strings.Join(slices.Sorted(maps.Keys(s.Runtime)), ", ")
+	return s.Runtime.Kind()
+}
+
+// Logs is where a service's logs are, besides its runtime.
+type Logs struct {
+	// File is a log file (relative to the lab file's directory), followed
+	// across rotation by rename (logrotate's default) or truncation
+	// (copytruncate).
+	File string `yaml:"file"`
 }
 
 // Health is a service's health probe: exactly one of its fields is set.

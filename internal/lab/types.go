@@ -129,6 +129,11 @@ type Backup struct {
 	Retention  Retention `yaml:"retention"`
 	Drill      Drill     `yaml:"drill"`
 	Hooks      Hooks     `yaml:"hooks"`
+	// Stop names services stopped for a consistent copy: stopped in
+	// order before the before hooks, and started again in reverse order
+	// after the backup, whatever its outcome, except those that were not
+	// running when the backup began.
+	Stop []string `yaml:"stop"`
 	// Tags are extra restic tags added to every snapshot of the target.
 	Tags []string `yaml:"tags"`
 	// Timeout bounds a scheduled backup run (homelab serve). Default 6h.

@@ -174,36 +174,20 @@ func looksSecret(name string) bool {
 	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(upper, w) })
 }
 
-// validateService checks a service: exactly one runtime and at most one
-// well-formed health probe (services.go), whose defaults it then fills in.
+// validateService checks a service: at most one runtime (runtime.go), at
+// most one well-formed health probe (services.go), and a log file, and
+// fills in their defaults.
 func (d *decoder) validateService(p string, s *Service) {
-	d.oneOf(p+".runtime", "runtime", s.Runtime, runtimeKinds, true)
+	d.validateRuntime(p+".runtime", s)
+	if s.Logs != nil && !d.bad[p+".logs"] {
+		if s.Logs.File == "" {
+			d.at(p+".logs.file", "required: the service's log file")
+		}
+		s.Logs.File = absIn(d.labDir(), s.Logs.File)
+	}
 	d.validateHealth(p+".health", s)
 	if s.Health != nil {
 		s.Health.setDefaults(d.labDir())
-	}
-}
-
-// oneOf checks that the free-form map m has only keys among known, and at
-// most one (exactly one when required).
-func (d *decoder) oneOf(path, what string, m map[string]any, known []string, required bool) {
-	if d.bad[path] {
-		return
-	}
-	list := strings.Join(known, ", ")
-	var got []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if !slices.Contains(known, k) {
-			d.at(path+"."+k, "unknown %s %q (known: %s)", what, k, list)
-			continue
-		}
-		got = append(got, k)
-	}
-	switch {
-	case len(got) == 0 && required && len(m) == 0:
-		d.at(path, "required: one of %s", list)
-	case len(got) > 1:
-		d.at(path, "only one %s allowed, got %s", what, strings.Join(got, ", "))
 	}
 }
 
@@ -222,6 +206,7 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 			b.Repository, strings.Join(slices.Sorted(maps.Keys(l.Repositories)), ", "))
 	}
 	d.checkSchedule(p+".schedule", b.Schedule)
+	d.validateStop(p, b, l)
 	d.checkSchedule(p+".drill.schedule", b.Drill.Schedule)
 	d.checkRetention(p+".retention", b.Retention)
 	if b.Drill.Timeout < 0 {

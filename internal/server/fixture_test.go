@@ -36,7 +36,7 @@ services:
     runtime: {compose: {project: devlab, service: postgres}}
     health: {postgres: {dsn_env: PG_DSN}}
   queue:
-    runtime: {exec: {command: ./queue}}
+    runtime: {exec: {start: "./queue start", stop: "./queue stop", status: "./queue status"}}
     health: {command: {run: "true"}}
   wiki:
     runtime: {systemd: {unit: wiki.service}}

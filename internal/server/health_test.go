@@ -120,7 +120,7 @@ func TestPageServices(t *testing.T) {
 	url, _ := probeCounter(t, 0)
 	l := parseLab(t, fmt.Sprintf(probedLab, url)+`
   db:
-    runtime: {exec: {command: ./db}}
+    runtime: {exec: {start: "./db start", stop: "./db stop", status: "./db status"}}
     health: {tcp: {address: "`+strings.TrimPrefix(url, "http://")+`"}}
 `)
 	s, err := New(Options{Lab: func() *lab.Lab { return l }, Catalog: openCatalog(t), Now: func() time.Time { return epoch }})

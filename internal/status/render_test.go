@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"homelab/internal/catalog"
+	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 )
@@ -30,7 +32,7 @@ services:
     runtime: {systemd: {unit: redis.service}}
     health: {tcp: {address: "127.0.0.1:6379", timeout: 2s}}
   runner:
-    runtime: {exec: {command: /usr/local/bin/gitlab-runner run}}
+    runtime: {exec: {start: "/usr/local/bin/gitlab-runner run start", stop: "/usr/local/bin/gitlab-runner run stop", status: "/usr/local/bin/gitlab-runner run status"}}
     health: {command: {run: /usr/local/bin/runner-ok}}
   registry:
     runtime: {compose: {project: devlab, service: registry}}
@@ -68,13 +70,21 @@ backups:
     source: {database: wiki}
     repository: local
     schedule: "30 1 * * *"
+certs:
+  leaves:
+    gitlab: {sans: [gitlab.lab, "*.gitlab.lab"]}
+    registry: {sans: [registry.lab]}
+    wiki: {sans: [wiki.lab, 10.0.0.7]}
 `
 
-// goldenReport is a lab with a target in every state, a failed drill and
-// a list of failures.
+// goldenReport is a lab with a target in every state, a failed drill, a
+// list of failures, services with passing and failing probes, and
+// certificates: a CA, a leaf far from expiry (gitlab), one inside its
+// rotation window (registry) and one never issued (wiki).
 func goldenReport(t *testing.T) Report {
 	t.Helper()
-	l, err := lab.Parse("/srv/lab/lab.yaml", []byte(goldenLab))
+	// The certificates are real files, in a directory of their own.
+	l, err := lab.Parse(filepath.Join(t.TempDir(), "lab.yaml"), []byte(goldenLab))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +124,33 @@ func goldenReport(t *testing.T) Report {
 		t.Fatal(err)
 	}
 	r.AddServices(l, goldenHealth)
+	r.AddCerts(goldenCerts(t, l))
 	return r
+}
+
+// goldenCerts issues the golden lab's certificates with a fixed clock (the
+// default 90-day leaves and 1/3 rotation window) and reads them at epoch:
+// the CA and registry were issued 70 days ago (20 days left: inside the
+// window), gitlab 10 days ago (80 days left), wiki never.
+func goldenCerts(t *testing.T, l *lab.Lab) certs.Report {
+	t.Helper()
+	issued := epoch.Add(-70 * 24 * time.Hour)
+	m := &certs.Manager{Lab: l, Now: func() time.Time { return issued }}
+	if _, err := m.Init(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Issue(t.Context(), "registry", false); err != nil {
+		t.Fatal(err)
+	}
+	issued = epoch.Add(-10 * 24 * time.Hour)
+	if _, err := m.Issue(t.Context(), "gitlab", false); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := certs.Status(l, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cr
 }
 
 // goldenHealth are the golden lab's probe results (as health.CheckAll
@@ -161,6 +197,13 @@ func TestRenderGolden(t *testing.T) {
 			t.Errorf("%s: state %q, want %q", name, states[name], st)
 		}
 	}
+	var certStates []string
+	for _, c := range r.Certs {
+		certStates = append(certStates, c.Name+" "+c.State)
+	}
+	if got, want := strings.Join(certStates, ", "), "ca ok, gitlab ok, registry rotate, wiki missing"; got != want {
+		t.Errorf("certificates: %s, want %s", got, want)
+	}
 
 	t.Run("text", func(t *testing.T) {
 		var b bytes.Buffer
@@ -168,6 +211,17 @@ func TestRenderGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden(t, "status.txt", b.Bytes())
+		// The TLS rows fit a terminal.
+		_, tls, _ := strings.Cut(b.String(), "\nTLS\n")
+		tls, _, _ = strings.Cut(tls, "\n\n")
+		if tls == "" {
+			t.Fatal("no TLS section")
+		}
+		for line := range strings.Lines(tls) {
+			if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > lineWidth {
+				t.Errorf("TLS row of %d columns: %q", n, line)
+			}
+		}
 	})
 	t.Run("json", func(t *testing.T) {
 		var b bytes.Buffer
@@ -197,6 +251,8 @@ func TestRenderEmpty(t *testing.T) {
 	if err := RenderText(&b, r, epoch); err != nil {
 		t.Fatal(err)
 	}
+	// A lab without certificates has no TLS section and "certs":null.
+	r.AddCerts(certs.Report{Healthy: true})
 	want := "lab empty — 2026-11-23 10:15 UTC\nhealthy: no backup targets\n\nSERVICES\nno services\n\nBACKUPS\nno backup targets\n\nRECENT FAILURES\nnone\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
@@ -205,7 +261,7 @@ func TestRenderEmpty(t *testing.T) {
 	if err := RenderJSON(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"message_type":"status","lab":"empty","generated":"2026-11-23T10:15:00Z","healthy":true,"overdue":0,"services":[],"targets":[],"failures":[]}` + "\n"; b.String() != want {
+	if want := `{"message_type":"status","lab":"empty","generated":"2026-11-23T10:15:00Z","healthy":true,"overdue":0,"services":[],"targets":[],"certs":null,"failures":[]}` + "\n"; b.String() != want {
 		t.Errorf("got  %s\nwant %s", b.String(), want)
 	}
 }

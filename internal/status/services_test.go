@@ -23,7 +23,7 @@ services:
     runtime: {systemd: {unit: worker.service}}
     health: {command: {run: "echo 'queue stalled' >&2; exit 1", timeout: 2s}}
   docs:
-    runtime: {exec: {command: ./docs}}
+    runtime: {exec: {start: "./docs start", stop: "./docs stop", status: "./docs status"}}
 `
 
 func TestAddServices(t *testing.T) {

@@ -1,0 +1,231 @@
+package lab
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Runtime kinds (the keys of a service's runtime section).
+const (
+	RuntimeCompose = "compose"
+	RuntimeExec    = "exec"
+	RuntimeSystemd = "systemd"
+)
+
+const (
+	// DefaultRuntimeTimeout bounds one runtime command (a status, start or
+	// stop) without a timeout of its own.
+	DefaultRuntimeTimeout = 2 * time.Minute
+)
+
+// composeName is what Compose accepts as a project name (lower case
+// letters, digits, dashes and underscores, starting with a letter or
+// digit: the Compose specification's "name" rule) and, more loosely, as a
+// service name.
+var (
+	composeProject = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	composeService = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	// systemdUnit is a unit name with its type suffix (systemd.unit(5)).
+	systemdUnit = regexp.MustCompile(`^[a-zA-Z0-9:_.\\@-]+\.(service|socket|target|timer|mount|path|scope|slice)$`)
+)
+
+// Runtime says how a service runs: at most one field is set; none means
+// homelab neither reports its state nor stops it (it can still be
+// probed).
+type Runtime struct {
+	Compose *ComposeRuntime `yaml:"compose"`
+	Systemd *SystemdRuntime `yaml:"systemd"`
+	Exec    *ExecRuntime    `yaml:"exec"`
+}
+
+// Kind is RuntimeCompose, RuntimeSystemd or RuntimeExec, or "" when no
+// runtime is set (r may be nil).
+func (r *Runtime) Kind() string {
+	switch {
+	case r == nil:
+		return ""
+	case r.Compose != nil:
+		return RuntimeCompose
+	case r.Systemd != nil:
+		return RuntimeSystemd
+	case r.Exec != nil:
+		return RuntimeExec
+	}
+	return ""
+}
+
+// ComposeRuntime is one service of a Docker Compose project, driven by
+// the `docker compose` v2 CLI.
+type ComposeRuntime struct {
+	// Project is the Compose project name (`docker compose -p`).
+	Project string `yaml:"project"`
+	// Service is the service name in the project.
+	Service string `yaml:"service"`
+	// File is the compose file (relative to the lab file's directory).
+	// Optional for state, stop and start, which Compose does from the
+	// containers' labels; upgrades need it to change the image tag.
+	File string `yaml:"file"`
+	// StopTimeout is the grace Docker gives the container between SIGTERM
+	// and SIGKILL on stop (`docker compose stop -t`). Default: Compose's
+	// (10s, or the service's stop_grace_period).
+	StopTimeout time.Duration `yaml:"stop_timeout"`
+	// Timeout bounds one docker compose command. Default
+	// DefaultRuntimeTimeout.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// SystemdRuntime is a systemd unit, driven by systemctl.
+type SystemdRuntime struct {
+	// Unit is the unit name with its suffix, such as "redis.service".
+	Unit string `yaml:"unit"`
+	// User drives the calling user's manager (systemctl --user).
+	User bool `yaml:"user"`
+	// Timeout bounds one systemctl command. Default DefaultRuntimeTimeout.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// ExecRuntime drives a service with shell commands (/bin/sh -c, in Dir):
+// for a process that is neither a container nor a unit. Start must
+// return once the service is started (a long-running process is
+// backgrounded by the command itself, with its output sent to a file).
+type ExecRuntime struct {
+	// Start and Stop start and stop the service; both are required.
+	Start string `yaml:"start"`
+	Stop  string `yaml:"stop"`
+	// Status tells the state by its exit status, as an LSB init script's
+	// "status" action does: 0 running, 1 to 3 stopped, anything else
+	// unknown. Optional when PIDFile is set.
+	Status string `yaml:"status"`
+	// PIDFile is a file holding the service's process id: the process
+	// alive means running (when Status is not set), and its start time
+	// gives the uptime.
+	PIDFile string `yaml:"pid_file"`
+	// Dir is the working directory; default the lab file's directory.
+	Dir string `yaml:"dir"`
+	// Timeout bounds one command. Default DefaultRuntimeTimeout.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// validateRuntime checks a service's runtime section: at most one kind,
+// each with its required fields, and fills in the defaults.
+func (d *decoder) validateRuntime(p string, s *Service) {
+	d.renameUnknown(p, "runtime", runtimeKinds)
+	r := s.Runtime
+	if r == nil || d.bad[p] {
+		return
+	}
+	given := func(kind string) bool { return d.present(p+"."+kind) && !d.bad[p+"."+kind] }
+	var got []string
+	for _, k := range runtimeKinds {
+		if given(k) {
+			got = append(got, k)
+		}
+	}
+	switch {
+	case len(got) == 0 && !d.hasErrorsUnder(p):
+		d.at(p, "one runtime required: one of %s (or leave runtime out)", strings.Join(runtimeKinds, ", "))
+	case len(got) > 1:
+		d.at(p, "only one runtime allowed, got %s", strings.Join(got, ", "))
+	}
+	dir := d.labDir()
+	if given(RuntimeCompose) {
+		c := ensure(r.Compose)
+		r.Compose = c
+		q := p + ".compose"
+		switch {
+		case c.Project == "":
+			d.at(q+".project", "required: the Compose project name (docker compose -p)")
+		case !composeProject.MatchString(c.Project):
+			d.at(q+".project", "invalid project name %q: lower case letters, digits, '-' and '_', starting with a letter or digit", c.Project)
+		}
+		switch {
+		case c.Service == "":
+			d.at(q+".service", "required: the service's name in the Compose project")
+		case !composeService.MatchString(c.Service):
+			d.at(q+".service", "invalid service name %q: must match %s", c.Service, composeService)
+		}
+		d.nonNegative(q+".stop_timeout", c.StopTimeout)
+		d.nonNegative(q+".timeout", c.Timeout)
+		c.File = absIn(dir, c.File)
+		c.Timeout = orDefault(c.Timeout, DefaultRuntimeTimeout)
+	}
+	if given(RuntimeSystemd) {
+		u := ensure(r.Systemd)
+		r.Systemd = u
+		q := p + ".systemd"
+		d.rewordBool(q + ".user")
+		switch {
+		case u.Unit == "":
+			d.at(q+".unit", "required: the unit name, such as redis.service")
+		case !systemdUnit.MatchString(u.Unit):
+			d.at(q+".unit", "invalid unit name %q: expected a name with its type, such as redis.service", u.Unit)
+		}
+		d.nonNegative(q+".timeout", u.Timeout)
+		u.Timeout = orDefault(u.Timeout, DefaultRuntimeTimeout)
+	}
+	if given(RuntimeExec) {
+		e := ensure(r.Exec)
+		r.Exec = e
+		q := p + ".exec"
+		for _, f := range []struct{ field, val, what string }{
+			{"start", e.Start, "a shell command that starts the service and returns"},
+			{"stop", e.Stop, "a shell command that stops the service"},
+		} {
+			if strings.TrimSpace(f.val) == "" {
+				d.at(q+"."+f.field, "required: %s", f.what)
+			}
+		}
+		if strings.TrimSpace(e.Status) == "" && e.PIDFile == "" && !d.hasErrorsUnder(q+".status") {
+			d.at(q+".status", "required (or pid_file): a shell command exiting 0 when the service runs, 1 to 3 when it is stopped")
+		}
+		d.nonNegative(q+".timeout", e.Timeout)
+		e.Dir = orDefault(absIn(dir, e.Dir), dir)
+		e.PIDFile = absIn(dir, e.PIDFile)
+		e.Timeout = orDefault(e.Timeout, DefaultRuntimeTimeout)
+	}
+}
+
+// validateStop checks a backup's stop list: services of the lab, each
+// with a runtime that can stop it, named once.
+func (d *decoder) validateStop(p string, b *Backup, l *Lab) {
+	for i, name := range b.Stop {
+		q := fmt.Sprintf("%s.stop[%d]", p, i)
+		s := l.Services[name]
+		switch {
+		case name == "":
+			d.at(q, "empty service name")
+		case s == nil:
+			known := slices.Sorted(maps.Keys(l.Services))
+			if len(known) == 0 {
+				d.at(q, "unknown service %q: the lab file has no services", name)
+			} else {
+				d.at(q, "unknown service %q (known: %s)", name, strings.Join(known, ", "))
+			}
+		case s.Runtime.Kind() == "":
+			d.at(q, "service %q has no runtime, so it cannot be stopped: give it one (compose, exec or systemd)", name)
+		case slices.Index(b.Stop, name) < i:
+			d.at(q, "service %q is listed twice", name)
+		}
+	}
+}
+
+// absIn makes path absolute against dir; "" stays "".
+func absIn(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
