@@ -2,8 +2,8 @@
 // the lab's services; for every backup target, its last backup (age, size,
 // result), its last restore drill (age, result, time to restore) and
 // whether the last good backup is older than the target's schedule allows
-// (its recovery point objective); and the recent failures recorded in the
-// catalog.
+// (its recovery point objective); the expiry of its TLS certificates; and
+// the recent failures recorded in the catalog.
 //
 // [Build] is pure: it reads the lab and the catalog and takes the current
 // time as an argument, so the same report can be shown by the CLI, served
@@ -17,6 +17,15 @@
 // health.CheckAll, which the caller runs because probing is live I/O. A
 // service whose probe fails makes the report unhealthy, as an overdue
 // target does; a service without a probe is listed and never fails.
+//
+// # Certificates
+//
+// The report also lists the lab's TLS certificates, the CA and every leaf
+// of the lab file (the TLS section): [Report.AddCerts] takes what
+// certs.Status read from disk, which the caller does. A certificate that
+// is missing, expired, has an issue (say a key that does not match) or is
+// merely inside its rotation window (expiring) makes the report
+// unhealthy. A lab without certificates has no TLS section.
 //
 // # When a target is overdue
 //

@@ -21,12 +21,22 @@ const (
 	// minDetail is the least of a service's health detail RenderText
 	// shows, in runes.
 	minDetail = 50
+	// minIssue is the least of a certificate's issue RenderText shows in
+	// its STATE column, in runes; minSubject the least of its subject.
+	minIssue   = 30
+	minSubject = 12
+	// dateLayout is how RenderText shows a certificate's expiry (in UTC).
+	dateLayout = "2006-01-02"
 )
 
 // RenderText writes r for a terminal: a title, a one-line verdict, a table
-// of the services and their health, a table of the backup targets and the
-// recent failures. Ages are relative to now and times are shown in now's
-// time zone. No colour: problems are in capitals (FAILING, OVERDUE).
+// of the services and their health, a table of the backup targets, a table
+// of the TLS certificates (left out when the lab has none) and the recent
+// failures. Ages are relative to now and times are shown in now's time
+// zone, except certificates' expiry dates, which are days in UTC (as `cert
+// status` says them). No colour: problems are in capitals (FAILING,
+// OVERDUE, ROTATE, EXPIRED, MISSING); a certificate with another issue
+// shows the issue in words. The certificate rows fit in 80 columns.
 func RenderText(w io.Writer, r Report, now time.Time) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lab %s — %s\n", r.Lab, now.Format("2006-01-02 15:04 MST"))
@@ -67,6 +77,11 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		tw.Flush()
 	}
 
+	if len(r.Certs) > 0 {
+		b.WriteString("\nTLS\n")
+		writeCerts(&b, r.Certs)
+	}
+
 	b.WriteString("\nRECENT FAILURES\n")
 	if len(r.Failures) == 0 {
 		b.WriteString("none\n")
@@ -88,6 +103,44 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeCerts writes the TLS table: one row per certificate with its
+// name, subject, expiry date, days left and mark. The subject and an
+// issue share what is left of 80 columns: the subject gets its width when
+// that leaves the issue at least minIssue runes, and never less than
+// minSubject; the issue gets the rest. Only names too long to leave
+// minSubject and a mark make a row wider.
+func writeCerts(b *strings.Builder, cs []CertStatus) {
+	nameW, subjectW, markW, issueW := len("CERT"), len("SUBJECT"), len("STATE"), 0
+	for _, c := range cs {
+		nameW = max(nameW, utf8.RuneCountInString(c.Name))
+		subjectW = max(subjectW, utf8.RuneCountInString(oneLine(dash(c.Subject))))
+		if c.State == CertProblem {
+			issueW = max(issueW, utf8.RuneCountInString(oneLine(c.Mark())))
+		} else {
+			markW = max(markW, utf8.RuneCountInString(c.Mark()))
+		}
+	}
+	// Left for the subject and the state (the four gaps taken out).
+	left := lineWidth - nameW - len(dateLayout) - len("DAYS LEFT") - 4*2
+	want := markW
+	if issueW > 0 {
+		want = max(want, min(issueW, minIssue))
+	}
+	subjectW = max(minSubject, min(subjectW, left-want))
+	stateW := max(markW, left-subjectW)
+
+	tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CERT\tSUBJECT\tEXPIRES\tDAYS LEFT\tSTATE")
+	for _, c := range cs {
+		expires, days := "-", "-"
+		if c.Read() {
+			expires, days = c.NotAfter.UTC().Format(dateLayout), fmt.Sprint(c.DaysLeft)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, clipEnd(dash(c.Subject), subjectW), expires, days, clipEnd(c.Mark(), stateW))
+	}
+	tw.Flush()
 }
 
 // healthText is the HEALTH cell of a service.
@@ -120,12 +173,20 @@ func verdict(r Report) string {
 		default:
 			v += fmt.Sprintf(", all %d services", n)
 		}
+		switch n := len(r.Certs); n {
+		case 0:
+		case 1:
+			v += ", 1 cert"
+		default:
+			v += fmt.Sprintf(", all %d certs", n)
+		}
 		return v
 	}
 	parts := r.TargetProblems()
 	if n := r.FailingServices(); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
 	}
+	parts = append(parts, r.CertProblems()...)
 	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
 }
 
@@ -335,9 +396,10 @@ func truncate(s string, n int) string {
 
 // clipEnd puts s on one line and, when it has more than n runes, cuts its
 // end: a probe's detail says what matters first ("HTTP 503 ...", the
-// command's own words).
+// command's own words), and so do a certificate's subject (its CN) and
+// issue.
 func clipEnd(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = oneLine(s)
 	rs := []rune(s)
 	if len(rs) <= n {
 		return s
@@ -345,10 +407,17 @@ func clipEnd(s string, n int) string {
 	return strings.TrimRight(string(rs[:n-len(" ...")]), " ") + " ..."
 }
 
+// oneLine puts s on one line, its runs of white space made single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
 // RenderJSON writes r as one JSON object on one line, with
 // "message_type":"status". Times are RFC 3339 in UTC, durations and ages
 // are seconds (ages relative to r.Generated), and every field is present
-// (null when unknown).
+// (null when unknown). "certs" is null when the lab uses no certificates
+// (or AddCerts was not called), else a list, the CA first: each with its
+// state (CertOK, CertRotate, ...), subject, not_after, window_start and
+// days_left (null when the certificate was not read), in_window, expired
+// and issues (a list, empty when none).
 func RenderJSON(w io.Writer, r Report) error {
 	out := jsonReport{
 		MessageType: "status",
@@ -381,6 +450,20 @@ func RenderJSON(w io.Writer, r Report) error {
 		}
 		out.Targets = append(out.Targets, jt)
 	}
+	for _, c := range r.Certs {
+		jc := jsonCert{
+			Name: c.Name, Kind: c.Kind, State: c.State, Subject: c.Subject,
+			InWindow: c.InWindow, Expired: c.Expired, Issues: c.Issues,
+		}
+		if c.Read() {
+			days := c.DaysLeft
+			jc.NotAfter, jc.WindowStart, jc.DaysLeft = optTime(c.NotAfter), optTime(c.WindowStart), &days
+		}
+		if jc.Issues == nil {
+			jc.Issues = []string{}
+		}
+		out.Certs = append(out.Certs, jc)
+	}
 	for _, e := range r.Failures {
 		out.Failures = append(out.Failures, jsonEvent{
 			ID: e.ID, Time: rfc3339(e.Time), Level: e.Level, Target: e.Target, Kind: e.Kind, Message: e.Message,
@@ -402,7 +485,23 @@ type jsonReport struct {
 	Overdue     int           `json:"overdue"`
 	Services    []jsonService `json:"services"`
 	Targets     []jsonTarget  `json:"targets"`
+	Certs       []jsonCert    `json:"certs"` // null: no certificates
 	Failures    []jsonEvent   `json:"failures"`
+}
+
+// jsonCert is the CA or a leaf; not_after, window_start and days_left are
+// null when the certificate was not read (missing or unreadable).
+type jsonCert struct {
+	Name        string   `json:"name"`
+	Kind        string   `json:"kind"`
+	State       string   `json:"state"`
+	Subject     string   `json:"subject"`
+	NotAfter    *string  `json:"not_after"`
+	WindowStart *string  `json:"window_start"`
+	DaysLeft    *int     `json:"days_left"`
+	InWindow    bool     `json:"in_window"`
+	Expired     bool     `json:"expired"`
+	Issues      []string `json:"issues"`
 }
 
 // jsonService is a service; probe, healthy and duration_seconds are null

@@ -49,9 +49,15 @@ type Report struct {
 	// Services are the lab's services with their health, sorted by name;
 	// empty until AddServices.
 	Services []ServiceStatus
+	// Certs are the lab's TLS certificates, the CA first and then the
+	// leaves by name; nil until AddCerts, and nil after it when the lab
+	// uses no certificates.
+	Certs []CertStatus
 	// Healthy is true when no target is overdue, no target's last backup
-	// run failed, no target's last drill failed and (after AddServices)
-	// no service's health probe failed.
+	// run failed, no target's last drill failed, (after AddServices) no
+	// service's health probe failed and (after AddCerts) every
+	// certificate is CertOK: none missing, expired, with an issue, or
+	// expiring (inside its rotation window).
 	Healthy bool
 }
 
