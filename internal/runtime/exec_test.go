@@ -1,0 +1,177 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/lab"
+	"homelab/internal/testenv"
+)
+
+// freePort returns a loopback address with a port nobody listens on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// testappService is an exec service running the real testapp binary in
+// the background, with its pid file and data directory in dir.
+func testappService(t *testing.T, dir string) *lab.Service {
+	t.Helper()
+	bin := testenv.TestApp(t, "1.0.0")
+	addr := freePort(t)
+	pid := filepath.Join(dir, "app.pid")
+	svc := &lab.Service{Name: "app", Runtime: &lab.Runtime{Exec: &lab.ExecRuntime{
+		// setsid: the daemon leaves the command's process group; its
+		// output goes to a file, as a start command's must.
+		Start:   fmt.Sprintf("setsid %s serve -addr %s -data data -pidfile %s >app.log 2>&1 < /dev/null &", bin, addr, pid),
+		Stop:    fmt.Sprintf("kill $(cat %s)", pid),
+		Status:  fmt.Sprintf("test -s %[1]s && kill -0 $(cat %[1]s) 2>/dev/null || exit 3", pid),
+		PIDFile: pid, Dir: dir, Timeout: 10 * time.Second,
+	}}}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pid); err == nil {
+			shell(t, "kill "+strings.TrimSpace(string(b)))
+		}
+	})
+	return svc
+}
+
+func shell(t *testing.T, cmd string) {
+	r := &execRuntime{name: "cleanup", cfg: &lab.ExecRuntime{Dir: t.TempDir(), Timeout: 5 * time.Second}}
+	r.run(context.Background(), "cleanup", cmd)
+}
+
+func TestExecRuntime(t *testing.T) {
+	dir := t.TempDir()
+	svc := testappService(t, dir)
+	rt, err := New(svc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	want := func(state State) Status {
+		t.Helper()
+		st, err := rt.Status(ctx)
+		if err != nil {
+			t.Fatalf("Status: %v", err)
+		}
+		if st.State != state {
+			t.Fatalf("state %s (%s), want %s", st.State, st.Detail, state)
+		}
+		return st
+	}
+	want(Stopped)
+	if err := rt.Stop(ctx); err != nil { // stopping a stopped service is fine
+		t.Fatalf("Stop of a stopped service: %v", err)
+	}
+	before := time.Now()
+	// The start command leaves a daemon holding nothing of ours: Start
+	// returns at once, not after a pipe's wait delay.
+	if err := rt.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if d := time.Since(before); d > 4*time.Second {
+		t.Errorf("Start took %s: the backgrounded daemon held it", d)
+	}
+	st := want(Running)
+	if st.Since.Before(before.Add(-time.Second)) || st.Since.After(time.Now()) {
+		t.Errorf("Since %s, want the process's start (after %s)", st.Since, before)
+	}
+	if up := st.Uptime(time.Now()); up <= 0 || up > time.Minute {
+		t.Errorf("Uptime %s", up)
+	}
+	if err := rt.Start(ctx); err != nil { // starting a running one is fine
+		t.Fatalf("Start of a running service: %v", err)
+	}
+	if err := rt.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	want(Stopped)
+	events, _ := os.ReadFile(filepath.Join(dir, "data", "events.log"))
+	if got := string(events); got != "start 1.0.0\nstop 1.0.0 (terminated)\n" {
+		t.Errorf("events.log = %q: want one start and one clean stop", got)
+	}
+}
+
+func TestExecRuntimeErrors(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(e lab.ExecRuntime) Runtime {
+		e.Dir = dir
+		if e.Timeout == 0 {
+			e.Timeout = 5 * time.Second
+		}
+		rt, err := New(&lab.Service{Name: "svc", Runtime: &lab.Runtime{Exec: &e}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt
+	}
+	ctx := t.Context()
+	t.Run("status exit 4 is unknown", func(t *testing.T) {
+		_, err := mk(lab.ExecRuntime{Status: "echo confused; exit 4"}).Status(ctx)
+		if err == nil || !strings.Contains(err.Error(), "exit status 4") || !strings.Contains(err.Error(), "confused") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("status exit 3 is stopped", func(t *testing.T) {
+		st, err := mk(lab.ExecRuntime{Status: "echo not running; exit 3"}).Status(ctx)
+		if err != nil || st.State != Stopped || st.Detail != "not running" {
+			t.Fatalf("status = %+v, %v", st, err)
+		}
+	})
+	t.Run("failing start names the command and its output", func(t *testing.T) {
+		err := mk(lab.ExecRuntime{Status: "exit 3", Start: "echo no such binary >&2; exit 1"}).Start(ctx)
+		if err == nil || !strings.Contains(err.Error(), `start command "echo no such binary >&2; exit 1": exit status 1: no such binary`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("start that does not start", func(t *testing.T) {
+		err := mk(lab.ExecRuntime{Status: "exit 3", Start: "true", Timeout: time.Second}).Start(ctx)
+		if err == nil || !strings.Contains(err.Error(), "still stopped 1s after its start command") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("hanging stop times out", func(t *testing.T) {
+		start := time.Now()
+		err := mk(lab.ExecRuntime{Status: "exit 0", Stop: "sleep 30", Timeout: 500 * time.Millisecond}).Stop(ctx)
+		if err == nil || !strings.Contains(err.Error(), "timed out after 500ms") {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("took %s", d)
+		}
+	})
+	t.Run("bad pid file", func(t *testing.T) {
+		pf := filepath.Join(dir, "bad.pid")
+		os.WriteFile(pf, []byte("twelve\n"), 0o644)
+		_, err := mk(lab.ExecRuntime{PIDFile: pf}).Status(ctx)
+		if err == nil || !strings.Contains(err.Error(), `expected a process id, got "twelve"`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("stale pid file is stopped", func(t *testing.T) {
+		pf := filepath.Join(dir, "stale.pid")
+		os.WriteFile(pf, []byte("999999999\n"), 0o644)
+		st, err := mk(lab.ExecRuntime{PIDFile: pf}).Status(ctx)
+		if err != nil || st.State != Stopped {
+			t.Fatalf("status = %+v, %v", st, err)
+		}
+	})
+	t.Run("no runtime", func(t *testing.T) {
+		if _, err := New(&lab.Service{Name: "bare"}, Options{}); err == nil || !strings.Contains(err.Error(), "service bare: no runtime") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

@@ -1,0 +1,92 @@
+// Package runtime drives the services of a lab through the way each runs:
+// a Docker Compose service (the `docker compose` v2 CLI), a systemd unit
+// (systemctl), or shell commands (exec). A runtime reports the service's
+// state and uptime and stops and starts it; backups stop services for a
+// consistent copy with it (StopAll / Restart).
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"homelab/internal/lab"
+)
+
+// State is a service's run state as its runtime reports it.
+type State string
+
+// States.
+const (
+	// Running: the service's process or containers are up.
+	Running State = "running"
+	// Stopped: not running (never started, stopped, exited or failed).
+	Stopped State = "stopped"
+	// Restarting: between stopped and running (a container restarting, a
+	// unit activating or deactivating).
+	Restarting State = "restarting"
+)
+
+// Status is a service's state at one instant.
+type Status struct {
+	State State `json:"state"`
+	// Since is when the service entered State: for Running, when it
+	// started (its uptime is now minus Since). Zero when the runtime
+	// cannot tell.
+	Since time.Time `json:"since,omitzero"`
+	// Detail is the runtime's own words, such as "exited (137)" or
+	// "active (running)"; may be empty.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Uptime is how long a running service has been up at now; 0 when it is
+// not running or its start time is not known.
+func (s Status) Uptime(now time.Time) time.Duration {
+	if s.State != Running || s.Since.IsZero() || now.Before(s.Since) {
+		return 0
+	}
+	return now.Sub(s.Since)
+}
+
+// Runtime drives one service.
+type Runtime interface {
+	// Kind is lab.RuntimeCompose, lab.RuntimeSystemd or lab.RuntimeExec.
+	Kind() string
+	// Status reports the service's state. An error means the state could
+	// not be read (the runtime's tool failed), not that the service is
+	// down.
+	Status(ctx context.Context) (Status, error)
+	// Start starts the service and returns once the runtime reports it
+	// started (not necessarily healthy). Starting a running service is
+	// not an error.
+	Start(ctx context.Context) error
+	// Stop stops the service and returns once it has stopped. Stopping a
+	// stopped service is not an error.
+	Stop(ctx context.Context) error
+}
+
+// ErrNoRuntime is returned by New for a service without a runtime.
+var ErrNoRuntime = errors.New("no runtime")
+
+// Options are the tools runtimes call, for tests; zero values mean the
+// ones in PATH.
+type Options struct {
+	Docker    string // the docker CLI (with the compose v2 plugin)
+	Systemctl string // systemctl
+}
+
+// New returns the runtime of s: an error wrapping ErrNoRuntime when s has
+// none.
+func New(s *lab.Service, o Options) (Runtime, error) {
+	r := s.Runtime
+	switch r.Kind() {
+	case lab.RuntimeCompose:
+		return newCompose(s.Name, r.Compose, o), nil
+	case lab.RuntimeSystemd:
+		return nil, fmt.Errorf("service %s: the systemd runtime is not supported yet", s.Name)
+	case lab.RuntimeExec:
+		return newExec(s.Name, r.Exec), nil
+	}
+	return nil, fmt.Errorf("service %s: %w", s.Name, ErrNoRuntime)
+}
