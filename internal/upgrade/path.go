@@ -29,8 +29,8 @@ type DowngradeError struct {
 }
 
 func (e *DowngradeError) Error() string {
-	return fmt.Sprintf("refusing to downgrade from %s to %s: %s is older than the running version; pass --allow-downgrade to go back anyway (database migrations may not run backwards; restoring the backup taken before the upgrade is the safe way back)",
-		e.Current, e.Target, e.Target)
+	return fmt.Sprintf("refusing to downgrade from %s to %s; pass --allow-downgrade to go back anyway (database migrations do not always run backwards: restoring the backup taken before the upgrade is the safe way back)",
+		e.Current, e.Target)
 }
 
 func (e *DowngradeError) Unwrap() error { return ErrDowngrade }

@@ -234,3 +234,60 @@ func TestPathDoesNotModifyStops(t *testing.T) {
 		t.Errorf("stops changed to %v, were %v", texts(stops), before)
 	}
 }
+
+// FuzzPath checks Path's promises on any versions: on success the path is
+// strictly ascending, ends with the target, and every other element is a
+// given stop strictly between current and target; a refusal is one of the
+// documented errors. It also checks that Compare is transitive.
+func FuzzPath(f *testing.F) {
+	f.Add("16.1.0-ce.0", "17.0.0-ce.0", "16.3.9-ce.0,16.7.10,16.11.10-ce.0,16.7.10-ce.0,15.0.5", false)
+	f.Add("v2.0.0-rc1", "v2.0.0", "v2.0.0-rc10,2.0.0-rc2,2.0.0", false)
+	f.Add("2.4.1-2", "2.4.1-1", "2.4.1-1ubuntu2", true)
+	f.Add("1.2", "1.2.0", "", false)
+	f.Add("16.7.10-ce.0", "17.0.0-ee.0", "16.11.10", false)
+	f.Fuzz(func(t *testing.T, cur, tgt, stopList string, allow bool) {
+		current, err1 := ParseVersion(cur)
+		target, err2 := ParseVersion(tgt)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		var stops []Version
+		for _, s := range strings.Split(stopList, ",") {
+			if v, err := ParseVersion(s); err == nil {
+				stops = append(stops, v)
+			}
+		}
+		for _, s := range stops {
+			a, b, c := current, target, s
+			if Compare(a, b) <= 0 && Compare(b, c) <= 0 && Compare(a, c) > 0 {
+				t.Fatalf("not transitive: %s <= %s <= %s but %s > %s", a, b, c, a, c)
+			}
+		}
+		path, err := Path(current, target, stops, PathOptions{AllowDowngrade: allow})
+		if err != nil {
+			if !errors.Is(err, ErrAlreadyAt) && !errors.Is(err, ErrDowngrade) && !errors.Is(err, ErrEditionMismatch) {
+				t.Fatalf("Path: unexpected error %v", err)
+			}
+			return
+		}
+		if len(path) == 0 || path[len(path)-1].String() != target.String() {
+			t.Fatalf("path %v does not end with %s", texts(path), target)
+		}
+		if Compare(target, current) < 0 {
+			if len(path) != 1 {
+				t.Fatalf("downgrade path %v has stops", texts(path))
+			}
+			return
+		}
+		prev := current
+		for i, v := range path {
+			if Compare(v, prev) <= 0 {
+				t.Fatalf("path %v is not strictly ascending from %s at %d", texts(path), current, i)
+			}
+			prev = v
+			if i < len(path)-1 && !slices.ContainsFunc(stops, func(s Version) bool { return s.String() == v.String() }) {
+				t.Fatalf("path element %s is not a given stop", v)
+			}
+		}
+	})
+}
