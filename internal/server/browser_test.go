@@ -59,6 +59,8 @@ func TestStatusPageBrowser(t *testing.T) {
 		`<script>alert("x")</script> & friends`,
 		"backup running", "drill queued", "postgres", "compose", "systemd",
 		"1 of 2 services failing", "dsn_env PG_DSN is not set", "no probe", // services' health
+		"1 cert missing, 1 cert expiring", "CN=devlab CA,O=homelab", "CN=registry.lab", "2026-12-13", "20 days", // certificates
+		"ROTATE", "MISSING", "due for rotation: 20 days left", "not issued: run homelab cert issue wiki",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, text)
@@ -71,6 +73,7 @@ func TestStatusPageBrowser(t *testing.T) {
 	if !strings.Contains(title, "devlab") {
 		t.Errorf("title %q", title)
 	}
+	certRows(t, ctx, 1280)
 	shot(t, ctx, "status-page.png")
 
 	// A phone: 390 CSS pixels wide, no sideways scrolling.
@@ -98,12 +101,45 @@ func TestStatusPageBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"OVERDUE", indexMissing, permissionDenied} {
+	for _, want := range []string{"OVERDUE", indexMissing, permissionDenied, "ROTATE", "MISSING", "CN=registry.lab", "20 days left"} {
 		if !strings.Contains(phone, want) {
 			t.Errorf("the phone page does not show %q", want)
 		}
 	}
+	certRows(t, ctx, 390)
 	shot(t, ctx, "status-page-phone.png")
+}
+
+// certRows checks that the TLS card shows one row per certificate (the CA,
+// then gitlab, registry and wiki), each rendered with a height and within
+// the viewport's width, with its mark.
+func certRows(t *testing.T, ctx context.Context, width int) {
+	t.Helper()
+	type row struct {
+		Text                string
+		Left, Right, Height float64
+		Hidden              bool
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]row](`[...document.querySelectorAll("table.certs tbody tr")].map(tr => {
+		const r = tr.getBoundingClientRect();
+		return {Text: tr.innerText, Left: r.left, Right: r.right, Height: r.height,
+			Hidden: getComputedStyle(tr).visibility !== "visible" || getComputedStyle(tr).display === "none"};
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ name, mark string }{{"ca", "OK"}, {"gitlab", "OK"}, {"registry", "ROTATE"}, {"wiki", "MISSING"}}
+	if len(rows) != len(want) {
+		t.Fatalf("%d px: %d certificate rows, want %d: %+v", width, len(rows), len(want), rows)
+	}
+	for i, r := range rows {
+		if r.Hidden || r.Height <= 0 || r.Left < 0 || r.Right > float64(width) {
+			t.Errorf("%d px: certificate row %d not visible within the page: %+v", width, i, r)
+		}
+		if !strings.HasPrefix(r.Text, want[i].name) || !strings.Contains(r.Text, want[i].mark) {
+			t.Errorf("%d px: certificate row %d is %q, want %s with %s", width, i, r.Text, want[i].name, want[i].mark)
+		}
+	}
 }
 
 // shot saves a full-page PNG screenshot as a test artifact.

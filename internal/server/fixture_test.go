@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 )
@@ -26,7 +27,9 @@ const MiB = 1 << 20
 // fixtureLab has a healthy target (files), an overdue one (gitlab-db), one
 // whose last drill failed (photos) and a manual one never run (scratch);
 // a service whose probe fails (postgres: PG_DSN is not set), one whose
-// probe passes (queue) and one without a probe (wiki).
+// probe passes (queue) and one without a probe (wiki); a CA and three
+// leaves (see issueCerts): one fine (gitlab), one inside its rotation
+// window (registry) and one never issued (wiki).
 const fixtureLab = `
 name: devlab
 repositories:
@@ -60,6 +63,11 @@ backups:
     provider: restic
     source: {paths: [/srv/scratch]}
     repository: local
+certs:
+  leaves:
+    gitlab: {sans: [gitlab.lab, "*.gitlab.lab"]}
+    registry: {sans: [registry.lab]}
+    wiki: {sans: [wiki.lab]}
 `
 
 // Messages of the fixture's failures.
@@ -164,6 +172,26 @@ func fill(t *testing.T, s catalog.Store) {
 	addEvent(t, s, catalog.Event{Time: at(0, -10), Level: "error", Kind: "xss", Message: `<script>alert("x")</script> & friends`})
 }
 
+// issueCerts writes the certificates of a lab like the fixture's, in its
+// certs.dir, with a fixed clock (default 90-day leaves, 1/3 window): the
+// CA and registry 70 days before epoch (20 days left at epoch: inside the
+// window), gitlab 10 days before (80 days left), wiki never.
+func issueCerts(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	issued := epoch.Add(-70 * 24 * time.Hour)
+	m := &certs.Manager{Lab: l, Now: func() time.Time { return issued }}
+	if _, err := m.Init(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Issue(t.Context(), "registry", false); err != nil {
+		t.Fatal(err)
+	}
+	issued = epoch.Add(-10 * 24 * time.Hour)
+	if _, err := m.Issue(t.Context(), "gitlab", false); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fixture is a running server over the fixture lab and catalog.
 type fixture struct {
 	lab   *lab.Lab
@@ -178,6 +206,7 @@ func newFixture(t *testing.T, token string, jobs func() []JobInfo, opts ...func(
 	t.Helper()
 	f := &fixture{lab: parseLab(t, fixtureLab), store: openCatalog(t)}
 	fill(t, f.store)
+	issueCerts(t, f.lab)
 	o := Options{
 		Addr: "127.0.0.1:0", Token: token,
 		Lab:     func() *lab.Lab { return f.lab },

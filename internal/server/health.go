@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/status"
@@ -74,8 +75,10 @@ func checkAll(ctx context.Context, l *lab.Lab) []health.Result {
 	return health.CheckAll(ctx, l.Services, health.Options{})
 }
 
-// report is the status report of l at now, with the services' health:
-// what `homelab status` shows. The probes run while the catalog is read.
+// report is the status report of l at now, with the services' health and
+// the certificates (read from disk for every request: a few small files):
+// what `homelab status` shows. The probes run while the catalog and the
+// certificates are read.
 func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.Report, error) {
 	type probed struct {
 		results []health.Result
@@ -90,10 +93,15 @@ func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.
 	if err != nil {
 		return status.Report{}, err // the probes finish on their own
 	}
+	certRep, err := certs.Status(l, now)
+	if err != nil {
+		return status.Report{}, err
+	}
 	p := <-ch
 	if p.err != nil {
 		return status.Report{}, fmt.Errorf("health probes: %w", p.err)
 	}
 	rep.AddServices(l, p.results)
+	rep.AddCerts(certRep)
 	return rep, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/certs"
 	"homelab/internal/status"
 )
 
@@ -33,7 +34,22 @@ type pageData struct {
 	Summary   string // "3 targets, all ok" or "1 overdue, 1 failing, 1 drill failed"
 	Services  []pageService
 	Targets   []pageTarget
+	Certs     []pageCert // none when the lab uses no certificates: no TLS card
 	Failures  []pageFailure
+}
+
+// pageCert is the CA or a leaf certificate, with the marks of `homelab
+// status`.
+type pageCert struct {
+	Name     string
+	CA       bool
+	Read     bool     // the certificate was read: subject and dates known
+	Subject  string   // "CN=gitlab.lab", or "-" when not read
+	Expires  string   // "2027-02-11" (UTC), or "-"
+	DaysLeft string   // "80 days", "-3 days", or "-"
+	Mark     string   // "OK", "ROTATE", "EXPIRED", "MISSING", or "ISSUE"
+	Bad      bool     // anything but OK
+	Issues   []string // what certs.Status says needs attention
 }
 
 type pageService struct {
@@ -123,6 +139,9 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 	for _, t := range rep.Targets {
 		d.Targets = append(d.Targets, target(t, jobs, now))
 	}
+	for _, c := range rep.Certs {
+		d.Certs = append(d.Certs, cert(c))
+	}
 	for _, e := range rep.Failures {
 		d.Failures = append(d.Failures, pageFailure{
 			Time: e.Time.In(now.Location()).Format(timeLayout), Target: e.Target, Kind: e.Kind,
@@ -133,7 +152,8 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 }
 
 // verdict is the headline and the counts under it: the targets', then
-// the services' (when some have a probe).
+// the services' (when some have a probe), then the certificates' (when the
+// lab has some).
 func verdict(r status.Report) (string, string) {
 	head := "Needs attention"
 	if r.Healthy {
@@ -149,6 +169,14 @@ func verdict(r status.Report) (string, string) {
 		default:
 			summary += fmt.Sprintf("; %d services, all ok", n)
 		}
+	}
+	switch problems, n := r.CertProblems(), len(r.Certs); {
+	case len(problems) > 0:
+		summary += "; " + strings.Join(problems, ", ")
+	case n == 1:
+		summary += "; 1 cert, ok"
+	case n > 1:
+		summary += fmt.Sprintf("; %d certs, all ok", n)
 	}
 	return head, summary
 }
@@ -182,6 +210,30 @@ func service(s status.ServiceStatus) pageService {
 		p.Health, p.State = "OK", "ok"
 	default:
 		p.Health, p.State = "FAILING", "failing"
+	}
+	return p
+}
+
+// cert is a certificate's row: the marks of `homelab status`, with an
+// issue other than the dates shown as ISSUE and every issue in words.
+func cert(c status.CertStatus) pageCert {
+	p := pageCert{Name: c.Name, CA: c.Kind == certs.KindCA, Subject: c.Subject, Expires: "-", DaysLeft: "-",
+		Bad: c.State != status.CertOK, Issues: c.Issues}
+	if p.Subject == "" {
+		p.Subject = "-"
+	}
+	if c.Read() {
+		p.Read = true
+		p.Expires = c.NotAfter.UTC().Format(time.DateOnly)
+		p.DaysLeft = fmt.Sprintf("%d day%s", c.DaysLeft, plural(c.DaysLeft))
+	}
+	switch c.State {
+	case status.CertOK:
+		p.Mark = "OK"
+	case status.CertProblem:
+		p.Mark = "ISSUE"
+	default:
+		p.Mark = c.Mark()
 	}
 	return p
 }

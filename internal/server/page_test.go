@@ -1,12 +1,16 @@
 package server
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/certs"
 	"homelab/internal/lab"
+	"homelab/internal/status"
 )
 
 // fixtureJobs are the daemon's jobs as the fixture's page shows them.
@@ -34,7 +38,7 @@ func TestPageHTML(t *testing.T) {
 	for _, want := range []string{
 		`<meta http-equiv="refresh" content="45">`,
 		`<meta name="viewport" content="width=device-width, initial-scale=1">`,
-		`<strong>Needs attention</strong><span>1 overdue, 1 drill failed of 4 targets; 1 of 2 services failing</span>`,
+		`<strong>Needs attention</strong><span>1 overdue, 1 drill failed of 4 targets; 1 of 2 services failing; 1 cert missing, 1 cert expiring</span>`,
 		`>OVERDUE</span>`,
 		`>FAILED</span>`, indexMissing,
 		`>backup running</span>`, `>drill queued</span>`,
@@ -46,6 +50,18 @@ func TestPageHTML(t *testing.T) {
 		"<td class=\"name\">wiki</td>\n  <td class=\"health\"><span class=\"badge muted\">no probe</span></td>\n  <td class=\"probe\">-</td>\n  <td class=\"runtime\">systemd</td>",
 		`<b>Last drill failed:</b> check /srv/photos/index.db: missing`,
 		`as of 2026-11-23 10:15 UTC`,
+		// The TLS card: the CA first, then the leaves by name.
+		`<h2 id="tls">TLS</h2>`,
+		"<tr class=\"\">\n  <td class=\"name\">ca <span class=\"badge muted\">CA</span></td>\n  <td class=\"state\"><span class=\"badge ok\">OK</span></td>\n" +
+			"  <td class=\"subject\">CN=devlab CA,O=homelab</td>\n  <td class=\"expires num\">2036-09-11</td>\n  <td class=\"num days\">3580 days</td>\n  <td class=\"detail\"></td>\n</tr>\n" +
+			"<tr class=\"\">\n  <td class=\"name\">gitlab</td>\n  <td class=\"state\"><span class=\"badge ok\">OK</span></td>\n" +
+			"  <td class=\"subject\">CN=gitlab.lab</td>\n  <td class=\"expires num\">2027-02-11</td>\n  <td class=\"num days\">80 days</td>\n  <td class=\"detail\"></td>\n</tr>\n" +
+			"<tr class=\"bad\">\n  <td class=\"name\">registry</td>\n  <td class=\"state\"><span class=\"badge bad\">ROTATE</span></td>\n" +
+			"  <td class=\"subject\">CN=registry.lab</td>\n  <td class=\"expires num\">2026-12-13</td>\n  <td class=\"num days\">20 days</td>\n" +
+			"  <td class=\"detail fail-detail\">due for rotation: 20 days left (window opened 2026-11-13)</td>\n</tr>\n" +
+			"<tr class=\"bad\">\n  <td class=\"name\">wiki</td>\n  <td class=\"state\"><span class=\"badge bad\">MISSING</span></td>\n" +
+			"  <td class=\"subject none\">-</td>\n  <td class=\"expires num none\">-</td>\n  <td class=\"num none\">-</td>\n" +
+			"  <td class=\"detail fail-detail\">not issued: run homelab cert issue wiki</td>\n</tr>\n</tbody>",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -90,4 +106,59 @@ backups:
 	if strings.Contains(page, "Next run") {
 		t.Error("a next run column without jobs")
 	}
+	if strings.Contains(page, `id="tls"`) {
+		t.Error("a TLS card for a lab without certificates")
+	}
+}
+
+func TestPageCerts(t *testing.T) {
+	notAfter := epoch.Add(-3 * 24 * time.Hour)
+	tests := []struct {
+		c    status.CertStatus
+		want pageCert
+	}{
+		{status.CertStatus{Name: "ca", Kind: certs.KindCA, Subject: "CN=x CA", NotAfter: notAfter, DaysLeft: -3, Expired: true, InWindow: true,
+			Issues: []string{"expired on 2026-11-20"}, State: status.CertExpired},
+			pageCert{Name: "ca", CA: true, Read: true, Subject: "CN=x CA", Expires: "2026-11-20", DaysLeft: "-3 days", Mark: "EXPIRED", Bad: true,
+				Issues: []string{"expired on 2026-11-20"}}},
+		{status.CertStatus{Name: "web", Kind: certs.KindLeaf, Subject: "CN=web.lab", NotAfter: epoch.Add(36 * time.Hour), DaysLeft: 1,
+			Issues: []string{"key pki/web.key does not match the certificate"}, State: status.CertProblem},
+			pageCert{Name: "web", Read: true, Subject: "CN=web.lab", Expires: "2026-11-24", DaysLeft: "1 day", Mark: "ISSUE", Bad: true,
+				Issues: []string{"key pki/web.key does not match the certificate"}}},
+		{status.CertStatus{Name: "api", Kind: certs.KindLeaf, State: status.CertMissing, Issues: []string{"not issued"}},
+			pageCert{Name: "api", Subject: "-", Expires: "-", DaysLeft: "-", Mark: "MISSING", Bad: true, Issues: []string{"not issued"}}},
+	}
+	for _, tt := range tests {
+		if got := cert(tt.c); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("cert(%s) = %+v, want %+v", tt.c.Name, got, tt.want)
+		}
+	}
+
+	// All fine: the summary counts them.
+	r := status.Report{Healthy: true}
+	r.AddCerts(certsReport(80))
+	if head, sum := verdict(r); head != "Healthy" || sum != "no backup targets; 2 certs, all ok" {
+		t.Errorf("verdict %q, %q", head, sum)
+	}
+	r = status.Report{Healthy: true}
+	r.AddCerts(certsReport(10))
+	if head, sum := verdict(r); head != "Needs attention" || sum != "no backup targets; 1 cert expiring" {
+		t.Errorf("verdict %q, %q", head, sum)
+	}
+}
+
+// certsReport is a certs.Report at epoch: a CA with 3000 days left (out
+// of its window) and leaves with the days left given, in a 30-day window.
+func certsReport(days ...int) certs.Report {
+	mk := func(name string, days int) certs.Cert {
+		notAfter := epoch.Add(time.Duration(days) * 24 * time.Hour)
+		start := notAfter.Add(-30 * 24 * time.Hour)
+		return certs.Cert{Name: name, Exists: true, Subject: "CN=" + name, NotAfter: notAfter, DaysLeft: days,
+			WindowStart: start, InWindow: !epoch.Before(start)}
+	}
+	cr := certs.Report{Configured: true, CA: mk("ca", 3000)}
+	for i, d := range days {
+		cr.Leaves = append(cr.Leaves, mk(fmt.Sprintf("leaf%d", i), d))
+	}
+	return cr
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/status"
@@ -208,12 +210,18 @@ func TestAPIStatus(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("content type %q", ct)
 	}
-	// Byte for byte what `homelab status --json` prints.
+	// Byte for byte what `homelab status --json` prints (as statusRun in
+	// internal/cli builds it).
 	rep, err := status.Build(t.Context(), f.lab, f.store, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
+	certRep, err := certs.Status(f.lab, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rep.AddServices(f.lab, probed)
+	rep.AddCerts(certRep)
 	var want bytes.Buffer
 	if err := status.RenderJSON(&want, rep); err != nil {
 		t.Fatal(err)
@@ -237,6 +245,10 @@ func TestAPIStatus(t *testing.T) {
 			Name, Probe, Detail string
 			Healthy             *bool
 		} `json:"services"`
+		Certs []struct {
+			Name, State string
+			DaysLeft    *int `json:"days_left"`
+		} `json:"certs"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
@@ -257,6 +269,17 @@ func TestAPIStatus(t *testing.T) {
 	}
 	if len(got.Failures) != 4 || got.Failures[0].Kind != "xss" {
 		t.Errorf("failures %+v", got.Failures)
+	}
+	var cs []string
+	for _, c := range got.Certs {
+		days := "null"
+		if c.DaysLeft != nil {
+			days = fmt.Sprint(*c.DaysLeft)
+		}
+		cs = append(cs, fmt.Sprintf("%s %s %s", c.Name, c.State, days))
+	}
+	if got, want := strings.Join(cs, ", "), "ca ok 3580, gitlab ok 80, registry rotate 20, wiki missing null"; got != want {
+		t.Errorf("certs %s, want %s", got, want)
 	}
 }
 
