@@ -28,4 +28,9 @@
 //	fromPreset, err := p.StopsFor(current, target, labStops)
 //	...
 //	path, err := upgrade.Path(current, target, append(labStops, fromPreset...), opts)
+//
+// Path returns stops as they were written, so a lab file's stops should be
+// written the way the service's versions are (16.7.10-ce.0 for a GitLab
+// image, not 16.7.10): of a lab stop and a preset stop that compare equal,
+// the one given first is kept.
 package upgrade

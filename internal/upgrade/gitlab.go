@@ -32,13 +32,15 @@ package upgrade
 // complete from 14.10.5 on. Before: GitLab 19 stops were not yet
 // documented, so targets must be older than 19.0.0.
 //
-// Form: GitLab publishes each release as Docker image tags
-// gitlab/gitlab-ce:<version>-ce.0 and gitlab/gitlab-ee:<version>-ee.0, and
-// as Omnibus packages of the same version strings (the "-ce.0" is part of
-// the tag: "Install GitLab in a Docker container",
-// https://docs.gitlab.com/install/docker/installation/). A stop on the way
-// to a target of edition ce is therefore written "<release>-ce.0", to an
-// ee target "<release>-ee.0", and to a bare target as the bare release.
+// Form: a tagged GitLab release has the package version and Docker image
+// tag "<version>-ce.0" or "<version>-ee.0" (gitlab/gitlab-ce:16.7.10-ce.0):
+// the build iteration is the edition and OMNIBUS_RELEASE, which "is
+// deprecated and always set to 0" ("Version format for the packages and
+// Docker images", https://docs.gitlab.com/omnibus/development/package_version_format/).
+// A stop on the way to a target of edition ce is therefore written
+// "<release>-ce.0", to an ee target "<release>-ee.0", and to a target
+// without an edition (a bare "17.0.0", or a pre-release) as the bare
+// release.
 var gitlab = Preset{
 	Name: "gitlab",
 	Source: `"Plan your upgrade path", GitLab documentation, https://docs.gitlab.com/update/upgrade_paths/ ` +

@@ -70,7 +70,9 @@ var preReleaseWords = []string{
 //     16.7.10-ce.0 < 16.7.10-ce.1, 2.4.1-1 < 2.4.1-2 < 2.4.1-10,
 //     "16.7.10", "16.7.10-ce" and "16.7.10-ce.0" compare equal, and so do
 //     16.7.10-ce.0 and 16.7.10-ee.0: the same release of two editions.
-//     [Path] refuses to mix editions.
+//     [Path] refuses to mix editions. (apt and yum do order them, ee
+//     after ce, so that an EE package replaces a CE one of the same
+//     version; an edition change is not an upgrade here.)
 //
 // Build metadata after "+" is ignored for ordering (SemVer 2.0.0 §10), and
 // so is the leading "v". Note that a "+" ends the revision, so Debian's
@@ -80,9 +82,9 @@ var preReleaseWords = []string{
 // (§9 pre-release, §10 build metadata, §11 precedence); Debian Policy
 // Manual §5.6.12 "Version",
 // https://www.debian.org/doc/debian-policy/ch-controlfields.html#version;
-// GitLab's image tags "<version>-ce.0" and "<version>-ee.0" on Docker Hub
-// (gitlab/gitlab-ce, gitlab/gitlab-ee; "Install GitLab in a Docker
-// container", https://docs.gitlab.com/install/docker/installation/).
+// GitLab's "Version format for the packages and Docker images"
+// (<version>-ce.0 and <version>-ee.0),
+// https://docs.gitlab.com/omnibus/development/package_version_format/.
 type Version struct {
 	text    string
 	release []string // canonical decimal digits ("0" for zero), 1 to 4
