@@ -164,7 +164,9 @@ func TestFileSince(t *testing.T) {
 		format func(time.Time, string) string
 	}{
 		{"rfc3339", func(tm time.Time, s string) string { return tm.UTC().Format(time.RFC3339Nano) + " " + s }},
-		{"rfc3339 offset", func(tm time.Time, s string) string { return tm.In(time.FixedZone("", -5*3600)).Format(time.RFC3339) + " " + s }},
+		{"rfc3339 offset", func(tm time.Time, s string) string {
+			return tm.In(time.FixedZone("", -5*3600)).Format(time.RFC3339) + " " + s
+		}},
 		{"iso space local", func(tm time.Time, s string) string { return tm.Format("2006-01-02 15:04:05") + " " + s }},
 		{"python logging", func(tm time.Time, s string) string { return tm.Format("2006-01-02 15:04:05,000") + " INFO " + s }},
 		{"bracketed", func(tm time.Time, s string) string { return "[" + tm.Format("2006-01-02T15:04:05.000") + "] " + s }},

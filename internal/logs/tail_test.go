@@ -33,8 +33,8 @@ func TestTailStart(t *testing.T) {
 		"\n",
 		"\n\n\n",
 		"a\nb\nc\n",
-		"a\nb\nc",                   // no newline at the end
-		"a\n\nc\n",                  // an empty line
+		"a\nb\nc",                    // no newline at the end
+		"a\n\nc\n",                   // an empty line
 		long + "\n" + long + "\nb\n", // lines longer than the blocks
 		"b\n" + long,
 		long,
