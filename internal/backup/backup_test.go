@@ -33,10 +33,15 @@ type env struct {
 // fresh restic repository and returns a Manager over it.
 func newEnv(t *testing.T, backupsYAML string) *env {
 	t.Helper()
+	return newEnvIn(t, t.TempDir(), "", backupsYAML)
+}
+
+// newEnvIn is newEnv with the lab file in dir and a services section.
+func newEnvIn(t *testing.T, dir, servicesYAML, backupsYAML string) *env {
+	t.Helper()
 	bin := testenv.Restic(t)
 	repo, pass := testenv.ResticRepo(t)
-	dir := t.TempDir()
-	doc := fmt.Sprintf("name: test\nstate_dir: %s\nrepositories:\n  local:\n    url: %s\n    password_file: %s\nbackups:\n%s", filepath.Join(dir, "state"), repo, pass, backupsYAML)
+	doc := fmt.Sprintf("name: test\nstate_dir: %s\nrepositories:\n  local:\n    url: %s\n    password_file: %s\nservices:\n%sbackups:\n%s", filepath.Join(dir, "state"), repo, pass, servicesYAML, backupsYAML)
 	path := filepath.Join(dir, "lab.yaml")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"homelab/internal/lab"
 	"homelab/internal/lock"
 	"homelab/internal/restic"
+	"homelab/internal/runtime"
 )
 
 // ErrDrillFailed is returned (wrapped) when a drill's checks failed.
@@ -38,6 +39,9 @@ type Manager struct {
 	// Progress, when set, gets restic status lines of backups and
 	// restores, with the target's name.
 	Progress func(target string, s restic.Status)
+	// Runtime returns the runtime of a service a backup stops (its stop
+	// list); default runtime.New with the tools in PATH.
+	Runtime func(*lab.Service) (runtime.Runtime, error)
 }
 
 func (m *Manager) now() time.Time {
@@ -120,15 +124,20 @@ func (m *Manager) record(ctx context.Context, r catalog.Run) error {
 
 // RunReport is the outcome of one backup run.
 type RunReport struct {
-	Run      catalog.Run  `json:"run"`
-	Hooks    []HookResult `json:"hooks,omitempty"`
-	Warnings []string     `json:"warnings,omitempty"`
-	Err      error        `json:"-"`
+	Run   catalog.Run  `json:"run"`
+	Hooks []HookResult `json:"hooks,omitempty"`
+	// Services is what was done to the target's stop list.
+	Services []ServiceStop `json:"services,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Err      error         `json:"-"`
 }
 
-// Backup backs up one target: lock, before hooks (a failure aborts), the
-// provider's backup, after hooks (always run; a failure is a warning),
-// and a catalog record of the run whatever happened.
+// Backup backs up one target: lock; stop the services of its stop list
+// that are running (a failure aborts); before hooks (a failure aborts);
+// the provider's backup; start again the services it stopped, in reverse
+// order, whatever happened (a failure fails the run: a service is down);
+// after hooks (always run; a failure is a warning); and a catalog record
+// of the run whatever happened.
 func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 	rep := RunReport{Run: catalog.Run{Kind: catalog.KindBackup, Target: name, Start: m.now().UTC()}}
 	t, p, err := m.Target(ctx, name)
@@ -152,12 +161,25 @@ func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 	}
 	env := hookEnv{Target: name, RunID: run.RunID}
 	var snap Snapshot
-	hooks, err := m.runHooks(ctx, "before", t.Spec.Hooks.Before, t.Spec.Hooks.Timeout, env)
-	rep.Hooks = append(rep.Hooks, hooks...)
+	down, err := m.stopServices(ctx, name, t.Spec.Stop)
+	if err == nil {
+		var hooks []HookResult
+		hooks, err = m.runHooks(ctx, "before", t.Spec.Hooks.Before, t.Spec.Hooks.Timeout, env)
+		rep.Hooks = append(rep.Hooks, hooks...)
+	}
 	if err == nil {
 		snap, err = p.Backup(ctx, t, run.RunID, m.progressFor(name))
 	}
 	run.Result = resultOf(ctx, err)
+	if rerr := down.restart(ctx, name); rerr != nil {
+		m.event(ctx, "error", name, "service_restart_failed", rerr.Error())
+		if err == nil || run.Result == catalog.ResultPartial {
+			err, run.Result = restartError(snap.ID, rerr), catalog.ResultFailed
+		} else {
+			err = errors.Join(err, rerr)
+		}
+	}
+	rep.Services = down.report()
 	env.Result, env.SnapshotID = string(run.Result), snap.ID
 	after, herr := m.runHooks(context.WithoutCancel(ctx), "after", t.Spec.Hooks.After, t.Spec.Hooks.Timeout, env)
 	rep.Hooks = append(rep.Hooks, after...)

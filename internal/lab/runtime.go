@@ -103,7 +103,7 @@ type ExecRuntime struct {
 	Status string `yaml:"status"`
 	// PIDFile is a file holding the service's process id: the process
 	// alive means running (when Status is not set), and its start time
-	// gives the uptime.
+	// gives the uptime. A relative path is in Dir, where the commands run.
 	PIDFile string `yaml:"pid_file"`
 	// Dir is the working directory; default the lab file's directory.
 	Dir string `yaml:"dir"`
@@ -185,7 +185,7 @@ func (d *decoder) validateRuntime(p string, s *Service) {
 		}
 		d.nonNegative(q+".timeout", e.Timeout)
 		e.Dir = orDefault(absIn(dir, e.Dir), dir)
-		e.PIDFile = absIn(dir, e.PIDFile)
+		e.PIDFile = absIn(e.Dir, e.PIDFile)
 		e.Timeout = orDefault(e.Timeout, DefaultRuntimeTimeout)
 	}
 }

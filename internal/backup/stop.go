@@ -1,0 +1,140 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"homelab/internal/lab"
+	"homelab/internal/runtime"
+)
+
+// restartTimeout bounds the restart of the services a backup stopped. It
+// runs on a context that outlives the backup's own, so a cancelled or
+// timed-out backup still brings its services back.
+const restartTimeout = 5 * time.Minute
+
+// ServiceStop is what a backup did to one service of its stop list.
+type ServiceStop struct {
+	Service string `json:"service"`
+	// Was is the state found before the backup (runtime.State).
+	Was runtime.State `json:"was"`
+	// Stopped is true when the backup stopped it (it was running).
+	Stopped bool `json:"stopped"`
+	// Restarted is true once it was started again.
+	Restarted bool `json:"restarted"`
+	// Down is how long it was down because of the backup.
+	Down  time.Duration `json:"down_ns,omitempty"`
+	Error string        `json:"error,omitempty"`
+}
+
+// runtimeOf returns the runtime of a lab service.
+func (m *Manager) runtimeOf(s *lab.Service) (runtime.Runtime, error) {
+	if m.Runtime != nil {
+		return m.Runtime(s)
+	}
+	return runtime.New(s, runtime.Options{})
+}
+
+// stopped is the set of services a backup stopped, to be restarted.
+type stopped struct {
+	m     *Manager
+	items []ServiceStop
+	rts   []runtime.Runtime // of items, nil for those not stopped
+	at    []time.Time
+}
+
+// stopServices stops the target's stop list in order, for a consistent
+// copy. A service that is already stopped is left alone (and stays
+// stopped afterwards). When a state cannot be read or a stop fails, the
+// backup must not go on with a service that may still be writing: the
+// error is returned, and the caller restarts what was stopped so far
+// with restart.
+func (m *Manager) stopServices(ctx context.Context, target string, names []string) (*stopped, error) {
+	s := &stopped{m: m}
+	for _, name := range names {
+		svc := m.Lab.Services[name]
+		if svc == nil {
+			return s, fmt.Errorf("stop %s: no such service in the lab file", name)
+		}
+		rt, err := m.runtimeOf(svc)
+		if err != nil {
+			return s, fmt.Errorf("stop %s: %w", name, err)
+		}
+		st, err := rt.Status(ctx)
+		if err != nil {
+			return s, fmt.Errorf("stop %s: state unknown, so the copy would not be consistent: %w", name, err)
+		}
+		item := ServiceStop{Service: name, Was: st.State}
+		if st.State == runtime.Stopped {
+			m.log().Info("service already stopped: left stopped", "target", target, "service", name)
+			s.add(item, nil)
+			continue
+		}
+		m.log().Info("stopping service for a consistent copy", "target", target, "service", name, "runtime", rt.Kind())
+		if err := rt.Stop(ctx); err != nil {
+			// It may be half stopped: start it again with the others.
+			item.Stopped = true
+			s.add(item, rt)
+			return s, fmt.Errorf("stop %s: %w", name, err)
+		}
+		item.Stopped = true
+		s.add(item, rt)
+	}
+	return s, nil
+}
+
+func (s *stopped) add(item ServiceStop, rt runtime.Runtime) {
+	s.items = append(s.items, item)
+	s.rts = append(s.rts, rt)
+	s.at = append(s.at, s.m.now())
+}
+
+// restart starts the services the backup stopped, in reverse order, on a
+// context that survives the backup's cancellation. It tries every one and
+// returns the errors joined.
+func (s *stopped) restart(ctx context.Context, target string) error {
+	if s == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restartTimeout)
+	defer cancel()
+	var errs []error
+	for i := len(s.items) - 1; i >= 0; i-- {
+		if s.rts[i] == nil {
+			continue
+		}
+		name := s.items[i].Service
+		if err := s.rts[i].Start(ctx); err != nil {
+			s.items[i].Error = err.Error()
+			errs = append(errs, fmt.Errorf("restart %s: %w", name, err))
+			s.m.log().Error("service not restarted after the backup", "target", target, "service", name, "err", err)
+			continue
+		}
+		s.items[i].Restarted = true
+		s.items[i].Down = s.m.now().Sub(s.at[i])
+		s.m.log().Info("service restarted", "target", target, "service", name, "down", s.items[i].Down.Round(time.Millisecond))
+	}
+	return errors.Join(errs...)
+}
+
+// report is what the backup did to each service, in stop-list order.
+func (s *stopped) report() []ServiceStop {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.items)
+}
+
+// restartError is the backup's error when its services could not all be
+// restarted: the snapshot may be good, but a service is down.
+func restartError(snapshot string, err error) error {
+	msg := "backup done"
+	if snapshot != "" {
+		msg = "snapshot " + snapshot + " saved"
+	}
+	return fmt.Errorf("%s, but a stopped service is still down: %s", msg, strings.ReplaceAll(err.Error(), "\n", "; "))
+}

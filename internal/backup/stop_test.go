@@ -1,0 +1,251 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/runtime"
+	"homelab/internal/testenv"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// execService is the YAML of an exec service running the real testapp in
+// dir/<name> (data, pid file and log there).
+func execService(t *testing.T, dir, name string) string {
+	t.Helper()
+	bin := testenv.TestApp(t, "1.0.0")
+	sd := filepath.Join(dir, name)
+	os.MkdirAll(sd, 0o755)
+	pid := filepath.Join(sd, "app.pid")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pid); err == nil {
+			exec.Command("kill", strings.TrimSpace(string(b))).Run()
+		}
+	})
+	return fmt.Sprintf(`  %[1]s:
+    runtime:
+      exec:
+        dir: %[2]s
+        start: "setsid %[3]s serve -addr %[4]s -data data -pidfile app.pid >app.log 2>&1 </dev/null &"
+        stop: "kill $(cat app.pid)"
+        pid_file: app.pid
+        timeout: 10s
+`, name, sd, bin, freeAddr(t))
+}
+
+// dump returns a file of the target's latest snapshot.
+func (e *env) dump(t *testing.T, path string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := e.m.Repo(ctx, "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := c.Dump(ctx, "latest", path, &buf, false); err != nil {
+		t.Fatalf("restic dump %s: %v", path, err)
+	}
+	return buf.String()
+}
+
+func (e *env) state(t *testing.T, name string) runtime.Status {
+	t.Helper()
+	rt, err := runtime.New(e.lab.Services[name], runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) start(t *testing.T, name string) {
+	t.Helper()
+	rt, _ := runtime.New(e.lab.Services[name], runtime.Options{})
+	if err := rt.Start(context.Background()); err != nil {
+		if x := e.lab.Services[name].Runtime.Exec; x != nil {
+			out, _ := os.ReadFile(filepath.Join(x.Dir, "app.log"))
+			t.Fatalf("%v; app.log:\n%s", err, out)
+		}
+		t.Fatal(err)
+	}
+}
+
+// TestStopAroundBackup: the services of a target's stop list are stopped
+// during the copy, and running again afterwards, also when the backup
+// fails; a service stopped before stays stopped. Real processes under
+// the exec runtime, a real restic repository.
+func TestStopAroundBackup(t *testing.T) {
+	dir := t.TempDir()
+	services := execService(t, dir, "app") + execService(t, dir, "idle")
+	appData := filepath.Join(dir, "app", "data")
+	e := newEnvIn(t, dir, services, fmt.Sprintf(`  data:
+    provider: restic
+    repository: local
+    source: {paths: [%[1]s]}
+    stop: [app, idle]
+    hooks:
+      # The before hook sees the state the copy is taken in.
+      before: ["test -e %[2]s && echo app running >> %[3]s || echo app stopped >> %[3]s"]
+  broken:
+    provider: restic
+    repository: local
+    source: {paths: [%[1]s, /nonexistent/homelab-test]}
+    stop: [app]
+`, appData, filepath.Join(dir, "app", "app.pid"), filepath.Join(dir, "hook.log")))
+	e.start(t, "app")
+	pid1 := e.state(t, "app").Detail
+
+	ctx := context.Background()
+	rep := e.m.Backup(ctx, "data")
+	if rep.Err != nil || rep.Run.Result != catalog.ResultOK {
+		t.Fatalf("backup: %v (%+v)", rep.Err, rep.Run)
+	}
+	// The copy was taken after the app's clean stop...
+	if got := e.dump(t, filepath.Join(appData, "events.log")); got != "start 1.0.0\nstop 1.0.0 (terminated)\n" {
+		t.Errorf("events.log in the snapshot = %q, want the app stopped at copy time", got)
+	}
+	if hook, _ := os.ReadFile(filepath.Join(dir, "hook.log")); string(hook) != "app stopped\n" {
+		t.Errorf("before hook saw %q", hook)
+	}
+	// ...and it runs again, as a new process; idle was stopped and is left so.
+	if st := e.state(t, "app"); st.State != runtime.Running || st.Detail == pid1 {
+		t.Errorf("app after the backup: %+v (before: %s)", st, pid1)
+	}
+	if st := e.state(t, "idle"); st.State != runtime.Stopped {
+		t.Errorf("idle after the backup: %+v, want left stopped", st)
+	}
+	if len(rep.Services) != 2 || !rep.Services[0].Stopped || !rep.Services[0].Restarted || rep.Services[0].Down <= 0 ||
+		rep.Services[1].Stopped || rep.Services[1].Was != runtime.Stopped {
+		t.Errorf("report.Services = %+v", rep.Services)
+	}
+
+	// A failing backup restarts the app too, and earlier snapshots stay.
+	rep = e.m.Backup(ctx, "broken")
+	if rep.Err == nil || rep.Run.Result != catalog.ResultFailed {
+		t.Fatalf("broken backup: %v (%+v)", rep.Err, rep.Run)
+	}
+	if st := e.state(t, "app"); st.State != runtime.Running {
+		t.Errorf("app after the failed backup: %+v", st)
+	}
+	if len(rep.Services) != 1 || !rep.Services[0].Restarted {
+		t.Errorf("report.Services = %+v", rep.Services)
+	}
+	events, _ := os.ReadFile(filepath.Join(appData, "events.log"))
+	if got := strings.Count(string(events), "start 1.0.0"); got != 3 {
+		t.Errorf("events.log:\n%s\nwant 3 starts", events)
+	}
+}
+
+// TestStopFailureAbortsBackup: when a service cannot be stopped the copy
+// is not taken, and the services already stopped run again.
+func TestStopFailureAbortsBackup(t *testing.T) {
+	dir := t.TempDir()
+	services := execService(t, dir, "app") + `  stuck:
+    runtime: {exec: {status: "exit 0", start: "true", stop: "echo refusing to stop >&2; exit 1"}}
+`
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"f": "x"})
+	e := newEnvIn(t, dir, services, fmt.Sprintf(`  data:
+    provider: restic
+    repository: local
+    source: {paths: [%s]}
+    stop: [app, stuck]
+`, src))
+	e.start(t, "app")
+	rep := e.m.Backup(context.Background(), "data")
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop stuck: service stuck: stop command") || !strings.Contains(rep.Err.Error(), "refusing to stop") {
+		t.Fatalf("backup: %v", rep.Err)
+	}
+	if rep.Run.SnapshotID != "" || len(e.runs(t, "data")) != 1 {
+		t.Errorf("a snapshot was taken: %+v", rep.Run)
+	}
+	if st := e.state(t, "app"); st.State != runtime.Running {
+		t.Errorf("app after the aborted backup: %+v", st)
+	}
+}
+
+// TestStopAroundBackupCompose: the same with a real Compose project: the
+// container is stopped for the copy and started again, also on failure.
+func TestStopAroundBackupCompose(t *testing.T) {
+	docker := testenv.Docker(t)
+	image := testenv.TestAppImage(t, docker, "1.0.0")
+	dir := t.TempDir()
+	b := make([]byte, 4)
+	rand.Read(b)
+	project := "hltest-" + hex.EncodeToString(b)
+	compose := filepath.Join(dir, "compose.yaml")
+	os.WriteFile(compose, []byte("services:\n  web:\n    image: "+image+"\n    pull_policy: never\n    volumes: [\"./data:/data\"]\n"), 0o644)
+	t.Cleanup(func() { exec.Command(docker, "compose", "-p", project, "-f", compose, "down", "-t", "1").Run() })
+	data := filepath.Join(dir, "data")
+	e := newEnvIn(t, dir, fmt.Sprintf("  web:\n    runtime: {compose: {project: %s, service: web, file: compose.yaml}}\n", project), fmt.Sprintf(`  data:
+    provider: restic
+    repository: local
+    source: {paths: [%[1]s]}
+    stop: [web]
+  broken:
+    provider: restic
+    repository: local
+    source: {paths: [%[1]s, /nonexistent/homelab-test]}
+    stop: [web]
+`, data))
+	e.m.Runtime = func(s *lab.Service) (runtime.Runtime, error) { return runtime.New(s, runtime.Options{Docker: docker}) }
+	e.start(t, "web")
+	waitFile(t, filepath.Join(data, "events.log"), "start 1.0.0\n")
+
+	ctx := context.Background()
+	if rep := e.m.Backup(ctx, "data"); rep.Err != nil {
+		t.Fatalf("backup: %v", rep.Err)
+	}
+	if got := e.dump(t, filepath.Join(data, "events.log")); got != "start 1.0.0\nstop 1.0.0 (terminated)\n" {
+		t.Errorf("events.log in the snapshot = %q, want the container stopped at copy time", got)
+	}
+	if st := e.state(t, "web"); st.State != runtime.Running {
+		t.Errorf("web after the backup: %+v", st)
+	}
+	if rep := e.m.Backup(ctx, "broken"); rep.Err == nil {
+		t.Fatal("broken backup succeeded")
+	}
+	if st := e.state(t, "web"); st.State != runtime.Running {
+		t.Errorf("web after the failed backup: %+v", st)
+	}
+}
+
+// waitFile waits until the file at path has content want.
+func waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, _ := os.ReadFile(path)
+		if string(got) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want %q", path, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
