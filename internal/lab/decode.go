@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -182,15 +183,9 @@ func (d *decoder) decodeStruct(path string, n *yaml.Node, v reflect.Value) {
 		return
 	}
 	v.Set(reflect.Zero(v.Type())) // a later merge or key replaces, never blends
-	fields := map[string]int{}
+	fields := map[string][]int{}
 	var names []string
-	for i := range v.NumField() {
-		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			fields[name] = i
-			names = append(names, name)
-		}
-	}
+	yamlFields(v.Type(), nil, fields, &names)
 	for _, kv := range d.pairs(path, n) {
 		k, val := kv[0], kv[1]
 		p := join(path, k.Value)
@@ -204,7 +199,24 @@ func (d *decoder) decodeStruct(path string, n *yaml.Node, v reflect.Value) {
 			continue
 		}
 		d.keys[p] = k
-		d.decode(p, val, v.Field(i))
+		d.decode(p, val, v.FieldByIndex(i))
+	}
+}
+
+// yamlFields maps the yaml names of struct type t's fields to their
+// index paths, descending into fields tagged ",inline".
+func yamlFields(t reflect.Type, prefix []int, fields map[string][]int, names *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		idx := append(slices.Clone(prefix), i)
+		switch {
+		case opts == "inline" && f.Type.Kind() == reflect.Struct:
+			yamlFields(f.Type, idx, fields, names)
+		case name != "" && name != "-":
+			fields[name] = idx
+			*names = append(*names, name)
+		}
 	}
 }
 

@@ -101,10 +101,14 @@ func TestFull(t *testing.T) {
 	gitlab := l.Services["gitlab"]
 	check("gitlab.Name", gitlab.Name, "gitlab")
 	check("gitlab.RuntimeKind", gitlab.RuntimeKind(), "compose")
-	check("gitlab.Runtime", *gitlab.Runtime.Compose, ComposeRuntime{Project: "devlab", Service: "gitlab", Timeout: DefaultRuntimeTimeout})
+	check("gitlab.Runtime", *gitlab.Runtime.Compose, ComposeRuntime{Project: "devlab", Service: "gitlab", File: filepath.Join(dir, "compose.yaml"), Timeout: DefaultRuntimeTimeout})
+	check("gitlab.Upgrade", *gitlab.Upgrade, Upgrade{Preset: "gitlab", RequiredStops: []string{"16.3.9-ce.0", "16.7.10-ce.0", "16.11.10-ce.0"},
+		BackupBefore: []string{"gitlab-db", "gitlab-config"}, HealthyWithin: 15 * time.Minute,
+		PostStep: "docker exec devlab-gitlab-1 gitlab-rake gitlab:background_migrations:wait", PostStepTimeout: DefaultPostStepTimeout})
 	check("cache.Runtime", *l.Services["cache"].Runtime.Systemd, SystemdRuntime{Unit: "redis.service", Timeout: DefaultRuntimeTimeout})
 	check("app-db.Runtime", *l.Services["app-db"].Runtime.Exec, ExecRuntime{Start: "./bin/app-db start", Stop: "./bin/app-db stop",
-		PIDFile: filepath.Join(dir, "run/app-db.pid"), Dir: dir, Timeout: DefaultRuntimeTimeout})
+		PIDFile: filepath.Join(dir, "run/app-db.pid"), Dir: dir, Timeout: DefaultRuntimeTimeout,
+		VersionCommands: VersionCommands{Version: "./bin/app-db --version", SetVersion: "apt-get install -y app-db={{.Version}}"}})
 	check("app-db.Logs", *l.Services["app-db"].Logs, Logs{File: filepath.Join(dir, "log/app-db.log")})
 	check("gitlab.Health", *gitlab.Health, Health{HTTP: &HTTPProbe{
 		URL: "https://gitlab.lab/-/readiness", Expect: 200, Timeout: 5 * time.Second}})

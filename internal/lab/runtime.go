@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 )
 
@@ -87,6 +88,9 @@ type SystemdRuntime struct {
 	User bool `yaml:"user"`
 	// Timeout bounds one systemctl command. Default DefaultRuntimeTimeout.
 	Timeout time.Duration `yaml:"timeout"`
+	// Version and SetVersion run with /bin/sh -c in the lab file's
+	// directory.
+	VersionCommands `yaml:",inline"`
 }
 
 // ExecRuntime drives a service with shell commands (/bin/sh -c, in Dir):
@@ -108,7 +112,19 @@ type ExecRuntime struct {
 	// Dir is the working directory; default the lab file's directory.
 	Dir string `yaml:"dir"`
 	// Timeout bounds one command. Default DefaultRuntimeTimeout.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout         time.Duration `yaml:"timeout"`
+	VersionCommands `yaml:",inline"`
+}
+
+// VersionCommands read and set the version of a service that is not a
+// container (exec and systemd runtimes), for upgrades. Both are shell
+// commands; SetVersion is a text/template with .Version (the version to
+// install) and .Service, such as "apt-get install -y app={{.Version}}".
+type VersionCommands struct {
+	// Version prints the installed version: the first token of its first
+	// line that reads as a version, such as "app 1.2.3" -> 1.2.3.
+	Version    string `yaml:"version"`
+	SetVersion string `yaml:"set_version"`
 }
 
 // validateRuntime checks a service's runtime section: at most one kind,
@@ -167,6 +183,7 @@ func (d *decoder) validateRuntime(p string, s *Service) {
 		}
 		d.nonNegative(q+".timeout", u.Timeout)
 		u.Timeout = orDefault(u.Timeout, DefaultRuntimeTimeout)
+		d.checkVersionCommands(q, u.VersionCommands)
 	}
 	if given(RuntimeExec) {
 		e := ensure(r.Exec)
@@ -184,6 +201,7 @@ func (d *decoder) validateRuntime(p string, s *Service) {
 			d.at(q+".status", "required (or pid_file): a shell command exiting 0 when the service runs, 1 to 3 when it is stopped")
 		}
 		d.nonNegative(q+".timeout", e.Timeout)
+		d.checkVersionCommands(q, e.VersionCommands)
 		e.Dir = orDefault(absIn(dir, e.Dir), dir)
 		e.PIDFile = absIn(e.Dir, e.PIDFile)
 		e.Timeout = orDefault(e.Timeout, DefaultRuntimeTimeout)
@@ -228,4 +246,23 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// checkVersionCommands checks that set_version is a template that parses
+// and that the two commands come together.
+func (d *decoder) checkVersionCommands(p string, v VersionCommands) {
+	if v.SetVersion != "" {
+		if _, err := template.New("set_version").Option("missingkey=error").Parse(v.SetVersion); err != nil {
+			d.at(p+".set_version", "bad template: %v", strings.TrimPrefix(err.Error(), "template: set_version:"))
+		}
+		if !strings.Contains(v.SetVersion, "{{") {
+			d.at(p+".set_version", "must use {{.Version}}: the command installs the version it is given")
+		}
+	}
+	switch {
+	case v.SetVersion != "" && strings.TrimSpace(v.Version) == "":
+		d.at(p+".version", "required with set_version: a command printing the installed version")
+	case v.Version != "" && v.SetVersion == "":
+		d.at(p+".set_version", "required with version: a command installing {{.Version}}")
+	}
 }

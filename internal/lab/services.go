@@ -44,6 +44,9 @@ type Service struct {
 	// Logs says where the service's logs are when its runtime does not
 	// keep them (an exec service writing a file); nil when it has none.
 	Logs *Logs `yaml:"logs"`
+	// Upgrade configures `homelab upgrade` for the service (upgrade.go);
+	// nil when it is not upgraded by homelab.
+	Upgrade *Upgrade `yaml:"upgrade"`
 }
 
 // RuntimeKind is the kind of the service's runtime (compose, systemd or

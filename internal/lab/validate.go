@@ -44,6 +44,9 @@ func (d *decoder) validate(l *Lab) {
 	validateEntries(d, "repositories", l.Repositories, d.validateRepository)
 	validateEntries(d, "services", l.Services, d.validateService)
 	validateEntries(d, "backups", l.Backups, func(p string, b *Backup) { d.validateBackup(p, b, l) })
+	for _, name := range slices.Sorted(maps.Keys(l.Services)) { // after backups: upgrades name them
+		d.validateUpgrade("services."+name+".upgrade", l.Services[name], l)
+	}
 	for i := range l.Notify {
 		if l.Notify[i] == nil {
 			l.Notify[i] = new(Notify)

@@ -1,0 +1,108 @@
+package lab
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"homelab/internal/upgrade"
+)
+
+const (
+	// DefaultHealthyWithin is how long an upgraded service has to become
+	// healthy when its upgrade section does not say.
+	DefaultHealthyWithin = 10 * time.Minute
+	// DefaultPostStepTimeout bounds a post-step command (migrations).
+	DefaultPostStepTimeout = time.Hour
+)
+
+// Upgrade is how `homelab upgrade` upgrades a service: the stops on the
+// way, the restore points before each, and the health gate after each.
+type Upgrade struct {
+	// Preset names a built-in list of required stops (upgrade.PresetNames:
+	// "gitlab"), merged with RequiredStops.
+	Preset string `yaml:"preset"`
+	// RequiredStops are versions an upgrade must pass through, written as
+	// the service's versions are (image tags: "16.7.10-ce.0").
+	RequiredStops []string `yaml:"required_stops"`
+	// BackupBefore names the backup targets taken as a restore point
+	// before each stop, and restored when the stop is rolled back.
+	BackupBefore []string `yaml:"backup_before"`
+	// HealthyWithin is how long the service has after each version change
+	// to pass its health probe (or, without one, to be running). Default
+	// DefaultHealthyWithin.
+	HealthyWithin time.Duration `yaml:"healthy_within"`
+	// PostStep is a shell command run after each stop is healthy (such as
+	// "gitlab-rake gitlab:background_migrations:wait"); a text/template
+	// with .Service, .Version and .Previous. Its failure rolls the stop
+	// back.
+	PostStep string `yaml:"post_step"`
+	// PostStepTimeout bounds PostStep. Default DefaultPostStepTimeout.
+	PostStepTimeout time.Duration `yaml:"post_step_timeout"`
+}
+
+// Stops are the parsed RequiredStops (valid after Load).
+func (u *Upgrade) Stops() []upgrade.Version {
+	var out []upgrade.Version
+	for _, s := range u.RequiredStops {
+		if v, err := upgrade.ParseVersion(s); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// validateUpgrade checks a service's upgrade section against the lab: a
+// known preset, versions that parse, existing backup targets, a runtime
+// that can change versions, and fills in the defaults.
+func (d *decoder) validateUpgrade(p string, s *Service, l *Lab) {
+	u := s.Upgrade
+	if u == nil || d.bad[p] {
+		return
+	}
+	if u.Preset != "" {
+		if _, ok := upgrade.LookupPreset(u.Preset); !ok {
+			d.at(p+".preset", "unknown preset %q (known: %s)", u.Preset, strings.Join(upgrade.PresetNames(), ", "))
+		}
+	}
+	for i, v := range u.RequiredStops {
+		if _, err := upgrade.ParseVersion(v); err != nil {
+			d.at(fmt.Sprintf("%s.required_stops[%d]", p, i), "%v", err)
+		}
+	}
+	for i, name := range u.BackupBefore {
+		if l.Backups[name] == nil {
+			d.at(fmt.Sprintf("%s.backup_before[%d]", p, i), "unknown backup target %q (known: %s)",
+				name, strings.Join(slices.Sorted(maps.Keys(l.Backups)), ", "))
+		}
+	}
+	d.nonNegative(p+".healthy_within", u.HealthyWithin)
+	d.nonNegative(p+".post_step_timeout", u.PostStepTimeout)
+	if u.PostStep != "" {
+		if _, err := template.New("post_step").Parse(u.PostStep); err != nil {
+			d.at(p+".post_step", "bad template: %v", strings.TrimPrefix(err.Error(), "template: post_step:"))
+		}
+	}
+	rp := strings.TrimSuffix(p, ".upgrade") + ".runtime"
+	switch r := s.Runtime; r.Kind() {
+	case "":
+		d.at(p, "an upgrade needs a runtime to change the version: give the service a runtime (compose, exec or systemd)")
+	case RuntimeCompose:
+		if r.Compose.File == "" {
+			d.at(rp+".compose.file", "required for upgrades: the compose file whose image tag is changed")
+		}
+	case RuntimeExec:
+		if r.Exec.SetVersion == "" {
+			d.at(rp+".exec.set_version", "required for upgrades: a command installing {{.Version}}")
+		}
+	case RuntimeSystemd:
+		if r.Systemd.SetVersion == "" {
+			d.at(rp+".systemd.set_version", "required for upgrades: a command installing {{.Version}}")
+		}
+	}
+	u.HealthyWithin = orDefault(u.HealthyWithin, DefaultHealthyWithin)
+	u.PostStepTimeout = orDefault(u.PostStepTimeout, DefaultPostStepTimeout)
+}
