@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"homelab/internal/catalog"
+	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/status"
 )
@@ -25,9 +26,9 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	opts := &StatusOptions{IO: f.IO, F: f}
 	return &cobra.Command{
 		Use:   "status",
-		Short: "One page: service health, last backup, last restore drill and RPO of every target, recent failures",
-		Long: "One page: every service with its health probe's verdict (probed now, all at once, each within its timeout); per target the last backup (age, size, result), the last restore drill (age, result, RTO) and OVERDUE when the last good backup is older than the schedule allows; recent failures.\n" +
-			"Exits 1 when anything is overdue or failed, or a service's probe fails.\n\n" + exitCodesHelp,
+		Short: "One page: service health, last backup, last restore drill and RPO of every target, TLS certificates, recent failures",
+		Long: "One page: every service with its health probe's verdict (probed now, all at once, each within its timeout); per target the last backup (age, size, result), the last restore drill (age, result, RTO) and OVERDUE when the last good backup is older than the schedule allows; the CA and every leaf certificate of the lab file (subject, expiry, days left; ROTATE inside its rotation window, EXPIRED, MISSING, or its issue); recent failures.\n" +
+			"Exits 1 when anything is overdue or failed, a service's probe fails, or a certificate is expiring (inside its rotation window), expired, missing or has an issue.\n\n" + exitCodesHelp,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JSON = f.JSON
@@ -44,8 +45,8 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	// The probes run while the catalog is read: status takes about as
-	// long as the slowest probe.
+	// The probes run while the catalog and the certificates are read:
+	// status takes about as long as the slowest probe.
 	pctx, cancel := context.WithCancel(ctx)
 	probed := make(chan []health.Result, 1)
 	go func() { probed <- health.CheckAll(pctx, l.Services, health.Options{}) }()
@@ -63,7 +64,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	certRep, err := certs.Status(l, now)
+	if err != nil {
+		return err
+	}
 	rep.AddServices(l, results())
+	rep.AddCerts(certRep)
 	if opts.JSON {
 		err = status.RenderJSON(opts.IO.Out, rep)
 	} else {
