@@ -146,3 +146,83 @@ func TestSummarize(t *testing.T) {
 		})
 	}
 }
+
+func TestRetag(t *testing.T) {
+	tests := []struct{ name, in, want, err string }{
+		{"plain", "services:\n  app:\n    image: reg:5000/team/app:1.0.0 # pinned\n    ports: [\"80:80\"]\n",
+			"services:\n  app:\n    image: reg:5000/team/app:1.1.0 # pinned\n    ports: [\"80:80\"]\n", ""},
+		{"double quoted", "# top\nservices:\n  db: {image: postgres:15}\n  app:\n    image: \"app:1.0.0\"\n",
+			"# top\nservices:\n  db: {image: postgres:15}\n  app:\n    image: \"app:1.1.0\"\n", ""},
+		{"flow mapping", "services: {app: {image: 'app:1.0.0', restart: always}}\n",
+			"services: {app: {image: 'app:1.1.0', restart: always}}\n", ""},
+		{"unicode before", "services:\n  app: {labels: {x: \"é\"}, image: app:1.0.0}\n",
+			"services:\n  app: {labels: {x: \"é\"}, image: app:1.1.0}\n", ""},
+		{"no tag", "services:\n  app:\n    image: app\n", "", `image "app" has no tag`},
+		{"variable", "services:\n  app:\n    image: app:${TAG}\n", "", "uses a variable"},
+		{"digest", "services:\n  app:\n    image: app@sha256:abc\n", "", "pinned by digest"},
+		{"build", "services:\n  app:\n    build: .\n", "", "has no image"},
+		{"no service", "services:\n  web:\n    image: web:1\n", "", `no service "app"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &composeRuntime{name: "app", cfg: &lab.ComposeRuntime{Service: "app", File: "compose.yaml"}}
+			got, err := r.retag([]byte(tt.in), "1.1.0")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Fatalf("got %q, %v\nwant %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestComposeSetVersion changes the image tag of a real project: the
+// file is edited in place with a .bak kept, and the container runs the
+// new version (the testapp migrates its data forward).
+func TestComposeSetVersion(t *testing.T) {
+	docker := testenv.Docker(t)
+	testenv.TestAppImage(t, docker, "1.0.5")
+	dir := t.TempDir()
+	project, file := composeProject(t, docker, dir)
+	rt, _ := New(&lab.Service{Name: "app", Runtime: &lab.Runtime{Compose: &lab.ComposeRuntime{
+		Project: project, Service: "app", File: file, Timeout: time.Minute}}}, Options{Docker: docker})
+	v, err := AsVersioner(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(file)
+	if got, err := v.Version(ctx); err != nil || got != "1.0.0" {
+		t.Fatalf("Version = %q, %v", got, err)
+	}
+	if err := v.SetVersion(ctx, "1.0.5"); err != nil {
+		t.Fatalf("SetVersion: %v", err)
+	}
+	if got, err := v.Version(ctx); err != nil || got != "1.0.5" {
+		t.Fatalf("Version after = %q, %v", got, err)
+	}
+	if bak, _ := os.ReadFile(file + ".bak"); string(bak) != string(before) {
+		t.Errorf(".bak = %q, want the previous file", bak)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		data, _ := os.ReadFile(filepath.Join(dir, "data", "data.txt"))
+		if string(data) == "migrated to schema 1 by 1.0.0\nmigrated to schema 2 by 1.0.5\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("data.txt = %q: the container did not run 1.0.5", data)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st, err := rt.Status(ctx); err != nil || st.State != Running {
+		t.Errorf("status %+v, %v", st, err)
+	}
+}

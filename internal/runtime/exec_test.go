@@ -175,3 +175,30 @@ func TestExecRuntimeErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestExecVersion(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "installed"), []byte("app 1.0.0\n"), 0o644)
+	rt, _ := New(&lab.Service{Name: "app", Runtime: &lab.Runtime{Exec: &lab.ExecRuntime{
+		Status: "exit 0", Start: "true", Stop: "true", Dir: dir, Timeout: 5 * time.Second,
+		VersionCommands: lab.VersionCommands{Version: "cat installed", SetVersion: "echo \"$HOMELAB_SERVICE {{.Version}}\" > installed"},
+	}}}, Options{})
+	v, err := AsVersioner(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if got, err := v.Version(ctx); err != nil || got != "app 1.0.0" {
+		t.Fatalf("Version = %q, %v", got, err)
+	}
+	if err := v.SetVersion(ctx, "1.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v.Version(ctx); err != nil || got != "app 1.1.0" {
+		t.Fatalf("Version = %q, %v", got, err)
+	}
+	rt, _ = New(&lab.Service{Name: "app", Runtime: &lab.Runtime{Exec: &lab.ExecRuntime{Status: "exit 0", Start: "true", Stop: "true", Dir: dir, Timeout: time.Second}}}, Options{})
+	if _, err := AsVersioner(rt); err != ErrNoVersion {
+		t.Errorf("AsVersioner without set_version: %v", err)
+	}
+}

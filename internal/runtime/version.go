@@ -1,0 +1,236 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+
+	"homelab/internal/certs"
+)
+
+// Versioner is a runtime that can read and change the service's version,
+// for upgrades.
+type Versioner interface {
+	// Version is the version the runtime is set to run: a compose
+	// service's image tag, or what an exec/systemd version command prints
+	// (its first line, trimmed; the caller picks the version out of it).
+	Version(ctx context.Context) (string, error)
+	// SetVersion changes the version and (re)starts the service on it; it
+	// returns when the runtime has done so, not when it is healthy.
+	SetVersion(ctx context.Context, version string) error
+}
+
+// ErrNoVersion is returned by AsVersioner for a runtime that cannot
+// change versions (no compose file, no set_version command).
+var ErrNoVersion = errors.New("the runtime cannot change the version")
+
+// AsVersioner returns rt as a Versioner when its configuration allows.
+func AsVersioner(rt Runtime) (Versioner, error) {
+	switch r := rt.(type) {
+	case *composeRuntime:
+		if r.cfg.File != "" {
+			return r, nil
+		}
+	case *execRuntime:
+		if r.cfg.SetVersion != "" {
+			return r, nil
+		}
+	case Versioner:
+		return r, nil
+	}
+	return nil, ErrNoVersion
+}
+
+// Version is the tag of the service's image in the compose file.
+func (r *composeRuntime) Version(ctx context.Context) (string, error) {
+	data, err := os.ReadFile(r.cfg.File)
+	if err != nil {
+		return "", err
+	}
+	n, err := r.imageNode(data)
+	if err != nil {
+		return "", err
+	}
+	_, tag, err := splitImage(n.Value)
+	if err != nil {
+		return "", fmt.Errorf("%s:%d: services.%s.image: %w", r.cfg.File, n.Line, r.cfg.Service, err)
+	}
+	return tag, nil
+}
+
+// SetVersion changes the tag of the service's image in the compose file
+// and recreates the service's containers on it (`docker compose up -d
+// --no-deps <service>`). The file is edited where the image is written,
+// leaving the rest byte for byte as it was (comments, order, quoting);
+// the previous file is kept as <file>.bak, and the new one replaces it
+// atomically.
+func (r *composeRuntime) SetVersion(ctx context.Context, version string) error {
+	if strings.ContainsAny(version, " \t\n:@/\"'") || version == "" {
+		return fmt.Errorf("bad image tag %q", version)
+	}
+	data, err := os.ReadFile(r.cfg.File)
+	if err != nil {
+		return err
+	}
+	out, err := r.retag(data, version)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(out, data) {
+		fi, err := os.Stat(r.cfg.File)
+		if err != nil {
+			return err
+		}
+		if err := certs.WriteFile(r.cfg.File+".bak", data, fi.Mode().Perm(), 0o777); err != nil {
+			return fmt.Errorf("keep %s.bak: %w", filepath.Base(r.cfg.File), err)
+		}
+		if err := certs.WriteFile(r.cfg.File, out, fi.Mode().Perm(), 0o777); err != nil {
+			return err
+		}
+	}
+	_, err = r.compose(ctx, "up", "--detach", "--no-deps", r.cfg.Service)
+	return err
+}
+
+// retag returns data with the service's image tag replaced by tag.
+func (r *composeRuntime) retag(data []byte, tag string) ([]byte, error) {
+	n, err := r.imageNode(data)
+	if err != nil {
+		return nil, err
+	}
+	repo, _, err := splitImage(n.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: services.%s.image: %w", r.cfg.File, n.Line, r.cfg.Service, err)
+	}
+	// Find the scalar's text at its position: line n.Line, column
+	// n.Column (1-based, in runes, of the value or its opening quote).
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if n.Line < 1 || n.Line > len(lines) {
+		return nil, fmt.Errorf("%s: image of %s not found at line %d", r.cfg.File, r.cfg.Service, n.Line)
+	}
+	line := string(lines[n.Line-1])
+	runes := []rune(line)
+	if n.Column < 1 || n.Column > len(runes) {
+		return nil, fmt.Errorf("%s:%d: image of %s not found at column %d", r.cfg.File, n.Line, r.cfg.Service, n.Column)
+	}
+	start := len(string(runes[:n.Column-1]))
+	quote := ""
+	switch n.Style {
+	case yaml.DoubleQuotedStyle:
+		quote = `"`
+	case yaml.SingleQuotedStyle:
+		quote = `'`
+	case 0, yaml.FlowStyle:
+	default:
+		return nil, fmt.Errorf("%s:%d: services.%s.image: write the image on one line, plain or quoted", r.cfg.File, n.Line, r.cfg.Service)
+	}
+	old := quote + n.Value + quote
+	if !strings.HasPrefix(line[start:], old) {
+		return nil, fmt.Errorf("%s:%d: services.%s.image: cannot edit %q in place (escapes?)", r.cfg.File, n.Line, r.cfg.Service, n.Value)
+	}
+	lines[n.Line-1] = []byte(line[:start] + quote + repo + ":" + tag + quote + line[start+len(old):])
+	out := bytes.Join(lines, nil)
+	// The edit must read back as the intended image and nothing else.
+	if m, err := r.imageNode(out); err != nil || m.Value != repo+":"+tag {
+		return nil, fmt.Errorf("%s: editing the image tag of %s did not give %s:%s", r.cfg.File, r.cfg.Service, repo, tag)
+	}
+	return out, nil
+}
+
+// imageNode finds services.<service>.image in a compose file.
+func (r *composeRuntime) imageNode(data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.cfg.File, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty compose file", r.cfg.File)
+	}
+	svc := lookup(lookup(doc.Content[0], "services"), r.cfg.Service)
+	if svc == nil {
+		return nil, fmt.Errorf("%s: no service %q under services", r.cfg.File, r.cfg.Service)
+	}
+	img := lookup(svc, "image")
+	if img == nil || img.Kind != yaml.ScalarNode {
+		return nil, fmt.Errorf("%s:%d: services.%s has no image (a service built from source has no tag to change)", r.cfg.File, svc.Line, r.cfg.Service)
+	}
+	return img, nil
+}
+
+// lookup returns the value of key in mapping n, or nil.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// splitImage splits an image reference into repository and tag
+// ("registry:5000/app:1.2" -> "registry:5000/app", "1.2"). A digest
+// (@sha256:...), a variable (${TAG}) or no tag is an error: there is no
+// tag to change.
+func splitImage(ref string) (repo, tag string, err error) {
+	switch {
+	case strings.Contains(ref, "$"):
+		return "", "", fmt.Errorf("image %q uses a variable: write the tag in the file for homelab to change it", ref)
+	case strings.Contains(ref, "@"):
+		return "", "", fmt.Errorf("image %q is pinned by digest: write it with a tag", ref)
+	}
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return "", "", fmt.Errorf("image %q has no tag (it means :latest): write the version, such as %s:1.2.3", ref, ref)
+	}
+	return ref[:i], ref[i+1:], nil
+}
+
+// Version runs the version command and returns its first line.
+func (r *execRuntime) Version(ctx context.Context) (string, error) {
+	if r.cfg.Version == "" {
+		return "", fmt.Errorf("service %s: no version command", r.name)
+	}
+	out, _, err := r.run(ctx, "version", r.cfg.Version)
+	if err != nil {
+		return "", fmt.Errorf("service %s: version command %q: %w%s", r.name, r.cfg.Version, err, suffix(out))
+	}
+	return firstLine(out), nil
+}
+
+// SetVersion runs the set_version template with the version.
+func (r *execRuntime) SetVersion(ctx context.Context, version string) error {
+	cmd, err := expand(r.cfg.SetVersion, r.name, version)
+	if err != nil {
+		return err
+	}
+	if out, _, err := r.run(ctx, "set_version", cmd); err != nil {
+		return fmt.Errorf("service %s: set_version command %q: %w%s", r.name, cmd, err, suffix(out))
+	}
+	return nil
+}
+
+// expand fills a version command template.
+func expand(text, service, version string) (string, error) {
+	t, err := template.New("set_version").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, struct{ Service, Version string }{service, version}); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+var _ Versioner = (*composeRuntime)(nil)
+var _ Versioner = (*execRuntime)(nil)
