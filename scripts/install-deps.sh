@@ -11,6 +11,7 @@
 #   haproxy           a real TLS server for the certificate rotation tests
 #                     (the Debian service it may start is stopped: tests
 #                     run their own instances)
+#   debootstrap       the systemd test image's rootfs (build-systemd-image.sh)
 # then restic >= 0.17 through scripts/install-restic.sh (bookworm's apt
 # restic is 0.14, too old; that script builds 0.18.1 with Go).
 #
@@ -22,7 +23,7 @@
 # is not installed here; it is needed to build homelab and restic.
 set -euo pipefail
 
-readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium haproxy)
+readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium haproxy debootstrap)
 
 log() { printf '%s\n' "install-deps: $*" >&2; }
 die() { log "error: $*"; exit 1; }
