@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # test.sh: the test command of README.md and CI. Installs what the tests
-# need (scripts/install-deps.sh: PostgreSQL from apt, restic >= 0.17 built
-# from the Go module proxy) when run as root, then vets and runs every test
+# need (scripts/install-deps.sh: PostgreSQL, chromium, haproxy and
+# debootstrap from apt, restic >= 0.17 built from the Go module proxy;
+# scripts/install-compose.sh: Docker Compose v2; the systemd test image)
+# when run as root, then vets and runs every test
 # against the real tools. Under CI=true a missing tool fails the tests
 # instead of skipping them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
 	./scripts/install-deps.sh
+	./scripts/install-compose.sh
+	# The Debian rootfs image with systemd as PID 1 that the systemd
+	# runtime and journald tests boot (cached by its recipe's hash).
+	./scripts/build-systemd-image.sh >/dev/null
 fi
 export PATH="/usr/local/go/bin:$PATH"
 go vet ./...

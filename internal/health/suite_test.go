@@ -29,7 +29,7 @@ type conformance struct {
 }
 
 func service(name string, h *lab.Health) *lab.Service {
-	return &lab.Service{Name: name, Runtime: map[string]any{"exec": map[string]any{}}, Health: h}
+	return &lab.Service{Name: name, Health: h}
 }
 
 // runConformance runs the suite for c.

@@ -84,7 +84,7 @@ func New(s *lab.Service, o Options) (Runtime, error) {
 	case lab.RuntimeCompose:
 		return newCompose(s.Name, r.Compose, o), nil
 	case lab.RuntimeSystemd:
-		return nil, fmt.Errorf("service %s: the systemd runtime is not supported yet", s.Name)
+		return newSystemd(s.Name, r.Systemd, o), nil
 	case lab.RuntimeExec:
 		return newExec(s.Name, r.Exec), nil
 	}
