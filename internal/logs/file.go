@@ -19,9 +19,8 @@ const (
 	// DefaultRotateGrace is how long a file rotated away by rename is
 	// still read after it last grew.
 	DefaultRotateGrace = 5 * time.Second
-	// MaxLine is the longest line delivered whole while following: a line
-	// that grows past it without a newline is delivered in pieces of
-	// MaxLine bytes.
+	// MaxLine is the longest line delivered whole: a longer one is
+	// delivered in pieces of MaxLine bytes (the last one with the rest).
 	MaxLine = 1 << 20
 )
 
@@ -366,6 +365,11 @@ func (s *fileStream) split(lf *logFile, data []byte) error {
 		if len(lf.partial) > 0 {
 			lf.partial = append(lf.partial, line...)
 			line = lf.partial
+		}
+		for ; len(line) > MaxLine; line = line[MaxLine:] {
+			if err := s.line(line[:MaxLine]); err != nil {
+				return err
+			}
 		}
 		if err := s.line(line); err != nil {
 			return err

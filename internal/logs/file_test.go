@@ -425,3 +425,13 @@ func TestFileEmitErrorEndsFollow(t *testing.T) {
 		t.Errorf("Stream = %v after %d lines (context %v), want the emit error after 1", err, n, ctx.Err())
 	}
 }
+
+func TestFileLongLineSplit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	long := strings.Repeat("z", MaxLine+10)
+	writeFile(t, path, "short\n"+long+"\nafter\n")
+	got := texts(read(t, newTestFile(path), Options{Tail: -1}))
+	if len(got) != 4 || got[0] != "short" || got[1] != long[:MaxLine] || got[2] != long[MaxLine:] || got[3] != "after" {
+		t.Errorf("got %d lines, want short, %d bytes, 10 bytes, after", len(got), MaxLine)
+	}
+}
