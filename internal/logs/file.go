@@ -353,7 +353,7 @@ func (s *fileStream) split(lf *logFile, data []byte) error {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			lf.partial = append(lf.partial, data...)
-			for len(lf.partial) >= MaxLine {
+			for len(lf.partial) > MaxLine {
 				if err := s.line(lf.partial[:MaxLine]); err != nil {
 					return err
 				}
