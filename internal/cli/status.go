@@ -11,6 +11,7 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/certs"
 	"homelab/internal/health"
+	"homelab/internal/runtime"
 	"homelab/internal/status"
 )
 
@@ -49,9 +50,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	// status takes about as long as the slowest probe.
 	pctx, cancel := context.WithCancel(ctx)
 	probed := make(chan []health.Result, 1)
+	read := make(chan []runtime.Result, 1)
 	go func() { probed <- health.CheckAll(pctx, l.Services, health.Options{}) }()
+	go func() { read <- runtime.StatusAll(pctx, l.Services, runtime.Options{}, 0) }()
 	results := sync.OnceValue(func() []health.Result { return <-probed })
-	defer results() // no probe outlives the command...
+	states := sync.OnceValue(func() []runtime.Result { return <-read })
+	defer states()  // no probe or runtime command outlives the command...
+	defer results() // ...
 	defer cancel()  // ...and after an error none is waited for
 
 	store, err := catalog.Open(ctx, filepath.Join(l.StateDir, "catalog.db"))
@@ -69,6 +74,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		return err
 	}
 	rep.AddServices(l, results())
+	rep.AddStates(states())
 	rep.AddCerts(certRep)
 	if opts.JSON {
 		err = status.RenderJSON(opts.IO.Out, rep)

@@ -202,3 +202,32 @@ func TestExecVersion(t *testing.T) {
 		t.Errorf("AsVersioner without set_version: %v", err)
 	}
 }
+
+func TestStatusAll(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(status string) *lab.Service {
+		return &lab.Service{Runtime: &lab.Runtime{Exec: &lab.ExecRuntime{Status: status, Start: "true", Stop: "true", Dir: dir, Timeout: time.Minute}}}
+	}
+	services := map[string]*lab.Service{"up": mk("exit 0"), "down": mk("exit 3"), "bare": {}}
+	for i := range 10 {
+		services[fmt.Sprintf("hang%d", i)] = mk("sleep 30")
+	}
+	start := time.Now()
+	res := StatusAll(t.Context(), services, Options{}, 500*time.Millisecond)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("StatusAll took %s for 10 hanging services with a 500ms timeout", d)
+	}
+	got := map[string]Result{}
+	for _, r := range res {
+		got[r.Service] = r
+	}
+	if len(got) != 12 || got["up"].Status.State != Running || got["down"].Status.State != Stopped {
+		t.Fatalf("results: %+v", got)
+	}
+	if _, ok := got["bare"]; ok {
+		t.Error("a service without a runtime was read")
+	}
+	if err := got["hang3"].Err; err == nil || !strings.Contains(err.Error(), "500ms") {
+		t.Errorf("hanging status: %v", err)
+	}
+}

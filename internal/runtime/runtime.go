@@ -90,3 +90,47 @@ func New(s *lab.Service, o Options) (Runtime, error) {
 	}
 	return nil, fmt.Errorf("service %s: %w", s.Name, ErrNoRuntime)
 }
+
+// Result is a service's state as StatusAll read it.
+type Result struct {
+	Service string
+	Status  Status
+	// Err is why the state could not be read; Status is then zero.
+	Err error
+}
+
+// StatusAll reads the state of every service of services that has a
+// runtime, all at once, each bounded by timeout (default 10s), so it
+// takes about as long as the slowest. Results are in no particular order.
+func StatusAll(ctx context.Context, services map[string]*lab.Service, o Options, timeout time.Duration) []Result {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ch := make(chan Result)
+	n := 0
+	for name, s := range services {
+		rt, err := New(s, o)
+		if errors.Is(err, ErrNoRuntime) {
+			continue
+		}
+		n++
+		go func() {
+			if err != nil {
+				ch <- Result{Service: name, Err: err}
+				return
+			}
+			sctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			st, err := rt.Status(sctx)
+			if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+				err = fmt.Errorf("no answer within %s", timeout)
+			}
+			ch <- Result{Service: name, Status: st, Err: err}
+		}()
+	}
+	out := make([]Result, 0, n)
+	for range n {
+		out = append(out, <-ch)
+	}
+	return out
+}

@@ -58,7 +58,7 @@ func TestStatusPageBrowser(t *testing.T) {
 		permissionDenied, // a recent failure
 		`<script>alert("x")</script> & friends`,
 		"backup running", "drill queued", "postgres", "compose", "systemd",
-		"1 of 2 services failing", "dsn_env PG_DSN is not set", "no probe", // services' health
+		"2 of 3 services failing", "dsn_env PG_DSN is not set", "systemd · STOPPED", "compose · up 3h 12m", // services' health
 		"1 cert missing, 1 cert expiring", "CN=devlab CA,O=homelab", "CN=registry.lab", "2026-12-13", "20 days", // certificates
 		"ROTATE", "MISSING", "due for rotation: 20 days left", "not issued: run homelab cert issue wiki",
 	} {

@@ -12,6 +12,7 @@ import (
 	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/lab"
+	"homelab/internal/runtime"
 )
 
 // epoch is the tests' fixed "now": Monday 2026-11-23 10:15 UTC.
@@ -217,6 +218,9 @@ func newFixture(t *testing.T, token string, jobs func() []JobInfo, opts ...func(
 		Health: func(ctx context.Context, l *lab.Lab) []health.Result {
 			return health.CheckAll(ctx, l.Services, health.Options{LookupEnv: func(string) (string, bool) { return "", false }})
 		},
+		// The fixture's runtimes are not on this machine: their states are
+		// given, as runtime.StatusAll would read them.
+		States: func(context.Context, *lab.Lab) []runtime.Result { return fixtureStates },
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -236,4 +240,12 @@ func newTestServer(t *testing.T, s *Server) string {
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// fixtureStates are the fixture services' runtime states: postgres up for
+// 3h 12m at epoch, queue up since an unknown time, wiki stopped.
+var fixtureStates = []runtime.Result{
+	{Service: "postgres", Status: runtime.Status{State: runtime.Running, Since: epoch.Add(-3*time.Hour - 12*time.Minute)}},
+	{Service: "queue", Status: runtime.Status{State: runtime.Running}},
+	{Service: "wiki", Status: runtime.Status{State: runtime.Stopped, Detail: "inactive (dead)"}},
 }

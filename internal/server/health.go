@@ -9,6 +9,7 @@ import (
 	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/lab"
+	"homelab/internal/runtime"
 	"homelab/internal/status"
 )
 
@@ -25,20 +26,42 @@ const DefaultHealthTTL = 5 * time.Second
 // Freshness is measured on the real monotonic clock, not Options.Now: the
 // probes run in real time whatever clock the page shows.
 type healthCache struct {
-	probe func(context.Context, *lab.Lab) []health.Result
-	ttl   time.Duration // <= 0: probe for every request
+	probe  func(context.Context, *lab.Lab) []health.Result
+	states func(context.Context, *lab.Lab) []runtime.Result
+	ttl    time.Duration // <= 0: probe for every request
 
 	mu      sync.Mutex
 	lab     *lab.Lab // the lab the results are for (a reload makes a new one)
 	at      time.Time
-	results []health.Result
+	results live
 	running chan struct{} // closed when the run in flight ends; nil if none
+}
+
+// live is one round of the services' probes and runtime states.
+type live struct {
+	health []health.Result
+	states []runtime.Result
+}
+
+// check probes the services and reads their runtimes' states at once.
+func (c *healthCache) check(ctx context.Context, l *lab.Lab) live {
+	var out live
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c.states != nil {
+			out.states = c.states(ctx, l)
+		}
+	}()
+	out.health = c.probe(ctx, l)
+	<-done
+	return out
 }
 
 // get returns fresh results for l, probing if need be. Only ctx's
 // cancellation makes it return early (with ctx's error); a run it started
 // is not cancelled with it, since other requests may be waiting for it.
-func (c *healthCache) get(ctx context.Context, l *lab.Lab) ([]health.Result, error) {
+func (c *healthCache) get(ctx context.Context, l *lab.Lab) (live, error) {
 	for {
 		c.mu.Lock()
 		if ch := c.running; ch != nil {
@@ -47,7 +70,7 @@ func (c *healthCache) get(ctx context.Context, l *lab.Lab) ([]health.Result, err
 			case <-ch:
 				continue // its results, if fresh enough; else a run of our own
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return live{}, ctx.Err()
 			}
 		}
 		if c.lab == l && c.ttl > 0 && time.Since(c.at) < c.ttl {
@@ -59,7 +82,7 @@ func (c *healthCache) get(ctx context.Context, l *lab.Lab) ([]health.Result, err
 		c.running = ch
 		c.mu.Unlock()
 
-		results := c.probe(context.WithoutCancel(ctx), l)
+		results := c.check(context.WithoutCancel(ctx), l)
 
 		c.mu.Lock()
 		c.lab, c.at, c.results, c.running = l, time.Now(), results, nil
@@ -75,13 +98,19 @@ func checkAll(ctx context.Context, l *lab.Lab) []health.Result {
 	return health.CheckAll(ctx, l.Services, health.Options{})
 }
 
+// statusAll is the default Options.States: every runtime's state, with
+// the tools in PATH.
+func statusAll(ctx context.Context, l *lab.Lab) []runtime.Result {
+	return runtime.StatusAll(ctx, l.Services, runtime.Options{}, 0)
+}
+
 // report is the status report of l at now, with the services' health and
 // the certificates (read from disk for every request: a few small files):
 // what `homelab status` shows. The probes run while the catalog and the
 // certificates are read.
 func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.Report, error) {
 	type probed struct {
-		results []health.Result
+		results live
 		err     error
 	}
 	ch := make(chan probed, 1)
@@ -101,7 +130,8 @@ func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.
 	if p.err != nil {
 		return status.Report{}, fmt.Errorf("health probes: %w", p.err)
 	}
-	rep.AddServices(l, p.results)
+	rep.AddServices(l, p.results.health)
+	rep.AddStates(p.results.states)
 	rep.AddCerts(certRep)
 	return rep, nil
 }

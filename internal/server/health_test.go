@@ -35,7 +35,6 @@ const probedLab = `
 name: probed
 services:
   web:
-    runtime: {compose: {project: probed, service: web}}
     health: {http: {url: "%s/healthz", body: ok}}
 `
 
@@ -120,7 +119,7 @@ func TestPageServices(t *testing.T) {
 	url, _ := probeCounter(t, 0)
 	l := parseLab(t, fmt.Sprintf(probedLab, url)+`
   db:
-    runtime: {exec: {start: "./db start", stop: "./db stop", status: "./db status"}}
+    runtime: {exec: {start: "true", stop: "true", status: "exit 0"}}
     health: {tcp: {address: "`+strings.TrimPrefix(url, "http://")+`"}}
 `)
 	s, err := New(Options{Lab: func() *lab.Lab { return l }, Catalog: openCatalog(t), Now: func() time.Time { return epoch }})

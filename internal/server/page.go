@@ -134,7 +134,7 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 	}
 	d.Verdict, d.Summary = verdict(rep)
 	for _, sv := range rep.Services {
-		d.Services = append(d.Services, service(sv))
+		d.Services = append(d.Services, service(sv, now))
 	}
 	for _, t := range rep.Targets {
 		d.Targets = append(d.Targets, target(t, jobs, now))
@@ -160,7 +160,7 @@ func verdict(r status.Report) (string, string) {
 		head = "Healthy"
 	}
 	summary := targetsSummary(r)
-	if n := r.ProbedServices(); n > 0 {
+	if n := r.CheckedServices(); n > 0 {
 		switch failing := r.FailingServices(); {
 		case failing > 0:
 			summary += fmt.Sprintf("; %d of %d service%s failing", failing, n, plural(n))
@@ -198,18 +198,25 @@ func targetsSummary(r status.Report) string {
 }
 
 // service is a service's row.
-func service(s status.ServiceStatus) pageService {
-	p := pageService{Name: s.Name, Runtime: s.Runtime, Probe: s.Probe, Detail: oneLine(s.Detail)}
+// The runtime cell says the runtime's kind and, when read, its state and
+// uptime ("compose · up 2d 2h", "systemd · STOPPED").
+func service(s status.ServiceStatus, now time.Time) pageService {
+	p := pageService{Name: s.Name, Runtime: s.Runtime, Probe: s.Probe, Detail: oneLine(status.ServiceDetail(s))}
 	if p.Runtime == "" {
 		p.Runtime = "-"
+	} else if s.State != "" {
+		p.Runtime += " · " + status.StateText(s, now)
 	}
 	switch {
-	case s.Probe == "":
-		p.Probe, p.Health, p.State = "-", "no probe", "none"
-	case s.Healthy:
-		p.Health, p.State = "OK", "ok"
-	default:
+	case s.Failing():
 		p.Health, p.State = "FAILING", "failing"
+	case s.Probe == "" && s.State == "":
+		p.Probe, p.Health, p.State = "-", "no probe", "none"
+	default:
+		p.Health, p.State = "OK", "ok"
+	}
+	if p.Probe == "" {
+		p.Probe = "-"
 	}
 	return p
 }

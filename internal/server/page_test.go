@@ -38,16 +38,16 @@ func TestPageHTML(t *testing.T) {
 	for _, want := range []string{
 		`<meta http-equiv="refresh" content="45">`,
 		`<meta name="viewport" content="width=device-width, initial-scale=1">`,
-		`<strong>Needs attention</strong><span>1 overdue, 1 drill failed of 4 targets; 1 of 2 services failing; 1 cert missing, 1 cert expiring</span>`,
+		`<strong>Needs attention</strong><span>1 overdue, 1 drill failed of 4 targets; 2 of 3 services failing; 1 cert missing, 1 cert expiring</span>`,
 		`>OVERDUE</span>`,
 		`>FAILED</span>`, indexMissing,
 		`>backup running</span>`, `>drill queued</span>`,
 		`<span class="num">2026-11-23 11:00</span><span class="sub">in 45m</span>`,
 		`&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; friends`,
 		"<tr class=\"bad\">\n  <td class=\"name\">postgres</td>\n  <td class=\"health\"><span class=\"badge bad\">FAILING</span></td>\n" +
-			"  <td class=\"probe\">postgres</td>\n  <td class=\"runtime\">compose</td>\n  <td class=\"detail fail-detail\">dsn_env PG_DSN is not set</td>",
-		"<td class=\"name\">queue</td>\n  <td class=\"health\"><span class=\"badge ok\">OK</span></td>\n  <td class=\"probe\">command</td>\n  <td class=\"runtime\">exec</td>\n  <td class=\"detail\">exit 0 in ",
-		"<td class=\"name\">wiki</td>\n  <td class=\"health\"><span class=\"badge muted\">no probe</span></td>\n  <td class=\"probe\">-</td>\n  <td class=\"runtime\">systemd</td>",
+			"  <td class=\"probe\">postgres</td>\n  <td class=\"runtime\">compose · up 3h 12m</td>\n  <td class=\"detail fail-detail\">dsn_env PG_DSN is not set</td>",
+		"<td class=\"name\">queue</td>\n  <td class=\"health\"><span class=\"badge ok\">OK</span></td>\n  <td class=\"probe\">command</td>\n  <td class=\"runtime\">exec · up</td>\n  <td class=\"detail\">exit 0 in ",
+		"<td class=\"name\">wiki</td>\n  <td class=\"health\"><span class=\"badge bad\">FAILING</span></td>\n  <td class=\"probe\">-</td>\n  <td class=\"runtime\">systemd · STOPPED</td>",
 		`<b>Last drill failed:</b> check /srv/photos/index.db: missing`,
 		`as of 2026-11-23 10:15 UTC`,
 		// The TLS card: the CA first, then the leaves by name.

@@ -19,6 +19,7 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/health"
 	"homelab/internal/lab"
+	"homelab/internal/runtime"
 )
 
 const (
@@ -68,6 +69,9 @@ type Options struct {
 	// Health probes the lab's services for the page and the API; default
 	// health.CheckAll of l.Services with homelab's environment.
 	Health func(ctx context.Context, l *lab.Lab) []health.Result
+	// States reads the services' runtime states for the page and the API
+	// (cached with the probes); default runtime.StatusAll.
+	States func(ctx context.Context, l *lab.Lab) []runtime.Result
 	// HealthTTL is how long probe results are reused by later requests;
 	// default DefaultHealthTTL, negative to probe for every request.
 	// Concurrent requests always share one run.
@@ -120,7 +124,10 @@ func New(o Options) (*Server, error) {
 		o.HealthTTL = DefaultHealthTTL
 	}
 
-	s := &Server{o: o, health: &healthCache{probe: o.Health, ttl: o.HealthTTL}}
+	if o.States == nil {
+		o.States = statusAll
+	}
+	s := &Server{o: o, health: &healthCache{probe: o.Health, states: o.States, ttl: o.HealthTTL}}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),

@@ -221,6 +221,7 @@ func TestAPIStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.AddServices(f.lab, probed)
+	rep.AddStates(fixtureStates)
 	rep.AddCerts(certRep)
 	var want bytes.Buffer
 	if err := status.RenderJSON(&want, rep); err != nil {

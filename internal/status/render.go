@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"homelab/internal/catalog"
+	"homelab/internal/runtime"
 )
 
 const (
@@ -48,17 +49,18 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 	} else {
 		// The detail gets what is left of 80 columns, and at least
 		// minDetail runes.
-		nameW, runtimeW, probeW := len("SERVICE"), len("RUNTIME"), len("PROBE")
+		nameW, runtimeW, stateW, probeW := len("SERVICE"), len("RUNTIME"), len("STATE"), len("PROBE")
 		for _, s := range r.Services {
 			nameW = max(nameW, utf8.RuneCountInString(s.Name))
 			runtimeW = max(runtimeW, utf8.RuneCountInString(dash(s.Runtime)))
+			stateW = max(stateW, utf8.RuneCountInString(StateText(s, now)))
 			probeW = max(probeW, utf8.RuneCountInString(dash(s.Probe)))
 		}
-		detailW := max(minDetail, lineWidth-nameW-runtimeW-probeW-len("FAILING")-4*2)
+		detailW := max(minDetail, lineWidth-nameW-runtimeW-stateW-probeW-len("✗ FAILING")-5*2)
 		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "SERVICE\tRUNTIME\tPROBE\tHEALTH\tDETAIL")
+		fmt.Fprintln(tw, "SERVICE\tRUNTIME\tSTATE\tPROBE\tHEALTH\tDETAIL")
 		for _, s := range r.Services {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, dash(s.Runtime), dash(s.Probe), healthText(s), clipEnd(dash(s.Detail), detailW))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, dash(s.Runtime), StateText(s, now), dash(s.Probe), healthText(s), clipEnd(dash(ServiceDetail(s)), detailW))
 		}
 		tw.Flush()
 	}
@@ -146,12 +148,39 @@ func writeCerts(b *strings.Builder, cs []CertStatus) {
 // healthText is the HEALTH cell of a service.
 func healthText(s ServiceStatus) string {
 	switch {
-	case s.Probe == "":
+	case s.Probe == "" && s.State == "":
 		return "-"
-	case s.Healthy:
-		return "ok"
+	case !s.Failing():
+		return "✓ ok"
 	}
-	return "FAILING"
+	return "✗ FAILING"
+}
+
+// StateText is a service's runtime state for the SERVICES table: "up"
+// and the uptime for a running service, the state in capitals otherwise,
+// "-" without a runtime.
+func StateText(s ServiceStatus, now time.Time) string {
+	switch {
+	case s.State == "":
+		return "-"
+	case s.State == string(runtime.Running):
+		if up := s.Uptime(now); up > 0 {
+			return "up " + Age(up)
+		}
+		return "up"
+	}
+	return strings.ToUpper(s.State)
+}
+
+// ServiceDetail is the probe's detail, after why the state is unknown.
+func ServiceDetail(s ServiceStatus) string {
+	switch {
+	case s.StateError == "":
+		return s.Detail
+	case s.Detail == "":
+		return "state: " + s.StateError
+	}
+	return "state: " + s.StateError + "; " + s.Detail
 }
 
 // verdict is the one-line summary under the title.
@@ -166,7 +195,7 @@ func verdict(r Report) string {
 		default:
 			v = fmt.Sprintf("healthy: all %d targets", n)
 		}
-		switch n := r.ProbedServices(); n {
+		switch n := r.CheckedServices(); n {
 		case 0:
 		case 1:
 			v += ", 1 service"
@@ -435,6 +464,15 @@ func RenderJSON(w io.Writer, r Report) error {
 			probe, healthy, secs := s.Probe, s.Healthy, s.Duration.Seconds()
 			js.Probe, js.Healthy, js.DurationSeconds = &probe, &healthy, &secs
 		}
+		if s.State != "" {
+			state := s.State
+			js.State, js.StateError = &state, s.StateError
+			if up := s.Uptime(r.Generated); up > 0 {
+				secs := up.Round(time.Second).Seconds()
+				js.Since, js.UptimeSeconds = optTime(s.Since), &secs
+			}
+		}
+		js.Failing = s.Failing()
 		out.Services = append(out.Services, js)
 	}
 	for _, t := range r.Targets {
@@ -513,6 +551,15 @@ type jsonService struct {
 	Healthy         *bool    `json:"healthy"`
 	Detail          string   `json:"detail"`
 	DurationSeconds *float64 `json:"duration_seconds"`
+	// State is the runtime's (running, stopped, restarting, unknown);
+	// null without a runtime. Since and UptimeSeconds are null unless it
+	// runs and its start is known.
+	State         *string  `json:"state"`
+	Since         *string  `json:"since"`
+	UptimeSeconds *float64 `json:"uptime_seconds"`
+	StateError    string   `json:"state_error,omitempty"`
+	// Failing is true when the probe failed or the service is not running.
+	Failing bool `json:"failing"`
 }
 
 type jsonTarget struct {

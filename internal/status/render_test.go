@@ -3,6 +3,7 @@ package status
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"homelab/internal/certs"
 	"homelab/internal/health"
 	"homelab/internal/lab"
+	"homelab/internal/runtime"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -124,8 +126,20 @@ func goldenReport(t *testing.T) Report {
 		t.Fatal(err)
 	}
 	r.AddServices(l, goldenHealth)
+	r.AddStates(goldenStates)
 	r.AddCerts(goldenCerts(t, l))
 	return r
+}
+
+// goldenStates are the golden lab's runtime states (runtime.StatusAll):
+// docs is stopped, redis restarts, and the runner's state is unknown.
+var goldenStates = []runtime.Result{
+	{Service: "gitlab", Status: runtime.Status{State: runtime.Running, Since: epoch.Add(-50*time.Hour - 7*time.Minute)}},
+	{Service: "postgres", Status: runtime.Status{State: runtime.Running, Since: epoch.Add(-3*time.Hour - 12*time.Minute)}},
+	{Service: "redis", Status: runtime.Status{State: runtime.Restarting, Detail: "activating (auto-restart)"}},
+	{Service: "registry", Status: runtime.Status{State: runtime.Running}},
+	{Service: "runner", Err: errors.New("status command \"/usr/local/bin/gitlab-runner run status\": exit status 127")},
+	{Service: "docs", Status: runtime.Status{State: runtime.Stopped, Detail: "inactive (dead)"}},
 }
 
 // goldenCerts issues the golden lab's certificates with a fixed clock (the

@@ -7,6 +7,7 @@ import (
 
 	"homelab/internal/health"
 	"homelab/internal/lab"
+	"homelab/internal/runtime"
 )
 
 // ServiceStatus is a service of the lab and what its health probe saw.
@@ -22,10 +23,54 @@ type ServiceStatus struct {
 	Healthy  bool
 	Detail   string
 	Duration time.Duration
+	// State is what its runtime reports (runtime.Running, Stopped,
+	// Restarting), StateUnknown when it could not be read (StateError
+	// says why), or "" when the service has no runtime or AddStates was
+	// not called.
+	State string
+	// Since is when a running service started (zero when not known).
+	Since      time.Time
+	StateError string
 }
 
-// Failing reports whether the service has a probe and the probe failed.
-func (s ServiceStatus) Failing() bool { return s.Probe != "" && !s.Healthy }
+// StateUnknown is ServiceStatus.State when the runtime could not be read.
+const StateUnknown = "unknown"
+
+// Failing reports whether the service's probe failed, or its runtime
+// reports it not running (stopped, restarting, or unknown).
+func (s ServiceStatus) Failing() bool {
+	return (s.Probe != "" && !s.Healthy) || (s.State != "" && s.State != string(runtime.Running))
+}
+
+// Uptime is how long a running service has been up at now, or 0.
+func (s ServiceStatus) Uptime(now time.Time) time.Duration {
+	return runtime.Status{State: runtime.State(s.State), Since: s.Since}.Uptime(now)
+}
+
+// AddStates records the runtimes' states (runtime.StatusAll) on the
+// services AddServices listed; a service that is not running, or whose
+// state cannot be read, makes r unhealthy.
+func (r *Report) AddStates(states []runtime.Result) {
+	byName := map[string]runtime.Result{}
+	for _, st := range states {
+		byName[st.Service] = st
+	}
+	for i := range r.Services {
+		s := &r.Services[i]
+		st, ok := byName[s.Name]
+		switch {
+		case !ok:
+			continue
+		case st.Err != nil:
+			s.State, s.StateError = StateUnknown, st.Err.Error()
+		default:
+			s.State, s.Since = string(st.Status.State), st.Status.Since
+		}
+		if s.Failing() {
+			r.Healthy = false
+		}
+	}
+}
 
 // AddServices lists every service of l in r, sorted by name, with its
 // probe's result from results (health.CheckAll); a failing probe makes r
@@ -56,7 +101,8 @@ func (r *Report) AddServices(l *lab.Lab, results []health.Result) {
 	}
 }
 
-// FailingServices counts the services whose probe failed.
+// FailingServices counts the services whose probe failed or that are not
+// running.
 func (r Report) FailingServices() int {
 	n := 0
 	for _, s := range r.Services {
@@ -67,11 +113,12 @@ func (r Report) FailingServices() int {
 	return n
 }
 
-// ProbedServices counts the services that have a health probe.
-func (r Report) ProbedServices() int {
+// CheckedServices counts the services that have a health probe or a
+// runtime state.
+func (r Report) CheckedServices() int {
 	n := 0
 	for _, s := range r.Services {
-		if s.Probe != "" {
+		if s.Probe != "" || s.State != "" {
 			n++
 		}
 	}

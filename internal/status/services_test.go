@@ -43,8 +43,8 @@ func TestAddServices(t *testing.T) {
 	if r.Healthy {
 		t.Error("healthy with a failing service")
 	}
-	if r.FailingServices() != 1 || r.ProbedServices() != 2 {
-		t.Errorf("failing %d probed %d, want 1 2", r.FailingServices(), r.ProbedServices())
+	if r.FailingServices() != 1 || r.CheckedServices() != 2 {
+		t.Errorf("failing %d probed %d, want 1 2", r.FailingServices(), r.CheckedServices())
 	}
 	want := []ServiceStatus{
 		{Name: "docs", Runtime: "exec"},
@@ -68,9 +68,9 @@ func TestAddServices(t *testing.T) {
 	}
 	for _, line := range []string{
 		"NEEDS ATTENTION: 1 service failing",
-		"docs     exec     -        -        -\n",
-		"web      compose  command  ok       exit 0 in ",
-		"worker   systemd  command  FAILING  queue stalled (exit status 1)\n",
+		"docs     exec     -      -        -          -\n",
+		"web      compose  -      command  ✓ ok       exit 0 in ",
+		"worker   systemd  -      command  ✗ FAILING  queue stalled (exit status 1)\n",
 	} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("text lacks %q:\n%s", line, b.String())
