@@ -103,8 +103,8 @@ type Saga struct {
 	// End is when the saga reached its current state if that is final or
 	// needs attention; zero while it runs or compensates.
 	End time.Time `json:"end,omitempty"`
-	// Error is why the saga did not finish done: the failure of a step,
-	// and of a compensation.
+	// Error is why the saga did not finish done: a step's failure, an
+	// interruption. A failed compensation is in its journal row.
 	Error string `json:"error,omitempty"`
 	// Steps is the journal: the forward rows by ascending Seq, then the
 	// compensation rows by descending Seq (the order in which they ran).
