@@ -151,7 +151,10 @@ func TestLogsRun(t *testing.T) {
 			"homelab: service worker: no log source: an exec runtime keeps no logs: set services.worker.logs.file in " + filepath.Join(dir, "lab.yaml")},
 		{"no runtime, no logs.file", []string{"probe-only"}, ExitUsage, nil,
 			"homelab: service probe-only: no log source: set services.probe-only.logs.file in " + filepath.Join(dir, "lab.yaml")},
-		{"systemd: not yet", []string{"cache"}, ExitFailed, nil, "use journalctl -u redis.service"},
+		// The unit's journal, read with journalctl: on a machine without
+		// journald (as this one), or where redis.service never logged,
+		// journalctl finds no entries and says nothing.
+		{"systemd: the journal, here empty", []string{"cache"}, 0, nil, ""},
 		{"log file missing", []string{"gone"}, ExitFailed, nil, "homelab: logs of gone (file " + filepath.Join(dir, "logs", "gone.log") + "): open " + filepath.Join(dir, "logs", "gone.log") + ": no such file or directory"},
 	}
 	for _, tt := range tests {

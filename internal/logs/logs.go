@@ -34,8 +34,8 @@ type Options struct {
 	Since time.Time
 }
 
-// Source is where a service's logs are: a file (File) or a Compose
-// service (Compose).
+// Source is where a service's logs are: a file (File), a Compose
+// service (Compose) or a systemd unit's journal (Journal).
 type Source interface {
 	// Stream calls emit with each line opts selects, oldest first.
 	// Without opts.Follow it returns nil after the last line. With it, it
@@ -53,9 +53,6 @@ var (
 	// ErrNoSource is wrapped by For when the service has no log source:
 	// neither logs.file nor a runtime that keeps logs.
 	ErrNoSource = errors.New("no log source")
-	// ErrUnsupported is wrapped by For when the service's logs are where
-	// homelab cannot read them yet (journald).
-	ErrUnsupported = errors.New("log source not supported yet")
 )
 
 // Config is what the sources need besides the lab file.
@@ -85,8 +82,7 @@ type Config struct {
 //   - logs.file, when set: the operator saying where the logs are wins
 //     over the runtime;
 //   - else a compose runtime: `docker compose logs` of its service;
-//   - else a systemd runtime: an error wrapping ErrUnsupported (the
-//     journal is not read yet);
+//   - else a systemd runtime: the unit's journal, read with journalctl;
 //   - else an error wrapping ErrNoSource that says to set logs.file.
 func For(svc *lab.Service, cfg Config) (Source, error) {
 	switch {
@@ -97,12 +93,7 @@ func For(svc *lab.Service, cfg Config) (Source, error) {
 		return &Compose{Project: c.Project, Service: c.Service, File: c.File, Docker: cfg.Docker, LookupEnv: cfg.LookupEnv, Log: cfg.Log}, nil
 	case svc.RuntimeKind() == lab.RuntimeSystemd:
 		u := svc.Runtime.Systemd
-		journalctl := "journalctl -u " + u.Unit
-		if u.User {
-			journalctl = "journalctl --user -u " + u.Unit
-		}
-		return nil, fmt.Errorf("service %s: %w: its logs are in the systemd journal (unit %s), which homelab does not read yet: use %s, or set services.%s.logs.file in %s if it also writes a file",
-			svc.Name, ErrUnsupported, u.Unit, journalctl, svc.Name, cfg.LabPath)
+		return &Journal{Unit: u.Unit, User: u.User, Log: cfg.Log}, nil
 	case svc.RuntimeKind() == lab.RuntimeExec:
 		return nil, fmt.Errorf("service %s: %w: an exec runtime keeps no logs: set services.%s.logs.file in %s to the file it writes",
 			svc.Name, ErrNoSource, svc.Name, cfg.LabPath)
