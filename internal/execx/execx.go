@@ -213,3 +213,23 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return string(t.buf)
 }
+
+// DockerVars are the variables of homelab's environment that tell the
+// docker CLI which daemon to talk to (docker(1), "Environment
+// variables"); they are passed on to docker when set.
+var DockerVars = []string{"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_API_VERSION"}
+
+// PassEnv returns NAME=value for each of names that lookup finds
+// (os.LookupEnv when lookup is nil), for Cmd.Env.
+func PassEnv(lookup func(string) (string, bool), names ...string) []string {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var env []string
+	for _, k := range names {
+		if v, ok := lookup(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}

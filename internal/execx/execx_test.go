@@ -79,3 +79,11 @@ func TestRunCancelSendsInterrupt(t *testing.T) {
 		t.Errorf("child did not see SIGINT: %q", out)
 	}
 }
+
+func TestPassEnv(t *testing.T) {
+	env := map[string]string{"DOCKER_HOST": "unix:///x.sock", "OTHER": "y"}
+	got := PassEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, DockerVars...)
+	if len(got) != 1 || got[0] != "DOCKER_HOST=unix:///x.sock" {
+		t.Fatalf("PassEnv = %q", got)
+	}
+}

@@ -12,10 +12,6 @@ import (
 	"homelab/internal/lab"
 )
 
-// dockerEnv are the variables of homelab's environment that tell the
-// docker CLI which daemon to talk to; they are passed on when set.
-var dockerEnv = []string{"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_API_VERSION"}
-
 // containerState is the part of `docker inspect`'s .State the probe reads.
 type containerState struct {
 	Status     string // created, running, paused, restarting, removing, exited, dead
@@ -42,12 +38,7 @@ func probeContainer(ctx context.Context, p *lab.ContainerProbe, o Options) (stri
 	if docker == "" {
 		docker = "docker"
 	}
-	var env []string
-	for _, k := range dockerEnv {
-		if v, ok := o.lookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
+	env := execx.PassEnv(o.lookupEnv, execx.DockerVars...)
 	out, err := execx.Output(ctx, execx.Cmd{
 		Name: docker,
 		Args: []string{"inspect", "--type", "container", "--format", "{{json .State}}", p.Name},

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,10 +13,6 @@ import (
 
 	"homelab/internal/execx"
 )
-
-// dockerEnv are the variables of homelab's environment that tell the
-// docker CLI which daemon to talk to; they are passed on when set.
-var dockerEnv = []string{"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_API_VERSION"}
 
 // Compose is the log of one service of a Docker Compose project, as
 // `docker compose logs` shows it
@@ -93,16 +88,7 @@ func (c *Compose) Stream(ctx context.Context, opts Options, emit func(Line) erro
 	if docker == "" {
 		docker = "docker"
 	}
-	lookup := c.LookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	var env []string
-	for _, k := range dockerEnv {
-		if v, ok := lookup(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
+	env := execx.PassEnv(c.LookupEnv, execx.DockerVars...)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var emitErr error

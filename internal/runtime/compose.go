@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +13,6 @@ import (
 	"homelab/internal/execx"
 	"homelab/internal/lab"
 )
-
-// DockerEnv lists the variables of homelab's environment that tell the
-// docker CLI which daemon to talk to; they are passed on when set.
-var DockerEnv = []string{"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_API_VERSION"}
 
 // composeRuntime drives one service of a Compose project with the
 // `docker compose` v2 CLI (https://docs.docker.com/reference/cli/docker/compose/).
@@ -170,7 +165,7 @@ func (r *composeRuntime) compose(ctx context.Context, args ...string) ([]byte, e
 func (r *composeRuntime) cmd(ctx context.Context, what string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	out, err := execx.Output(ctx, execx.Cmd{Name: r.docker, Args: args, Env: passEnv(DockerEnv)})
+	out, err := execx.Output(ctx, execx.Cmd{Name: r.docker, Args: args, Env: execx.PassEnv(nil, execx.DockerVars...)})
 	if err != nil {
 		var ce *execx.CmdError
 		if errors.As(err, &ce) && ctx.Err() == nil && ce.ExitCode > 0 {
@@ -193,15 +188,4 @@ func dockerReason(ce *execx.CmdError) string {
 		return fmt.Sprintf("exit status %d", ce.ExitCode)
 	}
 	return s
-}
-
-// passEnv returns NAME=value for each of names set in the environment.
-func passEnv(names []string) []string {
-	var env []string
-	for _, k := range names {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }

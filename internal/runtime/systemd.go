@@ -123,7 +123,7 @@ func (r *systemdRuntime) run(ctx context.Context, verb string, args ...string) (
 	env := []string{"SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}
 	if r.cfg.User {
 		argv = []string{"--user", verb}
-		env = append(env, passEnv(UserManagerEnv)...)
+		env = append(env, execx.PassEnv(nil, UserManagerEnv...)...)
 	}
 	out, err := execx.Output(ctx, execx.Cmd{Name: r.systemctl, Args: append(argv, args...), Env: env})
 	if err != nil {
