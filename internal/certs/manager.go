@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"homelab/internal/atomicfile"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
 )
@@ -149,13 +150,13 @@ func saveCA(s *snapshot, c *lab.Certs) error {
 
 // writeCA writes the CA key, the bundle, then the certificate.
 func writeCA(c *lab.Certs, ca *Pair, bundle []byte) error {
-	if err := WriteFile(c.CAKey(), ca.KeyPEM, keyPerm, keyMask); err != nil {
+	if err := atomicfile.Write(c.CAKey(), ca.KeyPEM, keyPerm, keyMask); err != nil {
 		return err
 	}
-	if err := WriteFile(c.CABundle(), bundle, certPerm, certMask); err != nil {
+	if err := atomicfile.Write(c.CABundle(), bundle, certPerm, certMask); err != nil {
 		return err
 	}
-	return WriteFile(c.CACert(), ca.CertPEM, certPerm, certMask)
+	return atomicfile.Write(c.CACert(), ca.CertPEM, certPerm, certMask)
 }
 
 // Issue issues the named leaf with the CA and writes its key (0600),
@@ -227,14 +228,14 @@ func saveLeaf(l *lab.Leaf) (*snapshot, error) {
 // swap writes p's key, certificate and bundle over l's files, each by an
 // atomic rename.
 func swap(l *lab.Leaf, p *Pair) error {
-	if err := WriteFile(l.KeyFile, p.KeyPEM, keyPerm, keyMask); err != nil {
+	if err := atomicfile.Write(l.KeyFile, p.KeyPEM, keyPerm, keyMask); err != nil {
 		return err
 	}
-	if err := WriteFile(l.CertFile, p.CertPEM, certPerm, certMask); err != nil {
+	if err := atomicfile.Write(l.CertFile, p.CertPEM, certPerm, certMask); err != nil {
 		return err
 	}
 	if l.BundleFile != "" {
-		return WriteFile(l.BundleFile, p.Bundle(), keyPerm, keyMask)
+		return atomicfile.Write(l.BundleFile, p.Bundle(), keyPerm, keyMask)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -665,37 +664,6 @@ func TestRotateCALeafFailureKeepsTrust(t *testing.T) {
 	plan, _ := PlanRotate(l, nil, false, now)
 	if it := plan.Items[0]; it.Action != ActionRotate || it.Reason != "signed by a previous CA" {
 		t.Errorf("plan: %+v", it)
-	}
-}
-
-func TestWriteFile(t *testing.T) {
-	dir := t.TempDir()
-	f := filepath.Join(dir, "sub", "k.key")
-	if err := WriteFile(f, []byte("one"), 0o600, keyMask); err != nil {
-		t.Fatal(err)
-	}
-	if perm(t, f) != 0o600 || string(read(t, f)) != "one" {
-		t.Fatalf("mode %v", perm(t, f))
-	}
-	// An existing file keeps its mode, without "other" bits for keys.
-	os.Chmod(f, 0o644)
-	if err := WriteFile(f, []byte("two"), 0o600, keyMask); err != nil {
-		t.Fatal(err)
-	}
-	if perm(t, f) != 0o640 || string(read(t, f)) != "two" {
-		t.Errorf("mode %v", perm(t, f))
-	}
-	if os.Geteuid() == 0 {
-		os.Chown(f, 4242, 4243)
-		WriteFile(f, []byte("three"), 0o600, keyMask)
-		fi, _ := os.Stat(f)
-		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 4242 || st.Gid != 4243 {
-			t.Errorf("owner %d:%d, want 4242:4243", st.Uid, st.Gid)
-		}
-	}
-	entries, _ := os.ReadDir(filepath.Dir(f))
-	if len(entries) != 1 {
-		t.Errorf("left behind: %v", entries)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"homelab/internal/atomicfile"
 	"homelab/internal/execx"
 	"homelab/internal/lab"
 )
@@ -145,5 +146,5 @@ func WriteTraefikFile(lb *lab.Lab, path string) error {
 			}
 		}
 	}
-	return WriteFile(path, append([]byte(header), body.Bytes()...), certPerm, certMask)
+	return atomicfile.Write(path, append([]byte(header), body.Bytes()...), certPerm, certMask)
 }

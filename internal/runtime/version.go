@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"homelab/internal/certs"
+	"homelab/internal/atomicfile"
 )
 
 // Versioner is a runtime that can read and change the service's version,
@@ -88,10 +88,10 @@ func (r *composeRuntime) SetVersion(ctx context.Context, version string) error {
 		if err != nil {
 			return err
 		}
-		if err := certs.WriteFile(r.cfg.File+".bak", data, fi.Mode().Perm(), 0o777); err != nil {
+		if err := atomicfile.Write(r.cfg.File+".bak", data, fi.Mode().Perm(), 0o777); err != nil {
 			return fmt.Errorf("keep %s.bak: %w", filepath.Base(r.cfg.File), err)
 		}
-		if err := certs.WriteFile(r.cfg.File, out, fi.Mode().Perm(), 0o777); err != nil {
+		if err := atomicfile.Write(r.cfg.File, out, fi.Mode().Perm(), 0o777); err != nil {
 			return err
 		}
 	}
