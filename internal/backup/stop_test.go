@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,16 +18,6 @@ import (
 	"homelab/internal/runtime"
 	"homelab/internal/testenv"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // execService is the YAML of an exec service running the real testapp in
 // dir/<name> (data, pid file and log there).
@@ -51,7 +40,7 @@ func execService(t *testing.T, dir, name string) string {
         stop: "kill $(cat app.pid)"
         pid_file: app.pid
         timeout: 10s
-`, name, sd, bin, freeAddr(t))
+`, name, sd, bin, testenv.FreeAddr(t))
 }
 
 // dump returns a file of the target's latest snapshot.

@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -59,22 +56,9 @@ func randName(prefix string) string {
 // buildImage builds the test image and removes it when the test ends.
 func buildImage(t *testing.T, d dockerCLI) string {
 	t.Helper()
-	dir := t.TempDir()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(dir, "app"), "./testdata/webapp")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./testdata/webapp: %v\n%s", err, out)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	tag := randName("homelab-health-test:")
 	d.cleanup("rmi", "--force", tag) // registered before the containers' removal: runs after it
-	d.run("build", "--quiet", "--tag", tag, dir)
+	testenv.ScratchImage(t, d.bin, "./testdata/webapp", "app", "", tag, dockerfile)
 	return tag
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -64,19 +63,6 @@ func startCompose(t *testing.T) *composeProject {
 	t.Helper()
 	docker := testenv.Docker(t)
 	dir := t.TempDir()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(dir, "logger"), "./testdata/logger")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./testdata/logger: %v\n%s", err, out)
-	}
-	dockerfile := "FROM scratch\nCOPY logger /logger\nENTRYPOINT [\"/logger\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	p := &composeProject{t: t, docker: docker, name: randName("homelab-logs-test-"), file: filepath.Join(dir, "compose.yaml"), service: "app"}
 	image := randName("homelab-logs-test:")
 	cleanup := func(args ...string) {
@@ -87,7 +73,8 @@ func startCompose(t *testing.T) *composeProject {
 		})
 	}
 	cleanup("rmi", "--force", image) // registered first: runs after the project's removal
-	p.run("build", "--quiet", "--tag", image, dir)
+	testenv.ScratchImage(t, docker, "./testdata/logger", "logger", "", image,
+		"FROM scratch\nCOPY logger /logger\nENTRYPOINT [\"/logger\"]\n")
 	compose := "services:\n  app:\n    image: " + image + "\n    pull_policy: never\n    stop_grace_period: 1s\n"
 	if err := os.WriteFile(p.file, []byte(compose), 0o644); err != nil {
 		t.Fatal(err)

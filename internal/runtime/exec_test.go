@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,23 +13,12 @@ import (
 	"homelab/internal/testenv"
 )
 
-// freePort returns a loopback address with a port nobody listens on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // testappService is an exec service running the real testapp binary in
 // the background, with its pid file and data directory in dir.
 func testappService(t *testing.T, dir string) *lab.Service {
 	t.Helper()
 	bin := testenv.TestApp(t, "1.0.0")
-	addr := freePort(t)
+	addr := testenv.FreeAddr(t)
 	pid := filepath.Join(dir, "app.pid")
 	svc := &lab.Service{Name: "app", Runtime: &lab.Runtime{Exec: &lab.ExecRuntime{
 		// setsid: the daemon leaves the command's process group; its

@@ -1,14 +1,10 @@
 package testenv
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 var (
@@ -31,13 +27,7 @@ func TestApp(t testing.TB, version string) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "testapp")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin(), "build", "-trimpath", "-ldflags", "-X main.version="+version, "-o", bin, "homelab/internal/testenv/testapp")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build testapp %s: %v\n%s", version, err, out)
-	}
+	StaticBinary(t, "homelab/internal/testenv/testapp", bin, "-X main.version="+version)
 	appBins[version] = bin
 	return bin
 }
@@ -57,29 +47,13 @@ ENTRYPOINT ["/app", "serve", "-addr", "0.0.0.0:8080", "-data", "/data"]
 // returns its tag. docker is the CLI from Docker(t).
 func TestAppImage(t testing.TB, docker, version string) string {
 	t.Helper()
-	bin := TestApp(t, version)
 	appMu.Lock()
 	defer appMu.Unlock()
 	if tag, ok := appImages[version]; ok {
 		return tag
 	}
-	dir := t.TempDir()
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "testapp"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(appDockerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	tag := "homelab-testapp:" + version
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, docker, "build", "--quiet", "--tag", tag, dir).CombinedOutput(); err != nil {
-		t.Fatalf("docker build %s: %v\n%s", tag, err, strings.TrimSpace(string(out)))
-	}
+	ScratchImage(t, docker, "homelab/internal/testenv/testapp", "testapp", "-X main.version="+version, tag, appDockerfile)
 	appImages[version] = tag
 	return tag
 }
