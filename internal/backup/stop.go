@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -39,12 +38,17 @@ func (m *Manager) runtimeOf(s *lab.Service) (runtime.Runtime, error) {
 	return runtime.New(s, runtime.Options{})
 }
 
-// stopped is the set of services a backup stopped, to be restarted.
+// stopped is what a backup did to its stop list, to restart what it
+// stopped.
 type stopped struct {
 	m     *Manager
-	items []ServiceStop
-	rts   []runtime.Runtime // of items, nil for those not stopped
-	at    []time.Time
+	items []stopItem
+}
+
+type stopItem struct {
+	ServiceStop
+	rt runtime.Runtime // nil when the backup did not stop it
+	at time.Time       // when it was stopped
 }
 
 // stopServices stops the target's stop list in order, for a consistent
@@ -88,9 +92,7 @@ func (m *Manager) stopServices(ctx context.Context, target string, names []strin
 }
 
 func (s *stopped) add(item ServiceStop, rt runtime.Runtime) {
-	s.items = append(s.items, item)
-	s.rts = append(s.rts, rt)
-	s.at = append(s.at, s.m.now())
+	s.items = append(s.items, stopItem{ServiceStop: item, rt: rt, at: s.m.now()})
 }
 
 // restart starts the services the backup stopped, in reverse order, on a
@@ -104,19 +106,18 @@ func (s *stopped) restart(ctx context.Context, target string) error {
 	defer cancel()
 	var errs []error
 	for i := len(s.items) - 1; i >= 0; i-- {
-		if s.rts[i] == nil {
+		it := &s.items[i]
+		if it.rt == nil {
 			continue
 		}
-		name := s.items[i].Service
-		if err := s.rts[i].Start(ctx); err != nil {
-			s.items[i].Error = err.Error()
-			errs = append(errs, fmt.Errorf("restart %s: %w", name, err))
-			s.m.log().Error("service not restarted after the backup", "target", target, "service", name, "err", err)
+		if err := it.rt.Start(ctx); err != nil {
+			it.Error = err.Error()
+			errs = append(errs, fmt.Errorf("restart %s: %w", it.Service, err))
+			s.m.log().Error("service not restarted after the backup", "target", target, "service", it.Service, "err", err)
 			continue
 		}
-		s.items[i].Restarted = true
-		s.items[i].Down = s.m.now().Sub(s.at[i])
-		s.m.log().Info("service restarted", "target", target, "service", name, "down", s.items[i].Down.Round(time.Millisecond))
+		it.Restarted, it.Down = true, s.m.now().Sub(it.at)
+		s.m.log().Info("service restarted", "target", target, "service", it.Service, "down", it.Down.Round(time.Millisecond))
 	}
 	return errors.Join(errs...)
 }
@@ -126,7 +127,11 @@ func (s *stopped) report() []ServiceStop {
 	if s == nil {
 		return nil
 	}
-	return slices.Clone(s.items)
+	out := make([]ServiceStop, len(s.items))
+	for i, it := range s.items {
+		out[i] = it.ServiceStop
+	}
+	return out
 }
 
 // restartError is the backup's error when its services could not all be
