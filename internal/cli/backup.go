@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -123,12 +124,15 @@ func backupRun(ctx context.Context, opts *BackupRunOptions) error {
 		pr.Done()
 		t.add(name, rep.Err)
 		if opts.JSON {
-			writeJSON(opts.IO.Out, "backup", map[string]any{"run": rep.Run, "hooks": rep.Hooks, "warnings": rep.Warnings, "error": errString(rep.Err)})
+			writeJSON(opts.IO.Out, "backup", map[string]any{"run": rep.Run, "hooks": rep.Hooks, "services": rep.Services, "warnings": rep.Warnings, "error": errString(rep.Err)})
 			continue
 		}
 		r := rep.Run
-		if rep.Err != nil && r.Result != catalog.ResultPartial && r.SnapshotID == "" {
+		// A failed run may still have saved a snapshot (a service of its
+		// stop list did not start again): it is a failure all the same.
+		if rep.Err != nil && r.Result != catalog.ResultPartial && (r.SnapshotID == "" || r.Result == catalog.ResultFailed) {
 			fmt.Fprintf(opts.IO.Out, "%s %s: backup %s: %v\n", mark(opts.IO.StderrTTY, false), name, r.Result, rep.Err)
+			writeServiceStops(opts.IO.Out, rep.Services)
 			continue
 		}
 		m := mark(opts.IO.StderrTTY, rep.Err == nil)
@@ -140,11 +144,29 @@ func backupRun(ctx context.Context, opts *BackupRunOptions) error {
 		}
 		fmt.Fprintf(opts.IO.Out, "%s %s: snapshot %s, %d files, %s (added %s) in %s\n", m, name,
 			short(r.SnapshotID), r.Files, size(r.Bytes), size(r.BytesAdded), seconds(r.End.Sub(r.Start)))
+		writeServiceStops(opts.IO.Out, rep.Services)
 		for _, w := range rep.Warnings {
 			fmt.Fprintf(opts.IO.Out, "  warning: %s\n", w)
 		}
 	}
 	return t.err("backup", ctx)
+}
+
+// writeServiceStops says what a backup did to the services of its stop
+// list, one line each.
+func writeServiceStops(w io.Writer, stops []backup.ServiceStop) {
+	for _, s := range stops {
+		switch {
+		case !s.Stopped:
+			fmt.Fprintf(w, "  service %s was %s before the backup: left so\n", s.Service, s.Was)
+		case s.Restarted:
+			fmt.Fprintf(w, "  service %s stopped for the copy, running again after %s\n", s.Service, seconds(s.Down))
+		case s.Error != "":
+			fmt.Fprintf(w, "  service %s stopped for the copy and NOT started again: %s\n", s.Service, s.Error)
+		default:
+			fmt.Fprintf(w, "  service %s stopped for the copy and NOT started again\n", s.Service)
+		}
+	}
 }
 
 func errString(err error) string {
