@@ -238,3 +238,43 @@ func waitFile(t *testing.T, path, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRestartFailureFailsRun: a service that does not start again after
+// the copy fails the run, though the snapshot was saved, and is recorded
+// as an error event.
+func TestRestartFailureFailsRun(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "up"), nil, 0o644)
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"f": "x"})
+	e := newEnvIn(t, dir, `  fragile:
+    runtime: {exec: {status: "test -f up || exit 3", stop: "rm -f up", start: "echo port in use >&2; exit 1"}}
+`, fmt.Sprintf(`  data:
+    provider: restic
+    repository: local
+    source: {paths: [%s]}
+    stop: [fragile]
+`, src))
+	rep := e.m.Backup(context.Background(), "data")
+	if rep.Run.Result != catalog.ResultFailed || rep.Run.SnapshotID == "" {
+		t.Fatalf("run = %+v", rep.Run)
+	}
+	want := "snapshot " + rep.Run.SnapshotID + " saved, but a stopped service is still down: restart fragile: service fragile: start command"
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), want) || !strings.Contains(rep.Err.Error(), "port in use") {
+		t.Fatalf("err = %v\nwant it to contain %q", rep.Err, want)
+	}
+	if len(rep.Services) != 1 || rep.Services[0].Restarted || !strings.Contains(rep.Services[0].Error, "port in use") {
+		t.Errorf("services = %+v", rep.Services)
+	}
+	events, err := e.store.Events(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ev := range events {
+		found = found || (ev.Kind == "service_restart_failed" && ev.Level == "error" && ev.Target == "data")
+	}
+	if !found {
+		t.Errorf("no service_restart_failed event in %+v", events)
+	}
+}
