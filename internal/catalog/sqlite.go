@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // BusyTimeout is how long a write waits for another connection or process
@@ -60,6 +61,10 @@ func Open(ctx context.Context, path string) (*SQLite, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
 	}
 	s := &SQLite{db: db, path: abs}
+	if err := connect(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
@@ -69,6 +74,30 @@ func Open(ctx context.Context, path string) (*SQLite, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
 	}
 	return s, nil
+}
+
+// connect opens the first connection, retrying for up to BusyTimeout
+// while it fails with SQLITE_BUSY. When several processes open a new
+// catalog at once, a connection's opening pragmas (the switch to WAL) can
+// fail with SQLITE_BUSY without waiting, busy_timeout notwithstanding
+// (TestConcurrentOpen failed about 1 run in 300 before this), so Open waits
+// here as a writer would.
+func connect(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(BusyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 // dsn is the modernc.org/sqlite data source name for the file at the
