@@ -42,7 +42,19 @@ type Upgrade struct {
 	PostStep string `yaml:"post_step"`
 	// PostStepTimeout bounds PostStep. Default DefaultPostStepTimeout.
 	PostStepTimeout time.Duration `yaml:"post_step_timeout"`
+	// AfterRollback is the state a rolled-back service is left in:
+	// AfterRollbackRunning (the default: started on the previous version
+	// and health-gated) or AfterRollbackStopped (data restored and the
+	// previous version set, but left stopped for an operator to check:
+	// the package-upgrade flow).
+	AfterRollback string `yaml:"after_rollback"`
 }
+
+// Values of Upgrade.AfterRollback.
+const (
+	AfterRollbackRunning = "running"
+	AfterRollbackStopped = "stopped"
+)
 
 // Stops are the parsed RequiredStops (valid after Load).
 func (u *Upgrade) Stops() []upgrade.Version {
@@ -102,6 +114,13 @@ func (d *decoder) validateUpgrade(p string, s *Service, l *Lab) {
 		if r.Systemd.SetVersion == "" {
 			d.at(rp+".systemd.set_version", "required for upgrades: a command installing {{.Version}}")
 		}
+	}
+	switch u.AfterRollback {
+	case "":
+		u.AfterRollback = AfterRollbackRunning
+	case AfterRollbackRunning, AfterRollbackStopped:
+	default:
+		d.at(p+".after_rollback", "must be %s or %s, not %q", AfterRollbackRunning, AfterRollbackStopped, u.AfterRollback)
 	}
 	u.HealthyWithin = orDefault(u.HealthyWithin, DefaultHealthyWithin)
 	u.PostStepTimeout = orDefault(u.PostStepTimeout, DefaultPostStepTimeout)

@@ -72,7 +72,7 @@ func (r *composeRuntime) Status(ctx context.Context) (Status, error) {
 // summarize folds the states of a service's containers into one Status.
 func summarize(states []containerState) Status {
 	var st Status
-	running := 0
+	running, healthy, unhealthy, checked := 0, 0, 0, 0
 	var details []string
 	for _, s := range states {
 		d := s.Status
@@ -81,6 +81,13 @@ func summarize(states []containerState) Status {
 			running++
 			if s.Health != nil && s.Health.Status != "" {
 				d += " (" + s.Health.Status + ")"
+				checked++
+				switch s.Health.Status {
+				case HealthHealthy:
+					healthy++
+				case HealthUnhealthy:
+					unhealthy++
+				}
 			}
 			if s.StartedAt.After(st.Since) {
 				st.Since = s.StartedAt
@@ -97,6 +104,15 @@ func summarize(states []containerState) Status {
 		st.Since = time.Time{}
 	case running == len(states):
 		st.State = Running
+		switch {
+		case checked == 0:
+		case unhealthy > 0:
+			st.Health = HealthUnhealthy
+		case healthy == len(states):
+			st.Health = HealthHealthy
+		default:
+			st.Health = HealthStarting
+		}
 	default:
 		st.State = Stopped
 		st.Since = time.Time{}

@@ -119,6 +119,8 @@ func TestComposeRuntimeErrors(t *testing.T) {
 	}
 }
 
+func health(s string) *struct{ Status string } { return &struct{ Status string }{s} }
+
 func TestSummarize(t *testing.T) {
 	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
 	run := func(started string) containerState {
@@ -136,7 +138,14 @@ func TestSummarize(t *testing.T) {
 			Status{State: Stopped, Detail: "1 of 2 running: running, exited (137)"}},
 		{"restarting", []containerState{{Status: "restarting", Restarting: true}}, Status{State: Restarting, Detail: "restarting"}},
 		{"created", []containerState{{Status: "created"}}, Status{State: Stopped, Detail: "created"}},
-		{"health", []containerState{{Status: "running", Health: &struct{ Status string }{"unhealthy"}}}, Status{State: Running, Detail: "running (unhealthy)"}},
+		{"health", []containerState{{Status: "running", Health: health("unhealthy")}}, Status{State: Running, Detail: "running (unhealthy)", Health: HealthUnhealthy}},
+		{"all healthy", []containerState{{Status: "running", Health: health("healthy")}, {Status: "running", Health: health("healthy")}},
+			Status{State: Running, Detail: "running (healthy), running (healthy)", Health: HealthHealthy}},
+		{"one starting", []containerState{{Status: "running", Health: health("healthy")}, {Status: "running", Health: health("starting")}},
+			Status{State: Running, Detail: "running (healthy), running (starting)", Health: HealthStarting}},
+		{"one unhealthy", []containerState{{Status: "running", Health: health("starting")}, {Status: "running", Health: health("unhealthy")}},
+			Status{State: Running, Detail: "running (starting), running (unhealthy)", Health: HealthUnhealthy}},
+		{"stopped: no health", []containerState{{Status: "exited", Health: health("unhealthy")}}, Status{State: Stopped, Detail: "exited (0)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

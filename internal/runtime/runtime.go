@@ -38,7 +38,19 @@ type Status struct {
 	// Detail is the runtime's own words, such as "exited (137)" or
 	// "active (running)"; may be empty.
 	Detail string `json:"detail,omitempty"`
+	// Health is the runtime's own health verdict where it has one: for
+	// compose, Docker's HEALTHCHECK state of the running containers
+	// (HealthHealthy when every one is healthy, HealthUnhealthy when one
+	// is, else HealthStarting). Empty when the runtime has none.
+	Health string `json:"health,omitempty"`
 }
+
+// Health verdicts of Status.Health (Docker's .State.Health.Status words).
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
 
 // Uptime is how long a running service has been up at now; 0 when it is
 // not running or its start time is not known.
