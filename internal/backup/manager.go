@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -323,12 +325,22 @@ type RestorePlan struct {
 	Provider string      `json:"provider"`
 	Snapshot Snapshot    `json:"snapshot"`
 	Dest     Destination `json:"destination"`
+	// Replaces is what an in-place restore (Dest.InPlace) replaces: the
+	// target's source paths (files), or its source database (postgres).
+	Replaces []string `json:"replaces,omitempty"`
 }
 
 // PlanRestore resolves the snapshot and destination without changing
-// anything.
+// anything. A file target needs dest.Path, a postgres target
+// dest.Database, unless dest.InPlace, which needs both empty and restores
+// to the target's source (listed in the plan's Replaces). Replace is for
+// postgres targets only.
 func (m *Manager) PlanRestore(ctx context.Context, name, ref string, dest Destination) (RestorePlan, error) {
 	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	replaces, err := checkDestination(t.Spec, dest)
 	if err != nil {
 		return RestorePlan{}, err
 	}
@@ -336,23 +348,52 @@ func (m *Manager) PlanRestore(ctx context.Context, name, ref string, dest Destin
 	if err != nil {
 		return RestorePlan{}, err
 	}
-	switch t.Spec.Provider {
-	case lab.ProviderPostgres:
-		if dest.Database == "" {
-			return RestorePlan{}, fmt.Errorf("target %s is a database: restore needs --database NAME", name)
-		}
-		if dest.Path != "" {
-			return RestorePlan{}, fmt.Errorf("target %s is a database: --to is for file targets", name)
-		}
-	default:
-		if dest.Path == "" {
-			return RestorePlan{}, fmt.Errorf("target %s holds files: restore needs --to PATH", name)
-		}
-		if dest.Database != "" || dest.Replace {
-			return RestorePlan{}, fmt.Errorf("target %s holds files: --database and --replace are for database targets", name)
+	return RestorePlan{Target: name, Provider: t.Spec.Provider, Snapshot: snap, Dest: dest, Replaces: replaces}, nil
+}
+
+// checkDestination checks dest against the target's kind; for an in-place
+// restore it returns what would be replaced.
+func checkDestination(spec *lab.Backup, dest Destination) ([]string, error) {
+	name := spec.Name
+	if dest.InPlace {
+		if dest.Path != "" || dest.Database != "" {
+			return nil, fmt.Errorf("target %s: an in-place restore goes back to the target's source: --to and --database are not for it", name)
 		}
 	}
-	return RestorePlan{Target: name, Provider: t.Spec.Provider, Snapshot: snap, Dest: dest}, nil
+	switch spec.Provider {
+	case lab.ProviderPostgres:
+		if dest.InPlace {
+			if spec.Source.Database == "" {
+				return nil, fmt.Errorf("target %s has no source database to restore in place", name)
+			}
+			return []string{spec.Source.Database}, nil
+		}
+		if dest.Database == "" {
+			return nil, fmt.Errorf("target %s is a database: restore needs --database NAME", name)
+		}
+		if dest.Path != "" {
+			return nil, fmt.Errorf("target %s is a database: --to is for file targets", name)
+		}
+	default:
+		if dest.Database != "" || dest.Replace {
+			return nil, fmt.Errorf("target %s holds files: --database and --replace are for database targets", name)
+		}
+		if dest.InPlace {
+			if len(spec.Source.Paths) == 0 {
+				return nil, fmt.Errorf("target %s has no source paths to restore in place", name)
+			}
+			for _, p := range spec.Source.Paths {
+				if !filepath.IsAbs(p) || filepath.Clean(p) == "/" {
+					return nil, fmt.Errorf("target %s: source path %q cannot be restored in place: it must be absolute and not /", name, p)
+				}
+			}
+			return slices.Clone(spec.Source.Paths), nil
+		}
+		if dest.Path == "" {
+			return nil, fmt.Errorf("target %s holds files: restore needs --to PATH", name)
+		}
+	}
+	return nil, nil
 }
 
 // Restore carries out a restore plan and records it.

@@ -64,7 +64,8 @@ func FromRestic(s restic.Snapshot) Snapshot {
 }
 
 // Destination is where a restore goes: a directory for file targets, a
-// database for postgres targets.
+// database for postgres targets, or, with InPlace, back where the data was
+// backed up from.
 type Destination struct {
 	Path     string `json:"path,omitempty"`
 	Database string `json:"database,omitempty"`
@@ -72,6 +73,13 @@ type Destination struct {
 	// dump is restored into a staging database first and swapped in only
 	// when the restore succeeded.
 	Replace bool `json:"replace,omitempty"`
+	// InPlace restores the target's data to its source, replacing what is
+	// there now (for rolling back an upgrade); Path and Database must then
+	// be empty. postgres: into Source.Database with Replace's staging and
+	// swap (created if missing). files: each of Source.Paths is restored
+	// into a staging directory beside it and verified, then all are swapped
+	// in, so the result is the snapshot exactly (see files.Provider.Restore).
+	InPlace bool `json:"in_place,omitempty"`
 }
 
 // CheckResult is the outcome of one drill check.

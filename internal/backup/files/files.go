@@ -21,6 +21,12 @@ type Provider struct {
 	backup.ResticSnapshots
 	// TempDir is where drills restore to; default os.TempDir().
 	TempDir string
+	// Now names the staging directories and old copies of an in-place
+	// restore; default time.Now.
+	Now func() time.Time
+	// rename swaps paths in an in-place restore; default os.Rename (tests
+	// make it fail).
+	rename func(from, to string) error
 }
 
 var _ backup.Provider = (*Provider)(nil)
@@ -53,7 +59,15 @@ func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, pr
 
 // Restore restores snap under dest.Path: a file backed up as /srv/x is
 // written to <dest.Path>/srv/x. restic verifies the restored content.
+// With dest.InPlace it restores each source path where it was backed up
+// from instead (see restoreInPlace).
 func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, progress backup.ProgressFunc) error {
+	if dest.InPlace {
+		if dest.Path != "" {
+			return errors.New("an in-place restore takes no destination path")
+		}
+		return p.restoreInPlace(ctx, t, snap, progress)
+	}
 	if dest.Path == "" {
 		return errors.New("restore needs a destination path")
 	}

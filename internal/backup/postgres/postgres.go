@@ -183,8 +183,19 @@ func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap ba
 // safely: the dump is restored into a staging database first; only when
 // that succeeded are connections to the old one ended and the two swapped
 // by renaming, and the old one dropped. A failed restore leaves the
-// existing database untouched.
+// existing database untouched. dest.InPlace restores into the target's
+// source database the same way, as if with dest.Replace (sessions on it
+// are ended for the swap).
 func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, progress backup.ProgressFunc) error {
+	if dest.InPlace {
+		if dest.Database != "" || dest.Path != "" {
+			return errors.New("an in-place restore takes no destination database or path")
+		}
+		if t.Spec.Source.Database == "" {
+			return errors.New("no source database to restore in place")
+		}
+		dest = backup.Destination{Database: t.Spec.Source.Database, Replace: true}
+	}
 	c, err := connOf(t.Spec.Source)
 	if err != nil {
 		return err
