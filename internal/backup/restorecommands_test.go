@@ -1,0 +1,208 @@
+package backup_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"homelab/internal/backup"
+	"homelab/internal/testenv"
+)
+
+// runCommands runs the commands with sh -c, in an environment of PATH and
+// env only, and returns their combined output.
+func runCommands(t *testing.T, cmds []string, env ...string) string {
+	t.Helper()
+	var out strings.Builder
+	for _, c := range cmds {
+		if strings.HasPrefix(c, "# ") {
+			continue
+		}
+		cmd := exec.Command("sh", "-c", "set -e; "+c)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		b, err := cmd.CombinedOutput()
+		out.Write(b)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, b)
+		}
+	}
+	return out.String()
+}
+
+func TestRestoreCommandsFiles(t *testing.T) {
+	src := t.TempDir()
+	app, conf := inPlaceFixture(t, src)
+	e := newEnv(t, fmt.Sprintf(`  files:
+    provider: restic
+    repository: local
+    source: {paths: [%s, %s], exclude: ["*.log"]}
+`, app, conf))
+	ctx := context.Background()
+	rep := e.m.Backup(ctx, "files")
+	if rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	id := rep.Run.SnapshotID
+	repo := e.lab.Repositories["local"]
+	password, err := os.ReadFile(repo.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmds, err := e.m.RestoreCommands("files", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := backup.ShellQuote
+	want := []string{
+		fmt.Sprintf("# restore snapshot %s of target files to where it was backed up from: %s, %s", id, app, conf),
+		"# this overwrites files in place; files added since the snapshot are kept (restic 0.14 has no restore --delete), and files excluded from the backup are left as they are",
+		fmt.Sprintf("RESTIC_PASSWORD_FILE=%s restic -r %s restore %s --target / --include %s --verify", q(repo.PasswordFile), q(repo.URL), q(id), q(app)),
+		fmt.Sprintf("RESTIC_PASSWORD_FILE=%s restic -r %s restore %s --target / --include %s --verify", q(repo.PasswordFile), q(repo.URL), q(id), q(conf)),
+	}
+	if strings.Join(cmds, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("commands:\n%s\nwant:\n%s", strings.Join(cmds, "\n"), strings.Join(want, "\n"))
+	}
+
+	wantApp := state(t, app)
+	mutate(t, app, conf)
+	runCommands(t, cmds)
+	got := state(t, app)
+	// The hand commands overwrite in place: what the snapshot has is back,
+	// what was added since is still there.
+	for _, line := range strings.Split(wantApp, "\n") {
+		if strings.HasPrefix(line, "noise.log ") {
+			continue
+		}
+		if !strings.Contains("\n"+got+"\n", "\n"+line+"\n") {
+			t.Errorf("not restored by the commands: %s", line)
+		}
+	}
+	if !strings.Contains(got, "data/new.txt") {
+		t.Error("the commands removed a file added since the snapshot; the comment says they keep it")
+	}
+	if b, err := os.ReadFile(conf); err != nil || string(b) != "port = 80\n" {
+		t.Errorf("%s after the commands: %q, %v", conf, b, err)
+	}
+
+	// A repository with its password in an environment variable, env and
+	// env_from: all by reference or plain, and the commands still work.
+	repo.PasswordFile, repo.PasswordEnv = "", "HOMELAB_TEST_RESTIC_PW"
+	repo.Env = map[string]string{"TZ": "it's UTC"}
+	repo.EnvFrom = map[string]string{"AWS_SECRET_ACCESS_KEY": "HOMELAB_TEST_S3_SECRET"}
+	cmds, err = e.m.RestoreCommands("files", id[:8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := `RESTIC_PASSWORD="$HOMELAB_TEST_RESTIC_PW" TZ='it'\''s UTC' AWS_SECRET_ACCESS_KEY="$HOMELAB_TEST_S3_SECRET" restic -r `
+	if !strings.HasPrefix(cmds[2], prefix) {
+		t.Errorf("command = %s\nwant prefix %s", cmds[2], prefix)
+	}
+	secret := strings.TrimSpace(string(password))
+	for _, c := range cmds {
+		if strings.Contains(c, secret) || strings.Contains(c, "s3-secret-value") {
+			t.Fatalf("a secret in a command: %s", c)
+		}
+	}
+	mutate(t, app, conf)
+	runCommands(t, cmds, "HOMELAB_TEST_RESTIC_PW="+secret, "HOMELAB_TEST_S3_SECRET=s3-secret-value")
+	if b, err := os.ReadFile(filepath.Join(app, "data/a.txt")); err != nil || string(b) != "alpha\n" {
+		t.Errorf("a.txt after the commands: %q, %v", b, err)
+	}
+
+	for _, tc := range []struct{ target, id, want string }{
+		{"files", "latest", "not a snapshot ID"},
+		{"files", "", "not a snapshot ID"},
+		{"files", "abc; rm -rf /", "not a snapshot ID"},
+		{"nope", id, "nope"},
+	} {
+		if _, err := e.m.RestoreCommands(tc.target, tc.id); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("RestoreCommands(%q, %q) = %v, want an error containing %q", tc.target, tc.id, err, tc.want)
+		}
+	}
+	repo.EnvFrom = map[string]string{"AWS_SECRET_ACCESS_KEY": "$(reboot)"}
+	if _, err := e.m.RestoreCommands("files", id); err == nil || !strings.Contains(err.Error(), "not an sh variable name") {
+		t.Errorf("env_from with a bad name: %v", err)
+	}
+}
+
+func TestRestoreCommandsPostgres(t *testing.T) {
+	pg := testenv.Postgres(t)
+	pg.PSQL(t, "postgres", "create database shop")
+	pg.PSQL(t, "shop", schema)
+	want := fingerprint(t, pg, "shop")
+	e := pgEnv(t, pg, "shop", pg.Password, "")
+	ctx := context.Background()
+	rep := e.m.Backup(ctx, "db")
+	if rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	id := rep.Run.SnapshotID
+	repo := e.lab.Repositories["local"]
+	repoPassword, err := os.ReadFile(repo.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage := func() {
+		pg.PSQL(t, "shop", "update books set title = 'changed' where id % 3 = 0; delete from books where id % 7 = 0; insert into authors(name) values ('added since')")
+		if fingerprint(t, pg, "shop") == want {
+			t.Fatal("damage changed nothing")
+		}
+	}
+	noSecret := func(cmds []string) {
+		t.Helper()
+		for _, c := range cmds {
+			if strings.Contains(c, pg.Password) || strings.Contains(c, strings.TrimSpace(string(repoPassword))) {
+				t.Fatalf("a password in a command: %s", c)
+			}
+		}
+	}
+
+	// password_env: PGPASSWORD="$VAR".
+	cmds, err := e.m.RestoreCommands("db", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := backup.ShellQuote
+	conn := fmt.Sprintf("--host '%s' --port '%d' --username '%s' --no-password", pg.Host, pg.Port, pg.User)
+	wantCmds := []string{
+		fmt.Sprintf("# restore snapshot %s of target db into database shop, over what is there now:", id),
+		"# objects of the dump are dropped and recreated, objects created since are kept; all or nothing (one transaction)",
+		`# the database must exist; if it does not, create it first with: PGPASSWORD="$HOMELAB_TEST_PGPASSWORD" createdb ` + conn + " 'shop'",
+		fmt.Sprintf(`RESTIC_PASSWORD_FILE=%s restic -r %s dump %s '/shop.dump' | PGPASSWORD="$HOMELAB_TEST_PGPASSWORD" pg_restore --clean --if-exists --single-transaction --exit-on-error %s --dbname 'shop'`, q(repo.PasswordFile), q(repo.URL), q(id), conn),
+	}
+	if strings.Join(cmds, "\n") != strings.Join(wantCmds, "\n") {
+		t.Fatalf("commands:\n%s\nwant:\n%s", strings.Join(cmds, "\n"), strings.Join(wantCmds, "\n"))
+	}
+	noSecret(cmds)
+	damage()
+	runCommands(t, cmds, "HOMELAB_TEST_PGPASSWORD="+pg.Password)
+	if got := fingerprint(t, pg, "shop"); got != want {
+		t.Fatalf("database after the commands:\n got %s\nwant %s", got, want)
+	}
+
+	// password_file: the file is read by the command, not written out.
+	pwFile := filepath.Join(t.TempDir(), "pg.pass")
+	if err := os.WriteFile(pwFile, []byte(pg.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := &e.lab.Backups["db"].Source
+	src.PasswordEnv, src.PasswordFile, src.SSLMode = "", pwFile, "disable"
+	cmds, err = e.m.RestoreCommands("db", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cmds[3], fmt.Sprintf(`| PGPASSWORD="$(cat %s)" PGSSLMODE='disable' pg_restore `, q(pwFile))) {
+		t.Errorf("command = %s", cmds[3])
+	}
+	noSecret(cmds)
+	damage()
+	runCommands(t, cmds)
+	if got := fingerprint(t, pg, "shop"); got != want {
+		t.Fatalf("database after the commands (password_file):\n got %s\nwant %s", got, want)
+	}
+}
