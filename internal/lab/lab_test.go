@@ -105,7 +105,7 @@ func TestFull(t *testing.T) {
 	check("gitlab.Upgrade", *gitlab.Upgrade, Upgrade{Preset: "gitlab", RequiredStops: []string{"16.3.9-ce.0", "16.7.10-ce.0", "16.11.10-ce.0"},
 		BackupBefore: []string{"gitlab-db", "gitlab-config"}, HealthyWithin: 15 * time.Minute,
 		PostStep: "docker exec devlab-gitlab-1 gitlab-rake gitlab:background_migrations:wait", PostStepTimeout: DefaultPostStepTimeout, AfterRollback: AfterRollbackRunning})
-	check("cache.Runtime", *l.Services["cache"].Runtime.Systemd, SystemdRuntime{Unit: "redis.service", Timeout: DefaultRuntimeTimeout})
+	check("cache.Runtime", *l.Services["cache"].Runtime.Systemd, SystemdRuntime{Unit: "redis.service", Timeout: DefaultRuntimeTimeout, Dir: dir})
 	check("app-db.Runtime", *l.Services["app-db"].Runtime.Exec, ExecRuntime{Start: "./bin/app-db start", Stop: "./bin/app-db stop",
 		PIDFile: filepath.Join(dir, "run/app-db.pid"), Dir: dir, Timeout: DefaultRuntimeTimeout,
 		VersionCommands: VersionCommands{Version: "./bin/app-db --version", SetVersion: "apt-get install -y app-db={{.Version}}"}})

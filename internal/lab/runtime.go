@@ -88,9 +88,10 @@ type SystemdRuntime struct {
 	User bool `yaml:"user"`
 	// Timeout bounds one systemctl command. Default DefaultRuntimeTimeout.
 	Timeout time.Duration `yaml:"timeout"`
-	// Version and SetVersion run with /bin/sh -c in the lab file's
-	// directory.
+	// Version and SetVersion run with /bin/sh -c in Dir.
 	VersionCommands `yaml:",inline"`
+	// Dir is the lab file's directory (set by Load).
+	Dir string `yaml:"-"`
 }
 
 // ExecRuntime drives a service with shell commands (/bin/sh -c, in Dir):
@@ -184,6 +185,7 @@ func (d *decoder) validateRuntime(p string, s *Service) {
 		d.nonNegative(q+".timeout", u.Timeout)
 		u.Timeout = orDefault(u.Timeout, DefaultRuntimeTimeout)
 		d.checkVersionCommands(q, u.VersionCommands)
+		u.Dir = dir
 	}
 	if given(RuntimeExec) {
 		e := ensure(r.Exec)

@@ -164,30 +164,49 @@ func TestExecRuntimeErrors(t *testing.T) {
 	})
 }
 
-func TestExecVersion(t *testing.T) {
+// TestVersionCommands: the exec and systemd runtimes read and set the
+// version with the lab's commands (systemd's run beside systemctl, which
+// is not needed for them).
+func TestVersionCommands(t *testing.T) {
+	cmds := lab.VersionCommands{Version: "cat installed", SetVersion: "echo \"$HOMELAB_SERVICE {{.Version}}\" > installed"}
+	for kind, r := range map[string]*lab.Runtime{
+		"exec":    {Exec: &lab.ExecRuntime{Status: "exit 0", Start: "true", Stop: "true", Timeout: 5 * time.Second, VersionCommands: cmds}},
+		"systemd": {Systemd: &lab.SystemdRuntime{Unit: "app.service", Timeout: 5 * time.Second, VersionCommands: cmds}},
+	} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			if r.Exec != nil {
+				r.Exec.Dir = dir
+			} else {
+				r.Systemd.Dir = dir
+			}
+			os.WriteFile(filepath.Join(dir, "installed"), []byte("app 1.0.0\n"), 0o644)
+			rt, _ := New(&lab.Service{Name: "app", Runtime: r}, Options{Systemctl: "no-systemctl-needed"})
+			v, err := AsVersioner(rt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if got, err := v.Version(ctx); err != nil || got != "app 1.0.0" {
+				t.Fatalf("Version = %q, %v", got, err)
+			}
+			if err := v.SetVersion(ctx, "1.1.0"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := v.Version(ctx); err != nil || got != "app 1.1.0" {
+				t.Fatalf("Version = %q, %v", got, err)
+			}
+		})
+	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "installed"), []byte("app 1.0.0\n"), 0o644)
-	rt, _ := New(&lab.Service{Name: "app", Runtime: &lab.Runtime{Exec: &lab.ExecRuntime{
-		Status: "exit 0", Start: "true", Stop: "true", Dir: dir, Timeout: 5 * time.Second,
-		VersionCommands: lab.VersionCommands{Version: "cat installed", SetVersion: "echo \"$HOMELAB_SERVICE {{.Version}}\" > installed"},
-	}}}, Options{})
-	v, err := AsVersioner(rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	if got, err := v.Version(ctx); err != nil || got != "app 1.0.0" {
-		t.Fatalf("Version = %q, %v", got, err)
-	}
-	if err := v.SetVersion(ctx, "1.1.0"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := v.Version(ctx); err != nil || got != "app 1.1.0" {
-		t.Fatalf("Version = %q, %v", got, err)
-	}
-	rt, _ = New(&lab.Service{Name: "app", Runtime: &lab.Runtime{Exec: &lab.ExecRuntime{Status: "exit 0", Start: "true", Stop: "true", Dir: dir, Timeout: time.Second}}}, Options{})
-	if _, err := AsVersioner(rt); err != ErrNoVersion {
-		t.Errorf("AsVersioner without set_version: %v", err)
+	for _, r := range []*lab.Runtime{
+		{Exec: &lab.ExecRuntime{Status: "exit 0", Start: "true", Stop: "true", Dir: dir, Timeout: time.Second}},
+		{Systemd: &lab.SystemdRuntime{Unit: "app.service", Dir: dir, Timeout: time.Second}},
+	} {
+		rt, _ := New(&lab.Service{Name: "app", Runtime: r}, Options{})
+		if _, err := AsVersioner(rt); err != ErrNoVersion {
+			t.Errorf("AsVersioner of %s without set_version: %v", rt.Kind(), err)
+		}
 	}
 }
 

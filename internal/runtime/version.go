@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"homelab/internal/atomicfile"
+	"homelab/internal/lab"
 )
 
 // Versioner is a runtime that can read and change the service's version,
@@ -39,6 +40,10 @@ func AsVersioner(rt Runtime) (Versioner, error) {
 			return r, nil
 		}
 	case *execRuntime:
+		if r.cfg.SetVersion != "" {
+			return r, nil
+		}
+	case *systemdRuntime:
 		if r.cfg.SetVersion != "" {
 			return r, nil
 		}
@@ -230,6 +235,24 @@ func expand(text, service, version string) (string, error) {
 		return "", err
 	}
 	return b.String(), nil
+}
+
+// commands is the exec runtime that runs a systemd unit's version
+// commands: /bin/sh -c in the lab file's directory, bounded by the
+// runtime's timeout.
+func (r *systemdRuntime) commands() *execRuntime {
+	return newExec(r.name, &lab.ExecRuntime{Dir: r.cfg.Dir, Timeout: r.cfg.Timeout, VersionCommands: r.cfg.VersionCommands})
+}
+
+// Version runs the version command and returns its first line.
+func (r *systemdRuntime) Version(ctx context.Context) (string, error) {
+	return r.commands().Version(ctx)
+}
+
+// SetVersion runs the set_version template with the version (a package
+// install, say); the unit is stopped and started around it by the caller.
+func (r *systemdRuntime) SetVersion(ctx context.Context, version string) error {
+	return r.commands().SetVersion(ctx, version)
 }
 
 var _ Versioner = (*composeRuntime)(nil)
