@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 )
 
 // NewCmdBackup returns `homelab backup`.
@@ -256,22 +258,36 @@ type BackupRestoreOptions struct {
 func NewCmdBackupRestore(f *Factory, runF func(*BackupRestoreOptions) error) *cobra.Command {
 	opts := &BackupRestoreOptions{IO: f.IO, F: f}
 	cmd := &cobra.Command{
-		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace]]",
-		Short: "Restore a snapshot: files to a path, a dump into a database",
+		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace] | --in-place]",
+		Short: "Restore a snapshot: files to a path, a dump into a database, or back in place",
 		Long: `Restore a snapshot. Files go under --to PATH (a file backed up as /srv/x is
 written to PATH/srv/x, and verified). A database dump goes into --database DB:
 a new database is created; an existing one is replaced only with --replace,
 by restoring into a staging database first and swapping it in when the
-restore succeeded. Asks for confirmation on a terminal; needs --yes otherwise.
+restore succeeded.
+
+--in-place puts the target's data back where it was backed up from,
+replacing what is there (to roll back). Files: each source path is restored
+and verified beside itself, then all are swapped in, so that they hold
+exactly the snapshot: files added since are gone, files deleted since are
+back, and files the target's exclude patterns kept out of the backup are
+gone too. A path missing from the snapshot or a failed restore changes
+nothing. A database: restored into a staging database and swapped in for the
+source database, ending its sessions (created if missing).
+
+Asks for confirmation on a terminal; needs --yes otherwise.
 
 ` + exitCodesHelp,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Snapshot, opts.JSON = args[0], f.JSON
-			if opts.Dest.Path == "" && opts.Dest.Database == "" {
-				return usageErr("say where to restore: --to PATH or --database DB")
-			}
-			if opts.Dest.Path != "" && opts.Dest.Database != "" {
+			switch {
+			case opts.Dest.InPlace && (opts.Dest.Path != "" || opts.Dest.Database != ""):
+				return usageErr("--in-place restores to the target's source: not with --to or --database")
+			case opts.Dest.InPlace:
+			case opts.Dest.Path == "" && opts.Dest.Database == "":
+				return usageErr("say where to restore: --to PATH, --database DB or --in-place")
+			case opts.Dest.Path != "" && opts.Dest.Database != "":
 				return usageErr("--to and --database exclude each other")
 			}
 			if runF != nil {
@@ -284,6 +300,7 @@ restore succeeded. Asks for confirmation on a terminal; needs --yes otherwise.
 	cmd.Flags().StringVar(&opts.Dest.Path, "to", "", "directory to restore files under")
 	cmd.Flags().StringVar(&opts.Dest.Database, "database", "", "database to restore a dump into")
 	cmd.Flags().BoolVar(&opts.Dest.Replace, "replace", false, "replace an existing database (after a successful restore)")
+	cmd.Flags().BoolVar(&opts.Dest.InPlace, "in-place", false, "restore the target's data where it was backed up from, replacing it (after a successful restore)")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy target")
@@ -312,7 +329,12 @@ func backupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 		return usageErr(err.Error())
 	}
 	where := "directory " + plan.Dest.Path
-	if plan.Dest.Database != "" {
+	switch {
+	case plan.Dest.InPlace && plan.Provider == lab.ProviderPostgres:
+		where = "database " + strings.Join(plan.Replaces, ", ") + " in place (replacing it after a successful restore)"
+	case plan.Dest.InPlace:
+		where = strings.Join(plan.Replaces, ", ") + " in place (replacing them after a verified restore)"
+	case plan.Dest.Database != "":
 		where = "database " + plan.Dest.Database
 		if plan.Dest.Replace {
 			where += " (replacing it if it exists)"
