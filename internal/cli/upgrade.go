@@ -1,0 +1,432 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"homelab/internal/catalog"
+	"homelab/internal/saga"
+	"homelab/internal/upgrader"
+)
+
+// NewCmdUpgrade returns `homelab upgrade`.
+func NewCmdUpgrade(f *Factory) *cobra.Command {
+	var (
+		to                                string
+		yes, dryRun, allowDowngrade, wait bool
+		resume, forward                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "upgrade SERVICE --to VERSION | upgrade --resume [SAGA]",
+		Short: "Upgrade a service through its required stops, with a restore point and a health gate at each",
+		Long: `Upgrade a service to a version as a journalled saga: for every required
+stop on the way and then the target, take a restore point (the service's
+backup_before targets), set the version through its runtime, wait until it
+is healthy (healthy_within) and run the post-step. If anything fails, or
+the upgrade is interrupted, every stop that began is rolled back: the
+service is stopped, its data restored from that stop's restore point, the
+previous version set and started again, healthy. If the rollback itself
+fails, the service is left stopped and the commands to restore by hand
+are printed.
+
+The plan (path, restore points, estimate) is shown first; it asks on a
+terminal, needs --yes otherwise; --dry-run stops after the plan.
+
+An upgrade that did not finish (the process was killed, the machine lost
+power) is reported by every homelab command; --resume rolls it back to
+the version it started from (--forward instead finishes it, where the
+journal shows that is safe).`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if resume {
+				if to != "" || dryRun || allowDowngrade {
+					return usageErr("--resume takes no --to, --dry-run or --allow-downgrade")
+				}
+				id := ""
+				if len(args) == 1 {
+					id = args[0]
+				}
+				mode := saga.Compensate
+				if forward {
+					mode = saga.Forward
+				}
+				return runUpgradeResume(cmd.Context(), f, id, mode, yes)
+			}
+			if forward {
+				return usageErr("--forward goes with --resume")
+			}
+			if len(args) != 1 || to == "" {
+				return usageErr("usage: homelab upgrade SERVICE --to VERSION")
+			}
+			return runUpgrade(cmd.Context(), f, args[0], to, upgrader.PlanOptions{AllowDowngrade: allowDowngrade}, yes, dryRun, wait)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the version to upgrade to, as the runtime writes it (an image tag: 17.0.0-ce.0)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the plan and change nothing")
+	cmd.Flags().BoolVar(&allowDowngrade, "allow-downgrade", false, "allow a target older than the running version")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a busy service or backup target instead of failing")
+	cmd.Flags().BoolVar(&resume, "resume", false, "finish an unfinished upgrade (default: roll it back)")
+	cmd.Flags().BoolVar(&forward, "forward", false, "with --resume: finish the upgrade instead of rolling it back, if the journal shows that is safe")
+	cmd.AddCommand(newCmdUpgradeHistory(f))
+	return cmd
+}
+
+// upgrader returns the upgrader of the lab; close closes the catalog.
+func (f *Factory) upgrader(ctx context.Context, wait bool) (*upgrader.Upgrader, func(), error) {
+	m, closeFn, err := f.Manager(ctx, wait)
+	if err != nil {
+		return nil, nil, err
+	}
+	j, ok := m.Catalog.(catalog.Journal)
+	if !ok {
+		closeFn()
+		return nil, nil, errors.New("the catalog keeps no saga journal")
+	}
+	u := &upgrader.Upgrader{Lab: m.Lab, Backups: m, Journal: j, Wait: wait, Now: f.Now, Log: f.Logger()}
+	return u, closeFn, nil
+}
+
+// upgradeProgress prints the saga's steps and notes as they happen, on
+// stderr.
+type upgradeProgress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	start map[string]time.Time
+}
+
+func newUpgradeProgress(io *IOStreams) *upgradeProgress {
+	return &upgradeProgress{w: io.ErrOut, tty: io.StderrTTY, start: map[string]time.Time{}}
+}
+
+func (p *upgradeProgress) step(id string, st saga.StepRecord) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	name := st.Name
+	if st.Phase == catalog.PhaseCompensate {
+		name = "undo " + name
+	}
+	switch st.State {
+	case catalog.StepStarted:
+		p.start[name] = time.Now()
+		fmt.Fprintf(p.w, "→ %s\n", name)
+	case catalog.StepDone:
+		fmt.Fprintf(p.w, "%s %s (%s)\n", mark(p.tty, true), name, seconds(time.Since(p.start[name])))
+	case catalog.StepFailed:
+		fmt.Fprintf(p.w, "%s %s: %s\n", mark(p.tty, false), name, st.Error)
+	case catalog.StepSkipped:
+		fmt.Fprintf(p.w, "  %s: nothing to undo\n", name)
+	}
+}
+
+func (p *upgradeProgress) note(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "    %s\n", msg)
+}
+
+func runUpgrade(ctx context.Context, f *Factory, service, to string, o upgrader.PlanOptions, yes, dryRun, wait bool) error {
+	u, closeFn, err := f.upgrader(ctx, wait)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	plan, err := u.Plan(ctx, service, to, o)
+	if err != nil {
+		return err
+	}
+	if f.JSON {
+		if err := writeJSON(f.IO.Out, "upgrade_plan", planJSON(plan)); err != nil {
+			return err
+		}
+	} else {
+		renderPlan(f.IO.Out, plan)
+	}
+	if dryRun {
+		return nil
+	}
+	if err := confirm(f.IO, yes, fmt.Sprintf("Upgrade %s from %s to %s?", plan.Service, plan.From, plan.To)); err != nil {
+		return err
+	}
+	pr := newUpgradeProgress(f.IO)
+	u.Progress, u.Note = pr.step, pr.note
+	rec, err := u.Run(ctx, plan)
+	return f.upgradeOutcome(u, rec, err)
+}
+
+func runUpgradeResume(ctx context.Context, f *Factory, id string, mode saga.Mode, yes bool) error {
+	u, closeFn, err := f.upgrader(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if id == "" {
+		open, err := saga.Unfinished(ctx, u.Journal)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, r := range open {
+			if r.Kind == upgrader.Kind {
+				ids = append(ids, r.ID)
+			}
+		}
+		switch len(ids) {
+		case 0:
+			fmt.Fprintln(f.IO.Out, "no unfinished upgrade")
+			return nil
+		case 1:
+			id = ids[0]
+		default:
+			return usageErr("several unfinished upgrades: name one of " + strings.Join(ids, ", "))
+		}
+	}
+	rec, err := u.Journal.Saga(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f.IO.ErrOut, saga.Describe(rec))
+	what := "Roll back"
+	if mode == saga.Forward {
+		what = "Finish"
+	}
+	if err := confirm(f.IO, yes, fmt.Sprintf("%s the upgrade of %s?", what, rec.Subject)); err != nil {
+		return err
+	}
+	pr := newUpgradeProgress(f.IO)
+	u.Progress, u.Note = pr.step, pr.note
+	rec, err = u.Resume(ctx, id, mode)
+	return f.upgradeOutcome(u, rec, err)
+}
+
+// upgradeOutcome prints how an upgrade or resume ended and, when the
+// service was left stopped or the saga needs attention, the restore
+// points with the commands that restore them by hand.
+func (f *Factory) upgradeOutcome(u *upgrader.Upgrader, rec saga.Record, err error) error {
+	plan, perr := upgrader.PlanOf(rec)
+	if rec.ID == "" || perr != nil {
+		return err
+	}
+	stopped := rec.State == saga.NeedsAttention || (rec.State == saga.Compensated && plan.AfterRollback == "stopped")
+	var points []upgrader.RestorePoint
+	if stopped {
+		var rerr error
+		points, rerr = u.RestorePoints(rec)
+		if rerr != nil {
+			fmt.Fprintf(f.IO.ErrOut, "homelab: restore commands: %v\n", rerr)
+		}
+	}
+	if f.JSON {
+		out := struct {
+			Saga          saga.Record             `json:"saga"`
+			Outcome       string                  `json:"outcome"`
+			RestorePoints []upgrader.RestorePoint `json:"restore_points,omitempty"`
+		}{rec, outcome(rec, plan), points}
+		if jerr := writeJSON(f.IO.Out, "upgrade_result", out); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+	} else {
+		fmt.Fprintln(f.IO.Out, outcome(rec, plan))
+		renderRestorePoints(f.IO.Out, points)
+	}
+	return err
+}
+
+// outcome is the one-line verdict of an upgrade saga.
+func outcome(rec saga.Record, p upgrader.Plan) string {
+	took := ""
+	if !rec.End.IsZero() {
+		took = " in " + seconds(rec.End.Sub(rec.Start))
+	}
+	switch rec.State {
+	case saga.Done:
+		return fmt.Sprintf("%s upgraded from %s to %s%s (saga %s)", p.Service, p.From, p.To, took, rec.ID)
+	case saga.Compensated:
+		if p.AfterRollback == "stopped" {
+			return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: data restored and %s set again, service left STOPPED (after_rollback: stopped) (saga %s)", p.Service, p.To, p.From, rec.ID)
+		}
+		return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: %s runs %s again, with its data, healthy (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
+	case saga.Failed:
+		return fmt.Sprintf("upgrade of %s to %s failed before anything changed: %s still runs %s (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
+	case saga.NeedsAttention:
+		return fmt.Sprintf("upgrade of %s to %s failed and its ROLLBACK FAILED: %s is left stopped; restore by hand with the commands below, then run: homelab upgrade --resume %s", p.Service, p.To, p.Service, rec.ID)
+	}
+	return saga.Describe(rec)
+}
+
+func renderRestorePoints(w io.Writer, points []upgrader.RestorePoint) {
+	if len(points) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nRestore points (the first holds the data as it was before the upgrade):")
+	for _, rp := range points {
+		fmt.Fprintf(w, "\n  %s, snapshot %s, taken before %s:\n", rp.Target, short(rp.Snapshot), rp.Before)
+		for _, c := range rp.Commands {
+			fmt.Fprintf(w, "    %s\n", c)
+		}
+	}
+}
+
+// planJSON is the plan with its estimate, for --json.
+func planJSON(p upgrader.Plan) any {
+	return struct {
+		upgrader.Plan
+		EstimateSeconds float64  `json:"estimate_backup_seconds"`
+		EstimateUnknown []string `json:"estimate_unknown,omitempty"`
+	}{p, p.Estimate.Total.Seconds(), p.Estimate.Unknown}
+}
+
+func renderPlan(w io.Writer, p upgrader.Plan) {
+	verb := "Upgrade"
+	if p.Downgrade {
+		verb = "DOWNGRADE"
+	}
+	fmt.Fprintf(w, "%s %s from %s to %s (%s runtime)\n", verb, p.Service, p.From, p.To, p.Runtime)
+	points := "none (no backup_before targets: a failure cannot restore data)"
+	if len(p.BackupBefore) > 0 {
+		points = strings.Join(p.BackupBefore, ", ")
+	}
+	for i, v := range p.Path {
+		kind := "target"
+		if i < len(p.Path)-1 {
+			kind = "required stop"
+		}
+		fmt.Fprintf(w, "  %d. %s (%s)\n", i+1, v, kind)
+		fmt.Fprintf(w, "     restore point: %s\n", points)
+		fmt.Fprintf(w, "     set version, then healthy within %s\n", p.HealthyWithin)
+		if p.PostStep != "" {
+			fmt.Fprintf(w, "     post-step: %s\n", p.PostStep)
+		}
+	}
+	e := p.Estimate
+	switch {
+	case len(p.BackupBefore) == 0:
+		fmt.Fprintf(w, "Estimate: no backups; up to %s per version for the health gate\n", p.HealthyWithin)
+	case len(e.Unknown) == len(p.BackupBefore):
+		fmt.Fprintf(w, "Estimate: unknown (no past backup of %s); plus up to %s per version for the health gate\n", strings.Join(e.Unknown, ", "), p.HealthyWithin)
+	default:
+		fmt.Fprintf(w, "Estimate: about %s of backups (%s per restore point, from past backups), plus up to %s per version for the health gate",
+			seconds(e.Total), seconds(e.Backups), p.HealthyWithin)
+		if len(e.Unknown) > 0 {
+			fmt.Fprintf(w, "; %s never backed up", strings.Join(e.Unknown, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+	if p.AfterRollback == "stopped" {
+		fmt.Fprintln(w, "On failure: data restored, previous version set, service left stopped (after_rollback: stopped)")
+	} else {
+		fmt.Fprintf(w, "On failure: data restored, %s started again and health-checked\n", p.From)
+	}
+}
+
+func newCmdUpgradeHistory(f *Factory) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "history [SERVICE]",
+		Short: "List past upgrades with their steps and outcomes, from the journal",
+		Args:  usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, closeFn, err := f.upgrader(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			subject := ""
+			if len(args) == 1 {
+				subject = args[0]
+			}
+			recs, err := saga.History(cmd.Context(), u.Journal, upgrader.Kind, subject, limit)
+			if err != nil {
+				return err
+			}
+			if f.JSON {
+				for _, r := range recs {
+					if err := writeJSON(f.IO.Out, "upgrade", r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if len(recs) == 0 {
+				fmt.Fprintln(f.IO.Out, "no upgrades yet")
+			}
+			for i, r := range recs {
+				if i > 0 {
+					fmt.Fprintln(f.IO.Out)
+				}
+				renderHistory(f.IO.Out, r)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "show at most this many upgrades (0: all)")
+	return cmd
+}
+
+func renderHistory(w io.Writer, r saga.Record) {
+	p, _ := upgrader.PlanOf(r)
+	fmt.Fprintf(w, "%s  %s  %s → %s  %s\n", r.Start.Local().Format("2006-01-02 15:04"), r.Subject, p.From, p.To, strings.ToUpper(string(r.State)))
+	fmt.Fprintf(w, "  saga %s", r.ID)
+	if !r.End.IsZero() {
+		fmt.Fprintf(w, ", took %s", seconds(r.End.Sub(r.Start)))
+	}
+	fmt.Fprintln(w)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  reason: %s\n", r.Error)
+	}
+	for _, st := range r.Steps {
+		name := st.Name
+		if st.Phase == catalog.PhaseCompensate {
+			name = "undo " + name
+		}
+		line := fmt.Sprintf("  %-8s %s", st.State, name)
+		if !st.End.IsZero() {
+			line += " (" + seconds(st.End.Sub(st.Start)) + ")"
+		}
+		for _, k := range slices.Sorted(maps.Keys(st.Data)) {
+			line += fmt.Sprintf(" %s=%s", k, st.Data[k])
+		}
+		if st.Error != "" {
+			line += ": " + st.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// warnUnfinished reports every unfinished saga of the lab on stderr (the
+// catalog is read only if it exists); errors are ignored: the command
+// itself reports a bad lab file or catalog.
+func (f *Factory) warnUnfinished(ctx context.Context) {
+	l, err := f.Lab()
+	if err != nil {
+		return
+	}
+	path := filepath.Join(l.StateDir, "catalog.db")
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	store, err := catalog.Open(ctx, path)
+	if err != nil {
+		return
+	}
+	defer store.Close()
+	open, err := saga.Unfinished(ctx, store)
+	if err != nil {
+		return
+	}
+	for _, r := range open {
+		fmt.Fprintf(f.IO.ErrOut, "homelab: warning: unfinished %s; finish it with: homelab %s --resume %s\n", saga.Describe(r), r.Kind, r.ID)
+	}
+}

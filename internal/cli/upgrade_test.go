@@ -1,0 +1,107 @@
+package cli_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"homelab/internal/catalog"
+	"homelab/internal/testenv"
+)
+
+// TestUpgradeScripts runs `homelab upgrade` end to end
+// (testdata/upgrade/*.txtar): real Docker Compose with the testapp images
+// built here (FROM scratch: versions 1.0.0, 1.0.5, 1.1.0 migrate a data
+// file forward, 2.0.0 never becomes healthy), the real restic, and a real
+// PostgreSQL where a script says `pg start`.
+//
+// Each script gets $PROJECT (a compose project name, brought down after
+// the script), $PORT (a free TCP port) and $TESTAPP (the testapp binary,
+// for the exec runtime).
+func TestUpgradeScripts(t *testing.T) {
+	testenv.Restic(t)
+	pgBin := testenv.PGBinDir(t)
+	docker := testenv.Docker(t)
+	for _, v := range []string{"1.0.0", "1.0.5", "1.1.0", "2.0.0"} {
+		testenv.TestAppImage(t, docker, v)
+	}
+	app := testenv.TestApp(t, "1.0.0")
+	cmds := scriptCmds(pgBin)
+	cmds["sagawait"] = sagaWait
+	cmds["healthy"] = healthy
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/upgrade",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("HOME", e.WorkDir)
+			e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))
+			b := make([]byte, 4)
+			rand.Read(b)
+			project := "hlup-" + hex.EncodeToString(b)
+			e.Setenv("PROJECT", project)
+			e.Setenv("PORT", strconv.Itoa(testenv.FreePort(t)))
+			e.Setenv("TESTAPP", app)
+			e.Defer(func() {
+				exec.Command(docker, "compose", "-p", project, "down", "-v", "-t", "1").Run()
+			})
+			return os.WriteFile(filepath.Join(e.WorkDir, "restic.pass"), []byte("correct horse battery staple\n"), 0o600)
+		},
+		Cmds: cmds,
+	})
+}
+
+// sagawait STEP: wait (up to 3 minutes) until the journal in
+// $WORK/state/catalog.db shows the forward step STEP of a running
+// upgrade started.
+func sagaWait(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: sagawait STEP")
+	}
+	path := ts.MkAbs("state/catalog.db")
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			s, err := catalog.Open(context.Background(), path)
+			ts.Check(err)
+			sagas, err := s.Sagas(context.Background(), catalog.SagaFilter{Kind: "upgrade", States: []catalog.SagaState{catalog.SagaRunning}})
+			s.Close()
+			ts.Check(err)
+			for _, sg := range sagas {
+				for _, st := range sg.Steps {
+					if st.Name == args[0] && st.Phase == catalog.PhaseForward {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ts.Fatalf("step %q did not start within 3 minutes", args[0])
+}
+
+// healthy URL: GET URL answers 200 (with !: it does not, or no answer).
+func healthy(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: healthy URL")
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(args[0])
+	ok := err == nil && resp.StatusCode == http.StatusOK
+	if resp != nil {
+		resp.Body.Close()
+	}
+	switch {
+	case ok && neg:
+		ts.Fatalf("%s answers 200", args[0])
+	case !ok && !neg:
+		ts.Fatalf("%s is not healthy: %v %v", args[0], err, resp)
+	}
+}

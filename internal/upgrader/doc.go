@@ -1,0 +1,35 @@
+// Package upgrader upgrades a service of the lab as a saga (package saga):
+// `homelab upgrade <service> --to <version>`.
+//
+// [Upgrader.Plan] reads the version the service's runtime runs, resolves
+// the path to the target through the required stops (the lab file's
+// upgrade.required_stops and its preset; package upgrade), and estimates
+// the time from the catalog's past backup durations. [Upgrader.Run] then
+// runs, for each version on the path (each stop, then the target):
+//
+//  1. "restore point before V": every backup_before target is backed up
+//     (fail closed: a failed backup, or a local repository with less free
+//     space than the target's last backup added, fails the step before
+//     anything changed). The snapshot IDs are journalled.
+//  2. "set version V": the runtime stops the service, sets the version
+//     (compose: the image tag in the compose file, then up -d; exec and
+//     systemd: the set_version command) and starts it. It first checks
+//     that the service still runs the version the plan started from.
+//  3. "wait healthy at V": the health probe (else: the runtime reports the
+//     service running, and for compose Docker's HEALTHCHECK healthy)
+//     passes within upgrade.healthy_within.
+//  4. "post-step at V" (when the lab gives one): the post_step command.
+//
+// Compensation (a step failed, the run was interrupted, or `homelab
+// upgrade --resume` after a crash) undoes "set version V" for every stop
+// that began, newest first: stop the service, restore that stop's restore
+// points in place (files swapped in whole; a database replaced through a
+// staged copy: package backup), set the previous version, start it and
+// wait healthy, so the service ends on the version it ran before the
+// upgrade, with its data. With upgrade.after_rollback: stopped it is left
+// stopped instead (the package-upgrade flow, where an operator checks
+// before starting the old version again). If an undo fails, it stops the
+// service and the saga needs attention: [Upgrader.RestoreCommands] gives
+// the plain restic and pg_restore commands of the journalled restore
+// points for a restore by hand.
+package upgrader

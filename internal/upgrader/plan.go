@@ -1,0 +1,232 @@
+package upgrader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/health"
+	"homelab/internal/lab"
+	"homelab/internal/runtime"
+	"homelab/internal/saga"
+	"homelab/internal/upgrade"
+)
+
+// Kind is the saga kind of upgrades in the journal.
+const Kind = "upgrade"
+
+// Upgrader plans, runs and resumes the upgrades of one lab's services.
+type Upgrader struct {
+	Lab *lab.Lab
+	// Backups takes and restores the restore points; its Catalog gives
+	// the past backup durations of the estimate.
+	Backups *backup.Manager
+	// Journal is where the sagas are journalled (the catalog).
+	Journal catalog.Journal
+	// Runtime returns a service's runtime; default runtime.New with the
+	// tools in PATH.
+	Runtime func(*lab.Service) (runtime.Runtime, error)
+	// Health are the options of the health probes.
+	Health health.Options
+	// Poll is how often the health gate probes; default 2s.
+	Poll time.Duration
+	// FreeSpace returns the bytes available to an unprivileged user on
+	// the filesystem holding path; default statfs(2).
+	FreeSpace func(path string) (int64, error)
+	// Wait makes a run wait for a service's upgrade lock (and for busy
+	// backup targets) instead of failing.
+	Wait bool
+	// UndoTimeout bounds each compensation (restore + previous version +
+	// health gate); 0 means saga.DefaultUndoTimeout.
+	UndoTimeout time.Duration
+	Now         func() time.Time
+	Log         *slog.Logger
+	// Progress gets every journal row's change of state, to show.
+	Progress func(id string, st saga.StepRecord)
+	// Note gets one-line notes of what a step is doing ("stopping web",
+	// "restoring app-files 1a2b3c4d in place"), to show; may be nil.
+	Note func(msg string)
+}
+
+func (u *Upgrader) now() time.Time {
+	if u.Now != nil {
+		return u.Now()
+	}
+	return time.Now()
+}
+
+func (u *Upgrader) note(format string, args ...any) {
+	if u.Note != nil {
+		u.Note(fmt.Sprintf(format, args...))
+	}
+}
+
+func (u *Upgrader) runtimeOf(s *lab.Service) (runtime.Runtime, runtime.Versioner, error) {
+	newRT := u.Runtime
+	if newRT == nil {
+		newRT = func(s *lab.Service) (runtime.Runtime, error) { return runtime.New(s, runtime.Options{}) }
+	}
+	rt, err := newRT(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := runtime.AsVersioner(rt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("service %s: %w", s.Name, err)
+	}
+	return rt, v, nil
+}
+
+// Plan is what an upgrade does. It is journalled as the saga's params, so
+// that --resume builds the same steps.
+type Plan struct {
+	Service string `json:"service"`
+	Runtime string `json:"runtime"`
+	// From is the version the service runs; To the target.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Path is the versions set in order: the required stops between From
+	// and To, then To.
+	Path []string `json:"path"`
+	// BackupBefore are the targets backed up before each version.
+	BackupBefore  []string      `json:"backup_before"`
+	HealthyWithin time.Duration `json:"healthy_within_ns"`
+	PostStep      string        `json:"post_step,omitempty"`
+	AfterRollback string        `json:"after_rollback"`
+	Downgrade     bool          `json:"downgrade,omitempty"`
+	// Estimate is not journalled.
+	Estimate Estimate `json:"-"`
+}
+
+// Estimate is how long a plan should take, from the catalog.
+type Estimate struct {
+	// Backups is the mean duration of the last successful backups of the
+	// BackupBefore targets that have any, summed, per version on the
+	// path.
+	Backups time.Duration
+	// Unknown are targets without a successful backup in the catalog.
+	Unknown []string
+	// Total is Backups times the versions on the path; the health gate
+	// and post-step come on top (up to HealthyWithin each).
+	Total time.Duration
+}
+
+// PlanOptions changes what Plan accepts.
+type PlanOptions struct {
+	AllowDowngrade bool
+}
+
+// estimateRuns is how many past backups of a target the estimate averages.
+const estimateRuns = 5
+
+// Plan resolves the upgrade of service to version to: it reads the version
+// the runtime runs (Versioner.Version; for exec and systemd the first
+// token of the version command's first line that parses as a version),
+// resolves the path through the lab's required stops and preset
+// (upgrade.Path, upgrade.Preset.StopsFor), and estimates the time from the
+// catalog. It changes nothing. Errors: an unknown service, no upgrade
+// section, a runtime that cannot change versions, an unreadable current
+// version, and those of upgrade.Path (ErrAlreadyAt, *DowngradeError,
+// *EditionError) and StopsFor (*UnpinnedStopError, *PresetRangeError).
+func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) (Plan, error) {
+	s := u.Lab.Services[service]
+	if s == nil {
+		return Plan{}, fmt.Errorf("unknown service %q", service)
+	}
+	if s.Upgrade == nil {
+		return Plan{}, fmt.Errorf("service %s has no upgrade section in %s: add one (backup_before, required_stops, healthy_within)", service, u.Lab.Path)
+	}
+	target, err := upgrade.ParseVersion(to)
+	if err != nil {
+		return Plan{}, fmt.Errorf("--to: %w", err)
+	}
+	_, ver, err := u.runtimeOf(s)
+	if err != nil {
+		return Plan{}, err
+	}
+	current, err := currentVersion(ctx, ver)
+	if err != nil {
+		return Plan{}, fmt.Errorf("service %s: read the current version: %w", service, err)
+	}
+	stops := s.Upgrade.Stops()
+	if s.Upgrade.Preset != "" {
+		p, _ := upgrade.LookupPreset(s.Upgrade.Preset)
+		more, err := p.StopsFor(current, target, stops)
+		if err != nil {
+			return Plan{}, err
+		}
+		stops = append(stops, more...)
+	}
+	path, err := upgrade.Path(current, target, stops, upgrade.PathOptions{AllowDowngrade: o.AllowDowngrade})
+	if err != nil {
+		return Plan{}, err
+	}
+	p := Plan{
+		Service: service, Runtime: s.RuntimeKind(), From: current.String(), To: target.String(),
+		BackupBefore: s.Upgrade.BackupBefore, HealthyWithin: s.Upgrade.HealthyWithin,
+		PostStep: s.Upgrade.PostStep, AfterRollback: s.Upgrade.AfterRollback,
+		Downgrade: upgrade.Compare(target, current) < 0,
+	}
+	for _, v := range path {
+		p.Path = append(p.Path, v.String())
+	}
+	p.Estimate, err = u.estimate(ctx, p)
+	return p, err
+}
+
+// estimate averages the last successful backups of the plan's targets.
+func (u *Upgrader) estimate(ctx context.Context, p Plan) (Estimate, error) {
+	var e Estimate
+	for _, t := range p.BackupBefore {
+		runs, err := u.Backups.Catalog.Runs(ctx, catalog.RunFilter{Target: t, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: estimateRuns})
+		if err != nil {
+			return e, fmt.Errorf("estimate: %w", err)
+		}
+		if len(runs) == 0 {
+			e.Unknown = append(e.Unknown, t)
+			continue
+		}
+		var sum time.Duration
+		for _, r := range runs {
+			sum += r.End.Sub(r.Start)
+		}
+		e.Backups += sum / time.Duration(len(runs))
+	}
+	e.Total = e.Backups * time.Duration(len(p.Path))
+	return e, nil
+}
+
+// currentVersion reads the runtime's version and picks the version out
+// of it: the whole text if it parses, else its first whitespace-separated
+// field that does ("app 1.2.3 (build 7)" gives 1.2.3).
+func currentVersion(ctx context.Context, v runtime.Versioner) (upgrade.Version, error) {
+	text, err := v.Version(ctx)
+	if err != nil {
+		return upgrade.Version{}, err
+	}
+	return pickVersion(text)
+}
+
+func pickVersion(text string) (upgrade.Version, error) {
+	text = strings.TrimSpace(text)
+	if v, err := upgrade.ParseVersion(text); err == nil {
+		return v, nil
+	}
+	for _, f := range strings.Fields(text) {
+		if !strings.ContainsAny(f, "0123456789") {
+			continue
+		}
+		if v, err := upgrade.ParseVersion(strings.Trim(f, ",;()")); err == nil {
+			return v, nil
+		}
+	}
+	if text == "" {
+		return upgrade.Version{}, errors.New("the version command printed nothing")
+	}
+	return upgrade.Version{}, fmt.Errorf("no version in %q", text)
+}

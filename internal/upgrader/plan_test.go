@@ -1,0 +1,195 @@
+package upgrader
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/runtime"
+	"homelab/internal/upgrade"
+)
+
+func TestPickVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.2.3":                  "1.2.3",
+		"  16.7.10-ce.0\n":       "16.7.10-ce.0",
+		"app 1.2.3 (build 7)":    "1.2.3",
+		"gitlab-ce 17.0.0-ce.0,": "17.0.0-ce.0",
+		"v2.0.0-rc1":             "v2.0.0-rc1",
+	} {
+		v, err := pickVersion(in)
+		if err != nil || v.String() != want {
+			t.Errorf("pickVersion(%q) = %v, %v; want %s", in, v, err, want)
+		}
+	}
+	for _, in := range []string{"", "no version here", "latest"} {
+		if v, err := pickVersion(in); err == nil {
+			t.Errorf("pickVersion(%q) = %v; want an error", in, v)
+		}
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for url, want := range map[string]string{"/srv/repo": "/srv/repo", "local:/srv/repo": "/srv/repo", "s3:host/bucket": "", "sftp:u@h:/r": "", "rest:http://h/": ""} {
+		got, ok := localPath(url)
+		if got != want || ok != (want != "") {
+			t.Errorf("localPath(%q) = %q, %v", url, got, ok)
+		}
+	}
+}
+
+// fakeVersioner is a runtime whose version is a variable: Plan only reads it.
+type fakeVersioner struct {
+	runtime.Runtime
+	version string
+}
+
+func (f *fakeVersioner) Version(context.Context) (string, error)  { return f.version, nil }
+func (f *fakeVersioner) SetVersion(context.Context, string) error { return errors.New("not in a plan") }
+
+// planEnv is a lab with a GitLab service (preset) and its catalog.
+func planEnv(t *testing.T, running string) *Upgrader {
+	t.Helper()
+	dir := t.TempDir()
+	doc := `name: plan
+state_dir: ./state
+repositories:
+  local: {url: ./repo, password_env: NOPE}
+services:
+  gitlab:
+    runtime: {exec: {start: "true", stop: "true", status: "true", version: "echo x", set_version: "true {{.Version}}"}}
+    upgrade:
+      preset: gitlab
+      required_stops: [17.11.9-ce.0]
+      backup_before: [gitlab-db, gitlab-config]
+      healthy_within: 20m
+backups:
+  gitlab-db: {provider: postgres, repository: local, source: {database: gitlab}}
+  gitlab-config: {provider: restic, repository: local, source: {paths: [./etc]}}
+`
+	path := filepath.Join(dir, "lab.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := catalog.Open(t.Context(), filepath.Join(l.StateDir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &Upgrader{
+		Lab: l, Backups: &backup.Manager{Lab: l, Catalog: store}, Journal: store,
+		Runtime: func(s *lab.Service) (runtime.Runtime, error) {
+			rt, err := runtime.New(s, runtime.Options{})
+			return &fakeVersioner{Runtime: rt, version: running}, err
+		},
+	}
+}
+
+// TestPlanGitLab: the path through the GitLab preset's required stops and
+// the lab's pin, and an estimate from the catalog's past backups.
+func TestPlanGitLab(t *testing.T) {
+	u := planEnv(t, "gitlab-ce 16.3.9-ce.0")
+	ctx := t.Context()
+	start := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
+	for i, d := range []time.Duration{40 * time.Second, 60 * time.Second} {
+		r, err := u.Backups.Catalog.StartRun(ctx, catalog.Run{Target: "gitlab-db", Kind: catalog.KindBackup, Start: start.Add(time.Duration(i) * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.End, r.Result = r.Start.Add(d), catalog.ResultOK
+		if err := u.Backups.Catalog.FinishRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := u.Plan(ctx, "gitlab", "17.0.0-ce.0", PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"16.7.10-ce.0", "16.11.10-ce.0", "17.0.0-ce.0"}; !slices.Equal(p.Path, want) {
+		t.Errorf("path %v, want %v", p.Path, want)
+	}
+	if p.From != "16.3.9-ce.0" || p.To != "17.0.0-ce.0" || p.HealthyWithin != 20*time.Minute || p.AfterRollback != "running" {
+		t.Errorf("plan %+v", p)
+	}
+	if e := p.Estimate; e.Backups != 50*time.Second || e.Total != 150*time.Second || !slices.Equal(e.Unknown, []string{"gitlab-config"}) {
+		t.Errorf("estimate %+v, want 50s per restore point, 150s in all, gitlab-config unknown", e)
+	}
+
+	// Downgrades are refused unless allowed; the same version is nothing to do.
+	if _, err := u.Plan(ctx, "gitlab", "16.1.0-ce.0", PlanOptions{}); !errors.Is(err, upgrade.ErrDowngrade) {
+		t.Errorf("downgrade: %v", err)
+	}
+	if p, err := u.Plan(ctx, "gitlab", "16.1.0-ce.0", PlanOptions{AllowDowngrade: true}); err != nil || !p.Downgrade || !slices.Equal(p.Path, []string{"16.1.0-ce.0"}) {
+		t.Errorf("allowed downgrade: %+v, %v", p, err)
+	}
+	if _, err := u.Plan(ctx, "gitlab", "16.3.9-ce.0", PlanOptions{}); !errors.Is(err, upgrade.ErrAlreadyAt) {
+		t.Errorf("same version: %v", err)
+	}
+	if _, err := u.Plan(ctx, "gitlab", "17.0.0-ee.0", PlanOptions{}); !errors.Is(err, upgrade.ErrEditionMismatch) {
+		t.Errorf("other edition: %v", err)
+	}
+	if _, err := u.Plan(ctx, "nope", "1.0.0", PlanOptions{}); err == nil {
+		t.Error("unknown service: no error")
+	}
+}
+
+func TestBytesText(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
+		if got := bytesText(n); got != want {
+			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestCheckSpace: a restore point fails closed when the local repository
+// has less free space than the target's last backup added.
+func TestCheckSpace(t *testing.T) {
+	u := planEnv(t, "16.3.9-ce.0")
+	ctx := t.Context()
+	var asked string
+	free := int64(0)
+	u.FreeSpace = func(path string) (int64, error) { asked = path; return free, nil }
+	// No backup yet: nothing to compare with.
+	if err := u.checkSpace(ctx, "gitlab-db"); err != nil {
+		t.Fatalf("no past backup: %v", err)
+	}
+	r, err := u.Backups.Catalog.StartRun(ctx, catalog.Run{Target: "gitlab-db", Kind: catalog.KindBackup, Start: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.End, r.Result, r.BytesAdded = time.Now(), catalog.ResultOK, 3<<20
+	if err := u.Backups.Catalog.FinishRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	free = 3<<20 - 1
+	err = u.checkSpace(ctx, "gitlab-db")
+	if err == nil || !strings.Contains(err.Error(), "has 3.0 MiB free, less than the 3.0 MiB its last backup added") {
+		t.Fatalf("too little space: %v", err)
+	}
+	// The repository does not exist yet: its nearest parent is measured.
+	if want := filepath.Dir(u.Lab.Repositories["local"].URL); asked != want {
+		t.Errorf("measured %s, want %s", asked, want)
+	}
+	free = 3 << 20
+	if err := u.checkSpace(ctx, "gitlab-db"); err != nil {
+		t.Fatalf("enough space: %v", err)
+	}
+	// A remote repository is not measured.
+	u.Lab.Repositories["local"].URL = "s3:s3.example.org/bucket"
+	free = 0
+	if err := u.checkSpace(ctx, "gitlab-db"); err != nil {
+		t.Fatalf("remote repository: %v", err)
+	}
+}

@@ -1,0 +1,508 @@
+package upgrader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/health"
+	"homelab/internal/lab"
+	"homelab/internal/runtime"
+	"homelab/internal/saga"
+	"homelab/internal/upgrade"
+)
+
+// Step names, per version V on the path.
+func restorePointStep(v string) string { return "restore point before " + v }
+func setVersionStep(v string) string   { return "set version " + v }
+func waitHealthyStep(v string) string  { return "wait healthy at " + v }
+func postStepStep(v string) string     { return "post-step at " + v }
+
+// snapshotKey is the journal key of a target's restore point.
+func snapshotKey(target string) string { return "snapshot:" + target }
+
+// Run runs the plan as a saga on the service (package doc). It returns
+// the journalled record; a failed upgrade returns a *saga.Error whose
+// State says whether the service is back on plan.From (compensated),
+// unchanged (failed: the first restore point failed) or needs attention.
+// An unfinished upgrade of the same service refuses with
+// saga.ErrUnfinished.
+func (u *Upgrader) Run(ctx context.Context, p Plan) (saga.Record, error) {
+	steps, err := u.steps(p)
+	if err != nil {
+		return saga.Record{}, err
+	}
+	rec, err := u.runner().Run(ctx, saga.Saga{Kind: Kind, Subject: p.Service, Params: p, Steps: steps})
+	u.record(ctx, rec, err)
+	return rec, err
+}
+
+// record adds a catalog event for an upgrade that did not end done, for
+// the status page's recent failures and notifications.
+func (u *Upgrader) record(ctx context.Context, rec saga.Record, err error) {
+	var se *saga.Error
+	if err == nil || !errors.As(err, &se) {
+		return
+	}
+	level := "error"
+	if rec.State == saga.Failed {
+		level = "warn" // nothing changed
+	}
+	msg := err.Error()
+	if p, perr := PlanOf(rec); perr == nil && rec.Error != "" {
+		msg = fmt.Sprintf("%s to %s: %s", p.From, p.To, rec.Error)
+	}
+	ev := catalog.Event{Time: u.now().UTC(), Level: level, Target: rec.Subject, Kind: "upgrade_" + string(rec.State), Message: msg}
+	if aerr := u.Backups.Catalog.AddEvent(context.WithoutCancel(ctx), ev); aerr != nil && u.Log != nil {
+		u.Log.Warn("record event", "err", aerr)
+	}
+}
+
+// oneLine is an error whose text is on one line (a tool's multi-line
+// output joined with " | "), for the journal, events and warnings.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	lines := strings.Split(strings.TrimSpace(e.err.Error()), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), " | ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }
+
+// flat makes f's errors one line.
+func flat(f func(context.Context, *saga.StepContext) error) func(context.Context, *saga.StepContext) error {
+	return func(ctx context.Context, sc *saga.StepContext) error {
+		if err := f(ctx, sc); err != nil {
+			return oneLine{err}
+		}
+		return nil
+	}
+}
+
+// Resume finishes the unfinished upgrade with saga ID id (see
+// saga.Runner.Resume): with saga.Compensate (the default) the service is
+// brought back to the version it ran before, with its data; with
+// saga.Forward the remaining steps run, where the journal shows that is
+// safe.
+func (u *Upgrader) Resume(ctx context.Context, id string, mode saga.Mode) (saga.Record, error) {
+	rec, err := u.Journal.Saga(ctx, id)
+	if err != nil {
+		return saga.Record{}, err
+	}
+	if rec.Kind != Kind {
+		return rec, fmt.Errorf("saga %s is a %s, not an upgrade", id, rec.Kind)
+	}
+	p, err := PlanOf(rec)
+	if err != nil {
+		return rec, err
+	}
+	steps, err := u.steps(p)
+	if err != nil {
+		return rec, err
+	}
+	rec, err = u.runner().Resume(ctx, id, steps, mode)
+	u.record(ctx, rec, err)
+	return rec, err
+}
+
+// PlanOf decodes the plan journalled with an upgrade saga.
+func PlanOf(rec saga.Record) (Plan, error) {
+	var p Plan
+	if err := json.Unmarshal(rec.Params, &p); err != nil {
+		return p, fmt.Errorf("saga %s: read its plan: %w", rec.ID, err)
+	}
+	return p, nil
+}
+
+func (u *Upgrader) runner() *saga.Runner {
+	return &saga.Runner{
+		Journal: u.Journal, StateDir: u.Lab.StateDir, Wait: u.Wait, UndoTimeout: u.UndoTimeout,
+		Now: u.Now, Log: u.Log, Progress: u.Progress,
+	}
+}
+
+// steps builds the saga of p: per version on the path, a restore point,
+// the version change, the health gate and the post-step.
+func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
+	s := u.Lab.Services[p.Service]
+	if s == nil {
+		return nil, fmt.Errorf("service %s is no longer in %s", p.Service, u.Lab.Path)
+	}
+	rt, ver, err := u.runtimeOf(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Path) == 0 {
+		return nil, errors.New("empty upgrade path")
+	}
+	var steps []saga.Step
+	for i, v := range p.Path {
+		prev := p.From
+		if i > 0 {
+			prev = p.Path[i-1]
+		}
+		point := restorePointStep(v)
+		steps = append(steps,
+			saga.Step{Name: point, Do: func(ctx context.Context, sc *saga.StepContext) error {
+				return u.restorePoint(ctx, sc, p)
+			}},
+			saga.Step{Name: setVersionStep(v),
+				Do: func(ctx context.Context, sc *saga.StepContext) error {
+					return u.setVersion(ctx, sc, s, rt, ver, prev, v)
+				},
+				Undo: func(ctx context.Context, sc *saga.StepContext) error {
+					return u.rollBack(ctx, sc, s, rt, ver, p, point, prev, v)
+				}},
+			saga.Step{Name: waitHealthyStep(v), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
+				return u.waitHealthy(ctx, s, rt, p.HealthyWithin)
+			}},
+		)
+		if p.PostStep != "" {
+			steps = append(steps, saga.Step{Name: postStepStep(v), Do: func(ctx context.Context, sc *saga.StepContext) error {
+				return u.postStep(ctx, s, p, prev, v)
+			}})
+		}
+	}
+	for i := range steps {
+		steps[i].Do = flat(steps[i].Do)
+		if steps[i].Undo != nil {
+			steps[i].Undo = flat(steps[i].Undo)
+		}
+	}
+	return steps, nil
+}
+
+// restorePoint checks the repositories' free space, then backs up every
+// BackupBefore target and journals each snapshot ID.
+func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, p Plan) error {
+	for _, name := range p.BackupBefore {
+		if err := u.checkSpace(ctx, name); err != nil {
+			return err
+		}
+	}
+	for _, name := range p.BackupBefore {
+		u.note("backing up %s", name)
+		rep := u.Backups.Backup(ctx, name)
+		var warn *backup.WarningError
+		if rep.Err != nil && !(errors.As(rep.Err, &warn) && warn.Err == nil) {
+			return fmt.Errorf("restore point %s: %w", name, rep.Err)
+		}
+		if rep.Run.SnapshotID == "" {
+			return fmt.Errorf("restore point %s: the backup made no snapshot", name)
+		}
+		if err := sc.Set(snapshotKey(name), rep.Run.SnapshotID); err != nil {
+			return err
+		}
+		u.note("restore point %s: snapshot %s", name, short(rep.Run.SnapshotID))
+	}
+	return nil
+}
+
+// checkSpace fails when the target's repository is a local directory with
+// less free space than the target's last successful backup added to it.
+// Remote repositories (s3:, sftp:, rest:, ...) are not measured.
+func (u *Upgrader) checkSpace(ctx context.Context, target string) error {
+	t := u.Lab.Backups[target]
+	if t == nil {
+		return fmt.Errorf("unknown backup target %q", target)
+	}
+	repo := u.Lab.Repositories[t.Repository]
+	if repo == nil {
+		return fmt.Errorf("backup target %s: unknown repository %q", target, t.Repository)
+	}
+	dir, local := localPath(repo.URL)
+	if !local {
+		return nil
+	}
+	runs, err := u.Backups.Catalog.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: 1})
+	if err != nil || len(runs) == 0 {
+		return err
+	}
+	need := runs[0].BytesAdded
+	free, err := u.freeSpace(existingParent(dir))
+	if err != nil {
+		return fmt.Errorf("restore point %s: free space of %s: %w", target, dir, err)
+	}
+	if free < need {
+		return fmt.Errorf("restore point %s: repository %s (%s) has %s free, less than the %s its last backup added: free space first",
+			target, t.Repository, dir, bytesText(free), bytesText(need))
+	}
+	return nil
+}
+
+func (u *Upgrader) freeSpace(path string) (int64, error) {
+	if u.FreeSpace != nil {
+		return u.FreeSpace(path)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}
+
+// localPath returns the directory of a local restic repository URL (a
+// path, or local:PATH).
+func localPath(url string) (string, bool) {
+	switch {
+	case strings.HasPrefix(url, "local:"):
+		return strings.TrimPrefix(url, "local:"), true
+	case filepath.IsAbs(url):
+		return url, true
+	}
+	return "", false
+}
+
+// existingParent returns path or its nearest existing parent.
+func existingParent(path string) string {
+	for {
+		if _, err := os.Stat(path); err == nil || filepath.Dir(path) == path {
+			return path
+		}
+		path = filepath.Dir(path)
+	}
+}
+
+// previousKey is journalled by "set version V" before it changes
+// anything: its Undo has nothing to do without it.
+const previousKey = "previous"
+
+// setVersion checks that the service runs prev, then journals prev, stops
+// the service, sets v and starts it.
+func (u *Upgrader) setVersion(ctx context.Context, sc *saga.StepContext, s *lab.Service, rt runtime.Runtime, ver runtime.Versioner, prev, v string) error {
+	cur, err := currentVersion(ctx, ver)
+	if err != nil {
+		return fmt.Errorf("read the current version: %w", err)
+	}
+	if upgrade.Compare(cur, upgrade.MustParseVersion(prev)) != 0 {
+		return fmt.Errorf("service %s runs %s, not %s as planned: someone changed it; plan again", s.Name, cur, prev)
+	}
+	if err := sc.Set(previousKey, prev); err != nil {
+		return err
+	}
+	u.note("stopping %s", s.Name)
+	if err := rt.Stop(ctx); err != nil {
+		return err
+	}
+	u.note("setting %s to %s", s.Name, v)
+	if err := ver.SetVersion(ctx, v); err != nil {
+		return err
+	}
+	return rt.Start(ctx)
+}
+
+// rollBack is the compensation of "set version v": stop, restore the
+// stop's restore points in place, set prev, and start and wait healthy (or
+// leave stopped, with after_rollback: stopped). On failure the service is
+// stopped (a half-restored service must not serve) and the error says so.
+func (u *Upgrader) rollBack(ctx context.Context, sc *saga.StepContext, s *lab.Service, rt runtime.Runtime, ver runtime.Versioner, p Plan, point, prev, v string) error {
+	if _, changed := sc.Get(setVersionStep(v), previousKey); !changed {
+		return nil // the step failed before it changed anything
+	}
+	err := u.rollBackSteps(ctx, sc, s, rt, ver, p, point, prev)
+	if err == nil {
+		return nil
+	}
+	if serr := rt.Stop(ctx); serr != nil {
+		return fmt.Errorf("%w; stopping %s afterwards failed too: %v", err, s.Name, serr)
+	}
+	return fmt.Errorf("%w; %s is left stopped", err, s.Name)
+}
+
+func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *lab.Service, rt runtime.Runtime, ver runtime.Versioner, p Plan, point, prev string) error {
+	u.note("rolling back %s to %s: stopping it", s.Name, prev)
+	if err := rt.Stop(ctx); err != nil {
+		return err
+	}
+	for _, name := range p.BackupBefore {
+		id, ok := sc.Get(point, snapshotKey(name))
+		if !ok {
+			return fmt.Errorf("no restore point of %s was journalled before this step", name)
+		}
+		u.note("restoring %s from snapshot %s in place", name, short(id))
+		plan, err := u.Backups.PlanRestore(ctx, name, id, backup.Destination{InPlace: true})
+		if err == nil {
+			_, err = u.Backups.Restore(ctx, plan)
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s from snapshot %s: %w", name, short(id), err)
+		}
+	}
+	u.note("setting %s back to %s", s.Name, prev)
+	if err := ver.SetVersion(ctx, prev); err != nil {
+		return err
+	}
+	if p.AfterRollback == lab.AfterRollbackStopped {
+		u.note("leaving %s stopped (after_rollback: stopped)", s.Name)
+		return rt.Stop(ctx)
+	}
+	if err := rt.Start(ctx); err != nil {
+		return err
+	}
+	return u.waitHealthy(ctx, s, rt, p.HealthyWithin)
+}
+
+// waitHealthy polls until the service is healthy (see healthy) or within
+// is over.
+func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.Runtime, within time.Duration) error {
+	u.note("waiting up to %s for %s to be healthy", within, s.Name)
+	poll := u.Poll
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	deadline := time.Now().Add(within)
+	for {
+		ok, detail := u.healthy(ctx, s, rt)
+		if ok {
+			u.note("%s is healthy: %s", s.Name, detail)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%s not healthy within %s: %s", s.Name, within, detail)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(poll, time.Until(deadline)+time.Millisecond)):
+		}
+	}
+}
+
+// healthy is one look at the service: the runtime reports it running,
+// not unhealthy or starting by its own health check (Docker's
+// HEALTHCHECK), and its health probe, if it has one, passes.
+func (u *Upgrader) healthy(ctx context.Context, s *lab.Service, rt runtime.Runtime) (bool, string) {
+	st, err := rt.Status(ctx)
+	if err != nil {
+		return false, err.Error()
+	}
+	if st.State != runtime.Running {
+		return false, string(st.State) + ": " + st.Detail
+	}
+	if st.Health != "" && st.Health != runtime.HealthHealthy {
+		return false, "Docker health check: " + st.Health
+	}
+	if s.Health.Kind() == "" {
+		return true, st.Detail
+	}
+	r := health.Probe(ctx, s, u.Health)
+	return r.Healthy, r.Detail
+}
+
+// postStep runs the post_step template with /bin/sh -c in the lab file's
+// directory, bounded by post_step_timeout.
+func (u *Upgrader) postStep(ctx context.Context, s *lab.Service, p Plan, prev, v string) error {
+	t, err := template.New("post_step").Option("missingkey=error").Parse(p.PostStep)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, struct{ Service, Version, Previous string }{p.Service, v, prev}); err != nil {
+		return err
+	}
+	timeout := s.Upgrade.PostStepTimeout
+	if timeout <= 0 {
+		timeout = lab.DefaultPostStepTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u.note("post-step: %s", b.String())
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", b.String())
+	cmd.Dir = filepath.Dir(u.Lab.Path)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("timed out after %s", timeout)
+		}
+		return fmt.Errorf("post-step %q: %v%s", b.String(), err, tail(out))
+	}
+	return nil
+}
+
+// tail returns ": <last line of out>" or "".
+func tail(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		return ": " + last
+	}
+	return ""
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// bytesText renders n bytes in binary units ("1.5 GiB").
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// RestorePoint is one journalled restore point of an upgrade.
+type RestorePoint struct {
+	Before   string `json:"before"` // the version it was taken before
+	Target   string `json:"target"`
+	Snapshot string `json:"snapshot"`
+	// Commands restore it by hand with plain restic / pg_restore.
+	Commands []string `json:"commands,omitempty"`
+}
+
+// RestorePoints returns the restore points journalled by an upgrade saga,
+// oldest first, each with the commands that restore it by hand
+// (backup.Manager.RestoreCommands); the first restore point holds the
+// data as it was before the upgrade.
+func (u *Upgrader) RestorePoints(rec saga.Record) ([]RestorePoint, error) {
+	p, err := PlanOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	var out []RestorePoint
+	var errs []error
+	for _, v := range p.Path {
+		for _, st := range rec.Steps {
+			if st.Phase != catalog.PhaseForward || st.Name != restorePointStep(v) {
+				continue
+			}
+			for _, t := range p.BackupBefore {
+				id, ok := st.Data[snapshotKey(t)]
+				if !ok {
+					continue
+				}
+				rp := RestorePoint{Before: v, Target: t, Snapshot: id}
+				rp.Commands, err = u.Backups.RestoreCommands(t, id)
+				errs = append(errs, err)
+				out = append(out, rp)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
