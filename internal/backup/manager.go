@@ -44,6 +44,11 @@ type Manager struct {
 	// Runtime returns the runtime of a service a backup stops (its stop
 	// list); default runtime.New with the tools in PATH.
 	Runtime func(*lab.Service) (runtime.Runtime, error)
+	// Upgrading names the services whose upgrade lock (saga.LockName)
+	// this process holds: an upgrade taking its restore points. A backup
+	// stopping any other service takes that lock for the time the service
+	// is down, and fails if an upgrade holds it.
+	Upgrading []string
 }
 
 func (m *Manager) now() time.Time {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"homelab/internal/lab"
+	"homelab/internal/lock"
 	"homelab/internal/runtime"
+	"homelab/internal/saga"
 )
 
 // restartTimeout bounds the restart of the services a backup stopped. It
@@ -43,6 +46,9 @@ func (m *Manager) runtimeOf(s *lab.Service) (runtime.Runtime, error) {
 type stopped struct {
 	m     *Manager
 	items []stopItem
+	// locks are the upgrade locks of the stopped services, held until
+	// they run again.
+	locks []*lock.Lock
 }
 
 type stopItem struct {
@@ -73,6 +79,16 @@ func (m *Manager) stopServices(ctx context.Context, target string, names []strin
 			return s, fmt.Errorf("stop %s: state unknown, so the copy would not be consistent: %w", name, err)
 		}
 		item := ServiceStop{Service: name, Was: st.State}
+		if !slices.Contains(m.Upgrading, name) {
+			// An upgrade of the service (a saga on it, package saga) must
+			// not have it stopped under its health gate or rollback; and
+			// none may start while the copy runs.
+			l, err := lock.Acquire(ctx, m.Lab.StateDir, saga.LockName(name), false)
+			if err != nil {
+				return s, fmt.Errorf("stop %s: it is being upgraded, so the backup does not stop it: %w", name, err)
+			}
+			s.locks = append(s.locks, l)
+		}
 		if st.State == runtime.Stopped {
 			m.log().Info("service already stopped: left stopped", "target", target, "service", name)
 			s.add(item, nil)
@@ -102,6 +118,11 @@ func (s *stopped) restart(ctx context.Context, target string) error {
 	if s == nil {
 		return nil
 	}
+	defer func() {
+		for _, l := range s.locks {
+			l.Release()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restartTimeout)
 	defer cancel()
 	var errs []error

@@ -15,7 +15,9 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/lock"
 	"homelab/internal/runtime"
+	"homelab/internal/saga"
 	"homelab/internal/testenv"
 )
 
@@ -277,4 +279,48 @@ func TestRestartFailureFailsRun(t *testing.T) {
 	if !found {
 		t.Errorf("no service_restart_failed event in %+v", events)
 	}
+}
+
+// TestStopDuringUpgrade: a backup does not stop a service whose upgrade
+// lock is held (an upgrade is in its health gate or rollback): it fails
+// before the copy and leaves the service alone; the upgrade's own restore
+// point (Manager.Upgrading) may stop it.
+func TestStopDuringUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnvIn(t, dir, execService(t, dir, "app"), fmt.Sprintf(`  data:
+    provider: restic
+    repository: local
+    source: {paths: [%s]}
+    stop: [app]
+`, filepath.Join(dir, "app", "data")))
+	e.start(t, "app")
+	ctx := context.Background()
+	held, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := e.m.Backup(ctx, "data")
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop app: it is being upgraded, so the backup does not stop it") || rep.Run.SnapshotID != "" {
+		t.Fatalf("backup during an upgrade: %v (%+v)", rep.Err, rep.Run)
+	}
+	if st := e.state(t, "app"); st.State != runtime.Running {
+		t.Fatalf("app after the refused backup: %+v", st)
+	}
+	// The upgrade's own restore point.
+	e.m.Upgrading = []string{"app"}
+	if rep := e.m.Backup(ctx, "data"); rep.Err != nil || len(rep.Services) != 1 || !rep.Services[0].Stopped || !rep.Services[0].Restarted {
+		t.Fatalf("restore point of the upgrade: %v %+v", rep.Err, rep.Services)
+	}
+	e.m.Upgrading = nil
+	held.Release()
+	// No upgrade: the backup takes the lock while the app is down, and
+	// gives it back.
+	if rep := e.m.Backup(ctx, "data"); rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	l, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	if err != nil {
+		t.Fatalf("upgrade lock after the backup: %v", err)
+	}
+	l.Release()
 }

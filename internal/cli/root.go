@@ -60,9 +60,10 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	root.AddCommand(NewCmdVersion(f, nil), NewCmdLab(f), NewCmdRepo(f), NewCmdBackup(f), NewCmdStatus(f, nil), NewCmdServe(f, nil), NewCmdCert(f))
 	root.AddCommand(NewCmdLogs(f, nil), NewCmdUpgrade(f))
 	// An unfinished upgrade (a killed process, a power loss) is reported by
-	// every command that reads the lab, until it is resumed.
+	// every command that reads the lab, until it is resumed (status shows
+	// it on its page).
 	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
-		if cmd.Name() != "version" && cmd.Name() != "help" {
+		if cmd.Name() != "version" && cmd.Name() != "help" && cmd.Name() != "status" {
 			f.warnUnfinished(cmd.Context())
 		}
 	}

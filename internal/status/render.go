@@ -84,6 +84,13 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		writeCerts(&b, r.Certs)
 	}
 
+	if len(r.Unfinished) > 0 {
+		b.WriteString("\nUNFINISHED UPGRADES\n")
+		for _, u := range r.Unfinished {
+			fmt.Fprintf(&b, "%s\n  finish it with: %s\n", u.Describe, u.Resume)
+		}
+	}
+
 	b.WriteString("\nRECENT FAILURES\n")
 	if len(r.Failures) == 0 {
 		b.WriteString("none\n")
@@ -216,6 +223,9 @@ func verdict(r Report) string {
 		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
 	}
 	parts = append(parts, r.CertProblems()...)
+	if n := len(r.Unfinished); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d unfinished upgrade%s", n, plural(n)))
+	}
 	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
 }
 
@@ -507,6 +517,7 @@ func RenderJSON(w io.Writer, r Report) error {
 			ID: e.ID, Time: rfc3339(e.Time), Level: e.Level, Target: e.Target, Kind: e.Kind, Message: e.Message,
 		})
 	}
+	out.Unfinished = r.Unfinished
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out); err != nil {
@@ -525,6 +536,8 @@ type jsonReport struct {
 	Targets     []jsonTarget  `json:"targets"`
 	Certs       []jsonCert    `json:"certs"` // null: no certificates
 	Failures    []jsonEvent   `json:"failures"`
+	// Unfinished are the unfinished upgrades; left out when none.
+	Unfinished []Unfinished `json:"unfinished,omitempty"`
 }
 
 // jsonCert is the CA or a leaf; not_after, window_start and days_left are

@@ -7,6 +7,7 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/saga"
 )
 
 // Target states (TargetStatus.State).
@@ -53,11 +54,15 @@ type Report struct {
 	// leaves by name; nil until AddCerts, and nil after it when the lab
 	// uses no certificates.
 	Certs []CertStatus
+	// Unfinished are the unfinished sagas (upgrades); nil until
+	// AddUnfinished.
+	Unfinished []Unfinished
 	// Healthy is true when no target is overdue, no target's last backup
 	// run failed, no target's last drill failed, (after AddServices) no
 	// service's health probe failed and (after AddCerts) every
 	// certificate is CertOK: none missing, expired, with an issue, or
-	// expiring (inside its rotation window).
+	// expiring (inside its rotation window), and (after AddUnfinished)
+	// no saga is unfinished.
 	Healthy bool
 }
 
@@ -93,7 +98,8 @@ func (t TargetStatus) DrillFailed() bool {
 
 // Build reads the status of every backup target of l from store as of now:
 // the targets' summaries (catalog.Summaries, a few queries whatever the
-// number of targets) and the newest events.
+// number of targets) and the newest events; and, when store keeps a saga
+// journal (catalog.Journal), the unfinished sagas (AddUnfinished).
 func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) (Report, error) {
 	sums, err := catalog.Summaries(ctx, store)
 	if err != nil {
@@ -103,7 +109,18 @@ func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) 
 	if err != nil {
 		return Report{}, fmt.Errorf("status: %w", err)
 	}
-	return FromSummaries(l, sums, events, now)
+	r, err := FromSummaries(l, sums, events, now)
+	if err != nil {
+		return r, err
+	}
+	if j, ok := store.(catalog.Journal); ok {
+		recs, err := saga.Unfinished(ctx, j)
+		if err != nil {
+			return Report{}, fmt.Errorf("status: %w", err)
+		}
+		r.AddUnfinished(recs)
+	}
+	return r, nil
 }
 
 // FromSummaries is the status of every backup target of l as of now, from

@@ -43,9 +43,19 @@ func (u *Upgrader) Run(ctx context.Context, p Plan) (saga.Record, error) {
 	if err != nil {
 		return saga.Record{}, err
 	}
+	defer u.upgrading(p.Service)()
 	rec, err := u.runner().Run(ctx, saga.Saga{Kind: Kind, Subject: p.Service, Params: p, Steps: steps})
 	u.record(ctx, rec, err)
 	return rec, err
+}
+
+// upgrading tells the backup manager that this process holds service's
+// upgrade lock (the saga's), so that the restore points' backups may stop
+// it; the returned func undoes that.
+func (u *Upgrader) upgrading(service string) func() {
+	before := u.Backups.Upgrading
+	u.Backups.Upgrading = append(slices.Clone(before), service)
+	return func() { u.Backups.Upgrading = before }
 }
 
 // record adds a catalog event for an upgrade that did not end done, for
@@ -114,6 +124,7 @@ func (u *Upgrader) Resume(ctx context.Context, id string, mode saga.Mode) (saga.
 	if err != nil {
 		return rec, err
 	}
+	defer u.upgrading(p.Service)()
 	rec, err = u.runner().Resume(ctx, id, steps, mode)
 	u.record(ctx, rec, err)
 	return rec, err

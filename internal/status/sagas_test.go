@@ -1,0 +1,53 @@
+package status
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+)
+
+// TestBuildUnfinished: an unfinished upgrade in the catalog's journal makes
+// the lab unhealthy and is shown with the command that finishes it; a
+// finished one is not.
+func TestBuildUnfinished(t *testing.T) {
+	store := openCatalog(t)
+	ctx := t.Context()
+	for _, s := range []catalog.Saga{
+		{ID: "20261123T090000Z-00000001", Kind: "upgrade", Subject: "web", Plan: []string{"set version 1.1.0"}, State: catalog.SagaCompensated, Start: epoch.Add(-2 * time.Hour), End: epoch.Add(-time.Hour)},
+		{ID: "20261123T100000Z-00000002", Kind: "upgrade", Subject: "web", Plan: []string{"set version 2.0.0"}, State: catalog.SagaRunning, Start: epoch.Add(-10 * time.Minute)},
+	} {
+		if err := store.CreateSaga(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Build(ctx, &lab.Lab{Name: "up"}, store, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Healthy || len(r.Unfinished) != 1 || r.Unfinished[0].ID != "20261123T100000Z-00000002" {
+		t.Fatalf("healthy %v, unfinished %+v", r.Healthy, r.Unfinished)
+	}
+	var b bytes.Buffer
+	if err := RenderText(&b, r, epoch); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\nNEEDS ATTENTION: 1 unfinished upgrade\n",
+		"\nUNFINISHED UPGRADES\nupgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC\n  finish it with: homelab upgrade --resume 20261123T100000Z-00000002\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	if err := RenderJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"unfinished":[{"id":"20261123T100000Z-00000002","kind":"upgrade","subject":"web","state":"running","describe":"upgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC","resume":"homelab upgrade --resume 20261123T100000Z-00000002"}]`; !strings.Contains(b.String(), want) {
+		t.Errorf("JSON lacks %s:\n%s", want, b.String())
+	}
+}
