@@ -9,6 +9,7 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/saga"
 	"homelab/internal/status"
 )
 
@@ -55,6 +56,12 @@ var (
 	descTargetOverdue = prometheus.NewDesc("homelab_target_overdue",
 		"1 when the target's last good backup is older than its schedule allows or it has none, else 0.",
 		[]string{"target"}, nil)
+	// descUpgradeUnfinished is 1 while an upgrade of the service is
+	// unfinished (running, compensating, or needing attention after a
+	// failed rollback: status's UNFINISHED UPGRADES), else 0.
+	descUpgradeUnfinished = prometheus.NewDesc("homelab_upgrade_unfinished",
+		"1 while an upgrade of the service is unfinished (running, rolling back, or needing attention), else 0; reported for every service with an upgrade section and every service with an unfinished upgrade.",
+		[]string{"service"}, nil)
 )
 
 // Collector is a prometheus.Collector that reads the lab and the catalog at
@@ -78,7 +85,7 @@ func NewCollector(l func() *lab.Lab, store catalog.Store, now func() time.Time) 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBackupLastSuccess, descBackupDuration, descBackupSize,
-		descDrillLastSuccess, descDrillRestore, descJobFailures, descTargetOverdue} {
+		descDrillLastSuccess, descDrillRestore, descJobFailures, descTargetOverdue, descUpgradeUnfinished} {
 		ch <- d
 	}
 }
@@ -125,8 +132,32 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 	for k, n := range failures(l, sums) {
 		ch <- prometheus.MustNewConstMetric(descJobFailures, prometheus.CounterValue, float64(n), k.target, k.kind)
 	}
+	if j, ok := c.store.(catalog.Journal); ok {
+		unfinished := map[string]float64{}
+		for name, svc := range l.Services {
+			if svc != nil && svc.Upgrade != nil {
+				unfinished[name] = 0
+			}
+		}
+		recs, err := saga.Unfinished(ctx, j)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Kind == upgradeKind {
+				unfinished[r.Subject] = 1
+			}
+		}
+		for name, v := range unfinished {
+			gauge(descUpgradeUnfinished, v, name)
+		}
+	}
 	return nil
 }
+
+// upgradeKind is the saga kind of upgrades (upgrader.Kind, which this
+// package does not import: it would pull in the backup providers).
+const upgradeKind = "upgrade"
 
 type failureKey struct{ target, kind string }
 

@@ -209,6 +209,13 @@ func TestMetricsAtScrapeTime(t *testing.T) {
 	addRun(t, f.store, catalog.Run{Kind: catalog.KindBackup, Target: "scratch", Start: at(0, -5), End: at(0, -4),
 		Result: catalog.ResultFailed, Error: "boom"})
 	addDrill(t, f.store, catalog.Drill{Target: "gitlab-db", Start: at(0, -3), End: at(0, -2), RTO: 55 * time.Second, Result: catalog.ResultOK})
+	if _, ok := series(t, before, "homelab_upgrade_unfinished", dto.MetricType_GAUGE)["gitlab"]; ok {
+		t.Error("an unfinished upgrade of gitlab before any")
+	}
+	if err := f.store.CreateSaga(t.Context(), catalog.Saga{ID: "20261123T100000Z-00000001", Kind: "upgrade", Subject: "gitlab",
+		Plan: []string{"set version 17.0.0-ce.0"}, State: catalog.SagaNeedsAttention, Start: at(0, -1)}); err != nil {
+		t.Fatal(err)
+	}
 
 	after := scrape(t, f.url, auth...)
 	checks := []struct {
@@ -223,6 +230,7 @@ func TestMetricsAtScrapeTime(t *testing.T) {
 		{"homelab_drill_last_success_timestamp_seconds", "gitlab-db", dto.MetricType_GAUGE, float64(at(0, -2).Unix())},
 		{"homelab_drill_restore_seconds", "gitlab-db", dto.MetricType_GAUGE, 55},
 		{"homelab_job_failures_total", "backup/scratch", dto.MetricType_COUNTER, 1},
+		{"homelab_upgrade_unfinished", "gitlab", dto.MetricType_GAUGE, 1},
 	}
 	for _, c := range checks {
 		got, ok := series(t, after, c.name, c.typ)[c.labels]

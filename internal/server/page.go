@@ -36,6 +36,9 @@ type pageData struct {
 	Targets   []pageTarget
 	Certs     []pageCert // none when the lab uses no certificates: no TLS card
 	Failures  []pageFailure
+	// Unfinished are the unfinished upgrades: saga.Describe's line and
+	// the command that finishes each.
+	Unfinished []status.Unfinished
 }
 
 // pageCert is the CA or a leaf certificate, with the marks of `homelab
@@ -142,6 +145,7 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 	for _, c := range rep.Certs {
 		d.Certs = append(d.Certs, cert(c))
 	}
+	d.Unfinished = rep.Unfinished
 	for _, e := range rep.Failures {
 		d.Failures = append(d.Failures, pageFailure{
 			Time: e.Time.In(now.Location()).Format(timeLayout), Target: e.Target, Kind: e.Kind,
@@ -177,6 +181,9 @@ func verdict(r status.Report) (string, string) {
 		summary += "; 1 cert, ok"
 	case n > 1:
 		summary += fmt.Sprintf("; %d certs, all ok", n)
+	}
+	if n := len(r.Unfinished); n > 0 {
+		summary += fmt.Sprintf("; %d unfinished upgrade%s", n, plural(n))
 	}
 	return head, summary
 }

@@ -109,6 +109,26 @@ backups:
 	if strings.Contains(page, `id="tls"`) {
 		t.Error("a TLS card for a lab without certificates")
 	}
+	if strings.Contains(page, `id="upgrades"`) {
+		t.Error("an unfinished upgrades card without any")
+	}
+
+	// An upgrade killed midway: the page needs attention and says how to
+	// finish it.
+	if err := store.CreateSaga(t.Context(), catalog.Saga{ID: "20261123T100000Z-0000abcd", Kind: "upgrade", Subject: "web",
+		Plan: []string{"set version 2.0.0"}, State: catalog.SagaRunning, Start: at(0, -5)}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, newTestServer(t, s)+"/")
+	page = string(body)
+	for _, want := range []string{
+		`<strong>Needs attention</strong><span>1 target, ok; 1 unfinished upgrade</span>`, `<h2 id="upgrades">Unfinished upgrades</h2>`,
+		`upgrade web (saga 20261123T100000Z-0000abcd): running since`, `<code>homelab upgrade --resume 20261123T100000Z-0000abcd</code>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
 }
 
 func TestPageCerts(t *testing.T) {
