@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"homelab/internal/catalog"
+	"homelab/internal/daemon"
+	"homelab/internal/notify"
 	"homelab/internal/saga"
 	"homelab/internal/upgrader"
 )
@@ -228,6 +230,9 @@ func (f *Factory) upgradeOutcome(u *upgrader.Upgrader, rec saga.Record, err erro
 			fmt.Fprintf(f.IO.ErrOut, "homelab: restore commands: %v\n", rerr)
 		}
 	}
+	if err != nil && rec.State != saga.Done {
+		f.notifyUpgrade(rec, outcome(rec, plan))
+	}
 	if f.JSON {
 		out := struct {
 			Saga          saga.Record             `json:"saga"`
@@ -242,6 +247,27 @@ func (f *Factory) upgradeOutcome(u *upgrader.Upgrader, rec saga.Record, err erro
 		renderRestorePoints(f.IO.Out, points)
 	}
 	return err
+}
+
+// notifyUpgrade sends upgrade_failed to the lab's notify channels that
+// take it (the operator may have walked away), waiting up to 30 seconds
+// for delivery.
+func (f *Factory) notifyUpgrade(rec saga.Record, verdict string) {
+	l, err := f.Lab()
+	if err != nil || len(l.Notify) == 0 {
+		return
+	}
+	n, err := daemon.NewNotifier(l, f.Logger())
+	if err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "homelab: notify: %v\n", err)
+		return
+	}
+	n.Notify(notify.Event{Kind: notify.UpgradeFailed, Lab: l.Name, Target: rec.Subject, Job: "upgrade", Error: rec.Error, Detail: verdict})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "homelab: notify: %v\n", err)
+	}
 }
 
 // outcome is the one-line verdict of an upgrade saga.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +42,7 @@ func TestUpgradeScripts(t *testing.T) {
 	cmds := scriptCmds(pgBin)
 	cmds["sagawait"] = sagaWait
 	cmds["healthy"] = healthy
+	cmds["hook"] = hook
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/upgrade",
 		Setup: func(e *testscript.Env) error {
@@ -85,6 +90,29 @@ func sagaWait(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	ts.Fatalf("step %q did not start within 3 minutes", args[0])
+}
+
+// hook start: start an HTTP server that appends every request's body,
+// and a newline, to $WORK/hook.log; sets $HOOK to its host:port (for a
+// shoutrrr generic:// notify URL).
+func hook(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || args[0] != "start" || neg {
+		ts.Fatalf("usage: hook start")
+	}
+	var mu sync.Mutex
+	log := ts.MkAbs("hook.log")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			f.Write(append(body, '\n'))
+			f.Close()
+		}
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("HOOK", strings.TrimPrefix(srv.URL, "http://"))
 }
 
 // healthy URL: GET URL answers 200 (with !: it does not, or no answer).

@@ -14,10 +14,13 @@ const (
 	PruneFailed  = "prune_failed"
 	Overdue      = "overdue"
 	Recovered    = "recovered"
+	// UpgradeFailed: an upgrade did not finish done (rolled back, or its
+	// rollback failed); Target is the service.
+	UpgradeFailed = "upgrade_failed"
 )
 
 // Kinds lists every event kind.
-var Kinds = []string{BackupFailed, DrillFailed, CheckFailed, PruneFailed, Overdue, Recovered}
+var Kinds = []string{BackupFailed, DrillFailed, CheckFailed, PruneFailed, Overdue, Recovered, UpgradeFailed}
 
 // Event is something worth telling a person about. Title and body
 // templates are executed with the Event as their data, so every field and
@@ -54,6 +57,8 @@ func (e Event) JobName() string {
 		return "check"
 	case PruneFailed:
 		return "prune"
+	case UpgradeFailed:
+		return "upgrade"
 	}
 	return "job"
 }
@@ -74,7 +79,7 @@ func (e Event) Summary() string {
 		subject += " of " + e.Target
 	}
 	switch e.Kind {
-	case BackupFailed, DrillFailed, CheckFailed, PruneFailed:
+	case BackupFailed, DrillFailed, CheckFailed, PruneFailed, UpgradeFailed:
 		return subject + " failed"
 	case Overdue:
 		return subject + " is overdue"
