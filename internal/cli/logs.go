@@ -51,7 +51,8 @@ func NewCmdLogs(f *Factory, runF func(*LogsOptions) error) *cobra.Command {
     once on stderr). A line is printed once its newline is written;
   - else a compose runtime: docker compose logs of its service (the
     container's stdout and stderr, with Docker's timestamps for --since);
-  - a systemd runtime's journal is not read yet: use journalctl -u UNIT.
+  - else a systemd runtime: the unit's journal (journalctl -u UNIT -o
+    json, --user for a user unit).
 
 --tail N prints the last N lines (default 100, or all with --since; "all"
 for every line), like docker compose logs --tail. --since D keeps the

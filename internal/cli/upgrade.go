@@ -19,16 +19,26 @@ import (
 	"homelab/internal/daemon"
 	"homelab/internal/notify"
 	"homelab/internal/saga"
+	"homelab/internal/upgrade"
 	"homelab/internal/upgrader"
 )
 
+// UpgradeOptions are the options of homelab upgrade.
+type UpgradeOptions struct {
+	F *Factory
+	// Service and To: upgrade Service to version To.
+	Service, To                       string
+	Yes, DryRun, AllowDowngrade, Wait bool
+	// Resume finishes the unfinished upgrade ResumeID (empty: the only
+	// one), rolling it back, or finishing it with Forward.
+	Resume   bool
+	ResumeID string
+	Forward  bool
+}
+
 // NewCmdUpgrade returns `homelab upgrade`.
-func NewCmdUpgrade(f *Factory) *cobra.Command {
-	var (
-		to                                string
-		yes, dryRun, allowDowngrade, wait bool
-		resume, forward                   bool
-	)
+func NewCmdUpgrade(f *Factory, runF func(*UpgradeOptions) error) *cobra.Command {
+	opts := &UpgradeOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "upgrade SERVICE --to VERSION | upgrade --resume [SAGA]",
 		Short: "Upgrade a service through its required stops, with a restore point and a health gate at each",
@@ -38,51 +48,87 @@ backup_before targets), set the version through its runtime, wait until it
 is healthy (healthy_within) and run the post-step. If anything fails, or
 the upgrade is interrupted, every stop that began is rolled back: the
 service is stopped, its data restored from that stop's restore point, the
-previous version set and started again, healthy. If the rollback itself
-fails, the service is left stopped and the commands to restore by hand
-are printed.
+previous version set and started again, healthy (or left stopped, with
+after_rollback: stopped). If the rollback itself fails, the service is
+left stopped and the commands to restore by hand are printed.
 
 The plan (path, restore points, estimate) is shown first; it asks on a
-terminal, needs --yes otherwise; --dry-run stops after the plan.
+terminal, needs --yes otherwise; --dry-run stops after the plan. With
+--json: one "upgrade_plan" line, then one "upgrade_result" line.
 
 An upgrade that did not finish (the process was killed, the machine lost
 power) is reported by every homelab command; --resume rolls it back to
 the version it started from (--forward instead finishes it, where the
-journal shows that is safe).`,
+journal shows that is safe).
+
+Exits 0 when upgraded (or nothing to resume), 1 when the upgrade failed
+(rolled back, or its rollback failed), 2 for bad usage or a plan that
+cannot be made, 130 when interrupted (after the rollback).
+
+` + exitCodesHelp,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if resume {
-				if to != "" || dryRun || allowDowngrade {
-					return usageErr("--resume takes no --to, --dry-run or --allow-downgrade")
-				}
-				id := ""
-				if len(args) == 1 {
-					id = args[0]
-				}
-				mode := saga.Compensate
-				if forward {
-					mode = saga.Forward
-				}
-				return runUpgradeResume(cmd.Context(), f, id, mode, yes)
+			if err := opts.parse(args); err != nil {
+				return err
 			}
-			if forward {
-				return usageErr("--forward goes with --resume")
+			if runF != nil {
+				return runF(opts)
 			}
-			if len(args) != 1 || to == "" {
-				return usageErr("usage: homelab upgrade SERVICE --to VERSION")
-			}
-			return runUpgrade(cmd.Context(), f, args[0], to, upgrader.PlanOptions{AllowDowngrade: allowDowngrade}, yes, dryRun, wait)
+			return upgradeRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "the version to upgrade to, as the runtime writes it (an image tag: 17.0.0-ce.0)")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the plan and change nothing")
-	cmd.Flags().BoolVar(&allowDowngrade, "allow-downgrade", false, "allow a target older than the running version")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a busy service or backup target instead of failing")
-	cmd.Flags().BoolVar(&resume, "resume", false, "finish an unfinished upgrade (default: roll it back)")
-	cmd.Flags().BoolVar(&forward, "forward", false, "with --resume: finish the upgrade instead of rolling it back, if the journal shows that is safe")
+	cmd.Flags().StringVar(&opts.To, "to", "", "the version to upgrade to, as the runtime writes it (an image tag: 17.0.0-ce.0)")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and change nothing")
+	cmd.Flags().BoolVar(&opts.AllowDowngrade, "allow-downgrade", false, "allow a target older than the running version")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy service or backup target instead of failing")
+	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "finish an unfinished upgrade (default: roll it back)")
+	cmd.Flags().BoolVar(&opts.Forward, "forward", false, "with --resume: finish the upgrade instead of rolling it back, if the journal shows that is safe")
 	cmd.AddCommand(newCmdUpgradeHistory(f))
 	return cmd
+}
+
+// parse checks the flags and arguments together.
+func (o *UpgradeOptions) parse(args []string) error {
+	if o.Resume {
+		if o.To != "" || o.DryRun || o.AllowDowngrade {
+			return usageErr("--resume takes no --to, --dry-run or --allow-downgrade")
+		}
+		if len(args) == 1 {
+			o.ResumeID = args[0]
+		}
+		return nil
+	}
+	if o.Forward {
+		return usageErr("--forward goes with --resume")
+	}
+	if len(args) != 1 || o.To == "" {
+		return usageErr("usage: homelab upgrade SERVICE --to VERSION")
+	}
+	o.Service = args[0]
+	return nil
+}
+
+// upgradeRun runs or resumes an upgrade.
+func upgradeRun(ctx context.Context, o *UpgradeOptions) error {
+	if o.Resume {
+		mode := saga.Compensate
+		if o.Forward {
+			mode = saga.Forward
+		}
+		return runUpgradeResume(ctx, o.F, o.ResumeID, mode, o.Yes)
+	}
+	err := runUpgrade(ctx, o.F, o.Service, o.To, upgrader.PlanOptions{AllowDowngrade: o.AllowDowngrade}, o.Yes, o.DryRun, o.Wait)
+	var pe *upgrader.PlanError
+	switch {
+	case errors.Is(err, upgrade.ErrAlreadyAt):
+		// Nothing to do is success: running the same upgrade twice is safe.
+		fmt.Fprintf(o.F.IO.Out, "%s: %v: nothing to do\n", o.Service, err)
+		return nil
+	case errors.As(err, &pe):
+		return usageErr(err.Error())
+	}
+	return err
 }
 
 // upgrader returns the upgrader of the lab; close closes the catalog.

@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"homelab/internal/catalog"
+	"homelab/internal/cli"
 	"homelab/internal/testenv"
 )
 
@@ -131,5 +132,48 @@ func healthy(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s answers 200", args[0])
 	case !ok && !neg:
 		ts.Fatalf("%s is not healthy: %v %v", args[0], err, resp)
+	}
+}
+
+func TestUpgradeOptions(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    cli.UpgradeOptions
+		wantErr string
+	}{
+		{args: []string{"web", "--to", "1.1.0"}, want: cli.UpgradeOptions{Service: "web", To: "1.1.0"}},
+		{args: []string{"web", "--to", "1.0.0", "--allow-downgrade", "--yes", "--wait"}, want: cli.UpgradeOptions{Service: "web", To: "1.0.0", AllowDowngrade: true, Yes: true, Wait: true}},
+		{args: []string{"web", "--to", "2.0.0", "--dry-run"}, want: cli.UpgradeOptions{Service: "web", To: "2.0.0", DryRun: true}},
+		{args: []string{"--resume"}, want: cli.UpgradeOptions{Resume: true}},
+		{args: []string{"--resume", "20261123T100000Z-0000abcd", "--forward", "-y"}, want: cli.UpgradeOptions{Resume: true, ResumeID: "20261123T100000Z-0000abcd", Forward: true, Yes: true}},
+		{args: []string{"web"}, wantErr: "usage: homelab upgrade SERVICE --to VERSION"},
+		{args: []string{"--to", "1.0.0"}, wantErr: "usage: homelab upgrade SERVICE --to VERSION"},
+		{args: []string{"web", "--to", "1.0.0", "--forward"}, wantErr: "--forward goes with --resume"},
+		{args: []string{"--resume", "--to", "1.0.0"}, wantErr: "--resume takes no --to"},
+		{args: []string{"web", "db", "--to", "1.0.0"}, wantErr: "accepts at most 1 arg(s), received 2"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			f := &cli.Factory{IO: &cli.IOStreams{Out: io.Discard, ErrOut: io.Discard}}
+			var got *cli.UpgradeOptions
+			cmd := cli.NewCmdUpgrade(f, func(o *cli.UpgradeOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || cli.ExitCode(err) != cli.ExitUsage {
+					t.Fatalf("err = %v (exit %d), want usage error %q", err, cli.ExitCode(err), tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.F = nil
+			if *got != tt.want {
+				t.Errorf("options %+v, want %+v", *got, tt.want)
+			}
+		})
 	}
 }

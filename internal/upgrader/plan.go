@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,6 +123,16 @@ type PlanOptions struct {
 	AllowDowngrade bool
 }
 
+// PlanError is a plan that cannot be made from what was asked and what
+// the lab file says (an unknown service, no upgrade section, a bad target
+// version, a refused path: upgrade.ErrDowngrade, ErrEditionMismatch,
+// *UnpinnedStopError, ...), as opposed to a failure to read the service's
+// version. It unwraps to the cause.
+type PlanError struct{ Err error }
+
+func (e *PlanError) Error() string { return e.Err.Error() }
+func (e *PlanError) Unwrap() error { return e.Err }
+
 // estimateRuns is how many past backups of a target the estimate averages.
 const estimateRuns = 5
 
@@ -133,17 +145,18 @@ const estimateRuns = 5
 // section, a runtime that cannot change versions, an unreadable current
 // version, and those of upgrade.Path (ErrAlreadyAt, *DowngradeError,
 // *EditionError) and StopsFor (*UnpinnedStopError, *PresetRangeError).
+// Every error but a failure to reach the runtime is a *PlanError.
 func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) (Plan, error) {
 	s := u.Lab.Services[service]
 	if s == nil {
-		return Plan{}, fmt.Errorf("unknown service %q", service)
+		return Plan{}, &PlanError{fmt.Errorf("unknown service %q (known: %s)", service, strings.Join(slices.Sorted(maps.Keys(u.Lab.Services)), ", "))}
 	}
 	if s.Upgrade == nil {
-		return Plan{}, fmt.Errorf("service %s has no upgrade section in %s: add one (backup_before, required_stops, healthy_within)", service, u.Lab.Path)
+		return Plan{}, &PlanError{fmt.Errorf("service %s has no upgrade section in %s: add one (backup_before, required_stops, healthy_within)", service, u.Lab.Path)}
 	}
 	target, err := upgrade.ParseVersion(to)
 	if err != nil {
-		return Plan{}, fmt.Errorf("--to: %w", err)
+		return Plan{}, &PlanError{fmt.Errorf("--to: %w", err)}
 	}
 	_, ver, err := u.runtimeOf(s)
 	if err != nil {
@@ -158,13 +171,13 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 		p, _ := upgrade.LookupPreset(s.Upgrade.Preset)
 		more, err := p.StopsFor(current, target, stops)
 		if err != nil {
-			return Plan{}, err
+			return Plan{}, &PlanError{err}
 		}
 		stops = append(stops, more...)
 	}
 	path, err := upgrade.Path(current, target, stops, upgrade.PathOptions{AllowDowngrade: o.AllowDowngrade})
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, &PlanError{err}
 	}
 	p := Plan{
 		Service: service, Runtime: s.RuntimeKind(), From: current.String(), To: target.String(),
