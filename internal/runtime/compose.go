@@ -179,7 +179,12 @@ func (r *composeRuntime) compose(ctx context.Context, args ...string) ([]byte, e
 // stdout; a failure names the service and what (such as "compose stop")
 // and carries docker's last stderr line.
 func (r *composeRuntime) cmd(ctx context.Context, what string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	return r.cmdWithin(ctx, r.cfg.Timeout, what, args...)
+}
+
+// cmdWithin is cmd bounded by timeout instead of the runtime's.
+func (r *composeRuntime) cmdWithin(ctx context.Context, timeout time.Duration, what string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out, err := execx.Output(ctx, execx.Cmd{Name: r.docker, Args: args, Env: execx.PassEnv(nil, execx.DockerVars...)})
 	if err != nil {

@@ -211,6 +211,16 @@ func TestComposeSetVersion(t *testing.T) {
 	if got, err := v.Version(ctx); err != nil || got != "1.0.0" {
 		t.Fatalf("Version = %q, %v", got, err)
 	}
+	// Prepare: the image of a tag is on this host, or cannot be had with
+	// pull_policy: never.
+	p := rt.(Preparer)
+	if err := p.Prepare(ctx, "1.0.5"); err != nil {
+		t.Fatalf("Prepare 1.0.5: %v", err)
+	}
+	err = p.Prepare(ctx, "9.9.9")
+	if want := "service app: image homelab-testapp:9.9.9 is not on this host and the service's pull_policy is never: build or load it first"; err == nil || err.Error() != want {
+		t.Fatalf("Prepare of a missing image: %v\nwant %s", err, want)
+	}
 	if err := v.SetVersion(ctx, "1.0.5"); err != nil {
 		t.Fatalf("SetVersion: %v", err)
 	}

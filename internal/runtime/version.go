@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -52,6 +53,51 @@ func AsVersioner(rt Runtime) (Versioner, error) {
 	}
 	return nil, ErrNoVersion
 }
+
+// Preparer is a Versioner that can make a version ready before anything
+// changes (a compose service's image pulled while the old version still
+// runs), so that a version that cannot be had fails an upgrade before the
+// service is stopped, and the downtime is not spent downloading.
+type Preparer interface {
+	Prepare(ctx context.Context, version string) error
+}
+
+// PullTimeout bounds the pull of an image by Prepare.
+const PullTimeout = time.Hour
+
+// Prepare makes the service's image at tag version present on this host:
+// `docker image inspect`, else `docker pull` (bounded by PullTimeout),
+// unless the compose file gives the service pull_policy: never (an image
+// built or loaded locally), which fails with the reason.
+func (r *composeRuntime) Prepare(ctx context.Context, version string) error {
+	data, err := os.ReadFile(r.cfg.File)
+	if err != nil {
+		return err
+	}
+	n, err := r.imageNode(data)
+	if err != nil {
+		return err
+	}
+	repo, _, err := splitImage(n.Value)
+	if err != nil {
+		return fmt.Errorf("%s:%d: services.%s.image: %w", r.cfg.File, n.Line, r.cfg.Service, err)
+	}
+	ref := repo + ":" + version
+	if _, err := r.cmd(ctx, "image inspect", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
+		return nil
+	}
+	var doc yaml.Node
+	yaml.Unmarshal(data, &doc) // imageNode parsed it already
+	if p := lookup(lookup(lookup(doc.Content[0], "services"), r.cfg.Service), "pull_policy"); p != nil && p.Value == "never" {
+		return fmt.Errorf("service %s: image %s is not on this host and the service's pull_policy is never: build or load it first", r.name, ref)
+	}
+	if _, err := r.cmdWithin(ctx, PullTimeout, "pull", "pull", "--quiet", ref); err != nil {
+		return fmt.Errorf("image %s is not available: %w", ref, err)
+	}
+	return nil
+}
+
+var _ Preparer = (*composeRuntime)(nil)
 
 // Version is the tag of the service's image in the compose file.
 func (r *composeRuntime) Version(ctx context.Context) (string, error) {

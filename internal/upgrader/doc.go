@@ -7,10 +7,12 @@
 // the time from the catalog's past backup durations. [Upgrader.Run] then
 // runs, for each version on the path (each stop, then the target):
 //
-//  1. "restore point before V": every backup_before target is backed up
-//     (fail closed: a failed backup, or a local repository with less free
-//     space than the target's last backup added, fails the step before
-//     anything changed). The snapshot IDs are journalled.
+//  1. "restore point before V": V is made ready where the runtime can
+//     (runtime.Preparer: a compose image pulled), then every backup_before
+//     target is backed up (fail closed: an image that cannot be had, a
+//     failed backup, or a local repository with less free space than the
+//     target's last backup added, fails the step before anything
+//     changed). The snapshot IDs are journalled.
 //  2. "set version V": the runtime stops the service, sets the version
 //     (compose: the image tag in the compose file, then up -d; exec and
 //     systemd: the set_version command) and starts it. It first checks

@@ -169,7 +169,7 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 		point := restorePointStep(v)
 		steps = append(steps,
 			saga.Step{Name: point, Do: func(ctx context.Context, sc *saga.StepContext) error {
-				return u.restorePoint(ctx, sc, p)
+				return u.restorePoint(ctx, sc, p, ver, v)
 			}},
 			saga.Step{Name: setVersionStep(v),
 				Do: func(ctx context.Context, sc *saga.StepContext) error {
@@ -197,9 +197,17 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 	return steps, nil
 }
 
-// restorePoint checks the repositories' free space, then backs up every
-// BackupBefore target and journals each snapshot ID.
-func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, p Plan) error {
+// restorePoint makes version v ready where the runtime can (a compose
+// image pulled: runtime.Preparer), checks the repositories' free space,
+// then backs up every BackupBefore target and journals each snapshot ID:
+// all before the service is touched.
+func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, p Plan, ver runtime.Versioner, v string) error {
+	if pr, ok := ver.(runtime.Preparer); ok {
+		u.note("making %s ready (the image pulled, if it is not here)", v)
+		if err := pr.Prepare(ctx, v); err != nil {
+			return err
+		}
+	}
 	for _, name := range p.BackupBefore {
 		if err := u.checkSpace(ctx, name); err != nil {
 			return err
