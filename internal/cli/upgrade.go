@@ -132,8 +132,12 @@ func upgradeRun(ctx context.Context, o *UpgradeOptions) error {
 }
 
 // upgrader returns the upgrader of the lab; close closes the catalog.
+// wait is for the service's upgrade lock (another upgrade); the restore
+// points and rollbacks always wait for busy backup targets and restic
+// repository locks (the daemon's backup or prune): a rollback must not
+// give up on a lock that frees in a minute.
 func (f *Factory) upgrader(ctx context.Context, wait bool) (*upgrader.Upgrader, func(), error) {
-	m, closeFn, err := f.Manager(ctx, wait)
+	m, closeFn, err := f.Manager(ctx, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -322,17 +326,17 @@ func outcome(rec saga.Record, p upgrader.Plan) string {
 	if !rec.End.IsZero() {
 		took = " in " + seconds(rec.End.Sub(rec.Start))
 	}
-	switch rec.State {
-	case saga.Done:
+	switch {
+	case rec.State == saga.Done:
 		return fmt.Sprintf("%s upgraded from %s to %s%s (saga %s)", p.Service, p.From, p.To, took, rec.ID)
-	case saga.Compensated:
+	case (rec.State == saga.Compensated || rec.State == saga.Failed) && !upgrader.VersionChanged(rec):
+		return fmt.Sprintf("upgrade of %s to %s failed before the version changed: %s still runs %s, with its data (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
+	case rec.State == saga.Compensated:
 		if p.AfterRollback == "stopped" {
 			return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: data restored and %s set again, service left STOPPED (after_rollback: stopped) (saga %s)", p.Service, p.To, p.From, rec.ID)
 		}
 		return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: %s runs %s again, with its data, healthy (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
-	case saga.Failed:
-		return fmt.Sprintf("upgrade of %s to %s failed before anything changed: %s still runs %s (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
-	case saga.NeedsAttention:
+	case rec.State == saga.NeedsAttention:
 		return fmt.Sprintf("upgrade of %s to %s failed and its ROLLBACK FAILED: %s is left stopped; restore by hand with the commands below, then run: homelab upgrade --resume %s", p.Service, p.To, p.Service, rec.ID)
 	}
 	return saga.Describe(rec)

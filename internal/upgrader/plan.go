@@ -99,8 +99,10 @@ type Plan struct {
 	BackupBefore  []string      `json:"backup_before"`
 	HealthyWithin time.Duration `json:"healthy_within_ns"`
 	PostStep      string        `json:"post_step,omitempty"`
-	AfterRollback string        `json:"after_rollback"`
-	Downgrade     bool          `json:"downgrade,omitempty"`
+	// PostStepTimeout bounds PostStep.
+	PostStepTimeout time.Duration `json:"post_step_timeout_ns,omitempty"`
+	AfterRollback   string        `json:"after_rollback"`
+	Downgrade       bool          `json:"downgrade,omitempty"`
 	// Estimate is not journalled.
 	Estimate Estimate `json:"-"`
 }
@@ -182,7 +184,7 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 	p := Plan{
 		Service: service, Runtime: s.RuntimeKind(), From: current.String(), To: target.String(),
 		BackupBefore: s.Upgrade.BackupBefore, HealthyWithin: s.Upgrade.HealthyWithin,
-		PostStep: s.Upgrade.PostStep, AfterRollback: s.Upgrade.AfterRollback,
+		PostStep: s.Upgrade.PostStep, PostStepTimeout: s.Upgrade.PostStepTimeout, AfterRollback: s.Upgrade.AfterRollback,
 		Downgrade: upgrade.Compare(target, current) < 0,
 	}
 	for _, v := range path {

@@ -16,6 +16,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/execx"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
@@ -49,6 +50,20 @@ func (u *Upgrader) Run(ctx context.Context, p Plan) (saga.Record, error) {
 	return rec, err
 }
 
+// VersionChanged reports whether an upgrade saga began to change the
+// service's version (a "set version" step journalled the previous one):
+// if not, a failed upgrade left the version and the data as they were.
+func VersionChanged(rec saga.Record) bool {
+	for _, st := range rec.Steps {
+		if st.Phase == catalog.PhaseForward && strings.HasPrefix(st.Name, setVersionStep("")) {
+			if _, ok := st.Data[previousKey]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // upgrading tells the backup manager that this process holds service's
 // upgrade lock (the saga's), so that the restore points' backups may stop
 // it; the returned func undoes that.
@@ -66,8 +81,8 @@ func (u *Upgrader) record(ctx context.Context, rec saga.Record, err error) {
 		return
 	}
 	level := "error"
-	if rec.State == saga.Failed {
-		level = "warn" // nothing changed
+	if rec.State != saga.NeedsAttention && !VersionChanged(rec) {
+		level = "warn" // the version and the data are as they were
 	}
 	msg := err.Error()
 	if p, perr := PlanOf(rec); perr == nil && rec.Error != "" {
@@ -168,9 +183,13 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 		}
 		point := restorePointStep(v)
 		steps = append(steps,
-			saga.Step{Name: point, Do: func(ctx context.Context, sc *saga.StepContext) error {
-				return u.restorePoint(ctx, sc, p, ver, v)
-			}},
+			saga.Step{Name: point,
+				Do: func(ctx context.Context, sc *saga.StepContext) error {
+					return u.restorePoint(ctx, sc, s, rt, ver, p, v)
+				},
+				Undo: func(ctx context.Context, sc *saga.StepContext) error {
+					return u.restartAfterRestorePoint(ctx, sc, s, rt, p, point, v)
+				}},
 			saga.Step{Name: setVersionStep(v),
 				Do: func(ctx context.Context, sc *saga.StepContext) error {
 					return u.setVersion(ctx, sc, s, rt, ver, prev, v)
@@ -184,7 +203,7 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 		)
 		if p.PostStep != "" {
 			steps = append(steps, saga.Step{Name: postStepStep(v), Do: func(ctx context.Context, sc *saga.StepContext) error {
-				return u.postStep(ctx, s, p, prev, v)
+				return u.postStep(ctx, p, prev, v)
 			}})
 		}
 	}
@@ -197,11 +216,17 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 	return steps, nil
 }
 
+// stoppedKey is journalled by "restore point before V" before it stops
+// the service: its Undo starts it again.
+const stoppedKey = "stopped"
+
 // restorePoint makes version v ready where the runtime can (a compose
-// image pulled: runtime.Preparer), checks the repositories' free space,
-// then backs up every BackupBefore target and journals each snapshot ID:
-// all before the service is touched.
-func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, p Plan, ver runtime.Versioner, v string) error {
+// image pulled: runtime.Preparer) and checks the repositories' free space
+// while the service still runs; then stops the service, so that the
+// restore point holds its last write and nothing is written after it, and
+// backs up every BackupBefore target, journalling each snapshot ID. The
+// service stays stopped for "set version V".
+func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *lab.Service, rt runtime.Runtime, ver runtime.Versioner, p Plan, v string) error {
 	if pr, ok := ver.(runtime.Preparer); ok {
 		u.note("making %s ready (the image pulled, if it is not here)", v)
 		if err := pr.Prepare(ctx, v); err != nil {
@@ -213,11 +238,30 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, p Pla
 			return err
 		}
 	}
+	st, err := rt.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if st.State != runtime.Stopped {
+		if err := sc.Set(stoppedKey, "true"); err != nil {
+			return err
+		}
+		u.note("stopping %s: the restore point is taken with nothing writing", s.Name)
+		if err := rt.Stop(ctx); err != nil {
+			return err
+		}
+	}
 	for _, name := range p.BackupBefore {
 		u.note("backing up %s", name)
 		rep := u.Backups.Backup(ctx, name)
 		var warn *backup.WarningError
-		if rep.Err != nil && !(errors.As(rep.Err, &warn) && warn.Err == nil) {
+		switch {
+		case rep.Err == nil, errors.As(rep.Err, &warn) && warn.Err == nil:
+		case errors.As(rep.Err, &warn):
+			// A partial snapshot (files unreadable) is no restore point;
+			// not %w: the upgrade failed, it did not end with warnings.
+			return fmt.Errorf("restore point %s: %v", name, rep.Err)
+		default:
 			return fmt.Errorf("restore point %s: %w", name, rep.Err)
 		}
 		if rep.Run.SnapshotID == "" {
@@ -229,6 +273,23 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, p Pla
 		u.note("restore point %s: snapshot %s", name, short(rep.Run.SnapshotID))
 	}
 	return nil
+}
+
+// restartAfterRestorePoint is the compensation of "restore point before
+// V": the service it stopped runs again, healthy, unless "set version V"
+// began, whose own compensation leaves the service as it should be.
+func (u *Upgrader) restartAfterRestorePoint(ctx context.Context, sc *saga.StepContext, s *lab.Service, rt runtime.Runtime, p Plan, point, v string) error {
+	if stopped, _ := sc.Get(point, stoppedKey); stopped != "true" {
+		return nil
+	}
+	if _, changed := sc.Get(setVersionStep(v), previousKey); changed {
+		return nil
+	}
+	u.note("starting %s again", s.Name)
+	if err := rt.Start(ctx); err != nil {
+		return err
+	}
+	return u.waitHealthy(ctx, s, rt, p.HealthyWithin)
 }
 
 // checkSpace fails when the target's repository is a local directory with
@@ -296,6 +357,9 @@ func existingParent(path string) string {
 	}
 }
 
+// stopTimeout bounds the stop of a service whose rollback failed.
+const stopTimeout = 5 * time.Minute
+
 // previousKey is journalled by "set version V" before it changes
 // anything: its Undo has nothing to do without it.
 const previousKey = "previous"
@@ -307,7 +371,9 @@ func (u *Upgrader) setVersion(ctx context.Context, sc *saga.StepContext, s *lab.
 	if err != nil {
 		return fmt.Errorf("read the current version: %w", err)
 	}
-	if upgrade.Compare(cur, upgrade.MustParseVersion(prev)) != 0 {
+	// A compose tag is compared as written (1.25-alpine is not
+	// 1.25-bookworm); a version command's output by its version.
+	if (rt.Kind() == lab.RuntimeCompose && cur.String() != prev) || upgrade.Compare(cur, upgrade.MustParseVersion(prev)) != 0 {
 		return fmt.Errorf("service %s runs %s, not %s as planned: someone changed it; plan again", s.Name, cur, prev)
 	}
 	if err := sc.Set(previousKey, prev); err != nil {
@@ -336,7 +402,10 @@ func (u *Upgrader) rollBack(ctx context.Context, sc *saga.StepContext, s *lab.Se
 	if err == nil {
 		return nil
 	}
-	if serr := rt.Stop(ctx); serr != nil {
+	// The undo's own context may be what ran out (UndoTimeout).
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	if serr := rt.Stop(sctx); serr != nil {
 		return fmt.Errorf("%w; stopping %s afterwards failed too: %v", err, s.Name, serr)
 	}
 	return fmt.Errorf("%w; %s is left stopped", err, s.Name)
@@ -426,8 +495,12 @@ func (u *Upgrader) healthy(ctx context.Context, s *lab.Service, rt runtime.Runti
 }
 
 // postStep runs the post_step template with /bin/sh -c in the lab file's
-// directory, bounded by post_step_timeout.
-func (u *Upgrader) postStep(ctx context.Context, s *lab.Service, p Plan, prev, v string) error {
+// directory, with homelab's base environment (PATH, HOME, ...: no
+// secrets) and HOMELAB_SERVICE, HOMELAB_VERSION and HOMELAB_PREVIOUS, in
+// its own process group, bounded by post_step_timeout: on timeout or
+// interruption the whole group is killed, so no migration goes on writing
+// under the rollback.
+func (u *Upgrader) postStep(ctx context.Context, p Plan, prev, v string) error {
 	t, err := template.New("post_step").Option("missingkey=error").Parse(p.PostStep)
 	if err != nil {
 		return err
@@ -436,7 +509,7 @@ func (u *Upgrader) postStep(ctx context.Context, s *lab.Service, p Plan, prev, v
 	if err := t.Execute(&b, struct{ Service, Version, Previous string }{p.Service, v, prev}); err != nil {
 		return err
 	}
-	timeout := s.Upgrade.PostStepTimeout
+	timeout := p.PostStepTimeout
 	if timeout <= 0 {
 		timeout = lab.DefaultPostStepTimeout
 	}
@@ -445,6 +518,9 @@ func (u *Upgrader) postStep(ctx context.Context, s *lab.Service, p Plan, prev, v
 	u.note("post-step: %s", b.String())
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", b.String())
 	cmd.Dir = filepath.Dir(u.Lab.Path)
+	cmd.Env = append(execx.BaseEnv(), "HOMELAB_SERVICE="+p.Service, "HOMELAB_VERSION="+v, "HOMELAB_PREVIOUS="+prev)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
