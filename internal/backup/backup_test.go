@@ -18,6 +18,7 @@ import (
 	"homelab/internal/lab"
 	"homelab/internal/lock"
 	"homelab/internal/restic"
+	"homelab/internal/saga"
 	"homelab/internal/testenv"
 )
 
@@ -285,11 +286,26 @@ func TestRetention(t *testing.T) {
 	if _, err := e.store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-05"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
 		t.Fatal(err)
 	}
+	// 01-01 is the restore point of an unfinished upgrade: kept. 01-12 is
+	// that of a finished one: retention decides.
+	for i, sg := range []struct {
+		state catalog.SagaState
+		date  string
+	}{{catalog.SagaNeedsAttention, "2026-01-01"}, {catalog.SagaCompensated, "2026-01-12"}} {
+		id := fmt.Sprintf("20260115T000000Z-0000000%d", i)
+		if err := e.store.CreateSaga(ctx, catalog.Saga{ID: id, Kind: "upgrade", Subject: "app", Plan: []string{"restore point before 2.0.0"}, State: sg.state, Start: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.PutStep(ctx, id, catalog.SagaStep{Seq: 1, Name: "restore point before 2.0.0", Phase: catalog.PhaseForward, State: catalog.StepDone,
+			Start: time.Now(), Data: map[string]string{saga.SnapshotKey("files"): ids[sg.date], saga.SnapshotKey("other"): "0123abcd"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	plan, err = e.m.Prune(ctx, "files", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertDates(t, "protected", plan.Protected, ids, []string{"2026-01-05"})
+	assertDates(t, "protected", plan.Protected, ids, []string{"2026-01-01", "2026-01-05"})
 	snaps, err := tgt.Repo.Snapshots(ctx, tgt.ScopeTags()...)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +314,7 @@ func TestRetention(t *testing.T) {
 	for _, s := range snaps {
 		left = append(left, backup.FromRestic(s))
 	}
-	assertDates(t, "left after prune", left, ids, []string{"2026-01-05", "2026-01-06", "2026-01-13", "2026-01-14"})
+	assertDates(t, "left after prune", left, ids, []string{"2026-01-01", "2026-01-05", "2026-01-06", "2026-01-13", "2026-01-14"})
 }
 
 func assertDates(t *testing.T, what string, snaps []backup.Snapshot, ids map[string]string, want []string) {

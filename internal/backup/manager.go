@@ -18,6 +18,7 @@ import (
 	"homelab/internal/lock"
 	"homelab/internal/restic"
 	"homelab/internal/runtime"
+	"homelab/internal/saga"
 )
 
 // ErrDrillFailed is returned (wrapped) when a drill's checks failed.
@@ -486,7 +487,8 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 }
 
 // PlanPrune computes the target's retention plan, protecting the newest
-// snapshot that passed a restore drill.
+// snapshot that passed a restore drill and the snapshots that unfinished
+// sagas need (an upgrade's restore points: saga.PinnedSnapshots).
 func (m *Manager) PlanPrune(ctx context.Context, name string) (PrunePlan, error) {
 	t, p, err := m.Target(ctx, name)
 	if err != nil {
@@ -516,6 +518,19 @@ func (m *Manager) planPrune(ctx context.Context, t Target, p Provider) (PrunePla
 			if ok[snaps[i].ID] {
 				protect = []string{snaps[i].ID}
 				break
+			}
+		}
+	}
+	// The restore points of unfinished upgrades: a rollback or a restore
+	// by hand needs them.
+	if j, ok := m.Catalog.(catalog.Journal); ok {
+		open, err := saga.Unfinished(ctx, j)
+		if err != nil {
+			return PrunePlan{}, err
+		}
+		for _, id := range saga.PinnedSnapshots(open, t.Name()) {
+			if !slices.Contains(protect, id) {
+				protect = append(protect, id)
 			}
 		}
 	}

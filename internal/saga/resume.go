@@ -156,3 +156,25 @@ func interrupted(rec Record) string {
 		return fmt.Sprintf("interrupted after step %q (%s)", last.Name, last.State)
 	}
 }
+
+// SnapshotKey is the journal key (StepContext.Set) under which a step
+// records the ID of a snapshot of a backup target that the saga needs to
+// finish or undo (an upgrade's restore point). Retention (backup prune)
+// keeps every snapshot so recorded by an unfinished saga: see
+// PinnedSnapshots.
+func SnapshotKey(target string) string { return "snapshot:" + target }
+
+// PinnedSnapshots returns the IDs of target's snapshots recorded under
+// SnapshotKey by the forward steps of recs (the unfinished sagas), in
+// journal order, without repeats.
+func PinnedSnapshots(recs []Record, target string) []string {
+	var out []string
+	for _, r := range recs {
+		for _, st := range r.Steps {
+			if id, ok := st.Data[SnapshotKey(target)]; ok && st.Phase == catalog.PhaseForward && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}

@@ -30,8 +30,9 @@ func setVersionStep(v string) string   { return "set version " + v }
 func waitHealthyStep(v string) string  { return "wait healthy at " + v }
 func postStepStep(v string) string     { return "post-step at " + v }
 
-// snapshotKey is the journal key of a target's restore point.
-func snapshotKey(target string) string { return "snapshot:" + target }
+// snapshotKey is the journal key of a target's restore point: prune
+// keeps it while the upgrade is unfinished (saga.PinnedSnapshots).
+func snapshotKey(target string) string { return saga.SnapshotKey(target) }
 
 // Run runs the plan as a saga on the service (package doc). It returns
 // the journalled record; a failed upgrade returns a *saga.Error whose
