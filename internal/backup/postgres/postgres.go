@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"homelab/internal/backup"
 	"homelab/internal/execx"
@@ -212,11 +213,14 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	if exists && !dest.Replace {
 		return fmt.Errorf("database %s exists: pass --replace to replace it (it is swapped only after a successful restore)", dest.Database)
 	}
-	target := dest.Database
+	target, like := dest.Database, ""
 	if exists {
 		target = shortIdent(dest.Database + "_homelab_restore_" + p.stamp())
+		if like, err = likeDB(ctx, admin, dest.Database); err != nil {
+			return err
+		}
 	}
-	if err := createDB(ctx, admin, target); err != nil {
+	if err := createDB(ctx, admin, target, like); err != nil {
 		return err
 	}
 	if err := p.restore(ctx, t, c, snap, target, false); err != nil {
@@ -256,7 +260,7 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	db := DrillDatabase(t.Name(), runID)
 	rep.Place = "database " + db
 	start := time.Now()
-	if err := createDB(ctx, admin, db); err != nil {
+	if err := createDB(ctx, admin, db, ""); err != nil {
 		return rep, err
 	}
 	defer func() {
@@ -328,12 +332,46 @@ func dbExists(ctx context.Context, c *pgx.Conn, db string) (bool, error) {
 	return n > 0, nil
 }
 
-func createDB(ctx context.Context, c *pgx.Conn, db string) error {
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+// createDB creates db with the options like (from likeDB; "" for the
+// defaults). If the options name an owner the connected user may not
+// create databases for (SQLSTATE 42501), db is created without it, owned
+// by the connected user, as a restore by that user always was.
+func createDB(ctx context.Context, c *pgx.Conn, db, like string) error {
+	_, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()+like)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" && strings.Contains(like, " OWNER ") {
+		_, err = c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()+like[strings.Index(like, " TEMPLATE "):])
+	}
+	if err != nil {
 		return fmt.Errorf("create database %s: %w", db, err)
 	}
 	return nil
 }
+
+// likeDB returns the CREATE DATABASE options that make a database like db:
+// its owner, then TEMPLATE template0 with db's encoding and, for a libc
+// locale, its LC_COLLATE and LC_CTYPE (an ICU locale is left to the
+// cluster's default). A database replaced by a restore keeps them, so the
+// owner's rights (on PostgreSQL 15 the public schema belongs to the
+// database owner) do not change hands. Grants and ALTER DATABASE settings
+// of db itself are not carried over.
+func likeDB(ctx context.Context, c *pgx.Conn, db string) (string, error) {
+	var owner, encoding, collate, ctype string
+	var libc bool
+	err := c.QueryRow(ctx, `select pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype, datlocprovider = 'c'
+		from pg_database where datname = $1`, db).Scan(&owner, &encoding, &collate, &ctype, &libc)
+	if err != nil {
+		return "", fmt.Errorf("read the settings of database %s: %w", db, err)
+	}
+	like := " OWNER " + pgx.Identifier{owner}.Sanitize() + " TEMPLATE template0 ENCODING " + quoteLiteral(encoding)
+	if libc {
+		like += " LC_COLLATE " + quoteLiteral(collate) + " LC_CTYPE " + quoteLiteral(ctype)
+	}
+	return like, nil
+}
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // dropDB drops db, ending its sessions first (DROP DATABASE ... WITH
 // (FORCE), PostgreSQL >= 13).
@@ -347,18 +385,31 @@ func dropDB(ctx context.Context, c *pgx.Conn, db string) error {
 // swap renames cur to old and staged to cur, ending sessions on cur first.
 // If the second rename fails the first is undone.
 func swap(ctx context.Context, c *pgx.Conn, cur, staged, old string) error {
+	// No new session may start between the last one ending and the
+	// rename (a client reconnecting would make the rename fail).
+	if _, err := c.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{cur}.Sanitize()+" ALLOW_CONNECTIONS false"); err != nil {
+		return fmt.Errorf("close %s to new sessions: %w", cur, err)
+	}
+	reopen := func(db string) error {
+		_, err := c.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" ALLOW_CONNECTIONS true")
+		return err
+	}
 	if _, err := c.Exec(ctx, "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", cur); err != nil {
-		return fmt.Errorf("end sessions on %s: %w", cur, err)
+		return errors.Join(fmt.Errorf("end sessions on %s: %w", cur, err), reopen(cur))
 	}
 	rename := func(from, to string) error {
 		_, err := c.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{from}.Sanitize()+" RENAME TO "+pgx.Identifier{to}.Sanitize())
 		return err
 	}
 	if err := rename(cur, old); err != nil {
-		return fmt.Errorf("move %s aside: %w", cur, err)
+		return errors.Join(fmt.Errorf("move %s aside: %w", cur, err), reopen(cur))
 	}
 	if err := rename(staged, cur); err != nil {
-		return errors.Join(fmt.Errorf("move restored database into place: %w", err), rename(old, cur))
+		err = fmt.Errorf("move restored database into place: %w", err)
+		if berr := rename(old, cur); berr != nil {
+			return errors.Join(err, berr)
+		}
+		return errors.Join(err, reopen(cur))
 	}
 	return nil
 }
