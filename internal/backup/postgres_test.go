@@ -172,4 +172,8 @@ func TestDrillDatabaseName(t *testing.T) {
 	if len(got) > 63 || !strings.HasPrefix(got, "homelab_drill_very_long_target_name_") {
 		t.Errorf("DrillDatabase = %q", got)
 	}
+	// Long names that differ only at the end stay different.
+	if other := postgres.DrillDatabase("Very-Long-Target-Name-"+strings.Repeat("x", 60), "20261123T101501Z-1a2b3c4d"); other == got || len(other) != 63 {
+		t.Errorf("DrillDatabase of the next second = %q (first %q)", other, got)
+	}
 }

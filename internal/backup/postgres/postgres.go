@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -220,6 +222,13 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 			return err
 		}
 	}
+	if exists {
+		// A staging database of the same name can only be left by a
+		// restore killed within the same second: ours to drop.
+		if err := dropDB(ctx, admin, target); err != nil {
+			return err
+		}
+	}
 	if err := createDB(ctx, admin, target, like); err != nil {
 		return err
 	}
@@ -316,10 +325,16 @@ func DrillDatabase(target, runID string) string {
 	return shortIdent("homelab_drill_" + target + "_" + runID)
 }
 
+// shortIdent makes s a database name: lower case, [a-z0-9_], at most 63
+// bytes (PostgreSQL's NAMEDATALEN-1). A longer name keeps its first 54
+// bytes and ends with 8 hex digits of the whole name's SHA-256, so names
+// that differ only at the end (the time stamp of a staging database)
+// stay different.
 func shortIdent(s string) string {
 	s = identRE.ReplaceAllString(strings.ToLower(s), "_")
 	if len(s) > 63 {
-		s = s[:63]
+		sum := sha256.Sum256([]byte(s))
+		s = s[:54] + "_" + hex.EncodeToString(sum[:4])
 	}
 	return s
 }
