@@ -68,12 +68,16 @@ func (u *Upgrader) note(format string, args ...any) {
 	}
 }
 
-func (u *Upgrader) runtimeOf(s *lab.Service) (runtime.Runtime, runtime.Versioner, error) {
-	newRT := u.Runtime
-	if newRT == nil {
-		newRT = func(s *lab.Service) (runtime.Runtime, error) { return runtime.New(s, runtime.Options{}) }
+// plainRuntime returns a service's runtime.
+func (u *Upgrader) plainRuntime(s *lab.Service) (runtime.Runtime, error) {
+	if u.Runtime != nil {
+		return u.Runtime(s)
 	}
-	rt, err := newRT(s)
+	return runtime.New(s, runtime.Options{})
+}
+
+func (u *Upgrader) runtimeOf(s *lab.Service) (runtime.Runtime, runtime.Versioner, error) {
+	rt, err := u.plainRuntime(s)
 	if err != nil {
 		return nil, nil, err
 	}

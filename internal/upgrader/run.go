@@ -221,6 +221,65 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 // the service: its Undo starts it again.
 const stoppedKey = "stopped"
 
+// othersKey is journalled by "restore point before V": the other services
+// of the backup_before targets' stop lists that were running, which a
+// rollback stops while it restores their data and starts again after.
+const othersKey = "others_running"
+
+// runningOthers returns the services other than s named by the stop
+// lists of p's BackupBefore targets that are running now, in stop-list
+// order.
+func (u *Upgrader) runningOthers(ctx context.Context, s *lab.Service, p Plan) ([]string, error) {
+	var out []string
+	for _, t := range p.BackupBefore {
+		spec := u.Lab.Backups[t]
+		if spec == nil {
+			continue
+		}
+		for _, name := range spec.Stop {
+			svc := u.Lab.Services[name]
+			if name == s.Name || svc == nil || slices.Contains(out, name) {
+				continue
+			}
+			rt, err := u.plainRuntime(svc)
+			if err != nil {
+				return nil, err
+			}
+			st, err := rt.Status(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("service %s (in the stop list of %s): %w", name, t, err)
+			}
+			if st.State != runtime.Stopped {
+				out = append(out, name)
+			}
+		}
+	}
+	return out, nil
+}
+
+// others returns the runtimes of the services journalled under othersKey
+// by the restore point step point.
+func (u *Upgrader) others(sc *saga.StepContext, point string) ([]string, []runtime.Runtime, error) {
+	list, _ := sc.Get(point, othersKey)
+	if list == "" {
+		return nil, nil, nil
+	}
+	names := strings.Split(list, ",")
+	rts := make([]runtime.Runtime, 0, len(names))
+	for _, name := range names {
+		svc := u.Lab.Services[name]
+		if svc == nil {
+			return nil, nil, fmt.Errorf("service %s (stopped for the rollback) is no longer in %s", name, u.Lab.Path)
+		}
+		rt, err := u.plainRuntime(svc)
+		if err != nil {
+			return nil, nil, err
+		}
+		rts = append(rts, rt)
+	}
+	return names, rts, nil
+}
+
 // restorePoint makes version v ready where the runtime can (a compose
 // image pulled: runtime.Preparer) and checks the repositories' free space
 // while the service still runs; then stops the service, so that the
@@ -236,6 +295,15 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 	}
 	for _, name := range p.BackupBefore {
 		if err := u.checkSpace(ctx, name); err != nil {
+			return err
+		}
+	}
+	others, err := u.runningOthers(ctx, s, p)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		if err := sc.Set(othersKey, strings.Join(others, ",")); err != nil {
 			return err
 		}
 	}
@@ -417,6 +485,20 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	if err := rt.Stop(ctx); err != nil {
 		return err
 	}
+	// The other services of the stop lists must not write while their
+	// data is restored under them; they run again after (Start of a
+	// running service does nothing, so a rollback run again after a crash
+	// starts them too).
+	names, others, err := u.others(sc, point)
+	if err != nil {
+		return err
+	}
+	for i, o := range others {
+		u.note("stopping %s while its data is restored", names[i])
+		if err := o.Stop(ctx); err != nil {
+			return err
+		}
+	}
 	for _, name := range p.BackupBefore {
 		id, ok := sc.Get(point, snapshotKey(name))
 		if !ok {
@@ -437,12 +519,25 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	}
 	if p.AfterRollback == lab.AfterRollbackStopped {
 		u.note("leaving %s stopped (after_rollback: stopped)", s.Name)
+		if len(names) > 0 {
+			u.note("leaving %s stopped too: start them after %s", strings.Join(names, ", "), s.Name)
+		}
 		return rt.Stop(ctx)
 	}
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
-	return u.waitHealthy(ctx, s, rt, p.HealthyWithin)
+	if err := u.waitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(others) - 1; i >= 0; i-- {
+		u.note("starting %s again", names[i])
+		if err := others[i].Start(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("start %s again: %w", names[i], err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // waitHealthy polls until the service is healthy (see healthy) or within
