@@ -8,11 +8,14 @@
 // runs, for each version on the path (each stop, then the target):
 //
 //  1. "restore point before V": V is made ready where the runtime can
-//     (runtime.Preparer: a compose image pulled), then every backup_before
+//     (runtime.Preparer: a compose image pulled) while the service still
+//     runs; then the service is stopped (nothing written after the
+//     restore point can be lost by a rollback) and every backup_before
 //     target is backed up (fail closed: an image that cannot be had, a
 //     failed backup, or a local repository with less free space than the
-//     target's last backup added, fails the step before anything
-//     changed). The snapshot IDs are journalled.
+//     target's last backup added, fails the step, whose undo starts the
+//     service again). The snapshot IDs are journalled, and the other
+//     services of the targets' stop lists that run.
 //  2. "set version V": the runtime stops the service, sets the version
 //     (compose: the image tag in the compose file, then up -d; exec and
 //     systemd: the set_version command) and starts it. It first checks
@@ -24,14 +27,17 @@
 //
 // Compensation (a step failed, the run was interrupted, or `homelab
 // upgrade --resume` after a crash) undoes "set version V" for every stop
-// that began, newest first: stop the service, restore that stop's restore
-// points in place (files swapped in whole; a database replaced through a
-// staged copy: package backup), set the previous version, start it and
-// wait healthy, so the service ends on the version it ran before the
-// upgrade, with its data. With upgrade.after_rollback: stopped it is left
-// stopped instead (the package-upgrade flow, where an operator checks
-// before starting the old version again). If an undo fails, it stops the
-// service and the saga needs attention: [Upgrader.RestoreCommands] gives
-// the plain restic and pg_restore commands of the journalled restore
-// points for a restore by hand.
+// that began, newest first: stop the service and the other services of
+// the stop lists journalled at the restore point, restore that stop's
+// restore points in place (files swapped in whole; a database replaced
+// through a staged copy: package backup), set the previous version,
+// start it, wait healthy and start the others, so the service ends on the
+// version it ran before the upgrade, with its data. With
+// upgrade.after_rollback: stopped they are all left stopped instead (the
+// package-upgrade flow, where an operator checks before starting the old
+// version again). If an undo fails, it stops the service and the saga
+// needs attention: [Upgrader.RestorePoints] gives the plain restic and
+// pg_restore commands of the journalled restore points for a restore by
+// hand. While an upgrade is unfinished, backup prune keeps its restore
+// points, and backups do not stop its service.
 package upgrader
