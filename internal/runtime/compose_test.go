@@ -244,4 +244,16 @@ func TestComposeSetVersion(t *testing.T) {
 	if st, err := rt.Status(ctx); err != nil || st.State != Running {
 		t.Errorf("status %+v, %v", st, err)
 	}
+	// Back to 1.0.0 without starting it: the container is recreated on
+	// 1.0.0 and left created, so a later start runs 1.0.0.
+	if err := rt.(StoppedVersioner).SetVersionStopped(ctx, "1.0.0"); err != nil {
+		t.Fatalf("SetVersionStopped: %v", err)
+	}
+	if st, err := rt.Status(ctx); err != nil || st.State != Stopped || st.Detail != "created" {
+		t.Errorf("status after SetVersionStopped %+v, %v; want stopped, created", st, err)
+	}
+	out, err := exec.Command(docker, "compose", "-p", project, "-f", file, "ps", "-a", "--format", "{{.Image}}").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "homelab-testapp:1.0.0" {
+		t.Errorf("container image %q, %v; want homelab-testapp:1.0.0", out, err)
+	}
 }

@@ -123,6 +123,27 @@ func (r *composeRuntime) Version(ctx context.Context) (string, error) {
 // the previous file is kept as <file>.bak, and the new one replaces it
 // atomically.
 func (r *composeRuntime) SetVersion(ctx context.Context, version string) error {
+	return r.setVersion(ctx, version, true)
+}
+
+// StoppedVersioner is a Versioner that can also set a version without
+// starting the service (a rollback that leaves the service stopped).
+// Versioners whose SetVersion starts nothing (exec, systemd) need not
+// implement it.
+type StoppedVersioner interface {
+	SetVersionStopped(ctx context.Context, version string) error
+}
+
+// SetVersionStopped is SetVersion with the containers recreated on the
+// new image but not started (`docker compose up --no-start --no-deps`),
+// so that a later start runs that version, not the old containers.
+func (r *composeRuntime) SetVersionStopped(ctx context.Context, version string) error {
+	return r.setVersion(ctx, version, false)
+}
+
+var _ StoppedVersioner = (*composeRuntime)(nil)
+
+func (r *composeRuntime) setVersion(ctx context.Context, version string, start bool) error {
 	if strings.ContainsAny(version, " \t\n:@/\"'") || version == "" {
 		return fmt.Errorf("bad image tag %q", version)
 	}
@@ -145,6 +166,10 @@ func (r *composeRuntime) SetVersion(ctx context.Context, version string) error {
 		if err := atomicfile.Write(r.cfg.File, out, fi.Mode().Perm(), 0o777); err != nil {
 			return err
 		}
+	}
+	if !start {
+		_, err = r.compose(ctx, "up", "--no-start", "--no-deps", r.cfg.Service)
+		return err
 	}
 	_, err = r.compose(ctx, "up", "--detach", "--no-deps", r.cfg.Service)
 	return err

@@ -514,7 +514,11 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 		}
 	}
 	u.note("setting %s back to %s", s.Name, prev)
-	if err := ver.SetVersion(ctx, prev); err != nil {
+	setPrev := ver.SetVersion
+	if sv, ok := ver.(runtime.StoppedVersioner); ok && p.AfterRollback == lab.AfterRollbackStopped {
+		setPrev = sv.SetVersionStopped // do not start the old version at all
+	}
+	if err := setPrev(ctx, prev); err != nil {
 		return err
 	}
 	if p.AfterRollback == lab.AfterRollbackStopped {
