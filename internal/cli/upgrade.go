@@ -231,9 +231,14 @@ func runUpgradeResume(ctx context.Context, f *Factory, id string, mode saga.Mode
 		}
 		var ids []string
 		for _, r := range open {
-			if r.Kind == upgrader.Kind {
-				ids = append(ids, r.ID)
+			if r.Kind != upgrader.Kind {
+				continue
 			}
+			if live, holder := saga.InProgress(u.Lab.StateDir, r); live {
+				fmt.Fprintf(f.IO.ErrOut, "homelab: %s; in progress: %s: not resumed\n", saga.Describe(r), holder)
+				continue
+			}
+			ids = append(ids, r.ID)
 		}
 		switch len(ids) {
 		case 0:
@@ -503,6 +508,10 @@ func (f *Factory) warnUnfinished(ctx context.Context) {
 		return
 	}
 	for _, r := range open {
+		if live, holder := saga.InProgress(l.StateDir, r); live {
+			fmt.Fprintf(f.IO.ErrOut, "homelab: note: %s; in progress: %s\n", saga.Describe(r), holder)
+			continue
+		}
 		fmt.Fprintf(f.IO.ErrOut, "homelab: warning: unfinished %s; finish it with: homelab %s --resume %s\n", saga.Describe(r), r.Kind, r.ID)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"homelab/internal/catalog"
+	"homelab/internal/lock"
 )
 
 // Unfinished returns the sagas that are not over (running, compensating,
@@ -177,4 +178,21 @@ func PinnedSnapshots(recs []Record, target string) []string {
 		}
 	}
 	return out
+}
+
+// InProgress reports whether a process is at work on the unfinished saga
+// r now (it holds the subject's lock: lock.Held, which does not take it),
+// as opposed to a saga whose process died or that waits for an operator;
+// holder describes that process. Errors reading the lock table count as
+// not in progress: the saga is then reported as unfinished, which errs on
+// the side of attention.
+func InProgress(stateDir string, r Record) (bool, string) {
+	if r.State.Final() {
+		return false, ""
+	}
+	held, holder, err := lock.Held(stateDir, LockName(r.Subject))
+	if err != nil {
+		return false, ""
+	}
+	return held, holder
 }

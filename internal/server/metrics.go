@@ -57,10 +57,11 @@ var (
 		"1 when the target's last good backup is older than its schedule allows or it has none, else 0.",
 		[]string{"target"}, nil)
 	// descUpgradeUnfinished is 1 while an upgrade of the service is
-	// unfinished (running, compensating, or needing attention after a
-	// failed rollback: status's UNFINISHED UPGRADES), else 0.
+	// unfinished with no process at work on it (killed mid-way, or
+	// needing attention after a failed rollback: status's UNFINISHED),
+	// else 0.
 	descUpgradeUnfinished = prometheus.NewDesc("homelab_upgrade_unfinished",
-		"1 while an upgrade of the service is unfinished (running, rolling back, or needing attention), else 0; reported for every service with an upgrade section and every service with an unfinished upgrade.",
+		"1 while an upgrade of the service is unfinished and no homelab process works on it (killed mid-way, or needing attention), else 0; reported for every service with an upgrade section and every service with an unfinished upgrade.",
 		[]string{"service"}, nil)
 )
 
@@ -144,7 +145,7 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 			return err
 		}
 		for _, r := range recs {
-			if r.Kind == upgradeKind {
+			if live, _ := saga.InProgress(l.StateDir, r); r.Kind == upgradeKind && !live {
 				unfinished[r.Subject] = 1
 			}
 		}

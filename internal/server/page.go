@@ -182,8 +182,11 @@ func verdict(r status.Report) (string, string) {
 	case n > 1:
 		summary += fmt.Sprintf("; %d certs, all ok", n)
 	}
-	if n := len(r.Unfinished); n > 0 {
+	if n := r.Stalled(); n > 0 {
 		summary += fmt.Sprintf("; %d unfinished upgrade%s", n, plural(n))
+	}
+	if n := len(r.Unfinished) - r.Stalled(); n > 0 {
+		summary += fmt.Sprintf("; %d upgrade%s in progress", n, plural(n))
 	}
 	return head, summary
 }

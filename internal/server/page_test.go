@@ -122,7 +122,7 @@ backups:
 	_, body = get(t, newTestServer(t, s)+"/")
 	page = string(body)
 	for _, want := range []string{
-		`<strong>Needs attention</strong><span>1 target, ok; 1 unfinished upgrade</span>`, `<h2 id="upgrades">Unfinished upgrades</h2>`,
+		`<strong>Needs attention</strong><span>1 target, ok; 1 unfinished upgrade</span>`, `<h2 id="upgrades">Upgrades</h2>`,
 		`upgrade web (saga 20261123T100000Z-0000abcd): running since`, `<code>homelab upgrade --resume 20261123T100000Z-0000abcd</code>`,
 	} {
 		if !strings.Contains(page, want) {

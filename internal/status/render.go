@@ -85,9 +85,13 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 	}
 
 	if len(r.Unfinished) > 0 {
-		b.WriteString("\nUNFINISHED UPGRADES\n")
+		b.WriteString("\nUPGRADES\n")
 		for _, u := range r.Unfinished {
-			fmt.Fprintf(&b, "%s\n  finish it with: %s\n", u.Describe, u.Resume)
+			if u.InProgress {
+				fmt.Fprintf(&b, "%s\n  in progress: %s\n", u.Describe, dash(u.Holder))
+				continue
+			}
+			fmt.Fprintf(&b, "UNFINISHED: %s\n  finish it with: %s\n", u.Describe, u.Resume)
 		}
 	}
 
@@ -223,7 +227,7 @@ func verdict(r Report) string {
 		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
 	}
 	parts = append(parts, r.CertProblems()...)
-	if n := len(r.Unfinished); n > 0 {
+	if n := r.Stalled(); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d unfinished upgrade%s", n, plural(n)))
 	}
 	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")

@@ -6,8 +6,8 @@ import (
 )
 
 // Unfinished is a saga (an upgrade) that did not finish: its process is
-// at work, died (killed, power lost), or its compensation failed and it
-// needs attention. See package saga.
+// at work (InProgress), or it died (killed, power lost), or its
+// compensation failed and it needs attention. See package saga.
 type Unfinished struct {
 	ID      string            `json:"id"`
 	Kind    string            `json:"kind"`
@@ -15,20 +15,39 @@ type Unfinished struct {
 	State   catalog.SagaState `json:"state"`
 	// Describe is saga.Describe's one line.
 	Describe string `json:"describe"`
-	// Resume is the command that finishes it.
-	Resume string `json:"resume"`
+	// InProgress is true while a homelab process works on it (it holds
+	// the subject's lock); Holder describes that process.
+	InProgress bool   `json:"in_progress"`
+	Holder     string `json:"holder,omitempty"`
+	// Resume is the command that finishes it; empty while in progress.
+	Resume string `json:"resume,omitempty"`
 }
 
-// AddUnfinished lists the unfinished sagas (saga.Unfinished) in r; any
-// makes r unhealthy: a service may be half upgraded, or stopped after a
-// failed rollback.
-func (r *Report) AddUnfinished(recs []saga.Record) {
+// AddUnfinished lists the unfinished sagas (saga.Unfinished) in r, each
+// checked for a live process with saga.InProgress against the lab's
+// stateDir. One that no process works on makes r unhealthy: a service
+// may be half upgraded, or stopped after a failed rollback. One in
+// progress is shown but is no problem of its own.
+func (r *Report) AddUnfinished(recs []saga.Record, stateDir string) {
 	r.Unfinished = nil
 	for _, rec := range recs {
-		r.Unfinished = append(r.Unfinished, Unfinished{
-			ID: rec.ID, Kind: rec.Kind, Subject: rec.Subject, State: rec.State,
-			Describe: saga.Describe(rec), Resume: "homelab " + rec.Kind + " --resume " + rec.ID,
-		})
-		r.Healthy = false
+		u := Unfinished{ID: rec.ID, Kind: rec.Kind, Subject: rec.Subject, State: rec.State, Describe: saga.Describe(rec)}
+		u.InProgress, u.Holder = saga.InProgress(stateDir, rec)
+		if !u.InProgress {
+			u.Resume = "homelab " + rec.Kind + " --resume " + rec.ID
+			r.Healthy = false
+		}
+		r.Unfinished = append(r.Unfinished, u)
 	}
+}
+
+// Stalled counts the unfinished sagas no process works on.
+func (r Report) Stalled() int {
+	n := 0
+	for _, u := range r.Unfinished {
+		if !u.InProgress {
+			n++
+		}
+	}
+	return n
 }

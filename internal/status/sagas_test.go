@@ -8,6 +8,8 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/lock"
+	"homelab/internal/saga"
 )
 
 // TestBuildUnfinished: an unfinished upgrade in the catalog's journal makes
@@ -24,7 +26,8 @@ func TestBuildUnfinished(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := Build(ctx, &lab.Lab{Name: "up"}, store, epoch)
+	stateDir := t.TempDir()
+	r, err := Build(ctx, &lab.Lab{Name: "up", StateDir: stateDir}, store, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +40,7 @@ func TestBuildUnfinished(t *testing.T) {
 	}
 	for _, want := range []string{
 		"\nNEEDS ATTENTION: 1 unfinished upgrade\n",
-		"\nUNFINISHED UPGRADES\nupgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC\n  finish it with: homelab upgrade --resume 20261123T100000Z-00000002\n",
+		"\nUPGRADES\nUNFINISHED: upgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC\n  finish it with: homelab upgrade --resume 20261123T100000Z-00000002\n",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, b.String())
@@ -47,7 +50,42 @@ func TestBuildUnfinished(t *testing.T) {
 	if err := RenderJSON(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	if want := `"unfinished":[{"id":"20261123T100000Z-00000002","kind":"upgrade","subject":"web","state":"running","describe":"upgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC","resume":"homelab upgrade --resume 20261123T100000Z-00000002"}]`; !strings.Contains(b.String(), want) {
+	if want := `"unfinished":[{"id":"20261123T100000Z-00000002","kind":"upgrade","subject":"web","state":"running","describe":"upgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC","in_progress":false,"resume":"homelab upgrade --resume 20261123T100000Z-00000002"}]`; !strings.Contains(b.String(), want) {
 		t.Errorf("JSON lacks %s:\n%s", want, b.String())
+	}
+}
+
+// TestBuildInProgress: an upgrade whose process is at work (it holds the
+// service's saga lock) is shown in progress, with its holder, and is no
+// problem: the lab stays healthy.
+func TestBuildInProgress(t *testing.T) {
+	store := openCatalog(t)
+	ctx := t.Context()
+	if err := store.CreateSaga(ctx, catalog.Saga{ID: "20261123T100000Z-00000003", Kind: "upgrade", Subject: "web",
+		Plan: []string{"set version 2.0.0"}, State: catalog.SagaRunning, Start: epoch.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	l, err := lock.Acquire(ctx, stateDir, saga.LockName("web"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	r, err := Build(ctx, &lab.Lab{Name: "up", StateDir: stateDir}, store, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Healthy || len(r.Unfinished) != 1 || !r.Unfinished[0].InProgress || r.Unfinished[0].Resume != "" || r.Stalled() != 0 {
+		t.Fatalf("healthy %v, unfinished %+v", r.Healthy, r.Unfinished)
+	}
+	var b bytes.Buffer
+	if err := RenderText(&b, r, epoch); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nUPGRADES\nupgrade web (saga 20261123T100000Z-00000003): running since 2026-11-23 10:14:00 UTC\n  in progress: pid "; !strings.Contains(b.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, b.String())
+	}
+	if strings.Contains(b.String(), "NEEDS ATTENTION") {
+		t.Errorf("an upgrade in progress needs attention:\n%s", b.String())
 	}
 }

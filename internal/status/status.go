@@ -118,7 +118,7 @@ func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) 
 		if err != nil {
 			return Report{}, fmt.Errorf("status: %w", err)
 		}
-		r.AddUnfinished(recs)
+		r.AddUnfinished(recs, l.StateDir)
 	}
 	return r, nil
 }
