@@ -81,7 +81,7 @@ cannot be made, 130 when interrupted (after the rollback).
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and change nothing")
 	cmd.Flags().BoolVar(&opts.AllowDowngrade, "allow-downgrade", false, "allow a target older than the running version")
-	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy service or backup target instead of failing")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for another upgrade of the service to end instead of failing (busy backup targets and repository locks are always waited for)")
 	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "finish an unfinished upgrade (default: roll it back)")
 	cmd.Flags().BoolVar(&opts.Forward, "forward", false, "with --resume: finish the upgrade instead of rolling it back, if the journal shows that is safe")
 	cmd.AddCommand(newCmdUpgradeHistory(f))
