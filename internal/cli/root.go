@@ -33,8 +33,8 @@ func Run(ctx context.Context, io *IOStreams, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	if ctx.Err() != nil {
-		err = errors.Join(err, context.Canceled)
+	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = &interruptedError{err}
 	}
 	var se *silentError
 	if errors.As(err, &se) {
@@ -43,6 +43,13 @@ func Run(ctx context.Context, io *IOStreams, args []string) int {
 	fmt.Fprintln(io.ErrOut, "homelab: "+err.Error())
 	return ExitCode(err)
 }
+
+// interruptedError is a command's error after a signal: exit 130, and its
+// text says so once, on the same line.
+type interruptedError struct{ err error }
+
+func (e *interruptedError) Error() string   { return e.err.Error() + " (interrupted)" }
+func (e *interruptedError) Unwrap() []error { return []error{e.err, context.Canceled} }
 
 // NewCmdRoot returns the homelab command tree.
 func NewCmdRoot(f *Factory) *cobra.Command {
