@@ -70,25 +70,15 @@ const PullTimeout = time.Hour
 // unless the compose file gives the service pull_policy: never (an image
 // built or loaded locally), which fails with the reason.
 func (r *composeRuntime) Prepare(ctx context.Context, version string) error {
-	data, err := os.ReadFile(r.cfg.File)
+	img, err := r.readImage()
 	if err != nil {
 		return err
 	}
-	n, err := r.imageNode(data)
-	if err != nil {
-		return err
-	}
-	repo, _, err := splitImage(n.Value)
-	if err != nil {
-		return fmt.Errorf("%s:%d: services.%s.image: %w", r.cfg.File, n.Line, r.cfg.Service, err)
-	}
-	ref := repo + ":" + version
+	ref := img.repo + ":" + version
 	if _, err := r.cmd(ctx, "image inspect", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
 		return nil
 	}
-	var doc yaml.Node
-	yaml.Unmarshal(data, &doc) // imageNode parsed it already
-	if p := lookup(lookup(lookup(doc.Content[0], "services"), r.cfg.Service), "pull_policy"); p != nil && p.Value == "never" {
+	if p := lookup(img.service, "pull_policy"); p != nil && p.Value == "never" {
 		return fmt.Errorf("service %s: image %s is not on this host and the service's pull_policy is never: build or load it first", r.name, ref)
 	}
 	if _, err := r.cmdWithin(ctx, PullTimeout, "pull", "pull", "--quiet", ref); err != nil {
@@ -101,19 +91,8 @@ var _ Preparer = (*composeRuntime)(nil)
 
 // Version is the tag of the service's image in the compose file.
 func (r *composeRuntime) Version(ctx context.Context) (string, error) {
-	data, err := os.ReadFile(r.cfg.File)
-	if err != nil {
-		return "", err
-	}
-	n, err := r.imageNode(data)
-	if err != nil {
-		return "", err
-	}
-	_, tag, err := splitImage(n.Value)
-	if err != nil {
-		return "", fmt.Errorf("%s:%d: services.%s.image: %w", r.cfg.File, n.Line, r.cfg.Service, err)
-	}
-	return tag, nil
+	img, err := r.readImage()
+	return img.tag, err
 }
 
 // SetVersion changes the tag of the service's image in the compose file
@@ -177,14 +156,11 @@ func (r *composeRuntime) setVersion(ctx context.Context, version string, start b
 
 // retag returns data with the service's image tag replaced by tag.
 func (r *composeRuntime) retag(data []byte, tag string) ([]byte, error) {
-	n, err := r.imageNode(data)
+	img, err := r.image(data)
 	if err != nil {
 		return nil, err
 	}
-	repo, _, err := splitImage(n.Value)
-	if err != nil {
-		return nil, fmt.Errorf("%s:%d: services.%s.image: %w", r.cfg.File, n.Line, r.cfg.Service, err)
-	}
+	n, repo := img.node, img.repo
 	// Find the scalar's text at its position: line n.Line, column
 	// n.Column (1-based, in runes, of the value or its opening quote).
 	lines := bytes.SplitAfter(data, []byte("\n"))
@@ -214,30 +190,51 @@ func (r *composeRuntime) retag(data []byte, tag string) ([]byte, error) {
 	lines[n.Line-1] = []byte(line[:start] + quote + repo + ":" + tag + quote + line[start+len(old):])
 	out := bytes.Join(lines, nil)
 	// The edit must read back as the intended image and nothing else.
-	if m, err := r.imageNode(out); err != nil || m.Value != repo+":"+tag {
+	if m, err := r.image(out); err != nil || m.node.Value != repo+":"+tag {
 		return nil, fmt.Errorf("%s: editing the image tag of %s did not give %s:%s", r.cfg.File, r.cfg.Service, repo, tag)
 	}
 	return out, nil
 }
 
-// imageNode finds services.<service>.image in a compose file.
-func (r *composeRuntime) imageNode(data []byte) (*yaml.Node, error) {
+// composeImage is a compose service's image as its file writes it.
+type composeImage struct {
+	node      *yaml.Node // the image scalar, with its position
+	service   *yaml.Node // the service's mapping
+	repo, tag string
+}
+
+// readImage reads the compose file and finds the service's image in it.
+func (r *composeRuntime) readImage() (composeImage, error) {
+	data, err := os.ReadFile(r.cfg.File)
+	if err != nil {
+		return composeImage{}, err
+	}
+	return r.image(data)
+}
+
+// image finds services.<service>.image in a compose file's data and
+// splits it into repository and tag (splitImage).
+func (r *composeRuntime) image(data []byte) (composeImage, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.cfg.File, err)
+		return composeImage{}, fmt.Errorf("%s: %w", r.cfg.File, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%s: empty compose file", r.cfg.File)
+		return composeImage{}, fmt.Errorf("%s: empty compose file", r.cfg.File)
 	}
 	svc := lookup(lookup(doc.Content[0], "services"), r.cfg.Service)
 	if svc == nil {
-		return nil, fmt.Errorf("%s: no service %q under services", r.cfg.File, r.cfg.Service)
+		return composeImage{}, fmt.Errorf("%s: no service %q under services", r.cfg.File, r.cfg.Service)
 	}
 	img := lookup(svc, "image")
 	if img == nil || img.Kind != yaml.ScalarNode {
-		return nil, fmt.Errorf("%s:%d: services.%s has no image (a service built from source has no tag to change)", r.cfg.File, svc.Line, r.cfg.Service)
+		return composeImage{}, fmt.Errorf("%s:%d: services.%s has no image (a service built from source has no tag to change)", r.cfg.File, svc.Line, r.cfg.Service)
 	}
-	return img, nil
+	repo, tag, err := splitImage(img.Value)
+	if err != nil {
+		return composeImage{}, fmt.Errorf("%s:%d: services.%s.image: %w", r.cfg.File, img.Line, r.cfg.Service, err)
+	}
+	return composeImage{node: img, service: svc, repo: repo, tag: tag}, nil
 }
 
 // lookup returns the value of key in mapping n, or nil.
