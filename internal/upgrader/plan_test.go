@@ -145,14 +145,6 @@ func TestPlanGitLab(t *testing.T) {
 	}
 }
 
-func TestBytesText(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
-		if got := bytesText(n); got != want {
-			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // TestCheckSpace: a restore point fails closed when the local repository
 // has less free space than the target's last backup added.
 func TestCheckSpace(t *testing.T) {

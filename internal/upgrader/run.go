@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
+	"homelab/internal/status"
 	"homelab/internal/upgrade"
 )
 
@@ -388,7 +388,7 @@ func (u *Upgrader) checkSpace(ctx context.Context, target string) error {
 	}
 	if free < need {
 		return fmt.Errorf("restore point %s: repository %s (%s) has %s free, less than the %s its last backup added: free space first",
-			target, t.Repository, dir, bytesText(free), bytesText(need))
+			target, t.Repository, dir, status.IEC(free), status.IEC(need))
 	}
 	return nil
 }
@@ -595,11 +595,12 @@ func (u *Upgrader) healthy(ctx context.Context, s *lab.Service, rt runtime.Runti
 }
 
 // postStep runs the post_step template with /bin/sh -c in the lab file's
-// directory, with homelab's base environment (PATH, HOME, ...: no
-// secrets) and HOMELAB_SERVICE, HOMELAB_VERSION and HOMELAB_PREVIOUS, in
-// its own process group, bounded by post_step_timeout: on timeout or
-// interruption the whole group is killed, so no migration goes on writing
-// under the rollback.
+// directory through execx.Run, as backup hooks run: homelab's base
+// environment (PATH, HOME, ...: no secrets) plus HOMELAB_SERVICE,
+// HOMELAB_VERSION and HOMELAB_PREVIOUS, in its own process group, bounded
+// by post_step_timeout; on timeout or interruption the whole group gets
+// SIGINT, then SIGKILL 5s later, so no migration goes on writing under
+// the rollback.
 func (u *Upgrader) postStep(ctx context.Context, p Plan, prev, v string) error {
 	t, err := template.New("post_step").Option("missingkey=error").Parse(p.PostStep)
 	if err != nil {
@@ -613,32 +614,21 @@ func (u *Upgrader) postStep(ctx context.Context, p Plan, prev, v string) error {
 	if timeout <= 0 {
 		timeout = lab.DefaultPostStepTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	u.note("post-step: %s", b.String())
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", b.String())
-	cmd.Dir = filepath.Dir(u.Lab.Path)
-	cmd.Env = append(execx.BaseEnv(), "HOMELAB_SERVICE="+p.Service, "HOMELAB_VERSION="+v, "HOMELAB_PREVIOUS="+prev)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
+	err = execx.Run(pctx, execx.Cmd{
+		Name: "/bin/sh", Args: []string{"-c", b.String()}, Dir: filepath.Dir(u.Lab.Path),
+		Env:         []string{"HOMELAB_SERVICE=" + p.Service, "HOMELAB_VERSION=" + v, "HOMELAB_PREVIOUS=" + prev},
+		GracePeriod: 5 * time.Second,
+	})
 	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			err = fmt.Errorf("timed out after %s", timeout)
+		if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil { // its own timeout
+			err = fmt.Errorf("timed out after %s: %w", timeout, err)
 		}
-		return fmt.Errorf("post-step %q: %v%s", b.String(), err, tail(out))
+		return fmt.Errorf("post-step %q: %w", b.String(), err)
 	}
 	return nil
-}
-
-// tail returns ": <last line of out>" or "".
-func tail(out []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return ": " + last
-	}
-	return ""
 }
 
 func short(id string) string {
@@ -646,20 +636,6 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-// bytesText renders n bytes in binary units ("1.5 GiB").
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // RestorePoint is one journalled restore point of an upgrade.
