@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"homelab/internal/backup"
-	"homelab/internal/testenv"
 )
 
 // state describes every entry under root (root itself as "."): type,
@@ -191,9 +190,7 @@ func TestFilesInPlaceRestoreOfAPathNotInTheSnapshotChangesNothing(t *testing.T) 
 }
 
 func TestPostgresInPlaceRestore(t *testing.T) {
-	pg := testenv.Postgres(t)
-	pg.PSQL(t, "postgres", "create database shop")
-	pg.PSQL(t, "shop", schema)
+	pg := shopCluster(t)
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
@@ -236,7 +233,5 @@ create table added_since (x int)`)
 	if got := fingerprint(t, pg, "shop"); got != want {
 		t.Fatalf("database re-created by in-place restore:\n got %s\nwant %s", got, want)
 	}
-	if left := pg.PSQL(t, "postgres", "select count(*) from pg_database where datname like '%homelab%'"); left != "0" {
-		t.Errorf("%s staging/old databases left behind", left)
-	}
+	noStagingLeft(t, pg)
 }

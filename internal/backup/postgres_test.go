@@ -23,6 +23,25 @@ insert into books(author_id, title, pages, published)
 create view prolific as select a.name, count(*) from authors a join books b on b.author_id = a.id group by a.name;
 `
 
+// shopCluster starts a throwaway PostgreSQL cluster with the database
+// shop loaded with schema.
+func shopCluster(t *testing.T) *testenv.PG {
+	t.Helper()
+	pg := testenv.Postgres(t)
+	pg.PSQL(t, "postgres", "create database shop")
+	pg.PSQL(t, "shop", schema)
+	return pg
+}
+
+// noStagingLeft asserts that no staging or moved-aside database of a
+// restore is left in pg.
+func noStagingLeft(t *testing.T, pg *testenv.PG) {
+	t.Helper()
+	if left := pg.PSQL(t, "postgres", "select count(*) from pg_database where datname like '%homelab%'"); left != "0" {
+		t.Errorf("%s staging/old databases left behind", left)
+	}
+}
+
 // fingerprint returns, per table, the row count and the md5 of an ordered
 // dump of its rows.
 func fingerprint(t *testing.T, pg *testenv.PG, db string) string {
@@ -46,9 +65,7 @@ func pgEnv(t *testing.T, pg *testenv.PG, database, password, extra string) *env 
 }
 
 func TestPostgresRoundTripAndReplace(t *testing.T) {
-	pg := testenv.Postgres(t)
-	pg.PSQL(t, "postgres", "create database shop")
-	pg.PSQL(t, "shop", schema)
+	pg := shopCluster(t)
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
@@ -80,15 +97,11 @@ func TestPostgresRoundTripAndReplace(t *testing.T) {
 	if got := fingerprint(t, pg, "shop"); got != want {
 		t.Fatalf("replaced database differs:\n got %s\nwant %s", got, want)
 	}
-	if left := pg.PSQL(t, "postgres", "select count(*) from pg_database where datname like '%homelab%'"); left != "0" {
-		t.Errorf("%s staging/old databases left behind", left)
-	}
+	noStagingLeft(t, pg)
 }
 
 func TestPostgresFailingDumpLeavesNoSnapshot(t *testing.T) {
-	pg := testenv.Postgres(t)
-	pg.PSQL(t, "postgres", "create database shop")
-	pg.PSQL(t, "shop", schema)
+	pg := shopCluster(t)
 	ctx := context.Background()
 	good := pgEnv(t, pg, "shop", pg.Password, "")
 	first := good.m.Backup(ctx, "db")
@@ -131,9 +144,7 @@ func TestPostgresFailingDumpLeavesNoSnapshot(t *testing.T) {
 }
 
 func TestPostgresDrill(t *testing.T) {
-	pg := testenv.Postgres(t)
-	pg.PSQL(t, "postgres", "create database shop")
-	pg.PSQL(t, "shop", schema)
+	pg := shopCluster(t)
 	e := pgEnv(t, pg, "shop", pg.Password, `    drill:
       checks:
         - sql: select count(*) = 20000 from books

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"homelab/internal/backup"
-	"homelab/internal/testenv"
 )
 
 // runCommands runs the commands with sh -c, in an environment of PATH and
@@ -131,9 +130,7 @@ func TestRestoreCommandsFiles(t *testing.T) {
 }
 
 func TestRestoreCommandsPostgres(t *testing.T) {
-	pg := testenv.Postgres(t)
-	pg.PSQL(t, "postgres", "create database shop")
-	pg.PSQL(t, "shop", schema)
+	pg := shopCluster(t)
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()

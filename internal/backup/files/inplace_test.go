@@ -52,16 +52,24 @@ func write(t *testing.T, path, body string) {
 	}
 }
 
-// A swap that fails midway puts back the paths already swapped: the data
-// is as it was before the restore, and nothing is left beside it.
-func TestInPlaceSwapFailureMidwayPutsBack(t *testing.T) {
+// newRepo returns a client of a new restic repository, with the real
+// restic.
+func newRepo(t *testing.T) *restic.Client {
+	t.Helper()
 	bin := testenv.Restic(t)
 	repo, pass := testenv.ResticRepo(t)
-	ctx := context.Background()
-	client, err := restic.New(ctx, restic.Config{Binary: bin, Repository: repo, PasswordFile: pass})
+	client, err := restic.New(context.Background(), restic.Config{Binary: bin, Repository: repo, PasswordFile: pass})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client
+}
+
+// A swap that fails midway puts back the paths already swapped: the data
+// is as it was before the restore, and nothing is left beside it.
+func TestInPlaceSwapFailureMidwayPutsBack(t *testing.T) {
+	ctx := context.Background()
+	client := newRepo(t)
 	root := t.TempDir()
 	paths := []string{filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "sub", "c")}
 	for _, p := range paths {
@@ -132,13 +140,8 @@ func TestOutermostAndIncludePattern(t *testing.T) {
 // A path whose name restic's include patterns would read as a pattern is
 // restored as that path only.
 func TestInPlacePatternCharacters(t *testing.T) {
-	bin := testenv.Restic(t)
-	repo, pass := testenv.ResticRepo(t)
 	ctx := context.Background()
-	client, err := restic.New(ctx, restic.Config{Binary: bin, Repository: repo, PasswordFile: pass})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := newRepo(t)
 	root := t.TempDir()
 	odd, sibling := filepath.Join(root, "data[1]*"), filepath.Join(root, "data1x")
 	write(t, filepath.Join(odd, "f"), "odd")
