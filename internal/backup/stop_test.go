@@ -30,8 +30,20 @@ func execService(t *testing.T, dir, name string) string {
 	os.MkdirAll(sd, 0o755)
 	pid := filepath.Join(sd, "app.pid")
 	t.Cleanup(func() {
-		if b, err := os.ReadFile(pid); err == nil {
-			exec.Command("kill", strings.TrimSpace(string(b))).Run()
+		// Kill it and wait until it is gone: it writes its stop line to
+		// data/events.log as it exits, which would race t.TempDir's
+		// removal ("directory not empty", seen under load).
+		b, err := os.ReadFile(pid)
+		if err != nil {
+			return
+		}
+		p := strings.TrimSpace(string(b))
+		exec.Command("kill", p).Run()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			// Gone, or a zombie (it has closed its files).
+			if st, err := os.ReadFile("/proc/" + p + "/stat"); err != nil || strings.Contains(string(st), ") Z ") {
+				return
+			}
 		}
 	})
 	return fmt.Sprintf(`  %[1]s:

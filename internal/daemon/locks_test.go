@@ -55,6 +55,7 @@ func resticDaemon(t *testing.T, extra ...string) (*Daemon, *catalog.SQLite, stri
 				}}
 		},
 		NewNotifier: func(*lab.Lab, *slog.Logger) (Notifier, error) { return notes, nil },
+		Log:         slog.New(slog.NewTextHandler(tWriter{t}, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func resticDaemon(t *testing.T, extra ...string) (*Daemon, *catalog.SQLite, stri
 }
 
 // holdLock starts a restic backup that waits on its stdin command, so it
-// holds a repository lock; it returns once the lock exists.
+// holds a repository lock; it returns once the lock can be read.
 func holdLock(t *testing.T, repo, pass string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(testenv.Restic(t), "backup", "--stdin-from-command", "--stdin-filename", "x", "--", "sleep", "60")
@@ -74,8 +75,15 @@ func holdLock(t *testing.T, repo, pass string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	// Wait until the lock reads back whole: restic creates the file
+	// before it has written it, and a lock killed half written is
+	// unreadable, not stale (seen under load).
+	c, err := restic.New(context.Background(), restic.Config{Binary: testenv.Restic(t), Repository: repo, PasswordFile: pass})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if l, _ := filepath.Glob(filepath.Join(repo, "locks", "*")); len(l) > 0 {
+		if locks, err := c.Locks(context.Background()); err == nil && len(locks) > 0 {
 			return cmd
 		}
 		if time.Now().After(deadline) {
@@ -152,3 +160,7 @@ func TestJobTimeoutFails(t *testing.T) {
 		t.Errorf("notifications = %+v, want backup_failed: timed out after 2s", notes.events)
 	}
 }
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
