@@ -188,3 +188,85 @@ func TestDrillDatabaseName(t *testing.T) {
 		t.Errorf("DrillDatabase of the next second = %q (first %q)", other, got)
 	}
 }
+
+// dbProperties returns what a replaced database must keep besides its
+// rows: owner, encoding, locale, grants (datacl as text: grantee, rights
+// and grantor), comment and settings (ALTER DATABASE/ROLE ... SET).
+func dbProperties(t *testing.T, pg *testenv.PG, db string) string {
+	t.Helper()
+	return pg.PSQL(t, "postgres", fmt.Sprintf(`select concat_ws(E'\n',
+  'owner '||pg_get_userbyid(d.datdba), 'encoding '||pg_encoding_to_char(d.encoding),
+  'collate '||d.datcollate, 'ctype '||d.datctype, 'acl '||coalesce(d.datacl::text, 'default'),
+  'comment '||coalesce(shobj_description(d.oid, 'pg_database'), 'none'),
+  'settings '||coalesce((select string_agg(coalesce(r.rolname, 'database')||': '||s.setconfig::text, '; ' order by r.rolname nulls first)
+    from pg_db_role_setting s left join pg_roles r on r.oid = s.setrole where s.setdatabase = d.oid), 'none'))
+from pg_database d where d.datname = '%s'`, db))
+}
+
+// TestPostgresReplaceKeepsDatabaseProperties: a database replaced by an
+// in-place restore (an upgrade's rollback) or by --replace keeps its
+// owner, encoding and locale, and the grants, comment and settings that
+// pg_dump without --create does not carry: a database closed to PUBLIC
+// stays closed, a role's per-database settings stay.
+func TestPostgresReplaceKeepsDatabaseProperties(t *testing.T) {
+	pg := testenv.Postgres(t)
+	pg.PSQL(t, "postgres", `create role shop_owner; create role "app ro" login; create role auditor`)
+	pg.PSQL(t, "postgres", `create database shop owner shop_owner template template0 encoding 'LATIN1' lc_collate 'C' lc_ctype 'C'`)
+	pg.PSQL(t, "shop", schema)
+	pg.PSQL(t, "postgres", `revoke all on database shop from public;
+grant connect on database shop to "app ro";
+grant create, temporary on database shop to auditor with grant option;
+comment on database shop is 'the shop''s data';
+alter database shop set search_path = "$user", app, "Odd ""Name""", public;
+alter database shop set work_mem = '8MB';
+alter database shop set app.tenant = 'it''s a, b';
+alter role "app ro" in database shop set statement_timeout = '5s'`)
+	want, rows := dbProperties(t, pg, "shop"), fingerprint(t, pg, "shop")
+	for _, w := range []string{"owner shop_owner", "encoding LATIN1", "collate C", `app ro\"=c/shop_owner`, "auditor=C*T*/shop_owner",
+		"comment the shop's data", `search_path=\"$user\", app, \"Odd \"\"Name\"\"\", public`, "app ro: {statement_timeout=5s}"} {
+		if !strings.Contains(want, w) {
+			t.Fatalf("the setup lacks %q:\n%s", w, want)
+		}
+	}
+	e := pgEnv(t, pg, "shop", pg.Password, "")
+	ctx := context.Background()
+	if rep := e.m.Backup(ctx, "db"); rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	pg.PSQL(t, "shop", "delete from books where id % 2 = 0")
+	for _, dest := range []backup.Destination{{InPlace: true}, {Database: "shop", Replace: true}} {
+		plan, err := e.m.PlanRestore(ctx, "db", "latest", dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.m.Restore(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		if got := dbProperties(t, pg, "shop"); got != want {
+			t.Errorf("%+v: the replaced database's properties:\n%s\nwant:\n%s", dest, got, want)
+		}
+		if got := fingerprint(t, pg, "shop"); got != rows {
+			t.Errorf("%+v: rows differ:\n got %s\nwant %s", dest, got, rows)
+		}
+	}
+	// The default grants stay the default (datacl null), not an explicit
+	// copy of them.
+	pg.PSQL(t, "postgres", "create database plain")
+	pg.PSQL(t, "plain", "create table t (x int); insert into t values (1)")
+	plain := pgEnv(t, pg, "plain", pg.Password, "")
+	if rep := plain.m.Backup(ctx, "db"); rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	wantPlain := dbProperties(t, pg, "plain")
+	plan, err := plain.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.m.Restore(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if got := dbProperties(t, pg, "plain"); got != wantPlain || !strings.Contains(got, "acl default") {
+		t.Errorf("plain database's properties:\n%s\nwant:\n%s", got, wantPlain)
+	}
+	noStagingLeft(t, pg)
+}

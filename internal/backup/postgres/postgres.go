@@ -183,9 +183,10 @@ func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap ba
 
 // Restore restores snap into dest.Database. A database that does not exist
 // is created. An existing one is replaced only with dest.Replace, and
-// safely: the dump is restored into a staging database first; only when
-// that succeeded are connections to the old one ended and the two swapped
-// by renaming, and the old one dropped. A failed restore leaves the
+// safely: the dump is restored into a staging database created like it
+// (owner, encoding, locale: likeDB) and given its grants, comment and
+// settings (dbProps); only when that succeeded are connections to the old
+// one ended and the two swapped by renaming, and the old one dropped. A failed restore leaves the
 // existing database untouched. dest.InPlace restores into the target's
 // source database the same way, as if with dest.Replace (sessions on it
 // are ended for the swap).
@@ -215,10 +216,13 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	if exists && !dest.Replace {
 		return fmt.Errorf("database %s exists: pass --replace to replace it (it is swapped only after a successful restore)", dest.Database)
 	}
-	target, like := dest.Database, ""
+	target, like, props := dest.Database, "", dbProps{}
 	if exists {
 		target = shortIdent(dest.Database + "_homelab_restore_" + p.stamp())
 		if like, err = likeDB(ctx, admin, dest.Database); err != nil {
+			return err
+		}
+		if props, err = readDBProps(ctx, admin, dest.Database); err != nil {
 			return err
 		}
 	}
@@ -237,6 +241,9 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	}
 	if !exists {
 		return nil
+	}
+	if err := applyDBProps(ctx, admin, target, props); err != nil {
+		return errors.Join(err, dropDB(context.WithoutCancel(ctx), admin, target))
 	}
 	old := shortIdent(dest.Database + "_homelab_old_" + p.stamp())
 	if err := swap(ctx, admin, dest.Database, target, old); err != nil {
@@ -368,8 +375,8 @@ func createDB(ctx context.Context, c *pgx.Conn, db, like string) error {
 // locale, its LC_COLLATE and LC_CTYPE (an ICU locale is left to the
 // cluster's default). A database replaced by a restore keeps them, so the
 // owner's rights (on PostgreSQL 15 the public schema belongs to the
-// database owner) do not change hands. Grants and ALTER DATABASE settings
-// of db itself are not carried over.
+// database owner) do not change hands. db's own grants, comment and
+// settings are carried over by readDBProps and applyDBProps.
 func likeDB(ctx context.Context, c *pgx.Conn, db string) (string, error) {
 	var owner, encoding, collate, ctype string
 	var libc bool
