@@ -35,7 +35,11 @@ type Manager struct {
 	Providers map[string]Provider
 	// Repo returns the restic client of a repository of the lab.
 	Repo func(ctx context.Context, name string) (*restic.Client, error)
-	// Wait makes a busy target wait for its lock instead of failing.
+	// Wait makes a busy target wait for its lock instead of failing, and
+	// a backup whose stop list has a service being upgraded wait (before
+	// it takes any lock) for that upgrade to finish; except in a Manager
+	// of an upgrade (Upgrading set), which fails at once instead, so that
+	// two upgrades never wait for each other.
 	Wait bool
 	Now  func() time.Time
 	Log  *slog.Logger
@@ -150,6 +154,11 @@ func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 	rep := RunReport{Run: catalog.Run{Kind: catalog.KindBackup, Target: name, Start: m.now().UTC()}}
 	t, p, err := m.Target(ctx, name)
 	if err != nil {
+		rep.Err = err
+		rep.Run.Result, rep.Run.Error = catalog.ResultFailed, err.Error()
+		return rep
+	}
+	if err := m.waitUpgrades(ctx, name, t.Spec.Stop); err != nil {
 		rep.Err = err
 		rep.Run.Result, rep.Run.Error = catalog.ResultFailed, err.Error()
 		return rep

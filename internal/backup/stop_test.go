@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
@@ -335,4 +337,103 @@ func TestStopDuringUpgrade(t *testing.T) {
 		t.Fatalf("upgrade lock after the backup: %v", err)
 	}
 	l.Release()
+}
+
+// logLines is a slog.Handler target that hands each log line to a
+// channel (dropping lines nobody waits for).
+type logLines chan string
+
+func (c logLines) Write(p []byte) (int, error) {
+	select {
+	case c <- string(p):
+	default:
+	}
+	return len(p), nil
+}
+
+// TestBackupWaitsForAnUpgrade: a waiting backup (the daemon's, `backup
+// run --wait`) whose stop list has a service being upgraded waits for
+// the upgrade to finish, holding no lock meanwhile (the upgrade takes its
+// restore points while holding its own), and then runs; at its deadline
+// it fails naming the upgrade. A Manager of an upgrade never waits for
+// another upgrade.
+func TestBackupWaitsForAnUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnvIn(t, dir, execService(t, dir, "app"), fmt.Sprintf(`  data:
+    provider: restic
+    repository: local
+    source: {paths: [%s]}
+    stop: [app]
+`, filepath.Join(dir, "app", "data")))
+	e.start(t, "app")
+	lines := make(logLines, 100)
+	e.m.Log = slog.New(slog.NewTextHandler(lines, nil))
+	e.m.Wait = true
+	ctx := context.Background()
+	upgrade, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan backup.RunReport, 1)
+	go func() { done <- e.m.Backup(ctx, "data") }()
+	timeout := time.After(time.Minute)
+	for waiting := false; !waiting; {
+		select {
+		case line := <-lines:
+			waiting = strings.Contains(line, "waiting for an upgrade to finish") && strings.Contains(line, "service=app")
+		case rep := <-done:
+			t.Fatalf("the backup did not wait for the upgrade: %v", rep.Err)
+		case <-timeout:
+			t.Fatal("the backup did not log that it waits for the upgrade")
+		}
+	}
+	// While it waits: no lock of the backup is held, the app runs, and
+	// nothing is recorded yet.
+	if held, holder, err := lock.Held(e.lab.StateDir, "data"); err != nil || held {
+		t.Fatalf("the target's lock is held while waiting for the upgrade (%s, %v)", holder, err)
+	}
+	if st := e.state(t, "app"); st.State != runtime.Running {
+		t.Fatalf("app while the backup waits: %+v", st)
+	}
+	if runs, err := e.store.Runs(ctx, catalog.RunFilter{Target: "data"}); err != nil || len(runs) != 0 {
+		t.Fatalf("runs while waiting: %v %+v", err, runs)
+	}
+	select {
+	case rep := <-done:
+		t.Fatalf("the backup did not wait for the upgrade: %v", rep.Err)
+	default:
+	}
+	upgrade.Release()
+	rep := <-done
+	if rep.Err != nil || rep.Run.SnapshotID == "" || len(rep.Services) != 1 || !rep.Services[0].Stopped || !rep.Services[0].Restarted {
+		t.Fatalf("backup after the upgrade: %v %+v", rep.Err, rep.Services)
+	}
+
+	// At the deadline it fails, naming the upgrade, and stops nothing.
+	upgrade, err = lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upgrade.Release()
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	rep = e.m.Backup(dctx, "data")
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop app: it is being upgraded (pid ") ||
+		!strings.Contains(rep.Err.Error(), "the backup waited for the upgrade to finish: context deadline exceeded") || len(rep.Services) != 0 {
+		t.Fatalf("backup at its deadline: %v %+v", rep.Err, rep.Services)
+	}
+	// The restore point of an upgrade of another service fails at once
+	// instead of waiting: two upgrades must not wait for each other.
+	e.m.Upgrading = []string{"db"}
+	start := time.Now()
+	rep = e.m.Backup(ctx, "data")
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop app: it is being upgraded, so the backup does not stop it") {
+		t.Fatalf("an upgrade's backup stopping a service being upgraded: %v", rep.Err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("it took %s", d)
+	}
+	if st := e.state(t, "app"); st.State != runtime.Running {
+		t.Fatalf("app after the refused backups: %+v", st)
+	}
 }
