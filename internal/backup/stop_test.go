@@ -295,11 +295,10 @@ func TestRestartFailureFailsRun(t *testing.T) {
 	}
 }
 
-// TestStopDuringUpgrade: a backup does not stop a service whose upgrade
-// lock is held (an upgrade is in its health gate or rollback): it fails
-// before the copy and leaves the service alone; the upgrade's own restore
-// point (Manager.Upgrading) may stop it.
-func TestStopDuringUpgrade(t *testing.T) {
+// runningAppEnv is a lab with the exec service app (the real testapp,
+// running) and the target data backing up its data with stop: [app].
+func runningAppEnv(t *testing.T) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := newEnvIn(t, dir, execService(t, dir, "app"), fmt.Sprintf(`  data:
     provider: restic
@@ -308,6 +307,15 @@ func TestStopDuringUpgrade(t *testing.T) {
     stop: [app]
 `, filepath.Join(dir, "app", "data")))
 	e.start(t, "app")
+	return e
+}
+
+// TestStopDuringUpgrade: a backup does not stop a service whose upgrade
+// lock is held (an upgrade is in its health gate or rollback): it fails
+// before the copy and leaves the service alone; the upgrade's own restore
+// point (Manager.Upgrading) may stop it.
+func TestStopDuringUpgrade(t *testing.T) {
+	e := runningAppEnv(t)
 	ctx := context.Background()
 	held, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
 	if err != nil {
@@ -358,14 +366,7 @@ func (c logLines) Write(p []byte) (int, error) {
 // it fails naming the upgrade. A Manager of an upgrade never waits for
 // another upgrade.
 func TestBackupWaitsForAnUpgrade(t *testing.T) {
-	dir := t.TempDir()
-	e := newEnvIn(t, dir, execService(t, dir, "app"), fmt.Sprintf(`  data:
-    provider: restic
-    repository: local
-    source: {paths: [%s]}
-    stop: [app]
-`, filepath.Join(dir, "app", "data")))
-	e.start(t, "app")
+	e := runningAppEnv(t)
 	lines := make(logLines, 100)
 	e.m.Log = slog.New(slog.NewTextHandler(lines, nil))
 	e.m.Wait = true
