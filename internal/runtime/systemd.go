@@ -94,7 +94,19 @@ func (r *systemdRuntime) Status(ctx context.Context) (Status, error) {
 // an active unit does nothing. An error carries systemctl's stderr, such
 // as "Job for app.service failed because the control process exited with
 // error code" or "Unit app.service not found".
+//
+// It first clears the unit's failed state and start rate limit
+// (`systemctl [--user] reset-failed --no-ask-password -- UNIT`): a unit
+// that failed over and over (a version crash-looping under Restart=,
+// which an upgrade then rolls back) has hit its StartLimitBurst, and
+// systemd refuses every start within StartLimitIntervalSec ("Start
+// request repeated too quickly" in the journal; systemctl says only that
+// the job failed), even of a version that works. homelab starts a unit on
+// purpose, as an operator does after `systemctl reset-failed`. An error
+// of reset-failed is not returned: it fails for a unit systemd has not
+// loaded, whose start then fails with the reason.
 func (r *systemdRuntime) Start(ctx context.Context) error {
+	_, _ = r.run(ctx, "reset-failed", "--no-ask-password", "--", r.cfg.Unit)
 	_, err := r.run(ctx, "start", "--no-ask-password", "--", r.cfg.Unit)
 	return err
 }
