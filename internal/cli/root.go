@@ -54,9 +54,10 @@ func (e *interruptedError) Unwrap() []error { return []error{e.err, context.Canc
 // NewCmdRoot returns the homelab command tree.
 func NewCmdRoot(f *Factory) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "homelab",
-		Short:         "Day-2 operations of a self-hosted stack, driven by lab.yaml",
-		Long:          "homelab backs up, restores and proves (restore drills) the data of a lab described in one file, lab.yaml.\n\n" + exitCodesHelp,
+		Use:   "homelab",
+		Short: "Day-2 operations of a self-hosted stack, driven by lab.yaml",
+		Long: "homelab runs the day-2 operations of a lab described in one file, lab.yaml: it backs up, restores and proves (restore drills) its data,\n" +
+			"shows its state (status, logs), issues and rotates its TLS certificates, upgrades its services safely, and runs all of it on schedules (serve).\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
