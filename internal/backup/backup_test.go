@@ -401,3 +401,47 @@ func TestPartialSnapshotIsAWarning(t *testing.T) {
 		t.Fatalf("catalog = %+v", runs)
 	}
 }
+
+// TestFilesSymlinkSourcePathFails: a source path that is a symbolic link
+// (data on another disk, linked into place) fails the backup with what to
+// list instead, rather than giving a snapshot of the link alone; an
+// in-place restore refuses to replace such a link.
+func TestFilesSymlinkSourcePathFails(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "disk", "app")
+	writeTree(t, real, map[string]string{"data.txt": "the data"})
+	link := filepath.Join(dir, "data")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, fmt.Sprintf(`  files:
+    provider: restic
+    repository: local
+    source: {paths: [%s]}
+`, link))
+	ctx := context.Background()
+	rep := e.m.Backup(ctx, "files")
+	want := "source path " + link + " is a symbolic link to " + real + ": restic would store the link, not the data; list " + real + " in source.paths instead"
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), want) || rep.Run.Result != catalog.ResultFailed || rep.Run.SnapshotID != "" {
+		t.Fatalf("backup of a symlinked path: %+v", rep)
+	}
+	// A snapshot of the link itself (as restic takes it) is not restored
+	// in place over the link.
+	repo, err := e.m.Repo(ctx, "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Backup(ctx, restic.BackupOptions{Paths: []string{link}, Tags: []string{"homelab", "target:files"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := e.m.PlanRestore(ctx, "files", "latest", backup.Destination{InPlace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(), "cannot restore "+link+" in place: source path "+link+" is a symbolic link") {
+		t.Fatalf("in-place restore over a link: %v", err)
+	}
+	if got, err := os.Readlink(link); err != nil || got != real {
+		t.Errorf("the link is now %q, %v", got, err)
+	}
+}

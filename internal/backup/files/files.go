@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,12 +34,20 @@ var _ backup.Provider = (*Provider)(nil)
 
 // Backup runs restic backup of the target's paths. A configured path that
 // does not exist fails the backup (restic itself would skip it silently
-// and report success).
+// and report success), and so does one that is a symbolic link: restic
+// stores a link named on its command line as the link, not what it
+// points to, so the snapshot would hold no data and a restore would put
+// back only the link.
 func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, progress backup.ProgressFunc) (backup.Snapshot, error) {
 	var missing []string
 	for _, path := range t.Spec.Source.Paths {
-		if _, err := os.Lstat(path); err != nil {
+		fi, err := os.Lstat(path)
+		if err != nil {
 			missing = append(missing, path)
+			continue
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return backup.Snapshot{}, symlinkError(path)
 		}
 	}
 	if len(missing) > 0 {
@@ -143,4 +152,14 @@ func checkPath(root, path, want string) backup.CheckResult {
 		res.Detail = fmt.Sprintf("sha256 is %s, want %s", got, want)
 	}
 	return res
+}
+
+// symlinkError says that source path is a symbolic link, and what to
+// list instead.
+func symlinkError(path string) error {
+	to, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		to = "a path that does not resolve: " + err.Error()
+	}
+	return fmt.Errorf("source path %s is a symbolic link to %s: restic would store the link, not the data; list %s in source.paths instead", path, to, to)
 }

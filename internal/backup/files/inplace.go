@@ -152,6 +152,8 @@ func checkPlace(path, stamp string) (*placement, error) {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("cannot restore %s in place: %w", path, symlinkError(path))
 	default:
 		pl.had = true
 		if fi.IsDir() && device(fi) != device(pfi) {
