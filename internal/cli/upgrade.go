@@ -7,10 +7,12 @@ import (
 	"io"
 	"maps"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -212,6 +214,7 @@ func runUpgrade(ctx context.Context, f *Factory, service, to string, o upgrader.
 	if err := confirm(f.IO, yes, fmt.Sprintf("Upgrade %s from %s to %s?", plan.Service, plan.From, plan.To)); err != nil {
 		return err
 	}
+	keepGoingOnHangup()
 	pr := newUpgradeProgress(f.IO)
 	u.Progress, u.Note = pr.step, pr.note
 	rec, err := u.Run(ctx, plan)
@@ -262,11 +265,24 @@ func runUpgradeResume(ctx context.Context, f *Factory, id string, mode saga.Mode
 	if err := confirm(f.IO, yes, fmt.Sprintf("%s the upgrade of %s?", what, rec.Subject)); err != nil {
 		return err
 	}
+	keepGoingOnHangup()
 	pr := newUpgradeProgress(f.IO)
 	u.Progress, u.Note = pr.step, pr.note
 	rec, err = u.Resume(ctx, id, mode)
 	return f.upgradeOutcome(u, rec, err)
 }
+
+// keepGoingOnHangup makes a confirmed upgrade or resume outlive its
+// terminal, as under nohup(1): SIGHUP (the SSH session dropped, the
+// terminal closed) is ignored, so the upgrade runs to its end (upgraded,
+// or rolled back) and sends its notifications, instead of dying between
+// steps with the service on the new version and its journal saying
+// running. SIGPIPE is ignored too, so output piped to a reader that died
+// with the terminal (| tee log) fails with EPIPE instead of killing
+// homelab (Go's default for fds 1 and 2). Output to the gone terminal is
+// lost; the journal (upgrade history) and the notifications are not.
+// Ctrl-C and SIGTERM still roll the upgrade back.
+func keepGoingOnHangup() { signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE) }
 
 // upgradeOutcome prints how an upgrade or resume ended and, when the
 // service was left stopped or the saga needs attention, the restore
