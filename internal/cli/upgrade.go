@@ -358,7 +358,7 @@ func outcome(rec saga.Record, p upgrader.Plan) string {
 		}
 		return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: %s runs %s again, with its data, healthy (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
 	case rec.State == saga.NeedsAttention:
-		return fmt.Sprintf("upgrade of %s to %s failed and its ROLLBACK FAILED: %s is left stopped; restore by hand with the commands below, then run: homelab upgrade --resume %s", p.Service, p.To, p.Service, rec.ID)
+		return fmt.Sprintf("upgrade of %s to %s failed and its ROLLBACK FAILED: %s is left stopped; fix the cause above, then run homelab upgrade --resume %s (it restores the data and sets %s again); without homelab, restore with the commands below and set %s back to %s", p.Service, p.To, p.Service, rec.ID, p.From, p.Service, p.From)
 	}
 	return saga.Describe(rec)
 }

@@ -18,6 +18,7 @@ import (
 	"homelab/internal/execx"
 	"homelab/internal/health"
 	"homelab/internal/lab"
+	"homelab/internal/lock"
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
 	"homelab/internal/status"
@@ -345,20 +346,70 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 }
 
 // restartAfterRestorePoint is the compensation of "restore point before
-// V": the service it stopped runs again, healthy, unless "set version V"
-// began, whose own compensation leaves the service as it should be.
+// V": the service it stopped runs again, healthy, and so do the other
+// services of the stop lists that were running before it (othersKey: a
+// backup killed with homelab leaves the ones it stopped down), unless
+// "set version V" began, whose own compensation leaves the services as
+// they should be.
 func (u *Upgrader) restartAfterRestorePoint(ctx context.Context, sc *saga.StepContext, s *lab.Service, rt runtime.Runtime, p Plan, point, v string) error {
-	if stopped, _ := sc.Get(point, stoppedKey); stopped != "true" {
-		return nil
-	}
 	if _, changed := sc.Get(setVersionStep(v), previousKey); changed {
 		return nil
 	}
-	u.note("starting %s again", s.Name)
-	if err := rt.Start(ctx); err != nil {
+	if stopped, _ := sc.Get(point, stoppedKey); stopped == "true" {
+		u.note("starting %s again", s.Name)
+		if err := rt.Start(ctx); err != nil {
+			return err
+		}
+		if err := u.waitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
+			return err
+		}
+	}
+	names, others, err := u.others(sc, point)
+	if err != nil {
 		return err
 	}
-	return u.waitHealthy(ctx, s, rt, p.HealthyWithin)
+	release, err := u.holdOthers(ctx, names)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return u.startOthers(ctx, names, others)
+}
+
+// startOthers starts the other services of the stop lists again, in
+// reverse stop order (Start of a running service does nothing).
+func (u *Upgrader) startOthers(ctx context.Context, names []string, others []runtime.Runtime) error {
+	var errs []error
+	for i := len(others) - 1; i >= 0; i-- {
+		u.note("starting %s again", names[i])
+		if err := others[i].Start(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("start %s again: %w", names[i], err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// holdOthers takes the upgrade lock (saga.LockName) of each of the other
+// services names, never waiting, for the time a rollback stops and starts
+// them: as a backup does, a rollback must not stop or start a service
+// under another upgrade's health gate or rollback. The error names the
+// upgrade that holds one; the returned func releases them all.
+func (u *Upgrader) holdOthers(ctx context.Context, names []string) (func(), error) {
+	var held []*lock.Lock
+	release := func() {
+		for _, l := range held {
+			l.Release()
+		}
+	}
+	for _, name := range names {
+		l, err := lock.Acquire(ctx, u.Lab.StateDir, saga.LockName(name), false)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("%s (in the stop list) is being upgraded, so this rollback does not stop or start it; resume this one after that upgrade ends: %w", name, err)
+		}
+		held = append(held, l)
+	}
+	return release, nil
 }
 
 // checkSpace fails when the target's repository is a local directory with
@@ -493,6 +544,11 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	if err != nil {
 		return err
 	}
+	release, err := u.holdOthers(ctx, names)
+	if err != nil {
+		return err
+	}
+	defer release()
 	for i, o := range others {
 		u.note("stopping %s while its data is restored", names[i])
 		if err := o.Stop(ctx); err != nil {
@@ -534,14 +590,7 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	if err := u.waitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
 		return err
 	}
-	var errs []error
-	for i := len(others) - 1; i >= 0; i-- {
-		u.note("starting %s again", names[i])
-		if err := others[i].Start(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("start %s again: %w", names[i], err))
-		}
-	}
-	return errors.Join(errs...)
+	return u.startOthers(ctx, names, others)
 }
 
 // waitHealthy polls until the service is healthy (see healthy) or within
