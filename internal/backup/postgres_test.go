@@ -249,6 +249,37 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 			t.Errorf("%+v: rows differ:\n got %s\nwant %s", dest, got, rows)
 		}
 	}
+	// A restore killed between the swap's two renames left shop's data in
+	// shop_homelab_old_*, closed to connections, and its staging database:
+	// without replace the error says where the data is; the next
+	// replacing restore (a resumed rollback) puts it back first and
+	// replaces it as usual, keeping its properties, and drops the staging
+	// database.
+	pg.PSQL(t, "postgres", "alter database shop allow_connections false")
+	pg.PSQL(t, "postgres", "alter database shop rename to shop_homelab_old_20260101t000000")
+	pg.PSQL(t, "postgres", "create database shop_homelab_restore_20260101t000000")
+	plan, err := e.m.PlanRestore(ctx, "db", "latest", backup.Destination{Database: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(),
+		`database shop does not exist, but shop_homelab_old_20260101t000000 does: a restore that replaced it was interrupted, and its data is there; put it back with ALTER DATABASE "shop_homelab_old_20260101t000000" RENAME TO "shop"`) {
+		t.Fatalf("restore without replace after an interrupted swap: %v", err)
+	}
+	if plan, err = e.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Restore(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if got := dbProperties(t, pg, "shop"); got != want {
+		t.Errorf("after an interrupted swap, the replaced database's properties:\n%s\nwant:\n%s", got, want)
+	}
+	if got := fingerprint(t, pg, "shop"); got != rows {
+		t.Errorf("after an interrupted swap, rows differ:\n got %s\nwant %s", got, rows)
+	}
+	noStagingLeft(t, pg)
+
 	// The default grants stay the default (datacl null), not an explicit
 	// copy of them.
 	pg.PSQL(t, "postgres", "create database plain")
@@ -258,7 +289,7 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 		t.Fatal(rep.Err)
 	}
 	wantPlain := dbProperties(t, pg, "plain")
-	plan, err := plain.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
+	plan, err = plain.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
 	if err != nil {
 		t.Fatal(err)
 	}

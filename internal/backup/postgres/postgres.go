@@ -213,6 +213,14 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	if err != nil {
 		return err
 	}
+	if err := dropStaged(ctx, admin, dest.Database); err != nil {
+		return err
+	}
+	if !exists {
+		if exists, err = undoInterruptedSwap(ctx, admin, dest.Database, dest.Replace); err != nil {
+			return err
+		}
+	}
 	if exists && !dest.Replace {
 		return fmt.Errorf("database %s exists: pass --replace to replace it (it is swapped only after a successful restore)", dest.Database)
 	}
@@ -228,7 +236,8 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	}
 	if exists {
 		// A staging database of the same name can only be left by a
-		// restore killed within the same second: ours to drop.
+		// restore killed within the same second (dropStaged does not
+		// recognise a name shortened with a hash): ours to drop.
 		if err := dropDB(ctx, admin, target); err != nil {
 			return err
 		}
@@ -402,6 +411,65 @@ func dropDB(ctx context.Context, c *pgx.Conn, db string) error {
 		return fmt.Errorf("drop database %s: %w", db, err)
 	}
 	return nil
+}
+
+// leftDatabases returns the databases named <db><infix>...: the staging
+// (_homelab_restore_) and moved-aside (_homelab_old_) databases of a
+// restore of db.
+func leftDatabases(ctx context.Context, c *pgx.Conn, db, infix string) ([]string, error) {
+	rows, err := c.Query(ctx, `select datname from pg_database where starts_with(datname, $1) order by datname`, db+infix)
+	if err != nil {
+		return nil, fmt.Errorf("look for databases left by an interrupted restore of %s: %w", db, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// dropStaged drops the staging databases <db>_homelab_restore_<stamp>
+// that restores of db killed before their swap left behind: the target's
+// lock is held, so no other restore is using them. Names longer than
+// PostgreSQL's 63 bytes were shortened with a hash (shortIdent) and are
+// not recognised.
+func dropStaged(ctx context.Context, c *pgx.Conn, db string) error {
+	staged, err := leftDatabases(ctx, c, db, "_homelab_restore_")
+	if err != nil {
+		return err
+	}
+	for _, name := range staged {
+		if err := dropDB(ctx, c, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// undoInterruptedSwap handles database db found missing: when a restore
+// that replaced it was killed between swap's two renames, db's data is in
+// <db>_homelab_old_<stamp>, closed to connections. With replace (the
+// restore replaces db anyway) that database is renamed back to db and
+// opened again, so the restore replaces it as usual, keeping its owner,
+// grants and settings, and db is reported to exist. Without replace, or
+// when there are several, the error names them and how to put one back.
+// As with dropStaged, hashed long names are not recognised.
+func undoInterruptedSwap(ctx context.Context, c *pgx.Conn, db string, replace bool) (bool, error) {
+	olds, err := leftDatabases(ctx, c, db, "_homelab_old_")
+	if err != nil || len(olds) == 0 {
+		return false, err
+	}
+	q := pgx.Identifier{db}.Sanitize()
+	if len(olds) > 1 {
+		return false, fmt.Errorf("database %s does not exist, but %s do: restores that replaced it were interrupted; put back the one to keep with ALTER DATABASE <name> RENAME TO %s; ALTER DATABASE %s ALLOW_CONNECTIONS true", db, strings.Join(olds, ", "), q, q)
+	}
+	old := pgx.Identifier{olds[0]}.Sanitize()
+	if !replace {
+		return false, fmt.Errorf("database %s does not exist, but %s does: a restore that replaced it was interrupted, and its data is there; put it back with ALTER DATABASE %s RENAME TO %s; ALTER DATABASE %s ALLOW_CONNECTIONS true, or restore with --replace, which does that first", db, olds[0], old, q, q)
+	}
+	if _, err := c.Exec(ctx, "ALTER DATABASE "+old+" RENAME TO "+q); err != nil {
+		return false, fmt.Errorf("put back %s as %s (a restore that replaced it was interrupted): %w", olds[0], db, err)
+	}
+	if _, err := c.Exec(ctx, "ALTER DATABASE "+q+" ALLOW_CONNECTIONS true"); err != nil {
+		return false, fmt.Errorf("open %s again: %w", db, err)
+	}
+	return true, nil
 }
 
 // swap renames cur to old and staged to cur, ending sessions on cur first.
