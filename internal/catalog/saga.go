@@ -33,6 +33,10 @@ const (
 	// SagaNeedsAttention: a compensation failed; the saga stopped there
 	// until an operator fixes the cause and resumes it.
 	SagaNeedsAttention SagaState = "needs_attention"
+	// SagaResolved: an unfinished saga that an operator put right by hand
+	// and closed (saga.Runner.Resolve); homelab changed nothing more.
+	// Final.
+	SagaResolved SagaState = "resolved"
 )
 
 // UnfinishedSagaStates are the states of sagas that are not over: running
@@ -40,15 +44,15 @@ const (
 // needing attention.
 var UnfinishedSagaStates = []SagaState{SagaRunning, SagaCompensating, SagaNeedsAttention}
 
-// Final reports whether a saga in state st is over: done, failed or
-// compensated.
+// Final reports whether a saga in state st is over: done, failed,
+// compensated or resolved.
 func (st SagaState) Final() bool {
-	return st == SagaDone || st == SagaFailed || st == SagaCompensated
+	return st == SagaDone || st == SagaFailed || st == SagaCompensated || st == SagaResolved
 }
 
 func (st SagaState) valid() bool {
 	switch st {
-	case SagaRunning, SagaDone, SagaFailed, SagaCompensating, SagaCompensated, SagaNeedsAttention:
+	case SagaRunning, SagaDone, SagaFailed, SagaCompensating, SagaCompensated, SagaNeedsAttention, SagaResolved:
 		return true
 	}
 	return false

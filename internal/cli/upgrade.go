@@ -36,6 +36,9 @@ type UpgradeOptions struct {
 	Resume   bool
 	ResumeID string
 	Forward  bool
+	// Resolved closes the unfinished upgrade ResumeID as put right by
+	// hand, running nothing.
+	Resolved bool
 }
 
 // NewCmdUpgrade returns `homelab upgrade`.
@@ -61,7 +64,9 @@ terminal, needs --yes otherwise; --dry-run stops after the plan. With
 An upgrade that did not finish (the process was killed, the machine lost
 power) is reported by every homelab command; --resume rolls it back to
 the version it started from (--forward instead finishes it, where the
-journal shows that is safe).
+journal shows that is safe). When the operator has recovered by hand
+instead (restored the data and set the version, say after a failed
+rollback), --resume SAGA --resolved closes it without running anything.
 
 Exits 0 when upgraded (or nothing to resume), 1 when the upgrade failed
 (rolled back, or its rollback failed), 2 for bad usage or a plan that
@@ -86,6 +91,7 @@ cannot be made, 130 when interrupted (after the rollback).
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for another upgrade of the service to end instead of failing (busy backup targets and repository locks are always waited for)")
 	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "finish an unfinished upgrade (default: roll it back)")
 	cmd.Flags().BoolVar(&opts.Forward, "forward", false, "with --resume: finish the upgrade instead of rolling it back, if the journal shows that is safe")
+	cmd.Flags().BoolVar(&opts.Resolved, "resolved", false, "with --resume SAGA: close the upgrade as put right by hand; nothing is run, restored or set")
 	cmd.AddCommand(newCmdUpgradeHistory(f))
 	return cmd
 }
@@ -99,10 +105,13 @@ func (o *UpgradeOptions) parse(args []string) error {
 		if len(args) == 1 {
 			o.ResumeID = args[0]
 		}
+		if o.Resolved && (o.Forward || o.ResumeID == "") {
+			return usageErr("--resolved takes the saga's ID (homelab upgrade --resume SAGA --resolved) and no --forward")
+		}
 		return nil
 	}
-	if o.Forward {
-		return usageErr("--forward goes with --resume")
+	if o.Forward || o.Resolved {
+		return usageErr("--forward and --resolved go with --resume")
 	}
 	if len(args) != 1 || o.To == "" {
 		return usageErr("usage: homelab upgrade SERVICE --to VERSION")
@@ -113,6 +122,9 @@ func (o *UpgradeOptions) parse(args []string) error {
 
 // upgradeRun runs or resumes an upgrade.
 func upgradeRun(ctx context.Context, o *UpgradeOptions) error {
+	if o.Resume && o.Resolved {
+		return runUpgradeResolve(ctx, o.F, o.ResumeID, o.Yes)
+	}
 	if o.Resume {
 		mode := saga.Compensate
 		if o.Forward {
@@ -272,6 +284,35 @@ func runUpgradeResume(ctx context.Context, f *Factory, id string, mode saga.Mode
 	return f.upgradeOutcome(u, rec, err)
 }
 
+// runUpgradeResolve closes an unfinished upgrade the operator has put
+// right by hand, after confirming what that means.
+func runUpgradeResolve(ctx context.Context, f *Factory, id string, yes bool) error {
+	u, closeFn, err := f.upgrader(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	rec, err := u.Journal.Saga(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rec.State.Final() {
+		fmt.Fprintf(f.IO.Out, "%s: already over, nothing to resolve\n", saga.Describe(rec))
+		return nil
+	}
+	fmt.Fprintln(f.IO.ErrOut, saga.Describe(rec))
+	if err := confirm(f.IO, yes, fmt.Sprintf("Close the upgrade of %s as put right by hand? homelab restores and sets nothing; %s stays as you left it", rec.Subject, rec.Subject)); err != nil {
+		return err
+	}
+	rec, err = u.Resolve(ctx, id)
+	if err != nil {
+		return err
+	}
+	plan, _ := upgrader.PlanOf(rec)
+	fmt.Fprintln(f.IO.Out, outcome(rec, plan))
+	return nil
+}
+
 // keepGoingOnHangup makes a confirmed upgrade or resume outlive its
 // terminal, as under nohup(1): SIGHUP (the SSH session dropped, the
 // terminal closed) is ignored, so the upgrade runs to its end (upgraded,
@@ -357,6 +398,8 @@ func outcome(rec saga.Record, p upgrader.Plan) string {
 			return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: data restored and %s set again, service left STOPPED (after_rollback: stopped) (saga %s)", p.Service, p.To, p.From, rec.ID)
 		}
 		return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: %s runs %s again, with its data, healthy (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
+	case rec.State == saga.Resolved:
+		return fmt.Sprintf("upgrade of %s to %s closed as resolved by hand: homelab restored and set nothing; %s is as you left it (saga %s)", p.Service, p.To, p.Service, rec.ID)
 	case rec.State == saga.NeedsAttention:
 		return fmt.Sprintf("upgrade of %s to %s failed and its ROLLBACK FAILED: %s is left stopped; fix the cause above, then run homelab upgrade --resume %s (it restores the data and sets %s again); without homelab, restore with the commands below and set %s back to %s", p.Service, p.To, p.Service, rec.ID, p.From, p.Service, p.From)
 	}

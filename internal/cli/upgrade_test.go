@@ -148,7 +148,11 @@ func TestUpgradeOptions(t *testing.T) {
 		{args: []string{"--resume", "20261123T100000Z-0000abcd", "--forward", "-y"}, want: cli.UpgradeOptions{Resume: true, ResumeID: "20261123T100000Z-0000abcd", Forward: true, Yes: true}},
 		{args: []string{"web"}, wantErr: "usage: homelab upgrade SERVICE --to VERSION"},
 		{args: []string{"--to", "1.0.0"}, wantErr: "usage: homelab upgrade SERVICE --to VERSION"},
-		{args: []string{"web", "--to", "1.0.0", "--forward"}, wantErr: "--forward goes with --resume"},
+		{args: []string{"--resume", "20261123T100000Z-0000abcd", "--resolved"}, want: cli.UpgradeOptions{Resume: true, ResumeID: "20261123T100000Z-0000abcd", Resolved: true}},
+		{args: []string{"--resume", "--resolved"}, wantErr: "--resolved takes the saga's ID"},
+		{args: []string{"--resume", "20261123T100000Z-0000abcd", "--resolved", "--forward"}, wantErr: "and no --forward"},
+		{args: []string{"web", "--to", "1.0.0", "--resolved"}, wantErr: "--forward and --resolved go with --resume"},
+		{args: []string{"web", "--to", "1.0.0", "--forward"}, wantErr: "--forward and --resolved go with --resume"},
 		{args: []string{"--resume", "--to", "1.0.0"}, wantErr: "--resume takes no --to"},
 		{args: []string{"web", "db", "--to", "1.0.0"}, wantErr: "accepts at most 1 arg(s), received 2"},
 	}

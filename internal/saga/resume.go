@@ -109,6 +109,42 @@ func (r *Runner) resume(ctx context.Context, id string, steps []Step, mode Mode)
 	return x.record(), nil
 }
 
+// Resolve closes the unfinished saga id without running anything: an
+// operator has put its subject right by hand (restored the data, set the
+// version) and says so. It takes the subject's lock, as Resume does (an
+// error if a live process holds it), and puts the saga in state resolved
+// with its error kept and "; resolved by hand" added, so that it is no
+// longer reported, its restore points are no longer kept from prune
+// (PinnedSnapshots), and a new saga on the subject may start. A saga
+// already over is returned as it is, with nil.
+func (r *Runner) Resolve(ctx context.Context, id string) (Record, error) {
+	if r.Journal == nil {
+		return Record{}, errors.New("saga runner: journal and state dir are required")
+	}
+	rec, err := r.Journal.Saga(ctx, id)
+	if err != nil {
+		return Record{}, fmt.Errorf("resolve saga: %w", err)
+	}
+	release, err := r.lock(ctx, rec.Subject)
+	if err != nil {
+		return Record{}, fmt.Errorf("resolve saga %s: %w", id, err)
+	}
+	defer release()
+	if rec, err = r.Journal.Saga(ctx, id); err != nil || rec.State.Final() {
+		return rec, err
+	}
+	msg := rec.Error
+	if msg == "" {
+		msg = interrupted(rec)
+	}
+	msg += "; resolved by hand"
+	end := r.now()
+	if err := r.Journal.SetSagaState(context.WithoutCancel(ctx), id, Resolved, end, msg); err != nil {
+		return rec, err
+	}
+	return r.Journal.Saga(context.WithoutCancel(ctx), id)
+}
+
 // forwardFrom returns the index of the first step a forward Resume runs,
 // or an error wrapping ErrUnsafeResume saying why it may not.
 func forwardFrom(rec Record, steps []Step) (int, error) {

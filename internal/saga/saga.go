@@ -33,6 +33,7 @@ const (
 	Compensating   = catalog.SagaCompensating
 	Compensated    = catalog.SagaCompensated
 	NeedsAttention = catalog.SagaNeedsAttention
+	Resolved       = catalog.SagaResolved
 )
 
 // Step is one step of a saga.

@@ -698,3 +698,39 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestResolve: a saga that needs attention, closed as put right by hand,
+// is resolved (final) with its error kept, runs no step, is no longer
+// unfinished, and a new saga on the subject may start; resolving again
+// changes nothing.
+func TestResolve(t *testing.T) {
+	j := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	r := newRunner(t, j)
+	var rc recorder
+	steps := []saga.Step{rc.step("a", nil, errors.New("bang")), rc.step("b", errBoom, nil)}
+	rec, err := r.Run(t.Context(), saga.Saga{Kind: "upgrade", Subject: "gitlab", Steps: steps})
+	if rec.State != saga.NeedsAttention {
+		t.Fatalf("setup: %s, %v", rec.State, err)
+	}
+	rc.check(t, "do a", "do b", "undo b", "undo a")
+	got, err := r.Resolve(t.Context(), rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.check(t)
+	if got.State != saga.Resolved || !got.State.Final() || got.Error != `step "b" failed: boom; resolved by hand` || got.End.IsZero() {
+		t.Errorf("resolved record: %s, %q, end %v", got.State, got.Error, got.End)
+	}
+	if ss, err := saga.Unfinished(t.Context(), j); err != nil || len(ss) != 0 {
+		t.Errorf("Unfinished after Resolve = %v, %v", ss, err)
+	}
+	again, err := r.Resolve(t.Context(), rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalogtest.CheckSaga(t, again, got)
+	steps[1] = rc.step("b", nil, nil)
+	if rec, err := r.Run(t.Context(), saga.Saga{Kind: "upgrade", Subject: "gitlab", Steps: steps}); err != nil || rec.State != saga.Done {
+		t.Errorf("a new saga after Resolve: %s, %v", rec.State, err)
+	}
+}

@@ -147,6 +147,31 @@ func (u *Upgrader) Resume(ctx context.Context, id string, mode saga.Mode) (saga.
 	return rec, err
 }
 
+// Resolve closes the unfinished upgrade saga id that the operator has put
+// right by hand (saga.Runner.Resolve): nothing is run, restored or set.
+// An event upgrade_resolved records it.
+func (u *Upgrader) Resolve(ctx context.Context, id string) (saga.Record, error) {
+	rec, err := u.Journal.Saga(ctx, id)
+	if err != nil {
+		return saga.Record{}, err
+	}
+	if rec.Kind != Kind {
+		return rec, fmt.Errorf("saga %s is a %s, not an upgrade", id, rec.Kind)
+	}
+	if rec.State.Final() {
+		return rec, nil
+	}
+	rec, err = u.runner().Resolve(ctx, id)
+	if err != nil {
+		return rec, err
+	}
+	ev := catalog.Event{Time: u.now().UTC(), Level: "info", Target: rec.Subject, Kind: "upgrade_resolved", Message: rec.Error}
+	if aerr := u.Backups.Catalog.AddEvent(context.WithoutCancel(ctx), ev); aerr != nil && u.Log != nil {
+		u.Log.Warn("record event", "err", aerr)
+	}
+	return rec, nil
+}
+
 // PlanOf decodes the plan journalled with an upgrade saga.
 func PlanOf(rec saga.Record) (Plan, error) {
 	var p Plan
