@@ -83,7 +83,7 @@ func (e *CmdError) Unwrap() error { return e.Err }
 // after c.GracePeriod; the error then wraps ctx.Err().
 func Run(ctx context.Context, c Cmd) error {
 	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
-	cmd.Env = append(BaseEnv(), c.Env...)
+	cmd.Env = append(append(BaseEnv(), MarkEnv(ctx)...), c.Env...)
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	// SIGINT to the child's whole process group, so `sh -c` hooks and

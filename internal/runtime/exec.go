@@ -134,7 +134,7 @@ func (r *execRuntime) run(ctx context.Context, verb, cmd string) (string, int, e
 	defer out.Close()
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	c.Dir = r.cfg.Dir
-	c.Env = append(execx.BaseEnv(), "HOMELAB_SERVICE="+r.name, "HOMELAB_ACTION="+verb)
+	c.Env = append(append(execx.BaseEnv(), execx.MarkEnv(ctx)...), "HOMELAB_SERVICE="+r.name, "HOMELAB_ACTION="+verb)
 	c.Stdout, c.Stderr = out, out
 	// Own process group, so a timeout interrupts the whole command; a
 	// daemon the command starts should detach itself (setsid, nohup).

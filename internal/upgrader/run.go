@@ -120,6 +120,35 @@ func flat(f func(context.Context, *saga.StepContext) error) func(context.Context
 	}
 }
 
+// SagaEnv is the environment variable, set to the saga's ID, that the
+// commands that change a version get (set_version, forward and in a
+// rollback, and post_step), and their children with it. Start commands
+// do not: the service they leave running is meant to outlive homelab.
+const SagaEnv = "HOMELAB_SAGA"
+
+// marked is ctx with SagaEnv set for the commands run under it.
+func marked(ctx context.Context, sc *saga.StepContext) context.Context {
+	return execx.WithMark(ctx, SagaEnv+"="+sc.SagaID())
+}
+
+// lingering fails when processes started by saga id's steps still run:
+// when homelab is killed, the command it was running (a set_version's
+// apt-get, a post-step's migration) goes on in its own process group,
+// and resuming under it (restoring the data, setting the version back)
+// would race it. The error names them; wait for them to end, or stop
+// them, then resume.
+func lingering(id string) error {
+	procs, err := execx.Marked(SagaEnv + "=" + id)
+	if err != nil || len(procs) == 0 {
+		return err
+	}
+	var list []string
+	for _, p := range procs {
+		list = append(list, fmt.Sprintf("pid %d (%s)", p.PID, p.Cmd))
+	}
+	return fmt.Errorf("commands of the interrupted upgrade (saga %s) still run: %s; wait for them to end, or stop them, then resume", id, strings.Join(list, ", "))
+}
+
 // Resume finishes the unfinished upgrade with saga ID id (see
 // saga.Runner.Resume): with saga.Compensate (the default) the service is
 // brought back to the version it ran before, with its data; with
@@ -140,6 +169,11 @@ func (u *Upgrader) Resume(ctx context.Context, id string, mode saga.Mode) (saga.
 	steps, err := u.steps(p)
 	if err != nil {
 		return rec, err
+	}
+	if live, _ := saga.InProgress(u.Lab.StateDir, rec); !live && !rec.State.Final() {
+		if err := lingering(id); err != nil {
+			return rec, err
+		}
 	}
 	defer u.upgrading(p.Service)()
 	rec, err = u.runner().Resume(ctx, id, steps, mode)
@@ -230,7 +264,7 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 		)
 		if p.PostStep != "" {
 			steps = append(steps, saga.Step{Name: postStepStep(v), Do: func(ctx context.Context, sc *saga.StepContext) error {
-				return u.postStep(ctx, p, prev, v)
+				return u.postStep(marked(ctx, sc), p, prev, v)
 			}})
 		}
 	}
@@ -529,7 +563,7 @@ func (u *Upgrader) setVersion(ctx context.Context, sc *saga.StepContext, s *lab.
 		return err
 	}
 	u.note("setting %s to %s", s.Name, v)
-	if err := ver.SetVersion(ctx, v); err != nil {
+	if err := ver.SetVersion(marked(ctx, sc), v); err != nil {
 		return err
 	}
 	return rt.Start(ctx)
@@ -599,7 +633,7 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	if sv, ok := ver.(runtime.StoppedVersioner); ok && p.AfterRollback == lab.AfterRollbackStopped {
 		setPrev = sv.SetVersionStopped // do not start the old version at all
 	}
-	if err := setPrev(ctx, prev); err != nil {
+	if err := setPrev(marked(ctx, sc), prev); err != nil {
 		return err
 	}
 	if p.AfterRollback == lab.AfterRollbackStopped {

@@ -1,0 +1,80 @@
+package execx
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+type markKey struct{}
+
+// WithMark returns a context whose commands (Run, Output, and the exec
+// runtime's commands, which call MarkEnv) get the environment variable
+// kv ("KEY=VALUE") on top of their own. Their children inherit it, so
+// that a later process can find what a killed homelab left running
+// (Marked). An upgrade marks its commands with HOMELAB_SAGA=<saga ID>.
+func WithMark(ctx context.Context, kv string) context.Context {
+	return context.WithValue(ctx, markKey{}, kv)
+}
+
+// MarkEnv returns the mark of ctx as an environment entry to append, or
+// nothing.
+func MarkEnv(ctx context.Context) []string {
+	if kv, ok := ctx.Value(markKey{}).(string); ok && kv != "" {
+		return []string{kv}
+	}
+	return nil
+}
+
+// Proc is a process found by Marked.
+type Proc struct {
+	PID int
+	// Cmd is its command line, arguments joined by spaces.
+	Cmd string
+}
+
+// Marked returns the live processes whose environment holds kv exactly
+// (read from /proc/PID/environ, Linux), in pid order: the commands of a
+// marked context (WithMark) and their children, even after the homelab
+// that started them died. Processes whose environment cannot be read
+// (another user's, without root) are not seen; neither is this process.
+func Marked(kv string) ([]Proc, error) {
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return nil, err
+	}
+	want := []byte(kv)
+	var out []Proc
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil {
+			continue // gone, or not ours to read
+		}
+		if !containsEntry(env, want) {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+		out = append(out, Proc{PID: pid, Cmd: strings.TrimSpace(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
+	return out, nil
+}
+
+// containsEntry reports whether the NUL-separated environ holds kv as a
+// whole entry.
+func containsEntry(environ, kv []byte) bool {
+	for _, e := range bytes.Split(environ, []byte{0}) {
+		if bytes.Equal(e, kv) {
+			return true
+		}
+	}
+	return false
+}

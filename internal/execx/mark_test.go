@@ -1,0 +1,39 @@
+package execx
+
+import (
+	"context"
+	"os/exec"
+	"syscall"
+	"testing"
+)
+
+// TestMarked: a command run under WithMark carries the mark, and so do
+// the children it leaves behind; Marked finds them by it, and not a
+// process with another mark.
+func TestMarked(t *testing.T) {
+	ctx := WithMark(context.Background(), "HOMELAB_TEST_MARK=a1")
+	// The shell leaves a sleep behind, in the background, and exits.
+	if err := Run(ctx, Cmd{Name: "sh", Args: []string{"-c", "sleep 30 >/dev/null 2>&1 </dev/null & echo $! >&2"}}); err != nil {
+		t.Fatal(err)
+	}
+	other := exec.Command("sleep", "30")
+	other.Env = []string{"HOMELAB_TEST_MARK=a10"}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.Process.Kill(); other.Wait() }()
+
+	procs, err := Marked("HOMELAB_TEST_MARK=a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(procs) != 1 || procs[0].Cmd != "sleep 30" || procs[0].PID == other.Process.Pid {
+		t.Fatalf("Marked = %+v, want the one sleep left by the marked command", procs)
+	}
+	if err := syscall.Kill(procs[0].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if got := MarkEnv(context.Background()); got != nil {
+		t.Errorf("MarkEnv of an unmarked context = %q", got)
+	}
+}
