@@ -211,19 +211,27 @@ func TestUpgradeSystemd(t *testing.T) {
 		t.FailNow()
 	}
 
-	t.Run("failed health gate rolls back", func(t *testing.T) {
-		dataFiles := "cd /srv/app/data && find . | sort"
-		wantFiles := h.Exec(t, "sh", "-c", dataFiles)
-		wantSums := h.Exec(t, "sha256sum", "/srv/app/data/data.txt", "/srv/app/data/schema")
-		events := cat(t, "/srv/app/data/events.log")
-		setLog := cat(t, "/srv/lab/set-version.log")
-
-		stdout, stderr, code := homelabRun(t, "upgrade", "app", "--to", "2.0.0", "--yes")
+	// failedUpgrade reads the data's checksums, events.log and
+	// set-version.log, then runs an upgrade of app (on 1.1.0) to that
+	// must fail and be rolled back, and returns what it read, and the
+	// upgrade's stderr.
+	failedUpgrade := func(t *testing.T, to string) (sums, events, setLog, stderr string) {
+		t.Helper()
+		sums = h.Exec(t, "sha256sum", "/srv/app/data/data.txt", "/srv/app/data/schema")
+		events, setLog = cat(t, "/srv/app/data/events.log"), cat(t, "/srv/lab/set-version.log")
+		stdout, stderr, code := homelabRun(t, "upgrade", "app", "--to", to, "--yes")
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
 		matchLines(t, "stdout", stdout,
-			`^upgrade of app to 2\.0\.0 failed and was rolled back: app runs 1\.1\.0 again, with its data, healthy \(saga [^)]+\)$`)
+			`^upgrade of app to `+regexp.QuoteMeta(to)+` failed and was rolled back: app runs 1\.1\.0 again, with its data, healthy \(saga [^)]+\)$`)
+		return sums, events, setLog, stderr
+	}
+
+	t.Run("failed health gate rolls back", func(t *testing.T) {
+		dataFiles := "cd /srv/app/data && find . | sort"
+		wantFiles := h.Exec(t, "sh", "-c", dataFiles)
+		wantSums, events, setLog, stderr := failedUpgrade(t, "2.0.0")
 		matchLines(t, "stderr", stderr,
 			`^ok +restore point before 2\.0\.0 `,
 			`^ok +set version 2\.0\.0 `,
@@ -273,16 +281,7 @@ func TestUpgradeSystemd(t *testing.T) {
 	// previous version comes within the limit's interval, and must still
 	// start it.
 	t.Run("crash loop rolls back", func(t *testing.T) {
-		wantSums := h.Exec(t, "sha256sum", "/srv/app/data/data.txt", "/srv/app/data/schema")
-		events := cat(t, "/srv/app/data/events.log")
-		setLog := cat(t, "/srv/lab/set-version.log")
-
-		stdout, stderr, code := homelabRun(t, "upgrade", "app", "--to", "3.0.0", "--yes")
-		if code != 1 {
-			t.Errorf("exit %d, want 1", code)
-		}
-		matchLines(t, "stdout", stdout,
-			`^upgrade of app to 3\.0\.0 failed and was rolled back: app runs 1\.1\.0 again, with its data, healthy \(saga [^)]+\)$`)
+		wantSums, events, setLog, stderr := failedUpgrade(t, "3.0.0")
 		matchLines(t, "stderr", stderr,
 			`^ok +set version 3\.0\.0 `,
 			`^FAILED wait healthy at 3\.0\.0: app not healthy within 10s: stopped: failed \(Result: exit-code\), exit status 1$`,

@@ -317,27 +317,30 @@ func (u *Upgrader) runningOthers(ctx context.Context, s *lab.Service, p Plan) ([
 	return out, nil
 }
 
-// others returns the runtimes of the services journalled under othersKey
-// by the restore point step point.
-func (u *Upgrader) others(sc *saga.StepContext, point string) ([]string, []runtime.Runtime, error) {
+// others returns the names and runtimes of the services journalled under
+// othersKey by the restore point step point, holding their upgrade locks
+// (holdOthers) until release is called.
+func (u *Upgrader) others(ctx context.Context, sc *saga.StepContext, point string) (names []string, rts []runtime.Runtime, release func(), err error) {
 	list, _ := sc.Get(point, othersKey)
 	if list == "" {
-		return nil, nil, nil
+		return nil, nil, func() {}, nil
 	}
-	names := strings.Split(list, ",")
-	rts := make([]runtime.Runtime, 0, len(names))
+	names = strings.Split(list, ",")
 	for _, name := range names {
 		svc := u.Lab.Services[name]
 		if svc == nil {
-			return nil, nil, fmt.Errorf("service %s (stopped for the rollback) is no longer in %s", name, u.Lab.Path)
+			return nil, nil, nil, fmt.Errorf("service %s (stopped for the rollback) is no longer in %s", name, u.Lab.Path)
 		}
 		rt, err := u.plainRuntime(svc)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		rts = append(rts, rt)
 	}
-	return names, rts, nil
+	if release, err = u.holdOthers(ctx, names); err != nil {
+		return nil, nil, nil, err
+	}
+	return names, rts, release, nil
 }
 
 // restorePoint makes version v ready where the runtime can (a compose
@@ -423,11 +426,7 @@ func (u *Upgrader) restartAfterRestorePoint(ctx context.Context, sc *saga.StepCo
 			return err
 		}
 	}
-	names, others, err := u.others(sc, point)
-	if err != nil {
-		return err
-	}
-	release, err := u.holdOthers(ctx, names)
+	names, others, release, err := u.others(ctx, sc, point)
 	if err != nil {
 		return err
 	}
@@ -599,11 +598,7 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	// data is restored under them; they run again after (Start of a
 	// running service does nothing, so a rollback run again after a crash
 	// starts them too).
-	names, others, err := u.others(sc, point)
-	if err != nil {
-		return err
-	}
-	release, err := u.holdOthers(ctx, names)
+	names, others, release, err := u.others(ctx, sc, point)
 	if err != nil {
 		return err
 	}
