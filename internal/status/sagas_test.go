@@ -89,3 +89,39 @@ func TestBuildInProgress(t *testing.T) {
 		t.Errorf("an upgrade in progress needs attention:\n%s", b.String())
 	}
 }
+
+// TestBuildAbandonedRun: a backup run the catalog has as running is shown
+// running while a process holds its target's lock, and interrupted once
+// none does (the homelab running it was killed); the catalog keeps it.
+func TestBuildAbandonedRun(t *testing.T) {
+	store := openCatalog(t)
+	ctx := t.Context()
+	if _, err := store.StartRun(ctx, catalog.Run{RunID: "20261123T100000Z-0000abcd", Kind: catalog.KindBackup, Target: "files",
+		Provider: lab.ProviderRestic, Repository: "local", Start: epoch.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	l := oneTarget("")
+	l.StateDir = t.TempDir()
+	held, err := lock.Acquire(ctx, l.StateDir, "files", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Build(ctx, l, store, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Targets[0].LastRun; got == nil || got.Result != catalog.ResultRunning {
+		t.Fatalf("with its lock held: %+v", got)
+	}
+	held.Release()
+	if r, err = Build(ctx, l, store, epoch); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Targets[0].LastRun; got == nil || got.Result != catalog.ResultInterrupted || got.Error != "the homelab process running it is gone" {
+		t.Fatalf("with no process on it: %+v", got)
+	}
+	runs, err := store.Runs(ctx, catalog.RunFilter{Target: "files"})
+	if err != nil || len(runs) != 1 || runs[0].Result != catalog.ResultRunning {
+		t.Errorf("the catalog's run: %+v, %v", runs, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/lock"
 	"homelab/internal/saga"
 )
 
@@ -113,6 +114,7 @@ func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) 
 	if err != nil {
 		return r, err
 	}
+	r.markAbandoned(l.StateDir)
 	if j, ok := store.(catalog.Journal); ok {
 		recs, err := saga.Unfinished(ctx, j)
 		if err != nil {
@@ -121,6 +123,26 @@ func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) 
 		r.AddUnfinished(recs, l.StateDir)
 	}
 	return r, nil
+}
+
+// markAbandoned shows a backup run that the catalog has as running, but
+// whose target lock (lock.Held on the target's name, which a backup holds
+// while it runs) no process holds, as interrupted: the homelab running it
+// was killed, and it will never finish. Only the report changes; the
+// catalog keeps the row as it is.
+func (r *Report) markAbandoned(stateDir string) {
+	for i := range r.Targets {
+		run := r.Targets[i].LastRun
+		if run == nil || run.Result != catalog.ResultRunning {
+			continue
+		}
+		if held, _, err := lock.Held(stateDir, r.Targets[i].Name); err != nil || held {
+			continue
+		}
+		c := *run
+		c.Result, c.Error = catalog.ResultInterrupted, "the homelab process running it is gone"
+		r.Targets[i].LastRun = &c
+	}
 }
 
 // FromSummaries is the status of every backup target of l as of now, from
