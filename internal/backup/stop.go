@@ -59,8 +59,8 @@ type stopItem struct {
 
 // waitUpgrades waits, with m.Wait and outside an upgrade, until no
 // service of the stop list names is being upgraded (its saga.LockName
-// lock is held by no process: lock.Held), holding no lock meanwhile: an upgrade takes its restore
-// points while it holds that lock, so a backup holding the target's lock
+// lock is held by no process: lock.WaitReleased), holding no lock
+// meanwhile: an upgrade takes its restore points while it holds that lock, so a backup holding the target's lock
 // and waiting for it would wait for an upgrade that waits for it. A
 // scheduled backup (the daemon waits) thus runs after an upgrade instead
 // of failing during it. Errors: ctx's end while waiting, naming the
@@ -75,21 +75,9 @@ func (m *Manager) waitUpgrades(ctx context.Context, target string, names []strin
 			continue // stopServices takes the lock, or says why not
 		}
 		m.log().Info("waiting for an upgrade to finish before the backup stops its service", "target", target, "service", name, "holder", holder)
-		// Polled with lock.Held, never taken: a probe that took the lock
-		// could make an upgrade starting that instant fail.
-		tick := time.NewTicker(lock.PollInterval)
-		for held {
-			select {
-			case <-ctx.Done():
-				tick.Stop()
-				return fmt.Errorf("stop %s: it is being upgraded (%s); the backup waited for the upgrade to finish: %w", name, holder, ctx.Err())
-			case <-tick.C:
-			}
-			if held, _, err = lock.Held(m.Lab.StateDir, saga.LockName(name)); err != nil {
-				held = false
-			}
+		if err := lock.WaitReleased(ctx, m.Lab.StateDir, saga.LockName(name)); err != nil {
+			return fmt.Errorf("stop %s: it is being upgraded (%s); the backup waited for the upgrade to finish: %w", name, holder, err)
 		}
-		tick.Stop()
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ProcLocks is the kernel's table of file locks (proc(5)).
@@ -71,4 +73,24 @@ func unixMajor(dev uint64) uint32 {
 
 func unixMinor(dev uint64) uint32 {
 	return uint32(dev&0xff) | uint32((dev>>12)&0xffffff00)
+}
+
+// WaitReleased returns nil once no process holds the lock called name
+// under stateDir (Held), polling every PollInterval and never taking it
+// (so that a holder about to take it again is not made to fail), or
+// ctx's error if ctx ends first. A lock whose state cannot be read counts
+// as released: the caller's Acquire then says why.
+func WaitReleased(ctx context.Context, stateDir, name string) error {
+	tick := time.NewTicker(PollInterval)
+	defer tick.Stop()
+	for {
+		if held, _, err := Held(stateDir, name); err != nil || !held {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package lock
 
 import (
+	"context"
+	"errors"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -69,5 +71,34 @@ func TestHeld(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the lock is still seen held after its holder was killed")
 		}
+	}
+}
+
+// TestWaitReleased: it waits while the lock is held, without taking it,
+// returns once it is released, and gives ctx's error when ctx ends first.
+func TestWaitReleased(t *testing.T) {
+	dir := t.TempDir()
+	if err := WaitReleased(t.Context(), dir, "free"); err != nil {
+		t.Fatalf("a lock nobody holds: %v", err)
+	}
+	l, err := Acquire(t.Context(), dir, "db", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*PollInterval)
+	defer cancel()
+	if err := WaitReleased(ctx, dir, "db"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("held: %v, want the deadline", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- WaitReleased(t.Context(), dir, "db") }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned while held: %v", err)
+	case <-time.After(3 * PollInterval):
+	}
+	l.Release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

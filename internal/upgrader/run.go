@@ -447,27 +447,28 @@ func (u *Upgrader) startOthers(ctx context.Context, names []string, others []run
 	return errors.Join(errs...)
 }
 
-// holdOthers takes the upgrade lock (saga.LockName) of each of the other
-// services names, never waiting, for the time a rollback stops and starts
-// them: as a backup does, a rollback must not stop or start a service
-// under another upgrade's health gate or rollback. The error names the
-// upgrade that holds one; the returned func releases them all.
+// holdOthers takes the upgrade locks (saga.LockName) of the other
+// services names (lock.AcquireAll, never waiting), for the time a
+// rollback stops and starts them: as a backup does, a rollback must not
+// stop or start a service under another upgrade's health gate or
+// rollback. The error names the service being upgraded; the returned
+// func releases them all.
 func (u *Upgrader) holdOthers(ctx context.Context, names []string) (func(), error) {
-	var held []*lock.Lock
-	release := func() {
-		for _, l := range held {
-			l.Release()
-		}
+	locks := make([]string, len(names))
+	service := make(map[string]string, len(names))
+	for i, name := range names {
+		locks[i] = saga.LockName(name)
+		service[locks[i]] = name
 	}
-	for _, name := range names {
-		l, err := lock.Acquire(ctx, u.Lab.StateDir, saga.LockName(name), false)
-		if err != nil {
-			release()
-			return nil, fmt.Errorf("%s (in the stop list) is being upgraded, so this rollback does not stop or start it; resume this one after that upgrade ends: %w", name, err)
+	release, err := lock.AcquireAll(ctx, u.Lab.StateDir, locks, false)
+	if err != nil {
+		who := strings.Join(names, ", ")
+		if be := (*lock.BusyError)(nil); errors.As(err, &be) {
+			who = service[be.Name]
 		}
-		held = append(held, l)
+		return nil, fmt.Errorf("%s (in the stop list) is being upgraded, so this rollback does not stop or start it; resume this one after that upgrade ends: %w", who, err)
 	}
-	return release, nil
+	return func() { release() }, nil
 }
 
 // checkSpace fails when the target's repository is a local directory with
