@@ -30,6 +30,16 @@ type env struct {
 	m     *backup.Manager
 }
 
+// mustBackup backs up target and fails the test if the backup fails.
+func (e *env) mustBackup(t *testing.T, target string) backup.RunReport {
+	t.Helper()
+	rep := e.m.Backup(context.Background(), target)
+	if rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	return rep
+}
+
 // newEnv writes lab.yaml (backups given as YAML under "backups:") next to a
 // fresh restic repository and returns a Manager over it.
 func newEnv(t *testing.T, backupsYAML string) *env {
@@ -102,10 +112,7 @@ func TestFilesRoundTripByteIdentical(t *testing.T) {
           sha256: 5b4e0b1b7b2a3c3b2c16a0b1c6f0dd3f2d56a0eb35b0b1b1f9e4b67d3a1c3c0f
 `, src, src))
 	ctx := context.Background()
-	rep := e.m.Backup(ctx, "files")
-	if rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	rep := e.mustBackup(t, "files")
 	if rep.Run.Result != catalog.ResultOK || rep.Run.SnapshotID == "" || rep.Run.Files != 3 {
 		t.Fatalf("run = %+v", rep.Run)
 	}
@@ -180,9 +187,7 @@ func TestHooks(t *testing.T) {
       after: ["exit 5"]
 `, src, marker))
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "ok"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "ok")
 	rep := e.m.Backup(ctx, "before-fails")
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "before hook") || rep.Run.SnapshotID != "" {
 		t.Fatalf("failing before hook: %+v", rep)
@@ -340,9 +345,7 @@ func TestDamagedRepositoryFailsCheckAndDrill(t *testing.T) {
 	writeTree(t, src, map[string]string{"f": string(noise)})
 	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n", src))
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "files"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "files")
 	if rep := e.m.Check(ctx, "local", "100%"); rep.Err != nil {
 		t.Fatalf("healthy repository: %v", rep.Err)
 	}

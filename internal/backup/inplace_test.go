@@ -116,9 +116,7 @@ func TestFilesInPlaceRestoreIsTheSnapshotExactly(t *testing.T) {
     source: {paths: [%s, %s], exclude: ["*.log"]}
 `, app, conf))
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "files"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "files")
 	// What the snapshot holds: the tree without the excluded file.
 	if err := os.Remove(filepath.Join(app, "noise.log")); err != nil {
 		t.Fatal(err)
@@ -165,9 +163,7 @@ func TestFilesInPlaceRestoreOfAPathNotInTheSnapshotChangesNothing(t *testing.T) 
     source: {paths: [%s]}
 `, app))
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "files"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "files")
 	mutate(t, app, conf)
 	writeTree(t, filepath.Dir(conf), map[string]string{"app.conf": "port = 81\n"})
 	before := state(t, src)
@@ -194,9 +190,7 @@ func TestPostgresInPlaceRestore(t *testing.T) {
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "db"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "db")
 	pg.PSQL(t, "shop", `update books set title = 'changed' where id % 3 = 0;
 delete from books where id % 7 = 0;
 insert into authors(name) values ('added since');

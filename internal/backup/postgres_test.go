@@ -69,10 +69,7 @@ func TestPostgresRoundTripAndReplace(t *testing.T) {
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
-	rep := e.m.Backup(ctx, "db")
-	if rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "db")
 	// Restore into a new database: same rows, same checksums.
 	plan, err := e.m.PlanRestore(ctx, "db", "latest", backup.Destination{Database: "shop_copy"})
 	if err != nil {
@@ -151,9 +148,7 @@ func TestPostgresDrill(t *testing.T) {
         - sql: select count(*) > 1000000 from authors
 `)
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "db"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "db")
 	out := e.m.Verify(ctx, "db")
 	if !errors.Is(out.Err, backup.ErrDrillFailed) || out.Drill.Result != catalog.ResultFailed {
 		t.Fatalf("drill = %+v, %v", out.Drill, out.Err)
@@ -230,9 +225,7 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 	}
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "db"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "db")
 	pg.PSQL(t, "shop", "delete from books where id % 2 = 0")
 	for _, dest := range []backup.Destination{{InPlace: true}, {Database: "shop", Replace: true}} {
 		plan, err := e.m.PlanRestore(ctx, "db", "latest", dest)
@@ -285,9 +278,7 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 	pg.PSQL(t, "postgres", "create database plain")
 	pg.PSQL(t, "plain", "create table t (x int); insert into t values (1)")
 	plain := pgEnv(t, pg, "plain", pg.Password, "")
-	if rep := plain.m.Backup(ctx, "db"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	plain.mustBackup(t, "db")
 	wantPlain := dbProperties(t, pg, "plain")
 	plan, err = plain.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
 	if err != nil {

@@ -1,7 +1,6 @@
 package backup_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,12 +39,7 @@ func TestRestoreCommandsFiles(t *testing.T) {
     repository: local
     source: {paths: [%s, %s], exclude: ["*.log"]}
 `, app, conf))
-	ctx := context.Background()
-	rep := e.m.Backup(ctx, "files")
-	if rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
-	id := rep.Run.SnapshotID
+	id := e.mustBackup(t, "files").Run.SnapshotID
 	repo := e.lab.Repositories["local"]
 	password, err := os.ReadFile(repo.PasswordFile)
 	if err != nil {
@@ -133,12 +127,7 @@ func TestRestoreCommandsPostgres(t *testing.T) {
 	pg := shopCluster(t)
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
-	ctx := context.Background()
-	rep := e.m.Backup(ctx, "db")
-	if rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
-	id := rep.Run.SnapshotID
+	id := e.mustBackup(t, "db").Run.SnapshotID
 	repo := e.lab.Repositories["local"]
 	repoPassword, err := os.ReadFile(repo.PasswordFile)
 	if err != nil {

@@ -337,9 +337,7 @@ func TestStopDuringUpgrade(t *testing.T) {
 	held.Release()
 	// No upgrade: the backup takes the lock while the app is down, and
 	// gives it back.
-	if rep := e.m.Backup(ctx, "data"); rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
+	e.mustBackup(t, "data")
 	l, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
 	if err != nil {
 		t.Fatalf("upgrade lock after the backup: %v", err)
