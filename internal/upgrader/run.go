@@ -90,6 +90,12 @@ func (u *Upgrader) record(ctx context.Context, rec saga.Record, err error) {
 	if p, perr := PlanOf(rec); perr == nil && rec.Error != "" {
 		msg = fmt.Sprintf("%s to %s: %s", p.From, p.To, rec.Error)
 	}
+	u.event(ctx, level, rec, msg)
+}
+
+// event records an event upgrade_<state> about rec's service in the
+// catalog, also after ctx was cancelled; a failure is only logged.
+func (u *Upgrader) event(ctx context.Context, level string, rec saga.Record, msg string) {
 	ev := catalog.Event{Time: u.now().UTC(), Level: level, Target: rec.Subject, Kind: "upgrade_" + string(rec.State), Message: msg}
 	if aerr := u.Backups.Catalog.AddEvent(context.WithoutCancel(ctx), ev); aerr != nil && u.Log != nil {
 		u.Log.Warn("record event", "err", aerr)
@@ -199,10 +205,7 @@ func (u *Upgrader) Resolve(ctx context.Context, id string) (saga.Record, error) 
 	if err != nil {
 		return rec, err
 	}
-	ev := catalog.Event{Time: u.now().UTC(), Level: "info", Target: rec.Subject, Kind: "upgrade_resolved", Message: rec.Error}
-	if aerr := u.Backups.Catalog.AddEvent(context.WithoutCancel(ctx), ev); aerr != nil && u.Log != nil {
-		u.Log.Warn("record event", "err", aerr)
-	}
+	u.event(ctx, "info", rec, rec.Error)
 	return rec, nil
 }
 
