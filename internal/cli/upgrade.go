@@ -22,7 +22,7 @@ import (
 	"homelab/internal/notify"
 	"homelab/internal/saga"
 	"homelab/internal/upgrade"
-	"homelab/internal/upgrader"
+	"homelab/internal/version"
 )
 
 // UpgradeOptions are the options of homelab upgrade.
@@ -132,10 +132,10 @@ func upgradeRun(ctx context.Context, o *UpgradeOptions) error {
 		}
 		return runUpgradeResume(ctx, o.F, o.ResumeID, mode, o.Yes)
 	}
-	err := runUpgrade(ctx, o.F, o.Service, o.To, upgrader.PlanOptions{AllowDowngrade: o.AllowDowngrade}, o.Yes, o.DryRun, o.Wait)
-	var pe *upgrader.PlanError
+	err := runUpgrade(ctx, o.F, o.Service, o.To, upgrade.PlanOptions{AllowDowngrade: o.AllowDowngrade}, o.Yes, o.DryRun, o.Wait)
+	var pe *upgrade.PlanError
 	switch {
-	case errors.Is(err, upgrade.ErrAlreadyAt):
+	case errors.Is(err, version.ErrAlreadyAt):
 		// Nothing to do is success: running the same upgrade twice is safe.
 		fmt.Fprintf(o.F.IO.Out, "%s: %v: nothing to do\n", o.Service, err)
 		return nil
@@ -150,7 +150,7 @@ func upgradeRun(ctx context.Context, o *UpgradeOptions) error {
 // points and rollbacks always wait for busy backup targets and restic
 // repository locks (the daemon's backup or prune): a rollback must not
 // give up on a lock that frees in a minute.
-func (f *Factory) upgrader(ctx context.Context, wait bool) (*upgrader.Upgrader, func(), error) {
+func (f *Factory) upgrader(ctx context.Context, wait bool) (*upgrade.Upgrader, func(), error) {
 	m, closeFn, err := f.Manager(ctx, true)
 	if err != nil {
 		return nil, nil, err
@@ -160,7 +160,7 @@ func (f *Factory) upgrader(ctx context.Context, wait bool) (*upgrader.Upgrader, 
 		closeFn()
 		return nil, nil, errors.New("the catalog keeps no saga journal")
 	}
-	u := &upgrader.Upgrader{Lab: m.Lab, Backups: m, Journal: j, Wait: wait, Now: f.Now, Log: f.Logger()}
+	u := &upgrade.Upgrader{Lab: m.Lab, Backups: m, Journal: j, Wait: wait, Now: f.Now, Log: f.Logger()}
 	return u, closeFn, nil
 }
 
@@ -203,7 +203,7 @@ func (p *upgradeProgress) note(msg string) {
 	fmt.Fprintf(p.w, "    %s\n", msg)
 }
 
-func runUpgrade(ctx context.Context, f *Factory, service, to string, o upgrader.PlanOptions, yes, dryRun, wait bool) error {
+func runUpgrade(ctx context.Context, f *Factory, service, to string, o upgrade.PlanOptions, yes, dryRun, wait bool) error {
 	u, closeFn, err := f.upgrader(ctx, wait)
 	if err != nil {
 		return err
@@ -246,7 +246,7 @@ func runUpgradeResume(ctx context.Context, f *Factory, id string, mode saga.Mode
 		}
 		var ids []string
 		for _, r := range open {
-			if r.Kind != upgrader.Kind {
+			if r.Kind != upgrade.Kind {
 				continue
 			}
 			if live, holder := saga.InProgress(u.Lab.StateDir, r); live {
@@ -308,7 +308,7 @@ func runUpgradeResolve(ctx context.Context, f *Factory, id string, yes bool) err
 	if err != nil {
 		return err
 	}
-	plan, _ := upgrader.PlanOf(rec)
+	plan, _ := upgrade.PlanOf(rec)
 	fmt.Fprintln(f.IO.Out, outcome(rec, plan))
 	return nil
 }
@@ -328,13 +328,13 @@ func keepGoingOnHangup() { signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE) }
 // upgradeOutcome prints how an upgrade or resume ended and, when the
 // service was left stopped or the saga needs attention, the restore
 // points with the commands that restore them by hand.
-func (f *Factory) upgradeOutcome(u *upgrader.Upgrader, rec saga.Record, err error) error {
-	plan, perr := upgrader.PlanOf(rec)
+func (f *Factory) upgradeOutcome(u *upgrade.Upgrader, rec saga.Record, err error) error {
+	plan, perr := upgrade.PlanOf(rec)
 	if rec.ID == "" || perr != nil {
 		return err
 	}
 	stopped := rec.State == saga.NeedsAttention || (rec.State == saga.Compensated && plan.AfterRollback == "stopped")
-	var points []upgrader.RestorePoint
+	var points []upgrade.RestorePoint
 	if stopped {
 		var rerr error
 		points, rerr = u.RestorePoints(rec)
@@ -347,9 +347,9 @@ func (f *Factory) upgradeOutcome(u *upgrader.Upgrader, rec saga.Record, err erro
 	}
 	if f.JSON {
 		out := struct {
-			Saga          saga.Record             `json:"saga"`
-			Outcome       string                  `json:"outcome"`
-			RestorePoints []upgrader.RestorePoint `json:"restore_points,omitempty"`
+			Saga          saga.Record            `json:"saga"`
+			Outcome       string                 `json:"outcome"`
+			RestorePoints []upgrade.RestorePoint `json:"restore_points,omitempty"`
 		}{rec, outcome(rec, plan), points}
 		if jerr := writeJSON(f.IO.Out, "upgrade_result", out); jerr != nil {
 			return errors.Join(err, jerr)
@@ -383,7 +383,7 @@ func (f *Factory) notifyUpgrade(rec saga.Record, verdict string) {
 }
 
 // outcome is the one-line verdict of an upgrade saga.
-func outcome(rec saga.Record, p upgrader.Plan) string {
+func outcome(rec saga.Record, p upgrade.Plan) string {
 	took := ""
 	if !rec.End.IsZero() {
 		took = " in " + seconds(rec.End.Sub(rec.Start))
@@ -391,7 +391,7 @@ func outcome(rec saga.Record, p upgrader.Plan) string {
 	switch {
 	case rec.State == saga.Done:
 		return fmt.Sprintf("%s upgraded from %s to %s%s (saga %s)", p.Service, p.From, p.To, took, rec.ID)
-	case (rec.State == saga.Compensated || rec.State == saga.Failed) && !upgrader.VersionChanged(rec):
+	case (rec.State == saga.Compensated || rec.State == saga.Failed) && !upgrade.VersionChanged(rec):
 		return fmt.Sprintf("upgrade of %s to %s failed before the version changed: %s still runs %s, with its data (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
 	case rec.State == saga.Compensated:
 		if p.AfterRollback == "stopped" {
@@ -406,7 +406,7 @@ func outcome(rec saga.Record, p upgrader.Plan) string {
 	return saga.Describe(rec)
 }
 
-func renderRestorePoints(w io.Writer, points []upgrader.RestorePoint) {
+func renderRestorePoints(w io.Writer, points []upgrade.RestorePoint) {
 	if len(points) == 0 {
 		return
 	}
@@ -420,15 +420,15 @@ func renderRestorePoints(w io.Writer, points []upgrader.RestorePoint) {
 }
 
 // planJSON is the plan with its estimate, for --json.
-func planJSON(p upgrader.Plan) any {
+func planJSON(p upgrade.Plan) any {
 	return struct {
-		upgrader.Plan
+		upgrade.Plan
 		EstimateSeconds float64  `json:"estimate_backup_seconds"`
 		EstimateUnknown []string `json:"estimate_unknown,omitempty"`
 	}{p, p.Estimate.Total.Seconds(), p.Estimate.Unknown}
 }
 
-func renderPlan(w io.Writer, p upgrader.Plan) {
+func renderPlan(w io.Writer, p upgrade.Plan) {
 	verb := "Upgrade"
 	if p.Downgrade {
 		verb = "DOWNGRADE"
@@ -487,7 +487,7 @@ func newCmdUpgradeHistory(f *Factory) *cobra.Command {
 			if len(args) == 1 {
 				subject = args[0]
 			}
-			recs, err := saga.History(cmd.Context(), u.Journal, upgrader.Kind, subject, limit)
+			recs, err := saga.History(cmd.Context(), u.Journal, upgrade.Kind, subject, limit)
 			if err != nil {
 				return err
 			}
@@ -516,7 +516,7 @@ func newCmdUpgradeHistory(f *Factory) *cobra.Command {
 }
 
 func renderHistory(w io.Writer, r saga.Record) {
-	p, _ := upgrader.PlanOf(r)
+	p, _ := upgrade.PlanOf(r)
 	fmt.Fprintf(w, "%s  %s  %s → %s  %s\n", r.Start.Local().Format("2006-01-02 15:04"), r.Subject, p.From, p.To, strings.ToUpper(string(r.State)))
 	fmt.Fprintf(w, "  saga %s", r.ID)
 	if !r.End.IsZero() {

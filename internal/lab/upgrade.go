@@ -8,7 +8,7 @@ import (
 	"text/template"
 	"time"
 
-	"homelab/internal/upgrade"
+	"homelab/internal/version"
 )
 
 const (
@@ -22,7 +22,7 @@ const (
 // Upgrade is how `homelab upgrade` upgrades a service: the stops on the
 // way, the restore points before each, and the health gate after each.
 type Upgrade struct {
-	// Preset names a built-in list of required stops (upgrade.PresetNames:
+	// Preset names a built-in list of required stops (version.PresetNames:
 	// "gitlab"), merged with RequiredStops.
 	Preset string `yaml:"preset"`
 	// RequiredStops are versions an upgrade must pass through, written as
@@ -57,10 +57,10 @@ const (
 )
 
 // Stops are the parsed RequiredStops (valid after Load).
-func (u *Upgrade) Stops() []upgrade.Version {
-	var out []upgrade.Version
+func (u *Upgrade) Stops() []version.Version {
+	var out []version.Version
 	for _, s := range u.RequiredStops {
-		if v, err := upgrade.ParseVersion(s); err == nil {
+		if v, err := version.Parse(s); err == nil {
 			out = append(out, v)
 		}
 	}
@@ -76,12 +76,12 @@ func (d *decoder) validateUpgrade(p string, s *Service, l *Lab) {
 		return
 	}
 	if u.Preset != "" {
-		if _, ok := upgrade.LookupPreset(u.Preset); !ok {
-			d.at(p+".preset", "unknown preset %q (known: %s)", u.Preset, strings.Join(upgrade.PresetNames(), ", "))
+		if _, ok := version.LookupPreset(u.Preset); !ok {
+			d.at(p+".preset", "unknown preset %q (known: %s)", u.Preset, strings.Join(version.PresetNames(), ", "))
 		}
 	}
 	for i, v := range u.RequiredStops {
-		if _, err := upgrade.ParseVersion(v); err != nil {
+		if _, err := version.Parse(v); err != nil {
 			d.at(fmt.Sprintf("%s.required_stops[%d]", p, i), "%v", err)
 		}
 	}

@@ -156,7 +156,7 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 	return nil
 }
 
-// upgradeKind is the saga kind of upgrades (upgrader.Kind, which this
+// upgradeKind is the saga kind of upgrades (upgrade.Kind, which this
 // package does not import: it would pull in the backup providers).
 const upgradeKind = "upgrade"
 

@@ -1,36 +1,43 @@
-// Package upgrade works out upgrade paths: which versions a service must
-// step through to get from the version it runs to the one asked for. It is
-// pure (no I/O, no clock); the upgrade saga applies the path one stop at a
-// time (backup, bump, wait healthy).
+// Package upgrade upgrades a service of the lab as a saga (package saga):
+// `homelab upgrade <service> --to <version>`.
 //
-// [ParseVersion] reads versions the way image tags and packages write
-// them ("16.7.10-ce.0", "1.2.3", "v2.0.0-rc1", "2.4.1-2"), and [Compare]
-// orders them: releases numerically, pre-releases before their release
-// (SemVer 2.0.0 §11), package revisions after it (Debian's "-1", GitLab's
-// "-ce.0"), build metadata ignored. See [Version] for the full rules.
+// [Upgrader.Plan] reads the version the service's runtime runs, resolves
+// the path to the target through the required stops (the lab file's
+// upgrade.required_stops and its preset; package upgrade), and estimates
+// the time from the catalog's past backup durations. [Upgrader.Run] then
+// runs, for each version on the path (each stop, then the target):
 //
-// [Path] takes the current version, the target and the required stops,
-// and returns every stop strictly between the two, ascending and without
-// duplicates, then the target. It refuses a target equal to the current
-// version ([ErrAlreadyAt]), a downgrade unless allowed ([ErrDowngrade]),
-// and a change of edition such as GitLab CE to EE ([ErrEditionMismatch]).
+//  1. "restore point before V": V is made ready where the runtime can
+//     (runtime.Preparer: a compose image pulled) while the service still
+//     runs; then the service is stopped (nothing written after the
+//     restore point can be lost by a rollback) and every backup_before
+//     target is backed up (fail closed: an image that cannot be had, a
+//     failed backup, or a local repository with less free space than the
+//     target's last backup added, fails the step, whose undo starts the
+//     service again). The snapshot IDs are journalled, and the other
+//     services of the targets' stop lists that run.
+//  2. "set version V": the runtime stops the service, sets the version
+//     (compose: the image tag in the compose file, then up -d; exec and
+//     systemd: the set_version command) and starts it. It first checks
+//     that the service still runs the version the plan started from.
+//  3. "wait healthy at V": the health probe (else: the runtime reports the
+//     service running, and for compose Docker's HEALTHCHECK healthy)
+//     passes within upgrade.healthy_within.
+//  4. "post-step at V" (when the lab gives one): the post_step command.
 //
-// Required stops come from the lab file (a service's
-// upgrade.required_stops) and from a built-in [Preset] such as "gitlab"
-// ([LookupPreset]), GitLab's documented required upgrade stops.
-// [Preset.StopsFor] writes a preset's stops in the target's form
-// (16.7.10 becomes 16.7.10-ce.0 on the way to 17.0.0-ce.0) and refuses
-// when the list does not cover the versions asked for, or when a stop the
-// documentation names only by minor (GitLab 18.2) has no patch pinned in
-// the lab file:
-//
-//	p, _ := upgrade.LookupPreset("gitlab")
-//	fromPreset, err := p.StopsFor(current, target, labStops)
-//	...
-//	path, err := upgrade.Path(current, target, append(labStops, fromPreset...), opts)
-//
-// Path returns stops as they were written, so a lab file's stops should be
-// written the way the service's versions are (16.7.10-ce.0 for a GitLab
-// image, not 16.7.10): of a lab stop and a preset stop that compare equal,
-// the one given first is kept.
+// Compensation (a step failed, the run was interrupted, or `homelab
+// upgrade --resume` after a crash) undoes "set version V" for every stop
+// that began, newest first: stop the service and the other services of
+// the stop lists journalled at the restore point, restore that stop's
+// restore points in place (files swapped in whole; a database replaced
+// through a staged copy: package backup), set the previous version,
+// start it, wait healthy and start the others, so the service ends on the
+// version it ran before the upgrade, with its data. With
+// upgrade.after_rollback: stopped they are all left stopped instead (the
+// package-upgrade flow, where an operator checks before starting the old
+// version again). If an undo fails, it stops the service and the saga
+// needs attention: [Upgrader.RestorePoints] gives the plain restic and
+// pg_restore commands of the journalled restore points for a restore by
+// hand. While an upgrade is unfinished, backup prune keeps its restore
+// points, and backups do not stop its service.
 package upgrade

@@ -1,4 +1,4 @@
-package upgrade
+package version
 
 // gitlab is the "gitlab" preset: GitLab's required upgrade stops.
 //
@@ -46,8 +46,8 @@ var gitlab = Preset{
 	Source: `"Plan your upgrade path", GitLab documentation, https://docs.gitlab.com/update/upgrade_paths/ ` +
 		`(doc/update/upgrade_paths.md), as published during the GitLab 18 release cycle`,
 	Releases: "https://packages.gitlab.com/gitlab (gitlab-ce, gitlab-ee), or the tags of gitlab/gitlab-ce and gitlab/gitlab-ee on Docker Hub",
-	From:     MustParseVersion("14.10.5"),
-	Before:   MustParseVersion("19.0.0"),
+	From:     MustParse("14.10.5"),
+	Before:   MustParse("19.0.0"),
 	Suffix: func(target Version) string {
 		if e := target.Edition(); e != "" {
 			return "-" + e + ".0"
@@ -59,29 +59,29 @@ var gitlab = Preset{
 	// Conditions are the page's "Required only for ..." notes.
 	Stops: []Stop{
 		// Required GitLab 15 upgrade stops.
-		{Release: MustParseVersion("15.0.5")},
-		{Release: MustParseVersion("15.1.6"), Condition: "GitLab instances with multiple web nodes"},
-		{Release: MustParseVersion("15.4.6")},
-		{Release: MustParseVersion("15.11.13")},
+		{Release: MustParse("15.0.5")},
+		{Release: MustParse("15.1.6"), Condition: "GitLab instances with multiple web nodes"},
+		{Release: MustParse("15.4.6")},
+		{Release: MustParse("15.11.13")},
 		// Required GitLab 16 upgrade stops.
-		{Release: MustParseVersion("16.0.10"), Condition: "GitLab instances with lots of users or large pipeline variables history"},
-		{Release: MustParseVersion("16.1.8"), Condition: "GitLab instances with NPM packages in their package registry"},
-		{Release: MustParseVersion("16.2.11"), Condition: "GitLab instances with large pipeline variables history"},
-		{Release: MustParseVersion("16.3.9")},
-		{Release: MustParseVersion("16.7.10")},
-		{Release: MustParseVersion("16.11.10")},
+		{Release: MustParse("16.0.10"), Condition: "GitLab instances with lots of users or large pipeline variables history"},
+		{Release: MustParse("16.1.8"), Condition: "GitLab instances with NPM packages in their package registry"},
+		{Release: MustParse("16.2.11"), Condition: "GitLab instances with large pipeline variables history"},
+		{Release: MustParse("16.3.9")},
+		{Release: MustParse("16.7.10")},
+		{Release: MustParse("16.11.10")},
 		// Required GitLab 17 upgrade stops; 17.3.7 and later are "the
 		// latest GitLab 17.x patch release" at the time of the page.
-		{Release: MustParseVersion("17.1.8"), Condition: "instances with large ci_pipeline_messages tables"},
-		{Release: MustParseVersion("17.3.7")},
-		{Release: MustParseVersion("17.5.5")},
-		{Release: MustParseVersion("17.8.7")},
-		{Release: MustParseVersion("17.11.7")},
+		{Release: MustParse("17.1.8"), Condition: "instances with large ci_pipeline_messages tables"},
+		{Release: MustParse("17.3.7")},
+		{Release: MustParse("17.5.5")},
+		{Release: MustParse("17.8.7")},
+		{Release: MustParse("17.11.7")},
 		// Required GitLab 18 upgrade stops: minors only on the page
 		// ("find the patch releases in the GitLab package repository").
-		{Release: MustParseVersion("18.2"), MinorOnly: true},
-		{Release: MustParseVersion("18.5"), MinorOnly: true},
-		{Release: MustParseVersion("18.8"), MinorOnly: true},
-		{Release: MustParseVersion("18.11"), MinorOnly: true},
+		{Release: MustParse("18.2"), MinorOnly: true},
+		{Release: MustParse("18.5"), MinorOnly: true},
+		{Release: MustParse("18.8"), MinorOnly: true},
+		{Release: MustParse("18.11"), MinorOnly: true},
 	},
 }

@@ -1,4 +1,4 @@
-package upgrader
+package upgrade
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
-	"homelab/internal/upgrade"
+	"homelab/internal/version"
 )
 
 // Kind is the saga kind of upgrades in the journal.
@@ -131,7 +131,7 @@ type PlanOptions struct {
 
 // PlanError is a plan that cannot be made from what was asked and what
 // the lab file says (an unknown service, no upgrade section, a bad target
-// version, a refused path: upgrade.ErrDowngrade, ErrEditionMismatch,
+// version, a refused path: version.ErrDowngrade, ErrEditionMismatch,
 // *UnpinnedStopError, ...), as opposed to a failure to read the service's
 // version. It unwraps to the cause.
 type PlanError struct{ Err error }
@@ -146,10 +146,10 @@ const estimateRuns = 5
 // the runtime runs (Versioner.Version; for exec and systemd the first
 // token of the version command's first line that parses as a version),
 // resolves the path through the lab's required stops and preset
-// (upgrade.Path, upgrade.Preset.StopsFor), and estimates the time from the
+// (version.Path, version.Preset.StopsFor), and estimates the time from the
 // catalog. It changes nothing. Errors: an unknown service, no upgrade
 // section, a runtime that cannot change versions, an unreadable current
-// version, and those of upgrade.Path (ErrAlreadyAt, *DowngradeError,
+// version, and those of version.Path (ErrAlreadyAt, *DowngradeError,
 // *EditionError) and StopsFor (*UnpinnedStopError, *PresetRangeError).
 // Every error but a failure to reach the runtime is a *PlanError.
 func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) (Plan, error) {
@@ -160,7 +160,7 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 	if s.Upgrade == nil {
 		return Plan{}, &PlanError{fmt.Errorf("service %s has no upgrade section in %s: add one (backup_before, required_stops, healthy_within)", service, u.Lab.Path)}
 	}
-	target, err := upgrade.ParseVersion(to)
+	target, err := version.Parse(to)
 	if err != nil {
 		return Plan{}, &PlanError{fmt.Errorf("--to: %w", err)}
 	}
@@ -174,14 +174,14 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 	}
 	stops := s.Upgrade.Stops()
 	if s.Upgrade.Preset != "" {
-		p, _ := upgrade.LookupPreset(s.Upgrade.Preset)
+		p, _ := version.LookupPreset(s.Upgrade.Preset)
 		more, err := p.StopsFor(current, target, stops)
 		if err != nil {
 			return Plan{}, &PlanError{err}
 		}
 		stops = append(stops, more...)
 	}
-	path, err := upgrade.Path(current, target, stops, upgrade.PathOptions{AllowDowngrade: o.AllowDowngrade})
+	path, err := version.Path(current, target, stops, version.PathOptions{AllowDowngrade: o.AllowDowngrade})
 	if err != nil {
 		return Plan{}, &PlanError{err}
 	}
@@ -189,7 +189,7 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 		Service: service, Runtime: s.RuntimeKind(), From: current.String(), To: target.String(),
 		BackupBefore: s.Upgrade.BackupBefore, HealthyWithin: s.Upgrade.HealthyWithin,
 		PostStep: s.Upgrade.PostStep, PostStepTimeout: s.Upgrade.PostStepTimeout, AfterRollback: s.Upgrade.AfterRollback,
-		Downgrade: upgrade.Compare(target, current) < 0,
+		Downgrade: version.Compare(target, current) < 0,
 	}
 	for _, v := range path {
 		p.Path = append(p.Path, v.String())
@@ -223,29 +223,29 @@ func (u *Upgrader) estimate(ctx context.Context, p Plan) (Estimate, error) {
 // currentVersion reads the runtime's version and picks the version out
 // of it: the whole text if it parses, else its first whitespace-separated
 // field that does ("app 1.2.3 (build 7)" gives 1.2.3).
-func currentVersion(ctx context.Context, v runtime.Versioner) (upgrade.Version, error) {
+func currentVersion(ctx context.Context, v runtime.Versioner) (version.Version, error) {
 	text, err := v.Version(ctx)
 	if err != nil {
-		return upgrade.Version{}, err
+		return version.Version{}, err
 	}
 	return pickVersion(text)
 }
 
-func pickVersion(text string) (upgrade.Version, error) {
+func pickVersion(text string) (version.Version, error) {
 	text = strings.TrimSpace(text)
-	if v, err := upgrade.ParseVersion(text); err == nil {
+	if v, err := version.Parse(text); err == nil {
 		return v, nil
 	}
 	for _, f := range strings.Fields(text) {
 		if !strings.ContainsAny(f, "0123456789") {
 			continue
 		}
-		if v, err := upgrade.ParseVersion(strings.Trim(f, ",;()")); err == nil {
+		if v, err := version.Parse(strings.Trim(f, ",;()")); err == nil {
 			return v, nil
 		}
 	}
 	if text == "" {
-		return upgrade.Version{}, errors.New("the version command printed nothing")
+		return version.Version{}, errors.New("the version command printed nothing")
 	}
-	return upgrade.Version{}, fmt.Errorf("no version in %q", text)
+	return version.Version{}, fmt.Errorf("no version in %q", text)
 }

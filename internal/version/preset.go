@@ -1,4 +1,4 @@
-package upgrade
+package version
 
 import (
 	"fmt"
@@ -141,7 +141,7 @@ func (p Preset) StopsFor(current, target Version, pins []Version) ([]Version, er
 			unpinned = append(unpinned, s.Release.Release())
 			continue
 		}
-		v, err := ParseVersion(s.Release.Release() + suffix)
+		v, err := Parse(s.Release.Release() + suffix)
 		if err != nil {
 			return nil, fmt.Errorf("%s preset: write stop %s for target %s: %w", p.Name, s.Release, target, err)
 		}

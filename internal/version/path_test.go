@@ -1,4 +1,4 @@
-package upgrade
+package version
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 func versions(ss ...string) []Version {
 	var vs []Version
 	for _, s := range ss {
-		vs = append(vs, MustParseVersion(s))
+		vs = append(vs, MustParse(s))
 	}
 	return vs
 }
@@ -169,7 +169,7 @@ func TestPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			current, target := MustParseVersion(tt.current), MustParseVersion(tt.target)
+			current, target := MustParse(tt.current), MustParse(tt.target)
 			got, err := Path(current, target, versions(tt.stops...), tt.opts)
 			if tt.wantIs != nil {
 				if !errors.Is(err, tt.wantIs) {
@@ -194,7 +194,7 @@ func TestPath(t *testing.T) {
 }
 
 func TestPathErrorTypes(t *testing.T) {
-	v := MustParseVersion
+	v := MustParse
 	_, err := Path(v("17.0.0-ce.0"), v("16.11.10-ce.0"), nil, PathOptions{})
 	var de *DowngradeError
 	if !errors.As(err, &de) || de.Current.String() != "17.0.0-ce.0" || de.Target.String() != "16.11.10-ce.0" {
@@ -227,7 +227,7 @@ func TestPathErrorTypes(t *testing.T) {
 func TestPathDoesNotModifyStops(t *testing.T) {
 	stops := versions("3.0.0", "2.0.0", "2.0.0", "5.0.0")
 	before := texts(stops)
-	if _, err := Path(MustParseVersion("1.0.0"), MustParseVersion("4.0.0"), stops, PathOptions{}); err != nil {
+	if _, err := Path(MustParse("1.0.0"), MustParse("4.0.0"), stops, PathOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(texts(stops), before) {
@@ -246,14 +246,14 @@ func FuzzPath(f *testing.F) {
 	f.Add("1.2", "1.2.0", "", false)
 	f.Add("16.7.10-ce.0", "17.0.0-ee.0", "16.11.10", false)
 	f.Fuzz(func(t *testing.T, cur, tgt, stopList string, allow bool) {
-		current, err1 := ParseVersion(cur)
-		target, err2 := ParseVersion(tgt)
+		current, err1 := Parse(cur)
+		target, err2 := Parse(tgt)
 		if err1 != nil || err2 != nil {
 			return
 		}
 		var stops []Version
 		for _, s := range strings.Split(stopList, ",") {
-			if v, err := ParseVersion(s); err == nil {
+			if v, err := Parse(s); err == nil {
 				stops = append(stops, v)
 			}
 		}

@@ -1,4 +1,4 @@
-package upgrader
+package upgrade
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
-	"homelab/internal/upgrade"
+	"homelab/internal/version"
 )
 
 func TestPickVersion(t *testing.T) {
@@ -128,16 +128,16 @@ func TestPlanGitLab(t *testing.T) {
 	}
 
 	// Downgrades are refused unless allowed; the same version is nothing to do.
-	if _, err := u.Plan(ctx, "gitlab", "16.1.0-ce.0", PlanOptions{}); !errors.Is(err, upgrade.ErrDowngrade) {
+	if _, err := u.Plan(ctx, "gitlab", "16.1.0-ce.0", PlanOptions{}); !errors.Is(err, version.ErrDowngrade) {
 		t.Errorf("downgrade: %v", err)
 	}
 	if p, err := u.Plan(ctx, "gitlab", "16.1.0-ce.0", PlanOptions{AllowDowngrade: true}); err != nil || !p.Downgrade || !slices.Equal(p.Path, []string{"16.1.0-ce.0"}) {
 		t.Errorf("allowed downgrade: %+v, %v", p, err)
 	}
-	if _, err := u.Plan(ctx, "gitlab", "16.3.9-ce.0", PlanOptions{}); !errors.Is(err, upgrade.ErrAlreadyAt) {
+	if _, err := u.Plan(ctx, "gitlab", "16.3.9-ce.0", PlanOptions{}); !errors.Is(err, version.ErrAlreadyAt) {
 		t.Errorf("same version: %v", err)
 	}
-	if _, err := u.Plan(ctx, "gitlab", "17.0.0-ee.0", PlanOptions{}); !errors.Is(err, upgrade.ErrEditionMismatch) {
+	if _, err := u.Plan(ctx, "gitlab", "17.0.0-ee.0", PlanOptions{}); !errors.Is(err, version.ErrEditionMismatch) {
 		t.Errorf("other edition: %v", err)
 	}
 	if _, err := u.Plan(ctx, "nope", "1.0.0", PlanOptions{}); err == nil {

@@ -1,4 +1,4 @@
-package upgrade
+package version
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func TestParseVersion(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		in         string
 		release    string
@@ -50,9 +50,9 @@ func TestParseVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			v, err := ParseVersion(tt.in)
+			v, err := Parse(tt.in)
 			if err != nil {
-				t.Fatalf("ParseVersion(%q): %v", tt.in, err)
+				t.Fatalf("Parse(%q): %v", tt.in, err)
 			}
 			if v.String() != tt.in {
 				t.Errorf("String() = %q, want %q", v.String(), tt.in)
@@ -70,7 +70,7 @@ func TestParseVersion(t *testing.T) {
 	}
 }
 
-func TestParseVersionErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		in   string
 		want string // in the message, after the quoted input
@@ -104,9 +104,9 @@ func TestParseVersionErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			v, err := ParseVersion(tt.in)
+			v, err := Parse(tt.in)
 			if err == nil {
-				t.Fatalf("ParseVersion(%q) = %v, want an error", tt.in, v)
+				t.Fatalf("Parse(%q) = %v, want an error", tt.in, v)
 			}
 			var pe *ParseError
 			if !errors.As(err, &pe) || pe.Input != tt.in {
@@ -188,7 +188,7 @@ func TestCompare(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.a+"_vs_"+tt.b, func(t *testing.T) {
-			a, b := MustParseVersion(tt.a), MustParseVersion(tt.b)
+			a, b := MustParse(tt.a), MustParse(tt.b)
 			if got := Compare(a, b); got != tt.want {
 				t.Errorf("Compare(%s, %s) = %d, want %d", tt.a, tt.b, got, tt.want)
 			}
@@ -208,7 +208,7 @@ func TestCompareSorts(t *testing.T) {
 	}
 	vs := make([]Version, len(want))
 	for i, s := range want {
-		vs[len(want)-1-i] = MustParseVersion(s)
+		vs[len(want)-1-i] = MustParse(s)
 	}
 	slices.SortStableFunc(vs, Compare)
 	var got []string
@@ -244,19 +244,19 @@ func TestVersionText(t *testing.T) {
 	}
 }
 
-func TestMustParseVersionPanics(t *testing.T) {
+func TestMustParsePanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
-			t.Error("MustParseVersion(\"1..2\") did not panic")
+			t.Error("MustParse(\"1..2\") did not panic")
 		}
 	}()
-	MustParseVersion("1..2")
+	MustParse("1..2")
 }
 
-// FuzzParseVersion checks that ParseVersion never panics, that String
+// FuzzParse checks that Parse never panics, that String
 // returns the input, that Compare is reflexive and antisymmetric, and
 // that a parsed version's text parses to an equal version.
-func FuzzParseVersion(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"1.2.3", "v2.0.0-rc1", "v2.0.0-rc10", "16.7.10-ce.0", "16.11.10-ee.1", "1.2", "1.2.0",
 		"2.4.1-1ubuntu2", "1.0.0-alpha.beta+build.7", "1.25-alpine", "latest", "", "1..2", "1.2.x",
@@ -265,8 +265,8 @@ func FuzzParseVersion(f *testing.F) {
 		f.Add(s, "1.2.3-rc.1")
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
-		va, erra := ParseVersion(a)
-		vb, errb := ParseVersion(b)
+		va, erra := Parse(a)
+		vb, errb := Parse(b)
 		for _, c := range []struct {
 			in  string
 			v   Version
@@ -275,17 +275,17 @@ func FuzzParseVersion(f *testing.F) {
 			if c.err != nil {
 				var pe *ParseError
 				if !errors.As(c.err, &pe) || pe.Input != c.in || !c.v.IsZero() {
-					t.Fatalf("ParseVersion(%q): error %v with %v", c.in, c.err, c.v)
+					t.Fatalf("Parse(%q): error %v with %v", c.in, c.err, c.v)
 				}
 				continue
 			}
 			if c.v.String() != c.in {
-				t.Fatalf("ParseVersion(%q).String() = %q", c.in, c.v.String())
+				t.Fatalf("Parse(%q).String() = %q", c.in, c.v.String())
 			}
 			if Compare(c.v, c.v) != 0 {
 				t.Fatalf("Compare(%q, itself) != 0", c.in)
 			}
-			again, err := ParseVersion(c.v.String())
+			again, err := Parse(c.v.String())
 			if err != nil || Compare(again, c.v) != 0 {
 				t.Fatalf("reparsing %q: %v, compare %d", c.in, err, Compare(again, c.v))
 			}

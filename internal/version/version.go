@@ -1,11 +1,11 @@
-package upgrade
+package version
 
 import (
 	"fmt"
 	"strings"
 )
 
-// maxVersionLen is the longest version text ParseVersion accepts: the
+// maxVersionLen is the longest version text Parse accepts: the
 // length limit of a Docker image tag (distribution spec, tag grammar
 // [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}).
 const maxVersionLen = 128
@@ -20,7 +20,7 @@ var preReleaseWords = []string{
 
 // Version is a version as image tags and packages write it: "1.2.3",
 // "v2.0.0-rc1", "16.7.10-ce.0", "1.25-alpine", "2.4.1-2". Parse one with
-// [ParseVersion]; order two with [Compare]. The zero Version is not a
+// [Parse]; order two with [Compare]. The zero Version is not a
 // version: [Path] refuses it, and it compares like 0.
 //
 // # Grammar
@@ -100,7 +100,7 @@ type ident struct {
 	s   string // canonical digits when num, else lower-case letters
 }
 
-// ParseError is the error of [ParseVersion]: Input is the text as given
+// ParseError is the error of [Parse]: Input is the text as given
 // and Reason says what is wrong with it.
 type ParseError struct {
 	Input  string
@@ -115,11 +115,11 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("invalid version %q: %s", in, e.Reason)
 }
 
-// ParseVersion parses s as described on [Version]. The result's String
+// Parse parses s as described on [Version]. The result's String
 // returns s unchanged. A malformed s gives a *[ParseError] whose message
 // names s and the reason; "latest" gets a message saying that a pinned
 // version is needed.
-func ParseVersion(s string) (Version, error) {
+func Parse(s string) (Version, error) {
 	fail := func(format string, args ...any) (Version, error) {
 		return Version{}, &ParseError{Input: s, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -202,10 +202,10 @@ func ParseVersion(s string) (Version, error) {
 	return v, nil
 }
 
-// MustParseVersion is [ParseVersion] for constants and tests: it panics on
+// MustParse is [Parse] for constants and tests: it panics on
 // an error.
-func MustParseVersion(s string) Version {
-	v, err := ParseVersion(s)
+func MustParse(s string) Version {
+	v, err := Parse(s)
 	if err != nil {
 		panic(err)
 	}
@@ -237,10 +237,10 @@ func (v Version) Release() string { return strings.Join(v.release, ".") }
 // text in JSON and YAML.
 func (v Version) MarshalText() ([]byte, error) { return []byte(v.text), nil }
 
-// UnmarshalText parses text with [ParseVersion], so a Version decodes from
+// UnmarshalText parses text with [Parse], so a Version decodes from
 // a JSON or YAML string.
 func (v *Version) UnmarshalText(text []byte) error {
-	p, err := ParseVersion(string(text))
+	p, err := Parse(string(text))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package upgrader
+package upgrade
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
 	"homelab/internal/status"
-	"homelab/internal/upgrade"
+	"homelab/internal/version"
 )
 
 // Step names, per version V on the path.
@@ -555,7 +555,7 @@ func (u *Upgrader) setVersion(ctx context.Context, sc *saga.StepContext, s *lab.
 	}
 	// A compose tag is compared as written (1.25-alpine is not
 	// 1.25-bookworm); a version command's output by its version.
-	if (rt.Kind() == lab.RuntimeCompose && cur.String() != prev) || upgrade.Compare(cur, upgrade.MustParseVersion(prev)) != 0 {
+	if (rt.Kind() == lab.RuntimeCompose && cur.String() != prev) || version.Compare(cur, version.MustParse(prev)) != 0 {
 		return fmt.Errorf("service %s runs %s, not %s as planned: someone changed it; plan again", s.Name, cur, prev)
 	}
 	if err := sc.Set(previousKey, prev); err != nil {

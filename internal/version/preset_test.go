@@ -1,4 +1,4 @@
-package upgrade
+package version
 
 import (
 	"errors"
@@ -85,7 +85,7 @@ func TestLookupPreset(t *testing.T) {
 		t.Errorf("PresetNames() = %v", got)
 	}
 	p := gitlabPreset(t)
-	p.Stops[0].Release = MustParseVersion("99.0.0")
+	p.Stops[0].Release = MustParse("99.0.0")
 	p.Stops = p.Stops[:1]
 	if q := gitlabPreset(t); q.Stops[0].Release.String() != "15.0.5" || len(q.Stops) < 2 {
 		t.Errorf("changing a looked-up preset changed the built-in one: %v", q.Stops[0].Release)
@@ -211,7 +211,7 @@ func TestGitLabPresetPaths(t *testing.T) {
 			if tt.unconditional {
 				p = p.Unconditional()
 			}
-			got, err := resolve(p, MustParseVersion(tt.current), MustParseVersion(tt.target), versions(tt.lab...), PathOptions{})
+			got, err := resolve(p, MustParse(tt.current), MustParse(tt.target), versions(tt.lab...), PathOptions{})
 			if err != nil {
 				t.Fatalf("resolve: %v", err)
 			}
@@ -306,7 +306,7 @@ func TestGitLabPresetRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := resolve(gitlabPreset(t), MustParseVersion(tt.current), MustParseVersion(tt.target), versions(tt.lab...), PathOptions{})
+			_, err := resolve(gitlabPreset(t), MustParse(tt.current), MustParse(tt.target), versions(tt.lab...), PathOptions{})
 			tt.check(t, err)
 		})
 	}
@@ -314,7 +314,7 @@ func TestGitLabPresetRefusals(t *testing.T) {
 
 func TestStopsForDowngradeAndSame(t *testing.T) {
 	p := gitlabPreset(t)
-	v := MustParseVersion
+	v := MustParse
 	for _, c := range [][2]string{{"17.0.0-ce.0", "16.1.0-ce.0"}, {"16.7.10-ce.0", "16.7.10-ce.0"}, {"13.0.0", "12.0.0"}} {
 		got, err := p.StopsFor(v(c[0]), v(c[1]), nil)
 		if got != nil || err != nil {
@@ -326,12 +326,12 @@ func TestStopsForDowngradeAndSame(t *testing.T) {
 // TestPresetWithoutSuffixOrRange checks a preset with only stops: no
 // range checks, stops written as their bare release.
 func TestPresetWithoutSuffixOrRange(t *testing.T) {
-	p := Preset{Name: "plain", Stops: []Stop{{Release: MustParseVersion("2.0.0")}, {Release: MustParseVersion("3.1"), MinorOnly: true}}}
-	got, err := p.StopsFor(MustParseVersion("1.0.0-1"), MustParseVersion("3.0.0-2"), nil)
+	p := Preset{Name: "plain", Stops: []Stop{{Release: MustParse("2.0.0")}, {Release: MustParse("3.1"), MinorOnly: true}}}
+	got, err := p.StopsFor(MustParse("1.0.0-1"), MustParse("3.0.0-2"), nil)
 	if err != nil || !slices.Equal(texts(got), []string{"2.0.0"}) {
 		t.Errorf("StopsFor = %v, %v; want [2.0.0]", texts(got), err)
 	}
-	_, err = p.StopsFor(MustParseVersion("1.0.0"), MustParseVersion("4.0.0"), nil)
+	_, err = p.StopsFor(MustParse("1.0.0"), MustParse("4.0.0"), nil)
 	var ue *UnpinnedStopError
 	if !errors.As(err, &ue) || ue.Example != "3.1.N" {
 		t.Errorf("StopsFor to 4.0.0: %v, want an *UnpinnedStopError for 3.1", err)
@@ -340,8 +340,8 @@ func TestPresetWithoutSuffixOrRange(t *testing.T) {
 
 func Example_gitlab() {
 	gitlab, _ := LookupPreset("gitlab")
-	current := MustParseVersion("16.1.0-ce.0")
-	target := MustParseVersion("17.0.0-ce.0")
+	current := MustParse("16.1.0-ce.0")
+	target := MustParse("17.0.0-ce.0")
 	var labStops []Version // the service's upgrade.required_stops
 
 	fromPreset, err := gitlab.Unconditional().StopsFor(current, target, labStops)
