@@ -100,7 +100,7 @@ logs cannot be read, 130 when a follow is interrupted.
 			if runF != nil {
 				return runF(opts)
 			}
-			return logsRun(cmd.Context(), opts)
+			return runLogs(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVarP(&tail, "tail", "n", strconv.Itoa(DefaultLogsTail), `the last N lines, or "all" (default all with --since)`)
@@ -134,7 +134,7 @@ func service(l *lab.Lab, name string) (*lab.Service, error) {
 	return nil, fmt.Errorf("unknown service %q (known: %s)", name, strings.Join(known, ", "))
 }
 
-func logsRun(ctx context.Context, opts *LogsOptions) error {
+func runLogs(ctx context.Context, opts *LogsOptions) error {
 	l, err := opts.F.Lab()
 	if err != nil {
 		return err

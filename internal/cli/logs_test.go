@@ -118,7 +118,7 @@ func (l *lockedBuffer) String() string {
 
 // runLogs runs homelab as Main does and returns stdout, stderr and the
 // exit code.
-func runLogs(ctx context.Context, dir string, args ...string) (string, string, int) {
+func execLogs(ctx context.Context, dir string, args ...string) (string, string, int) {
 	var out, errOut lockedBuffer
 	code := Run(ctx, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, append([]string{"--lab", filepath.Join(dir, "lab.yaml"), "logs"}, args...))
 	return out.String(), errOut.String(), code
@@ -159,7 +159,7 @@ func TestLogsRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, errOut, code := runLogs(ctx, dir, tt.args...)
+			out, errOut, code := execLogs(ctx, dir, tt.args...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, errOut)
 			}
@@ -177,7 +177,7 @@ func TestLogsRun(t *testing.T) {
 	}
 
 	t.Run("json", func(t *testing.T) {
-		out, errOut, code := runLogs(ctx, dir, "--json", "web", "--tail", "2")
+		out, errOut, code := execLogs(ctx, dir, "--json", "web", "--tail", "2")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -256,7 +256,7 @@ func TestLogsDefaultTail(t *testing.T) {
 		fmt.Fprintf(&b, "line %d\n", i)
 	}
 	dir := logsLab(t, b.String())
-	out, errOut, code := runLogs(context.Background(), dir, "web")
+	out, errOut, code := execLogs(context.Background(), dir, "web")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if code != 0 || len(lines) != DefaultLogsTail || lines[0] != "line 51" || lines[99] != "line 150" {
 		t.Errorf("exit %d, %d lines from %q to %q, want %d lines from line 51 to line 150 (stderr %q)",

@@ -65,3 +65,10 @@ func mark(tty, ok bool) string {
 	}
 	return "FAILED"
 }
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -57,7 +57,7 @@ one keeps running). Logs go to stderr, as JSON when it is not a terminal.
 			if runF != nil {
 				return runF(opts)
 			}
-			return serveRun(cmd.Context(), opts)
+			return runServe(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", "", "HTTP address (default: the lab file's serve.listen)")
@@ -76,7 +76,7 @@ func serveLogger(io *IOStreams, verbose bool) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.ErrOut, o))
 }
 
-func serveRun(ctx context.Context, opts *ServeOptions) error {
+func runServe(ctx context.Context, opts *ServeOptions) error {
 	f := opts.F
 	f.log = serveLogger(opts.IO, f.Verbose)
 	log := f.log

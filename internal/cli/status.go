@@ -36,12 +36,12 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 			if runF != nil {
 				return runF(opts)
 			}
-			return statusRun(cmd.Context(), opts)
+			return runStatus(cmd.Context(), opts)
 		},
 	}
 }
 
-func statusRun(ctx context.Context, opts *StatusOptions) error {
+func runStatus(ctx context.Context, opts *StatusOptions) error {
 	l, err := opts.F.Lab()
 	if err != nil {
 		return err

@@ -28,12 +28,12 @@ func NewCmdVersion(f *Factory, runF func(*VersionOptions) error) *cobra.Command 
 			if runF != nil {
 				return runF(opts)
 			}
-			return versionRun(cmd.Context(), opts)
+			return runVersion(cmd.Context(), opts)
 		},
 	}
 }
 
-func versionRun(ctx context.Context, opts *VersionOptions) error {
+func runVersion(ctx context.Context, opts *VersionOptions) error {
 	v, err := restic.Probe(ctx, restic.DefaultBinary(""))
 	rv := v.String()
 	if err != nil {

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"homelab/internal/backup"
+	"homelab/internal/lab"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// BackupRestoreOptions are the options of homelab backup restore.
+type BackupRestoreOptions struct {
+	IO       *IOStreams
+	F        *Factory
+	Snapshot string
+	Target   string
+	Dest     backup.Destination
+	Yes      bool
+	DryRun   bool
+	Wait     bool
+	JSON     bool
+}
+
+// NewCmdBackupRestore returns `homelab backup restore`.
+func NewCmdBackupRestore(f *Factory, runF func(*BackupRestoreOptions) error) *cobra.Command {
+	opts := &BackupRestoreOptions{IO: f.IO, F: f}
+	cmd := &cobra.Command{
+		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace] | --in-place]",
+		Short: "Restore a snapshot: files to a path, a dump into a database, or back in place",
+		Long: `Restore a snapshot. Files go under --to PATH (a file backed up as /srv/x is
+written to PATH/srv/x, and verified). A database dump goes into --database DB:
+a new database is created; an existing one is replaced only with --replace,
+by restoring into a staging database first and swapping it in when the
+restore succeeded.
+
+--in-place puts the target's data back where it was backed up from,
+replacing what is there (to roll back). Files: each source path is restored
+and verified beside itself, then all are swapped in, so that they hold
+exactly the snapshot: files added since are gone, files deleted since are
+back, and files the target's exclude patterns kept out of the backup are
+gone too. A path missing from the snapshot or a failed restore changes
+nothing. A database: restored into a staging database and swapped in for the
+source database, ending its sessions (created if missing).
+
+Asks for confirmation on a terminal; needs --yes otherwise.
+
+` + exitCodesHelp,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Snapshot, opts.JSON = args[0], f.JSON
+			switch {
+			case opts.Dest.InPlace && (opts.Dest.Path != "" || opts.Dest.Database != ""):
+				return usageErr("--in-place restores to the target's source: not with --to or --database")
+			case opts.Dest.InPlace:
+			case opts.Dest.Path == "" && opts.Dest.Database == "":
+				return usageErr("say where to restore: --to PATH, --database DB or --in-place")
+			case opts.Dest.Path != "" && opts.Dest.Database != "":
+				return usageErr("--to and --database exclude each other")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runBackupRestore(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Target, "target", "", "the snapshot's target (found from the snapshot when omitted)")
+	cmd.Flags().StringVar(&opts.Dest.Path, "to", "", "directory to restore files under")
+	cmd.Flags().StringVar(&opts.Dest.Database, "database", "", "database to restore a dump into")
+	cmd.Flags().BoolVar(&opts.Dest.Replace, "replace", false, "replace an existing database (after a successful restore)")
+	cmd.Flags().BoolVar(&opts.Dest.InPlace, "in-place", false, "restore the target's data where it was backed up from, replacing it (after a successful restore)")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy target")
+	return cmd
+}
+
+func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
+	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	target := opts.Target
+	if target == "" {
+		if target, err = m.FindTarget(ctx, opts.Snapshot); err != nil {
+			return usageErr(err.Error())
+		}
+	} else if _, err := m.Lab.Backup(target); err != nil {
+		return usageErr(err.Error())
+	}
+	plan, err := m.PlanRestore(ctx, target, opts.Snapshot, opts.Dest)
+	if err != nil {
+		if errors.Is(err, backup.ErrNoSnapshot) {
+			return err
+		}
+		return usageErr(err.Error())
+	}
+	where := "directory " + plan.Dest.Path
+	switch {
+	case plan.Dest.InPlace && plan.Provider == lab.ProviderPostgres:
+		where = "database " + strings.Join(plan.Replaces, ", ") + " in place (replacing it after a successful restore)"
+	case plan.Dest.InPlace:
+		where = strings.Join(plan.Replaces, ", ") + " in place (replacing them after a verified restore)"
+	case plan.Dest.Database != "":
+		where = "database " + plan.Dest.Database
+		if plan.Dest.Replace {
+			where += " (replacing it if it exists)"
+		}
+	}
+	desc := fmt.Sprintf("restore %s snapshot %s (%s, %s) into %s", target, short(plan.Snapshot.ID), plan.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), size(plan.Snapshot.Bytes), where)
+	if opts.JSON {
+		writeJSON(opts.IO.Out, "restore_plan", plan)
+	} else {
+		fmt.Fprintln(opts.IO.Out, "plan: "+desc)
+	}
+	if opts.DryRun {
+		return nil
+	}
+	if err := confirm(opts.IO, opts.Yes, desc+"?"); err != nil {
+		return err
+	}
+	pr := newProgress(opts.IO.ErrOut, opts.IO.StderrTTY)
+	m.Progress = pr.Update
+	run, err := m.Restore(ctx, plan)
+	pr.Done()
+	if opts.JSON {
+		writeJSON(opts.IO.Out, "restore", map[string]any{"run": run, "error": errString(err)})
+	} else if err == nil {
+		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StderrTTY, true), short(plan.Snapshot.ID), where, seconds(run.End.Sub(run.Start)))
+	}
+	return err
+}
