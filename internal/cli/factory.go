@@ -79,17 +79,20 @@ func (f *Factory) Repo(ctx context.Context, l *lab.Lab, name string, retryLock t
 	}
 	cfg := restic.Config{Repository: r.URL, PasswordFile: r.PasswordFile, Logger: f.Logger(), RetryLock: retryLock}
 	if r.PasswordEnv != "" {
-		v, ok := os.LookupEnv(r.PasswordEnv)
-		if !ok || v == "" {
-			return nil, fmt.Errorf("repository %s: password_env %s is not set", name, r.PasswordEnv)
+		v, err := r.PasswordSecret().Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", name, err)
 		}
 		cfg.Password = v
 	}
 	for k, v := range r.Env {
 		cfg.Env = append(cfg.Env, k+"="+v)
 	}
-	for k, from := range r.EnvFrom {
-		v := os.Getenv(from)
+	for k, s := range r.EnvFromSecrets() {
+		v, err := s.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", name, err)
+		}
 		cfg.Env = append(cfg.Env, k+"="+v)
 		cfg.Secrets = append(cfg.Secrets, v)
 	}

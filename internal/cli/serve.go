@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -176,25 +175,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 // serveToken reads the HTTP bearer token named by serve.token_env or
 // serve.token_file ("" when neither is set).
 func serveToken(l *lab.Lab) (string, error) {
-	switch {
-	case l.Serve.TokenEnv != "":
-		v := os.Getenv(l.Serve.TokenEnv)
-		if v == "" {
-			return "", fmt.Errorf("serve.token_env: %s is not set", l.Serve.TokenEnv)
-		}
-		return v, nil
-	case l.Serve.TokenFile != "":
-		b, err := os.ReadFile(l.Serve.TokenFile)
-		if err != nil {
-			return "", fmt.Errorf("serve.token_file: %w", err)
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("serve.token_file: %s is empty", l.Serve.TokenFile)
-		}
-		return v, nil
+	v, err := l.Serve.TokenSecret().Resolve()
+	if err != nil {
+		return "", fmt.Errorf("serve.%w", err)
 	}
-	return "", nil
+	return v, nil
 }
 
 func serverJobs(jobs []daemon.JobInfo) []server.JobInfo {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"homelab/internal/catalog"
@@ -73,7 +72,7 @@ func (d *Daemon) runBackup(ctx context.Context, st *labState, name string) catal
 	ev := notify.Event{Lab: st.lab.Name, Target: name, Job: "backup", Time: d.cfg.Now(), RunID: rep.Run.RunID, SnapshotID: rep.Run.SnapshotID}
 	switch res {
 	case catalog.ResultOK, catalog.ResultPartial:
-		if url := heartbeatURL(b); url != "" {
+		if url := d.heartbeatURL(b); url != "" {
 			st.notifier.Ping(url, ev)
 		}
 		if prev == catalog.ResultFailed || d.clearOverdue(name) {
@@ -200,12 +199,19 @@ func jobError(err error, timedOut bool, timeout time.Duration) string {
 	return oneLine(err.Error())
 }
 
-// heartbeatURL is the target's heartbeat ping URL ("" if none or unset).
-func heartbeatURL(b *lab.Backup) string {
-	if b.Heartbeat.URLEnv != "" {
-		return os.Getenv(b.Heartbeat.URLEnv)
+// heartbeatURL is the target's heartbeat ping URL ("" if none). A
+// url_env that is unset or empty is logged (naming the variable) and no
+// ping is sent: the dead-man's switch then reports the missing pings.
+func (d *Daemon) heartbeatURL(b *lab.Backup) string {
+	s := b.Heartbeat.URLSecret()
+	if !s.IsSet() {
+		return b.Heartbeat.URL
 	}
-	return b.Heartbeat.URL
+	url, err := s.Resolve()
+	if err != nil {
+		d.log.Warn("heartbeat not sent", "target", b.Name, "err", err)
+	}
+	return url
 }
 
 // sweepLocks removes the repository's restic locks when all of them are

@@ -3,8 +3,6 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 
 	"homelab/internal/lab"
 	"homelab/internal/notify"
@@ -18,18 +16,12 @@ func NewNotifier(l *lab.Lab, log *slog.Logger) (Notifier, error) {
 	for i, n := range l.Notify {
 		name := fmt.Sprintf("notify[%d]", i)
 		url := n.URL
-		switch {
-		case n.URLEnv != "":
-			url = os.Getenv(n.URLEnv)
-			if url == "" {
-				return nil, fmt.Errorf("%s: url_env %s is not set", name, n.URLEnv)
-			}
-		case n.URLFile != "":
-			b, err := os.ReadFile(n.URLFile)
+		if s := n.URLSecret(); s.IsSet() {
+			v, err := s.Resolve()
 			if err != nil {
-				return nil, fmt.Errorf("%s: url_file: %w", name, err)
+				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			url = strings.TrimSpace(string(b))
+			url = v
 		}
 		chans = append(chans, notify.Channel{Name: name, URL: url, On: n.On, Title: n.Title, Body: n.Body})
 	}

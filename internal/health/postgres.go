@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -51,10 +50,11 @@ func probePostgres(ctx context.Context, p *lab.PostgresProbe, o Options) (string
 
 // pgConfig builds the connection config of p and lists the secrets in it.
 func pgConfig(p *lab.PostgresProbe, o Options) (*pgx.ConnConfig, []string, error) {
-	if p.DSNEnv != "" || p.DSNFile != "" {
-		dsn, from, err := secret(o, p.DSNEnv, p.DSNFile, "dsn")
+	if s := p.DSNSecret(); s.IsSet() {
+		from := s.Source()
+		dsn, err := s.ResolveWith(o.lookupEnv)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, unhealthy(err.Error())
 		}
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
@@ -78,10 +78,10 @@ func pgConfig(p *lab.PostgresProbe, o Options) (*pgx.ConnConfig, []string, error
 		return nil, nil, err
 	}
 	var secrets []string
-	if p.PasswordEnv != "" || p.PasswordFile != "" {
-		pw, _, err := secret(o, p.PasswordEnv, p.PasswordFile, "password")
+	if s := p.PasswordSecret(); s.IsSet() {
+		pw, err := s.ResolveWith(o.lookupEnv)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, unhealthy(err.Error())
 		}
 		cfg.Password = pw
 	}
@@ -96,25 +96,6 @@ func portString(port int) string {
 		return ""
 	}
 	return strconv.Itoa(port)
-}
-
-// secret reads a secret from the environment variable env or the file
-// file (without its trailing newline); what names it in errors.
-func secret(o Options, env, file, what string) (value, from string, err error) {
-	if env != "" {
-		from = what + "_env " + env
-		v, ok := o.lookupEnv(env)
-		if !ok || v == "" {
-			return "", from, unhealthy(from + " is not set")
-		}
-		return v, from, nil
-	}
-	from = what + "_file " + file
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", from, unhealthyf("%s: %v", what+"_file", err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), from, nil
 }
 
 // pgError describes a connection or query error: the server's message

@@ -39,21 +39,9 @@ type conn struct {
 
 func connOf(s lab.Source) (conn, error) {
 	c := conn{src: s}
-	switch {
-	case s.PasswordEnv != "":
-		v, ok := os.LookupEnv(s.PasswordEnv)
-		if !ok || v == "" {
-			return c, fmt.Errorf("password_env %s is not set", s.PasswordEnv)
-		}
-		c.password = v
-	case s.PasswordFile != "":
-		b, err := os.ReadFile(s.PasswordFile)
-		if err != nil {
-			return c, fmt.Errorf("password_file: %w", err)
-		}
-		c.password = strings.TrimRight(string(b), "\r\n")
-	}
-	return c, nil
+	v, err := s.PasswordSecret().Resolve()
+	c.password = v
+	return c, err
 }
 
 // env is the libpq environment of pg_dump/pg_restore: the password and
