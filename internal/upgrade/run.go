@@ -19,6 +19,7 @@ import (
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
+	"homelab/internal/logs"
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
 	"homelab/internal/status"
@@ -651,8 +652,15 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	return u.startOthers(ctx, names, others)
 }
 
+// gateLogLines is how many of a service's last log lines a health gate
+// that saw it stop puts in its error.
+const gateLogLines = 10
+
 // waitHealthy polls until the service is healthy (see healthy) or within
-// is over.
+// is over. When the runtime reports the service stopped (its process
+// exited: a crash at start), the gate fails at once, without waiting out
+// within, with the runtime's words and the service's last log lines
+// (*StoppedError).
 func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.Runtime, within time.Duration) error {
 	u.note("waiting up to %s for %s to be healthy", within, s.Name)
 	poll := u.Poll
@@ -669,6 +677,9 @@ func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.R
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if st, ok := detail.(stoppedDetail); ok {
+			return u.stoppedError(ctx, s, st)
+		}
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("%s not healthy within %s: %s", s.Name, within, detail)
 		}
@@ -682,23 +693,96 @@ func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.R
 
 // healthy is one look at the service: the runtime reports it running,
 // not unhealthy or starting by its own health check (Docker's
-// HEALTHCHECK), and its health probe, if it has one, passes.
-func (u *Upgrader) healthy(ctx context.Context, s *lab.Service, rt runtime.Runtime) (bool, string) {
+// HEALTHCHECK), and its health probe, if it has one, passes. The detail
+// says why not; it is a stoppedDetail when the runtime reports the
+// service stopped.
+func (u *Upgrader) healthy(ctx context.Context, s *lab.Service, rt runtime.Runtime) (bool, fmt.Stringer) {
 	st, err := rt.Status(ctx)
 	if err != nil {
-		return false, err.Error()
+		return false, textDetail(err.Error())
 	}
-	if st.State != runtime.Running {
-		return false, string(st.State) + ": " + st.Detail
+	switch st.State {
+	case runtime.Running:
+	case runtime.Stopped:
+		return false, stoppedDetail(st)
+	default:
+		return false, textDetail(stateWords(st))
 	}
 	if st.Health != "" && st.Health != runtime.HealthHealthy {
-		return false, "Docker health check: " + st.Health
+		return false, textDetail("Docker health check: " + st.Health)
 	}
 	if s.Health.Kind() == "" {
-		return true, st.Detail
+		return true, textDetail(st.Detail)
 	}
 	r := health.Probe(ctx, s, u.Health)
-	return r.Healthy, r.Detail
+	return r.Healthy, textDetail(r.Detail)
+}
+
+// textDetail is a health gate's detail in words.
+type textDetail string
+
+func (d textDetail) String() string { return string(d) }
+
+// stoppedDetail is the status of a service its runtime reports stopped.
+type stoppedDetail runtime.Status
+
+func (d stoppedDetail) String() string { return stateWords(runtime.Status(d)) }
+
+// stateWords is "stopped: failed (Result: exit-code)", or only the state
+// when the runtime gave no detail ("stopped", never "stopped: ").
+func stateWords(st runtime.Status) string {
+	if st.Detail == "" {
+		return string(st.State)
+	}
+	return string(st.State) + ": " + st.Detail
+}
+
+// StoppedError is a health gate that saw the service stop: its process
+// exited (a crash at start) before it became healthy.
+type StoppedError struct {
+	Service string
+	// Status is the runtime's last report.
+	Status runtime.Status
+	// Logs are the service's last log lines (at most 10), or LogsErr says
+	// why they could not be read.
+	Logs    []string
+	LogsErr error
+}
+
+func (e *StoppedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s stopped before it became healthy: %s", e.Service, stateWords(e.Status))
+	switch {
+	case e.LogsErr != nil:
+		fmt.Fprintf(&b, " (its logs: %v)", e.LogsErr)
+	case len(e.Logs) == 0:
+		b.WriteString(" (its log is empty)")
+	default:
+		fmt.Fprintf(&b, "; its last %d log lines:", len(e.Logs))
+		for _, l := range e.Logs {
+			b.WriteString("\n    " + l)
+		}
+	}
+	return b.String()
+}
+
+// stoppedError builds the StoppedError of s, reading its last log lines
+// (bounded by 10 seconds, so a hung log reader does not hold the
+// rollback).
+func (u *Upgrader) stoppedError(ctx context.Context, s *lab.Service, st stoppedDetail) error {
+	e := &StoppedError{Service: s.Name, Status: runtime.Status(st)}
+	src, err := logs.For(s, logs.Config{LabPath: u.Lab.Path, LookupEnv: u.Health.LookupEnv, Log: u.Log})
+	if err != nil {
+		e.LogsErr = err
+		return e
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	e.LogsErr = src.Stream(lctx, logs.Options{Tail: gateLogLines}, func(l logs.Line) error {
+		e.Logs = append(e.Logs, l.Text)
+		return nil
+	})
+	return e
 }
 
 // postStep runs the post_step template with /bin/sh -c in the lab file's
