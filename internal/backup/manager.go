@@ -103,8 +103,13 @@ func (m *Manager) lockTarget(ctx context.Context, name string) (func() error, er
 	return l.Release, nil
 }
 
+// event records an event with a context that outlives a cancelled run
+// (as record does), so an interrupted run's backup_interrupted event is
+// not lost to "context canceled".
 func (m *Manager) event(ctx context.Context, level, target, kind, msg string) {
-	if err := m.Catalog.AddEvent(ctx, catalog.Event{Time: m.now().UTC(), Level: level, Target: target, Kind: kind, Message: msg}); err != nil {
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := m.Catalog.AddEvent(ectx, catalog.Event{Time: m.now().UTC(), Level: level, Target: target, Kind: kind, Message: msg}); err != nil {
 		m.log().Warn("record event", "err", err)
 	}
 }
