@@ -94,8 +94,15 @@ func Run(ctx context.Context, c Cmd) error {
 		cmd.WaitDelay = 10 * time.Second
 	}
 	// Own process group: a terminal's Ctrl-C reaches homelab, which then
-	// interrupts children deliberately and in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// interrupts children deliberately and in order. Being in their own
+	// group, children would outlive a homelab killed with SIGKILL (a
+	// restic holding its repository lock, a pg_dump holding a
+	// connection): Pdeathsig sends them SIGTERM when homelab dies, which
+	// restic and pg_dump handle by cleaning up (restic removes its lock).
+	// Linux delivers it when the thread that started the child exits; Go
+	// only ends a thread when a goroutine locked to it exits, which
+	// nothing that calls Run does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 
 	red := redactor(c.Secrets)
 	tail := &tailBuffer{max: 8 * StderrCap}
