@@ -77,7 +77,10 @@ func (f *Factory) Repo(ctx context.Context, l *lab.Lab, name string, retryLock t
 	if !ok {
 		return nil, fmt.Errorf("unknown repository %q", name)
 	}
-	cfg := restic.Config{Repository: r.URL, PasswordFile: r.PasswordFile, Logger: f.Logger(), RetryLock: retryLock}
+	// A lock left by a restic killed on this host (with its homelab) is
+	// removed when it blocks a command; other locks are left to `homelab
+	// repo unlock`.
+	cfg := restic.Config{Repository: r.URL, PasswordFile: r.PasswordFile, Logger: f.Logger(), RetryLock: retryLock, RemoveStaleLocks: true}
 	if r.PasswordEnv != "" {
 		v, err := r.PasswordSecret().Resolve()
 		if err != nil {

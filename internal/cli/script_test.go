@@ -1,15 +1,20 @@
 package cli_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"homelab/internal/cli"
+	"homelab/internal/restic"
 	"homelab/internal/testenv"
 )
 
@@ -66,6 +71,31 @@ func scriptCmds(pgBin string) map[string]func(ts *testscript.TestScript, neg boo
 				ts.Check(os.Truncate(p, 64))
 			}
 			fmt.Fprintf(ts.Stdout(), "truncated %d pack files\n", len(packs))
+		},
+		// stalelock REPO PASSFILE: leave a restic lock in REPO whose
+		// holder is gone from this host: start a restic backup that holds
+		// a shared lock, await the lock, and SIGKILL it (and its child).
+		"stalelock": func(ts *testscript.TestScript, neg bool, args []string) {
+			if len(args) != 2 || neg {
+				ts.Fatalf("usage: stalelock REPO PASSFILE")
+			}
+			repo, pass := ts.MkAbs(args[0]), ts.MkAbs(args[1])
+			bin := restic.DefaultBinary("")
+			cmd := exec.Command(bin, "backup", "--stdin-from-command", "--stdin-filename", "x", "--", "sleep", "600")
+			cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD_FILE="+pass)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			ts.Check(cmd.Start())
+			defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+				out, _ := exec.Command(bin, "-r", repo, "--password-file", pass, "list", "locks", "--no-lock").Output()
+				if len(bytes.TrimSpace(out)) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					ts.Fatalf("restic took no lock in %s within a minute", repo)
+				}
+			}
+			fmt.Fprintf(ts.Stdout(), "killed restic pid %d holding a lock\n", cmd.Process.Pid)
 		},
 		// expand FILE: replace ${VAR} in FILE with the script's environment.
 		"expand": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -225,29 +225,25 @@ func (d *Daemon) sweepLocks(ctx context.Context, st *labState, repo string) {
 	if err != nil {
 		return // the job reports it
 	}
-	locks, err := c.Locks(ctx)
+	now := d.cfg.Now()
+	stale, live, err := c.Partition(ctx, restic.StaleRule{MaxAge: st.lab.Serve.StaleLockAge, Hostname: d.cfg.Hostname,
+		Alive: restic.ProcessAlive, Now: func() time.Time { return now }})
 	if err != nil {
 		if !errors.Is(err, restic.ErrNoRepository) {
 			d.log.Warn("list repository locks", "repository", repo, "err", err)
 		}
 		return
 	}
-	now := d.cfg.Now()
-	var stale []restic.LockInfo
-	for _, l := range locks {
-		if l.Stale(now, st.lab.Serve.StaleLockAge, d.cfg.Hostname, restic.ProcessAlive) {
-			stale = append(stale, l)
-		} else {
-			d.log.Info("repository locked; waiting for it", "repository", repo, "lock", l.ID[:min(8, len(l.ID))],
-				"host", l.Hostname, "pid", l.PID, "exclusive", l.Exclusive, "age", now.Sub(l.Time).Round(time.Second))
-		}
+	for _, l := range live {
+		d.log.Info("repository locked; waiting for it", "repository", repo, "lock", l.ShortID(),
+			"host", l.Hostname, "pid", l.PID, "exclusive", l.Exclusive, "age", now.Sub(l.Time).Round(time.Second))
 	}
-	if len(stale) == 0 || len(stale) < len(locks) {
+	if len(stale) == 0 || len(live) > 0 {
 		return
 	}
 	for _, l := range stale {
 		msg := fmt.Sprintf("removing stale restic lock %s of pid %d on %s (%s old, holder gone)",
-			l.ID[:min(8, len(l.ID))], l.PID, l.Hostname, now.Sub(l.Time).Round(time.Second))
+			l.ShortID(), l.PID, l.Hostname, now.Sub(l.Time).Round(time.Second))
 		d.log.Warn(msg, "repository", repo)
 		d.event(ctx, "warn", repo, "stale_lock_removed", msg)
 	}

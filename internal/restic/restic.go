@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -72,7 +73,18 @@ type Config struct {
 	// RetryLock makes restic wait up to this long for a repository lock
 	// (restic --retry-lock); 0 fails at once with ErrLocked.
 	RetryLock time.Duration
-	Logger    *slog.Logger
+	// RemoveStaleLocks: when a command fails with ErrLocked and every lock
+	// of the repository was taken on this host by a process that no
+	// longer exists (a restic killed with its homelab), the locks are
+	// removed (restic unlock, which removes only locks restic itself
+	// calls stale) and the command runs once more. Each removed lock is
+	// logged as a warning and passed to OnStaleLock. A lock of another
+	// host, or of a live process, is never removed: the command fails
+	// with ErrLocked as before (see `homelab repo unlock`).
+	RemoveStaleLocks bool
+	// OnStaleLock, when set, gets each lock RemoveStaleLocks removed.
+	OnStaleLock func(LockInfo)
+	Logger      *slog.Logger
 }
 
 // Client runs restic against one repository.
@@ -170,7 +182,25 @@ type call struct {
 	noLock   bool
 }
 
+// run runs one restic command; see Config.RemoveStaleLocks for the one
+// retry after removing locks left by dead processes of this host.
 func (c *Client) run(ctx context.Context, k call) error {
+	err := c.runOnce(ctx, k)
+	if !errors.Is(err, ErrLocked) || !c.cfg.RemoveStaleLocks || k.noLock || k.stdin != nil || ctx.Err() != nil {
+		return err
+	}
+	removed, rerr := c.RemoveStaleLocks(ctx, StaleRule{})
+	if rerr != nil {
+		c.log.Warn("could not remove stale locks", "op", k.op, "err", rerr)
+		return err
+	}
+	if len(removed) == 0 {
+		return err
+	}
+	return c.runOnce(ctx, k)
+}
+
+func (c *Client) runOnce(ctx context.Context, k call) error {
 	args := append([]string{}, k.args...)
 	if c.cfg.RetryLock > 0 && !k.noLock {
 		args = append([]string{"--retry-lock", c.cfg.RetryLock.String()}, args...)
@@ -477,6 +507,12 @@ func (c *Client) Unlock(ctx context.Context) error {
 	return c.run(ctx, call{op: "unlock", args: []string{"unlock"}, stdout: io.Discard, noLock: true})
 }
 
+// UnlockAll removes every lock, live ones too (restic unlock
+// --remove-all): an operation still running then works without its lock.
+func (c *Client) UnlockAll(ctx context.Context) error {
+	return c.run(ctx, call{op: "unlock --remove-all", args: []string{"unlock", "--remove-all"}, stdout: io.Discard, noLock: true})
+}
+
 // emitStatus decodes a status line and hands it to progress (when set).
 func emitStatus(progress func(Status), line []byte) {
 	if progress == nil {
@@ -539,6 +575,75 @@ func (c *Client) Locks(ctx context.Context) ([]LockInfo, error) {
 	slices.SortFunc(locks, func(a, b LockInfo) int { return a.Time.Compare(b.Time) })
 	return locks, nil
 }
+
+// StaleRule says which locks are stale: those of this host (Hostname,
+// default os.Hostname, as restic records it) whose process Alive says is
+// gone (default ProcessAlive), and, when MaxAge > 0, those not refreshed
+// for MaxAge (restic refreshes a live lock every 5 minutes). Now defaults
+// to time.Now.
+type StaleRule struct {
+	MaxAge   time.Duration
+	Hostname string
+	Alive    func(pid int) bool
+	Now      func() time.Time
+}
+
+// Partition lists the repository's locks split into stale and live ones
+// by rule r.
+func (c *Client) Partition(ctx context.Context, r StaleRule) (stale, live []LockInfo, err error) {
+	locks, err := c.Locks(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, alive, now := r.Hostname, r.Alive, time.Now()
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if alive == nil {
+		alive = ProcessAlive
+	}
+	if r.Now != nil {
+		now = r.Now()
+	}
+	maxAge := r.MaxAge
+	if maxAge <= 0 {
+		maxAge = time.Duration(math.MaxInt64)
+	}
+	for _, l := range locks {
+		if l.Stale(now, maxAge, host, alive) {
+			stale = append(stale, l)
+		} else {
+			live = append(live, l)
+		}
+	}
+	return stale, live, nil
+}
+
+// RemoveStaleLocks removes the repository's locks when every one of them
+// is stale by rule r (restic unlock), logging each as a warning and
+// passing it to Config.OnStaleLock; it returns the removed locks. When a
+// live lock is among them nothing is removed and it returns none: the
+// caller then meets the live lock (restic --retry-lock waits for it).
+func (c *Client) RemoveStaleLocks(ctx context.Context, r StaleRule) ([]LockInfo, error) {
+	stale, live, err := c.Partition(ctx, r)
+	if err != nil || len(stale) == 0 || len(live) > 0 {
+		return nil, err
+	}
+	if err := c.Unlock(ctx); err != nil {
+		return nil, err
+	}
+	for _, l := range stale {
+		c.log.Warn("removed stale restic lock", "lock", l.ShortID(), "pid", l.PID, "host", l.Hostname,
+			"age", time.Since(l.Time).Round(time.Second), "exclusive", l.Exclusive)
+		if c.cfg.OnStaleLock != nil {
+			c.cfg.OnStaleLock(l)
+		}
+	}
+	return stale, nil
+}
+
+// ShortID is the first 8 characters of the lock's ID, as restic shows IDs.
+func (l LockInfo) ShortID() string { return l.ID[:min(8, len(l.ID))] }
 
 // ProcessAlive reports whether a process with pid exists on this host
 // (kill -0: ESRCH means gone; EPERM means it exists under another user).
