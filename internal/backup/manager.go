@@ -95,6 +95,77 @@ func (m *Manager) Target(ctx context.Context, name string) (Target, Provider, er
 	return Target{Spec: spec, Repo: repo}, p, nil
 }
 
+// CheckLockName is the name of the lock a repository check holds while it
+// runs: "check@<repository>" (no target name has an @).
+func CheckLockName(repo string) string { return "check@" + repo }
+
+// runLockName is the lock a run holds while it runs: its target's, or for
+// a check its repository's check lock.
+func runLockName(r catalog.Run) string {
+	if r.Kind == catalog.KindCheck {
+		return CheckLockName(r.Repository)
+	}
+	return r.Target
+}
+
+// AbandonedRunError is the error recorded for a run that Reconcile found
+// running in the catalog with no process at work on it.
+const AbandonedRunError = "interrupted: the homelab process running it is gone"
+
+// Reconcile records as interrupted, in the catalog, every run that the
+// catalog has as running but whose lock no process holds: the homelab
+// running it was killed (SIGKILL, power loss) and it will never finish.
+// Every run holds its lock from before it is recorded until after it is
+// finished, so Reconcile takes the lock itself (never waiting: a busy lock
+// is a run at work) and, holding it, reads the run again: one that
+// finished meanwhile is left alone. It returns the runs it closed; homelab
+// calls it at start, so that the catalog, the API, the metrics and status
+// agree.
+func (m *Manager) Reconcile(ctx context.Context) ([]catalog.Run, error) {
+	running, err := m.Catalog.Runs(ctx, catalog.RunFilter{Result: catalog.ResultRunning})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile runs: %w", err)
+	}
+	var closed []catalog.Run
+	for _, r := range running {
+		done, ok, err := m.reconcileRun(ctx, r)
+		if err != nil {
+			return closed, err
+		}
+		if ok {
+			closed = append(closed, done)
+		}
+	}
+	return closed, nil
+}
+
+// reconcileRun records r as interrupted if no process runs it, and
+// returns it so recorded and true if it did.
+func (m *Manager) reconcileRun(ctx context.Context, r catalog.Run) (catalog.Run, bool, error) {
+	l, err := lock.Acquire(ctx, m.Lab.StateDir, runLockName(r), false)
+	if err != nil {
+		return r, false, nil // busy: a run at work (or a lock we cannot take)
+	}
+	defer l.Release()
+	still, err := m.Catalog.Runs(ctx, catalog.RunFilter{Target: r.Target, Kind: r.Kind, Result: catalog.ResultRunning})
+	if err != nil {
+		return r, false, fmt.Errorf("reconcile run %s: %w", r.RunID, err)
+	}
+	if !slices.ContainsFunc(still, func(s catalog.Run) bool { return s.ID == r.ID }) {
+		return r, false, nil // it finished meanwhile
+	}
+	r.Result, r.Error = catalog.ResultInterrupted, AbandonedRunError
+	if r.End.IsZero() {
+		r.End = m.now().UTC()
+	}
+	if err := m.record(ctx, r); err != nil {
+		return r, false, fmt.Errorf("reconcile run %s: %w", r.RunID, err)
+	}
+	m.log().Warn("recorded an abandoned run as interrupted", "run", r.RunID, "kind", r.Kind, "target", r.Target, "started", r.Start)
+	m.event(ctx, "warn", r.Target, string(r.Kind)+"_interrupted", fmt.Sprintf("%s %s started %s: %s", r.Kind, r.RunID, r.Start.Format(time.RFC3339), AbandonedRunError))
+	return r, true, nil
+}
+
 func (m *Manager) lockTarget(ctx context.Context, name string) (func() error, error) {
 	l, err := lock.Acquire(ctx, m.Lab.StateDir, name, m.Wait)
 	if err != nil {
@@ -603,6 +674,14 @@ func (m *Manager) Check(ctx context.Context, repoName, readDataSubset string) Ch
 		rep.Err = err
 		return rep
 	}
+	// The lock marks the run as alive for Reconcile (restic's own
+	// exclusive lock already keeps two checks of a repository apart).
+	release, err := m.lockTarget(ctx, CheckLockName(repoName))
+	if err != nil {
+		rep.Err = err
+		return rep
+	}
+	defer release()
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
 		rep.Err = fmt.Errorf("record run: %w", err)
 		return rep

@@ -138,6 +138,29 @@ func (f *Factory) newManager(l *lab.Lab, store catalog.Store, wait bool, log *sl
 	}
 }
 
+// reconcileRuns records as interrupted the runs a killed homelab left
+// running in the catalog (backup.Manager.Reconcile), when the lab and its
+// catalog exist; errors are logged: the command itself meets them.
+func (f *Factory) reconcileRuns(ctx context.Context) {
+	l, err := f.Lab()
+	if err != nil {
+		return
+	}
+	path := filepath.Join(l.StateDir, "catalog.db")
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	store, err := catalog.Open(ctx, path)
+	if err != nil {
+		return
+	}
+	defer store.Close()
+	m := &backup.Manager{Lab: l, Catalog: store, Now: f.now, Log: f.Logger()}
+	if _, err := m.Reconcile(ctx); err != nil {
+		f.Logger().Warn("reconcile the catalog's runs", "err", err)
+	}
+}
+
 func (f *Factory) now() time.Time {
 	if f.Now != nil {
 		return f.Now()

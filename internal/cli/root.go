@@ -70,7 +70,12 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	// An unfinished upgrade (a killed process, a power loss) is reported by
 	// every command that reads the lab, until it is resumed (status shows
 	// it on its page).
+	// Runs left running in the catalog by a killed homelab are recorded
+	// as interrupted first, so status, the API and the metrics agree.
 	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
+		if cmd.Name() != "version" && cmd.Name() != "help" {
+			f.reconcileRuns(cmd.Context())
+		}
 		if cmd.Name() != "version" && cmd.Name() != "help" && cmd.Name() != "status" {
 			f.warnUnfinished(cmd.Context())
 		}

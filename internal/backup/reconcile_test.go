@@ -1,0 +1,74 @@
+package backup
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/lock"
+)
+
+// TestReconcile: runs a killed homelab left running in the catalog are
+// recorded there as interrupted (they stayed running forever before, in
+// /api/v1/runs and the metrics); a run whose lock a process holds is at
+// work and left alone.
+func TestReconcile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := catalog.Open(ctx, filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	start := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	now := start.Add(time.Hour)
+	l := &lab.Lab{StateDir: dir}
+	m := &Manager{Lab: l, Catalog: store, Now: func() time.Time { return now }}
+	begin := func(r catalog.Run) catalog.Run {
+		r.Start = start
+		r, err := store.StartRun(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	abandonedBackup := begin(catalog.Run{RunID: "a", Kind: catalog.KindBackup, Target: "files", Repository: "local"})
+	abandonedCheck := begin(catalog.Run{RunID: "b", Kind: catalog.KindCheck, Target: "local", Repository: "local"})
+	atWork := begin(catalog.Run{RunID: "c", Kind: catalog.KindPrune, Target: "db", Repository: "local"})
+	held, err := lock.Acquire(ctx, dir, "db", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+
+	closed, err := m.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(closed) != 2 {
+		t.Fatalf("closed %+v, want the backup and the check", closed)
+	}
+	for _, want := range []catalog.Run{abandonedBackup, abandonedCheck} {
+		runs, err := store.Runs(ctx, catalog.RunFilter{Target: want.Target, Kind: want.Kind})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of %s: %+v, %v", want.Target, runs, err)
+		}
+		if r := runs[0]; r.Result != catalog.ResultInterrupted || r.Error != AbandonedRunError || !r.End.Equal(now) {
+			t.Errorf("%s %s after Reconcile: %+v", want.Kind, want.Target, r)
+		}
+	}
+	if runs, _ := store.Runs(ctx, catalog.RunFilter{Target: atWork.Target}); len(runs) != 1 || runs[0].Result != catalog.ResultRunning {
+		t.Errorf("the run at work (its lock held) was touched: %+v", runs)
+	}
+	evs, _ := store.Events(ctx, 0)
+	if len(evs) != 2 {
+		t.Errorf("events %+v, want one per closed run", evs)
+	}
+	// Idempotent: nothing more to close.
+	if closed, err := m.Reconcile(ctx); err != nil || len(closed) != 0 {
+		t.Errorf("second Reconcile closed %+v, %v", closed, err)
+	}
+}
