@@ -554,6 +554,9 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 			err = fmt.Errorf("%w: %s: %w", ErrDrillFailed, name, err)
 		}
 	}
+	for _, left := range out.Report.Leftovers {
+		m.event(ctx, "error", name, "drill_leftover", "left by a killed drill and could not be removed: "+left)
+	}
 	d.End, d.RTO, d.Output = m.now().UTC(), out.Report.RTO, out.Report.Output()
 	d.Result = resultOf(ctx, err)
 	if err != nil {

@@ -97,6 +97,13 @@ type DrillReport struct {
 	Checks []CheckResult `json:"checks"`
 	// Place is the throwaway place restored into (removed afterwards).
 	Place string `json:"place"`
+	// Leftovers are throwaway places that earlier drills of the target,
+	// killed before they could remove them, left behind and that this
+	// drill could not remove either, each with the reason ("database
+	// homelab_drill_db_...: drop database: ..."). The drill removes the
+	// ones it can before it starts; the manager records the rest as
+	// errors, so status shows them.
+	Leftovers []string `json:"leftovers,omitempty"`
 }
 
 // Failed returns the failed checks.

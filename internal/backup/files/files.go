@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,13 +93,20 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 // Drill restores snap into a fresh temporary directory with restic restore
 // --verify --no-cache (a drill proves the repository, not the local cache), runs the target's checks (path exists; sha256 matches) and
 // removes the directory.
+//
+// The directory is <TempDir>/homelab-drill-<target>-<pid>-<random>. Before
+// it restores, a drill removes the directories of earlier drills of the
+// target whose homelab process (pid) is gone: a drill killed with its
+// homelab left them (hundreds of MB) forever. One it cannot remove is
+// reported in DrillReport.Leftovers.
 func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (backup.DrillReport, error) {
-	dir, err := os.MkdirTemp(p.TempDir, "homelab-drill-"+t.Name()+"-")
+	rep := backup.DrillReport{Leftovers: removeDeadDrills(p.tempDir(), t.Name())}
+	dir, err := os.MkdirTemp(p.tempDir(), drillDirPrefix(t.Name())+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
-		return backup.DrillReport{}, err
+		return rep, err
 	}
 	defer os.RemoveAll(dir)
-	rep := backup.DrillReport{Place: dir}
+	rep.Place = dir
 	start := time.Now()
 	sum, err := t.Repo.Restore(ctx, snap.ID, dir, restic.RestoreOptions{Verify: true, NoCache: true}, nil)
 	rep.RTO = time.Since(start)
@@ -110,6 +119,56 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 		rep.Checks = append(rep.Checks, checkPath(dir, c.Path, c.SHA256))
 	}
 	return rep, nil
+}
+
+func (p *Provider) tempDir() string {
+	if p.TempDir != "" {
+		return p.TempDir
+	}
+	return os.TempDir()
+}
+
+// drillDirPrefix starts the names of target's drill directories.
+func drillDirPrefix(target string) string { return "homelab-drill-" + target + "-" }
+
+// deadDrillSuffix is what follows the prefix in a drill directory's name:
+// the pid of the homelab that made it, and MkdirTemp's random digits. The
+// digits-only pattern keeps target "app" off the directories of target
+// "app-x".
+var deadDrillSuffix = regexp.MustCompile(`^([0-9]+)-[0-9]+$`)
+
+// processAlive is restic.ProcessAlive, replaceable in tests.
+var processAlive = restic.ProcessAlive
+
+// removeDeadDrills removes target's drill directories under tmp whose
+// homelab process is gone, and returns the ones it could not remove, with
+// the reason. A directory of a live process (another lab's drill of a
+// target of the same name, or this one's) is left alone.
+func removeDeadDrills(tmp, target string) []string {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil
+	}
+	var left []string
+	prefix := drillDirPrefix(target)
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		m := deadDrillSuffix.FindStringSubmatch(rest)
+		if m == nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(m[1]); err != nil || processAlive(pid) {
+			continue
+		}
+		dir := filepath.Join(tmp, e.Name())
+		if err := os.RemoveAll(dir); err != nil {
+			left = append(left, "directory "+dir+": "+err.Error())
+		}
+	}
+	return left
 }
 
 // checkPath checks that path (as it was backed up) exists under root and,

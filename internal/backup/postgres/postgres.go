@@ -209,6 +209,14 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 			return err
 		}
 	}
+	if exists && dest.Replace {
+		// A replacing restore killed after its swap, before dropping the
+		// database it moved aside, left <db>_homelab_old_*: the data this
+		// restore replaces anyway.
+		if err := dropOld(ctx, admin, dest.Database); err != nil {
+			return err
+		}
+	}
 	if exists && !dest.Replace {
 		return fmt.Errorf("database %s exists: pass --replace to replace it (it is swapped only after a successful restore)", dest.Database)
 	}
@@ -270,6 +278,7 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 		return rep, err
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
+	rep.Leftovers = dropDeadDrills(ctx, admin, t.Name())
 	db := DrillDatabase(t.Name(), runID)
 	rep.Place = "database " + db
 	start := time.Now()
@@ -327,6 +336,52 @@ func sqlCheck(ctx context.Context, c *pgx.Conn, sql string) backup.CheckResult {
 // (PostgreSQL's identifier limit), lower case, prefix homelab_drill_.
 func DrillDatabase(target, runID string) string {
 	return shortIdent("homelab_drill_" + target + "_" + runID)
+}
+
+// drillRunSuffix is a run ID (NewRunID) as it ends a drill database's
+// name: 20261123t100000z_0000abcd.
+const drillRunSuffix = `[0-9]{8}t[0-9]{6}z_[0-9a-f]{8}`
+
+// dropDeadDrills drops the drill databases of target that earlier drills,
+// killed before they could drop them, left behind (the target's lock is
+// held, so no drill of the target in this lab runs); one with sessions
+// (another lab's drill of a target of the same name) is left alone. It
+// returns the ones it could not drop, with the reason. Names longer than
+// 63 bytes were shortened with a hash and are not recognised.
+func dropDeadDrills(ctx context.Context, c *pgx.Conn, target string) []string {
+	pattern := "^" + regexp.QuoteMeta(shortIdent("homelab_drill_"+target+"_")) + drillRunSuffix + "$"
+	rows, err := c.Query(ctx, `select d.datname from pg_database d
+		where d.datname ~ $1 and not exists (select 1 from pg_stat_activity a where a.datname = d.datname)
+		order by d.datname`, pattern)
+	if err != nil {
+		return []string{"drill databases of " + target + ": " + err.Error()}
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return []string{"drill databases of " + target + ": " + err.Error()}
+	}
+	var left []string
+	for _, db := range names {
+		if err := dropDB(ctx, c, db); err != nil {
+			left = append(left, "database "+db+": "+err.Error())
+		}
+	}
+	return left
+}
+
+// dropOld drops the databases <db>_homelab_old_<stamp> that a replacing
+// restore of db, killed after its swap, left behind.
+func dropOld(ctx context.Context, c *pgx.Conn, db string) error {
+	old, err := leftDatabases(ctx, c, db, "_homelab_old_")
+	if err != nil {
+		return err
+	}
+	for _, name := range old {
+		if err := dropDB(ctx, c, name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shortIdent makes s a database name: lower case, [a-z0-9_], at most 63
