@@ -136,7 +136,51 @@ func (m *Manager) Reconcile(ctx context.Context) ([]catalog.Run, error) {
 			closed = append(closed, done)
 		}
 	}
+	drills, err := m.Catalog.Drills(ctx, catalog.DrillFilter{Result: catalog.ResultRunning})
+	if err != nil {
+		return closed, fmt.Errorf("reconcile drills: %w", err)
+	}
+	for _, d := range drills {
+		ok, err := m.reconcileDrill(ctx, d)
+		if err != nil {
+			return closed, err
+		}
+		if ok {
+			closed = append(closed, catalog.Run{RunID: d.RunID, Kind: KindDrill, Target: d.Target, SnapshotID: d.SnapshotID,
+				Start: d.Start, End: m.now().UTC(), Result: catalog.ResultInterrupted, Error: AbandonedRunError})
+		}
+	}
 	return closed, nil
+}
+
+// KindDrill names drills among the runs Reconcile returns (drills are
+// their own catalog records, not runs).
+const KindDrill catalog.Kind = "drill"
+
+// reconcileDrill records d as interrupted if no process runs it (its
+// target's lock is free), as reconcileRun does for runs.
+func (m *Manager) reconcileDrill(ctx context.Context, d catalog.Drill) (bool, error) {
+	l, err := lock.Acquire(ctx, m.Lab.StateDir, d.Target, false)
+	if err != nil {
+		return false, nil
+	}
+	defer l.Release()
+	still, err := m.Catalog.Drills(ctx, catalog.DrillFilter{Target: d.Target, Result: catalog.ResultRunning})
+	if err != nil {
+		return false, fmt.Errorf("reconcile drill %s: %w", d.RunID, err)
+	}
+	if !slices.ContainsFunc(still, func(s catalog.Drill) bool { return s.ID == d.ID }) {
+		return false, nil
+	}
+	d.Result, d.Error, d.End = catalog.ResultInterrupted, AbandonedRunError, m.now().UTC()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := m.Catalog.FinishDrill(rctx, d); err != nil {
+		return false, fmt.Errorf("reconcile drill %s: %w", d.RunID, err)
+	}
+	m.log().Warn("recorded an abandoned drill as interrupted", "drill", d.RunID, "target", d.Target, "started", d.Start)
+	m.event(ctx, "warn", d.Target, "drill_interrupted", fmt.Sprintf("drill %s started %s: %s", d.RunID, d.Start.Format(time.RFC3339), AbandonedRunError))
+	return true, nil
 }
 
 // reconcileRun records r as interrupted if no process runs it, and
@@ -543,6 +587,13 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 	snap, err := m.Resolve(ctx, t, p, "latest")
 	if err == nil {
 		d.SnapshotID = snap.ID
+		// Recorded as running from the start, so a drill killed with its
+		// homelab is found (Reconcile) and recorded as interrupted.
+		started := d
+		started.Result = catalog.ResultRunning
+		if rec, rerr := m.Catalog.RecordDrill(ctx, started); rerr == nil {
+			d.ID = rec.ID
+		}
 		dctx, cancel := context.WithTimeout(ctx, t.Spec.Drill.Timeout)
 		out.Report, err = p.Drill(dctx, t, snap, d.RunID)
 		cancel()
@@ -565,7 +616,13 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	rec, rerr := m.Catalog.RecordDrill(rctx, d)
+	rec, rerr := d, error(nil)
+	if d.ID != 0 {
+		rerr = m.Catalog.FinishDrill(rctx, d)
+		rec.Start, rec.End = d.Start.UTC(), d.End.UTC()
+	} else {
+		rec, rerr = m.Catalog.RecordDrill(rctx, d)
+	}
 	if rerr != nil {
 		err = errors.Join(err, fmt.Errorf("record drill: %w", rerr))
 		rec = d

@@ -38,6 +38,14 @@ func TestReconcile(t *testing.T) {
 	abandonedBackup := begin(catalog.Run{RunID: "a", Kind: catalog.KindBackup, Target: "files", Repository: "local"})
 	abandonedCheck := begin(catalog.Run{RunID: "b", Kind: catalog.KindCheck, Target: "local", Repository: "local"})
 	atWork := begin(catalog.Run{RunID: "c", Kind: catalog.KindPrune, Target: "db", Repository: "local"})
+	abandonedDrill, err := store.RecordDrill(ctx, catalog.Drill{RunID: "d", Target: "files", SnapshotID: "s1", Start: start, Result: catalog.ResultRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drillAtWork, err := store.RecordDrill(ctx, catalog.Drill{RunID: "e", Target: "db", SnapshotID: "s2", Start: start, Result: catalog.ResultRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
 	held, err := lock.Acquire(ctx, dir, "db", false)
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +56,8 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(closed) != 2 {
-		t.Fatalf("closed %+v, want the backup and the check", closed)
+	if len(closed) != 3 {
+		t.Fatalf("closed %+v, want the backup, the check and the files drill", closed)
 	}
 	for _, want := range []catalog.Run{abandonedBackup, abandonedCheck} {
 		runs, err := store.Runs(ctx, catalog.RunFilter{Target: want.Target, Kind: want.Kind})
@@ -63,8 +71,21 @@ func TestReconcile(t *testing.T) {
 	if runs, _ := store.Runs(ctx, catalog.RunFilter{Target: atWork.Target}); len(runs) != 1 || runs[0].Result != catalog.ResultRunning {
 		t.Errorf("the run at work (its lock held) was touched: %+v", runs)
 	}
+	drills, _ := store.Drills(ctx, catalog.DrillFilter{})
+	for _, d := range drills {
+		switch d.ID {
+		case abandonedDrill.ID:
+			if d.Result != catalog.ResultInterrupted || d.Error != AbandonedRunError || !d.End.Equal(now) {
+				t.Errorf("abandoned drill after Reconcile: %+v", d)
+			}
+		case drillAtWork.ID:
+			if d.Result != catalog.ResultRunning {
+				t.Errorf("the drill at work (its lock held) was touched: %+v", d)
+			}
+		}
+	}
 	evs, _ := store.Events(ctx, 0)
-	if len(evs) != 2 {
+	if len(evs) != 3 {
 		t.Errorf("events %+v, want one per closed run", evs)
 	}
 	// Idempotent: nothing more to close.

@@ -316,6 +316,29 @@ func (s *SQLite) RecordDrill(ctx context.Context, d Drill) (Drill, error) {
 	return d, nil
 }
 
+// FinishDrill records the end, RTO, result, output and error of the drill
+// with d.ID, which RecordDrill inserted as running. The result must be
+// final (not empty or running). An unknown ID gives an error wrapping
+// ErrNotFound.
+func (s *SQLite) FinishDrill(ctx context.Context, d Drill) error {
+	if d.Result == "" || d.Result == ResultRunning {
+		return fmt.Errorf("finish drill %d: result %q is not final", d.ID, d.Result)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE drills SET end_time = ?, rto_ns = ?, result = ?, output = ?,
+		error = ? WHERE id = ?`, encTime(utc(d.End)), int64(d.RTO), d.Result, d.Output, d.Error, d.ID)
+	if err != nil {
+		return fmt.Errorf("finish drill %d: %w", d.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("finish drill %d: %w", d.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("finish drill %d: %w", d.ID, ErrNotFound)
+	}
+	return nil
+}
+
 const drillCols = `id, run_id, target, snapshot_id, start_time, end_time, rto_ns, result, output, error`
 
 // Drills returns the drills matching f, newest first (by start, then ID).

@@ -95,8 +95,12 @@ type Store interface {
 	// FinishRun updates the run with r.ID: end, snapshot, sizes, result, error.
 	FinishRun(ctx context.Context, r Run) error
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
-	// RecordDrill inserts a finished drill and returns it with ID set.
+	// RecordDrill inserts a drill and returns it with ID set: a finished
+	// one, or one starting (ResultRunning) that FinishDrill ends.
 	RecordDrill(ctx context.Context, d Drill) (Drill, error)
+	// FinishDrill updates the drill with d.ID: end, RTO, result (final),
+	// output, error. An unknown ID gives an error wrapping ErrNotFound.
+	FinishDrill(ctx context.Context, d Drill) error
 	Drills(ctx context.Context, f DrillFilter) ([]Drill, error)
 	AddEvent(ctx context.Context, e Event) error
 	// Events returns the newest events first, at most limit (0: all).

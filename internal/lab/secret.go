@@ -68,7 +68,7 @@ func (s Secret) ResolveWith(lookup func(string) (string, bool)) (string, error) 
 	case s.Env != "":
 		v, ok := lookup(s.Env)
 		if !ok {
-			return "", fmt.Errorf("%s is not set: %w", s.Source(), ErrSecretUnset)
+			return "", unsetError(s.Source() + " is not set")
 		}
 		raw = v
 	case s.File != "":
@@ -83,10 +83,17 @@ func (s Secret) ResolveWith(lookup func(string) (string, bool)) (string, error) 
 	}
 	v := strings.TrimSpace(raw)
 	if v == "" {
-		return "", fmt.Errorf("%s is empty: %w", s.Source(), ErrSecretUnset)
+		return "", unsetError(s.Source() + " is empty")
 	}
 	return v, nil
 }
+
+// unsetError is a secret that is not set or empty: its text names the
+// field and the variable or file, and it matches ErrSecretUnset.
+type unsetError string
+
+func (e unsetError) Error() string        { return string(e) }
+func (e unsetError) Is(target error) bool { return target == ErrSecretUnset }
 
 // PasswordSecret is the repository's password reference (password_env,
 // password_file). restic reads a password_file itself

@@ -54,6 +54,9 @@ func TestSecretResolve(t *testing.T) {
 				if !strings.Contains(err.Error(), tc.errHas) {
 					t.Errorf("error %q does not name %q", err, tc.errHas)
 				}
+				if tc.unset && err.Error() != tc.errHas {
+					t.Errorf("error %q, want exactly %q", err, tc.errHas)
+				}
 				if errors.Is(err, ErrSecretUnset) != tc.unset {
 					t.Errorf("errors.Is(%v, ErrSecretUnset) = %v, want %v", err, !tc.unset, tc.unset)
 				}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"RunFilters", testRunFilters},
 		{"RunOrder", testRunOrder},
 		{"Drills", testDrills},
+		{"FinishDrill", testFinishDrill},
 		{"Events", testEvents},
 		{"Lookup", testLookup},
 		{"Summaries", testSummaries},
@@ -257,6 +258,36 @@ func testDrills(t *testing.T, s catalog.Store) {
 		if len(got) != len(tt.want) || (len(got) > 0 && !reflect.DeepEqual(got, tt.want)) {
 			t.Errorf("Drills(%+v):\ngot  %+v\nwant %+v", tt.f, got, tt.want)
 		}
+	}
+}
+
+// testFinishDrill: a drill recorded as running at its start is finished
+// in place (its ID stays); a result that is not final and an unknown ID
+// are refused.
+func testFinishDrill(t *testing.T, s catalog.Store) {
+	ctx := t.Context()
+	d, err := s.RecordDrill(ctx, catalog.Drill{RunID: "d-1", Target: "db", SnapshotID: "s1", Start: at(0), Result: catalog.ResultRunning})
+	if err != nil {
+		t.Fatalf("RecordDrill: %v", err)
+	}
+	if got, _ := s.Drills(ctx, catalog.DrillFilter{Result: catalog.ResultRunning}); len(got) != 1 || got[0].ID != d.ID {
+		t.Fatalf("running drills: %+v", got)
+	}
+	if err := s.FinishDrill(ctx, catalog.Drill{ID: d.ID, Result: catalog.ResultRunning}); err == nil {
+		t.Errorf("FinishDrill with result running: no error")
+	}
+	d.End, d.RTO, d.Result, d.Output, d.Error = at(3), 90*time.Second, catalog.ResultFailed, "FAIL sql select 1: returned false\n", "check failed"
+	if err := s.FinishDrill(ctx, d); err != nil {
+		t.Fatalf("FinishDrill: %v", err)
+	}
+	got, err := s.Drills(ctx, catalog.DrillFilter{Target: "db"})
+	want := d
+	want.End = d.End.UTC()
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("after FinishDrill: %+v, %v; want %+v", got, err, want)
+	}
+	if err := s.FinishDrill(ctx, catalog.Drill{ID: d.ID + 100, Result: catalog.ResultOK}); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("FinishDrill of an unknown drill = %v, want ErrNotFound", err)
 	}
 }
 
