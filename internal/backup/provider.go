@@ -138,6 +138,7 @@ func (r DrillReport) Output() string {
 type ProgressFunc func(restic.Status)
 
 // Provider knows one kind of data (DESIGN.md, "The provider contract").
+// Every implementation runs the conformance suite, providertest.Run.
 type Provider interface {
 	// Backup takes a snapshot tagged with t.RunTags(runID). A failed backup
 	// leaves no snapshot behind, except a partial one (restic exit 3),

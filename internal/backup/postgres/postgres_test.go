@@ -1,4 +1,4 @@
-package backup_test
+package postgres_test
 
 import (
 	"context"
@@ -289,6 +289,51 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 	}
 	if got := dbProperties(t, pg, "plain"); got != wantPlain || !strings.Contains(got, "acl default") {
 		t.Errorf("plain database's properties:\n%s\nwant:\n%s", got, wantPlain)
+	}
+	noStagingLeft(t, pg)
+}
+
+func TestPostgresInPlaceRestore(t *testing.T) {
+	pg := shopCluster(t)
+	want := fingerprint(t, pg, "shop")
+	e := pgEnv(t, pg, "shop", pg.Password, "")
+	ctx := context.Background()
+	e.mustBackup(t, "db")
+	pg.PSQL(t, "shop", `update books set title = 'changed' where id % 3 = 0;
+delete from books where id % 7 = 0;
+insert into authors(name) values ('added since');
+create table added_since (x int)`)
+	if fingerprint(t, pg, "shop") == want {
+		t.Fatal("changes did not change the fingerprint")
+	}
+	for _, bad := range []backup.Destination{{InPlace: true, Database: "other"}, {InPlace: true, Path: "/x"}} {
+		if _, err := e.m.PlanRestore(ctx, "db", "latest", bad); err == nil {
+			t.Errorf("PlanRestore(%+v) accepted", bad)
+		}
+	}
+	plan, err := e.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(plan.Replaces, ",") != "shop" {
+		t.Errorf("plan.Replaces = %v", plan.Replaces)
+	}
+	if _, err := e.m.Restore(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprint(t, pg, "shop"); got != want {
+		t.Fatalf("database after in-place restore:\n got %s\nwant %s", got, want)
+	}
+	if n := pg.PSQL(t, "shop", "select count(*) from pg_tables where tablename = 'added_since'"); n != "0" {
+		t.Error("a table created after the snapshot survived the in-place restore")
+	}
+	// A source database that is gone is created.
+	pg.PSQL(t, "postgres", "drop database shop")
+	if _, err := e.m.Restore(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprint(t, pg, "shop"); got != want {
+		t.Fatalf("database re-created by in-place restore:\n got %s\nwant %s", got, want)
 	}
 	noStagingLeft(t, pg)
 }

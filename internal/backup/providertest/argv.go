@@ -1,0 +1,100 @@
+package providertest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"homelab/internal/backup"
+	"homelab/internal/testenv"
+)
+
+// argvLog records the argv of every process the cases start: restic
+// through a shim given as the client's binary, and each of the harness's
+// commands through a shim of the same name first in PATH. A shim appends
+// "<name> <args>" to the log and execs the real program, so the process
+// (its pid, its signals) is the real one.
+type argvLog struct {
+	path     string
+	restic   string   // the restic shim
+	commands []string // "restic" and the harness's commands
+	mu       sync.Mutex
+	secrets  []string // every secret the cases used
+}
+
+// newArgvLog writes the shims into a directory of t and puts it first in
+// PATH for t and its subtests (so t must not be parallel).
+func newArgvLog(t *testing.T, commands []string) *argvLog {
+	t.Helper()
+	dir := t.TempDir()
+	l := &argvLog{path: filepath.Join(dir, "argv.log"), commands: append([]string{"restic"}, commands...)}
+	shim := func(name, real string) string {
+		p := filepath.Join(dir, "bin", name)
+		body := "#!/bin/sh\nprintf '%s\\n' " + backup.ShellQuote(name) + `" $*" >> ` + backup.ShellQuote(l.path) + "\nexec " + backup.ShellQuote(real) + ` "$@"` + "\n"
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	l.restic = shim("restic", testenv.Restic(t))
+	for _, name := range commands {
+		real, err := exec.LookPath(name)
+		if err != nil {
+			testenv.Missing(t, "%s not found in PATH", name)
+		}
+		shim(name, real)
+	}
+	t.Setenv("PATH", filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return l
+}
+
+// addSecrets adds values that must not appear in any argv.
+func (l *argvLog) addSecrets(secrets ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range secrets {
+		if s != "" {
+			l.secrets = append(l.secrets, s)
+		}
+	}
+}
+
+// check fails t if a secret is in any recorded argv, or if a command was
+// never started (the record would prove nothing about it).
+func (l *argvLog) check(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(l.path)
+	if err != nil {
+		t.Fatalf("no argv recorded: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	started := map[string]int{}
+	for _, line := range lines {
+		name, _, _ := strings.Cut(line, " ")
+		started[name]++
+	}
+	for _, name := range l.commands {
+		if started[name] == 0 {
+			t.Errorf("%s was never started: its argv was not checked", name)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.secrets) == 0 {
+		t.Fatal("no secrets to look for")
+	}
+	for _, line := range lines {
+		for _, s := range l.secrets {
+			if strings.Contains(line, s) {
+				t.Errorf("a secret in argv: %s", strings.ReplaceAll(line, s, "<secret>"))
+			}
+		}
+	}
+	t.Logf("%d processes started: %v", len(lines), started)
+}

@@ -1,0 +1,88 @@
+package providertest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"homelab/internal/lab"
+	"homelab/internal/restic"
+	"homelab/internal/testenv"
+)
+
+// RepoKind is a kind of restic repository the suite runs a provider
+// against: a local directory now, S3 next. A kind is a name and a way to
+// make a fresh repository, so adding one (an S3 bucket on a test server,
+// with its credentials in Repo.Env and Repo.Secrets) needs no change to
+// the cases.
+type RepoKind struct {
+	// Name names the kind in test names and is the repository's name in
+	// the suite's lab.
+	Name string
+	// New creates a fresh, initialised, empty repository that lives as
+	// long as t, or skips t (testenv.Missing) when the kind's server or
+	// tool is not there.
+	New func(t *testing.T) Repo
+}
+
+// Repo is one fresh repository of a kind.
+type Repo struct {
+	// URL is the restic repository URL: a path, s3:..., rest:....
+	URL string
+	// PasswordFile holds the repository password (one line).
+	PasswordFile string
+	// Env is further environment restic needs (KEY=VALUE), such as
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for S3.
+	Env []string
+	// Secrets are values besides the password that must never appear in
+	// argv or errors (an S3 secret key).
+	Secrets []string
+	// Damage corrupts the stored data of every snapshot in the
+	// repository, so that restoring any of them from the repository (not
+	// from restic's cache) fails.
+	Damage func(t *testing.T)
+}
+
+// Local is a restic repository in a local directory (testenv.ResticRepo).
+// Damage truncates every pack file under data/ to 100 bytes.
+var Local = RepoKind{Name: "local", New: newLocal}
+
+func newLocal(t *testing.T) Repo {
+	t.Helper()
+	url, pass := testenv.ResticRepo(t)
+	return Repo{URL: url, PasswordFile: pass, Damage: func(t *testing.T) {
+		t.Helper()
+		packs, err := filepath.Glob(filepath.Join(url, "data", "*", "*"))
+		if err != nil || len(packs) == 0 {
+			t.Fatalf("no pack files to damage in %s (%v)", url, err)
+		}
+		for _, p := range packs {
+			if err := os.Truncate(p, 100); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}}
+}
+
+// password returns the repository password.
+func (r Repo) password(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(r.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// config is the restic client configuration of r, run through binary.
+func (r Repo) config(binary string) restic.Config {
+	return restic.Config{Binary: binary, Repository: r.URL, PasswordFile: r.PasswordFile, Env: r.Env, Secrets: r.Secrets}
+}
+
+// labRepository is r as the suite's lab file names it: the one place the
+// suite builds a lab.Repository. (The Manager's clients are made from
+// config, as the CLI's factory makes them from this.)
+func labRepository(name string, r Repo) *lab.Repository {
+	return &lab.Repository{Name: name, URL: r.URL, PasswordFile: r.PasswordFile}
+}
