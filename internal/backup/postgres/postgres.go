@@ -221,12 +221,16 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 		return fmt.Errorf("database %s exists: pass --replace to replace it (it is swapped only after a successful restore)", dest.Database)
 	}
 	target, like, props := dest.Database, "", dbProps{}
+	var exts []extension
 	if exists {
 		target = shortIdent(dest.Database + "_homelab_restore_" + p.stamp())
 		if like, err = likeDB(ctx, admin, dest.Database); err != nil {
 			return err
 		}
 		if props, err = readDBProps(ctx, admin, dest.Database); err != nil {
+			return err
+		}
+		if exts, err = c.extensionsOf(ctx, dest.Database); err != nil {
 			return err
 		}
 	}
@@ -240,6 +244,9 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	}
 	if err := createDB(ctx, admin, target, like); err != nil {
 		return err
+	}
+	if err := c.createExtensionsIn(ctx, target, exts); err != nil {
+		return errors.Join(err, dropDB(context.WithoutCancel(ctx), admin, target))
 	}
 	if err := p.restore(ctx, t, c, snap, target, false); err != nil {
 		return errors.Join(err, dropDB(context.WithoutCancel(ctx), admin, target))

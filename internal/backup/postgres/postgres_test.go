@@ -337,3 +337,54 @@ create table added_since (x int)`)
 	}
 	noStagingLeft(t, pg)
 }
+
+// TestPostgresReplaceKeepsExtensionOwners: a database replaced by a
+// restore (--replace, --in-place, an upgrade's rollback) keeps its
+// extensions owned by their owners (pg_dump does not carry an extension's
+// owner: they came back owned by the restoring superuser, and the
+// application's next migration failed with "must be owner of extension").
+// One extension is owned by the database's owner, one by a role with
+// CREATE granted on the database and on schema public.
+func TestPostgresReplaceKeepsExtensionOwners(t *testing.T) {
+	pg := testenv.Postgres(t)
+	pg.PSQL(t, "postgres", `create role app; create role auditor`)
+	pg.PSQL(t, "postgres", `create database shop owner app`)
+	pg.PSQL(t, "postgres", `grant create on database shop to auditor`)
+	pg.PSQL(t, "shop", `grant create on schema public to auditor;
+set role app; create extension pgcrypto; create table secrets (id uuid primary key default gen_random_uuid(), v bytea default gen_random_bytes(8));
+insert into secrets default values; reset role;
+set role auditor; create extension hstore; reset role`)
+	owners := func() string {
+		return pg.PSQL(t, "shop", "select string_agg(extname || '=' || pg_get_userbyid(extowner), ' ' order by extname) from pg_extension")
+	}
+	want := owners()
+	if want != "hstore=auditor pgcrypto=app plpgsql=postgres" && !strings.Contains(want, "pgcrypto=app") {
+		t.Fatalf("setup: extension owners %s", want)
+	}
+	e := pgEnv(t, pg, "shop", pg.Password, "")
+	ctx := context.Background()
+	e.mustBackup(t, "db")
+	for _, dest := range []backup.Destination{{InPlace: true}, {Database: "shop", Replace: true}} {
+		plan, err := e.m.PlanRestore(ctx, "db", "latest", dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.m.Restore(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		if got := owners(); got != want {
+			t.Errorf("%+v: extension owners %s, want %s", dest, got, want)
+		}
+		// What the application's migration does.
+		pg.PSQL(t, "shop", "set role app; alter extension pgcrypto update; reset role; set role auditor; alter extension hstore update")
+		if n := pg.PSQL(t, "shop", "select count(*) from secrets"); n != "1" {
+			t.Errorf("%+v: %s rows, want 1", dest, n)
+		}
+	}
+	// The temporary grant for creating hstore as auditor is gone again:
+	// the schema's privileges are the dump's.
+	if got := pg.PSQL(t, "shop", "select has_schema_privilege('auditor', 'public', 'CREATE')"); got != "t" {
+		t.Errorf("auditor's CREATE on schema public: %s", got)
+	}
+	noStagingLeft(t, pg)
+}
