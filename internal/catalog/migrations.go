@@ -86,8 +86,8 @@ func (s *SQLite) migrate(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	known := p.ListSources()[len(p.ListSources())-1].Version
-	if known != SchemaVersion {
+	sources := p.ListSources() // by version, never empty
+	if known := sources[len(sources)-1].Version; known != SchemaVersion {
 		return fmt.Errorf("migrate: SchemaVersion is %d but the newest migration is %d", SchemaVersion, known)
 	}
 	// goose takes a version above all it knows for "nothing to do".
