@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -52,6 +53,27 @@ func TestWrite(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(filepath.Dir(f))
 	if len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// A failed rename (the target is a directory) leaves the target as it was
+// and no temporary file behind.
+func TestWriteFailureLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "conf")
+	if err := os.MkdirAll(filepath.Join(target, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := Write(target, []byte("x"), 0o644, 0o777)
+	if err == nil {
+		t.Fatal("write over a non-empty directory succeeded")
+	}
+	if !strings.Contains(err.Error(), target) {
+		t.Errorf("error %q does not name %s", err, target)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "conf" || !entries[0].IsDir() {
 		t.Errorf("left behind: %v", entries)
 	}
 }

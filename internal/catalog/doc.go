@@ -5,8 +5,9 @@
 // file (modernc.org/sqlite, no cgo) in WAL mode, so several homelab
 // processes (the daemon, a cron job, an operator at a terminal) can read and
 // write one catalog at the same time. The schema is versioned: [Open]
-// applies pending migrations, each in its own write-locked transaction, and
-// refuses a catalog written by a newer homelab ([ErrSchemaTooNew]).
+// applies pending migrations (SQL files run by github.com/pressly/goose),
+// each in its own write-locked transaction, and refuses a catalog written
+// by a newer homelab ([ErrSchemaTooNew]).
 //
 // [Summaries] gives what status and metrics show of every target (newest
 // backup and drill, newest good ones, failure counts) in three queries

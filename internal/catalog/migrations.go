@@ -1,99 +1,160 @@
 package catalog
 
-// migrations are the schema changes, in order: migrations[i] takes the
-// schema from version i to version i+1. Append only; never edit a released
-// entry. Each entry may hold several statements.
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+)
+
+// The schema changes are the goose SQL migrations in migrations/sqlite:
+// NNNNN_name.sql takes the schema from version NNNNN-1 to NNNNN. Append
+// only; never edit a released file. homelab never migrates down (go back
+// by restoring the catalog), so the files have no Down section.
 //
 // Times are TEXT in the fixed-width UTC layout timeLayout, so they read well
 // in the sqlite3 shell and sort as text in time order. Durations are
 // INTEGER nanoseconds.
-var migrations = [...]string{
-	// 1: runs, drills, events.
-	`
-CREATE TABLE runs (
-	id          INTEGER PRIMARY KEY,
-	run_id      TEXT    NOT NULL,
-	kind        TEXT    NOT NULL,
-	target      TEXT    NOT NULL,
-	provider    TEXT    NOT NULL DEFAULT '',
-	repository  TEXT    NOT NULL DEFAULT '',
-	snapshot_id TEXT    NOT NULL DEFAULT '',
-	start_time  TEXT    NOT NULL,
-	end_time    TEXT,
-	bytes       INTEGER NOT NULL DEFAULT 0,
-	bytes_added INTEGER NOT NULL DEFAULT 0,
-	files       INTEGER NOT NULL DEFAULT 0,
-	result      TEXT    NOT NULL,
-	error       TEXT    NOT NULL DEFAULT ''
-);
-CREATE INDEX runs_target_kind_start ON runs (target, kind, start_time);
-CREATE INDEX runs_target_start ON runs (target, start_time);
-CREATE INDEX runs_start ON runs (start_time);
+//
+// Write new migrations in SQL that PostgreSQL runs too (a shared PostgreSQL
+// catalog for labs of several hosts is planned: its migrations would live
+// in migrations/postgres under the same version numbers). Each file says
+// what in it is SQLite-specific.
+//
+//go:embed migrations/sqlite/*.sql
+var migrationFiles embed.FS
 
-CREATE TABLE drills (
-	id          INTEGER PRIMARY KEY,
-	run_id      TEXT    NOT NULL,
-	target      TEXT    NOT NULL,
-	snapshot_id TEXT    NOT NULL,
-	start_time  TEXT    NOT NULL,
-	end_time    TEXT,
-	rto_ns      INTEGER NOT NULL DEFAULT 0,
-	result      TEXT    NOT NULL,
-	output      TEXT    NOT NULL DEFAULT '',
-	error       TEXT    NOT NULL DEFAULT ''
-);
-CREATE INDEX drills_target_start ON drills (target, start_time);
-CREATE INDEX drills_snapshot ON drills (snapshot_id);
-CREATE INDEX drills_start ON drills (start_time);
+// migrationsDir is the directory of the SQLite migrations in migrationFiles.
+const migrationsDir = "migrations/sqlite"
 
-CREATE TABLE events (
-	id      INTEGER PRIMARY KEY,
-	time    TEXT NOT NULL,
-	level   TEXT NOT NULL,
-	target  TEXT NOT NULL DEFAULT '',
-	kind    TEXT NOT NULL,
-	message TEXT NOT NULL
-);
-CREATE INDEX events_time ON events (time);
-`,
-	// 2: failures by target, counted from the index alone (Summaries).
-	`
-CREATE INDEX runs_result_target_kind ON runs (result, target, kind);
-CREATE INDEX drills_result_target ON drills (result, target);
-`,
-	// 3: saga journals (package saga): one row per saga, one per step and
-	// phase. plan is the JSON array of the saga's step names in order,
-	// params and data are JSON objects. Step rows go when their saga does.
-	`
-CREATE TABLE sagas (
-	id          TEXT PRIMARY KEY,
-	kind        TEXT NOT NULL,
-	subject     TEXT NOT NULL,
-	params      TEXT,
-	plan        TEXT NOT NULL DEFAULT '[]',
-	state       TEXT NOT NULL,
-	started_at  TEXT NOT NULL,
-	finished_at TEXT,
-	error       TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX sagas_subject_kind_start ON sagas (subject, kind, started_at);
-CREATE INDEX sagas_state_start ON sagas (state, started_at);
-CREATE INDEX sagas_start ON sagas (started_at);
+// SchemaVersion is the newest schema version this binary knows: the version
+// of the newest file in migrations/sqlite (migrate checks).
+const SchemaVersion = 3
 
-CREATE TABLE saga_steps (
-	saga_id     TEXT    NOT NULL REFERENCES sagas (id) ON DELETE CASCADE,
-	seq         INTEGER NOT NULL,
-	phase       TEXT    NOT NULL,
-	name        TEXT    NOT NULL,
-	state       TEXT    NOT NULL,
-	started_at  TEXT    NOT NULL,
-	finished_at TEXT,
-	data        TEXT    NOT NULL DEFAULT '{}',
-	error       TEXT    NOT NULL DEFAULT '',
-	PRIMARY KEY (saga_id, seq, phase)
-) WITHOUT ROWID;
-`,
+// versionTable is goose's bookkeeping table: one row per applied version
+// (and goose's version 0), with the time it was applied.
+const versionTable = goose.DefaultTablename
+
+// legacyTable is the bookkeeping of the migration runner that homelab had
+// before goose: schema_migrations (version, applied_at).
+const legacyTable = "schema_migrations"
+
+// migrate brings the schema up to SchemaVersion with goose, each migration
+// in its own transaction that holds SQLite's write lock from its start. It
+// fails with an error wrapping ErrSchemaTooNew if the catalog is newer.
+//
+// goose reads the applied versions before it takes the write lock, so two
+// processes opening a new catalog at once would both apply migration 1
+// (TestConcurrentOpen then fails with "table runs already exists").
+// goose locks only PostgreSQL and MySQL (advisory locks; a PostgreSQL
+// catalog would pass lock.NewPostgresSessionLocker), so for SQLite the
+// whole of migrate runs under an flock(2) on <catalog>-migrate.lock. The
+// lock is never taken on the database file itself: opening and closing
+// another descriptor of it would drop SQLite's own POSIX locks.
+func (s *SQLite) migrate(ctx context.Context) (err error) {
+	fl := flock.New(s.path+"-migrate.lock", flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	lctx, cancel := context.WithTimeout(ctx, BusyTimeout)
+	defer cancel()
+	ok, err := fl.TryLockContext(lctx, 10*time.Millisecond)
+	if !ok {
+		if err == nil {
+			err = errors.New("not locked")
+		}
+		return fmt.Errorf("migrate: lock %s: %w", fl.Path(), err)
+	}
+	defer func() { err = errors.Join(err, fl.Unlock()) }()
+
+	if err := importLegacyVersions(ctx, s.db); err != nil {
+		return err
+	}
+	sub, err := fs.Sub(migrationFiles, migrationsDir)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	p, err := goose.NewProvider(database.DialectSQLite3, s.db, sub,
+		goose.WithTableName(versionTable),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sources := p.ListSources() // by version, never empty
+	if known := sources[len(sources)-1].Version; known != SchemaVersion {
+		return fmt.Errorf("migrate: SchemaVersion is %d but the newest migration is %d", SchemaVersion, known)
+	}
+	// goose takes a version above all it knows for "nothing to do".
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("%w: schema version %d, this homelab knows up to %d; upgrade homelab", ErrSchemaTooNew, v, SchemaVersion)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		var pe *goose.PartialError
+		if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
+			return fmt.Errorf("migrate to schema version %d: %w", pe.Failed.Source.Version, pe.Err)
+		}
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
 }
 
-// SchemaVersion is the newest schema version this binary knows.
-const SchemaVersion = len(migrations)
+// importLegacyVersions moves the bookkeeping of a catalog migrated by the
+// runner homelab had before goose (table schema_migrations: version,
+// applied_at) into goose's table, in one transaction: goose's table is
+// created with its version 0, each recorded version is inserted with its
+// applied_at, and schema_migrations is dropped. A catalog that already has
+// goose's table, or has neither table (a new one), is left alone. Then goose
+// applies only the versions the old runner had not.
+//
+// SQLite only (sqlite_master; the old runner never ran elsewhere). A
+// homelab from before goose that opens the catalog afterwards fails at its
+// migration 1 ("table runs already exists") and changes nothing.
+func importLegacyVersions(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	defer tx.Rollback()
+	const exists = `EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`
+	var legacy, current bool
+	if err := tx.QueryRowContext(ctx, `SELECT `+exists+`, `+exists, legacyTable, versionTable).Scan(&legacy, &current); err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	if !legacy || current {
+		return nil
+	}
+	store, err := database.NewStore(database.DialectSQLite3, versionTable)
+	if err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	if err := store.CreateVersionTable(ctx, tx); err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	if err := store.Insert(ctx, tx, database.InsertRequest{Version: 0}); err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	// goose's tstamp is SQLite's datetime() text, "YYYY-MM-DD HH:MM:SS"
+	// in UTC; applied_at is timeLayout text, also UTC.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+versionTable+` (version_id, is_applied, tstamp)
+		SELECT version, 1, COALESCE(datetime(applied_at), datetime('now'))
+		FROM `+legacyTable+` ORDER BY version`); err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE `+legacyTable); err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: import old schema versions: %w", err)
+	}
+	return nil
+}

@@ -1,7 +1,6 @@
 package catalog_test
 
 import (
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,45 +19,6 @@ func TestSQLiteJournal(t *testing.T) {
 		})
 		return s
 	})
-}
-
-// TestMigrateToJournal opens a catalog of schema version 2 holding a run:
-// Open adds the saga tables and keeps the run.
-func TestMigrateToJournal(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catalog.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v, m := range catalog.Migrations[:2] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatalf("migration %d: %v", v+1, err)
-		}
-	}
-	for _, stmt := range []string{
-		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		`INSERT INTO schema_migrations VALUES (1, 'then'), (2, 'then')`,
-		`INSERT INTO runs (run_id, kind, target, start_time, result) VALUES ('r1', 'backup', 'db', '2026-11-23T10:00:00.000000000Z', 'ok')`,
-	} {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	db.Close()
-
-	s := open(t, path)
-	defer s.Close()
-	checkVersions(t, path)
-	if runs, err := s.Runs(t.Context(), catalog.RunFilter{}); err != nil || len(runs) != 1 || runs[0].RunID != "r1" {
-		t.Errorf("runs after migration: %+v, %v; want r1", runs, err)
-	}
-	sg := catalog.Saga{ID: "s1", Kind: "upgrade", Subject: "gitlab", State: catalog.SagaRunning, Start: time.Now()}
-	if err := s.CreateSaga(t.Context(), sg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Saga(t.Context(), "s1"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestJournalWritesLeaveSynchronousNormal checks that the journal's

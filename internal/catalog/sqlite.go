@@ -43,7 +43,8 @@ var (
 
 // Open opens the catalog at path, creating the file and its parent
 // directory (mode 0700) if needed, and brings its schema up to
-// SchemaVersion. Every connection runs in WAL mode with synchronous=NORMAL,
+// SchemaVersion (under a lock on the file path+"-migrate.lock", which
+// stays). Every connection runs in WAL mode with synchronous=NORMAL,
 // foreign keys on and a BusyTimeout wait for the write lock; transactions
 // begin IMMEDIATE (taking the write lock at once), so concurrent writers
 // queue instead of failing. Open fails with an error wrapping
@@ -140,55 +141,6 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		*p.st = st
 	}
 	return nil
-}
-
-// migrate applies pending migrations one at a time.
-func (s *SQLite) migrate(ctx context.Context) error {
-	for {
-		current, err := s.migrateStep(ctx)
-		if err != nil || current {
-			return err
-		}
-	}
-}
-
-// migrateStep applies the next pending migration, if any, in one
-// transaction that holds the write lock from its start (BEGIN IMMEDIATE),
-// so processes opening a new catalog at once apply each migration exactly
-// once. It reports whether the schema is now current.
-func (s *SQLite) migrateStep(ctx context.Context) (current bool, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		applied_at TEXT NOT NULL
-	)`); err != nil {
-		return false, fmt.Errorf("migrate: %w", err)
-	}
-	var v int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return false, fmt.Errorf("migrate: read schema version: %w", err)
-	}
-	switch {
-	case v > SchemaVersion:
-		return false, fmt.Errorf("%w: schema version %d, this homelab knows up to %d; upgrade homelab", ErrSchemaTooNew, v, SchemaVersion)
-	case v == SchemaVersion:
-		return true, tx.Commit()
-	}
-	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		v+1, encTime(time.Now())); err != nil {
-		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
-	}
-	return v+1 == SchemaVersion, nil
 }
 
 // StartRun inserts r (Result running if empty) and returns it with ID set

@@ -133,7 +133,8 @@ func TestNanosecondsRoundTrip(t *testing.T) {
 	}
 }
 
-// versions returns the recorded schema versions of the catalog at path.
+// versions returns the schema versions recorded as applied in the catalog
+// at path (goose's table, without its version 0), in the order applied.
 func versions(t *testing.T, path string) []int {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
@@ -141,7 +142,7 @@ func versions(t *testing.T, path string) []int {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query("SELECT version FROM schema_migrations ORDER BY version")
+	rows, err := db.Query("SELECT version_id FROM goose_db_version WHERE version_id > 0 AND is_applied ORDER BY id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestSchemaTooNew(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "catalog.db")
 	s := open(t, path)
 	newer := catalog.SchemaVersion + 1
-	if _, err := catalog.DB(s).Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 'later')", newer); err != nil {
+	if _, err := catalog.DB(s).Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", newer); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
