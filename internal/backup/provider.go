@@ -80,6 +80,10 @@ type Destination struct {
 	// into a staging directory beside it and verified, then all are swapped
 	// in, so the result is the snapshot exactly (see files.Provider.Restore).
 	InPlace bool `json:"in_place,omitempty"`
+	// NoVerify skips restic restore --verify (reading every restored file
+	// back) for a files restore into Path; in-place restores and drills
+	// always verify.
+	NoVerify bool `json:"no_verify,omitempty"`
 }
 
 // CheckResult is the outcome of one drill check.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"homelab/internal/backup"
 	"homelab/internal/lab"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,7 +33,9 @@ func NewCmdBackupRestore(f *Factory, runF func(*BackupRestoreOptions) error) *co
 		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace] | --in-place]",
 		Short: "Restore a snapshot: files to a path, a dump into a database, or back in place",
 		Long: `Restore a snapshot. Files go under --to PATH (a file backed up as /srv/x is
-written to PATH/srv/x, and verified). A database dump goes into --database DB:
+written to PATH/srv/x) and are verified: restic restore --verify reads every
+restored file back and compares it with the snapshot, which costs about as
+much again as the restore; --no-verify skips that. A database dump goes into --database DB:
 a new database is created; an existing one is replaced only with --replace,
 by restoring into a staging database first and swapping it in when the
 restore succeeded.
@@ -45,7 +49,10 @@ gone too. A path missing from the snapshot or a failed restore changes
 nothing. A database: restored into a staging database and swapped in for the
 source database, ending its sessions (created if missing).
 
-Asks for confirmation on a terminal; needs --yes otherwise.
+Asks for confirmation on a terminal (needs --yes otherwise) when the restore
+replaces or merges into something that exists: --in-place, --replace, or a
+--to directory that is not empty. A restore into a new or empty directory,
+or into a new database, overwrites nothing and just runs.
 
 ` + exitCodesHelp,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -60,6 +67,9 @@ Asks for confirmation on a terminal; needs --yes otherwise.
 			case opts.Dest.Path != "" && opts.Dest.Database != "":
 				return usageErr("--to and --database exclude each other")
 			}
+			if opts.Dest.NoVerify && opts.Dest.Path == "" {
+				return usageErr("--no-verify is for a files restore --to PATH (in-place restores always verify)")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -71,6 +81,7 @@ Asks for confirmation on a terminal; needs --yes otherwise.
 	cmd.Flags().StringVar(&opts.Dest.Database, "database", "", "database to restore a dump into")
 	cmd.Flags().BoolVar(&opts.Dest.Replace, "replace", false, "replace an existing database (after a successful restore)")
 	cmd.Flags().BoolVar(&opts.Dest.InPlace, "in-place", false, "restore the target's data where it was backed up from, replacing it (after a successful restore)")
+	cmd.Flags().BoolVar(&opts.Dest.NoVerify, "no-verify", false, "files: do not read the restored files back to verify them (restic restore --verify)")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy target")
@@ -119,8 +130,10 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 	if opts.DryRun {
 		return nil
 	}
-	if err := confirm(opts.IO, opts.Yes, desc+"?"); err != nil {
-		return err
+	if replacesSomething(plan.Dest) {
+		if err := confirm(opts.IO, opts.Yes, desc+"?"); err != nil {
+			return err
+		}
 	}
 	pr := newProgress(opts.IO.ErrOut, opts.IO.StderrTTY)
 	m.Progress = pr.Update
@@ -132,4 +145,23 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StderrTTY, true), short(plan.Snapshot.ID), where, seconds(run.End.Sub(run.Start)))
 	}
 	return err
+}
+
+// replacesSomething reports whether a restore to dest replaces or merges
+// into something that exists, and so needs confirmation: an in-place
+// restore, a replacing one, or a directory that holds anything. A new
+// database cannot replace one (without Replace the restore refuses an
+// existing database).
+func replacesSomething(dest backup.Destination) bool {
+	if dest.InPlace || dest.Replace {
+		return true
+	}
+	if dest.Path == "" {
+		return false
+	}
+	entries, err := os.ReadDir(dest.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	return err != nil || len(entries) > 0
 }

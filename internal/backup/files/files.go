@@ -86,7 +86,7 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	if err != nil {
 		return err
 	}
-	_, err = t.Repo.Restore(ctx, snap.ID, abs, restic.RestoreOptions{Verify: true}, progress)
+	_, err = t.Repo.Restore(ctx, snap.ID, abs, restic.RestoreOptions{Verify: !dest.NoVerify}, progress)
 	return err
 }
 
