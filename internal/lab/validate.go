@@ -246,9 +246,32 @@ func (d *decoder) checkSchedule(path, spec string) {
 	if spec == "" {
 		return // manual only
 	}
+	if every, ok, err := everyInterval(spec); ok && err == nil {
+		floor, err := minEvery()
+		if err != nil {
+			d.at(path, "%v", err)
+			return
+		}
+		if every < floor {
+			d.at(path, "bad cron expression %q: the interval must be at least %s", spec, shortDuration(floor))
+			return
+		}
+	}
 	if _, err := ParseSchedule(spec); err != nil {
 		d.at(path, "bad cron expression %q: %v", spec, err)
 	}
+}
+
+// shortDuration formats d without trailing zero units: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (d *decoder) checkRetention(p string, r Retention) {
