@@ -98,7 +98,9 @@ func Parse(path string, data []byte) (*Lab, error) {
 	l := &Lab{}
 	d := newDecoder(path, root)
 	d.decode("", root, reflect.ValueOf(l).Elem())
-	d.validate(l)
+	if !d.tooMuch { // l is partly decoded: the rules would report what is missing
+		d.validate(l)
+	}
 	if len(d.errs) > 0 {
 		sort.SliceStable(d.errs, func(i, j int) bool {
 			a, b := d.errs[i], d.errs[j]
