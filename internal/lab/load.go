@@ -1,12 +1,14 @@
 package lab
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,11 +87,14 @@ func Load(path string) (*Lab, error) {
 // Parse validates and defaults the lab file content data. path is shown
 // in error messages as given, and its directory (made absolute) is the
 // base for relative paths in the file. Problems are returned as a *Errors
-// sorted by line.
+// sorted by line, each naming the file and the line.
 func Parse(path string, data []byte) (*Lab, error) {
+	if fe, ok := checkText(path, data); !ok {
+		return nil, &Errors{File: path, List: []FieldError{fe}}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &Errors{File: path, List: []FieldError{syntaxError(path, err)}}
+		return nil, &Errors{File: path, List: []FieldError{syntaxError(path, data, err)}}
 	}
 	root := &yaml.Node{Kind: yaml.MappingNode, Line: 1, Column: 1}
 	if len(doc.Content) > 0 {
@@ -117,14 +122,79 @@ func Parse(path string, data []byte) (*Lab, error) {
 	return l, nil
 }
 
-var syntaxLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+var (
+	syntaxLine    = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+	unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+)
 
-func syntaxError(path string, err error) FieldError {
-	fe := FieldError{File: path, Msg: yamlMessage(err), Err: err}
+// parserProblems are the messages of yaml.v3's parser, as opposed to its
+// scanner: yaml.v3 v3.0.1 numbers the lines of parser errors from 0 and
+// those of scanner errors from 1.
+var parserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %TAG directive",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// unclosedProblems are yaml.v3's messages for a flow collection or a
+// quoted scalar left open, which are best reported where they open.
+var unclosedProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found unexpected end of stream",
+}
+
+// syntaxError turns a yaml.v3 parse error of data into a FieldError with
+// the line of the problem: for an unknown anchor, the first alias naming
+// it; for a "[", "{" or quote left open, the line where it opens; else
+// the line yaml.v3 gives, corrected.
+//
+// yaml.v3 v3.0.1 gives the line of the construct the problem is in (a
+// "[", a quoted string, a block mapping) unless that is the first line,
+// numbered 0 inside, where it gives the line where the problem was found
+// instead, or no line at all when that is the first line too; and it
+// numbers the lines of parser errors (but not of scanner errors) from 0,
+// so an unclosed "[" on line 4 is reported on line 3. For an unclosed
+// construct, data is parsed again behind an empty line, which moves every
+// line down one and none onto line 0, so that the line is the construct's.
+func syntaxError(path string, data []byte, err error) FieldError {
+	fe := FieldError{File: path, Line: 1, Msg: yamlMessage(err), Err: err}
+	if m := unknownAnchor.FindStringSubmatch(err.Error()); m != nil {
+		fe.Line, fe.Column = findAlias(data, m[1])
+		return fe
+	}
+	shift := 0
 	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
-		fe.Line, _ = strconv.Atoi(m[1])
 		fe.Msg = m[2]
 	}
+	if slices.Contains(unclosedProblems, fe.Msg) {
+		var bom []byte
+		body, ok := bytes.CutPrefix(data, []byte("\xef\xbb\xbf"))
+		if ok {
+			bom = []byte("\xef\xbb\xbf") // yaml.v3 reads a byte order mark only at the start
+		}
+		var doc yaml.Node
+		if serr := yaml.Unmarshal(slices.Concat(bom, []byte("\n"), body), &doc); serr != nil {
+			err, shift = serr, 1
+		}
+	}
+	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
+		fe.Line, _ = strconv.Atoi(m[1])
+		fe.Line -= shift
+		if fe.Msg = m[2]; slices.Contains(parserProblems, fe.Msg) {
+			fe.Line++
+		}
+	}
+	// A problem found at the end of the stream may be past the last line.
+	fe.Line = max(1, min(fe.Line, lineCount(data)))
 	return fe
 }
 

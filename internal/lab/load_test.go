@@ -5,6 +5,50 @@ import (
 	"testing"
 )
 
+// TestSyntaxErrorLines checks the line of each kind of parse error,
+// yaml.v3 giving a wrong one or none at all for most of them.
+func TestSyntaxErrorLines(t *testing.T) {
+	tests := []struct{ name, data, want string }{
+		// yaml.v3: "line 3" (parser errors are numbered from 0).
+		{"unclosed [ on line 4", "name: x\nstate_dir: /s\nservices:\n  a: [1, 2\nbackups: {}\n", "lab.yaml:4: did not find expected ',' or ']'"},
+		{"unclosed { on line 3", "name: x\nservices:\n  a: {b: 1\nbackups: {}\n", "lab.yaml:3: did not find expected ',' or '}'"},
+		{"unclosed [ on line 1", "a: [1, 2\n", "lab.yaml:1: did not find expected ',' or ']'"},
+		{"unclosed [ of a complex key", "name: x\n? [a\n", "lab.yaml:2: did not find expected ',' or ']'"},
+		{"sequence after a mapping", "name: x\n- a\n", "lab.yaml:2: did not find expected key"},
+		// The line of the nested mapping, nearest to the problem (4) known.
+		{"sequence in a nested mapping", "x:\n  a: 1\n  b: 2\n  - d\n", "lab.yaml:2: did not find expected key"},
+		{"duplicate directive", "%YAML 1.1\n%YAML 1.1\n---\na: 1\n", "lab.yaml:2: found duplicate %YAML directive"},
+		{"undefined tag handle", "name: x\n!x!y foo: 1\n", "lab.yaml:2: found undefined tag handle"},
+		// yaml.v3: no line.
+		{"unclosed quote, no newline", `name: "abc`, "lab.yaml:1: found unexpected end of stream"},
+		{"mapping value on line 1", "a: b: c\n", "lab.yaml:1: mapping values are not allowed in this context"},
+		{"tab on line 1", "\tname: x\n", "lab.yaml:1: found character that cannot start any token"},
+		{"unknown anchor", "name: x\nstate_dir: *nope\n", "lab.yaml:2:12: unknown anchor 'nope' referenced"},
+		{"unknown anchor in a flow list", "a: &x 1\nb: [*x, *nope]\n", "lab.yaml:2:9: unknown anchor 'nope' referenced"},
+		{"invalid UTF-8", "name: x\nstate_dir: a\xffb\n", "lab.yaml:2:13: invalid UTF-8 (byte 0xff): a lab file must be UTF-8 text"},
+		{"truncated UTF-8", "name: x\n\nstate_dir: é\xc3", "lab.yaml:3:13: invalid UTF-8 (byte 0xc3): a lab file must be UTF-8 text"},
+		{"NUL", "name: x\x00\n", "lab.yaml:1:8: control character U+0000 is not allowed"},
+		{"DEL after CRLF", "name: x\r\nstate_dir: \x7f\n", "lab.yaml:2:12: control character U+007F is not allowed"},
+		{"C1 control", "name: \u0090\n", "lab.yaml:1:7: control character U+0090 is not allowed"},
+		{"UTF-16", "\xfe\xff\x00a", "lab.yaml:1:1: the file is UTF-16 (it starts with a UTF-16 byte order mark): save it as UTF-8"},
+		// yaml.v3: the line after the last one.
+		{"unclosed quote on line 1", "name: \"abc\n\n", "lab.yaml:1: found unexpected end of stream"},
+		// yaml.v3 has these right.
+		{"unclosed quote on line 2", "name: x\nstate_dir: 'abc\nfoo: 1\n\n\n", "lab.yaml:2: found unexpected end of stream"},
+		{"bad indentation", "name: x\n  bad: 1\n", "lab.yaml:2: mapping values are not allowed in this context"},
+		{"tab indentation", "name: x\n\tfoo: 1\n", "lab.yaml:2: found a tab character that violates indentation"},
+		{"unknown escape after a BOM", "\ufeffname: x\nfoo: \"\\q\"\n", "lab.yaml:2: found unknown escape character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("lab.yaml", []byte(tt.data))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error = %v, want %s", err, tt.want)
+			}
+		})
+	}
+}
+
 // TestMergeExpansion checks that merge keys and aliases, each fanning out
 // to ten more, are refused once they expand past maxSteps nodes (here
 // 10^9) rather than decoded for ever.
