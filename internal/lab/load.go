@@ -3,11 +3,14 @@ package lab
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -68,12 +71,18 @@ func Find(flag string) string {
 	return DefaultFile
 }
 
+// MaxFileSize is the size in bytes of the largest lab file Load and
+// Parse accept (1 MiB). A real lab file is a few KiB; the cap bounds the
+// time and memory that checking a file costs.
+const MaxFileSize = 1 << 20 // tooLarge says "1 MiB"
+
 // Load reads, validates and defaults the lab file at path. Any problem,
-// including an unreadable file, is returned as a *Errors listing every
-// problem found, with path as given in each message; for an unreadable
-// file errors.Is(err, fs.ErrNotExist) and friends work as usual.
+// including an unreadable file or one larger than MaxFileSize (refused
+// before it is read), is returned as a *Errors listing every problem
+// found, with path as given in each message; for an unreadable file
+// errors.Is(err, fs.ErrNotExist) and friends work as usual.
 func Load(path string) (*Lab, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		msg := err.Error()
 		if pe, ok := errors.AsType[*fs.PathError](err); ok {
@@ -84,11 +93,75 @@ func Load(path string) (*Lab, error) {
 	return Parse(path, data)
 }
 
+// readFile reads at most MaxFileSize bytes of path: a regular file
+// larger than that is refused from its size, anything else (a pipe, a
+// device) once it has given more.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
+		return nil, errors.New(tooLarge(fi.Size()))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, errors.New(tooLarge(-1))
+	}
+	return data, nil
+}
+
+// tooLarge says that a file of size bytes (-1: unknown) is over
+// MaxFileSize.
+func tooLarge(size int64) string {
+	const limit = "a lab file may be at most 1 MiB"
+	switch {
+	case size < 0:
+		return "too large: " + limit
+	case size < 10<<20:
+		return fmt.Sprintf("too large (%d bytes): %s", size, limit)
+	}
+	return fmt.Sprintf("too large (%d MiB): %s", size>>20, limit)
+}
+
+// errInternal marks a panic in Parse turned into an error.
+var errInternal = errors.New("internal error")
+
 // Parse validates and defaults the lab file content data. path is shown
 // in error messages as given, and its directory (made absolute) is the
 // base for relative paths in the file. Problems are returned as a *Errors
-// sorted by line, each naming the file and the line.
+// sorted by line; each names the file and, but for the size of data (at
+// most MaxFileSize bytes), the line. Parse does not panic: a bug that
+// would panic is returned as a *Errors naming the file.
 func Parse(path string, data []byte) (*Lab, error) {
+	return guard(path, func() (*Lab, error) { return parse(path, data) })
+}
+
+// guard runs parse, returning a panic in it as an error naming path
+// (with the panic's stack in the FieldError's Err), so that neither
+// `homelab lab validate` nor a daemon reloading its lab file dies of a
+// bug in the loader.
+func guard(path string, parse func() (*Lab, error)) (l *Lab, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l, err = nil, &Errors{File: path, List: []FieldError{{
+				File: path,
+				Msg:  fmt.Sprintf("internal error while checking the lab file (please report it): %v", r),
+				Err:  fmt.Errorf("%w: %v\n%s", errInternal, r, debug.Stack()),
+			}}}
+		}
+	}()
+	return parse()
+}
+
+func parse(path string, data []byte) (*Lab, error) {
+	if len(data) > MaxFileSize {
+		return nil, &Errors{File: path, List: []FieldError{{File: path, Msg: tooLarge(int64(len(data)))}}}
+	}
 	if fe, ok := checkText(path, data); !ok {
 		return nil, &Errors{File: path, List: []FieldError{fe}}
 	}

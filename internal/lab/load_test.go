@@ -1,7 +1,11 @@
 package lab
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -46,6 +50,73 @@ func TestSyntaxErrorLines(t *testing.T) {
 				t.Errorf("error = %v, want %s", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: refused from its size, never read.
+	if err := f.Truncate(60 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = Load(big)
+	if want := big + ": too large (60 MiB): a lab file may be at most 1 MiB"; err == nil || err.Error() != want {
+		t.Errorf("Load(60 MiB) error = %v, want %s", err, want)
+	}
+
+	// Not a regular file: read up to the cap.
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		line := []byte("# " + strings.Repeat("x", 1021) + "\n")
+		for range 2 << 10 { // 2 MiB, or until the reader is gone
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	_, err = Load(fifo)
+	if want := fifo + ": too large: a lab file may be at most 1 MiB"; err == nil || err.Error() != want {
+		t.Errorf("Load(fifo) error = %v, want %s", err, want)
+	}
+
+	data := []byte("name: x\n" + strings.Repeat("#\n", MaxFileSize/2))
+	if _, err := Parse("lab.yaml", data); err == nil || !strings.Contains(err.Error(), "lab.yaml: too large (1048584 bytes): a lab file may be at most 1 MiB") {
+		t.Errorf("Parse(%d bytes) error = %v", len(data), err)
+	}
+	if _, err := Parse("lab.yaml", data[:MaxFileSize]); err != nil {
+		t.Errorf("Parse(MaxFileSize bytes) error = %v", err)
+	}
+}
+
+func TestGuard(t *testing.T) {
+	_, err := guard("lab.yaml", func() (*Lab, error) {
+		var m map[string]int
+		m["x"]++
+		return nil, nil
+	})
+	var errs *Errors
+	if !errors.As(err, &errs) || !errors.Is(err, errInternal) {
+		t.Fatalf("error = %v, want *Errors wrapping errInternal", err)
+	}
+	if want := "lab.yaml: internal error while checking the lab file (please report it): assignment to entry in nil map"; err.Error() != want {
+		t.Errorf("error = %q, want %q", err, want)
+	}
+	if !strings.Contains(errs.List[0].Err.Error(), "TestGuard") {
+		t.Errorf("the wrapped error has no stack:\n%v", errs.List[0].Err)
 	}
 }
 
