@@ -142,3 +142,28 @@ func TestMergeExpansion(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+func TestURLPassword(t *testing.T) {
+	for url, want := range map[string]bool{
+		"rest:http://user:pw@host/":              true,
+		"rest:https://user:p%40ss@host:8000/lab": true,
+		"s3:https://key:secret@minio.lab/bucket": true,
+		"sftp:user:pw@host:/srv/restic":          true,
+		"sftp://user:pw@host:2222//srv/restic":   true,
+		"rest:https://user@host:8000/":           false,
+		"rest:http://host:8000/a@b":              false,
+		"sftp:user@host:/srv/restic":             false,
+		"s3:s3.amazonaws.com/bucket":             false,
+		"rclone:remote:bucket/path":              false,
+		"/srv/restic":                            false,
+		"local:/srv/user:pw@x":                   false,
+	} {
+		if got := urlPassword(url); got != want {
+			t.Errorf("urlPassword(%q) = %v, want %v", url, got, want)
+		}
+	}
+	_, err := Load("testdata/repository_url.bad.yaml")
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "wJalrXUtnFEMI") {
+		t.Errorf("error shows the password:\n%v", err)
+	}
+}
