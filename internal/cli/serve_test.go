@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 	"homelab/internal/testenv"
 )
 
@@ -218,6 +219,7 @@ func TestServe(t *testing.T) {
 	pg := testenv.Postgres(t)
 	ctx := context.Background()
 	dir := t.TempDir()
+	t.Setenv(lab.EnvMinEvery, "1s") // schedules every few seconds, below the lab file's 1m floor
 	pg.PSQL(t, "postgres", "create database app")
 	pg.PSQL(t, "app", "create table items (id int primary key, name text); insert into items select g, 'item ' || g from generate_series(1, 1000) g")
 	must := func(err error) {

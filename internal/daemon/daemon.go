@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ type Config struct {
 	// Lab is the lab file as loaded at start; Reload loads Lab.Path again.
 	Lab     *lab.Lab
 	Catalog Catalog
+	// Load reads the lab file on reload; default lab.Load.
+	Load func(path string) (*lab.Lab, error)
 	// NewManager returns the backup manager of a lab (the CLI's factory
 	// builds it: providers, restic clients). The daemon sets its Wait.
 	NewManager func(l *lab.Lab) *backup.Manager
@@ -93,6 +96,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.NewNotifier == nil {
 		cfg.NewNotifier = NewNotifier
+	}
+	if cfg.Load == nil {
+		cfg.Load = lab.Load
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -289,23 +295,14 @@ func (d *Daemon) task(l *lab.Lab, f schedule.Fire) (task, bool) {
 	return task{key: key, repo: repo, run: func(ctx context.Context) { d.runJob(ctx, f, repo) }}, true
 }
 
-// reload loads the lab file again. An invalid file, or one that moves
+// reload loads the lab file again. An invalid file, one that moves
 // state_dir (the catalog and locks cannot move under a running daemon),
-// is reported and the running configuration stays.
+// or a panic while loading it or building its parts is reported (logged
+// and recorded as a reload_failed event) and the running configuration
+// stays.
 func (d *Daemon) reload(ctx context.Context) {
 	old := d.state.Load()
-	l, err := lab.Load(old.lab.Path)
-	if err == nil && l.StateDir != old.lab.StateDir {
-		err = fmt.Errorf("state_dir changed from %s to %s: restart homelab serve to move it", old.lab.StateDir, l.StateDir)
-	}
-	var specs []schedule.Spec
-	if err == nil {
-		specs, err = Specs(l)
-	}
-	var st *labState
-	if err == nil {
-		st, err = d.build(l)
-	}
+	l, specs, st, err := d.loadGeneration(old)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "lab", old.lab.Path, "err", err)
 		d.event(ctx, "error", "", "reload_failed", "reload of "+old.lab.Path+" failed: "+err.Error())
@@ -322,6 +319,33 @@ func (d *Daemon) reload(ctx context.Context) {
 	}()
 	d.log.Info("lab file reloaded", "lab", l.Path, "jobs", len(specs))
 	d.event(ctx, "info", "", "reloaded", fmt.Sprintf("lab file reloaded: %d scheduled jobs", len(specs)))
+}
+
+// loadGeneration loads the lab file of old again and builds its
+// schedules, manager and notifier, touching nothing of the running
+// daemon. A panic in any of it is returned as an error (its stack is
+// logged): a reload must never take the daemon down.
+func (d *Daemon) loadGeneration(old *labState) (l *lab.Lab, specs []schedule.Spec, st *labState, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("panic while reloading the lab file", "lab", old.lab.Path, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			l, specs, st, err = nil, nil, nil, fmt.Errorf("internal error (please report it): %v", r)
+		}
+	}()
+	l, err = d.cfg.Load(old.lab.Path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if l.StateDir != old.lab.StateDir {
+		return nil, nil, nil, fmt.Errorf("state_dir changed from %s to %s: restart homelab serve to move it", old.lab.StateDir, l.StateDir)
+	}
+	if specs, err = Specs(l); err != nil {
+		return nil, nil, nil, err
+	}
+	if st, err = d.build(l); err != nil {
+		return nil, nil, nil, err
+	}
+	return l, specs, st, nil
 }
 
 // shutdown stops accepting jobs, waits for the interrupted running jobs

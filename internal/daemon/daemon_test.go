@@ -231,3 +231,55 @@ func TestReloadKeepsTheOldFileWhenTheNewOneIsBad(t *testing.T) {
 		t.Errorf("jobs after reload: %q", exprs)
 	}
 }
+
+// TestReloadSurvivesTheLoader reloads files that crashed the lab loader
+// (issue 12: a schedule with a time zone and no fields panicked
+// robfig/cron, a mapping merging itself overflowed the stack), then a
+// loader and a manager factory that panic: each reload fails, is
+// recorded, and the running lab stays.
+func TestReloadSurvivesTheLoader(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	old := f.d.Lab()
+	reload := func(name string) {
+		t.Helper()
+		f.d.reload(ctx)
+		if f.d.Lab() != old {
+			t.Fatalf("%s: the lab was replaced", name)
+		}
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"zone without fields", strings.Replace(testLab, `"0 2 * * *"`, `"CRON_TZ=Europe/Paris"`, 1), f.path + `:9:15: backups.db.schedule: bad cron expression "CRON_TZ=Europe/Paris": no schedule after the time zone`},
+		{"merge cycle", testLab + "services:\n  web: &w {logs: {file: x}, <<: *w}\n", f.path + `:16:33: services.web: merge: anchor "w" includes the mapping that merges it (a cycle)`},
+	} {
+		if err := os.WriteFile(f.path, []byte(c.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		reload(c.name)
+		events, _ := f.store.Events(ctx, 0)
+		if len(events) == 0 || events[0].Kind != "reload_failed" || !strings.Contains(events[0].Message, c.want) {
+			t.Errorf("%s: events = %+v, want reload_failed with %q", c.name, events, c.want)
+		}
+	}
+
+	if err := os.WriteFile(f.path, []byte(testLab), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.d.cfg.Load = func(string) (*lab.Lab, error) { panic("loader bug") }
+	reload("panicking loader")
+	f.d.cfg.Load = lab.Load
+	f.d.cfg.NewManager = func(*lab.Lab) *backup.Manager { return nil } // build sets its Wait
+	reload("nil manager")
+	events, _ := f.store.Events(ctx, 0)
+	var got []string
+	for _, e := range events[:2] {
+		got = append(got, e.Kind+": "+e.Message)
+	}
+	want := []string{
+		"reload_failed: reload of " + f.path + " failed: internal error (please report it): runtime error: invalid memory address or nil pointer dereference",
+		"reload_failed: reload of " + f.path + " failed: internal error (please report it): loader bug",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events = %q, want %q", got, want)
+	}
+}

@@ -22,7 +22,17 @@ type decoder struct {
 	keys map[string]*yaml.Node // path -> the mapping key naming it
 	vals map[string]*yaml.Node // path -> its value
 	bad  map[string]bool       // paths whose value could not be decoded
+
+	merging map[*yaml.Node]bool // the mappings whose pairs are being gathered
+	steps   int                 // nodes visited, aliases and merges expanded
+	tooMuch bool                // steps went over maxSteps: decoding stopped
 }
+
+// maxSteps bounds the nodes the decoder visits. Aliases and merge keys
+// can expand a small file exponentially (a merge of ten aliases of a
+// mapping that merges ten aliases...); a lab file without them, even at
+// MaxFileSize, visits fewer than a million.
+const maxSteps = 1 << 20
 
 func newDecoder(file string, root *yaml.Node) *decoder {
 	return &decoder{
@@ -31,11 +41,35 @@ func newDecoder(file string, root *yaml.Node) *decoder {
 		keys: map[string]*yaml.Node{},
 		vals: map[string]*yaml.Node{},
 		bad:  map[string]bool{},
+
+		merging: map[*yaml.Node]bool{},
 	}
 }
 
-// errorf records a problem at node n.
+// step counts one node visited at path and reports whether decoding may
+// go on; the first step over maxSteps records why it stops.
+func (d *decoder) step(n *yaml.Node, path string) bool {
+	return d.stepN(n, path, 1)
+}
+
+// stepN is step for k nodes at once.
+func (d *decoder) stepN(n *yaml.Node, path string, k int) bool {
+	d.steps += k
+	if d.steps <= maxSteps {
+		return true
+	}
+	if !d.tooMuch {
+		d.tooMuch = true
+		d.errorf(n, path, "aliases and merge keys expand to more than %d nodes: use fewer of them", maxSteps)
+	}
+	return false
+}
+
+// errorf records a problem at node n (the root when nil).
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	if n == nil {
+		n = d.root
+	}
 	d.errs = append(d.errs, FieldError{
 		File: d.file, Line: n.Line, Column: n.Column, Field: path,
 		Msg: fmt.Sprintf(format, args...),
@@ -99,6 +133,9 @@ var (
 // decode fills v, which must be settable, from n.
 func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	n = resolve(n)
+	if !d.step(n, path) {
+		return
+	}
 	d.vals[path] = n
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		v.Set(reflect.Zero(v.Type()))
@@ -239,17 +276,27 @@ func (d *decoder) decodeMap(path string, n *yaml.Node, v reflect.Value) {
 
 // pairs returns the key/value pairs of mapping n, those brought in by
 // merge keys ("<<: *defaults") first so that explicit keys win. It
-// reports keys that are not scalars and keys given twice.
+// reports keys that are not scalars, keys given twice and merges of a
+// mapping into itself.
 func (d *decoder) pairs(path string, n *yaml.Node) [][2]*yaml.Node {
+	d.merging[n] = true
+	defer delete(d.merging, n)
 	var merged, explicit [][2]*yaml.Node
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := resolve(n.Content[i]), n.Content[i+1]
+		if !d.step(k, path) {
+			break
+		}
 		switch {
 		case k.Kind != yaml.ScalarNode:
 			d.errorf(k, path, "expected a string key, got %s", describe(k))
 		case k.ShortTag() == "!!merge":
-			merged = append(merged, d.merge(path, resolve(val))...)
+			m := d.merge(path, val)
+			if !d.stepN(k, path, len(m)) { // each level copies them
+				return nil
+			}
+			merged = append(merged, m...)
 		case seen[k.Value] != nil:
 			d.errorf(k, join(path, k.Value), "duplicate key (first defined on line %d)", seen[k.Value].Line)
 		default:
@@ -263,23 +310,35 @@ func (d *decoder) pairs(path string, n *yaml.Node) [][2]*yaml.Node {
 // merge returns the pairs brought in by a merge key's value: one mapping
 // or a list of mappings, earlier ones winning.
 func (d *decoder) merge(path string, val *yaml.Node) [][2]*yaml.Node {
-	switch val.Kind {
+	m := resolve(val)
+	switch m.Kind {
 	case yaml.MappingNode:
-		return d.pairs(path, val)
+		return d.mergeMapping(path, val)
 	case yaml.SequenceNode:
 		var out [][2]*yaml.Node
-		for i := len(val.Content) - 1; i >= 0; i-- {
-			m := resolve(val.Content[i])
-			if m.Kind != yaml.MappingNode {
-				d.errorf(m, path, "merge: expected a mapping, got %s", describe(m))
+		for i := len(m.Content) - 1; i >= 0; i-- {
+			if item := resolve(m.Content[i]); item.Kind != yaml.MappingNode {
+				d.errorf(item, path, "merge: expected a mapping, got %s", describe(item))
 				continue
 			}
-			out = append(out, d.pairs(path, m)...)
+			out = append(out, d.mergeMapping(path, m.Content[i])...)
 		}
 		return out
 	}
-	d.errorf(val, path, "merge: expected a mapping, got %s", describe(val))
+	d.errorf(m, path, "merge: expected a mapping, got %s", describe(m))
 	return nil
+}
+
+// mergeMapping returns the pairs of the mapping ref is or refers to,
+// unless that mapping is one whose pairs are being gathered: a mapping
+// that merges itself, directly or through others, has no end.
+func (d *decoder) mergeMapping(path string, ref *yaml.Node) [][2]*yaml.Node {
+	m := resolve(ref)
+	if d.merging[m] { // ref is an alias: a mapping written out is new
+		d.errorf(ref, path, "merge: anchor %q includes the mapping that merges it (a cycle)", m.Anchor)
+		return nil
+	}
+	return d.pairs(path, m)
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
@@ -333,6 +392,9 @@ func suggest(name string, known []string) string {
 	sorted := append([]string(nil), known...)
 	sort.Strings(sorted)
 	for _, k := range sorted {
+		if max(len(name)-len(k), len(k)-len(name)) > bestDist {
+			continue // too far apart, and levenshtein costs len(name)*len(k)
+		}
 		if dist := levenshtein(name, k); dist <= bestDist && (best == "" || dist < levenshtein(name, best)) {
 			best = k
 		}

@@ -148,6 +148,9 @@ func (d *decoder) checkKey(path, name string) {
 func (d *decoder) validateRepository(p string, r *Repository) {
 	if r.URL == "" {
 		d.at(p+".url", "required: a restic repository URL (a local path, s3:..., sftp:..., rest:...)")
+	} else if urlPassword(r.URL) {
+		// The URL is printed (repo init, the hand-restore commands): no password in it.
+		d.at(p+".url", "%s", urlSecretHint(r.URL))
 	}
 	if d.present(p + ".password") {
 		d.at(p+".password", inlineSecret)
@@ -246,9 +249,64 @@ func (d *decoder) checkSchedule(path, spec string) {
 	if spec == "" {
 		return // manual only
 	}
+	if every, ok, err := everyInterval(spec); ok && err == nil {
+		floor, err := minEvery()
+		if err != nil {
+			d.at(path, "%v", err)
+			return
+		}
+		if every < floor {
+			d.at(path, "bad cron expression %q: the interval must be at least %s", spec, shortDuration(floor))
+			return
+		}
+	}
 	if _, err := ParseSchedule(spec); err != nil {
 		d.at(path, "bad cron expression %q: %v", spec, err)
 	}
+}
+
+// shortDuration formats d without trailing zero units: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// urlPassword reports whether a restic repository URL holds a password:
+// user:password@ after "://" (rest:http://..., s3:https://...,
+// sftp://...) or in sftp's short form (sftp:user:password@host:/path).
+func urlPassword(repo string) bool {
+	backend, rest, ok := strings.Cut(repo, ":")
+	if !ok {
+		return false
+	}
+	if _, after, ok := strings.Cut(repo, "://"); ok {
+		rest = after
+	} else if backend != "sftp" {
+		return false
+	}
+	userinfo, _, ok := strings.Cut(rest, "@")
+	return ok && strings.Contains(userinfo, ":") && !strings.Contains(userinfo, "/")
+}
+
+// urlSecretHint says how a repository URL's password reaches restic
+// instead: the backend's own variable, through env_from.
+func urlSecretHint(repo string) string {
+	const msg = "inline secret not allowed: no password in the URL; "
+	switch {
+	case strings.HasPrefix(repo, "rest:"):
+		return msg + "use env_from (RESTIC_REST_PASSWORD: NAME_OF_A_VARIABLE_HOLDING_IT, and RESTIC_REST_USERNAME)"
+	case strings.HasPrefix(repo, "s3:"):
+		return msg + "use env_from (AWS_SECRET_ACCESS_KEY: NAME_OF_A_VARIABLE_HOLDING_IT, and AWS_ACCESS_KEY_ID)"
+	case strings.HasPrefix(repo, "sftp:"):
+		return msg + "restic logs in to sftp with an SSH key (see ssh_config)"
+	}
+	return msg + "use env_from (THE_BACKENDS_VARIABLE: NAME_OF_A_VARIABLE_HOLDING_IT)"
 }
 
 func (d *decoder) checkRetention(p string, r Retention) {
