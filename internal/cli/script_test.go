@@ -1,14 +1,12 @@
 package cli_test
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"homelab/e2e/e2etest"
 	"homelab/internal/cli"
 	"homelab/internal/testenv"
 )
@@ -25,72 +23,8 @@ func TestScripts(t *testing.T) {
 	testenv.Restic(t)
 	pgBin := testenv.PGBinDir(t)
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("HOME", e.WorkDir)
-			e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))
-			// A fixed password for the scripts' repositories.
-			return os.WriteFile(filepath.Join(e.WorkDir, "restic.pass"), []byte("correct horse battery staple\n"), 0o600)
-		},
-		Cmds: scriptCmds(pgBin),
+		Dir:   "testdata/script",
+		Setup: e2etest.Setup,
+		Cmds:  e2etest.Cmds(pgBin),
 	})
-}
-
-// scriptCmds are the custom commands of the CLI's scripts.
-func scriptCmds(pgBin string) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		// pg start: start a throwaway cluster; sets PGHOST, PGPORT,
-		// PGUSER and PGPASSWORD for the rest of the script.
-		"pg": func(ts *testscript.TestScript, neg bool, args []string) {
-			if len(args) != 1 || args[0] != "start" || neg {
-				ts.Fatalf("usage: pg start")
-			}
-			p, stop, err := testenv.StartPostgres(pgBin)
-			ts.Check(err)
-			ts.Defer(stop)
-			ts.Setenv("PGHOST", p.Host)
-			ts.Setenv("PGPORT", strconv.Itoa(p.Port))
-			ts.Setenv("PGUSER", p.User)
-			ts.Setenv("PGPASSWORD", p.Password)
-		},
-		// damage DIR: truncate every pack file of the restic repository DIR.
-		"damage": func(ts *testscript.TestScript, neg bool, args []string) {
-			if len(args) != 1 {
-				ts.Fatalf("usage: damage REPO")
-			}
-			packs, _ := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "data", "*", "*"))
-			if len(packs) == 0 {
-				ts.Fatalf("no pack files in %s", args[0])
-			}
-			for _, p := range packs {
-				ts.Check(os.Truncate(p, 64))
-			}
-			fmt.Fprintf(ts.Stdout(), "truncated %d pack files\n", len(packs))
-		},
-		// expand FILE: replace ${VAR} in FILE with the script's environment.
-		"expand": func(ts *testscript.TestScript, neg bool, args []string) {
-			for _, f := range args {
-				ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(ts.ReadFile(f), ts.Getenv)), 0o644))
-			}
-		},
-		// bigfile PATH N: write N KiB of incompressible bytes.
-		"bigfile": func(ts *testscript.TestScript, neg bool, args []string) {
-			n, err := strconv.Atoi(args[1])
-			ts.Check(err)
-			f, err := os.Create(ts.MkAbs(args[0]))
-			ts.Check(err)
-			defer f.Close()
-			buf := make([]byte, 1024)
-			x := uint32(2463534242)
-			for i := 0; i < n; i++ {
-				for j := range buf {
-					x ^= x << 13
-					x ^= x >> 17
-					x ^= x << 5
-					buf[j] = byte(x)
-				}
-				f.Write(buf)
-			}
-		},
-	}
 }
