@@ -17,4 +17,10 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 export PATH="/usr/local/go/bin:$PATH"
 go vet ./...
-go test -count=1 -timeout 20m ./...
+# The tests mostly wait (on restic, PostgreSQL, Docker, health gates;
+# the end-to-end packages under e2e/ most of all), so run twice as many
+# test processes as there are cores, at least 4, where go test runs one
+# per core by default.
+p=$(($(nproc) * 2))
+[ "$p" -ge 4 ] || p=4
+go test -count=1 -p "$p" -timeout 20m ./...

@@ -1,0 +1,221 @@
+package e2etest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"homelab/internal/catalog"
+	"homelab/internal/restic"
+	"homelab/internal/testenv"
+)
+
+// ResticPassword is the password of the scripts' repositories, in
+// $WORK/restic.pass (see Setup).
+const ResticPassword = "correct horse battery staple"
+
+// Setup prepares a script's work directory: HOME and XDG_CACHE_HOME in
+// it (restic's cache, psql's .pgpass), and restic.pass holding
+// ResticPassword.
+func Setup(e *testscript.Env) error {
+	e.Setenv("HOME", e.WorkDir)
+	e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))
+	return os.WriteFile(filepath.Join(e.WorkDir, "restic.pass"), []byte(ResticPassword+"\n"), 0o600)
+}
+
+// Cmd is a custom testscript command.
+type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
+
+// Cmds returns the custom commands of the end-to-end scripts; pgBin is
+// the directory of initdb and pg_ctl (testenv.PGBinDir), for pg start.
+//
+//	pg start          start a throwaway cluster; sets PGHOST, PGPORT, PGUSER
+//	                  and PGPASSWORD for the rest of the script
+//	expand FILE...    replace ${VAR} in each FILE with the script's environment
+//	damage REPO       truncate every pack file of the restic repository REPO
+//	bigfile PATH N    write N KiB of incompressible bytes to PATH
+//	sagawait STEP     wait until the journal in $WORK/state/catalog.db shows
+//	                  the forward step STEP of a running upgrade started
+//	healthy URL       GET URL answers 200 (with !: it does not, or no answer)
+//	hook start        serve HTTP, appending each request's body and a newline
+//	                  to $WORK/hook.log; sets $HOOK to its host:port
+//	stalelock REPO PASSFILE
+//	                  leave a restic lock in REPO whose holder is gone from
+//	                  this host: a restic backup holding a shared lock,
+//	                  SIGKILLed (with its child) once the lock is there
+func Cmds(pgBin string) map[string]Cmd {
+	return map[string]Cmd{
+		"pg":        pgCmd(pgBin),
+		"expand":    expand,
+		"damage":    damage,
+		"bigfile":   bigfile,
+		"sagawait":  sagaWait,
+		"healthy":   healthy,
+		"hook":      hook,
+		"stalelock": staleLock,
+	}
+}
+
+func staleLock(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: stalelock REPO PASSFILE")
+	}
+	repo, pass := ts.MkAbs(args[0]), ts.MkAbs(args[1])
+	bin := restic.DefaultBinary("")
+	cmd := exec.Command(bin, "backup", "--stdin-from-command", "--stdin-filename", "x", "--", "sleep", "600")
+	cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD_FILE="+pass)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ts.Check(cmd.Start())
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		out, _ := exec.Command(bin, "-r", repo, "--password-file", pass, "list", "locks", "--no-lock").Output()
+		if len(bytes.TrimSpace(out)) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("restic took no lock in %s within a minute", repo)
+		}
+	}
+	fmt.Fprintf(ts.Stdout(), "killed restic pid %d holding a lock\n", cmd.Process.Pid)
+}
+
+func pgCmd(pgBin string) Cmd {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 || args[0] != "start" || neg {
+			ts.Fatalf("usage: pg start")
+		}
+		p, stop, err := testenv.StartPostgres(pgBin)
+		ts.Check(err)
+		ts.Defer(stop)
+		ts.Setenv("PGHOST", p.Host)
+		ts.Setenv("PGPORT", strconv.Itoa(p.Port))
+		ts.Setenv("PGUSER", p.User)
+		ts.Setenv("PGPASSWORD", p.Password)
+	}
+}
+
+func expand(ts *testscript.TestScript, neg bool, args []string) {
+	for _, f := range args {
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(ts.ReadFile(f), ts.Getenv)), 0o644))
+	}
+}
+
+func damage(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: damage REPO")
+	}
+	packs, _ := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "data", "*", "*"))
+	if len(packs) == 0 {
+		ts.Fatalf("no pack files in %s", args[0])
+	}
+	for _, p := range packs {
+		ts.Check(os.Truncate(p, 64))
+	}
+	fmt.Fprintf(ts.Stdout(), "truncated %d pack files\n", len(packs))
+}
+
+func bigfile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: bigfile PATH KIB")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	f, err := os.Create(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	buf := make([]byte, 1024)
+	x := uint32(2463534242)
+	for i := 0; i < n; i++ {
+		for j := range buf {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			buf[j] = byte(x)
+		}
+		_, err := f.Write(buf)
+		ts.Check(err)
+	}
+}
+
+// sagaWaitLimit bounds sagawait: far more than a step takes to start on
+// a busy machine.
+const sagaWaitLimit = 3 * time.Minute
+
+func sagaWait(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: sagawait STEP")
+	}
+	path := ts.MkAbs("state/catalog.db")
+	started := func() bool {
+		if _, err := os.Stat(path); err != nil {
+			return false
+		}
+		s, err := catalog.Open(context.Background(), path)
+		ts.Check(err)
+		sagas, err := s.Sagas(context.Background(), catalog.SagaFilter{Kind: "upgrade", States: []catalog.SagaState{catalog.SagaRunning}})
+		s.Close()
+		ts.Check(err)
+		for _, sg := range sagas {
+			for _, st := range sg.Steps {
+				if st.Name == args[0] && st.Phase == catalog.PhaseForward {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !Poll(sagaWaitLimit, started) {
+		ts.Fatalf("step %q did not start within %s", args[0], sagaWaitLimit)
+	}
+}
+
+func hook(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || args[0] != "start" || neg {
+		ts.Fatalf("usage: hook start")
+	}
+	var mu sync.Mutex
+	log := ts.MkAbs("hook.log")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			f.Write(append(body, '\n'))
+			f.Close()
+		}
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("HOOK", strings.TrimPrefix(srv.URL, "http://"))
+}
+
+func healthy(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: healthy URL")
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(args[0])
+	ok := err == nil && resp.StatusCode == http.StatusOK
+	if resp != nil {
+		resp.Body.Close()
+	}
+	switch {
+	case ok && neg:
+		ts.Fatalf("%s answers 200", args[0])
+	case !ok && !neg:
+		ts.Fatalf("%s is not healthy: %v %v", args[0], err, resp)
+	}
+}
