@@ -49,7 +49,11 @@ func NewCmdBackupCheck(f *Factory, runF func(*BackupCheckOptions) error) *cobra.
 }
 
 func runBackupCheck(ctx context.Context, opts *BackupCheckOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, false)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, false)
 	if err != nil {
 		return err
 	}

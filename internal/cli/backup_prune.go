@@ -51,7 +51,11 @@ restore drill, then forgets exactly the rest and runs restic prune.
 }
 
 func runBackupPrune(ctx context.Context, opts *BackupPruneOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

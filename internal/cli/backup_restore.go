@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"homelab/internal/backup"
-	"homelab/internal/lab"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/backup"
+	"homelab/internal/lab"
 )
 
 // BackupRestoreOptions are the options of homelab backup restore.
@@ -78,7 +79,11 @@ Asks for confirmation on a terminal; needs --yes otherwise.
 }
 
 func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

@@ -3,11 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"homelab/internal/backup"
-	"homelab/internal/catalog"
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
 )
 
 // BackupRunOptions are the options of homelab backup run.
@@ -46,7 +47,11 @@ func NewCmdBackupRun(f *Factory, runF func(*BackupRunOptions) error) *cobra.Comm
 }
 
 func runBackupRun(ctx context.Context, opts *BackupRunOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,11 @@ measured time to restore (RTO) in the catalog.
 }
 
 func runBackupVerify(ctx context.Context, opts *BackupVerifyOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

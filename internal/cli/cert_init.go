@@ -41,11 +41,11 @@ the old CA stop verifying: rotate-ca replaces a CA in use).
 }
 
 func runCertInit(ctx context.Context, opts *CertInitOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
-	ca, err := opts.F.certManager(l).Init(ctx, opts.Force)
+	ca, err := a.Certs().Init(ctx, opts.Force)
 	if err != nil {
 		return err
 	}

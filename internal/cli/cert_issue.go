@@ -52,11 +52,11 @@ files are then kept as .prev).
 }
 
 func runCertIssue(ctx context.Context, opts *CertIssueOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
-	c, err := opts.F.certManager(l).Issue(ctx, opts.Name, opts.Force)
+	c, err := a.Certs().Issue(ctx, opts.Name, opts.Force)
 	if err != nil {
 		return err
 	}

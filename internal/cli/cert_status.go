@@ -2,12 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"homelab/internal/certs"
 	"io"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/certs"
 )
 
 // CertStatusOptions are the options of homelab cert status.

@@ -1,23 +1,16 @@
 package cli
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"golang.org/x/term"
 
-	"homelab/internal/backup"
-	"homelab/internal/backup/files"
-	"homelab/internal/backup/postgres"
-	"homelab/internal/catalog"
+	"homelab/internal/app"
 	"homelab/internal/lab"
-	"homelab/internal/restic"
 )
 
 // IOStreams are the command's standard streams. Results go to Out; notes
@@ -71,65 +64,14 @@ func (f *Factory) Lab() (*lab.Lab, error) {
 	return f.lab, f.err
 }
 
-// Repo opens the restic client of a repository of l.
-func (f *Factory) Repo(ctx context.Context, l *lab.Lab, name string, retryLock time.Duration) (*restic.Client, error) {
-	r, ok := l.Repositories[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown repository %q", name)
-	}
-	cfg := restic.Config{Repository: r.URL, PasswordFile: r.PasswordFile, Logger: f.Logger(), RetryLock: retryLock}
-	if r.PasswordEnv != "" {
-		v, ok := os.LookupEnv(r.PasswordEnv)
-		if !ok || v == "" {
-			return nil, fmt.Errorf("repository %s: password_env %s is not set", name, r.PasswordEnv)
-		}
-		cfg.Password = v
-	}
-	for k, v := range r.Env {
-		cfg.Env = append(cfg.Env, k+"="+v)
-	}
-	for k, from := range r.EnvFrom {
-		v := os.Getenv(from)
-		cfg.Env = append(cfg.Env, k+"="+v)
-		cfg.Secrets = append(cfg.Secrets, v)
-	}
-	return restic.New(ctx, cfg)
-}
-
-// Manager opens the catalog and returns a backup manager for the lab; the
-// returned func closes the catalog.
-func (f *Factory) Manager(ctx context.Context, wait bool) (*backup.Manager, func(), error) {
+// App returns the working parts of the lab file (see Lab), built with
+// the factory's clock and logger.
+func (f *Factory) App() (*app.App, error) {
 	l, err := f.Lab()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	store, err := catalog.Open(ctx, filepath.Join(l.StateDir, "catalog.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	m := f.newManager(l, store, wait, f.Logger())
-	return m, func() { store.Close() }, nil
-}
-
-// newManager returns the backup manager of l over store; with wait, busy
-// targets and repository locks are waited for (30 minutes for restic).
-func (f *Factory) newManager(l *lab.Lab, store catalog.Store, wait bool, log *slog.Logger) *backup.Manager {
-	retry := time.Duration(0)
-	if wait {
-		retry = 30 * time.Minute
-	}
-	return &backup.Manager{
-		Lab:     l,
-		Catalog: store,
-		Providers: map[string]backup.Provider{
-			lab.ProviderRestic:   &files.Provider{},
-			lab.ProviderPostgres: &postgres.Provider{},
-		},
-		Repo: func(ctx context.Context, name string) (*restic.Client, error) { return f.Repo(ctx, l, name, retry) },
-		Wait: wait,
-		Now:  f.now,
-		Log:  log,
-	}
+	return &app.App{Lab: l, Now: f.now, Log: f.Logger()}, nil
 }
 
 func (f *Factory) now() time.Time {

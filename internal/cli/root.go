@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/saga"
 )
 
 // Version is set at build time with -ldflags "-X homelab/internal/cli.Version=...".
@@ -86,5 +88,26 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 			return usageErr(err.Error())
 		}
 		return nil
+	}
+}
+
+// warnUnfinished reports every unfinished saga of the lab on stderr (the
+// catalog is read only if it exists); errors are ignored: the command
+// itself reports a bad lab file or catalog.
+func (f *Factory) warnUnfinished(ctx context.Context) {
+	a, err := f.App()
+	if err != nil {
+		return
+	}
+	open, err := a.Unfinished(ctx)
+	if err != nil {
+		return
+	}
+	for _, r := range open {
+		if r.InProgress {
+			fmt.Fprintf(f.IO.ErrOut, "homelab: note: %s; in progress: %s\n", saga.Describe(r.Record), r.Holder)
+			continue
+		}
+		fmt.Fprintf(f.IO.ErrOut, "homelab: warning: unfinished %s; finish it with: homelab %s --resume %s\n", saga.Describe(r.Record), r.Kind, r.ID)
 	}
 }
