@@ -3,5 +3,5 @@
 // NewCmdX(f, runF) and a run function runX(ctx, opts); the commands only
 // parse flags, get the lab's working parts from internal/app, call them
 // and render text or --json. Exit codes are decided in one place:
-// ExitCode.
+// ExitCode; with --json a failure ends with an exit_error line on stderr.
 package cli

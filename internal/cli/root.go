@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -42,8 +44,30 @@ func Run(ctx context.Context, io *IOStreams, args []string) int {
 	if errors.As(err, &se) {
 		return se.code
 	}
-	fmt.Fprintln(io.ErrOut, "homelab: "+err.Error())
-	return ExitCode(err)
+	code := ExitCode(err)
+	if f.JSON || jsonArg(args) {
+		writeExitError(io.ErrOut, code, err)
+	} else {
+		fmt.Fprintln(io.ErrOut, "homelab: "+err.Error())
+	}
+	return code
+}
+
+// jsonArg reports whether args ask for --json: a command line that fails
+// to parse (a usage error) may not have set Factory.JSON.
+func jsonArg(args []string) bool {
+	on := false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" {
+			on = true
+		} else if v, ok := strings.CutPrefix(a, "--json="); ok {
+			on, _ = strconv.ParseBool(v)
+		}
+	}
+	return on
 }
 
 // interruptedError is a command's error after a signal: exit 130, and its
@@ -65,7 +89,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err.Error()) })
 	root.PersistentFlags().StringVar(&f.LabFlag, "lab", "", "lab file (default ./lab.yaml, then $HOMELAB_LAB)")
-	root.PersistentFlags().BoolVar(&f.JSON, "json", false, "print results as JSON lines")
+	root.PersistentFlags().BoolVar(&f.JSON, "json", false, "print results as JSON lines (a failure ends with an exit_error line on stderr)")
 	root.PersistentFlags().BoolVarP(&f.Verbose, "verbose", "v", false, "log what homelab runs")
 	root.AddCommand(NewCmdVersion(f, nil), NewCmdLab(f), NewCmdRepo(f), NewCmdBackup(f), NewCmdStatus(f, nil), NewCmdServe(f, nil), NewCmdCert(f))
 	root.AddCommand(NewCmdLogs(f, nil), NewCmdUpgrade(f, nil))
