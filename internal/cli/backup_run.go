@@ -74,14 +74,14 @@ func runBackupRun(ctx context.Context, opts *BackupRunOptions) error {
 		// A failed run may still have saved a snapshot (a service of its
 		// stop list did not start again): it is a failure all the same.
 		if rep.Err != nil && r.Result != catalog.ResultPartial && (r.SnapshotID == "" || r.Result == catalog.ResultFailed) {
-			fmt.Fprintf(opts.IO.Out, "%s %s: backup %s: %v\n", mark(opts.IO.StderrTTY, false), name, r.Result, rep.Err)
+			fmt.Fprintf(opts.IO.Out, "%s %s: backup %s: %v\n", mark(opts.IO.StdoutTTY, false), name, r.Result, rep.Err)
 			writeServiceStops(opts.IO.Out, rep.Services)
 			continue
 		}
-		m := mark(opts.IO.StderrTTY, rep.Err == nil)
+		m := mark(opts.IO.StdoutTTY, rep.Err == nil)
 		if rep.Err != nil {
 			m = "WARNING"
-			if opts.IO.StderrTTY {
+			if opts.IO.StdoutTTY {
 				m = "!"
 			}
 		}

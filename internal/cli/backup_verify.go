@@ -69,9 +69,9 @@ func runBackupVerify(ctx context.Context, opts *BackupVerifyOptions) error {
 			continue
 		}
 		d := out.Drill
-		fmt.Fprintf(opts.IO.Out, "%s %s: drill of snapshot %s %s, RTO %s\n", mark(opts.IO.StderrTTY, out.Err == nil), name, short(d.SnapshotID), d.Result, seconds(d.RTO))
+		fmt.Fprintf(opts.IO.Out, "%s %s: drill of snapshot %s %s, RTO %s\n", mark(opts.IO.StdoutTTY, out.Err == nil), name, short(d.SnapshotID), d.Result, seconds(d.RTO))
 		for _, c := range out.Report.Checks {
-			fmt.Fprintf(opts.IO.Out, "    %s %s", mark(opts.IO.StderrTTY, c.OK), c.Check)
+			fmt.Fprintf(opts.IO.Out, "    %s %s", mark(opts.IO.StdoutTTY, c.OK), c.Check)
 			if c.Detail != "" {
 				fmt.Fprintf(opts.IO.Out, ": %s", c.Detail)
 			}

@@ -66,7 +66,7 @@ func printResults(io *IOStreams, asJSON bool, results []certs.Result) {
 		if r.Err != nil {
 			continue
 		}
-		line := fmt.Sprintf("%s %s: rotated, sha256 %s (was %s), expires %s", mark(io.StderrTTY, true), r.Leaf, fp(r.NewSHA256), fp(r.OldSHA256), when(r.NotAfter))
+		line := fmt.Sprintf("%s %s: rotated, sha256 %s (was %s), expires %s", mark(io.StdoutTTY, true), r.Leaf, fp(r.NewSHA256), fp(r.OldSHA256), when(r.NotAfter))
 		if r.Reloaded != "" {
 			line += "; " + r.Reloaded
 		}

@@ -63,7 +63,7 @@ func runCertIssue(ctx context.Context, opts *CertIssueOptions) error {
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, "cert_issued", c)
 	}
-	fmt.Fprintf(opts.IO.Out, "%s %s: %s (key %s) for %s, sha256 %s, expires %s\n", mark(opts.IO.StderrTTY, true),
+	fmt.Fprintf(opts.IO.Out, "%s %s: %s (key %s) for %s, sha256 %s, expires %s\n", mark(opts.IO.StdoutTTY, true),
 		c.Name, c.CertFile, c.KeyFile, strings.Join(c.SANs, ", "), fp(c.SHA256), when(c.NotAfter))
 	return nil
 }

@@ -83,7 +83,7 @@ func runCertRotateCA(ctx context.Context, opts *CertRotateCAOptions) error {
 			writeJSON(opts.IO.Out, "cert_ca_rotated", map[string]any{"old": res.Old, "new": res.New, "bundle": res.Bundle})
 		} else {
 			fmt.Fprintf(opts.IO.Out, "%s CA replaced: %s, sha256 %s, expires %s; clients should trust %s\n",
-				mark(opts.IO.StderrTTY, true), res.New.Subject, fp(res.New.SHA256), when(res.New.NotAfter), res.Bundle)
+				mark(opts.IO.StdoutTTY, true), res.New.Subject, fp(res.New.SHA256), when(res.New.NotAfter), res.Bundle)
 		}
 	}
 	printResults(opts.IO, opts.JSON, res.Leaves)

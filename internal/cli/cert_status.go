@@ -54,7 +54,7 @@ func runCertStatus(opts *CertStatusOptions) error {
 	if opts.JSON {
 		err = writeJSON(opts.IO.Out, "cert_status", rep)
 	} else {
-		err = renderCertStatus(opts.IO.Out, rep, opts.IO.StderrTTY)
+		err = renderCertStatus(opts.IO.Out, rep, opts.IO.StdoutTTY)
 	}
 	if err == nil && !rep.Healthy {
 		return &silentError{err: errCertsAttention, code: ExitFailed}

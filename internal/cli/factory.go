@@ -13,20 +13,24 @@ import (
 	"homelab/internal/lab"
 )
 
-// IOStreams are the command's standard streams. Results go to Out; notes
-// and progress go to ErrOut, decorated only when it is a terminal.
+// IOStreams are the command's standard streams. Results go to Out,
+// decorated (✓/✗) only when StdoutTTY; notes and progress go to ErrOut,
+// decorated (bars, ✓/✗) only when StderrTTY.
 type IOStreams struct {
 	In     io.Reader
 	Out    io.Writer
 	ErrOut io.Writer
-	// StdinTTY and StderrTTY report whether those are terminals.
-	StdinTTY, StderrTTY bool
+	// StdinTTY, StdoutTTY and StderrTTY report whether those are
+	// terminals.
+	StdinTTY, StdoutTTY, StderrTTY bool
 }
 
 // SystemIO returns the process's streams.
 func SystemIO() *IOStreams {
 	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
-		StdinTTY: term.IsTerminal(int(os.Stdin.Fd())), StderrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+		StdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		StderrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
 }
 
 // Factory carries what every command needs; flags of the root command
