@@ -14,12 +14,15 @@
 // Dependencies point one way:
 //
 //	cmd/homelab → cli
-//	cli    → app, daemon, server, and the domain packages it renders
-//	server → app (the status report), catalog, status, health, runtime
-//	daemon → backup, catalog, notify, schedule (its parts are built by
-//	         app, handed over by cli as Config.NewManager/NewNotifier)
-//	app    → backup (+ providers), catalog, certs, health, lab, notify,
-//	         restic, runtime, saga, status, upgrade
+//	cli    → app, daemon, server, and the domain packages whose results
+//	         it renders (backup, catalog, certs, saga, status, upgrade, ...)
+//	server → app (the status report and its probes), catalog, certs,
+//	         health, runtime, saga, status
+//	daemon → backup, catalog, notify, restic, schedule, status; its
+//	         manager and notifier are built by app and handed over by cli
+//	         (Config.NewManager, Config.NewNotifier)
+//	app    → backup (+ backup/files, backup/postgres), catalog, certs,
+//	         health, lab, notify, restic, runtime, saga, status, upgrade
 //
 // app imports none of cli, server or daemon.
 package app
