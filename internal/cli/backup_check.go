@@ -49,7 +49,11 @@ func NewCmdBackupCheck(f *Factory, runF func(*BackupCheckOptions) error) *cobra.
 }
 
 func runBackupCheck(ctx context.Context, opts *BackupCheckOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, false)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -63,10 +67,10 @@ func runBackupCheck(ctx context.Context, opts *BackupCheckOptions) error {
 			continue
 		}
 		if rep.Err != nil {
-			fmt.Fprintf(opts.IO.Out, "%s repository %s: check failed: %v\n", mark(opts.IO.StderrTTY, false), r, rep.Err)
+			fmt.Fprintf(opts.IO.Out, "%s repository %s: check failed: %v\n", mark(opts.IO.StdoutTTY, false), r, rep.Err)
 			continue
 		}
-		fmt.Fprintf(opts.IO.Out, "%s repository %s: no errors (read %s of the data) in %s\n", mark(opts.IO.StderrTTY, true), r, opts.ReadDataSubset, seconds(rep.Run.End.Sub(rep.Run.Start)))
+		fmt.Fprintf(opts.IO.Out, "%s repository %s: no errors (read %s of the data) in %s\n", mark(opts.IO.StdoutTTY, true), r, opts.ReadDataSubset, seconds(rep.Run.End.Sub(rep.Run.Start)))
 	}
 	return t.err("check", ctx)
 }

@@ -40,7 +40,11 @@ func NewCmdBackupList(f *Factory, runF func(*BackupListOptions) error) *cobra.Co
 }
 
 func runBackupList(ctx context.Context, opts *BackupListOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, false)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, false)
 	if err != nil {
 		return err
 	}

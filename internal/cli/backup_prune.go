@@ -51,7 +51,11 @@ restore drill, then forgets exactly the rest and runs restic prune.
 }
 
 func runBackupPrune(ctx context.Context, opts *BackupPruneOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}
@@ -68,14 +72,14 @@ func runBackupPrune(ctx context.Context, opts *BackupPruneOptions) error {
 			continue
 		}
 		if err != nil {
-			fmt.Fprintf(opts.IO.Out, "%s %s: prune: %v\n", mark(opts.IO.StderrTTY, false), name, err)
+			fmt.Fprintf(opts.IO.Out, "%s %s: prune: %v\n", mark(opts.IO.StdoutTTY, false), name, err)
 			continue
 		}
 		verb := "removed"
 		if opts.DryRun {
 			verb = "would remove"
 		}
-		fmt.Fprintf(opts.IO.Out, "%s %s: keep %d, %s %d", mark(opts.IO.StderrTTY, true), name, len(plan.Keep)+len(plan.Protected), verb, len(plan.Remove))
+		fmt.Fprintf(opts.IO.Out, "%s %s: keep %d, %s %d", mark(opts.IO.StdoutTTY, true), name, len(plan.Keep)+len(plan.Protected), verb, len(plan.Remove))
 		if len(plan.Protected) > 0 {
 			fmt.Fprintf(opts.IO.Out, " (kept %s: newest snapshot that passed a restore drill)", short(plan.Protected[0].ID))
 		}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"homelab/internal/backup"
-	"homelab/internal/lab"
 	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/backup"
+	"homelab/internal/lab"
 )
 
 // BackupRestoreOptions are the options of homelab backup restore.
@@ -89,7 +90,11 @@ or into a new database, overwrites nothing and just runs.
 }
 
 func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}
@@ -142,7 +147,7 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 	if opts.JSON {
 		writeJSON(opts.IO.Out, "restore", map[string]any{"run": run, "error": errString(err)})
 	} else if err == nil {
-		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StderrTTY, true), short(plan.Snapshot.ID), where, seconds(run.End.Sub(run.Start)))
+		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StdoutTTY, true), short(plan.Snapshot.ID), where, seconds(run.End.Sub(run.Start)))
 	}
 	return err
 }

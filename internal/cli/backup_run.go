@@ -3,11 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"homelab/internal/backup"
-	"homelab/internal/catalog"
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
 )
 
 // BackupRunOptions are the options of homelab backup run.
@@ -46,7 +47,11 @@ func NewCmdBackupRun(f *Factory, runF func(*BackupRunOptions) error) *cobra.Comm
 }
 
 func runBackupRun(ctx context.Context, opts *BackupRunOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}
@@ -69,14 +74,14 @@ func runBackupRun(ctx context.Context, opts *BackupRunOptions) error {
 		// A failed run may still have saved a snapshot (a service of its
 		// stop list did not start again): it is a failure all the same.
 		if rep.Err != nil && r.Result != catalog.ResultPartial && (r.SnapshotID == "" || r.Result == catalog.ResultFailed) {
-			fmt.Fprintf(opts.IO.Out, "%s %s: backup %s: %v\n", mark(opts.IO.StderrTTY, false), name, r.Result, rep.Err)
+			fmt.Fprintf(opts.IO.Out, "%s %s: backup %s: %v\n", mark(opts.IO.StdoutTTY, false), name, r.Result, rep.Err)
 			writeServiceStops(opts.IO.Out, rep.Services)
 			continue
 		}
-		m := mark(opts.IO.StderrTTY, rep.Err == nil)
+		m := mark(opts.IO.StdoutTTY, rep.Err == nil)
 		if rep.Err != nil {
 			m = "WARNING"
-			if opts.IO.StderrTTY {
+			if opts.IO.StdoutTTY {
 				m = "!"
 			}
 		}

@@ -48,7 +48,11 @@ measured time to restore (RTO) in the catalog.
 }
 
 func runBackupVerify(ctx context.Context, opts *BackupVerifyOptions) error {
-	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := a.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}
@@ -65,9 +69,9 @@ func runBackupVerify(ctx context.Context, opts *BackupVerifyOptions) error {
 			continue
 		}
 		d := out.Drill
-		fmt.Fprintf(opts.IO.Out, "%s %s: drill of snapshot %s %s, RTO %s\n", mark(opts.IO.StderrTTY, out.Err == nil), name, short(d.SnapshotID), d.Result, seconds(d.RTO))
+		fmt.Fprintf(opts.IO.Out, "%s %s: drill of snapshot %s %s, RTO %s\n", mark(opts.IO.StdoutTTY, out.Err == nil), name, short(d.SnapshotID), d.Result, seconds(d.RTO))
 		for _, c := range out.Report.Checks {
-			fmt.Fprintf(opts.IO.Out, "    %s %s", mark(opts.IO.StderrTTY, c.OK), c.Check)
+			fmt.Fprintf(opts.IO.Out, "    %s %s", mark(opts.IO.StdoutTTY, c.OK), c.Check)
 			if c.Detail != "" {
 				fmt.Fprintf(opts.IO.Out, ": %s", c.Detail)
 			}

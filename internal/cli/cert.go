@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"homelab/internal/certs"
-	"homelab/internal/lab"
 )
 
 // NewCmdCert returns `homelab cert`.
@@ -24,10 +23,6 @@ section: create the CA, issue leaves, show their expiry, and rotate them
 	cmd.AddCommand(NewCmdCertInit(f, nil), NewCmdCertIssue(f, nil), NewCmdCertStatus(f, nil),
 		NewCmdCertRotate(f, nil), NewCmdCertRotateCA(f, nil))
 	return cmd
-}
-
-func (f *Factory) certManager(l *lab.Lab) *certs.Manager {
-	return &certs.Manager{Lab: l, Now: f.now, Log: f.Logger()}
 }
 
 func fp(s string) string {
@@ -71,7 +66,7 @@ func printResults(io *IOStreams, asJSON bool, results []certs.Result) {
 		if r.Err != nil {
 			continue
 		}
-		line := fmt.Sprintf("%s %s: rotated, sha256 %s (was %s), expires %s", mark(io.StderrTTY, true), r.Leaf, fp(r.NewSHA256), fp(r.OldSHA256), when(r.NotAfter))
+		line := fmt.Sprintf("%s %s: rotated, sha256 %s (was %s), expires %s", mark(io.StdoutTTY, true), r.Leaf, fp(r.NewSHA256), fp(r.OldSHA256), when(r.NotAfter))
 		if r.Reloaded != "" {
 			line += "; " + r.Reloaded
 		}

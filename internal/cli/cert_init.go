@@ -41,11 +41,11 @@ the old CA stop verifying: rotate-ca replaces a CA in use).
 }
 
 func runCertInit(ctx context.Context, opts *CertInitOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
-	ca, err := opts.F.certManager(l).Init(ctx, opts.Force)
+	ca, err := a.Certs().Init(ctx, opts.Force)
 	if err != nil {
 		return err
 	}
@@ -53,6 +53,6 @@ func runCertInit(ctx context.Context, opts *CertInitOptions) error {
 		return writeJSON(opts.IO.Out, "cert_ca", ca)
 	}
 	fmt.Fprintf(opts.IO.Out, "%s CA %s: %s (key %s), sha256 %s, expires %s\n",
-		mark(opts.IO.StderrTTY, true), ca.Subject, ca.CertFile, ca.KeyFile, fp(ca.SHA256), when(ca.NotAfter))
+		mark(opts.IO.StdoutTTY, true), ca.Subject, ca.CertFile, ca.KeyFile, fp(ca.SHA256), when(ca.NotAfter))
 	return nil
 }

@@ -52,18 +52,18 @@ files are then kept as .prev).
 }
 
 func runCertIssue(ctx context.Context, opts *CertIssueOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
-	c, err := opts.F.certManager(l).Issue(ctx, opts.Name, opts.Force)
+	c, err := a.Certs().Issue(ctx, opts.Name, opts.Force)
 	if err != nil {
 		return err
 	}
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, "cert_issued", c)
 	}
-	fmt.Fprintf(opts.IO.Out, "%s %s: %s (key %s) for %s, sha256 %s, expires %s\n", mark(opts.IO.StderrTTY, true),
+	fmt.Fprintf(opts.IO.Out, "%s %s: %s (key %s) for %s, sha256 %s, expires %s\n", mark(opts.IO.StdoutTTY, true),
 		c.Name, c.CertFile, c.KeyFile, strings.Join(c.SANs, ", "), fp(c.SHA256), when(c.NotAfter))
 	return nil
 }

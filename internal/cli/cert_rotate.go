@@ -3,10 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"homelab/internal/certs"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/certs"
 )
 
 // CertRotateOptions are the options of homelab cert rotate.
@@ -71,10 +72,11 @@ certificate, or that was never issued, is refused: then nothing is done.
 }
 
 func runCertRotate(ctx context.Context, opts *CertRotateOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
+	l := a.Lab
 	plan, err := certs.PlanRotate(l, opts.Names, opts.Force, opts.F.now())
 	if err != nil {
 		return err
@@ -86,7 +88,7 @@ func runCertRotate(ctx context.Context, opts *CertRotateOptions) error {
 		printPlan(opts.IO.Out, plan.Items, fmt.Sprintf("rotate %d of %d certificates", len(rot), len(plan.Items)))
 	}
 	if r := plan.Refusals(); len(r) > 0 {
-		_, err := opts.F.certManager(l).Rotate(ctx, plan) // refuses without changing anything
+		_, err := a.Certs().Rotate(ctx, plan) // refuses without changing anything
 		return err
 	}
 	if opts.DryRun || len(rot) == 0 {
@@ -99,7 +101,7 @@ func runCertRotate(ctx context.Context, opts *CertRotateOptions) error {
 	if err := confirm(opts.IO, opts.Yes, fmt.Sprintf("rotate %s (swap, reload, verify)?", strings.Join(names, ", "))); err != nil {
 		return err
 	}
-	results, err := opts.F.certManager(l).Rotate(ctx, plan)
+	results, err := a.Certs().Rotate(ctx, plan)
 	printResults(opts.IO, opts.JSON, results)
 	return err
 }

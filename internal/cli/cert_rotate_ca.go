@@ -3,9 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"homelab/internal/certs"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/certs"
 )
 
 // CertRotateCAOptions are the options of homelab cert rotate-ca.
@@ -56,10 +57,11 @@ Needs --` + confirmCAFlag + `; --dry-run prints the plan.
 }
 
 func runCertRotateCA(ctx context.Context, opts *CertRotateCAOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
+	l := a.Lab
 	plan, err := certs.PlanRotateCA(l, opts.F.now())
 	if err != nil {
 		return err
@@ -75,13 +77,13 @@ func runCertRotateCA(ctx context.Context, opts *CertRotateCAOptions) error {
 	if opts.DryRun && len(plan.Refusals()) == 0 {
 		return nil
 	}
-	res, err := opts.F.certManager(l).RotateCA(ctx, plan)
+	res, err := a.Certs().RotateCA(ctx, plan)
 	if res.New.Exists {
 		if opts.JSON {
 			writeJSON(opts.IO.Out, "cert_ca_rotated", map[string]any{"old": res.Old, "new": res.New, "bundle": res.Bundle})
 		} else {
 			fmt.Fprintf(opts.IO.Out, "%s CA replaced: %s, sha256 %s, expires %s; clients should trust %s\n",
-				mark(opts.IO.StderrTTY, true), res.New.Subject, fp(res.New.SHA256), when(res.New.NotAfter), res.Bundle)
+				mark(opts.IO.StdoutTTY, true), res.New.Subject, fp(res.New.SHA256), when(res.New.NotAfter), res.Bundle)
 		}
 	}
 	printResults(opts.IO, opts.JSON, res.Leaves)

@@ -2,12 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"homelab/internal/certs"
 	"io"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/certs"
 )
 
 // CertStatusOptions are the options of homelab cert status.
@@ -53,7 +54,7 @@ func runCertStatus(opts *CertStatusOptions) error {
 	if opts.JSON {
 		err = writeJSON(opts.IO.Out, "cert_status", rep)
 	} else {
-		err = renderCertStatus(opts.IO.Out, rep, opts.IO.StderrTTY)
+		err = renderCertStatus(opts.IO.Out, rep, opts.IO.StdoutTTY)
 	}
 	if err == nil && !rep.Healthy {
 		return &silentError{err: errCertsAttention, code: ExitFailed}

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 
 	"homelab/internal/backup"
 	"homelab/internal/lab"
@@ -58,3 +61,18 @@ type silentError struct {
 
 func (e *silentError) Error() string { return e.err.Error() }
 func (e *silentError) Unwrap() error { return e.err }
+
+// exitError is the last line of a command that failed with --json, on
+// stderr, as restic writes it: {"message_type":"exit_error","code":2,
+// "message":"..."}. A failure already shown (a silentError) has none.
+type exitError struct {
+	MessageType string `json:"message_type"`
+	Code        int    `json:"code"`
+	Message     string `json:"message"`
+}
+
+// writeExitError writes err's exit_error line with its exit code.
+func writeExitError(w io.Writer, code int, err error) {
+	b, _ := json.Marshal(exitError{MessageType: "exit_error", Code: code, Message: err.Error()}) // strings and an int: cannot fail
+	fmt.Fprintf(w, "%s\n", b)
+}

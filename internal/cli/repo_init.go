@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"homelab/internal/restic"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/restic"
 )
 
 // RepoInitOptions are the options of homelab repo init.
@@ -41,17 +42,18 @@ func NewCmdRepoInit(f *Factory, runF func(*RepoInitOptions) error) *cobra.Comman
 }
 
 func runRepoInit(ctx context.Context, opts *RepoInitOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
+	l := a.Lab
 	names := opts.Names
 	if opts.All {
 		names = repoNames(l)
 	}
 	var failed error
 	for _, name := range names {
-		c, err := opts.F.Repo(ctx, l, name, 0)
+		c, err := a.Repo(ctx, name, 0)
 		state := "created"
 		if err == nil {
 			err = c.Init(ctx)

@@ -104,8 +104,11 @@ func runRepoUnlock(ctx context.Context, opts *RepoUnlockOptions) error {
 
 // repoUnlock lists, shows and removes the locks of one repository.
 func repoUnlock(ctx context.Context, opts *RepoUnlockOptions, name string, rule restic.StaleRule, now time.Time) error {
-	l, _ := opts.F.Lab()
-	c, err := opts.F.Repo(ctx, l, name, 0)
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	c, err := a.Repo(ctx, name, 0)
 	if err != nil {
 		return err
 	}

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/saga"
 )
 
 // Version is set at build time with -ldflags "-X homelab/internal/cli.Version=...".
@@ -40,8 +44,30 @@ func Run(ctx context.Context, io *IOStreams, args []string) int {
 	if errors.As(err, &se) {
 		return se.code
 	}
-	fmt.Fprintln(io.ErrOut, "homelab: "+err.Error())
-	return ExitCode(err)
+	code := ExitCode(err)
+	if f.JSON || jsonArg(args) {
+		writeExitError(io.ErrOut, code, err)
+	} else {
+		fmt.Fprintln(io.ErrOut, "homelab: "+err.Error())
+	}
+	return code
+}
+
+// jsonArg reports whether args ask for --json: a command line that fails
+// to parse (a usage error) may not have set Factory.JSON.
+func jsonArg(args []string) bool {
+	on := false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" {
+			on = true
+		} else if v, ok := strings.CutPrefix(a, "--json="); ok {
+			on, _ = strconv.ParseBool(v)
+		}
+	}
+	return on
 }
 
 // interruptedError is a command's error after a signal: exit 130, and its
@@ -63,7 +89,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err.Error()) })
 	root.PersistentFlags().StringVar(&f.LabFlag, "lab", "", "lab file (default ./lab.yaml, then $HOMELAB_LAB)")
-	root.PersistentFlags().BoolVar(&f.JSON, "json", false, "print results as JSON lines")
+	root.PersistentFlags().BoolVar(&f.JSON, "json", false, "print results as JSON lines (a failure ends with an exit_error line on stderr)")
 	root.PersistentFlags().BoolVarP(&f.Verbose, "verbose", "v", false, "log what homelab runs")
 	root.AddCommand(NewCmdVersion(f, nil), NewCmdLab(f), NewCmdRepo(f), NewCmdBackup(f), NewCmdStatus(f, nil), NewCmdServe(f, nil), NewCmdCert(f))
 	root.AddCommand(NewCmdLogs(f, nil), NewCmdUpgrade(f, nil))
@@ -91,5 +117,26 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 			return usageErr(err.Error())
 		}
 		return nil
+	}
+}
+
+// warnUnfinished reports every unfinished saga of the lab on stderr (the
+// catalog is read only if it exists); errors are ignored: the command
+// itself reports a bad lab file or catalog.
+func (f *Factory) warnUnfinished(ctx context.Context) {
+	a, err := f.App()
+	if err != nil {
+		return
+	}
+	open, err := a.Unfinished(ctx)
+	if err != nil {
+		return
+	}
+	for _, r := range open {
+		if r.InProgress {
+			fmt.Fprintf(f.IO.ErrOut, "homelab: note: %s; in progress: %s\n", saga.Describe(r.Record), r.Holder)
+			continue
+		}
+		fmt.Fprintf(f.IO.ErrOut, "homelab: warning: unfinished %s; finish it with: homelab %s --resume %s\n", saga.Describe(r.Record), r.Kind, r.ID)
 	}
 }

@@ -9,15 +9,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/oklog/run"
 	"github.com/spf13/cobra"
 
+	"homelab/internal/app"
 	"homelab/internal/backup"
-	"homelab/internal/catalog"
 	"homelab/internal/daemon"
 	"homelab/internal/lab"
 	"homelab/internal/server"
@@ -79,10 +78,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	f := opts.F
 	f.log = serveLogger(opts.IO, f.Verbose)
 	log := f.log
-	l, err := f.Lab()
+	a, err := f.App()
 	if err != nil {
 		return err
 	}
+	l := a.Lab
 	addr := l.Serve.Listen
 	if opts.Listen != "" {
 		addr = opts.Listen
@@ -94,18 +94,28 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
 		return err
 	}
-	store, err := catalog.Open(ctx, filepath.Join(l.StateDir, "catalog.db"))
+	store, err := a.OpenCatalog(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
+	// Each generation of the lab file (SIGHUP reloads it) gets its parts
+	// from its own app.App.
+	appOf := func(l *lab.Lab, log *slog.Logger) *app.App { return &app.App{Lab: l, Now: f.now, Log: log} }
 	d, err := daemon.New(daemon.Config{
 		Lab:        l,
 		Catalog:    store,
-		NewManager: func(l *lab.Lab) *backup.Manager { return f.newManager(l, store, true, log) },
-		Now:        f.now,
-		Log:        log,
+		NewManager: func(l *lab.Lab) *backup.Manager { return appOf(l, log).NewManager(store, true) },
+		NewNotifier: func(l *lab.Lab, log *slog.Logger) (daemon.Notifier, error) {
+			n, err := appOf(l, log).Notifier()
+			if err != nil {
+				return nil, err // not a nil *notify.Notifier in a non-nil interface
+			}
+			return n, nil
+		},
+		Now: f.now,
+		Log: log,
 	})
 	if err != nil {
 		return err

@@ -3,15 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"sync"
 
 	"github.com/spf13/cobra"
 
-	"homelab/internal/catalog"
-	"homelab/internal/certs"
-	"homelab/internal/health"
-	"homelab/internal/runtime"
 	"homelab/internal/status"
 )
 
@@ -42,40 +36,14 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 }
 
 func runStatus(ctx context.Context, opts *StatusOptions) error {
-	l, err := opts.F.Lab()
+	a, err := opts.F.App()
 	if err != nil {
 		return err
 	}
-	// The probes run while the catalog and the certificates are read:
-	// status takes about as long as the slowest probe.
-	pctx, cancel := context.WithCancel(ctx)
-	probed := make(chan []health.Result, 1)
-	read := make(chan []runtime.Result, 1)
-	go func() { probed <- health.CheckAll(pctx, l.Services, health.Options{}) }()
-	go func() { read <- runtime.StatusAll(pctx, l.Services, runtime.Options{}, 0) }()
-	results := sync.OnceValue(func() []health.Result { return <-probed })
-	states := sync.OnceValue(func() []runtime.Result { return <-read })
-	defer states()  // no probe or runtime command outlives the command...
-	defer results() // ...
-	defer cancel()  // ...and after an error none is waited for
-
-	store, err := catalog.Open(ctx, filepath.Join(l.StateDir, "catalog.db"))
+	rep, now, err := a.Status(ctx)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	now := opts.F.now()
-	rep, err := status.Build(ctx, l, store, now)
-	if err != nil {
-		return err
-	}
-	certRep, err := certs.Status(l, now)
-	if err != nil {
-		return err
-	}
-	rep.AddServices(l, results())
-	rep.AddStates(states())
-	rep.AddCerts(certRep)
 	if opts.JSON {
 		err = status.RenderJSON(opts.IO.Out, rep)
 	} else {

@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"os"
 	"os/signal"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,9 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"homelab/internal/app"
 	"homelab/internal/catalog"
-	"homelab/internal/daemon"
-	"homelab/internal/notify"
 	"homelab/internal/saga"
 	"homelab/internal/upgrade"
 	"homelab/internal/version"
@@ -27,7 +22,9 @@ import (
 
 // UpgradeOptions are the options of homelab upgrade.
 type UpgradeOptions struct {
-	F *Factory
+	IO   *IOStreams
+	F    *Factory
+	JSON bool
 	// Service and To: upgrade Service to version To.
 	Service, To                       string
 	Yes, DryRun, AllowDowngrade, Wait bool
@@ -43,7 +40,7 @@ type UpgradeOptions struct {
 
 // NewCmdUpgrade returns `homelab upgrade`.
 func NewCmdUpgrade(f *Factory, runF func(*UpgradeOptions) error) *cobra.Command {
-	opts := &UpgradeOptions{F: f}
+	opts := &UpgradeOptions{IO: f.IO, F: f}
 	cmd := &cobra.Command{
 		Use:   "upgrade SERVICE --to VERSION | upgrade --resume [SAGA]",
 		Short: "Upgrade a service through its required stops, with a restore point and a health gate at each",
@@ -75,13 +72,14 @@ cannot be made, 130 when interrupted (after the rollback).
 ` + exitCodesHelp,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.JSON = f.JSON
 			if err := opts.parse(args); err != nil {
 				return err
 			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return upgradeRun(cmd.Context(), opts)
+			return runUpgrade(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.To, "to", "", "the version to upgrade to, as the runtime writes it (an image tag: 17.0.0-ce.0)")
@@ -92,7 +90,7 @@ cannot be made, 130 when interrupted (after the rollback).
 	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "finish an unfinished upgrade (default: roll it back)")
 	cmd.Flags().BoolVar(&opts.Forward, "forward", false, "with --resume: finish the upgrade instead of rolling it back, if the journal shows that is safe")
 	cmd.Flags().BoolVar(&opts.Resolved, "resolved", false, "with --resume SAGA: close the upgrade as put right by hand; nothing is run, restored or set")
-	cmd.AddCommand(newCmdUpgradeHistory(f))
+	cmd.AddCommand(NewCmdUpgradeHistory(f, nil))
 	return cmd
 }
 
@@ -120,24 +118,21 @@ func (o *UpgradeOptions) parse(args []string) error {
 	return nil
 }
 
-// upgradeRun runs or resumes an upgrade.
-func upgradeRun(ctx context.Context, o *UpgradeOptions) error {
-	if o.Resume && o.Resolved {
-		return runUpgradeResolve(ctx, o.F, o.ResumeID, o.Yes)
+// runUpgrade runs an upgrade, or resumes (--resume) or closes
+// (--resume --resolved) an unfinished one.
+func runUpgrade(ctx context.Context, opts *UpgradeOptions) error {
+	switch {
+	case opts.Resume && opts.Resolved:
+		return upgradeResolve(ctx, opts)
+	case opts.Resume:
+		return upgradeResume(ctx, opts)
 	}
-	if o.Resume {
-		mode := saga.Compensate
-		if o.Forward {
-			mode = saga.Forward
-		}
-		return runUpgradeResume(ctx, o.F, o.ResumeID, mode, o.Yes)
-	}
-	err := runUpgrade(ctx, o.F, o.Service, o.To, upgrade.PlanOptions{AllowDowngrade: o.AllowDowngrade}, o.Yes, o.DryRun, o.Wait)
+	err := upgradeStart(ctx, opts)
 	var pe *upgrade.PlanError
 	switch {
 	case errors.Is(err, version.ErrAlreadyAt):
 		// Nothing to do is success: running the same upgrade twice is safe.
-		fmt.Fprintf(o.F.IO.Out, "%s: %v: nothing to do\n", o.Service, err)
+		fmt.Fprintf(opts.IO.Out, "%s: %v: nothing to do\n", opts.Service, err)
 		return nil
 	case errors.As(err, &pe):
 		return usageErr(err.Error())
@@ -145,23 +140,174 @@ func upgradeRun(ctx context.Context, o *UpgradeOptions) error {
 	return err
 }
 
-// upgrader returns the upgrader of the lab; close closes the catalog.
-// wait is for the service's upgrade lock (another upgrade); the restore
-// points and rollbacks always wait for busy backup targets and restic
-// repository locks (the daemon's backup or prune): a rollback must not
-// give up on a lock that frees in a minute.
-func (f *Factory) upgrader(ctx context.Context, wait bool) (*upgrade.Upgrader, func(), error) {
-	m, closeFn, err := f.Manager(ctx, true)
+// upgradeStart plans the upgrade of opts.Service to opts.To, shows the
+// plan and, unless --dry-run, runs it once confirmed.
+func upgradeStart(ctx context.Context, opts *UpgradeOptions) error {
+	a, err := opts.F.App()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	j, ok := m.Catalog.(catalog.Journal)
+	u, closeFn, err := a.Upgrader(ctx, opts.Wait)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	plan, err := u.Plan(ctx, opts.Service, opts.To, upgrade.PlanOptions{AllowDowngrade: opts.AllowDowngrade})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		if err := writeJSON(opts.IO.Out, "upgrade_plan", planJSON(plan)); err != nil {
+			return err
+		}
+	} else {
+		renderPlan(opts.IO.Out, plan)
+	}
+	if opts.DryRun {
+		return nil
+	}
+	if err := confirm(opts.IO, opts.Yes, fmt.Sprintf("Upgrade %s from %s to %s?", plan.Service, plan.From, plan.To)); err != nil {
+		return err
+	}
+	keepGoingOnHangup()
+	pr := newUpgradeProgress(opts.IO)
+	u.Progress, u.Note = pr.step, pr.note
+	rec, err := u.Run(ctx, plan)
+	return upgradeEnded(opts, a, u, rec, err)
+}
+
+// upgradeResume rolls back (or, with --forward, finishes) the unfinished
+// upgrade opts.ResumeID, or the only one no process works on.
+func upgradeResume(ctx context.Context, opts *UpgradeOptions) error {
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	u, closeFn, err := a.Upgrader(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	id := opts.ResumeID
+	if id == "" {
+		open, err := a.UnfinishedIn(ctx, u.Journal)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, r := range open {
+			if r.Kind != upgrade.Kind {
+				continue
+			}
+			if r.InProgress {
+				fmt.Fprintf(opts.IO.ErrOut, "homelab: %s; in progress: %s: not resumed\n", saga.Describe(r.Record), r.Holder)
+				continue
+			}
+			ids = append(ids, r.ID)
+		}
+		switch len(ids) {
+		case 0:
+			fmt.Fprintln(opts.IO.Out, "no unfinished upgrade")
+			return nil
+		case 1:
+			id = ids[0]
+		default:
+			return usageErr("several unfinished upgrades: name one of " + strings.Join(ids, ", "))
+		}
+	}
+	rec, err := u.Journal.Saga(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(opts.IO.ErrOut, saga.Describe(rec))
+	mode, what := saga.Compensate, "Roll back"
+	if opts.Forward {
+		mode, what = saga.Forward, "Finish"
+	}
+	if err := confirm(opts.IO, opts.Yes, fmt.Sprintf("%s the upgrade of %s?", what, rec.Subject)); err != nil {
+		return err
+	}
+	keepGoingOnHangup()
+	pr := newUpgradeProgress(opts.IO)
+	u.Progress, u.Note = pr.step, pr.note
+	rec, err = u.Resume(ctx, id, mode)
+	return upgradeEnded(opts, a, u, rec, err)
+}
+
+// upgradeResolve closes the unfinished upgrade opts.ResumeID that the
+// operator has put right by hand, after confirming what that means.
+func upgradeResolve(ctx context.Context, opts *UpgradeOptions) error {
+	a, err := opts.F.App()
+	if err != nil {
+		return err
+	}
+	u, closeFn, err := a.Upgrader(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	rec, err := u.Journal.Saga(ctx, opts.ResumeID)
+	if err != nil {
+		return err
+	}
+	if rec.State.Final() {
+		fmt.Fprintf(opts.IO.Out, "%s: already over, nothing to resolve\n", saga.Describe(rec))
+		return nil
+	}
+	fmt.Fprintln(opts.IO.ErrOut, saga.Describe(rec))
+	if err := confirm(opts.IO, opts.Yes, fmt.Sprintf("Close the upgrade of %s as put right by hand? homelab restores and sets nothing; %s stays as you left it", rec.Subject, rec.Subject)); err != nil {
+		return err
+	}
+	rec, err = u.Resolve(ctx, opts.ResumeID)
+	if err != nil {
+		return err
+	}
+	plan, _ := upgrade.PlanOf(rec)
+	fmt.Fprintln(opts.IO.Out, app.UpgradeVerdict(rec, plan))
+	return nil
+}
+
+// keepGoingOnHangup makes a confirmed upgrade or resume outlive its
+// terminal, as under nohup(1): SIGHUP (the SSH session dropped, the
+// terminal closed) is ignored, so the upgrade runs to its end (upgraded,
+// or rolled back) and sends its notifications, instead of dying between
+// steps with the service on the new version and its journal saying
+// running. SIGPIPE is ignored too, so output piped to a reader that died
+// with the terminal (| tee log) fails with EPIPE instead of killing
+// homelab (Go's default for fds 1 and 2). Output to the gone terminal is
+// lost; the journal (upgrade history) and the notifications are not.
+// Ctrl-C and SIGTERM still roll the upgrade back.
+func keepGoingOnHangup() { signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE) }
+
+// upgradeEnded shows how an upgrade or resume ended (app.EndUpgrade
+// decides what follows: restore points, notification): the verdict and,
+// when the service was left stopped or the saga needs attention, the
+// restore points with the commands that restore them by hand.
+func upgradeEnded(opts *UpgradeOptions, a *app.App, u *upgrade.Upgrader, rec saga.Record, err error) error {
+	end, ok := a.EndUpgrade(u, rec, err)
 	if !ok {
-		closeFn()
-		return nil, nil, errors.New("the catalog keeps no saga journal")
+		return err
 	}
-	u := &upgrade.Upgrader{Lab: m.Lab, Backups: m, Journal: j, Wait: wait, Now: f.Now, Log: f.Logger()}
-	return u, closeFn, nil
+	if end.RestorePointsErr != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "homelab: restore commands: %v\n", end.RestorePointsErr)
+	}
+	if end.NotifyErr != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "homelab: notify: %v\n", end.NotifyErr)
+	}
+	if opts.JSON {
+		out := struct {
+			Saga          saga.Record            `json:"saga"`
+			Outcome       string                 `json:"outcome"`
+			RestorePoints []upgrade.RestorePoint `json:"restore_points,omitempty"`
+		}{end.Saga, end.Verdict, end.RestorePoints}
+		if jerr := writeJSON(opts.IO.Out, "upgrade_result", out); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+	} else {
+		fmt.Fprintln(opts.IO.Out, end.Verdict)
+		renderRestorePoints(opts.IO.Out, end.RestorePoints)
+	}
+	return err
 }
 
 // upgradeProgress prints the saga's steps and notes as they happen, on
@@ -201,209 +347,6 @@ func (p *upgradeProgress) note(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "    %s\n", msg)
-}
-
-func runUpgrade(ctx context.Context, f *Factory, service, to string, o upgrade.PlanOptions, yes, dryRun, wait bool) error {
-	u, closeFn, err := f.upgrader(ctx, wait)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	plan, err := u.Plan(ctx, service, to, o)
-	if err != nil {
-		return err
-	}
-	if f.JSON {
-		if err := writeJSON(f.IO.Out, "upgrade_plan", planJSON(plan)); err != nil {
-			return err
-		}
-	} else {
-		renderPlan(f.IO.Out, plan)
-	}
-	if dryRun {
-		return nil
-	}
-	if err := confirm(f.IO, yes, fmt.Sprintf("Upgrade %s from %s to %s?", plan.Service, plan.From, plan.To)); err != nil {
-		return err
-	}
-	keepGoingOnHangup()
-	pr := newUpgradeProgress(f.IO)
-	u.Progress, u.Note = pr.step, pr.note
-	rec, err := u.Run(ctx, plan)
-	return f.upgradeOutcome(u, rec, err)
-}
-
-func runUpgradeResume(ctx context.Context, f *Factory, id string, mode saga.Mode, yes bool) error {
-	u, closeFn, err := f.upgrader(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	if id == "" {
-		open, err := saga.Unfinished(ctx, u.Journal)
-		if err != nil {
-			return err
-		}
-		var ids []string
-		for _, r := range open {
-			if r.Kind != upgrade.Kind {
-				continue
-			}
-			if live, holder := saga.InProgress(u.Lab.StateDir, r); live {
-				fmt.Fprintf(f.IO.ErrOut, "homelab: %s; in progress: %s: not resumed\n", saga.Describe(r), holder)
-				continue
-			}
-			ids = append(ids, r.ID)
-		}
-		switch len(ids) {
-		case 0:
-			fmt.Fprintln(f.IO.Out, "no unfinished upgrade")
-			return nil
-		case 1:
-			id = ids[0]
-		default:
-			return usageErr("several unfinished upgrades: name one of " + strings.Join(ids, ", "))
-		}
-	}
-	rec, err := u.Journal.Saga(ctx, id)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(f.IO.ErrOut, saga.Describe(rec))
-	what := "Roll back"
-	if mode == saga.Forward {
-		what = "Finish"
-	}
-	if err := confirm(f.IO, yes, fmt.Sprintf("%s the upgrade of %s?", what, rec.Subject)); err != nil {
-		return err
-	}
-	keepGoingOnHangup()
-	pr := newUpgradeProgress(f.IO)
-	u.Progress, u.Note = pr.step, pr.note
-	rec, err = u.Resume(ctx, id, mode)
-	return f.upgradeOutcome(u, rec, err)
-}
-
-// runUpgradeResolve closes an unfinished upgrade the operator has put
-// right by hand, after confirming what that means.
-func runUpgradeResolve(ctx context.Context, f *Factory, id string, yes bool) error {
-	u, closeFn, err := f.upgrader(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	rec, err := u.Journal.Saga(ctx, id)
-	if err != nil {
-		return err
-	}
-	if rec.State.Final() {
-		fmt.Fprintf(f.IO.Out, "%s: already over, nothing to resolve\n", saga.Describe(rec))
-		return nil
-	}
-	fmt.Fprintln(f.IO.ErrOut, saga.Describe(rec))
-	if err := confirm(f.IO, yes, fmt.Sprintf("Close the upgrade of %s as put right by hand? homelab restores and sets nothing; %s stays as you left it", rec.Subject, rec.Subject)); err != nil {
-		return err
-	}
-	rec, err = u.Resolve(ctx, id)
-	if err != nil {
-		return err
-	}
-	plan, _ := upgrade.PlanOf(rec)
-	fmt.Fprintln(f.IO.Out, outcome(rec, plan))
-	return nil
-}
-
-// keepGoingOnHangup makes a confirmed upgrade or resume outlive its
-// terminal, as under nohup(1): SIGHUP (the SSH session dropped, the
-// terminal closed) is ignored, so the upgrade runs to its end (upgraded,
-// or rolled back) and sends its notifications, instead of dying between
-// steps with the service on the new version and its journal saying
-// running. SIGPIPE is ignored too, so output piped to a reader that died
-// with the terminal (| tee log) fails with EPIPE instead of killing
-// homelab (Go's default for fds 1 and 2). Output to the gone terminal is
-// lost; the journal (upgrade history) and the notifications are not.
-// Ctrl-C and SIGTERM still roll the upgrade back.
-func keepGoingOnHangup() { signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE) }
-
-// upgradeOutcome prints how an upgrade or resume ended and, when the
-// service was left stopped or the saga needs attention, the restore
-// points with the commands that restore them by hand.
-func (f *Factory) upgradeOutcome(u *upgrade.Upgrader, rec saga.Record, err error) error {
-	plan, perr := upgrade.PlanOf(rec)
-	if rec.ID == "" || perr != nil {
-		return err
-	}
-	stopped := rec.State == saga.NeedsAttention || (rec.State == saga.Compensated && plan.AfterRollback == "stopped")
-	var points []upgrade.RestorePoint
-	if stopped {
-		var rerr error
-		points, rerr = u.RestorePoints(rec)
-		if rerr != nil {
-			fmt.Fprintf(f.IO.ErrOut, "homelab: restore commands: %v\n", rerr)
-		}
-	}
-	if err != nil && rec.State != saga.Done {
-		f.notifyUpgrade(rec, outcome(rec, plan))
-	}
-	if f.JSON {
-		out := struct {
-			Saga          saga.Record            `json:"saga"`
-			Outcome       string                 `json:"outcome"`
-			RestorePoints []upgrade.RestorePoint `json:"restore_points,omitempty"`
-		}{rec, outcome(rec, plan), points}
-		if jerr := writeJSON(f.IO.Out, "upgrade_result", out); jerr != nil {
-			return errors.Join(err, jerr)
-		}
-	} else {
-		fmt.Fprintln(f.IO.Out, outcome(rec, plan))
-		renderRestorePoints(f.IO.Out, points)
-	}
-	return err
-}
-
-// notifyUpgrade sends upgrade_failed to the lab's notify channels that
-// take it (the operator may have walked away), waiting up to 30 seconds
-// for delivery.
-func (f *Factory) notifyUpgrade(rec saga.Record, verdict string) {
-	l, err := f.Lab()
-	if err != nil || len(l.Notify) == 0 {
-		return
-	}
-	n, err := daemon.NewNotifier(l, f.Logger())
-	if err != nil {
-		fmt.Fprintf(f.IO.ErrOut, "homelab: notify: %v\n", err)
-		return
-	}
-	n.Notify(notify.Event{Kind: notify.UpgradeFailed, Lab: l.Name, Target: rec.Subject, Job: "upgrade", Error: rec.Error, Detail: verdict})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.Close(ctx); err != nil {
-		fmt.Fprintf(f.IO.ErrOut, "homelab: notify: %v\n", err)
-	}
-}
-
-// outcome is the one-line verdict of an upgrade saga.
-func outcome(rec saga.Record, p upgrade.Plan) string {
-	took := ""
-	if !rec.End.IsZero() {
-		took = " in " + seconds(rec.End.Sub(rec.Start))
-	}
-	switch {
-	case rec.State == saga.Done:
-		return fmt.Sprintf("%s upgraded from %s to %s%s (saga %s)", p.Service, p.From, p.To, took, rec.ID)
-	case (rec.State == saga.Compensated || rec.State == saga.Failed) && !upgrade.VersionChanged(rec):
-		return fmt.Sprintf("upgrade of %s to %s failed before the version changed: %s still runs %s, with its data (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
-	case rec.State == saga.Compensated:
-		if p.AfterRollback == "stopped" {
-			return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: data restored and %s set again, service left STOPPED (after_rollback: stopped) (saga %s)", p.Service, p.To, p.From, rec.ID)
-		}
-		return fmt.Sprintf("upgrade of %s to %s failed and was rolled back: %s runs %s again, with its data, healthy (saga %s)", p.Service, p.To, p.Service, p.From, rec.ID)
-	case rec.State == saga.Resolved:
-		return fmt.Sprintf("upgrade of %s to %s closed as resolved by hand: homelab restored and set nothing; %s is as you left it (saga %s)", p.Service, p.To, p.Service, rec.ID)
-	case rec.State == saga.NeedsAttention:
-		return fmt.Sprintf("upgrade of %s to %s failed and its ROLLBACK FAILED: %s is left stopped; fix the cause above, then run homelab upgrade --resume %s (it restores the data and sets %s again); without homelab, restore with the commands below and set %s back to %s", p.Service, p.To, p.Service, rec.ID, p.From, p.Service, p.From)
-	}
-	return saga.Describe(rec)
 }
 
 func renderRestorePoints(w io.Writer, points []upgrade.RestorePoint) {
@@ -468,109 +411,5 @@ func renderPlan(w io.Writer, p upgrade.Plan) {
 		fmt.Fprintln(w, "On failure: data restored, previous version set, service left stopped (after_rollback: stopped)")
 	} else {
 		fmt.Fprintf(w, "On failure: data restored, %s started again and health-checked\n", p.From)
-	}
-}
-
-func newCmdUpgradeHistory(f *Factory) *cobra.Command {
-	var limit int
-	cmd := &cobra.Command{
-		Use:   "history [SERVICE]",
-		Short: "List past upgrades with their steps and outcomes, from the journal",
-		Args:  usageArgs(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			u, closeFn, err := f.upgrader(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			subject := ""
-			if len(args) == 1 {
-				subject = args[0]
-			}
-			recs, err := saga.History(cmd.Context(), u.Journal, upgrade.Kind, subject, limit)
-			if err != nil {
-				return err
-			}
-			if f.JSON {
-				for _, r := range recs {
-					if err := writeJSON(f.IO.Out, "upgrade", r); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			if len(recs) == 0 {
-				fmt.Fprintln(f.IO.Out, "no upgrades yet")
-			}
-			for i, r := range recs {
-				if i > 0 {
-					fmt.Fprintln(f.IO.Out)
-				}
-				renderHistory(f.IO.Out, r)
-			}
-			return nil
-		},
-	}
-	cmd.Flags().IntVar(&limit, "limit", 20, "show at most this many upgrades (0: all)")
-	return cmd
-}
-
-func renderHistory(w io.Writer, r saga.Record) {
-	p, _ := upgrade.PlanOf(r)
-	fmt.Fprintf(w, "%s  %s  %s → %s  %s\n", r.Start.Local().Format("2006-01-02 15:04"), r.Subject, p.From, p.To, strings.ToUpper(string(r.State)))
-	fmt.Fprintf(w, "  saga %s", r.ID)
-	if !r.End.IsZero() {
-		fmt.Fprintf(w, ", took %s", seconds(r.End.Sub(r.Start)))
-	}
-	fmt.Fprintln(w)
-	if r.Error != "" {
-		fmt.Fprintf(w, "  reason: %s\n", r.Error)
-	}
-	for _, st := range r.Steps {
-		name := st.Name
-		if st.Phase == catalog.PhaseCompensate {
-			name = "undo " + name
-		}
-		line := fmt.Sprintf("  %-8s %s", st.State, name)
-		if !st.End.IsZero() {
-			line += " (" + seconds(st.End.Sub(st.Start)) + ")"
-		}
-		for _, k := range slices.Sorted(maps.Keys(st.Data)) {
-			line += fmt.Sprintf(" %s=%s", k, st.Data[k])
-		}
-		if st.Error != "" {
-			line += ": " + st.Error
-		}
-		fmt.Fprintln(w, line)
-	}
-}
-
-// warnUnfinished reports every unfinished saga of the lab on stderr (the
-// catalog is read only if it exists); errors are ignored: the command
-// itself reports a bad lab file or catalog.
-func (f *Factory) warnUnfinished(ctx context.Context) {
-	l, err := f.Lab()
-	if err != nil {
-		return
-	}
-	path := filepath.Join(l.StateDir, "catalog.db")
-	if _, err := os.Stat(path); err != nil {
-		return
-	}
-	store, err := catalog.Open(ctx, path)
-	if err != nil {
-		return
-	}
-	defer store.Close()
-	open, err := saga.Unfinished(ctx, store)
-	if err != nil {
-		return
-	}
-	for _, r := range open {
-		if live, holder := saga.InProgress(l.StateDir, r); live {
-			fmt.Fprintf(f.IO.ErrOut, "homelab: note: %s; in progress: %s\n", saga.Describe(r), holder)
-			continue
-		}
-		fmt.Fprintf(f.IO.ErrOut, "homelab: warning: unfinished %s; finish it with: homelab %s --resume %s\n", saga.Describe(r), r.Kind, r.ID)
 	}
 }

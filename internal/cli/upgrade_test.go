@@ -47,7 +47,7 @@ func TestUpgradeOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got.F = nil
+			got.F, got.IO = nil, nil
 			if *got != tt.want {
 				t.Errorf("options %+v, want %+v", *got, tt.want)
 			}

@@ -35,17 +35,20 @@ type Notifier interface {
 	Close(ctx context.Context) error
 }
 
-// Config is what New needs. Lab, Catalog and NewManager are required.
+// Config is what New needs. Lab, Catalog, NewManager and NewNotifier are
+// required.
 type Config struct {
 	// Lab is the lab file as loaded at start; Reload loads Lab.Path again.
 	Lab     *lab.Lab
 	Catalog Catalog
 	// Load reads the lab file on reload; default lab.Load.
 	Load func(path string) (*lab.Lab, error)
-	// NewManager returns the backup manager of a lab (the CLI's factory
+	// NewManager returns the backup manager of a lab (internal/app
 	// builds it: providers, restic clients). The daemon sets its Wait.
 	NewManager func(l *lab.Lab) *backup.Manager
-	// NewNotifier returns the notifier of a lab; default: NewNotifier.
+	// NewNotifier returns the notifier of a lab's notify entries, logging
+	// to log (internal/app builds it); an error names the entry whose URL
+	// is missing or invalid.
 	NewNotifier func(l *lab.Lab, log *slog.Logger) (Notifier, error)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -91,11 +94,8 @@ type labState struct {
 // (its manager and notifier). It returns an error naming the notify entry
 // whose URL is missing or invalid.
 func New(cfg Config) (*Daemon, error) {
-	if cfg.Lab == nil || cfg.Catalog == nil || cfg.NewManager == nil {
-		return nil, errors.New("daemon: Lab, Catalog and NewManager are required")
-	}
-	if cfg.NewNotifier == nil {
-		cfg.NewNotifier = NewNotifier
+	if cfg.Lab == nil || cfg.Catalog == nil || cfg.NewManager == nil || cfg.NewNotifier == nil {
+		return nil, errors.New("daemon: Lab, Catalog, NewManager and NewNotifier are required")
 	}
 	if cfg.Load == nil {
 		cfg.Load = lab.Load

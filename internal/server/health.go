@@ -2,11 +2,10 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
-	"homelab/internal/certs"
+	"homelab/internal/app"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
@@ -33,27 +32,21 @@ type healthCache struct {
 	mu      sync.Mutex
 	lab     *lab.Lab // the lab the results are for (a reload makes a new one)
 	at      time.Time
-	results live
+	results app.Live
 	running chan struct{} // closed when the run in flight ends; nil if none
 }
 
-// live is one round of the services' probes and runtime states.
-type live struct {
-	health []health.Result
-	states []runtime.Result
-}
-
 // check probes the services and reads their runtimes' states at once.
-func (c *healthCache) check(ctx context.Context, l *lab.Lab) live {
-	var out live
+func (c *healthCache) check(ctx context.Context, l *lab.Lab) app.Live {
+	var out app.Live
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if c.states != nil {
-			out.states = c.states(ctx, l)
+			out.States = c.states(ctx, l)
 		}
 	}()
-	out.health = c.probe(ctx, l)
+	out.Health = c.probe(ctx, l)
 	<-done
 	return out
 }
@@ -61,7 +54,8 @@ func (c *healthCache) check(ctx context.Context, l *lab.Lab) live {
 // get returns fresh results for l, probing if need be. Only ctx's
 // cancellation makes it return early (with ctx's error); a run it started
 // is not cancelled with it, since other requests may be waiting for it.
-func (c *healthCache) get(ctx context.Context, l *lab.Lab) (live, error) {
+// It is the app.Probe of the server's status reports.
+func (c *healthCache) get(ctx context.Context, l *lab.Lab) (app.Live, error) {
 	for {
 		c.mu.Lock()
 		if ch := c.running; ch != nil {
@@ -70,7 +64,7 @@ func (c *healthCache) get(ctx context.Context, l *lab.Lab) (live, error) {
 			case <-ch:
 				continue // its results, if fresh enough; else a run of our own
 			case <-ctx.Done():
-				return live{}, ctx.Err()
+				return app.Live{}, ctx.Err()
 			}
 		}
 		if c.lab == l && c.ttl > 0 && time.Since(c.at) < c.ttl {
@@ -82,56 +76,27 @@ func (c *healthCache) get(ctx context.Context, l *lab.Lab) (live, error) {
 		c.running = ch
 		c.mu.Unlock()
 
-		results := c.check(context.WithoutCancel(ctx), l)
-
-		c.mu.Lock()
-		c.lab, c.at, c.results, c.running = l, time.Now(), results, nil
-		c.mu.Unlock()
-		close(ch)
-		return results, nil
+		// The run goes on without ctx: other requests may wait for it.
+		var results app.Live
+		go func() {
+			results = c.check(context.WithoutCancel(ctx), l)
+			c.mu.Lock()
+			c.lab, c.at, c.results, c.running = l, time.Now(), results, nil
+			c.mu.Unlock()
+			close(ch)
+		}()
+		select {
+		case <-ch:
+			return results, nil
+		case <-ctx.Done():
+			return app.Live{}, ctx.Err()
+		}
 	}
 }
 
-// checkAll is the default Options.Health: every service's probe, with
-// homelab's own environment.
-func checkAll(ctx context.Context, l *lab.Lab) []health.Result {
-	return health.CheckAll(ctx, l.Services, health.Options{})
-}
-
-// statusAll is the default Options.States: every runtime's state, with
-// the tools in PATH.
-func statusAll(ctx context.Context, l *lab.Lab) []runtime.Result {
-	return runtime.StatusAll(ctx, l.Services, runtime.Options{}, 0)
-}
-
-// report is the status report of l at now, with the services' health and
-// the certificates (read from disk for every request: a few small files):
-// what `homelab status` shows. The probes run while the catalog and the
-// certificates are read.
+// report is the status report of l at now, with the services' health
+// from the cache and the certificates (read from disk for every request:
+// a few small files): what `homelab status` shows (app.Report).
 func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.Report, error) {
-	type probed struct {
-		results live
-		err     error
-	}
-	ch := make(chan probed, 1)
-	go func() {
-		r, err := s.health.get(ctx, l)
-		ch <- probed{r, err}
-	}()
-	rep, err := status.Build(ctx, l, s.o.Catalog, now)
-	if err != nil {
-		return status.Report{}, err // the probes finish on their own
-	}
-	certRep, err := certs.Status(l, now)
-	if err != nil {
-		return status.Report{}, err
-	}
-	p := <-ch
-	if p.err != nil {
-		return status.Report{}, fmt.Errorf("health probes: %w", p.err)
-	}
-	rep.AddServices(l, p.results.health)
-	rep.AddStates(p.results.states)
-	rep.AddCerts(certRep)
-	return rep, nil
+	return app.Report(ctx, l, s.o.Catalog, now, s.health.get)
 }

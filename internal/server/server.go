@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"homelab/internal/app"
 	"homelab/internal/catalog"
 	"homelab/internal/health"
 	"homelab/internal/lab"
@@ -67,10 +68,11 @@ type Options struct {
 	// DefaultRefresh.
 	Refresh time.Duration
 	// Health probes the lab's services for the page and the API; default
-	// health.CheckAll of l.Services with homelab's environment.
+	// app.CheckHealth (health.CheckAll with homelab's environment).
 	Health func(ctx context.Context, l *lab.Lab) []health.Result
 	// States reads the services' runtime states for the page and the API
-	// (cached with the probes); default runtime.StatusAll.
+	// (cached with the probes); default app.ReadStates
+	// (runtime.StatusAll).
 	States func(ctx context.Context, l *lab.Lab) []runtime.Result
 	// HealthTTL is how long probe results are reused by later requests;
 	// default DefaultHealthTTL, negative to probe for every request.
@@ -118,14 +120,14 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Health == nil {
-		o.Health = checkAll
+		o.Health = app.CheckHealth
 	}
 	if o.HealthTTL == 0 {
 		o.HealthTTL = DefaultHealthTTL
 	}
 
 	if o.States == nil {
-		o.States = statusAll
+		o.States = app.ReadStates
 	}
 	s := &Server{o: o, health: &healthCache{probe: o.Health, states: o.States, ttl: o.HealthTTL}}
 	reg := prometheus.NewRegistry()

@@ -1,17 +1,17 @@
-package daemon
+package app
 
 import (
 	"fmt"
-	"log/slog"
 
-	"homelab/internal/lab"
 	"homelab/internal/notify"
 )
 
-// NewNotifier builds the notifier of l's notify entries, reading URLs
+// Notifier builds the notifier of the lab's notify entries, reading URLs
 // given by url_env or url_file. A missing variable or file, or a URL
-// shoutrrr rejects, is an error naming the entry (never the URL).
-func NewNotifier(l *lab.Lab, log *slog.Logger) (Notifier, error) {
+// shoutrrr rejects, is an error naming the entry (never the URL). The
+// caller closes it (notify.Notifier.Close waits for delivery).
+func (a *App) Notifier() (*notify.Notifier, error) {
+	l := a.Lab
 	chans := make([]notify.Channel, 0, len(l.Notify))
 	for i, n := range l.Notify {
 		name := fmt.Sprintf("notify[%d]", i)
@@ -25,5 +25,5 @@ func NewNotifier(l *lab.Lab, log *slog.Logger) (Notifier, error) {
 		}
 		chans = append(chans, notify.Channel{Name: name, URL: url, On: n.On, Title: n.Title, Body: n.Body})
 	}
-	return notify.New(chans, notify.Options{Log: log})
+	return notify.New(chans, notify.Options{Log: a.log()})
 }

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/backup/files"
+	"homelab/internal/backup/postgres"
+	"homelab/internal/catalog"
+	"homelab/internal/certs"
+	"homelab/internal/lab"
+	"homelab/internal/restic"
+	"homelab/internal/upgrade"
+)
+
+// App builds the working parts of one lab file. Lab is required; a nil
+// Now is time.Now and a nil Log discards. A reloaded lab file (the
+// daemon's SIGHUP) gets a new App.
+type App struct {
+	Lab *lab.Lab
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+func (a *App) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *App) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// CatalogPath is where the lab's catalog lives: <state_dir>/catalog.db.
+func (a *App) CatalogPath() string { return filepath.Join(a.Lab.StateDir, "catalog.db") }
+
+// OpenCatalog opens the lab's catalog, creating it (and the state
+// directory) if needed; see catalog.Open for its errors. The caller closes
+// it.
+func (a *App) OpenCatalog(ctx context.Context) (*catalog.SQLite, error) {
+	return catalog.Open(ctx, a.CatalogPath())
+}
+
+// Repo opens the restic client of the lab's repository name, with the
+// password from password_file or password_env and the environment of env
+// and env_from (values read from homelab's environment, kept out of
+// restic's error messages). retryLock is restic's --retry-lock (0: fail
+// at once on a locked repository). It fails for an unknown repository, an
+// unset password_env, or a restic that is missing or too old.
+func (a *App) Repo(ctx context.Context, name string, retryLock time.Duration) (*restic.Client, error) {
+	r, ok := a.Lab.Repositories[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown repository %q", name)
+	}
+	// A lock left by a restic killed on this host (with its homelab) is
+	// removed when it blocks a command; other locks are left to `homelab
+	// repo unlock`.
+	cfg := restic.Config{Repository: r.URL, PasswordFile: r.PasswordFile, Logger: a.log(), RetryLock: retryLock, RemoveStaleLocks: true}
+	if r.PasswordEnv != "" {
+		v, err := r.PasswordSecret().Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", name, err)
+		}
+		cfg.Password = v
+	}
+	for k, v := range r.Env {
+		cfg.Env = append(cfg.Env, k+"="+v)
+	}
+	for k, s := range r.EnvFromSecrets() {
+		v, err := s.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", name, err)
+		}
+		cfg.Env = append(cfg.Env, k+"="+v)
+		cfg.Secrets = append(cfg.Secrets, v)
+	}
+	return restic.New(ctx, cfg)
+}
+
+// Reconcile records as interrupted the runs and drills a killed homelab
+// left running in the catalog (backup.Manager.Reconcile), when the
+// catalog exists (it is not created); it returns what it closed.
+func (a *App) Reconcile(ctx context.Context) ([]catalog.Run, error) {
+	if _, err := os.Stat(a.CatalogPath()); err != nil {
+		return nil, nil
+	}
+	store, err := a.OpenCatalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	return a.NewManager(store, false).Reconcile(ctx)
+}
+
+// lockWait is how long a waiting manager's restic commands wait for a
+// repository lock (--retry-lock).
+const lockWait = 30 * time.Minute
+
+// NewManager returns the backup manager of the lab over store, with every
+// provider (restic files, postgres) and restic clients from Repo. With
+// wait, busy targets are waited for and restic waits up to 30 minutes for
+// a repository lock; without, both fail at once.
+func (a *App) NewManager(store catalog.Store, wait bool) *backup.Manager {
+	retry := time.Duration(0)
+	if wait {
+		retry = lockWait
+	}
+	return &backup.Manager{
+		Lab:     a.Lab,
+		Catalog: store,
+		Providers: map[string]backup.Provider{
+			lab.ProviderRestic:   &files.Provider{},
+			lab.ProviderPostgres: &postgres.Provider{},
+		},
+		Repo: func(ctx context.Context, name string) (*restic.Client, error) { return a.Repo(ctx, name, retry) },
+		Wait: wait,
+		Now:  a.now,
+		Log:  a.log(),
+	}
+}
+
+// Manager opens the catalog and returns the backup manager over it (see
+// NewManager); the returned func closes the catalog.
+func (a *App) Manager(ctx context.Context, wait bool) (*backup.Manager, func(), error) {
+	store, err := a.OpenCatalog(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.NewManager(store, wait), func() { store.Close() }, nil
+}
+
+// Upgrader opens the catalog and returns the lab's upgrader, journalling
+// into it; the returned func closes the catalog. wait is for the
+// service's upgrade lock (another upgrade); the restore points and
+// rollbacks always wait for busy backup targets and restic repository
+// locks (the daemon's backup or prune): a rollback must not give up on a
+// lock that frees in a minute.
+func (a *App) Upgrader(ctx context.Context, wait bool) (*upgrade.Upgrader, func(), error) {
+	m, closeFn, err := a.Manager(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	j, ok := m.Catalog.(catalog.Journal)
+	if !ok {
+		closeFn()
+		return nil, nil, errors.New("the catalog keeps no saga journal")
+	}
+	u := &upgrade.Upgrader{Lab: a.Lab, Backups: m, Journal: j, Wait: wait, Now: a.Now, Log: a.log()}
+	return u, closeFn, nil
+}
+
+// Certs returns the manager of the lab's CA and leaf certificates.
+func (a *App) Certs() *certs.Manager {
+	return &certs.Manager{Lab: a.Lab, Now: a.now, Log: a.log()}
+}

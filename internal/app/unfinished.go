@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+
+	"homelab/internal/catalog"
+	"homelab/internal/saga"
+)
+
+// OpenSaga is an unfinished saga (running, compensating or needing
+// attention) and whether a process works on it now.
+type OpenSaga struct {
+	saga.Record
+	// InProgress is true while a homelab process works on it (it holds
+	// the subject's lock); Holder describes that process. One that no
+	// process works on was interrupted (killed, power lost) or failed its
+	// rollback, and waits for `homelab <kind> --resume <id>`.
+	InProgress bool
+	Holder     string
+}
+
+// Unfinished returns the lab's unfinished sagas, newest first (see
+// UnfinishedIn). It only reads: a lab whose catalog does not exist yet
+// has none, and no catalog is created.
+func (a *App) Unfinished(ctx context.Context) ([]OpenSaga, error) {
+	path := a.CatalogPath()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	store, err := catalog.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	return a.UnfinishedIn(ctx, store)
+}
+
+// UnfinishedIn returns the unfinished sagas of the journal j
+// (saga.Unfinished), newest first, each checked for a live process with
+// saga.InProgress against the lab's state directory.
+func (a *App) UnfinishedIn(ctx context.Context, j catalog.Journal) ([]OpenSaga, error) {
+	recs, err := saga.Unfinished(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OpenSaga, len(recs))
+	for i, r := range recs {
+		out[i].Record = r
+		out[i].InProgress, out[i].Holder = saga.InProgress(a.Lab.StateDir, r)
+	}
+	return out, nil
+}
