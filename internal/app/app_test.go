@@ -78,6 +78,10 @@ func TestRepo(t *testing.T) {
 	}
 
 	t.Setenv("APP_TEST_RESTIC_PASSWORD", "")
+	if _, err := a.Repo(ctx, "byenv", 0); err == nil || err.Error() != "repository byenv: password_env APP_TEST_RESTIC_PASSWORD is empty" {
+		t.Errorf("empty password_env: %v", err)
+	}
+	os.Unsetenv("APP_TEST_RESTIC_PASSWORD")
 	if _, err := a.Repo(ctx, "byenv", 0); err == nil || err.Error() != "repository byenv: password_env APP_TEST_RESTIC_PASSWORD is not set" {
 		t.Errorf("unset password_env: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"homelab/internal/notify"
 	"homelab/internal/saga"
+	"homelab/internal/status"
 	"homelab/internal/upgrade"
 )
 
@@ -80,7 +81,7 @@ func (a *App) notifyUpgradeFailed(rec saga.Record, verdict string) error {
 func UpgradeVerdict(rec saga.Record, p upgrade.Plan) string {
 	took := ""
 	if !rec.End.IsZero() {
-		took = " in " + seconds(rec.End.Sub(rec.Start))
+		took = " in " + status.Seconds(rec.End.Sub(rec.Start))
 	}
 	switch {
 	case rec.State == saga.Done:
@@ -98,16 +99,4 @@ func UpgradeVerdict(rec saga.Record, p upgrade.Plan) string {
 		return fmt.Sprintf("upgrade of %s to %s failed and its ROLLBACK FAILED: %s is left stopped; fix the cause above, then run homelab upgrade --resume %s (it restores the data and sets %s again); without homelab, restore with the commands below and set %s back to %s", p.Service, p.To, p.Service, rec.ID, p.From, p.Service, p.From)
 	}
 	return saga.Describe(rec)
-}
-
-// seconds is d as the CLI shows durations: "4.2s" under a minute, "3m12s"
-// above, "-" when not positive.
-func seconds(d time.Duration) string {
-	if d <= 0 {
-		return "-"
-	}
-	if d < time.Minute {
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	}
-	return d.Round(time.Second).String()
 }

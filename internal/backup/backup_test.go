@@ -12,32 +12,17 @@ import (
 	"time"
 
 	"homelab/internal/backup"
+	"homelab/internal/backup/backuptest"
 	"homelab/internal/backup/files"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
 	"homelab/internal/restic"
 	"homelab/internal/saga"
-	"homelab/internal/testenv"
 )
 
 // env is a lab on disk with a fresh repository and catalog.
-type env struct {
-	dir   string
-	lab   *lab.Lab
-	store *catalog.SQLite
-	m     *backup.Manager
-}
-
-// mustBackup backs up target and fails the test if the backup fails.
-func (e *env) mustBackup(t *testing.T, target string) backup.RunReport {
-	t.Helper()
-	rep := e.m.Backup(context.Background(), target)
-	if rep.Err != nil {
-		t.Fatal(rep.Err)
-	}
-	return rep
-}
+type env = backuptest.Env
 
 // newEnv writes lab.yaml (backups given as YAML under "backups:") next to a
 // fresh restic repository and returns a Manager over it.
@@ -49,40 +34,7 @@ func newEnv(t *testing.T, backupsYAML string) *env {
 // newEnvIn is newEnv with the lab file in dir and a services section.
 func newEnvIn(t *testing.T, dir, servicesYAML, backupsYAML string) *env {
 	t.Helper()
-	bin := testenv.Restic(t)
-	repo, pass := testenv.ResticRepo(t)
-	doc := fmt.Sprintf("name: test\nstate_dir: %s\nrepositories:\n  local:\n    url: %s\n    password_file: %s\nservices:\n%sbackups:\n%s", filepath.Join(dir, "state"), repo, pass, servicesYAML, backupsYAML)
-	path := filepath.Join(dir, "lab.yaml")
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Load(path)
-	if err != nil {
-		t.Fatalf("lab: %v\n%s", err, doc)
-	}
-	store, err := catalog.Open(context.Background(), filepath.Join(l.StateDir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	m := &backup.Manager{
-		Lab: l, Catalog: store,
-		Providers: map[string]backup.Provider{"restic": &files.Provider{}},
-		Repo: func(ctx context.Context, name string) (*restic.Client, error) {
-			r := l.Repositories[name]
-			return restic.New(ctx, restic.Config{Binary: bin, Repository: r.URL, PasswordFile: r.PasswordFile})
-		},
-	}
-	return &env{dir: dir, lab: l, store: store, m: m}
-}
-
-func (e *env) runs(t *testing.T, target string) []catalog.Run {
-	t.Helper()
-	runs, err := e.store.Runs(context.Background(), catalog.RunFilter{Target: target, Kind: catalog.KindBackup})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return runs
+	return backuptest.New(t, dir, map[string]backup.Provider{"restic": &files.Provider{}}, servicesYAML, backupsYAML)
 }
 
 func writeTree(t *testing.T, root string, files map[string]string) {
@@ -122,8 +74,8 @@ func TestHooks(t *testing.T) {
       after: ["exit 5"]
 `, src, marker))
 	ctx := context.Background()
-	e.mustBackup(t, "ok")
-	rep := e.m.Backup(ctx, "before-fails")
+	e.MustBackup(t, "ok")
+	rep := e.M.Backup(ctx, "before-fails")
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "before hook") || rep.Run.SnapshotID != "" {
 		t.Fatalf("failing before hook: %+v", rep)
 	}
@@ -131,7 +83,7 @@ func TestHooks(t *testing.T) {
 	if string(got) != "ok ok\nfailed before-fails\n" {
 		t.Errorf("after hooks ran as %q", got)
 	}
-	rep = e.m.Backup(ctx, "after-fails")
+	rep = e.M.Backup(ctx, "after-fails")
 	var we *backup.WarningError
 	if !errors.As(rep.Err, &we) || rep.Run.Result != catalog.ResultOK || rep.Run.SnapshotID == "" {
 		t.Fatalf("failing after hook should warn, not fail: %+v", rep)
@@ -142,17 +94,17 @@ func TestBusyTarget(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"f": "x"})
 	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n", src))
-	held, err := lock.Acquire(context.Background(), e.lab.StateDir, "files", false)
+	held, err := lock.Acquire(context.Background(), e.Lab.StateDir, "files", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := e.m.Backup(context.Background(), "files")
+	rep := e.M.Backup(context.Background(), "files")
 	if !errors.Is(rep.Err, lock.ErrBusy) {
 		t.Fatalf("err = %v, want target busy", rep.Err)
 	}
-	e.m.Wait = true
+	e.M.Wait = true
 	go func() { time.Sleep(500 * time.Millisecond); held.Release() }()
-	if rep := e.m.Backup(context.Background(), "files"); rep.Err != nil {
+	if rep := e.M.Backup(context.Background(), "files"); rep.Err != nil {
 		t.Fatalf("with wait: %v", rep.Err)
 	}
 }
@@ -164,7 +116,7 @@ func TestRetention(t *testing.T) {
 	writeTree(t, src, map[string]string{"f": "x"})
 	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n    retention: {keep_last: 2, keep_weekly: 2}\n", src))
 	ctx := context.Background()
-	tgt, _, err := e.m.Target(ctx, "files")
+	tgt, _, err := e.M.Target(ctx, "files")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +134,7 @@ func TestRetention(t *testing.T) {
 	// each of the two newest ISO weeks: 01-14 (week 3, counted already) and
 	// 01-06 (week 2).
 	wantKeep := []string{"2026-01-06", "2026-01-13", "2026-01-14"}
-	plan, err := e.m.PlanPrune(ctx, "files")
+	plan, err := e.M.PlanPrune(ctx, "files")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +158,10 @@ func TestRetention(t *testing.T) {
 		{"keep_last 1 + keep_weekly 10", lab.Retention{KeepLast: 1, KeepWeekly: 10}, []string{"2026-01-01", "2026-01-02", "2026-01-06", "2026-01-14"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			saved := e.lab.Backups["files"].Retention
-			e.lab.Backups["files"].Retention = tc.r
-			defer func() { e.lab.Backups["files"].Retention = saved }()
-			plan, err := e.m.PlanPrune(ctx, "files")
+			saved := e.Lab.Backups["files"].Retention
+			e.Lab.Backups["files"].Retention = tc.r
+			defer func() { e.Lab.Backups["files"].Retention = saved }()
+			plan, err := e.M.PlanPrune(ctx, "files")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,10 +172,10 @@ func TestRetention(t *testing.T) {
 		})
 	}
 	// 01-05 passed a drill: it is the newest drilled snapshot and is kept.
-	if _, err := e.store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-02"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
+	if _, err := e.Store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-02"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-05"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
+	if _, err := e.Store.RecordDrill(ctx, catalog.Drill{Target: "files", SnapshotID: ids["2026-01-05"], Start: time.Now(), End: time.Now(), Result: catalog.ResultOK}); err != nil {
 		t.Fatal(err)
 	}
 	// 01-01 is the restore point of an unfinished upgrade: kept. 01-12 is
@@ -233,15 +185,15 @@ func TestRetention(t *testing.T) {
 		date  string
 	}{{catalog.SagaNeedsAttention, "2026-01-01"}, {catalog.SagaCompensated, "2026-01-12"}} {
 		id := fmt.Sprintf("20260115T000000Z-0000000%d", i)
-		if err := e.store.CreateSaga(ctx, catalog.Saga{ID: id, Kind: "upgrade", Subject: "app", Plan: []string{"restore point before 2.0.0"}, State: sg.state, Start: time.Now()}); err != nil {
+		if err := e.Store.CreateSaga(ctx, catalog.Saga{ID: id, Kind: "upgrade", Subject: "app", Plan: []string{"restore point before 2.0.0"}, State: sg.state, Start: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.PutStep(ctx, id, catalog.SagaStep{Seq: 1, Name: "restore point before 2.0.0", Phase: catalog.PhaseForward, State: catalog.StepDone,
+		if err := e.Store.PutStep(ctx, id, catalog.SagaStep{Seq: 1, Name: "restore point before 2.0.0", Phase: catalog.PhaseForward, State: catalog.StepDone,
 			Start: time.Now(), Data: map[string]string{saga.SnapshotKey("files"): ids[sg.date], saga.SnapshotKey("other"): "0123abcd"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	plan, err = e.m.Prune(ctx, "files", false)
+	plan, err = e.M.Prune(ctx, "files", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,21 +232,21 @@ func TestDamagedRepositoryFailsCheckAndDrill(t *testing.T) {
 	writeTree(t, src, map[string]string{"f": string(noise)})
 	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s]}\n", src))
 	ctx := context.Background()
-	e.mustBackup(t, "files")
-	if rep := e.m.Check(ctx, "local", "100%"); rep.Err != nil {
+	e.MustBackup(t, "files")
+	if rep := e.M.Check(ctx, "local", "100%"); rep.Err != nil {
 		t.Fatalf("healthy repository: %v", rep.Err)
 	}
-	packs, _ := filepath.Glob(filepath.Join(e.lab.Repositories["local"].URL, "data", "*", "*"))
+	packs, _ := filepath.Glob(filepath.Join(e.Lab.Repositories["local"].URL, "data", "*", "*"))
 	for _, p := range packs {
 		if err := os.Truncate(p, 100); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rep := e.m.Check(ctx, "local", "100%")
+	rep := e.M.Check(ctx, "local", "100%")
 	if rep.Err == nil || rep.Run.Result != catalog.ResultFailed {
 		t.Fatalf("check of a damaged repository: %+v", rep)
 	}
-	out := e.m.Verify(ctx, "files")
+	out := e.M.Verify(ctx, "files")
 	if out.Err == nil || out.Drill.Result != catalog.ResultFailed {
 		t.Fatalf("drill of a damaged repository: %+v", out)
 	}
@@ -311,11 +263,11 @@ func TestInterruptedBackupIsRecorded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background()) // as a signal does
 	defer cancel()
 	time.AfterFunc(time.Second, cancel)
-	rep := e.m.Backup(ctx, "files")
+	rep := e.M.Backup(ctx, "files")
 	if rep.Err == nil || rep.Run.Result != catalog.ResultInterrupted || strings.Contains(rep.Err.Error(), "timed out") {
 		t.Fatalf("rep = %+v", rep)
 	}
-	runs := e.runs(t, "files")
+	runs := e.Runs(t, "files")
 	if len(runs) != 1 || runs[0].Result != catalog.ResultInterrupted || runs[0].End.IsZero() {
 		t.Fatalf("catalog runs = %+v", runs)
 	}
@@ -328,7 +280,7 @@ func TestPartialSnapshotIsAWarning(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"f": "x"})
 	e := newEnv(t, fmt.Sprintf("  files:\n    provider: restic\n    repository: local\n    source: {paths: [%s, /proc/self/mem]}\n", src))
-	rep := e.m.Backup(context.Background(), "files")
+	rep := e.M.Backup(context.Background(), "files")
 	var we *backup.WarningError
 	if !errors.As(rep.Err, &we) || !errors.Is(rep.Err, restic.ErrPartial) {
 		t.Fatalf("err = %v, want a warning wrapping restic.ErrPartial", rep.Err)
@@ -336,7 +288,7 @@ func TestPartialSnapshotIsAWarning(t *testing.T) {
 	if rep.Run.Result != catalog.ResultPartial || rep.Run.SnapshotID == "" {
 		t.Fatalf("run = %+v", rep.Run)
 	}
-	if runs := e.runs(t, "files"); len(runs) != 1 || runs[0].Result != catalog.ResultPartial {
+	if runs := e.Runs(t, "files"); len(runs) != 1 || runs[0].Result != catalog.ResultPartial {
 		t.Fatalf("catalog = %+v", runs)
 	}
 }

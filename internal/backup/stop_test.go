@@ -60,10 +60,10 @@ func execService(t *testing.T, dir, name string) string {
 }
 
 // dump returns a file of the target's latest snapshot.
-func (e *env) dump(t *testing.T, path string) string {
+func envDump(t *testing.T, e *env, path string) string {
 	t.Helper()
 	ctx := context.Background()
-	c, err := e.m.Repo(ctx, "local")
+	c, err := e.M.Repo(ctx, "local")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +74,9 @@ func (e *env) dump(t *testing.T, path string) string {
 	return buf.String()
 }
 
-func (e *env) state(t *testing.T, name string) runtime.Status {
+func envState(t *testing.T, e *env, name string) runtime.Status {
 	t.Helper()
-	rt, err := runtime.New(e.lab.Services[name], runtime.Options{})
+	rt, err := runtime.New(e.Lab.Services[name], runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func (e *env) state(t *testing.T, name string) runtime.Status {
 	return st
 }
 
-func (e *env) start(t *testing.T, name string) {
+func envStart(t *testing.T, e *env, name string) {
 	t.Helper()
-	rt, _ := runtime.New(e.lab.Services[name], runtime.Options{})
+	rt, _ := runtime.New(e.Lab.Services[name], runtime.Options{})
 	if err := rt.Start(context.Background()); err != nil {
-		if x := e.lab.Services[name].Runtime.Exec; x != nil {
+		if x := e.Lab.Services[name].Runtime.Exec; x != nil {
 			out, _ := os.ReadFile(filepath.Join(x.Dir, "app.log"))
 			t.Fatalf("%v; app.log:\n%s", err, out)
 		}
@@ -121,26 +121,26 @@ func TestStopAroundBackup(t *testing.T) {
     source: {paths: [%[1]s, /nonexistent/homelab-test]}
     stop: [app]
 `, appData, filepath.Join(dir, "app", "app.pid"), filepath.Join(dir, "hook.log")))
-	e.start(t, "app")
-	pid1 := e.state(t, "app").Detail
+	envStart(t, e, "app")
+	pid1 := envState(t, e, "app").Detail
 
 	ctx := context.Background()
-	rep := e.m.Backup(ctx, "data")
+	rep := e.M.Backup(ctx, "data")
 	if rep.Err != nil || rep.Run.Result != catalog.ResultOK {
 		t.Fatalf("backup: %v (%+v)", rep.Err, rep.Run)
 	}
 	// The copy was taken after the app's clean stop...
-	if got := e.dump(t, filepath.Join(appData, "events.log")); got != "start 1.0.0\nstop 1.0.0 (terminated)\n" {
+	if got := envDump(t, e, filepath.Join(appData, "events.log")); got != "start 1.0.0\nstop 1.0.0 (terminated)\n" {
 		t.Errorf("events.log in the snapshot = %q, want the app stopped at copy time", got)
 	}
 	if hook, _ := os.ReadFile(filepath.Join(dir, "hook.log")); string(hook) != "app stopped\n" {
 		t.Errorf("before hook saw %q", hook)
 	}
 	// ...and it runs again, as a new process; idle was stopped and is left so.
-	if st := e.state(t, "app"); st.State != runtime.Running || st.Detail == pid1 {
+	if st := envState(t, e, "app"); st.State != runtime.Running || st.Detail == pid1 {
 		t.Errorf("app after the backup: %+v (before: %s)", st, pid1)
 	}
-	if st := e.state(t, "idle"); st.State != runtime.Stopped {
+	if st := envState(t, e, "idle"); st.State != runtime.Stopped {
 		t.Errorf("idle after the backup: %+v, want left stopped", st)
 	}
 	if len(rep.Services) != 2 || !rep.Services[0].Stopped || !rep.Services[0].Restarted || rep.Services[0].Down <= 0 ||
@@ -149,11 +149,11 @@ func TestStopAroundBackup(t *testing.T) {
 	}
 
 	// A failing backup restarts the app too, and earlier snapshots stay.
-	rep = e.m.Backup(ctx, "broken")
+	rep = e.M.Backup(ctx, "broken")
 	if rep.Err == nil || rep.Run.Result != catalog.ResultFailed {
 		t.Fatalf("broken backup: %v (%+v)", rep.Err, rep.Run)
 	}
-	if st := e.state(t, "app"); st.State != runtime.Running {
+	if st := envState(t, e, "app"); st.State != runtime.Running {
 		t.Errorf("app after the failed backup: %+v", st)
 	}
 	if len(rep.Services) != 1 || !rep.Services[0].Restarted {
@@ -180,15 +180,15 @@ func TestStopFailureAbortsBackup(t *testing.T) {
     source: {paths: [%s]}
     stop: [app, stuck]
 `, src))
-	e.start(t, "app")
-	rep := e.m.Backup(context.Background(), "data")
+	envStart(t, e, "app")
+	rep := e.M.Backup(context.Background(), "data")
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop stuck: service stuck: stop command") || !strings.Contains(rep.Err.Error(), "refusing to stop") {
 		t.Fatalf("backup: %v", rep.Err)
 	}
-	if rep.Run.SnapshotID != "" || len(e.runs(t, "data")) != 1 {
+	if rep.Run.SnapshotID != "" || len(e.Runs(t, "data")) != 1 {
 		t.Errorf("a snapshot was taken: %+v", rep.Run)
 	}
-	if st := e.state(t, "app"); st.State != runtime.Running {
+	if st := envState(t, e, "app"); st.State != runtime.Running {
 		t.Errorf("app after the aborted backup: %+v", st)
 	}
 }
@@ -217,24 +217,24 @@ func TestStopAroundBackupCompose(t *testing.T) {
     source: {paths: [%[1]s, /nonexistent/homelab-test]}
     stop: [web]
 `, data))
-	e.m.Runtime = func(s *lab.Service) (runtime.Runtime, error) { return runtime.New(s, runtime.Options{Docker: docker}) }
-	e.start(t, "web")
+	e.M.Runtime = func(s *lab.Service) (runtime.Runtime, error) { return runtime.New(s, runtime.Options{Docker: docker}) }
+	envStart(t, e, "web")
 	waitFile(t, filepath.Join(data, "events.log"), "start 1.0.0\n")
 
 	ctx := context.Background()
-	if rep := e.m.Backup(ctx, "data"); rep.Err != nil {
+	if rep := e.M.Backup(ctx, "data"); rep.Err != nil {
 		t.Fatalf("backup: %v", rep.Err)
 	}
-	if got := e.dump(t, filepath.Join(data, "events.log")); got != "start 1.0.0\nstop 1.0.0 (terminated)\n" {
+	if got := envDump(t, e, filepath.Join(data, "events.log")); got != "start 1.0.0\nstop 1.0.0 (terminated)\n" {
 		t.Errorf("events.log in the snapshot = %q, want the container stopped at copy time", got)
 	}
-	if st := e.state(t, "web"); st.State != runtime.Running {
+	if st := envState(t, e, "web"); st.State != runtime.Running {
 		t.Errorf("web after the backup: %+v", st)
 	}
-	if rep := e.m.Backup(ctx, "broken"); rep.Err == nil {
+	if rep := e.M.Backup(ctx, "broken"); rep.Err == nil {
 		t.Fatal("broken backup succeeded")
 	}
-	if st := e.state(t, "web"); st.State != runtime.Running {
+	if st := envState(t, e, "web"); st.State != runtime.Running {
 		t.Errorf("web after the failed backup: %+v", st)
 	}
 }
@@ -271,7 +271,7 @@ func TestRestartFailureFailsRun(t *testing.T) {
     source: {paths: [%s]}
     stop: [fragile]
 `, src))
-	rep := e.m.Backup(context.Background(), "data")
+	rep := e.M.Backup(context.Background(), "data")
 	if rep.Run.Result != catalog.ResultFailed || rep.Run.SnapshotID == "" {
 		t.Fatalf("run = %+v", rep.Run)
 	}
@@ -282,7 +282,7 @@ func TestRestartFailureFailsRun(t *testing.T) {
 	if len(rep.Services) != 1 || rep.Services[0].Restarted || !strings.Contains(rep.Services[0].Error, "port in use") {
 		t.Errorf("services = %+v", rep.Services)
 	}
-	events, err := e.store.Events(context.Background(), 10)
+	events, err := e.Store.Events(context.Background(), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func runningAppEnv(t *testing.T) *env {
     source: {paths: [%s]}
     stop: [app]
 `, filepath.Join(dir, "app", "data")))
-	e.start(t, "app")
+	envStart(t, e, "app")
 	return e
 }
 
@@ -317,28 +317,28 @@ func runningAppEnv(t *testing.T) *env {
 func TestStopDuringUpgrade(t *testing.T) {
 	e := runningAppEnv(t)
 	ctx := context.Background()
-	held, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	held, err := lock.Acquire(ctx, e.Lab.StateDir, saga.LockName("app"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := e.m.Backup(ctx, "data")
+	rep := e.M.Backup(ctx, "data")
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop app: it is being upgraded, so the backup does not stop it") || rep.Run.SnapshotID != "" {
 		t.Fatalf("backup during an upgrade: %v (%+v)", rep.Err, rep.Run)
 	}
-	if st := e.state(t, "app"); st.State != runtime.Running {
+	if st := envState(t, e, "app"); st.State != runtime.Running {
 		t.Fatalf("app after the refused backup: %+v", st)
 	}
 	// The upgrade's own restore point.
-	e.m.Upgrading = []string{"app"}
-	if rep := e.m.Backup(ctx, "data"); rep.Err != nil || len(rep.Services) != 1 || !rep.Services[0].Stopped || !rep.Services[0].Restarted {
+	e.M.Upgrading = []string{"app"}
+	if rep := e.M.Backup(ctx, "data"); rep.Err != nil || len(rep.Services) != 1 || !rep.Services[0].Stopped || !rep.Services[0].Restarted {
 		t.Fatalf("restore point of the upgrade: %v %+v", rep.Err, rep.Services)
 	}
-	e.m.Upgrading = nil
+	e.M.Upgrading = nil
 	held.Release()
 	// No upgrade: the backup takes the lock while the app is down, and
 	// gives it back.
-	e.mustBackup(t, "data")
-	l, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	e.MustBackup(t, "data")
+	l, err := lock.Acquire(ctx, e.Lab.StateDir, saga.LockName("app"), false)
 	if err != nil {
 		t.Fatalf("upgrade lock after the backup: %v", err)
 	}
@@ -366,15 +366,15 @@ func (c logLines) Write(p []byte) (int, error) {
 func TestBackupWaitsForAnUpgrade(t *testing.T) {
 	e := runningAppEnv(t)
 	lines := make(logLines, 100)
-	e.m.Log = slog.New(slog.NewTextHandler(lines, nil))
-	e.m.Wait = true
+	e.M.Log = slog.New(slog.NewTextHandler(lines, nil))
+	e.M.Wait = true
 	ctx := context.Background()
-	upgrade, err := lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	upgrade, err := lock.Acquire(ctx, e.Lab.StateDir, saga.LockName("app"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan backup.RunReport, 1)
-	go func() { done <- e.m.Backup(ctx, "data") }()
+	go func() { done <- e.M.Backup(ctx, "data") }()
 	timeout := time.After(time.Minute)
 	for waiting := false; !waiting; {
 		select {
@@ -388,13 +388,13 @@ func TestBackupWaitsForAnUpgrade(t *testing.T) {
 	}
 	// While it waits: no lock of the backup is held, the app runs, and
 	// nothing is recorded yet.
-	if held, holder, err := lock.Held(e.lab.StateDir, "data"); err != nil || held {
+	if held, holder, err := lock.Held(e.Lab.StateDir, "data"); err != nil || held {
 		t.Fatalf("the target's lock is held while waiting for the upgrade (%s, %v)", holder, err)
 	}
-	if st := e.state(t, "app"); st.State != runtime.Running {
+	if st := envState(t, e, "app"); st.State != runtime.Running {
 		t.Fatalf("app while the backup waits: %+v", st)
 	}
-	if runs, err := e.store.Runs(ctx, catalog.RunFilter{Target: "data"}); err != nil || len(runs) != 0 {
+	if runs, err := e.Store.Runs(ctx, catalog.RunFilter{Target: "data"}); err != nil || len(runs) != 0 {
 		t.Fatalf("runs while waiting: %v %+v", err, runs)
 	}
 	select {
@@ -409,30 +409,30 @@ func TestBackupWaitsForAnUpgrade(t *testing.T) {
 	}
 
 	// At the deadline it fails, naming the upgrade, and stops nothing.
-	upgrade, err = lock.Acquire(ctx, e.lab.StateDir, saga.LockName("app"), false)
+	upgrade, err = lock.Acquire(ctx, e.Lab.StateDir, saga.LockName("app"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer upgrade.Release()
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	rep = e.m.Backup(dctx, "data")
+	rep = e.M.Backup(dctx, "data")
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop app: it is being upgraded (pid ") ||
 		!strings.Contains(rep.Err.Error(), "the backup waited for the upgrade to finish: context deadline exceeded") || len(rep.Services) != 0 {
 		t.Fatalf("backup at its deadline: %v %+v", rep.Err, rep.Services)
 	}
 	// The restore point of an upgrade of another service fails at once
 	// instead of waiting: two upgrades must not wait for each other.
-	e.m.Upgrading = []string{"db"}
+	e.M.Upgrading = []string{"db"}
 	start := time.Now()
-	rep = e.m.Backup(ctx, "data")
+	rep = e.M.Backup(ctx, "data")
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "stop app: it is being upgraded, so the backup does not stop it") {
 		t.Fatalf("an upgrade's backup stopping a service being upgraded: %v", rep.Err)
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("it took %s", d)
 	}
-	if st := e.state(t, "app"); st.State != runtime.Running {
+	if st := envState(t, e, "app"); st.State != runtime.Running {
 		t.Fatalf("app after the refused backups: %+v", st)
 	}
 }

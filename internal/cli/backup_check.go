@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"homelab/internal/status"
 
 	"github.com/spf13/cobra"
 )
@@ -70,7 +71,7 @@ func runBackupCheck(ctx context.Context, opts *BackupCheckOptions) error {
 			fmt.Fprintf(opts.IO.Out, "%s repository %s: check failed: %v\n", mark(opts.IO.StdoutTTY, false), r, rep.Err)
 			continue
 		}
-		fmt.Fprintf(opts.IO.Out, "%s repository %s: no errors (read %s of the data) in %s\n", mark(opts.IO.StdoutTTY, true), r, opts.ReadDataSubset, seconds(rep.Run.End.Sub(rep.Run.Start)))
+		fmt.Fprintf(opts.IO.Out, "%s repository %s: no errors (read %s of the data) in %s\n", mark(opts.IO.StdoutTTY, true), r, opts.ReadDataSubset, status.Seconds(rep.Run.End.Sub(rep.Run.Start)))
 	}
 	return t.err("check", ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"homelab/internal/status"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -67,7 +68,7 @@ func runBackupList(ctx context.Context, opts *BackupListOptions) error {
 			}
 			drill := "never"
 			if r.Drill != nil {
-				drill = fmt.Sprintf("%s %s (RTO %s)", r.Drill.Result, r.Drill.End.Local().Format("2006-01-02 15:04"), seconds(r.Drill.RTO))
+				drill = fmt.Sprintf("%s %s (RTO %s)", r.Drill.Result, r.Drill.End.Local().Format("2006-01-02 15:04"), status.Seconds(r.Drill.RTO))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, r.ShortID, r.Time.Local().Format("2006-01-02 15:04:05"), r.Files, size(r.Bytes), drill)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/lab"
+	"homelab/internal/status"
 )
 
 // BackupRestoreOptions are the options of homelab backup restore.
@@ -147,7 +148,7 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 	if opts.JSON {
 		writeJSON(opts.IO.Out, "restore", map[string]any{"run": run, "error": errString(err)})
 	} else if err == nil {
-		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StdoutTTY, true), short(plan.Snapshot.ID), where, seconds(run.End.Sub(run.Start)))
+		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StdoutTTY, true), short(plan.Snapshot.ID), where, status.Seconds(run.End.Sub(run.Start)))
 	}
 	return err
 }

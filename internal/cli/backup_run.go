@@ -9,6 +9,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/status"
 )
 
 // BackupRunOptions are the options of homelab backup run.
@@ -86,7 +87,7 @@ func runBackupRun(ctx context.Context, opts *BackupRunOptions) error {
 			}
 		}
 		fmt.Fprintf(opts.IO.Out, "%s %s: snapshot %s, %d files, %s (added %s) in %s\n", m, name,
-			short(r.SnapshotID), r.Files, size(r.Bytes), size(r.BytesAdded), seconds(r.End.Sub(r.Start)))
+			short(r.SnapshotID), r.Files, size(r.Bytes), size(r.BytesAdded), status.Seconds(r.End.Sub(r.Start)))
 		writeServiceStops(opts.IO.Out, rep.Services)
 		for _, w := range rep.Warnings {
 			fmt.Fprintf(opts.IO.Out, "  warning: %s\n", w)
@@ -103,7 +104,7 @@ func writeServiceStops(w io.Writer, stops []backup.ServiceStop) {
 		case !s.Stopped:
 			fmt.Fprintf(w, "  service %s was %s before the backup: left so\n", s.Service, s.Was)
 		case s.Restarted:
-			fmt.Fprintf(w, "  service %s stopped for the copy, running again after %s\n", s.Service, seconds(s.Down))
+			fmt.Fprintf(w, "  service %s stopped for the copy, running again after %s\n", s.Service, status.Seconds(s.Down))
 		case s.Error != "":
 			fmt.Fprintf(w, "  service %s stopped for the copy and NOT started again: %s\n", s.Service, s.Error)
 		default:

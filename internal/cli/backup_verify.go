@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"homelab/internal/status"
 
 	"github.com/spf13/cobra"
 )
@@ -69,7 +70,7 @@ func runBackupVerify(ctx context.Context, opts *BackupVerifyOptions) error {
 			continue
 		}
 		d := out.Drill
-		fmt.Fprintf(opts.IO.Out, "%s %s: drill of snapshot %s %s, RTO %s\n", mark(opts.IO.StdoutTTY, out.Err == nil), name, short(d.SnapshotID), d.Result, seconds(d.RTO))
+		fmt.Fprintf(opts.IO.Out, "%s %s: drill of snapshot %s %s, RTO %s\n", mark(opts.IO.StdoutTTY, out.Err == nil), name, short(d.SnapshotID), d.Result, status.Seconds(d.RTO))
 		for _, c := range out.Report.Checks {
 			fmt.Fprintf(opts.IO.Out, "    %s %s", mark(opts.IO.StdoutTTY, c.OK), c.Check)
 			if c.Detail != "" {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"homelab/internal/status"
 )
@@ -34,16 +33,6 @@ func size(n int64) string {
 		return "-"
 	}
 	return status.IEC(n)
-}
-
-func seconds(d time.Duration) string {
-	if d <= 0 {
-		return "-"
-	}
-	if d < time.Minute {
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	}
-	return d.Round(time.Second).String()
 }
 
 func short(id string) string {

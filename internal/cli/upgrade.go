@@ -16,6 +16,7 @@ import (
 	"homelab/internal/app"
 	"homelab/internal/catalog"
 	"homelab/internal/saga"
+	"homelab/internal/status"
 	"homelab/internal/upgrade"
 	"homelab/internal/version"
 )
@@ -335,7 +336,7 @@ func (p *upgradeProgress) step(id string, st saga.StepRecord) {
 		p.start[name] = time.Now()
 		fmt.Fprintf(p.w, "→ %s\n", name)
 	case catalog.StepDone:
-		fmt.Fprintf(p.w, "%s %s (%s)\n", mark(p.tty, true), name, seconds(time.Since(p.start[name])))
+		fmt.Fprintf(p.w, "%s %s (%s)\n", mark(p.tty, true), name, status.Seconds(time.Since(p.start[name])))
 	case catalog.StepFailed:
 		fmt.Fprintf(p.w, "%s %s: %s\n", mark(p.tty, false), name, st.Error)
 	case catalog.StepSkipped:
@@ -401,7 +402,7 @@ func renderPlan(w io.Writer, p upgrade.Plan) {
 		fmt.Fprintf(w, "Estimate: unknown (no past backup of %s); plus up to %s per version for the health gate\n", strings.Join(e.Unknown, ", "), p.HealthyWithin)
 	default:
 		fmt.Fprintf(w, "Estimate: about %s of backups (%s per restore point, from past backups), plus up to %s per version for the health gate",
-			seconds(e.Total), seconds(e.Backups), p.HealthyWithin)
+			status.Seconds(e.Total), status.Seconds(e.Backups), p.HealthyWithin)
 		if len(e.Unknown) > 0 {
 			fmt.Fprintf(w, "; %s never backed up", strings.Join(e.Unknown, ", "))
 		}

@@ -12,6 +12,7 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/saga"
+	"homelab/internal/status"
 	"homelab/internal/upgrade"
 )
 
@@ -87,7 +88,7 @@ func renderHistory(w io.Writer, r saga.Record) {
 	fmt.Fprintf(w, "%s  %s  %s → %s  %s\n", r.Start.Local().Format("2006-01-02 15:04"), r.Subject, p.From, p.To, strings.ToUpper(string(r.State)))
 	fmt.Fprintf(w, "  saga %s", r.ID)
 	if !r.End.IsZero() {
-		fmt.Fprintf(w, ", took %s", seconds(r.End.Sub(r.Start)))
+		fmt.Fprintf(w, ", took %s", status.Seconds(r.End.Sub(r.Start)))
 	}
 	fmt.Fprintln(w)
 	if r.Error != "" {
@@ -100,7 +101,7 @@ func renderHistory(w io.Writer, r saga.Record) {
 		}
 		line := fmt.Sprintf("  %-8s %s", st.State, name)
 		if !st.End.IsZero() {
-			line += " (" + seconds(st.End.Sub(st.Start)) + ")"
+			line += " (" + status.Seconds(st.End.Sub(st.Start)) + ")"
 		}
 		for _, k := range slices.Sorted(maps.Keys(st.Data)) {
 			line += fmt.Sprintf(" %s=%s", k, st.Data[k])

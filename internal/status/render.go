@@ -392,6 +392,18 @@ func ShortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
+// Seconds renders a run's duration: "-" for none, "12.3s" under a minute,
+// else whole seconds ("2m5s").
+func Seconds(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
 // IEC formats a byte count with binary prefixes: "512 B", "95.1 MiB",
 // "310 MiB" (one decimal below 100 of a unit).
 func IEC(n int64) string {

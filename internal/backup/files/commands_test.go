@@ -39,14 +39,14 @@ func TestRestoreCommandsFiles(t *testing.T) {
     repository: local
     source: {paths: [%s, %s], exclude: ["*.log"]}
 `, app, conf))
-	id := e.mustBackup(t, "files").Run.SnapshotID
-	repo := e.lab.Repositories["local"]
+	id := e.MustBackup(t, "files").Run.SnapshotID
+	repo := e.Lab.Repositories["local"]
 	password, err := os.ReadFile(repo.PasswordFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	cmds, err := e.m.RestoreCommands("files", id)
+	cmds, err := e.M.RestoreCommands("files", id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestRestoreCommandsFiles(t *testing.T) {
 	repo.PasswordFile, repo.PasswordEnv = "", "HOMELAB_TEST_RESTIC_PW"
 	repo.Env = map[string]string{"TZ": "it's UTC"}
 	repo.EnvFrom = map[string]string{"AWS_SECRET_ACCESS_KEY": "HOMELAB_TEST_S3_SECRET"}
-	cmds, err = e.m.RestoreCommands("files", id[:8])
+	cmds, err = e.M.RestoreCommands("files", id[:8])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +113,12 @@ func TestRestoreCommandsFiles(t *testing.T) {
 		{"files", "abc; rm -rf /", "not a snapshot ID"},
 		{"nope", id, "nope"},
 	} {
-		if _, err := e.m.RestoreCommands(tc.target, tc.id); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := e.M.RestoreCommands(tc.target, tc.id); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("RestoreCommands(%q, %q) = %v, want an error containing %q", tc.target, tc.id, err, tc.want)
 		}
 	}
 	repo.EnvFrom = map[string]string{"AWS_SECRET_ACCESS_KEY": "$(reboot)"}
-	if _, err := e.m.RestoreCommands("files", id); err == nil || !strings.Contains(err.Error(), "not an sh variable name") {
+	if _, err := e.M.RestoreCommands("files", id); err == nil || !strings.Contains(err.Error(), "not an sh variable name") {
 		t.Errorf("env_from with a bad name: %v", err)
 	}
 }

@@ -40,19 +40,19 @@ func TestFilesRoundTripByteIdentical(t *testing.T) {
           sha256: 5b4e0b1b7b2a3c3b2c16a0b1c6f0dd3f2d56a0eb35b0b1b1f9e4b67d3a1c3c0f
 `, src, src))
 	ctx := context.Background()
-	rep := e.mustBackup(t, "files")
+	rep := e.MustBackup(t, "files")
 	if rep.Run.Result != catalog.ResultOK || rep.Run.SnapshotID == "" || rep.Run.Files != 3 {
 		t.Fatalf("run = %+v", rep.Run)
 	}
-	plan, err := e.m.PlanRestore(ctx, "files", "latest", backup.Destination{Path: filepath.Join(e.dir, "out")})
+	plan, err := e.M.PlanRestore(ctx, "files", "latest", backup.Destination{Path: filepath.Join(e.Dir, "out")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.m.Restore(ctx, plan); err != nil {
+	if _, err := e.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	for name, body := range tree {
-		got, err := os.ReadFile(filepath.Join(e.dir, "out", src, name))
+		got, err := os.ReadFile(filepath.Join(e.Dir, "out", src, name))
 		if name == "skip.log" {
 			if err == nil {
 				t.Error("excluded file was restored")
@@ -65,7 +65,7 @@ func TestFilesRoundTripByteIdentical(t *testing.T) {
 	}
 	// The drill's sha256 expectation above is deliberately wrong: the drill
 	// restores and verifies, then fails on that check and says why.
-	out := e.m.Verify(ctx, "files")
+	out := e.M.Verify(ctx, "files")
 	if !errors.Is(out.Err, backup.ErrDrillFailed) || out.Drill.Result != catalog.ResultFailed || !strings.Contains(out.Drill.Output, "sha256 is ") {
 		t.Fatalf("drill = %+v, err %v", out.Drill, out.Err)
 	}
@@ -83,7 +83,7 @@ func TestFilesMissingSourcePathFails(t *testing.T) {
     repository: local
     source: {paths: [/nonexistent/homelab-test-path]}
 `)
-	rep := e.m.Backup(context.Background(), "files")
+	rep := e.M.Backup(context.Background(), "files")
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "do not exist") || rep.Run.Result != catalog.ResultFailed {
 		t.Fatalf("rep = %+v", rep)
 	}
@@ -107,25 +107,25 @@ func TestFilesSymlinkSourcePathFails(t *testing.T) {
     source: {paths: [%s]}
 `, link))
 	ctx := context.Background()
-	rep := e.m.Backup(ctx, "files")
+	rep := e.M.Backup(ctx, "files")
 	want := "source path " + link + " is a symbolic link to " + real + ": restic would store the link, not the data; list " + real + " in source.paths instead"
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), want) || rep.Run.Result != catalog.ResultFailed || rep.Run.SnapshotID != "" {
 		t.Fatalf("backup of a symlinked path: %+v", rep)
 	}
 	// A snapshot of the link itself (as restic takes it) is not restored
 	// in place over the link.
-	repo, err := e.m.Repo(ctx, "local")
+	repo, err := e.M.Repo(ctx, "local")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := repo.Backup(ctx, restic.BackupOptions{Paths: []string{link}, Tags: []string{"homelab", "target:files"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := e.m.PlanRestore(ctx, "files", "latest", backup.Destination{InPlace: true})
+	plan, err := e.M.PlanRestore(ctx, "files", "latest", backup.Destination{InPlace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.m.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(), "cannot restore "+link+" in place: source path "+link+" is a symbolic link") {
+	if _, err := e.M.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(), "cannot restore "+link+" in place: source path "+link+" is a symbolic link") {
 		t.Fatalf("in-place restore over a link: %v", err)
 	}
 	if got, err := os.Readlink(link); err != nil || got != real {

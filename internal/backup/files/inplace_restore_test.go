@@ -116,7 +116,7 @@ func TestFilesInPlaceRestoreIsTheSnapshotExactly(t *testing.T) {
     source: {paths: [%s, %s], exclude: ["*.log"]}
 `, app, conf))
 	ctx := context.Background()
-	e.mustBackup(t, "files")
+	e.MustBackup(t, "files")
 	// What the snapshot holds: the tree without the excluded file.
 	if err := os.Remove(filepath.Join(app, "noise.log")); err != nil {
 		t.Fatal(err)
@@ -129,18 +129,18 @@ func TestFilesInPlaceRestoreIsTheSnapshotExactly(t *testing.T) {
 	}
 
 	for _, bad := range []backup.Destination{{InPlace: true, Path: "/x"}, {InPlace: true, Database: "x"}, {InPlace: true, Replace: true}} {
-		if _, err := e.m.PlanRestore(ctx, "files", "latest", bad); err == nil {
+		if _, err := e.M.PlanRestore(ctx, "files", "latest", bad); err == nil {
 			t.Errorf("PlanRestore(%+v) accepted", bad)
 		}
 	}
-	plan, err := e.m.PlanRestore(ctx, "files", "latest", backup.Destination{InPlace: true})
+	plan, err := e.M.PlanRestore(ctx, "files", "latest", backup.Destination{InPlace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(plan.Replaces, ",") != app+","+conf {
 		t.Errorf("plan.Replaces = %v", plan.Replaces)
 	}
-	if _, err := e.m.Restore(ctx, plan); err != nil {
+	if _, err := e.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := state(t, app); got != wantApp {
@@ -163,17 +163,17 @@ func TestFilesInPlaceRestoreOfAPathNotInTheSnapshotChangesNothing(t *testing.T) 
     source: {paths: [%s]}
 `, app))
 	ctx := context.Background()
-	e.mustBackup(t, "files")
+	e.MustBackup(t, "files")
 	mutate(t, app, conf)
 	writeTree(t, filepath.Dir(conf), map[string]string{"app.conf": "port = 81\n"})
 	before := state(t, src)
 	// The target now also lists a path the snapshot does not have.
-	e.lab.Backups["files"].Source.Paths = []string{app, conf}
-	plan, err := e.m.PlanRestore(ctx, "files", "latest", backup.Destination{InPlace: true})
+	e.Lab.Backups["files"].Source.Paths = []string{app, conf}
+	plan, err := e.M.PlanRestore(ctx, "files", "latest", backup.Destination{InPlace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.m.Restore(ctx, plan)
+	_, err = e.M.Restore(ctx, plan)
 	if err == nil || !strings.Contains(err.Error(), "has no "+conf) {
 		t.Fatalf("restore = %v, want an error naming %s", err, conf)
 	}

@@ -35,8 +35,8 @@ func TestRestoreCommandsPostgres(t *testing.T) {
 	pg := shopCluster(t)
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
-	id := e.mustBackup(t, "db").Run.SnapshotID
-	repo := e.lab.Repositories["local"]
+	id := e.MustBackup(t, "db").Run.SnapshotID
+	repo := e.Lab.Repositories["local"]
 	repoPassword, err := os.ReadFile(repo.PasswordFile)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestRestoreCommandsPostgres(t *testing.T) {
 	}
 
 	// password_env: PGPASSWORD="$VAR".
-	cmds, err := e.m.RestoreCommands("db", id)
+	cmds, err := e.M.RestoreCommands("db", id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +84,9 @@ func TestRestoreCommandsPostgres(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(pg.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	src := &e.lab.Backups["db"].Source
+	src := &e.Lab.Backups["db"].Source
 	src.PasswordEnv, src.PasswordFile, src.SSLMode = "", pwFile, "disable"
-	cmds, err = e.m.RestoreCommands("db", id)
+	cmds, err = e.M.RestoreCommands("db", id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,26 +69,26 @@ func TestPostgresRoundTripAndReplace(t *testing.T) {
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
-	e.mustBackup(t, "db")
+	e.MustBackup(t, "db")
 	// Restore into a new database: same rows, same checksums.
-	plan, err := e.m.PlanRestore(ctx, "db", "latest", backup.Destination{Database: "shop_copy"})
+	plan, err := e.M.PlanRestore(ctx, "db", "latest", backup.Destination{Database: "shop_copy"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.m.Restore(ctx, plan); err != nil {
+	if _, err := e.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, pg, "shop_copy"); got != want {
 		t.Fatalf("restored database differs:\n got %s\nwant %s", got, want)
 	}
 	// Restoring over an existing database needs Replace.
-	if _, err := e.m.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(), "--replace") {
+	if _, err := e.M.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(), "--replace") {
 		t.Fatalf("restore over an existing database without replace: %v", err)
 	}
 	// With Replace: damage the original, restore over it, rows are back.
 	pg.PSQL(t, "shop", "delete from books where id % 2 = 0")
 	plan.Dest = backup.Destination{Database: "shop", Replace: true}
-	if _, err := e.m.Restore(ctx, plan); err != nil {
+	if _, err := e.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, pg, "shop"); got != want {
@@ -101,7 +101,7 @@ func TestPostgresFailingDumpLeavesNoSnapshot(t *testing.T) {
 	pg := shopCluster(t)
 	ctx := context.Background()
 	good := pgEnv(t, pg, "shop", pg.Password, "")
-	first := good.m.Backup(ctx, "db")
+	first := good.M.Backup(ctx, "db")
 	if first.Err != nil {
 		t.Fatal(first.Err)
 	}
@@ -111,24 +111,24 @@ func TestPostgresFailingDumpLeavesNoSnapshot(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("HOMELAB_TEST_PGPASSWORD", tc.password)
-			spec := good.lab.Backups["db"]
+			spec := good.Lab.Backups["db"]
 			saved := spec.Source.Database
 			spec.Source.Database = tc.db
 			defer func() { spec.Source.Database = saved }()
-			rep := good.m.Backup(ctx, "db")
+			rep := good.M.Backup(ctx, "db")
 			if rep.Err == nil || rep.Run.Result != catalog.ResultFailed || rep.Run.SnapshotID != "" {
 				t.Fatalf("rep = %+v", rep)
 			}
 			if strings.Contains(rep.Err.Error(), "wrong-password-123") {
 				t.Fatalf("password in error: %v", rep.Err)
 			}
-			rows, err := good.m.List(ctx, "db")
+			rows, err := good.M.List(ctx, "db")
 			if err != nil || len(rows) != 1 || rows[0].ID != first.Run.SnapshotID {
 				t.Fatalf("snapshots after a failed dump: %+v, %v", rows, err)
 			}
 		})
 	}
-	runs := good.runs(t, "db")
+	runs := good.Runs(t, "db")
 	var ok int
 	for _, r := range runs {
 		if r.Result == catalog.ResultOK {
@@ -148,8 +148,8 @@ func TestPostgresDrill(t *testing.T) {
         - sql: select count(*) > 1000000 from authors
 `)
 	ctx := context.Background()
-	e.mustBackup(t, "db")
-	out := e.m.Verify(ctx, "db")
+	e.MustBackup(t, "db")
+	out := e.M.Verify(ctx, "db")
 	if !errors.Is(out.Err, backup.ErrDrillFailed) || out.Drill.Result != catalog.ResultFailed {
 		t.Fatalf("drill = %+v, %v", out.Drill, out.Err)
 	}
@@ -162,13 +162,13 @@ func TestPostgresDrill(t *testing.T) {
 	if left := pg.PSQL(t, "postgres", "select count(*) from pg_database where datname like 'homelab_drill_%'"); left != "0" {
 		t.Errorf("throwaway database left behind (%s)", left)
 	}
-	drills, err := e.store.Drills(ctx, catalog.DrillFilter{Target: "db"})
+	drills, err := e.Store.Drills(ctx, catalog.DrillFilter{Target: "db"})
 	if err != nil || len(drills) != 1 || drills[0].Result != catalog.ResultFailed {
 		t.Fatalf("catalog drills = %+v, %v", drills, err)
 	}
 	// A passing drill.
-	e.lab.Backups["db"].Drill.Checks = e.lab.Backups["db"].Drill.Checks[:1]
-	if out := e.m.Verify(ctx, "db"); out.Err != nil || out.Drill.Result != catalog.ResultOK {
+	e.Lab.Backups["db"].Drill.Checks = e.Lab.Backups["db"].Drill.Checks[:1]
+	if out := e.M.Verify(ctx, "db"); out.Err != nil || out.Drill.Result != catalog.ResultOK {
 		t.Fatalf("passing drill: %+v, %v", out.Drill, out.Err)
 	}
 }
@@ -225,14 +225,14 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 	}
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
-	e.mustBackup(t, "db")
+	e.MustBackup(t, "db")
 	pg.PSQL(t, "shop", "delete from books where id % 2 = 0")
 	for _, dest := range []backup.Destination{{InPlace: true}, {Database: "shop", Replace: true}} {
-		plan, err := e.m.PlanRestore(ctx, "db", "latest", dest)
+		plan, err := e.M.PlanRestore(ctx, "db", "latest", dest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.m.Restore(ctx, plan); err != nil {
+		if _, err := e.M.Restore(ctx, plan); err != nil {
 			t.Fatal(err)
 		}
 		if got := dbProperties(t, pg, "shop"); got != want {
@@ -251,18 +251,18 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 	pg.PSQL(t, "postgres", "alter database shop allow_connections false")
 	pg.PSQL(t, "postgres", "alter database shop rename to shop_homelab_old_20260101t000000")
 	pg.PSQL(t, "postgres", "create database shop_homelab_restore_20260101t000000")
-	plan, err := e.m.PlanRestore(ctx, "db", "latest", backup.Destination{Database: "shop"})
+	plan, err := e.M.PlanRestore(ctx, "db", "latest", backup.Destination{Database: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.m.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(),
+	if _, err := e.M.Restore(ctx, plan); err == nil || !strings.Contains(err.Error(),
 		`database shop does not exist, but shop_homelab_old_20260101t000000 does: a restore that replaced it was interrupted, and its data is there; put it back with ALTER DATABASE "shop_homelab_old_20260101t000000" RENAME TO "shop"`) {
 		t.Fatalf("restore without replace after an interrupted swap: %v", err)
 	}
-	if plan, err = e.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true}); err != nil {
+	if plan, err = e.M.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.m.Restore(ctx, plan); err != nil {
+	if _, err := e.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := dbProperties(t, pg, "shop"); got != want {
@@ -278,13 +278,13 @@ alter role "app ro" in database shop set statement_timeout = '5s'`)
 	pg.PSQL(t, "postgres", "create database plain")
 	pg.PSQL(t, "plain", "create table t (x int); insert into t values (1)")
 	plain := pgEnv(t, pg, "plain", pg.Password, "")
-	plain.mustBackup(t, "db")
+	plain.MustBackup(t, "db")
 	wantPlain := dbProperties(t, pg, "plain")
-	plan, err = plain.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
+	plan, err = plain.M.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := plain.m.Restore(ctx, plan); err != nil {
+	if _, err := plain.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := dbProperties(t, pg, "plain"); got != wantPlain || !strings.Contains(got, "acl default") {
@@ -298,7 +298,7 @@ func TestPostgresInPlaceRestore(t *testing.T) {
 	want := fingerprint(t, pg, "shop")
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
-	e.mustBackup(t, "db")
+	e.MustBackup(t, "db")
 	pg.PSQL(t, "shop", `update books set title = 'changed' where id % 3 = 0;
 delete from books where id % 7 = 0;
 insert into authors(name) values ('added since');
@@ -307,18 +307,18 @@ create table added_since (x int)`)
 		t.Fatal("changes did not change the fingerprint")
 	}
 	for _, bad := range []backup.Destination{{InPlace: true, Database: "other"}, {InPlace: true, Path: "/x"}} {
-		if _, err := e.m.PlanRestore(ctx, "db", "latest", bad); err == nil {
+		if _, err := e.M.PlanRestore(ctx, "db", "latest", bad); err == nil {
 			t.Errorf("PlanRestore(%+v) accepted", bad)
 		}
 	}
-	plan, err := e.m.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
+	plan, err := e.M.PlanRestore(ctx, "db", "latest", backup.Destination{InPlace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(plan.Replaces, ",") != "shop" {
 		t.Errorf("plan.Replaces = %v", plan.Replaces)
 	}
-	if _, err := e.m.Restore(ctx, plan); err != nil {
+	if _, err := e.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, pg, "shop"); got != want {
@@ -329,7 +329,7 @@ create table added_since (x int)`)
 	}
 	// A source database that is gone is created.
 	pg.PSQL(t, "postgres", "drop database shop")
-	if _, err := e.m.Restore(ctx, plan); err != nil {
+	if _, err := e.M.Restore(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, pg, "shop"); got != want {
@@ -363,13 +363,13 @@ set role auditor; create extension hstore; reset role`)
 	}
 	e := pgEnv(t, pg, "shop", pg.Password, "")
 	ctx := context.Background()
-	e.mustBackup(t, "db")
+	e.MustBackup(t, "db")
 	for _, dest := range []backup.Destination{{InPlace: true}, {Database: "shop", Replace: true}} {
-		plan, err := e.m.PlanRestore(ctx, "db", "latest", dest)
+		plan, err := e.M.PlanRestore(ctx, "db", "latest", dest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.m.Restore(ctx, plan); err != nil {
+		if _, err := e.M.Restore(ctx, plan); err != nil {
 			t.Fatal(err)
 		}
 		if got := owners(); got != want {
