@@ -12,7 +12,7 @@ import (
 
 // NewCmdBackup returns `homelab backup`.
 func NewCmdBackup(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "backup", Short: "Back up, list, restore, drill, prune and check"}
+	cmd := group(&cobra.Command{Use: "backup", Short: "Back up, list, restore, drill, prune and check"})
 	cmd.AddCommand(NewCmdBackupRun(f, nil), NewCmdBackupList(f, nil), NewCmdBackupRestore(f, nil),
 		NewCmdBackupVerify(f, nil), NewCmdBackupPrune(f, nil), NewCmdBackupCheck(f, nil))
 	return cmd

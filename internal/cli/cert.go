@@ -13,13 +13,13 @@ import (
 
 // NewCmdCert returns `homelab cert`.
 func NewCmdCert(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:   "cert",
 		Short: "Local CA and leaf certificates: issue, status, rotate with reload and TLS check",
 		Long: `Manage the lab's local CA and the leaf certificates of the lab file's certs
 section: create the CA, issue leaves, show their expiry, and rotate them
 (atomic swap, reload of the consumer, TLS handshake check, rollback).`,
-	}
+	})
 	cmd.AddCommand(NewCmdCertInit(f, nil), NewCmdCertIssue(f, nil), NewCmdCertStatus(f, nil),
 		NewCmdCertRotate(f, nil), NewCmdCertRotateCA(f, nil))
 	return cmd

@@ -182,6 +182,8 @@ backups:
 		{[]string{lab, "backup", "run", "--all"}, ExitWarnings},
 		{[]string{"--lab=" + filepath.Join(dir, "bad.yaml"), "backup", "run", "--all"}, ExitUsage},
 		{[]string{lab, "backup", "run"}, ExitUsage},
+		{[]string{"nosuch"}, ExitUsage},
+		{[]string{lab, "backup", "nosuch"}, ExitUsage},
 	} {
 		if code, out := run(tc.args...); code != tc.want {
 			t.Errorf("homelab %v: exit %d, want %d\n%s", tc.args, code, tc.want, out)

@@ -6,7 +6,7 @@ import (
 
 // NewCmdLab returns `homelab lab`.
 func NewCmdLab(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "lab", Short: "Work with the lab file"}
+	cmd := group(&cobra.Command{Use: "lab", Short: "Work with the lab file"})
 	cmd.AddCommand(NewCmdLabValidate(f, nil))
 	return cmd
 }

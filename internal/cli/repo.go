@@ -10,7 +10,7 @@ import (
 
 // NewCmdRepo returns `homelab repo`.
 func NewCmdRepo(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "repo", Short: "Manage restic repositories of the lab"}
+	cmd := group(&cobra.Command{Use: "repo", Short: "Manage restic repositories of the lab"})
 	cmd.AddCommand(NewCmdRepoInit(f, nil), NewCmdRepoUnlock(f, nil))
 	return cmd
 }

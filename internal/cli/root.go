@@ -37,6 +37,11 @@ func Run(ctx context.Context, io *IOStreams, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
+	// cobra's own "unknown command" error is bad usage (exit 2), like its
+	// flag errors (SetFlagErrorFunc).
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		err = usageErr(err.Error())
+	}
 	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = &interruptedError{err}
 	}
@@ -107,6 +112,20 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		}
 	}
 	return root
+}
+
+// group makes cmd a command that only groups subcommands: without one it
+// shows its help (exit 0); with an unknown one it is bad usage (exit 2),
+// where cobra would show the help and exit 0.
+func group(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageErr(fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath()))
+		}
+		return c.Help()
+	}
+	return cmd
 }
 
 // exactTargets is a cobra Args check that turns argument errors into
