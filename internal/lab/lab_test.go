@@ -108,7 +108,10 @@ func TestFull(t *testing.T) {
 	check("cache.Runtime", *l.Services["cache"].Runtime.Systemd, SystemdRuntime{Unit: "redis.service", Timeout: DefaultRuntimeTimeout, Dir: dir})
 	check("app-db.Runtime", *l.Services["app-db"].Runtime.Exec, ExecRuntime{Start: "./bin/app-db start", Stop: "./bin/app-db stop",
 		PIDFile: filepath.Join(dir, "run/app-db.pid"), Dir: dir, Timeout: DefaultRuntimeTimeout,
+		Env: map[string]string{"APP_DB_MODE": "replica"}, EnvFrom: map[string]string{"APP_DB_PASSWORD": "DEVLAB_APP_DB_PASSWORD"},
 		VersionCommands: VersionCommands{Version: "./bin/app-db --version", SetVersion: "apt-get install -y app-db={{.Version}}"}})
+	check("app-db.EnvFromSecrets", l.Services["app-db"].Runtime.Exec.EnvFromSecrets(),
+		map[string]Secret{"APP_DB_PASSWORD": {Field: "env_from.APP_DB_PASSWORD", Env: "DEVLAB_APP_DB_PASSWORD"}})
 	check("app-db.Logs", *l.Services["app-db"].Logs, Logs{File: filepath.Join(dir, "log/app-db.log")})
 	check("gitlab.Health", *gitlab.Health, Health{HTTP: &HTTPProbe{
 		URL: "https://gitlab.lab/-/readiness", Expect: 200, Timeout: 5 * time.Second}})

@@ -33,7 +33,15 @@ var (
 	composeService = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 	// systemdUnit is a unit name with its type suffix (systemd.unit(5)).
 	systemdUnit = regexp.MustCompile(`^[a-zA-Z0-9:_.\\@-]+\.(service|socket|target|timer|mount|path|scope|slice)$`)
+	// envName is a portable environment variable name (POSIX.1-2017,
+	// 8.1: letters, digits and underscores, not starting with a digit).
+	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
+
+// reservedEnvPrefix starts the names homelab sets for a command itself
+// (HOMELAB_SERVICE, HOMELAB_ACTION, an upgrade's HOMELAB_SAGA): env and
+// env_from may not set them.
+const reservedEnvPrefix = "HOMELAB_"
 
 // Runtime says how a service runs: at most one field is set; none means
 // homelab neither reports its state nor stops it (it can still be
@@ -113,7 +121,17 @@ type ExecRuntime struct {
 	// Dir is the working directory; default the lab file's directory.
 	Dir string `yaml:"dir"`
 	// Timeout bounds one command. Default DefaultRuntimeTimeout.
-	Timeout         time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout"`
+	// Env is environment given to every command (start, stop, status,
+	// version, set_version) on top of homelab's base environment, as
+	// NAME: value. Values are not secret: a name that looks like one
+	// (holding PASSWORD, SECRET, TOKEN or KEY) is refused here, as in a
+	// repository's env, and goes in EnvFrom.
+	Env map[string]string `yaml:"env"`
+	// EnvFrom gives the commands secrets by reference: NAME:
+	// HOMELAB_VARIABLE sets NAME to the value of homelab's own variable,
+	// read when a command runs (EnvFromSecrets, by lab.Secret's rule).
+	EnvFrom         map[string]string `yaml:"env_from"`
 	VersionCommands `yaml:",inline"`
 }
 
@@ -203,6 +221,7 @@ func (d *decoder) validateRuntime(p string, s *Service) {
 			d.at(q+".status", "required (or pid_file): a shell command exiting 0 when the service runs, 1 to 3 when it is stopped")
 		}
 		d.nonNegative(q+".timeout", e.Timeout)
+		d.checkCommandEnv(q, e.Env, e.EnvFrom)
 		d.checkVersionCommands(q, e.VersionCommands)
 		e.Dir = orDefault(absIn(dir, e.Dir), dir)
 		e.PIDFile = absIn(e.Dir, e.PIDFile)
@@ -268,3 +287,47 @@ func (d *decoder) checkVersionCommands(p string, v VersionCommands) {
 		d.at(p+".set_version", "required with version: a command installing {{.Version}}")
 	}
 }
+
+// checkCommandEnv checks a runtime's env and env_from: variable names
+// (POSIX), none of homelab's own HOMELAB_ names, no inline value under a
+// name that looks secret (as a repository's env), env_from naming a
+// variable of homelab's environment, and no name set by both.
+func (d *decoder) checkCommandEnv(p string, env, envFrom map[string]string) {
+	name := func(path, k string) bool {
+		switch {
+		case !envName.MatchString(k):
+			d.errorf(d.keys[path], path, "invalid variable name %q: letters, digits and '_', not starting with a digit", k)
+		case strings.HasPrefix(k, reservedEnvPrefix):
+			d.errorf(d.keys[path], path, "%s is reserved: homelab sets the HOMELAB_ variables of its commands itself (HOMELAB_SERVICE, HOMELAB_ACTION, HOMELAB_SAGA)", k)
+		default:
+			return true
+		}
+		return false
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		q := p + ".env." + k
+		switch {
+		case !name(q, k):
+		case looksSecret(k):
+			d.errorf(d.keys[q], q, "inline secret not allowed: use env_from (%s: NAME_OF_A_VARIABLE_HOLDING_IT)", k)
+		case inEnvFrom(envFrom, k):
+			d.errorf(d.keys[q], q, "%s is also in env_from: give it once", k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(envFrom)) {
+		q := p + ".env_from." + k
+		if !name(q, k) {
+			continue
+		}
+		switch from := envFrom[k]; {
+		case strings.TrimSpace(from) == "":
+			d.at(q, "required: the name of a variable of homelab's environment holding the value")
+		case !envName.MatchString(from):
+			// The value is not quoted back: it may be a secret pasted inline.
+			d.at(q, "not a variable name: env_from takes the name of a variable of homelab's environment holding the value (%s: NAME_OF_A_VARIABLE_HOLDING_IT), never the value", k)
+		}
+	}
+}
+
+// inEnvFrom reports whether env_from has an entry for k (with any value).
+func inEnvFrom(envFrom map[string]string, k string) bool { _, ok := envFrom[k]; return ok }

@@ -43,10 +43,13 @@ var ErrSecretUnset = errors.New("secret not set")
 func (s Secret) IsSet() bool { return s.Env != "" || s.File != "" }
 
 // Source names where the value comes from, for messages:
-// "password_env PGPASSWORD_APP" or "password_file /etc/app.pass"; "" when
-// the secret is not set.
+// "password_env PGPASSWORD_APP" or "password_file /etc/app.pass", and
+// "env_from.API_TOKEN APP_TOKEN" for an env_from entry (its Field has no
+// _env suffix in the lab file); "" when the secret is not set.
 func (s Secret) Source() string {
 	switch {
+	case s.Env != "" && strings.HasPrefix(s.Field, envFromField):
+		return s.Field + " " + s.Env
 	case s.Env != "":
 		return s.Field + "_env " + s.Env
 	case s.File != "":
@@ -102,12 +105,21 @@ func (r Repository) PasswordSecret() Secret {
 	return Secret{Field: "password", Env: r.PasswordEnv, File: r.PasswordFile}
 }
 
+// envFromField prefixes the Field of an env_from entry's secret.
+const envFromField = "env_from."
+
 // EnvFromSecrets are the repository's env_from entries as secrets, keyed
 // by the variable restic is given.
-func (r Repository) EnvFromSecrets() map[string]Secret {
-	out := make(map[string]Secret, len(r.EnvFrom))
-	for k, from := range r.EnvFrom {
-		out[k] = Secret{Field: "env_from." + k, Env: from}
+func (r Repository) EnvFromSecrets() map[string]Secret { return envFromSecrets(r.EnvFrom) }
+
+// EnvFromSecrets are the exec runtime's env_from entries as secrets,
+// keyed by the variable its commands are given.
+func (e ExecRuntime) EnvFromSecrets() map[string]Secret { return envFromSecrets(e.EnvFrom) }
+
+func envFromSecrets(envFrom map[string]string) map[string]Secret {
+	out := make(map[string]Secret, len(envFrom))
+	for k, from := range envFrom {
+		out[k] = Secret{Field: envFromField + k, Env: from}
 	}
 	return out
 }

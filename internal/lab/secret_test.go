@@ -34,6 +34,7 @@ func TestSecretResolve(t *testing.T) {
 		{name: "env", s: Secret{Field: "password", Env: "PLAIN"}, want: value},
 		{name: "env trimmed", s: Secret{Field: "password", Env: "PADDED"}, want: value},
 		{name: "env unset", s: Secret{Field: "password", Env: "MISSING"}, wantErr: true, unset: true, errHas: "password_env MISSING is not set"},
+		{name: "env_from unset", s: Secret{Field: "env_from.API_TOKEN", Env: "MISSING"}, wantErr: true, unset: true, errHas: "env_from.API_TOKEN MISSING is not set"},
 		{name: "env empty", s: Secret{Field: "token", Env: "EMPTY"}, wantErr: true, unset: true, errHas: "token_env EMPTY is empty"},
 		{name: "env blank", s: Secret{Field: "url", Env: "BLANK"}, wantErr: true, unset: true, errHas: "url_env BLANK is empty"},
 		{name: "file", s: Secret{Field: "password", File: file("plain", value)}, want: value},
@@ -82,6 +83,7 @@ func TestSecretSource(t *testing.T) {
 		{Secret{Field: "password", Env: "PG"}, "password_env PG"},
 		{Secret{Field: "dsn", File: "/etc/dsn"}, "dsn_file /etc/dsn"},
 		{Secret{Field: "token"}, ""},
+		{Secret{Field: "env_from.API_TOKEN", Env: "APP_TOKEN"}, "env_from.API_TOKEN APP_TOKEN"},
 	} {
 		if got := tc.s.Source(); got != tc.want {
 			t.Errorf("%+v.Source() = %q, want %q", tc.s, got, tc.want)

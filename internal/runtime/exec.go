@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +44,7 @@ func (r *execRuntime) Status(ctx context.Context) (Status, error) {
 		out, code, err := r.run(ctx, "status", r.cfg.Status)
 		switch {
 		case err != nil && code < 0:
-			return Status{}, err
+			return Status{}, fmt.Errorf("service %s: status command %q: %w", r.name, r.cfg.Status, err)
 		case code == 0:
 			st.State = Running
 		case code >= 1 && code <= 3:
@@ -118,12 +120,22 @@ func (r *execRuntime) transition(ctx context.Context, verb, cmd string, want Sta
 }
 
 // run runs cmd with /bin/sh -c in the runtime's directory and returns its
-// combined output (at most execx.StderrCap bytes, the tail) and exit
-// status (-1 when it did not exit by itself: a timeout, a signal).
-// Output goes to a file rather than a pipe, so a start command that
-// leaves a daemon in the background holding the output open still
-// returns when the shell exits.
+// combined output (at most execx.StderrCap bytes, the tail, with the
+// values of env_from redacted) and exit status (-1 when it did not exit
+// by itself: a timeout, a signal, or an env_from variable that is not
+// set, which fails before anything runs). Output goes to a file rather
+// than a pipe, so a start command that leaves a daemon in the background
+// holding the output open still returns when the shell exits.
+//
+// The command's environment is homelab's base environment (execx.BaseEnv),
+// then the runtime's env, then its env_from with the values read from
+// homelab's environment now, then HOMELAB_SERVICE, HOMELAB_ACTION (verb)
+// and the context's mark (execx.WithMark); later entries win.
 func (r *execRuntime) run(ctx context.Context, verb, cmd string) (string, int, error) {
+	env, secrets, err := r.env()
+	if err != nil {
+		return "", -1, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	out, err := os.CreateTemp("", "homelab-exec-*.out")
@@ -134,7 +146,7 @@ func (r *execRuntime) run(ctx context.Context, verb, cmd string) (string, int, e
 	defer out.Close()
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	c.Dir = r.cfg.Dir
-	c.Env = append(append(execx.BaseEnv(), execx.MarkEnv(ctx)...), "HOMELAB_SERVICE="+r.name, "HOMELAB_ACTION="+verb)
+	c.Env = append(append(append(execx.BaseEnv(), env...), "HOMELAB_SERVICE="+r.name, "HOMELAB_ACTION="+verb), execx.MarkEnv(ctx)...)
 	c.Stdout, c.Stderr = out, out
 	// Own process group, so a timeout interrupts the whole command; a
 	// daemon the command starts should detach itself (setsid, nohup).
@@ -142,7 +154,7 @@ func (r *execRuntime) run(ctx context.Context, verb, cmd string) (string, int, e
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGTERM) }
 	c.WaitDelay = 5 * time.Second
 	err = c.Run()
-	text := readTail(out.Name(), execx.StderrCap)
+	text := execx.Redact(readTail(out.Name(), execx.StderrCap), secrets...)
 	if err == nil {
 		return text, 0, nil
 	}
@@ -154,6 +166,27 @@ func (r *execRuntime) run(ctx context.Context, verb, cmd string) (string, int, e
 		return text, ee.ExitCode(), fmt.Errorf("exit status %d", ee.ExitCode())
 	}
 	return text, -1, err
+}
+
+// env is the runtime's env and env_from as NAME=value entries (sorted by
+// name, env first), and the values of env_from, to redact. The values of
+// env_from are read from homelab's environment by lab.Secret's rule; an
+// unset or empty one is an error naming the field and the variable
+// ("env_from.API_TOKEN APP_TOKEN is not set").
+func (r *execRuntime) env() (env, secrets []string, err error) {
+	for _, k := range slices.Sorted(maps.Keys(r.cfg.Env)) {
+		env = append(env, k+"="+r.cfg.Env[k])
+	}
+	from := r.cfg.EnvFromSecrets()
+	for _, k := range slices.Sorted(maps.Keys(from)) {
+		v, err := from[k].Resolve()
+		if err != nil {
+			return nil, nil, err
+		}
+		env = append(env, k+"="+v)
+		secrets = append(secrets, v)
+	}
+	return env, secrets, nil
 }
 
 // pidStatus reads a pid file and reports the pid, whether that process is

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -160,6 +161,112 @@ func TestExecRuntimeErrors(t *testing.T) {
 	t.Run("no runtime", func(t *testing.T) {
 		if _, err := New(&lab.Service{Name: "bare"}, Options{}); err == nil || !strings.Contains(err.Error(), "service bare: no runtime") {
 			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestExecRuntimeEnv: every command of an exec runtime (status, start,
+// stop, version, set_version) gets env and env_from in its environment,
+// beside HOMELAB_SERVICE and HOMELAB_ACTION; the env_from value, read
+// from homelab's environment, is in no argv and is redacted from the
+// output an error or a status detail carries; an unset env_from variable
+// fails the command before it runs, naming the service, the field and
+// the variable.
+func TestExecRuntimeEnv(t *testing.T) {
+	const secret = "s3cret-f0r-exec"
+	const mode = `it's "prod" $HOME`
+	t.Setenv("HOMELAB_TEST_EXEC_TOKEN", secret)
+	// Each command records what it saw, and its shell's argv, in seen.<action>.
+	record := `printf '%s|%s|%s|%s\n' "$APP_MODE" "$APP_TOKEN" "$HOMELAB_SERVICE" "$HOMELAB_ACTION" > seen.$HOMELAB_ACTION; tr '\0' ' ' < /proc/$$/cmdline > argv.$HOMELAB_ACTION; `
+	cfg := func(dir string) *lab.ExecRuntime {
+		return &lab.ExecRuntime{
+			Status:          record + "test -f running || exit 3",
+			Start:           record + "touch running",
+			Stop:            record + "rm running",
+			Dir:             dir,
+			Timeout:         5 * time.Second,
+			Env:             map[string]string{"APP_MODE": mode},
+			EnvFrom:         map[string]string{"APP_TOKEN": "HOMELAB_TEST_EXEC_TOKEN"},
+			VersionCommands: lab.VersionCommands{Version: record + "cat installed", SetVersion: record + "echo 'app {{.Version}}' > installed"},
+		}
+	}
+	dir := t.TempDir()
+	rt, err := New(&lab.Service{Name: "app", Runtime: &lab.Runtime{Exec: cfg(dir)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := rt.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := rt.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	v, err := AsVersioner(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetVersion(ctx, "1.2.3"); err != nil {
+		t.Fatalf("SetVersion: %v", err)
+	}
+	if got, err := v.Version(ctx); err != nil || got != "app 1.2.3" {
+		t.Fatalf("Version = %q, %v", got, err)
+	}
+	for _, action := range []string{"status", "start", "stop", "version", "set_version"} {
+		b, err := os.ReadFile(filepath.Join(dir, "seen."+action))
+		if err != nil {
+			t.Errorf("%s did not run: %v", action, err)
+			continue
+		}
+		if got, want := string(b), mode+"|"+secret+"|app|"+action+"\n"; got != want {
+			t.Errorf("%s saw %q, want %q", action, got, want)
+		}
+		argv, err := os.ReadFile(filepath.Join(dir, "argv."+action))
+		if err != nil || !strings.Contains(string(argv), "/bin/sh -c ") {
+			t.Errorf("%s argv %q, %v", action, argv, err)
+		}
+		if strings.Contains(string(argv), secret) {
+			t.Errorf("%s has the secret in its argv: %q", action, argv)
+		}
+	}
+
+	t.Run("failing command redacts the secret", func(t *testing.T) {
+		c := cfg(t.TempDir())
+		c.Start = `echo "login with $APP_TOKEN failed in mode $APP_MODE" >&2; exit 1`
+		err := newExec("app", c).Start(ctx)
+		if err == nil {
+			t.Fatal("Start of a failing command: no error")
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("the error holds the secret: %v", err)
+		}
+		if want := "login with *** failed in mode " + mode; !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want the command's output, redacted: %q", err, want)
+		}
+		c.Status = `echo "token $APP_TOKEN"; exit 3`
+		st, err := newExec("app", c).Status(ctx)
+		if err != nil || st.Detail != "token ***" {
+			t.Errorf("Status = %+v, %v; want the detail redacted", st, err)
+		}
+	})
+	t.Run("unset env_from", func(t *testing.T) {
+		dir := t.TempDir()
+		c := cfg(dir)
+		c.EnvFrom = map[string]string{"APP_TOKEN": "HOMELAB_TEST_EXEC_UNSET"}
+		for name, run := range map[string]func() error{
+			"status":      func() error { _, err := newExec("app", c).Status(ctx); return err },
+			"start":       func() error { return newExec("app", c).Start(ctx) },
+			"version":     func() error { _, err := newExec("app", c).Version(ctx); return err },
+			"set_version": func() error { return newExec("app", c).SetVersion(ctx, "1.2.4") },
+		} {
+			err := run()
+			if err == nil || !errors.Is(err, lab.ErrSecretUnset) ||
+				!strings.HasPrefix(err.Error(), "service app: ") || !strings.HasSuffix(err.Error(), ": env_from.APP_TOKEN HOMELAB_TEST_EXEC_UNSET is not set") {
+				t.Errorf("%s: err = %v, want service app: ...: env_from.APP_TOKEN HOMELAB_TEST_EXEC_UNSET is not set", name, err)
+			}
+		}
+		if seen, _ := filepath.Glob(filepath.Join(dir, "seen.*")); len(seen) > 0 {
+			t.Errorf("commands ran without their env_from: %v", seen)
 		}
 	})
 }
