@@ -160,6 +160,9 @@ const KindDrill catalog.Kind = "drill"
 // reconcileDrill records d as interrupted if no process runs it (its
 // target's lock is free), as reconcileRun does for runs.
 func (m *Manager) reconcileDrill(ctx context.Context, d catalog.Drill) (bool, error) {
+	if held, _, err := lock.Held(m.Lab.StateDir, d.Target); err != nil || held {
+		return false, nil
+	}
 	l, err := lock.Acquire(ctx, m.Lab.StateDir, d.Target, false)
 	if err != nil {
 		return false, nil
@@ -186,6 +189,11 @@ func (m *Manager) reconcileDrill(ctx context.Context, d catalog.Drill) (bool, er
 // reconcileRun records r as interrupted if no process runs it, and
 // returns it so recorded and true if it did.
 func (m *Manager) reconcileRun(ctx context.Context, r catalog.Run) (catalog.Run, bool, error) {
+	// Look without taking first: a lock taken even for an instant could
+	// make a real run's Acquire fail as busy.
+	if held, _, err := lock.Held(m.Lab.StateDir, runLockName(r)); err != nil || held {
+		return r, false, nil
+	}
 	l, err := lock.Acquire(ctx, m.Lab.StateDir, runLockName(r), false)
 	if err != nil {
 		return r, false, nil // busy: a run at work (or a lock we cannot take)

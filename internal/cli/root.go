@@ -104,7 +104,10 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	// Runs left running in the catalog by a killed homelab are recorded
 	// as interrupted first, so status, the API and the metrics agree.
 	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
-		if cmd.Name() != "version" && cmd.Name() != "help" {
+		switch cmd.Name() {
+		case "version", "help", "validate", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			// These read no runs (and completion runs on every Tab).
+		default:
 			f.reconcileRuns(cmd.Context())
 		}
 		if cmd.Name() != "version" && cmd.Name() != "help" && cmd.Name() != "status" {

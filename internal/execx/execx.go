@@ -55,6 +55,11 @@ type Cmd struct {
 	// GracePeriod is how long a cancelled command has between SIGINT and
 	// SIGKILL. Default 10s.
 	GracePeriod time.Duration
+	// OutlivesHomelab: the command goes on if homelab dies (no SIGTERM on
+	// homelab's death, see Run). For commands that change a service's
+	// state (docker compose up/stop, systemctl), which are better
+	// finished than cut off halfway.
+	OutlivesHomelab bool
 }
 
 // CmdError is a command that could not start or exited non-zero.
@@ -103,6 +108,9 @@ func Run(ctx context.Context, c Cmd) error {
 	// only ends a thread when a goroutine locked to it exits, which
 	// nothing that calls Run does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if c.OutlivesHomelab {
+		cmd.SysProcAttr.Pdeathsig = 0
+	}
 
 	red := redactor(c.Secrets)
 	tail := &tailBuffer{max: 8 * StderrCap}

@@ -185,6 +185,13 @@ type call struct {
 // run runs one restic command; see Config.RemoveStaleLocks for the one
 // retry after removing locks left by dead processes of this host.
 func (c *Client) run(ctx context.Context, k call) error {
+	if c.cfg.RemoveStaleLocks && c.cfg.RetryLock > 0 && !k.noLock {
+		// A waiting command (--retry-lock) would wait out RetryLock on a
+		// dead process's lock before failing: look first.
+		if _, err := c.RemoveStaleLocks(ctx, StaleRule{}); err != nil && ctx.Err() == nil && !errors.Is(err, ErrNoRepository) {
+			c.log.Warn("could not look for stale locks", "op", k.op, "err", err)
+		}
+	}
 	err := c.runOnce(ctx, k)
 	if !errors.Is(err, ErrLocked) || !c.cfg.RemoveStaleLocks || k.noLock || k.stdin != nil || ctx.Err() != nil {
 		return err

@@ -77,6 +77,22 @@ func TestRemoveStaleLocks(t *testing.T) {
 	if len(removed) != 1 || removed[0].PID != live.Process.Pid {
 		t.Errorf("removed = %+v, want the lock of pid %d", removed, live.Process.Pid)
 	}
+
+	// A waiting client (--retry-lock, as upgrades and --wait use) looks
+	// before it waits: it does not wait out RetryLock on a dead lock.
+	dead := holdLock(t, plain, repo, pass)
+	syscall.Kill(-dead.Process.Pid, syscall.SIGKILL)
+	dead.Wait()
+	waiting, err := restic.New(ctx, restic.Config{Binary: bin, Repository: repo, PasswordFile: pass, RemoveStaleLocks: true, RetryLock: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The limit only stops a client that waits on the dead lock.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if err := waiting.Prune(wctx); err != nil {
+		t.Fatalf("prune of a waiting client after the holder died = %v, want the stale lock removed first", err)
+	}
 	if locks, _ := plain.Locks(ctx); len(locks) != 0 {
 		t.Errorf("locks after the prune: %+v", locks)
 	}

@@ -186,7 +186,7 @@ func (r *composeRuntime) cmd(ctx context.Context, what string, args ...string) (
 func (r *composeRuntime) cmdWithin(ctx context.Context, timeout time.Duration, what string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, err := execx.Output(ctx, execx.Cmd{Name: r.docker, Args: args, Env: execx.PassEnv(nil, execx.DockerVars...)})
+	out, err := execx.Output(ctx, execx.Cmd{Name: r.docker, Args: args, Env: execx.PassEnv(nil, execx.DockerVars...), OutlivesHomelab: true})
 	if err != nil {
 		var ce *execx.CmdError
 		if errors.As(err, &ce) && ctx.Err() == nil && ce.ExitCode > 0 {

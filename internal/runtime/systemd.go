@@ -137,7 +137,7 @@ func (r *systemdRuntime) run(ctx context.Context, verb string, args ...string) (
 		argv = []string{"--user", verb}
 		env = append(env, execx.PassEnv(nil, UserManagerEnv...)...)
 	}
-	out, err := execx.Output(ctx, execx.Cmd{Name: r.systemctl, Args: append(argv, args...), Env: env})
+	out, err := execx.Output(ctx, execx.Cmd{Name: r.systemctl, Args: append(argv, args...), Env: env, OutlivesHomelab: true})
 	if err != nil {
 		var ce *execx.CmdError
 		if verb == "show" && errors.As(err, &ce) && oldSystemctl(ce.Stderr) {

@@ -60,7 +60,11 @@ func TestHealthGateFailsAtOnceWhenStopped(t *testing.T) {
 			[]string{"app stopped before it became healthy: stopped (its logs: service app: no log source"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// A moment stopped between restarts is waited through; stopped
+			// on three looks in a row fails the gate.
 			rt := &scriptedRuntime{states: []runtime.Status{
+				{State: runtime.Restarting},
+				{State: runtime.Stopped, Detail: "between restarts"},
 				{State: runtime.Restarting},
 				{State: runtime.Stopped, Detail: tc.detail},
 			}}
@@ -85,8 +89,8 @@ func TestHealthGateFailsAtOnceWhenStopped(t *testing.T) {
 			if strings.Contains(err.Error(), "stopped: ;") || strings.HasSuffix(err.Error(), ": ") {
 				t.Errorf("error %q ends a colon with nothing", err)
 			}
-			if n := rt.looks.Load(); n != 2 {
-				t.Errorf("the runtime was read %d times, want 2 (fail at the first stopped look)", n)
+			if n := rt.looks.Load(); n != 6 {
+				t.Errorf("the runtime was read %d times, want 6 (fail at the third stopped look in a row)", n)
 			}
 		})
 	}

@@ -656,11 +656,17 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 // that saw it stop puts in its error.
 const gateLogLines = 10
 
+// gateStoppedLooks is how many looks in a row must find the service
+// stopped before the gate fails at once: a supervisor between two
+// restarts (supervisord's BACKOFF, runit's "down") or a daemon rewriting
+// its pid file can report stopped for a moment.
+const gateStoppedLooks = 3
+
 // waitHealthy polls until the service is healthy (see healthy) or within
 // is over. When the runtime reports the service stopped (its process
-// exited: a crash at start), the gate fails at once, without waiting out
-// within, with the runtime's words and the service's last log lines
-// (*StoppedError).
+// exited: a crash at start) on gateStoppedLooks looks in a row, the gate
+// fails then, without waiting out within, with the runtime's words and
+// the service's last log lines (*StoppedError).
 func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.Runtime, within time.Duration) error {
 	u.note("waiting up to %s for %s to be healthy", within, s.Name)
 	poll := u.Poll
@@ -668,6 +674,7 @@ func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.R
 		poll = 2 * time.Second
 	}
 	deadline := time.Now().Add(within)
+	stopped := 0
 	for {
 		ok, detail := u.healthy(ctx, s, rt)
 		if ok {
@@ -678,7 +685,11 @@ func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.R
 			return ctx.Err()
 		}
 		if st, ok := detail.(stoppedDetail); ok {
-			return u.stoppedError(ctx, s, st)
+			if stopped++; stopped >= gateStoppedLooks {
+				return u.stoppedError(ctx, s, st)
+			}
+		} else {
+			stopped = 0
 		}
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("%s not healthy within %s: %s", s.Name, within, detail)

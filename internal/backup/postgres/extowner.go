@@ -42,24 +42,48 @@ func readExtensions(ctx context.Context, conn *pgx.Conn) ([]extension, error) {
 // leaves it alone. An extension that exists already (plpgsql) is skipped.
 // Only extensions in schema public are created so: another schema comes
 // from the dump itself, whose CREATE SCHEMA would fail on a schema made
-// before it, so those are still created by pg_restore as the restoring
-// role. When the owner lacks CREATE on the database or on schema public,
-// it is granted for the creation and revoked after. The error names the
-// extension and its owner: the restore fails before anything is swapped.
-func createExtensions(ctx context.Context, conn *pgx.Conn, db string, exts []extension) error {
+// before it. When the owner lacks CREATE on the database or on schema
+// public, it is granted for the creation and revoked after.
+//
+// It is best effort, never failing the restore (an upgrade's rollback
+// depends on it): an extension whose owner the restoring role cannot
+// become (not a member of it, nor superuser), or whose creation fails, is
+// left to pg_restore, which creates it as the restoring role, as before.
+// Extensions that need another one are created after it (attempts repeat
+// while any succeeds). It returns the extensions left so, with the reason.
+func createExtensions(ctx context.Context, conn *pgx.Conn, db string, exts []extension) []string {
+	var todo []extension
 	for _, e := range exts {
-		var exists bool
-		if err := conn.QueryRow(ctx, "select exists (select 1 from pg_extension where extname = $1)", e.name).Scan(&exists); err != nil {
-			return fmt.Errorf("extension %s: %w", e.name, err)
-		}
-		if exists || e.schema != "public" {
-			continue
-		}
-		if err := createAs(ctx, conn, db, e); err != nil {
-			return fmt.Errorf("create extension %s as its owner %s (pg_dump does not carry an extension's owner): %w", e.name, e.owner, err)
+		var exists, canBecome bool
+		err := conn.QueryRow(ctx, `select exists (select 1 from pg_extension where extname = $1),
+			pg_has_role(current_user, $2, 'MEMBER')`, e.name, e.owner).Scan(&exists, &canBecome)
+		switch {
+		case err != nil || exists || e.schema != "public":
+		case !canBecome:
+		default:
+			todo = append(todo, e)
 		}
 	}
-	return nil
+	failed := map[string]error{}
+	for progress := true; progress && len(todo) > 0; {
+		progress = false
+		var next []extension
+		for _, e := range todo {
+			if err := createAs(ctx, conn, db, e); err != nil {
+				failed[e.name] = err
+				next = append(next, e)
+				continue
+			}
+			delete(failed, e.name)
+			progress = true
+		}
+		todo = next
+	}
+	var left []string
+	for _, e := range todo {
+		left = append(left, fmt.Sprintf("extension %s as %s: %v", e.name, e.owner, failed[e.name]))
+	}
+	return left
 }
 
 // createAs runs CREATE EXTENSION e as e.owner.
@@ -110,7 +134,7 @@ func (c conn) extensionsOf(ctx context.Context, db string) ([]extension, error) 
 }
 
 // createExtensionsIn connects to db and creates exts there
-// (createExtensions).
+// (createExtensions, best effort); an error is a connection that failed.
 func (c conn) createExtensionsIn(ctx context.Context, db string, exts []extension) error {
 	if len(exts) == 0 {
 		return nil
@@ -120,5 +144,6 @@ func (c conn) createExtensionsIn(ctx context.Context, db string, exts []extensio
 		return err
 	}
 	defer dc.Close(context.WithoutCancel(ctx))
-	return createExtensions(ctx, dc, db, exts)
+	createExtensions(ctx, dc, db, exts)
+	return nil
 }

@@ -209,14 +209,6 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 			return err
 		}
 	}
-	if exists && dest.Replace {
-		// A replacing restore killed after its swap, before dropping the
-		// database it moved aside, left <db>_homelab_old_*: the data this
-		// restore replaces anyway.
-		if err := dropOld(ctx, admin, dest.Database); err != nil {
-			return err
-		}
-	}
 	if exists && !dest.Replace {
 		return fmt.Errorf("database %s exists: pass --replace to replace it (it is swapped only after a successful restore)", dest.Database)
 	}
@@ -261,7 +253,13 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	if err := swap(ctx, admin, dest.Database, target, old); err != nil {
 		return errors.Join(err, dropDB(context.WithoutCancel(ctx), admin, target))
 	}
-	return dropDB(ctx, admin, old)
+	// Once this restore has replaced db, the <db>_homelab_old_* that an
+	// earlier replacing restore, killed after its swap, left behind hold
+	// data that restore was asked to replace: dropped with this one's.
+	if err := dropDB(ctx, admin, old); err != nil {
+		return err
+	}
+	return dropOld(ctx, admin, dest.Database)
 }
 
 func (p *Provider) stamp() string {
