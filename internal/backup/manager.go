@@ -474,7 +474,8 @@ type RestorePlan struct {
 }
 
 // PlanRestore resolves the snapshot and destination without changing
-// anything. A file target needs dest.Path, a postgres target
+// anything, and checks the privileges the restore needs (Preflighter):
+// findings are returned as a *PreflightError. A file target needs dest.Path, a postgres target
 // dest.Database, unless dest.InPlace, which needs both empty and restores
 // to the target's source (listed in the plan's Replaces). Replace is for
 // postgres targets only.
@@ -485,6 +486,13 @@ func (m *Manager) PlanRestore(ctx context.Context, name, ref string, dest Destin
 	}
 	replaces, err := checkDestination(t.Spec, dest)
 	if err != nil {
+		return RestorePlan{}, err
+	}
+	fs, err := preflight(ctx, t, p, Need{Restore: &dest})
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	if err := refuse(fs); err != nil {
 		return RestorePlan{}, err
 	}
 	snap, err := m.Resolve(ctx, t, p, ref)
@@ -577,7 +585,9 @@ type DrillOutcome struct {
 // Verify runs the restore drill of a target on its newest snapshot and
 // records it: result, measured RTO and check output. A drill that failed
 // returns an error matching ErrDrillFailed (checks failed) or the restore
-// error.
+// error. The privileges the drill needs are checked first
+// (Preflighter): a drill refused for them is recorded as failed with the
+// *PreflightError, and nothing is restored.
 func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 	out := DrillOutcome{Drill: catalog.Drill{Target: name, Start: m.now().UTC(), Result: catalog.ResultFailed}}
 	t, p, err := m.Target(ctx, name)
@@ -595,6 +605,12 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 	snap, err := m.Resolve(ctx, t, p, "latest")
 	if err == nil {
 		d.SnapshotID = snap.ID
+		var fs []Finding
+		if fs, err = preflight(ctx, t, p, Need{Drill: true}); err == nil {
+			err = refuse(fs)
+		}
+	}
+	if err == nil {
 		// Recorded as running from the start, so a drill killed with its
 		// homelab is found (Reconcile) and recorded as interrupted.
 		started := d

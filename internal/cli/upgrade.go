@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"homelab/internal/app"
+	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/saga"
 	"homelab/internal/status"
@@ -66,9 +67,15 @@ journal shows that is safe). When the operator has recovered by hand
 instead (restored the data and set the version, say after a failed
 rollback), --resume SAGA --resolved closes it without running anything.
 
+Before anything changes, the plan checks that a rollback could restore
+every restore point in place (postgres: the source role's CREATEDB, the
+database owner's privileges, the dump's object owners); if not, it says
+so under "On failure" and the upgrade is refused, --dry-run included.
+
 Exits 0 when upgraded (or nothing to resume), 1 when the upgrade failed
-(rolled back, or its rollback failed), 2 for bad usage or a plan that
-cannot be made, 130 when interrupted (after the rollback).
+(rolled back, or its rollback failed) or was refused because its restore
+points could not be restored, 2 for bad usage or a plan that cannot be
+made, 130 when interrupted (after the rollback).
 
 ` + exitCodesHelp,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
@@ -163,6 +170,10 @@ func upgradeStart(ctx context.Context, opts *UpgradeOptions) error {
 		}
 	} else {
 		renderPlan(opts.IO.Out, plan)
+	}
+	if len(plan.Preflight) > 0 {
+		// Refused before anything changes; --dry-run says so too.
+		return &upgrade.PreflightError{Service: plan.Service, Findings: plan.Preflight}
 	}
 	if opts.DryRun {
 		return nil
@@ -367,9 +378,10 @@ func renderRestorePoints(w io.Writer, points []upgrade.RestorePoint) {
 func planJSON(p upgrade.Plan) any {
 	return struct {
 		upgrade.Plan
-		EstimateSeconds float64  `json:"estimate_backup_seconds"`
-		EstimateUnknown []string `json:"estimate_unknown,omitempty"`
-	}{p, p.Estimate.Total.Seconds(), p.Estimate.Unknown}
+		EstimateSeconds float64          `json:"estimate_backup_seconds"`
+		EstimateUnknown []string         `json:"estimate_unknown,omitempty"`
+		Preflight       []backup.Finding `json:"preflight,omitempty"`
+	}{p, p.Estimate.Total.Seconds(), p.Estimate.Unknown, p.Preflight}
 }
 
 func renderPlan(w io.Writer, p upgrade.Plan) {
@@ -408,7 +420,12 @@ func renderPlan(w io.Writer, p upgrade.Plan) {
 		}
 		fmt.Fprintln(w)
 	}
-	if p.AfterRollback == "stopped" {
+	if len(p.Preflight) > 0 {
+		fmt.Fprintln(w, "On failure: data could NOT be restored; the upgrade is refused until the restore points can be restored:")
+		for _, f := range p.Preflight {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
+	} else if p.AfterRollback == "stopped" {
 		fmt.Fprintln(w, "On failure: data restored, previous version set, service left stopped (after_rollback: stopped)")
 	} else {
 		fmt.Fprintf(w, "On failure: data restored, %s started again and health-checked\n", p.From)

@@ -4,17 +4,23 @@
 // [Upgrader.Plan] reads the version the service's runtime runs, resolves
 // the path to the target through the required stops (the lab file's
 // upgrade.required_stops and its preset; package upgrade), and estimates
-// the time from the catalog's past backup durations. [Upgrader.Run] then
-// runs, for each version on the path (each stop, then the target):
+// the time from the catalog's past backup durations; it also checks that
+// the rollback could restore every backup_before target in place
+// (backup.Preflighter: for postgres, the source role's CREATEDB, its
+// privileges over the database's owner and the dump's object owners),
+// and [Upgrader.Run] refuses a plan with findings (*PreflightError)
+// before anything changes. [Upgrader.Run] then runs, for each version on
+// the path (each stop, then the target):
 //
 //  1. "restore point before V": V is made ready where the runtime can
 //     (runtime.Preparer: a compose image pulled) while the service still
 //     runs; then the service is stopped (nothing written after the
 //     restore point can be lost by a rollback) and every backup_before
 //     target is backed up (fail closed: an image that cannot be had, a
-//     failed backup, or a local repository with less free space than the
-//     target's last backup added, fails the step, whose undo starts the
-//     service again). The snapshot IDs are journalled, and the other
+//     failed backup, a local repository with less free space than the
+//     target's last backup added, or a restore point the rollback could
+//     not restore (checked again here), fails the step, whose undo starts
+//     the service again). The snapshot IDs are journalled, and the other
 //     services of the targets' stop lists that run.
 //  2. "set version V": the runtime stops the service, sets the version
 //     (compose: the image tag in the compose file, then up -d; exec and

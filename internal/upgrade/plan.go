@@ -109,6 +109,35 @@ type Plan struct {
 	Downgrade       bool          `json:"downgrade,omitempty"`
 	// Estimate is not journalled.
 	Estimate Estimate `json:"-"`
+	// Preflight are the privileges the rollback's in-place restores of
+	// BackupBefore lack (backup.Manager.Preflight), found when planning:
+	// Run refuses a plan that has any. Not journalled.
+	Preflight []backup.Finding `json:"-"`
+}
+
+// PreflightError is an upgrade refused before it began: a restore point
+// could not be restored (its findings name the role and what it lacks).
+type PreflightError struct {
+	Service  string
+	Findings []backup.Finding
+}
+
+func (e *PreflightError) Error() string {
+	return fmt.Sprintf("upgrade of %s refused before anything changed: a rollback could not restore its data: %v", e.Service, &backup.PreflightError{Findings: e.Findings})
+}
+
+// preflight checks that the in-place restore of every BackupBefore
+// target of p would be allowed (backup.Manager.Preflight).
+func (u *Upgrader) preflight(ctx context.Context, p Plan) ([]backup.Finding, error) {
+	var out []backup.Finding
+	for _, t := range p.BackupBefore {
+		fs, err := u.Backups.Preflight(ctx, t, backup.Need{Restore: &backup.Destination{InPlace: true}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fs...)
+	}
+	return out, nil
 }
 
 // Estimate is how long a plan should take, from the catalog.
@@ -147,7 +176,8 @@ const estimateRuns = 5
 // token of the version command's first line that parses as a version),
 // resolves the path through the lab's required stops and preset
 // (version.Path, version.Preset.StopsFor), and estimates the time from the
-// catalog. It changes nothing. Errors: an unknown service, no upgrade
+// catalog, and checks the privileges the rollback's restores need
+// (Plan.Preflight). It changes nothing. Errors: an unknown service, no upgrade
 // section, a runtime that cannot change versions, an unreadable current
 // version, and those of version.Path (ErrAlreadyAt, *DowngradeError,
 // *EditionError) and StopsFor (*UnpinnedStopError, *PresetRangeError).
@@ -194,7 +224,10 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 	for _, v := range path {
 		p.Path = append(p.Path, v.String())
 	}
-	p.Estimate, err = u.estimate(ctx, p)
+	if p.Estimate, err = u.estimate(ctx, p); err != nil {
+		return p, err
+	}
+	p.Preflight, err = u.preflight(ctx, p)
 	return p, err
 }
 

@@ -13,6 +13,7 @@ import (
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/restic"
 	"homelab/internal/runtime"
 	"homelab/internal/version"
 )
@@ -183,5 +184,63 @@ func TestCheckSpace(t *testing.T) {
 	free = 0
 	if err := u.checkSpace(ctx, "gitlab-db"); err != nil {
 		t.Fatalf("remote repository: %v", err)
+	}
+}
+
+// preflighter is a postgres provider (for Plan and the restore point) that
+// finds what findings holds; it backs up nothing.
+type preflighter struct {
+	backup.Provider
+	findings []backup.Finding
+	needs    []backup.Need
+}
+
+func (p *preflighter) Preflight(_ context.Context, t backup.Target, need backup.Need) ([]backup.Finding, error) {
+	p.needs = append(p.needs, need)
+	return p.findings, nil
+}
+
+// A restore point the rollback could not restore: Plan lists the finding,
+// Run refuses the plan before a saga begins, and a finding that appears
+// after the plan fails the first restore point before the service is
+// stopped or anything backed up.
+func TestPreflightRefuses(t *testing.T) {
+	u := planEnv(t, "gitlab-ce 16.3.9-ce.0")
+	ctx := t.Context()
+	finding := backup.Finding{Target: "gitlab-db", Role: "gitlab", Needs: "CREATEDB (or superuser)", For: "to create the staging database gitlab_homelab_restore_* and rename it into place"}
+	pf := &preflighter{findings: []backup.Finding{finding}}
+	u.Backups.Providers = map[string]backup.Provider{lab.ProviderPostgres: pf}
+	u.Backups.Repo = func(context.Context, string) (*restic.Client, error) { return nil, nil }
+	p, err := u.Plan(ctx, "gitlab", "16.7.10-ce.0", PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Preflight, []backup.Finding{finding}) {
+		t.Fatalf("plan preflight = %v", p.Preflight)
+	}
+	if len(pf.needs) != 1 || pf.needs[0].Drill || pf.needs[0].Restore == nil || !pf.needs[0].Restore.InPlace {
+		t.Fatalf("preflight asked for %+v, want an in-place restore", pf.needs)
+	}
+	_, err = u.Run(ctx, p)
+	var pe *PreflightError
+	want := "upgrade of gitlab refused before anything changed: a rollback could not restore its data: target gitlab-db: role gitlab needs CREATEDB (or superuser) to create the staging database gitlab_homelab_restore_* and rename it into place"
+	if !errors.As(err, &pe) || err.Error() != want {
+		t.Fatalf("Run: %v, want %q", err, want)
+	}
+	sagas, err := u.Journal.Sagas(ctx, catalog.SagaFilter{Kind: Kind})
+	if err != nil || len(sagas) != 0 {
+		t.Fatalf("sagas after a refused plan: %v, %v", sagas, err)
+	}
+
+	// Found only after the plan (a role changed): the first restore
+	// point fails at it, nothing was backed up.
+	p.Preflight = nil
+	_, err = u.Run(ctx, p)
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "role gitlab needs CREATEDB") {
+		t.Fatalf("Run with a finding after the plan: %v", err)
+	}
+	runs, err := u.Backups.Catalog.Runs(ctx, catalog.RunFilter{Kind: catalog.KindBackup})
+	if err != nil || len(runs) != 0 {
+		t.Fatalf("backups after a refused restore point: %v, %v", runs, err)
 	}
 }

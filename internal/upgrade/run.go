@@ -41,8 +41,12 @@ func snapshotKey(target string) string { return saga.SnapshotKey(target) }
 // State says whether the service is back on plan.From (compensated),
 // unchanged (failed: the first restore point failed) or needs attention.
 // An unfinished upgrade of the same service refuses with
-// saga.ErrUnfinished.
+// saga.ErrUnfinished; a plan with Preflight findings is refused with a
+// *PreflightError before a saga begins.
 func (u *Upgrader) Run(ctx context.Context, p Plan) (saga.Record, error) {
+	if len(p.Preflight) > 0 {
+		return saga.Record{}, &PreflightError{Service: p.Service, Findings: p.Preflight}
+	}
 	steps, err := u.steps(p)
 	if err != nil {
 		return saga.Record{}, err
@@ -349,7 +353,8 @@ func (u *Upgrader) others(ctx context.Context, sc *saga.StepContext, point strin
 
 // restorePoint makes version v ready where the runtime can (a compose
 // image pulled: runtime.Preparer) and checks the repositories' free space
-// while the service still runs; then stops the service, so that the
+// and the privileges the rollback's restores need while the service still
+// runs; then stops the service, so that the
 // restore point holds its last write and nothing is written after it, and
 // backs up every BackupBefore target, journalling each snapshot ID. The
 // service stays stopped for "set version V".
@@ -364,6 +369,15 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 		if err := u.checkSpace(ctx, name); err != nil {
 			return err
 		}
+	}
+	// Checked again while the service still runs: the roles may have
+	// changed since the plan, and a later stop restores the same way.
+	fs, err := u.preflight(ctx, p)
+	if err != nil {
+		return err
+	}
+	if len(fs) > 0 {
+		return &PreflightError{Service: p.Service, Findings: fs}
 	}
 	others, err := u.runningOthers(ctx, s, p)
 	if err != nil {

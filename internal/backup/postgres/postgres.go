@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -136,10 +137,13 @@ func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap ba
 	defer cancel()
 	pr, pw := io.Pipe()
 	dumpErr := make(chan error, 1)
+	// restoreEnded is set when pg_restore has exited: a restic dump that
+	// fails after it (broken pipe) did not cause its failure.
+	var restoreEnded atomic.Bool
 	go func() {
 		err := t.Repo.Dump(ctx, snap.ID, "/"+dumpFile(t.Spec.Source.Database), pw, noCache)
 		pw.CloseWithError(err)
-		if err != nil {
+		if err != nil && !restoreEnded.Load() {
 			cancel() // stop pg_restore waiting for input that will not come
 		}
 		dumpErr <- err
@@ -151,6 +155,7 @@ func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap ba
 		Secrets: c.secrets(),
 		Stdin:   pr,
 	})
+	restoreEnded.Store(true)
 	if err == nil {
 		io.Copy(io.Discard, pr) // let restic dump finish writing
 	} else {
