@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"homelab/internal/catalog"
+	"homelab/internal/execx"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
 	"homelab/internal/restic"
@@ -108,6 +109,28 @@ func runLockName(r catalog.Run) string {
 	return r.Target
 }
 
+// RunEnv is the environment variable that marks every command a run
+// starts, and their children (execx.WithMark): HOMELAB_RUN=<run ID>.
+// Reconcile ends what a killed homelab's run left running by it.
+const RunEnv = "HOMELAB_RUN"
+
+// leftoverGrace is how long a dead run's leftover processes get between
+// SIGTERM and SIGKILL.
+const leftoverGrace = 10 * time.Second
+
+// endLeftovers ends the processes a dead run left (restic's
+// --stdin-from-command pg_dump, a pg_restore fed by a dead pipe: children
+// of homelab's children, which Pdeathsig does not reach), logging each.
+func (m *Manager) endLeftovers(runID string) {
+	procs, err := execx.EndMarked(RunEnv+"="+runID, leftoverGrace)
+	if err != nil {
+		m.log().Warn("look for processes of an abandoned run", "run", runID, "err", err)
+	}
+	for _, p := range procs {
+		m.log().Warn("ended a process an abandoned run left running", "run", runID, "pid", p.PID, "cmd", p.Cmd)
+	}
+}
+
 // AbandonedRunError is the error recorded for a run that Reconcile found
 // running in the catalog with no process at work on it.
 const AbandonedRunError = "interrupted: the homelab process running it is gone"
@@ -175,6 +198,7 @@ func (m *Manager) reconcileDrill(ctx context.Context, d catalog.Drill) (bool, er
 	if !slices.ContainsFunc(still, func(s catalog.Drill) bool { return s.ID == d.ID }) {
 		return false, nil
 	}
+	m.endLeftovers(d.RunID)
 	d.Result, d.Error, d.End = catalog.ResultInterrupted, AbandonedRunError, m.now().UTC()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -206,6 +230,7 @@ func (m *Manager) reconcileRun(ctx context.Context, r catalog.Run) (catalog.Run,
 	if !slices.ContainsFunc(still, func(s catalog.Run) bool { return s.ID == r.ID }) {
 		return r, false, nil // it finished meanwhile
 	}
+	m.endLeftovers(r.RunID)
 	r.Result, r.Error = catalog.ResultInterrupted, AbandonedRunError
 	if r.End.IsZero() {
 		r.End = m.now().UTC()
@@ -299,7 +324,9 @@ func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 	}
 	defer release()
 
-	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindBackup, Target: name, Provider: t.Spec.Provider, Repository: t.Spec.Repository, Start: m.now().UTC()}
+	runID := NewRunID(m.now())
+	ctx = execx.WithMark(ctx, RunEnv+"="+runID)
+	run := catalog.Run{RunID: runID, Kind: catalog.KindBackup, Target: name, Provider: t.Spec.Provider, Repository: t.Spec.Repository, Start: m.now().UTC()}
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
 		rep.Err = fmt.Errorf("record run: %w", err)
 		return rep
@@ -558,7 +585,9 @@ func (m *Manager) Restore(ctx context.Context, plan RestorePlan) (catalog.Run, e
 		return catalog.Run{}, err
 	}
 	defer release()
-	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindRestore, Target: plan.Target, Provider: t.Spec.Provider, Repository: t.Spec.Repository, SnapshotID: plan.Snapshot.ID, Start: m.now().UTC()}
+	runID := NewRunID(m.now())
+	ctx = execx.WithMark(ctx, RunEnv+"="+runID)
+	run := catalog.Run{RunID: runID, Kind: catalog.KindRestore, Target: plan.Target, Provider: t.Spec.Provider, Repository: t.Spec.Repository, SnapshotID: plan.Snapshot.ID, Start: m.now().UTC()}
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
 		return run, fmt.Errorf("record run: %w", err)
 	}
@@ -602,6 +631,7 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 	}
 	defer release()
 	d := catalog.Drill{RunID: NewRunID(m.now()), Target: name, Start: m.now().UTC()}
+	ctx = execx.WithMark(ctx, RunEnv+"="+d.RunID)
 	snap, err := m.Resolve(ctx, t, p, "latest")
 	if err == nil {
 		d.SnapshotID = snap.ID
@@ -722,7 +752,9 @@ func (m *Manager) Prune(ctx context.Context, name string, dryRun bool) (PrunePla
 	if err != nil || dryRun {
 		return plan, err
 	}
-	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindPrune, Target: name, Provider: t.Spec.Provider, Repository: t.Spec.Repository, Start: m.now().UTC()}
+	runID := NewRunID(m.now())
+	ctx = execx.WithMark(ctx, RunEnv+"="+runID)
+	run := catalog.Run{RunID: runID, Kind: catalog.KindPrune, Target: name, Provider: t.Spec.Provider, Repository: t.Spec.Repository, Start: m.now().UTC()}
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
 		return plan, fmt.Errorf("record run: %w", err)
 	}
@@ -752,7 +784,9 @@ type CheckReport struct {
 // readDataSubset of the pack data) and records the run.
 func (m *Manager) Check(ctx context.Context, repoName, readDataSubset string) CheckReport {
 	rep := CheckReport{Repository: repoName}
-	run := catalog.Run{RunID: NewRunID(m.now()), Kind: catalog.KindCheck, Target: repoName, Repository: repoName, Start: m.now().UTC()}
+	runID := NewRunID(m.now())
+	ctx = execx.WithMark(ctx, RunEnv+"="+runID)
+	run := catalog.Run{RunID: runID, Kind: catalog.KindCheck, Target: repoName, Repository: repoName, Start: m.now().UTC()}
 	c, err := m.Repo(ctx, repoName)
 	if err != nil {
 		rep.Err = err

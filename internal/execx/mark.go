@@ -8,26 +8,56 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 type markKey struct{}
 
 // WithMark returns a context whose commands (Run, Output, and the exec
 // runtime's commands, which call MarkEnv) get the environment variable
-// kv ("KEY=VALUE") on top of their own. Their children inherit it, so
-// that a later process can find what a killed homelab left running
-// (Marked). An upgrade marks its commands with HOMELAB_SAGA=<saga ID>.
+// kv ("KEY=VALUE") on top of their own, and on top of the marks ctx has
+// already. Their children inherit it, so that a later process can find
+// what a killed homelab left running (Marked). An upgrade marks its
+// commands with HOMELAB_SAGA=<saga ID>, a backup run with
+// HOMELAB_RUN=<run ID>.
 func WithMark(ctx context.Context, kv string) context.Context {
-	return context.WithValue(ctx, markKey{}, kv)
+	marks := append(append([]string(nil), MarkEnv(ctx)...), kv)
+	return context.WithValue(ctx, markKey{}, marks)
 }
 
-// MarkEnv returns the mark of ctx as an environment entry to append, or
+// MarkEnv returns the marks of ctx as environment entries to append, or
 // nothing.
 func MarkEnv(ctx context.Context) []string {
-	if kv, ok := ctx.Value(markKey{}).(string); ok && kv != "" {
-		return []string{kv}
+	if marks, ok := ctx.Value(markKey{}).([]string); ok {
+		return marks
 	}
 	return nil
+}
+
+// EndMarked ends the processes that carry the mark kv (Marked): SIGTERM,
+// then SIGKILL to those still there after grace. It returns the processes
+// it found. It is for the leftovers of a homelab that died: the caller
+// must know that no live homelab runs them (the run's lock is free).
+func EndMarked(kv string, grace time.Duration) ([]Proc, error) {
+	procs, err := Marked(kv)
+	if err != nil || len(procs) == 0 {
+		return procs, err
+	}
+	for _, p := range procs {
+		syscall.Kill(p.PID, syscall.SIGTERM)
+	}
+	// Await their end; the limit is grace, then they are killed.
+	for deadline := time.Now().Add(grace); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if left, err := Marked(kv); err == nil && len(left) == 0 {
+			return procs, nil
+		}
+	}
+	left, _ := Marked(kv)
+	for _, p := range left {
+		syscall.Kill(p.PID, syscall.SIGKILL)
+	}
+	return procs, nil
 }
 
 // Proc is a process found by Marked.
