@@ -212,7 +212,13 @@ func (l *lab) nothingLeft() {
 	}
 	out, err := exec.Command(testenv.Restic(l.t), "-r", filepath.Join(l.dir, "repo"), "--password-file", filepath.Join(l.dir, "restic.pass"), "list", "locks", "--no-lock").CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		l.t.Errorf("restic locks left: %v %s", err, out)
+		var detail []byte
+		for _, id := range strings.Fields(string(out)) {
+			b, _ := exec.Command(testenv.Restic(l.t), "-r", filepath.Join(l.dir, "repo"), "--password-file", filepath.Join(l.dir, "restic.pass"), "cat", "lock", "--no-lock", id).CombinedOutput()
+			detail = append(detail, b...)
+		}
+		ps, _ := exec.Command("ps", "-eo", "pid,ppid,stat,lstart,cmd").CombinedOutput()
+		l.t.Errorf("restic locks left: %v %s\n%s\nprocesses:\n%s", err, out, detail, ps)
 	}
 	if left := l.psql("postgres", "select string_agg(datname, ',') from pg_database where datname like 'homelab_drill_%' or datname like '"+l.db+"_homelab_%'"); left != "" {
 		l.t.Errorf("databases left: %s", left)

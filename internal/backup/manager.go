@@ -120,14 +120,27 @@ const leftoverGrace = 10 * time.Second
 
 // endLeftovers ends the processes a dead run left (restic's
 // --stdin-from-command pg_dump, a pg_restore fed by a dead pipe: children
-// of homelab's children, which Pdeathsig does not reach), logging each.
-func (m *Manager) endLeftovers(runID string) {
+// of homelab's children, which Pdeathsig does not reach), logging each,
+// and then removes the restic locks of repo whose holders are gone from
+// this host (a restic that died with its run leaves its lock; a backup
+// is not blocked by it, so nothing else would remove it).
+func (m *Manager) endLeftovers(ctx context.Context, runID, repo string) {
 	procs, err := execx.EndMarked(RunEnv+"="+runID, leftoverGrace)
 	if err != nil {
 		m.log().Warn("look for processes of an abandoned run", "run", runID, "err", err)
 	}
 	for _, p := range procs {
 		m.log().Warn("ended a process an abandoned run left running", "run", runID, "pid", p.PID, "cmd", p.Cmd)
+	}
+	if repo == "" || m.Repo == nil {
+		return
+	}
+	c, err := m.Repo(ctx, repo)
+	if err != nil {
+		return
+	}
+	if _, err := c.RemoveStaleLocks(ctx, restic.StaleRule{}); err != nil && !errors.Is(err, restic.ErrNoRepository) {
+		m.log().Warn("remove the stale locks of an abandoned run", "run", runID, "repository", repo, "err", err)
 	}
 }
 
@@ -198,7 +211,11 @@ func (m *Manager) reconcileDrill(ctx context.Context, d catalog.Drill) (bool, er
 	if !slices.ContainsFunc(still, func(s catalog.Drill) bool { return s.ID == d.ID }) {
 		return false, nil
 	}
-	m.endLeftovers(d.RunID)
+	repo := ""
+	if b, ok := m.Lab.Backups[d.Target]; ok {
+		repo = b.Repository
+	}
+	m.endLeftovers(ctx, d.RunID, repo)
 	d.Result, d.Error, d.End = catalog.ResultInterrupted, AbandonedRunError, m.now().UTC()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -230,7 +247,7 @@ func (m *Manager) reconcileRun(ctx context.Context, r catalog.Run) (catalog.Run,
 	if !slices.ContainsFunc(still, func(s catalog.Run) bool { return s.ID == r.ID }) {
 		return r, false, nil // it finished meanwhile
 	}
-	m.endLeftovers(r.RunID)
+	m.endLeftovers(ctx, r.RunID, r.Repository)
 	r.Result, r.Error = catalog.ResultInterrupted, AbandonedRunError
 	if r.End.IsZero() {
 		r.End = m.now().UTC()

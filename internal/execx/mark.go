@@ -37,8 +37,11 @@ func MarkEnv(ctx context.Context) []string {
 
 // EndMarked ends the processes that carry the mark kv (Marked): SIGTERM,
 // then SIGKILL to those still there after grace. It returns the processes
-// it found. It is for the leftovers of a homelab that died: the caller
-// must know that no live homelab runs them (the run's lock is free).
+// it found, once they are gone from /proc (reaped, not zombies: a zombie
+// still answers kill -0, which restic takes for a live lock holder), or
+// after a second grace. It is for the leftovers of a homelab that died:
+// the caller must know that no live homelab runs them (the run's lock is
+// free).
 func EndMarked(kv string, grace time.Duration) ([]Proc, error) {
 	procs, err := Marked(kv)
 	if err != nil || len(procs) == 0 {
@@ -47,17 +50,37 @@ func EndMarked(kv string, grace time.Duration) ([]Proc, error) {
 	for _, p := range procs {
 		syscall.Kill(p.PID, syscall.SIGTERM)
 	}
-	// Await their end; the limit is grace, then they are killed.
-	for deadline := time.Now().Add(grace); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if left, err := Marked(kv); err == nil && len(left) == 0 {
-			return procs, nil
-		}
+	if awaitGone(procs, grace) {
+		return procs, nil
 	}
+	// Only those still carrying the mark: a pid reused meanwhile by
+	// another process is not killed.
 	left, _ := Marked(kv)
 	for _, p := range left {
 		syscall.Kill(p.PID, syscall.SIGKILL)
 	}
+	awaitGone(left, grace)
 	return procs, nil
+}
+
+// awaitGone waits up to limit until none of procs is in /proc any more
+// (their parent, init, has reaped them); false if some still are.
+func awaitGone(procs []Proc, limit time.Duration) bool {
+	for deadline := time.Now().Add(limit); ; time.Sleep(20 * time.Millisecond) {
+		gone := true
+		for _, p := range procs {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(p.PID)); err == nil {
+				gone = false
+				break
+			}
+		}
+		if gone {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+	}
 }
 
 // Proc is a process found by Marked.
