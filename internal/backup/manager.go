@@ -476,7 +476,11 @@ type RestorePlan struct {
 // anything. A file target needs dest.Path, a postgres target
 // dest.Database, unless dest.InPlace, which needs both empty and restores
 // to the target's source (listed in the plan's Replaces). Replace is for
-// postgres targets only.
+// postgres targets only. ref is an ID, an ID prefix or "latest" (or
+// empty: latest); latest is taken from the catalog when it can say
+// (latestFromCatalog: no repository listing), else, like an ID, from the
+// repository's list (Resolve). Errors: the target's or destination's,
+// ErrNoSnapshot, and the listing's.
 func (m *Manager) PlanRestore(ctx context.Context, name, ref string, dest Destination) (RestorePlan, error) {
 	t, p, err := m.Target(ctx, name)
 	if err != nil {
