@@ -379,6 +379,9 @@ func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 
 	run.End = m.now().UTC()
 	run.SnapshotID, run.Bytes, run.BytesAdded, run.Files = snap.ID, snap.Bytes, snap.Added, snap.Files
+	if snap.ID != "" {
+		run.SnapshotTime = snap.Time.UTC()
+	}
 	if err != nil {
 		run.Error = err.Error()
 		if run.Result == catalog.ResultPartial {
@@ -515,6 +518,10 @@ type RestorePlan struct {
 	// Replaces is what an in-place restore (Dest.InPlace) replaces: the
 	// target's source paths (files), or its source database (postgres).
 	Replaces []string `json:"replaces,omitempty"`
+	// fromCatalog: Snapshot is "latest" as the catalog knows it
+	// (latestFromCatalog), not as listed from the repository; Restore
+	// lists and retries once if the repository no longer has it.
+	fromCatalog bool
 }
 
 // PlanRestore resolves the snapshot and destination without changing
@@ -522,7 +529,11 @@ type RestorePlan struct {
 // findings are returned as a *PreflightError. A file target needs dest.Path, a postgres target
 // dest.Database, unless dest.InPlace, which needs both empty and restores
 // to the target's source (listed in the plan's Replaces). Replace is for
-// postgres targets only.
+// postgres targets only. ref is an ID, an ID prefix or "latest" (or
+// empty: latest); latest is taken from the catalog when it can say
+// (latestFromCatalog: no repository listing), else, like an ID, from the
+// repository's list (Resolve). Errors: the target's or destination's,
+// ErrNoSnapshot, and the listing's.
 func (m *Manager) PlanRestore(ctx context.Context, name, ref string, dest Destination) (RestorePlan, error) {
 	t, p, err := m.Target(ctx, name)
 	if err != nil {
@@ -539,11 +550,57 @@ func (m *Manager) PlanRestore(ctx context.Context, name, ref string, dest Destin
 	if err := refuse(fs); err != nil {
 		return RestorePlan{}, err
 	}
-	snap, err := m.Resolve(ctx, t, p, ref)
-	if err != nil {
-		return RestorePlan{}, err
+	plan := RestorePlan{Target: name, Provider: t.Spec.Provider, Dest: dest, Replaces: replaces}
+	if ref == "" || ref == "latest" {
+		if plan.Snapshot, plan.fromCatalog, err = m.latestFromCatalog(ctx, t); err != nil {
+			return RestorePlan{}, err
+		}
 	}
-	return RestorePlan{Target: name, Provider: t.Spec.Provider, Snapshot: snap, Dest: dest, Replaces: replaces}, nil
+	if !plan.fromCatalog {
+		if plan.Snapshot, err = m.Resolve(ctx, t, p, ref); err != nil {
+			return RestorePlan{}, err
+		}
+	}
+	return plan, nil
+}
+
+// latestFromCatalog returns the target's newest snapshot as the catalog
+// records it, without opening the repository: the snapshot of the
+// target's newest finished backup run (whatever its result: a run that
+// failed only to restart a service made one), with its time, bytes and
+// files. Its Paths and Tags are left empty (the catalog does not keep
+// them). ok is false, and the caller lists the repository, when the
+// catalog cannot say: it has no Lookup, no finished backup run of the
+// target, or the newest made no snapshot (a failed backup, or one killed
+// before it was recorded, which may still have left one), was recorded
+// before the catalog kept snapshot times, or went to another repository
+// or provider than the target's now.
+//
+// It is the repository's latest because every snapshot of a target is
+// made by a recorded backup run, one at a time under the target's lock,
+// and retention never forgets a target's newest snapshot (restic's keep
+// rules all keep the newest). A snapshot forgotten by hand is the one
+// case it misses: Restore then lists and retries.
+func (m *Manager) latestFromCatalog(ctx context.Context, t Target) (Snapshot, bool, error) {
+	lk, ok := m.Catalog.(catalog.Lookup)
+	if !ok {
+		return Snapshot{}, false, nil
+	}
+	r, found, err := lk.LastRun(ctx, t.Name(), catalog.KindBackup,
+		catalog.ResultOK, catalog.ResultPartial, catalog.ResultFailed, catalog.ResultInterrupted)
+	if err != nil {
+		return Snapshot{}, false, fmt.Errorf("target %s: newest backup: %w", t.Name(), err)
+	}
+	if !found || r.SnapshotID == "" || r.SnapshotTime.IsZero() ||
+		r.Repository != t.Spec.Repository || r.Provider != t.Spec.Provider {
+		return Snapshot{}, false, nil
+	}
+	snap := Snapshot{ID: r.SnapshotID, ShortID: r.SnapshotID, Time: r.SnapshotTime, Target: t.Name(),
+		RunID: r.RunID, Bytes: r.Bytes, Files: r.Files}
+	if len(snap.ShortID) > 8 {
+		snap.ShortID = snap.ShortID[:8]
+	}
+	return snap, true, nil
 }
 
 // checkDestination checks dest against the target's kind; for an in-place
@@ -591,7 +648,11 @@ func checkDestination(spec *lab.Backup, dest Destination) ([]string, error) {
 	return nil, nil
 }
 
-// Restore carries out a restore plan and records it.
+// Restore carries out a restore plan and records it. The returned run's
+// SnapshotID is the snapshot restored: the plan's, except when the plan
+// took "latest" from the catalog and the repository no longer has it
+// (restic.ErrSnapshotNotFound): then the latest the repository lists is
+// restored instead (once; a warning event says so).
 func (m *Manager) Restore(ctx context.Context, plan RestorePlan) (catalog.Run, error) {
 	t, p, err := m.Target(ctx, plan.Target)
 	if err != nil {
@@ -608,9 +669,26 @@ func (m *Manager) Restore(ctx context.Context, plan RestorePlan) (catalog.Run, e
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
 		return run, fmt.Errorf("record run: %w", err)
 	}
-	err = p.Restore(ctx, t, plan.Snapshot, plan.Dest, m.progressFor(plan.Target))
+	snap := plan.Snapshot
+	err = p.Restore(ctx, t, snap, plan.Dest, m.progressFor(plan.Target))
+	if err != nil && plan.fromCatalog && errors.Is(err, restic.ErrSnapshotNotFound) && ctx.Err() == nil {
+		// The catalog's latest is gone from the repository (forgotten by
+		// hand, or the repository was replaced): restore the latest the
+		// repository lists, once.
+		m.log().Warn("the catalog's latest snapshot is not in the repository: restoring the latest it lists",
+			"target", plan.Target, "snapshot", snap.ShortID, "err", err)
+		if latest, lerr := m.Resolve(ctx, t, p, "latest"); lerr != nil {
+			err = errors.Join(err, lerr)
+		} else if latest.ID != snap.ID {
+			m.event(ctx, "warn", plan.Target, "restore_snapshot_gone", fmt.Sprintf(
+				"latest snapshot %s (from the catalog) is not in repository %s: restored %s, the latest there", snap.ShortID, t.Spec.Repository, latest.ShortID))
+			snap = latest
+			run.SnapshotID = snap.ID
+			err = p.Restore(ctx, t, snap, plan.Dest, m.progressFor(plan.Target))
+		}
+	}
 	run.End, run.Result = m.now().UTC(), resultOf(ctx, err)
-	run.Bytes, run.Files = plan.Snapshot.Bytes, plan.Snapshot.Files
+	run.Bytes, run.Files = snap.Bytes, snap.Files
 	if err != nil {
 		run.Error = err.Error()
 		m.event(ctx, "error", plan.Target, "restore_failed", err.Error())

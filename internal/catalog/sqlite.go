@@ -152,11 +152,11 @@ func (s *SQLite) StartRun(ctx context.Context, r Run) (Run, error) {
 	if r.Result == "" {
 		r.Result = ResultRunning
 	}
-	r.Start, r.End = utc(r.Start), utc(r.End)
+	r.Start, r.End, r.SnapshotTime = utc(r.Start), utc(r.End), utc(r.SnapshotTime)
 	res, err := s.db.ExecContext(ctx, `INSERT INTO runs (run_id, kind, target, provider, repository,
-		snapshot_id, start_time, end_time, bytes, bytes_added, files, result, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.RunID, r.Kind, r.Target, r.Provider, r.Repository, r.SnapshotID,
+		snapshot_id, snapshot_time, start_time, end_time, bytes, bytes_added, files, result, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.RunID, r.Kind, r.Target, r.Provider, r.Repository, r.SnapshotID, encTime(r.SnapshotTime),
 		encTime(r.Start), encTime(r.End), r.Bytes, r.BytesAdded, r.Files, r.Result, r.Error)
 	if err != nil {
 		return Run{}, fmt.Errorf("start run %s of %s: %w", r.Kind, r.Target, err)
@@ -174,9 +174,9 @@ func (s *SQLite) FinishRun(ctx context.Context, r Run) error {
 	if r.Result == "" || r.Result == ResultRunning {
 		return fmt.Errorf("finish run %d: result %q is not final", r.ID, r.Result)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET end_time = ?, snapshot_id = ?, bytes = ?,
-		bytes_added = ?, files = ?, result = ?, error = ? WHERE id = ?`,
-		encTime(r.End), r.SnapshotID, r.Bytes, r.BytesAdded, r.Files, r.Result, r.Error, r.ID)
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET end_time = ?, snapshot_id = ?, snapshot_time = ?,
+		bytes = ?, bytes_added = ?, files = ?, result = ?, error = ? WHERE id = ?`,
+		encTime(r.End), r.SnapshotID, encTime(r.SnapshotTime), r.Bytes, r.BytesAdded, r.Files, r.Result, r.Error, r.ID)
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.ID, err)
 	}
@@ -190,7 +190,7 @@ func (s *SQLite) FinishRun(ctx context.Context, r Run) error {
 	return nil
 }
 
-const runCols = `id, run_id, kind, target, provider, repository, snapshot_id,
+const runCols = `id, run_id, kind, target, provider, repository, snapshot_id, snapshot_time,
 	start_time, end_time, bytes, bytes_added, files, result, error`
 
 // Runs returns the runs matching f, newest first (by start, then ID).
@@ -229,10 +229,13 @@ func readRuns(rows *sql.Rows, err error) ([]Run, error) {
 	var out []Run
 	for rows.Next() {
 		var r Run
-		var start, end sql.NullString
+		var snapTime, start, end sql.NullString
 		if err := rows.Scan(&r.ID, &r.RunID, &r.Kind, &r.Target, &r.Provider, &r.Repository,
-			&r.SnapshotID, &start, &end, &r.Bytes, &r.BytesAdded, &r.Files, &r.Result, &r.Error); err != nil {
+			&r.SnapshotID, &snapTime, &start, &end, &r.Bytes, &r.BytesAdded, &r.Files, &r.Result, &r.Error); err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		if r.SnapshotTime, err = decTime(snapTime); err != nil {
+			return nil, fmt.Errorf("list runs: run %d: %w", r.ID, err)
 		}
 		if r.Start, err = decTime(start); err != nil {
 			return nil, fmt.Errorf("list runs: run %d: %w", r.ID, err)

@@ -44,6 +44,11 @@ type Run struct {
 	Files      int64     `json:"files"`
 	Result     Result    `json:"result"`
 	Error      string    `json:"error,omitempty"`
+
+	// SnapshotTime is the snapshot's time in the repository (restic's
+	// snapshot time, UTC) for a run that made one; zero otherwise and for
+	// runs recorded before catalog schema version 4.
+	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
 }
 
 // Drill is one restore drill of a snapshot.

@@ -148,7 +148,7 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 	if opts.JSON {
 		writeJSON(opts.IO.Out, "restore", map[string]any{"run": run, "error": errString(err)})
 	} else if err == nil {
-		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StdoutTTY, true), short(plan.Snapshot.ID), where, status.Seconds(run.End.Sub(run.Start)))
+		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StdoutTTY, true), short(run.SnapshotID), where, status.Seconds(run.End.Sub(run.Start)))
 	}
 	return err
 }

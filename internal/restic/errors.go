@@ -3,6 +3,7 @@ package restic
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"homelab/internal/execx"
 )
@@ -16,6 +17,10 @@ var (
 	ErrWrongPassword = errors.New("wrong repository password or no key found")
 	ErrInterrupted   = errors.New("restic was interrupted")
 	ErrTooOld        = errors.New("restic is too old")
+	// ErrSnapshotNotFound matches a failed command whose snapshot is not in
+	// the repository (restic's "failed to find snapshot", exit code 1: no
+	// matching ID for a prefix, or no such file for a full ID).
+	ErrSnapshotNotFound = errors.New("snapshot not found in the repository")
 )
 
 // Error is a failed restic command.
@@ -61,6 +66,9 @@ func (e *Error) sentinel() error {
 
 // Is makes errors.Is(err, ErrLocked) and friends work.
 func (e *Error) Is(target error) bool {
+	if target == ErrSnapshotNotFound {
+		return e.ExitCode == 1 && strings.Contains(e.Message, "failed to find snapshot")
+	}
 	if s := e.sentinel(); s != nil {
 		return s == target
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +115,19 @@ func TestStdinFromCommand(t *testing.T) {
 	}
 	if buf.String() != "dump of xyz" {
 		t.Errorf("dump = %q", buf.String())
+	}
+	// A snapshot that is not in the repository (a full ID, as homelab's
+	// catalog has them, or a prefix) is ErrSnapshotNotFound; a missing
+	// file in a snapshot that is there is not.
+	gone := strings.Repeat("0", 64)
+	for _, id := range []string{gone, gone[:8]} {
+		err := c.Dump(ctx, id, "/db.dump", io.Discard, false)
+		if !errors.Is(err, restic.ErrSnapshotNotFound) || !errors.Is(err, restic.ErrFatal) {
+			t.Errorf("dump of missing snapshot %s: %v; want ErrSnapshotNotFound", id[:8], err)
+		}
+	}
+	if err := c.Dump(ctx, sum.SnapshotID, "/no-such.dump", io.Discard, false); err == nil || errors.Is(err, restic.ErrSnapshotNotFound) {
+		t.Errorf("dump of a missing file: %v; want an error other than ErrSnapshotNotFound", err)
 	}
 	// A failing command fails the backup and leaves no snapshot behind.
 	_, err = c.Backup(ctx, restic.BackupOptions{StdinCommand: []string{"sh", "-c", "echo partial; exit 3"}, StdinFilename: "db.dump", Tags: []string{"homelab"}}, nil)

@@ -101,12 +101,13 @@ func testRunRoundTrip(t *testing.T, s catalog.Store) {
 
 	fin := started
 	fin.End, fin.SnapshotID = at(3).Add(789*time.Microsecond), "abc123"
+	fin.SnapshotTime = at(1).Add(456 * time.Microsecond)
 	fin.Bytes, fin.BytesAdded, fin.Files = 1<<40, 12345, 678
 	fin.Result, fin.Error = catalog.ResultPartial, "some files unreadable"
 	if err := s.FinishRun(ctx, fin); err != nil {
 		t.Fatalf("FinishRun: %v", err)
 	}
-	want.End, want.SnapshotID = fin.End.UTC(), fin.SnapshotID
+	want.End, want.SnapshotID, want.SnapshotTime = fin.End.UTC(), fin.SnapshotID, fin.SnapshotTime.UTC()
 	want.Bytes, want.BytesAdded, want.Files = fin.Bytes, fin.BytesAdded, fin.Files
 	want.Result, want.Error = fin.Result, fin.Error
 	checkRuns(t, s, catalog.RunFilter{}, want)
