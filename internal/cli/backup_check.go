@@ -50,11 +50,7 @@ func NewCmdBackupCheck(f *Factory, runF func(*BackupCheckOptions) error) *cobra.
 }
 
 func runBackupCheck(ctx context.Context, opts *BackupCheckOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := a.Manager(ctx, false)
+	m, closeFn, err := opts.F.Manager(ctx, false)
 	if err != nil {
 		return err
 	}

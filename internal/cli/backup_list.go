@@ -41,11 +41,7 @@ func NewCmdBackupList(f *Factory, runF func(*BackupListOptions) error) *cobra.Co
 }
 
 func runBackupList(ctx context.Context, opts *BackupListOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := a.Manager(ctx, false)
+	m, closeFn, err := opts.F.Manager(ctx, false)
 	if err != nil {
 		return err
 	}

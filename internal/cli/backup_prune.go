@@ -51,11 +51,7 @@ restore drill, then forgets exactly the rest and runs restic prune.
 }
 
 func runBackupPrune(ctx context.Context, opts *BackupPruneOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := a.Manager(ctx, opts.Wait)
+	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

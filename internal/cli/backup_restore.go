@@ -91,11 +91,7 @@ or into a new database, overwrites nothing and just runs.
 }
 
 func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := a.Manager(ctx, opts.Wait)
+	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

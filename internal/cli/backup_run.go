@@ -48,11 +48,7 @@ func NewCmdBackupRun(f *Factory, runF func(*BackupRunOptions) error) *cobra.Comm
 }
 
 func runBackupRun(ctx context.Context, opts *BackupRunOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := a.Manager(ctx, opts.Wait)
+	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

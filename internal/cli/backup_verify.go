@@ -49,11 +49,7 @@ measured time to restore (RTO) in the catalog.
 }
 
 func runBackupVerify(ctx context.Context, opts *BackupVerifyOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := a.Manager(ctx, opts.Wait)
+	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}

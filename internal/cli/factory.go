@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"homelab/internal/app"
+	"homelab/internal/backup"
 	"homelab/internal/lab"
 )
 
@@ -97,4 +98,15 @@ func (f *Factory) now() time.Time {
 		return f.Now()
 	}
 	return time.Now()
+}
+
+// Manager is App().Manager: the lab's backup manager over its catalog
+// (waiting for busy targets and locks with wait); the func closes the
+// catalog.
+func (f *Factory) Manager(ctx context.Context, wait bool) (*backup.Manager, func(), error) {
+	a, err := f.App()
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.Manager(ctx, wait)
 }
