@@ -24,7 +24,12 @@
 #          CPU s/h scraped = idle CPU s/h + 240 * CPU per scrape.
 #      This holds as long as nothing in the daemon depends on the time
 #      between scrapes: the lab has no services, so no health probes (whose
-#      5-second cache back-to-back scrapes would share) run.
+#      5-second cache back-to-back scrapes would share) run; but the status
+#      page is rendered again when what it shows changes, at least once a
+#      minute (its times are to the minute), which a burst of a few seconds
+#      sees once at most: compressed leaves out up to 60 renderings an hour
+#      (about 0.2 s/h on a 2-core machine of 2026), which MODE=realtime
+#      counts.
 #      MODE=realtime: a window of $DURATION seconds with one scrape every
 #      15 s, the first at the window start, measured directly.
 #
@@ -37,7 +42,8 @@
 # Environment:
 #   MODE            compressed (default) or realtime
 #   SCRAPES         scrapes of the compressed window (default 400)
-#   IDLE            seconds of the idle window (default 60)
+#   IDLE            seconds of the idle window (default 180: one clock tick
+#                   of utime + stime is then 0.2 s/h)
 #   DURATION        seconds of the realtime window (default 300)
 #   WARMUP          seconds between /healthz answering and window 1 (default 5)
 #   TARGETS         number of backup targets (default 50)
@@ -219,7 +225,7 @@ main() {
 	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 	MODE=${MODE:-compressed}
 	SCRAPES=${SCRAPES:-400}
-	IDLE=${IDLE:-60}
+	IDLE=${IDLE:-180}
 	DURATION=${DURATION:-300}
 	WARMUP=${WARMUP:-5}
 	TARGETS=${TARGETS:-50}
