@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -34,11 +35,23 @@ type SQLite struct {
 	// every scrape and status page, and parsing them costs about a
 	// fifth of running them.
 	newestRuns, newestDrills, failureCounts *sql.Stmt
+
+	// versionDB holds the one connection, version, that Version asks for
+	// PRAGMA data_version, opened at the first call. It never writes, so
+	// every commit, by db's connections or by another process, changes
+	// what it reads. It is a pool of its own so that it takes none of
+	// db's connections, and one connection held for good, since the
+	// numbers of two connections cannot be compared.
+	versionMu sync.Mutex
+	versionDB *sql.DB
+	version   *sql.Conn
+	closed    bool
 }
 
 var (
-	_ Store  = (*SQLite)(nil)
-	_ Lookup = (*SQLite)(nil)
+	_ Store     = (*SQLite)(nil)
+	_ Lookup    = (*SQLite)(nil)
+	_ Versioned = (*SQLite)(nil)
 )
 
 // Open opens the catalog at path, creating the file and its parent
@@ -117,9 +130,46 @@ func dsn(path string) string {
 // Path returns the absolute path of the catalog file.
 func (s *SQLite) Path() string { return s.path }
 
+// Version returns SQLite's PRAGMA data_version on a connection of its
+// own that never writes: a number that differs from the one an earlier
+// call returned when anything was committed to the catalog in between, by
+// this SQLite or by any other connection or process. It reads no table: a
+// look at the write-ahead log's header.
+func (s *SQLite) Version(ctx context.Context) (uint64, error) {
+	s.versionMu.Lock()
+	defer s.versionMu.Unlock()
+	if s.closed {
+		return 0, errors.New("catalog version: catalog is closed")
+	}
+	if s.version == nil {
+		db, err := sql.Open("sqlite", dsn(s.path))
+		if err != nil {
+			return 0, fmt.Errorf("catalog version: %w", err)
+		}
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			db.Close()
+			return 0, fmt.Errorf("catalog version: %w", err)
+		}
+		s.versionDB, s.version = db, conn
+	}
+	var v uint64
+	if err := s.version.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("catalog version: %w", err)
+	}
+	return v, nil
+}
+
 // Close closes the database.
 func (s *SQLite) Close() error {
 	var errs []error
+	s.versionMu.Lock()
+	s.closed = true
+	if s.version != nil {
+		errs = append(errs, s.version.Close(), s.versionDB.Close())
+		s.version, s.versionDB = nil, nil
+	}
+	s.versionMu.Unlock()
 	for _, st := range []*sql.Stmt{s.newestRuns, s.newestDrills, s.failureCounts} {
 		if st != nil {
 			errs = append(errs, st.Close())

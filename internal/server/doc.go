@@ -5,7 +5,14 @@
 //
 // Everything it shows is read from the lab file and the catalog at request
 // time, so the page, the API and the metrics agree with `homelab status`
-// and with runs made by the CLI while the daemon runs.
+// and with runs made by the CLI while the daemon runs. A scraped daemon
+// asks the same of an unchanged catalog every few seconds, so what is
+// read from it is cached until it changes: the SQLite catalog is read
+// through a catalog.Cache, whose PRAGMA data_version check sees every
+// commit, this daemon's and other processes'. What depends on the time
+// (ages, overdue targets) is worked out again for every request from the
+// cached summaries; a page or a set of metrics whose every value equals
+// the previous request's is sent again without rendering it again.
 //
 // The services' health on the page and in /api/v1/status comes from
 // probing them (internal/health), all at once, while the catalog is read.

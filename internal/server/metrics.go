@@ -1,8 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,10 +76,26 @@ var (
 // every target of the lab (kinds backup, prune and drill) and every
 // repository (kind check), zero when nothing failed, and for whatever else
 // failed in the catalog.
+//
+// The metrics of a scrape whose values all equal the previous scrape's
+// are the previous scrape's metrics, sent again rather than built again.
 type Collector struct {
 	lab   func() *lab.Lab
 	store catalog.Store
 	now   func() time.Time
+
+	mu      sync.Mutex
+	last    []sample            // the values of the previous scrape
+	metrics []prometheus.Metric // and its metrics
+}
+
+// sample is one metric's value.
+type sample struct {
+	desc   *prometheus.Desc
+	typ    prometheus.ValueType
+	value  float64
+	labels [2]string // the first n
+	n      int
 }
 
 // NewCollector returns a collector over the lab that l returns and store.
@@ -96,23 +116,47 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	if err := c.collect(ctx, ch); err != nil {
+	samples, err := c.samples(ctx)
+	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descTargetOverdue, fmt.Errorf("read catalog: %w", err))
+		return
+	}
+	for _, m := range c.metricsOf(samples) {
+		ch <- m
 	}
 }
 
-func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
+// metricsOf returns the metrics of samples: the previous scrape's when
+// its samples were the same.
+func (c *Collector) metricsOf(samples []sample) []prometheus.Metric {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.metrics != nil && slices.Equal(samples, c.last) {
+		return c.metrics
+	}
+	ms := make([]prometheus.Metric, 0, len(samples))
+	for _, s := range samples {
+		ms = append(ms, prometheus.MustNewConstMetric(s.desc, s.typ, s.value, s.labels[:s.n]...))
+	}
+	c.last, c.metrics = samples, ms
+	return ms
+}
+
+// samples reads the metrics' values from the lab and the catalog, in an
+// order that depends only on them.
+func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 	l := c.lab()
 	sums, err := catalog.Summaries(ctx, c.store)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep, err := status.FromSummaries(l, sums, nil, c.now())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	var out []sample
+	gauge := func(d *prometheus.Desc, v float64, label string) {
+		out = append(out, sample{desc: d, typ: prometheus.GaugeValue, value: v, labels: [2]string{label}, n: 1})
 	}
 	for _, t := range rep.Targets {
 		gauge(descTargetOverdue, boolValue(t.Overdue), t.Name)
@@ -130,8 +174,12 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 			gauge(descDrillRestore, d.RTO.Seconds(), t.Name)
 		}
 	}
-	for k, n := range failures(l, sums) {
-		ch <- prometheus.MustNewConstMetric(descJobFailures, prometheus.CounterValue, float64(n), k.target, k.kind)
+	fails := failures(l, sums)
+	for _, k := range slices.SortedFunc(maps.Keys(fails), func(a, b failureKey) int {
+		return cmp.Or(cmp.Compare(a.target, b.target), cmp.Compare(a.kind, b.kind))
+	}) {
+		out = append(out, sample{desc: descJobFailures, typ: prometheus.CounterValue, value: float64(fails[k]),
+			labels: [2]string{k.target, k.kind}, n: 2})
 	}
 	if j, ok := c.store.(catalog.Journal); ok {
 		unfinished := map[string]float64{}
@@ -142,18 +190,18 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) er
 		}
 		recs, err := saga.Unfinished(ctx, j)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, r := range recs {
 			if live, _ := saga.InProgress(l.StateDir, r); r.Kind == upgradeKind && !live {
 				unfinished[r.Subject] = 1
 			}
 		}
-		for name, v := range unfinished {
-			gauge(descUpgradeUnfinished, v, name)
+		for _, name := range slices.Sorted(maps.Keys(unfinished)) {
+			gauge(descUpgradeUnfinished, unfinished[name], name)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // upgradeKind is the saga kind of upgrades (upgrade.Kind, which this

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"homelab/internal/catalog"
@@ -112,9 +114,8 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			jobs = []JobInfo{}
 		}
 	}
-	data := buildPage(rep, jobs, now, s.o.Refresh)
-	var b bytes.Buffer
-	if err := pageTemplate.Execute(&b, data); err != nil {
+	html, err := s.pages.render(buildPage(rep, jobs, now, s.o.Refresh))
+	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
@@ -124,7 +125,40 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	w.Write(b.Bytes())
+	w.Write(html)
+}
+
+// pageCache keeps the last page rendered. Every text on the page is in
+// its pageData, so a request whose pageData equals the last one's gets
+// the same bytes without running the template (most of a page's cost):
+// with the catalog unchanged, the page changes when a minute passes (the
+// times and ages it shows are to the minute), a probe's result changes or
+// a job starts.
+type pageCache struct {
+	mu   sync.Mutex
+	data pageData
+	html []byte // nil until the first page
+}
+
+// render returns templates/status.html executed on d. The bytes may be
+// shared with other requests: they must not be changed.
+func (c *pageCache) render(d pageData) ([]byte, error) {
+	c.mu.Lock()
+	if c.html != nil && reflect.DeepEqual(c.data, d) {
+		html := c.html
+		c.mu.Unlock()
+		return html, nil
+	}
+	c.mu.Unlock()
+	var b bytes.Buffer
+	if err := pageTemplate.Execute(&b, d); err != nil {
+		return nil, err
+	}
+	html := b.Bytes()
+	c.mu.Lock()
+	c.data, c.html = d, html
+	c.mu.Unlock()
+	return html, nil
 }
 
 func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Duration) pageData {

@@ -57,7 +57,11 @@ type Options struct {
 	// Lab returns the current lab. It is called for every request, since
 	// the daemon can reload the lab file (SIGHUP). Required.
 	Lab func() *lab.Lab
-	// Catalog is read for every request. Required.
+	// Catalog is read for every request. Required. When it is a
+	// catalog.Versioned (the SQLite catalog), the server reads it through
+	// a catalog.Cache: the summaries, events and sagas that the page, the
+	// API and the metrics show are read again only after something (this
+	// daemon, or a CLI command) has written to it.
 	Catalog catalog.Store
 	// Now is the clock; default time.Now. Times on the page are shown in
 	// the location of the time it returns.
@@ -88,6 +92,7 @@ type Server struct {
 	handler http.Handler
 	srv     *http.Server
 	health  *healthCache
+	pages   pageCache
 }
 
 // New checks and defaults o and returns a server that is not yet
@@ -109,6 +114,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Catalog == nil {
 		return nil, errors.New("server: no catalog")
+	}
+	if v, ok := o.Catalog.(catalog.Versioned); ok {
+		o.Catalog = catalog.NewCache(v)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"homelab/internal/catalog"
@@ -194,11 +195,11 @@ func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (Tar
 		ts.State, ts.Overdue = StateNever, true
 		return ts, nil
 	}
-	sched, err := lab.ParseSchedule(b.Schedule)
+	due, ok, err := dues.get(b.Schedule, finished(*ts.LastGood).In(now.Location()))
 	if err != nil {
 		return ts, fmt.Errorf("schedule %q: %w", b.Schedule, err)
 	}
-	if due, ok := dueBy(sched, finished(*ts.LastGood).In(now.Location())); ok {
+	if ok {
 		ts.DueBy = &due
 		ts.Overdue = due.Before(now)
 	}
@@ -211,6 +212,59 @@ func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (Tar
 		ts.State = StateOK
 	}
 	return ts, nil
+}
+
+// dueKey is what dueBy's result depends on: the schedule, the end of
+// the last good backup and the location the schedule is read in (for a
+// schedule without a zone).
+type dueKey struct {
+	spec string
+	last int64 // UnixNano
+	loc  *time.Location
+}
+
+type dueResult struct {
+	due time.Time
+	ok  bool
+}
+
+// dueCache remembers dueBy's results, a pure function of dueKey: the
+// status page and the metrics classify every target at every request,
+// while a target's last good backup changes once a day, and parsing the
+// schedule and finding its next slots is most of the cost of a report
+// once the catalog's summaries are cached. It holds at most dueCacheMax
+// results (it starts over when full). Safe for concurrent use.
+type dueCache struct {
+	mu sync.Mutex
+	m  map[dueKey]dueResult
+}
+
+const dueCacheMax = 4096
+
+var dues dueCache
+
+// get is dueBy of spec (lab.ParseSchedule) after last; a spec that does
+// not parse gives its error (not remembered).
+func (c *dueCache) get(spec string, last time.Time) (time.Time, bool, error) {
+	k := dueKey{spec, last.UnixNano(), last.Location()}
+	c.mu.Lock()
+	r, hit := c.m[k]
+	c.mu.Unlock()
+	if hit {
+		return r.due, r.ok, nil
+	}
+	sched, err := lab.ParseSchedule(spec)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	r.due, r.ok = dueBy(sched, last)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= dueCacheMax {
+		c.m = map[dueKey]dueResult{}
+	}
+	c.m[k] = r
+	c.mu.Unlock()
+	return r.due, r.ok, nil
 }
 
 // finished is when r ended, or when it started if it has no end.

@@ -1,0 +1,173 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+)
+
+// Versioned is a store that says when it changed: Version returns a
+// number that differs from the one an earlier call returned whenever
+// anything was committed in between, by this store or by any other
+// connection or process. SQLite implements it with PRAGMA data_version.
+type Versioned interface {
+	Store
+	Lookup
+	Journal
+	Version(ctx context.Context) (uint64, error)
+}
+
+// Cache is a Store, a Lookup and a Journal over a Versioned store that
+// answers Summaries, Events and Sagas from memory for as long as the
+// store's Version stays the same, and passes every other call (writes
+// included) to the store. Each cached call costs one Version (a PRAGMA
+// on SQLite) instead of its queries; the first call after a change, by
+// this process or another (a CLI `homelab backup run`), reads the store
+// again. It is what the daemon's status page, API and metrics read, which
+// ask for the same summaries every few seconds while the catalog changes
+// a few times a day.
+//
+// Results are what the store returned when it was last read, so they
+// equal fresh ones (the store is read after Version, so a cached result
+// is never older than the version it is kept under). Every call returns
+// its own copy of the maps, slices and pointed-to runs and drills; the
+// sagas' Params are shared and must not be changed. Cache is safe for
+// concurrent use; Close closes the store.
+type Cache struct {
+	Versioned
+
+	mu      sync.Mutex
+	valid   bool   // version is the store's version of the values below
+	version uint64 // their version
+	sums    map[string]Summary
+	events  map[int][]Event
+	sagas   map[string][]Saga // by sagaKey of the filter
+}
+
+var (
+	_ Store     = (*Cache)(nil)
+	_ Lookup    = (*Cache)(nil)
+	_ Journal   = (*Cache)(nil)
+	_ Versioned = (*Cache)(nil)
+)
+
+// NewCache returns a Cache over s, empty: its first calls read s.
+func NewCache(s Versioned) *Cache { return &Cache{Versioned: s} }
+
+// current returns the store's version, first forgetting every cached
+// value if it is not theirs. The caller holds no lock.
+func (c *Cache) current(ctx context.Context) (uint64, error) {
+	v, err := c.Versioned.Version(ctx)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || c.version != v {
+		c.valid, c.version = true, v
+		c.sums, c.events, c.sagas = nil, map[int][]Event{}, map[string][]Saga{}
+	}
+	return v, nil
+}
+
+// keep runs put under the lock if the cache still holds version v, so
+// that a value read before a newer version was seen is not kept under it.
+func (c *Cache) keep(v uint64, put func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.valid && c.version == v {
+		put()
+	}
+}
+
+// Summaries returns the store's Summaries, cached while its version stays.
+func (c *Cache) Summaries(ctx context.Context) (map[string]Summary, error) {
+	v, err := c.current(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("summaries: %w", err)
+	}
+	c.mu.Lock()
+	sums := c.sums
+	c.mu.Unlock()
+	if sums == nil {
+		if sums, err = c.Versioned.Summaries(ctx); err != nil {
+			return nil, err
+		}
+		c.keep(v, func() { c.sums = sums })
+	}
+	return cloneSummaries(sums), nil
+}
+
+// Events returns the store's Events(limit), cached by limit while its
+// version stays.
+func (c *Cache) Events(ctx context.Context, limit int) ([]Event, error) {
+	v, err := c.current(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	c.mu.Lock()
+	events, ok := c.events[limit]
+	c.mu.Unlock()
+	if !ok {
+		if events, err = c.Versioned.Events(ctx, limit); err != nil {
+			return nil, err
+		}
+		c.keep(v, func() { c.events[limit] = events })
+	}
+	return slices.Clone(events), nil
+}
+
+// Sagas returns the store's Sagas(f), cached by filter while its version
+// stays.
+func (c *Cache) Sagas(ctx context.Context, f SagaFilter) ([]Saga, error) {
+	v, err := c.current(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list sagas: %w", err)
+	}
+	key := sagaKey(f)
+	c.mu.Lock()
+	sagas, ok := c.sagas[key]
+	c.mu.Unlock()
+	if !ok {
+		if sagas, err = c.Versioned.Sagas(ctx, f); err != nil {
+			return nil, err
+		}
+		c.keep(v, func() { c.sagas[key] = sagas })
+	}
+	out := slices.Clone(sagas)
+	for i := range out {
+		out[i].Plan = slices.Clone(out[i].Plan)
+		out[i].Steps = slices.Clone(out[i].Steps)
+	}
+	return out, nil
+}
+
+// sagaKey identifies a SagaFilter (which holds a slice, so is no map key).
+func sagaKey(f SagaFilter) string {
+	return fmt.Sprintf("%q %q %q %d", f.Kind, f.Subject, f.States, f.Limit)
+}
+
+// cloneSummaries copies m with its Failed maps and its pointed-to runs
+// and drills, so that no two summaries share a value (as Summarize's).
+func cloneSummaries(m map[string]Summary) map[string]Summary {
+	out := make(map[string]Summary, len(m))
+	for target, s := range m {
+		s.LastBackup = clonePtr(s.LastBackup)
+		s.LastGoodBackup = clonePtr(s.LastGoodBackup)
+		s.LastDrill = clonePtr(s.LastDrill)
+		s.LastGoodDrill = clonePtr(s.LastGoodDrill)
+		s.Failed = maps.Clone(s.Failed)
+		out[target] = s
+	}
+	return out
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
