@@ -26,6 +26,9 @@ func writeTree(t *testing.T, root string, files map[string]string) {
 }
 
 func TestFilesRoundTripByteIdentical(t *testing.T) {
+	// Its own temporary directory, so that the drills of other tests
+	// running at the same time are not taken for this one's leftovers.
+	t.Setenv("TMPDIR", t.TempDir())
 	src := t.TempDir()
 	tree := map[string]string{"a.txt": "alpha\n", "sub/b.bin": strings.Repeat("\x00\x01binary", 50000), "sub/deep/c": "c", "skip.log": "noise"}
 	writeTree(t, src, tree)
