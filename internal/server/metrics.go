@@ -87,6 +87,7 @@ type Collector struct {
 	mu      sync.Mutex
 	last    []sample            // the values of the previous scrape
 	metrics []prometheus.Metric // and its metrics
+	spare   []sample            // a slice for the next scrape's values, or nil
 }
 
 // sample is one metric's value.
@@ -132,13 +133,14 @@ func (c *Collector) metricsOf(samples []sample) []prometheus.Metric {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.metrics != nil && slices.Equal(samples, c.last) {
+		c.spare = samples // built again into at the next scrape
 		return c.metrics
 	}
 	ms := make([]prometheus.Metric, 0, len(samples))
 	for _, s := range samples {
 		ms = append(ms, prometheus.MustNewConstMetric(s.desc, s.typ, s.value, s.labels[:s.n]...))
 	}
-	c.last, c.metrics = samples, ms
+	c.spare, c.last, c.metrics = c.last, samples, ms
 	return ms
 }
 
@@ -154,7 +156,12 @@ func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []sample
+	// The values are built into the spare slice of an earlier scrape when
+	// no other scrape has it (its old values are no longer needed).
+	c.mu.Lock()
+	out := c.spare[:0]
+	c.spare = nil
+	c.mu.Unlock()
 	gauge := func(d *prometheus.Desc, v float64, label string) {
 		out = append(out, sample{desc: d, typ: prometheus.GaugeValue, value: v, labels: [2]string{label}, n: 1})
 	}

@@ -149,8 +149,10 @@ func (c *pageCache) render(d pageData) ([]byte, error) {
 		c.mu.Unlock()
 		return html, nil
 	}
+	size := len(c.html)
 	c.mu.Unlock()
 	var b bytes.Buffer
+	b.Grow(size + size/8) // about the last page's size: no copies while growing
 	if err := pageTemplate.Execute(&b, d); err != nil {
 		return nil, err
 	}
@@ -170,6 +172,9 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 		HasJobs:   jobs != nil,
 	}
 	d.Verdict, d.Summary = verdict(rep)
+	if len(rep.Targets) > 0 {
+		d.Targets = make([]pageTarget, 0, len(rep.Targets))
+	}
 	for _, sv := range rep.Services {
 		d.Services = append(d.Services, service(sv, now))
 	}

@@ -116,7 +116,9 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("server: no catalog")
 	}
 	if v, ok := o.Catalog.(catalog.Versioned); ok {
-		o.Catalog = catalog.NewCache(v)
+		// Shared: the page, the API and the metrics only read what the
+		// cache returns, so they need no copies of their own.
+		o.Catalog = catalog.NewCache(v).Shared()
 	}
 	if o.Now == nil {
 		o.Now = time.Now

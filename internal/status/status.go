@@ -153,6 +153,9 @@ func (r *Report) markAbandoned(stateDir string) {
 // does not parse.
 func FromSummaries(l *lab.Lab, sums map[string]catalog.Summary, events []catalog.Event, now time.Time) (Report, error) {
 	r := Report{Lab: l.Name, Generated: now, Healthy: true}
+	if len(l.Backups) > 0 {
+		r.Targets = make([]TargetStatus, 0, len(l.Backups))
+	}
 	for _, name := range l.BackupNames() {
 		ts, err := target(l.Backups[name], name, sums[name], now)
 		if err != nil {
