@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -88,19 +89,39 @@ func (a *App) Repo(ctx context.Context, name string, retryLock time.Duration) (*
 	return restic.New(ctx, cfg)
 }
 
-// Reconcile records as interrupted the runs and drills a killed homelab
-// left running in the catalog (backup.Manager.Reconcile), when the
-// catalog exists (it is not created); it returns what it closed.
-func (a *App) Reconcile(ctx context.Context) ([]catalog.Run, error) {
-	if _, err := os.Stat(a.CatalogPath()); err != nil {
-		return nil, nil
+// AtStart is what every command does first, with the catalog opened
+// once: with reconcile, the runs and drills a killed homelab left
+// running are recorded as interrupted (backup.Manager.Reconcile; its
+// error is returned as reconcileErr, the rest still done); with
+// unfinished, it returns the unfinished sagas (UnfinishedIn). A lab whose
+// catalog does not exist yet has nothing to do, and none is created.
+func (a *App) AtStart(ctx context.Context, reconcile, unfinished bool) (open []OpenSaga, reconcileErr, err error) {
+	if !reconcile && !unfinished {
+		return nil, nil, nil
 	}
-	store, err := a.OpenCatalog(ctx)
-	if err != nil {
-		return nil, err
+	store, err := a.openExisting(ctx)
+	if err != nil || store == nil {
+		return nil, nil, err
 	}
 	defer store.Close()
-	return a.NewManager(store, false).Reconcile(ctx)
+	if reconcile {
+		_, reconcileErr = a.NewManager(store, false).Reconcile(ctx)
+	}
+	if unfinished {
+		open, err = a.UnfinishedIn(ctx, store)
+	}
+	return open, reconcileErr, err
+}
+
+// openExisting opens the catalog if it exists; (nil, nil) when it does
+// not (nothing is created).
+func (a *App) openExisting(ctx context.Context) (*catalog.SQLite, error) {
+	if _, err := os.Stat(a.CatalogPath()); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return a.OpenCatalog(ctx)
 }
 
 // lockWait is how long a waiting manager's restic commands wait for a

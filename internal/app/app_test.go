@@ -117,12 +117,12 @@ func TestManager(t *testing.T) {
 	}
 }
 
-// TestUnfinished reads unfinished sagas without creating a catalog that
-// is not there.
+// TestUnfinished: AtStart reads unfinished sagas without creating a
+// catalog that is not there.
 func TestUnfinished(t *testing.T) {
 	ctx := context.Background()
 	a := newApp(t, reposLab)
-	open, err := a.Unfinished(ctx)
+	open, _, err := a.AtStart(ctx, true, true)
 	if err != nil || open != nil {
 		t.Fatalf("no catalog: %v, %v", open, err)
 	}
@@ -143,7 +143,7 @@ func TestUnfinished(t *testing.T) {
 		}
 	}
 	store.Close()
-	open, err = a.Unfinished(ctx)
+	open, _, err = a.AtStart(ctx, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}

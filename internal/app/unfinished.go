@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
 
 	"homelab/internal/catalog"
 	"homelab/internal/saga"
@@ -20,24 +17,6 @@ type OpenSaga struct {
 	// rollback, and waits for `homelab <kind> --resume <id>`.
 	InProgress bool
 	Holder     string
-}
-
-// Unfinished returns the lab's unfinished sagas, newest first (see
-// UnfinishedIn). It only reads: a lab whose catalog does not exist yet
-// has none, and no catalog is created.
-func (a *App) Unfinished(ctx context.Context) ([]OpenSaga, error) {
-	path := a.CatalogPath()
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	store, err := catalog.Open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	return a.UnfinishedIn(ctx, store)
 }
 
 // UnfinishedIn returns the unfinished sagas of the journal j

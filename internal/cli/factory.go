@@ -80,19 +80,6 @@ func (f *Factory) App() (*app.App, error) {
 	return &app.App{Lab: l, Now: f.now, Log: f.Logger()}, nil
 }
 
-// reconcileRuns records as interrupted the runs a killed homelab left
-// running in the catalog (backup.Manager.Reconcile), when the lab and its
-// catalog exist; errors are logged: the command itself meets them.
-func (f *Factory) reconcileRuns(ctx context.Context) {
-	a, err := f.App()
-	if err != nil {
-		return
-	}
-	if _, err := a.Reconcile(ctx); err != nil {
-		f.Logger().Warn("reconcile the catalog's runs", "err", err)
-	}
-}
-
 func (f *Factory) now() time.Time {
 	if f.Now != nil {
 		return f.Now()

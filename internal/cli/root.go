@@ -104,15 +104,13 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	// Runs left running in the catalog by a killed homelab are recorded
 	// as interrupted first, so status, the API and the metrics agree.
 	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
-		switch cmd.Name() {
-		case "version", "help", "validate", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
-			// These read no runs (and completion runs on every Tab).
-		default:
-			f.reconcileRuns(cmd.Context())
+		name := cmd.Name()
+		switch name {
+		case "version", "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			return // these read no runs (and completion runs on every Tab)
 		}
-		if cmd.Name() != "version" && cmd.Name() != "help" && cmd.Name() != "status" {
-			f.warnUnfinished(cmd.Context())
-		}
+		// validate reads no runs; status shows unfinished sagas itself.
+		f.atStart(cmd.Context(), name != "validate", name != "status")
 	}
 	return root
 }
@@ -142,15 +140,20 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// warnUnfinished reports every unfinished saga of the lab on stderr (the
-// catalog is read only if it exists); errors are ignored: the command
-// itself reports a bad lab file or catalog.
-func (f *Factory) warnUnfinished(ctx context.Context) {
+// atStart opens the catalog once, if it exists: with reconcile, runs a
+// killed homelab left running are recorded as interrupted (an error is
+// logged: the command itself meets it); with warn, every unfinished saga
+// is reported on stderr. Other errors are ignored: the command reports a
+// bad lab file or catalog.
+func (f *Factory) atStart(ctx context.Context, reconcile, warn bool) {
 	a, err := f.App()
 	if err != nil {
 		return
 	}
-	open, err := a.Unfinished(ctx)
+	open, rerr, err := a.AtStart(ctx, reconcile, warn)
+	if rerr != nil {
+		f.Logger().Warn("reconcile the catalog's runs", "err", rerr)
+	}
 	if err != nil {
 		return
 	}
