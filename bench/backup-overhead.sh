@@ -119,23 +119,8 @@ fresh_repos() {
 }
 
 setup() {
-	if [ -e "$WORK" ]; then
-		if [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/$MARKER" ]; then
-			die "$WORK is not empty and was not made by this script (no $MARKER); remove it or set BENCH_DIR"
-		fi
-		if [ -d "$WORK/pg/data" ]; then
-			"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
-		fi
-		rm -rf "$WORK"
-	fi
-	mkdir -p "$WORK"
-	chmod 0755 "$WORK"
-	: >"$WORK/$MARKER"
-
-	local go
-	go=$(find_go) || die "Go is needed to build homelab"
-	log "building homelab"
-	(cd "$REPO" && "$go" build -o "$HOMELAB" ./cmd/homelab)
+	fresh_workdir
+	build_homelab
 
 	if [ -n "${BENCH_SRC:-}" ]; then
 		SRC=$(cd "$BENCH_SRC" && pwd -P)

@@ -20,3 +20,71 @@ median() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+
+# fresh_workdir: empties $WORK for a new run, refusing a non-empty
+# directory this bench did not make (no $MARKER in it) and stopping a
+# throwaway cluster left in $WORK/pg.
+fresh_workdir() {
+	if [ -e "$WORK" ]; then
+		if [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/$MARKER" ]; then
+			die "$WORK is not empty and was not made by this script (no $MARKER); remove it or set BENCH_DIR"
+		fi
+		if [ -d "$WORK/pg/data" ]; then
+			"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
+		fi
+		rm -rf "$WORK"
+	fi
+	mkdir -p "$WORK"
+	chmod 0755 "$WORK"
+	: >"$WORK/$MARKER"
+}
+
+# build_homelab: builds $HOMELAB from the repository (find_go: scripts/lib.sh).
+build_homelab() {
+	local go
+	go=$(find_go) || die "Go is needed to build homelab"
+	log "building homelab"
+	(cd "$REPO" && "$go" build -o "$HOMELAB" ./cmd/homelab)
+}
+
+# cpu_ticks PID: utime + stime of the process (all its threads), in clock
+# ticks. The command name in field 2 may hold spaces, so fields are counted
+# after its closing parenthesis (utime and stime are fields 14 and 15).
+cpu_ticks() {
+	local stat
+	stat=$(<"/proc/$1/stat")
+	stat=${stat##*) }
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# run_ns PID: the time the process's threads have spent on a CPU, in
+# nanoseconds (sum of /proc/PID/task/*/schedstat): finer than the clock
+# ticks of utime + stime, which an idle window may see only a few of.
+# A thread that exits takes its share with it (Go threads rarely exit).
+run_ns() {
+	cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
+}
+
+# status_kib PID FIELD: a kB field of /proc/PID/status (VmRSS, VmHWM).
+status_kib() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+# jobs_started: how many "job started" lines the daemon has logged so far
+# in $WORK/serve.log.
+jobs_started() {
+	grep -c '"msg":"job started"' "$WORK/serve.log" || true
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	local p i
+	for i in $(seq 1 100); do
+		p=$((20000 + RANDOM % 30000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			printf '%s\n' "$p"
+			return 0
+		fi
+	done
+	return 1
+}

@@ -79,23 +79,8 @@ measure() {
 }
 
 setup() {
-	if [ -e "$WORK" ]; then
-		if [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/$MARKER" ]; then
-			die "$WORK is not empty and was not made by this script (no $MARKER); remove it or set BENCH_DIR"
-		fi
-		if [ -d "$WORK/pg/data" ]; then
-			"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
-		fi
-		rm -rf "$WORK"
-	fi
-	mkdir -p "$WORK"
-	chmod 0755 "$WORK"
-	: >"$WORK/$MARKER"
-
-	local go
-	go=$(find_go) || die "Go is needed to build homelab"
-	log "building homelab"
-	(cd "$REPO" && "$go" build -o "$HOMELAB" ./cmd/homelab)
+	fresh_workdir
+	build_homelab
 
 	log "starting the throwaway cluster and loading sample data (pgbench scale ${PGBENCH_SCALE:-10})"
 	PORT=$("$REPO/scripts/pg-throwaway.sh" start "$WORK/pg")

@@ -40,55 +40,10 @@ readonly GOAL_RSS_MIB=40
 readonly GOAL_CPU_HOUR=1
 readonly SCRAPE_EVERY=15
 
-log() { printf '%s\n' "bench: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
-
-# now: seconds since the epoch with nanoseconds.
-now() { date +%s.%N; }
-
-# cpu_ticks PID: utime + stime of the process (all its threads), in clock
-# ticks. The command name in field 2 may hold spaces, so fields are counted
-# after its closing parenthesis (utime and stime are fields 14 and 15).
-cpu_ticks() {
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) }
-	awk '{ print $12 + $13 }' <<<"$stat"
-}
-
-# run_ns PID: the time the process's threads have spent on a CPU, in
-# nanoseconds (sum of /proc/PID/task/*/schedstat): finer than the clock
-# ticks of utime + stime, which an idle window may see only a few of.
-# A thread that exits takes its share with it (Go threads rarely exit).
-run_ns() {
-	cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
-}
-
-# status_kib PID FIELD: a kB field of /proc/PID/status (VmRSS, VmHWM).
-status_kib() {
-	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
-}
-
-# jobs_started: how many "job started" lines the daemon has logged so far.
-jobs_started() {
-	grep -c '"msg":"job started"' "$WORK/serve.log" || true
-}
-
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-	local p i
-	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 homelab() {
 	"$HOMELAB" --lab "$WORK/lab.yaml" "$@"

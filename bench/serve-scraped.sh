@@ -61,48 +61,10 @@ set -euo pipefail
 readonly GOAL_CPU_HOUR=1
 readonly SCRAPE_EVERY=15
 
-log() { printf '%s\n' "bench: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
-
-now() { date +%s.%N; }
-
-# cpu_ticks PID: utime + stime of the process (all its threads), in clock
-# ticks (fields 14 and 15, counted after the command name's parenthesis).
-cpu_ticks() {
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) }
-	awk '{ print $12 + $13 }' <<<"$stat"
-}
-
-# run_ns PID: the threads' time on a CPU, in nanoseconds (schedstat): a
-# finer cross-check of cpu_ticks.
-run_ns() {
-	cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
-}
-
-status_kib() {
-	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
-}
-
-jobs_started() {
-	grep -c '"msg":"job started"' "$WORK/serve.log" || true
-}
-
-free_port() {
-	local p i
-	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
 
