@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"homelab/internal/backup"
@@ -76,4 +78,26 @@ func (e *Env) Runs(t *testing.T, target string) []catalog.Run {
 		t.Fatal(err)
 	}
 	return runs
+}
+
+// RunCommands runs hand-restore commands (backup.HandRestorer's, comment
+// lines skipped) with sh -c and set -e, in an environment of PATH and env
+// only, failing the test on the first that fails; it returns their
+// combined output.
+func RunCommands(t *testing.T, cmds []string, env ...string) string {
+	t.Helper()
+	var out strings.Builder
+	for _, c := range cmds {
+		if strings.HasPrefix(c, "# ") {
+			continue
+		}
+		cmd := exec.Command("sh", "-c", "set -e; "+c)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		b, err := cmd.CombinedOutput()
+		out.Write(b)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, b)
+		}
+	}
+	return out.String()
 }

@@ -3,33 +3,13 @@ package files_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"homelab/internal/backup"
+	"homelab/internal/backup/backuptest"
 )
-
-// runCommands runs the commands with sh -c, in an environment of PATH and
-// env only, and returns their combined output.
-func runCommands(t *testing.T, cmds []string, env ...string) string {
-	t.Helper()
-	var out strings.Builder
-	for _, c := range cmds {
-		if strings.HasPrefix(c, "# ") {
-			continue
-		}
-		cmd := exec.Command("sh", "-c", "set -e; "+c)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-		b, err := cmd.CombinedOutput()
-		out.Write(b)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", c, err, b)
-		}
-	}
-	return out.String()
-}
 
 func TestRestoreCommandsFiles(t *testing.T) {
 	src := t.TempDir()
@@ -63,7 +43,7 @@ func TestRestoreCommandsFiles(t *testing.T) {
 
 	wantApp := state(t, app)
 	mutate(t, app, conf)
-	runCommands(t, cmds)
+	backuptest.RunCommands(t, cmds)
 	got := state(t, app)
 	// The hand commands overwrite in place: what the snapshot has is back,
 	// what was added since is still there.
@@ -102,7 +82,7 @@ func TestRestoreCommandsFiles(t *testing.T) {
 		}
 	}
 	mutate(t, app, conf)
-	runCommands(t, cmds, "HOMELAB_TEST_RESTIC_PW="+secret, "HOMELAB_TEST_S3_SECRET=s3-secret-value")
+	backuptest.RunCommands(t, cmds, "HOMELAB_TEST_RESTIC_PW="+secret, "HOMELAB_TEST_S3_SECRET=s3-secret-value")
 	if b, err := os.ReadFile(filepath.Join(app, "data/a.txt")); err != nil || string(b) != "alpha\n" {
 		t.Errorf("a.txt after the commands: %q, %v", b, err)
 	}

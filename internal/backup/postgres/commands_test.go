@@ -3,33 +3,13 @@ package postgres_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"homelab/internal/backup"
+	"homelab/internal/backup/backuptest"
 )
-
-// runCommands runs the commands with sh -c, in an environment of PATH and
-// env only, and returns their combined output.
-func runCommands(t *testing.T, cmds []string, env ...string) string {
-	t.Helper()
-	var out strings.Builder
-	for _, c := range cmds {
-		if strings.HasPrefix(c, "# ") {
-			continue
-		}
-		cmd := exec.Command("sh", "-c", "set -e; "+c)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-		b, err := cmd.CombinedOutput()
-		out.Write(b)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", c, err, b)
-		}
-	}
-	return out.String()
-}
 
 func TestRestoreCommandsPostgres(t *testing.T) {
 	pg := shopCluster(t)
@@ -74,7 +54,7 @@ func TestRestoreCommandsPostgres(t *testing.T) {
 	}
 	noSecret(cmds)
 	damage()
-	runCommands(t, cmds, "HOMELAB_TEST_PGPASSWORD="+pg.Password)
+	backuptest.RunCommands(t, cmds, "HOMELAB_TEST_PGPASSWORD="+pg.Password)
 	if got := fingerprint(t, pg, "shop"); got != want {
 		t.Fatalf("database after the commands:\n got %s\nwant %s", got, want)
 	}
@@ -95,7 +75,7 @@ func TestRestoreCommandsPostgres(t *testing.T) {
 	}
 	noSecret(cmds)
 	damage()
-	runCommands(t, cmds)
+	backuptest.RunCommands(t, cmds)
 	if got := fingerprint(t, pg, "shop"); got != want {
 		t.Fatalf("database after the commands (password_file):\n got %s\nwant %s", got, want)
 	}
