@@ -88,3 +88,24 @@ free_port() {
 	done
 	return 1
 }
+
+# alive: whether the daemon $DAEMON_PID still runs.
+alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
+
+# start_daemon: starts `homelab serve` of $WORK/lab.yaml on $ADDR in the
+# background (DAEMON_PID; its JSON log, no terminal on stderr, in
+# $WORK/serve.log) and returns once /healthz answers.
+start_daemon() {
+	log "starting homelab serve on $ADDR"
+	"$HOMELAB" --lab "$WORK/lab.yaml" serve 2>"$WORK/serve.log" >/dev/null &
+	DAEMON_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		alive || { cat "$WORK/serve.log" >&2; die "homelab serve exited during start-up"; }
+		if curl -fsS -o /dev/null "http://$ADDR/healthz" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "homelab serve did not answer /healthz within 10 s"
+}

@@ -49,8 +49,6 @@ homelab() {
 	"$HOMELAB" --lab "$WORK/lab.yaml" "$@"
 }
 
-alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
-
 cleanup() {
 	local rc=$?
 	if [ -n "${DAEMON_PID:-}" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -109,22 +107,6 @@ setup() {
 	homelab backup run --all >>"$WORK/seed.log" 2>&1 || die "backup run failed (see $WORK/seed.log)"
 	homelab backup verify --all >>"$WORK/seed.log" 2>&1 || die "backup verify failed (see $WORK/seed.log)"
 	homelab backup check repo >>"$WORK/seed.log" 2>&1 || die "backup check failed (see $WORK/seed.log)"
-}
-
-start_daemon() {
-	log "starting homelab serve on $ADDR"
-	# No terminal on stderr: the daemon logs JSON lines.
-	"$HOMELAB" --lab "$WORK/lab.yaml" serve 2>"$WORK/serve.log" >/dev/null &
-	DAEMON_PID=$!
-	local i
-	for i in $(seq 1 100); do
-		alive || { cat "$WORK/serve.log" >&2; die "homelab serve exited during start-up"; }
-		if curl -fsS -o /dev/null "http://$ADDR/healthz" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	die "homelab serve did not answer /healthz within 10 s"
 }
 
 # scrape: one Prometheus-like scrape of /metrics and one look at /.

@@ -66,8 +66,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
-
 cleanup() {
 	local rc=$?
 	if [ -n "${DAEMON_PID:-}" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -119,21 +117,6 @@ setup() {
 
 	log "filling the catalog: $TARGETS targets, $DAYS days"
 	"$WORK/fillcatalog" -catalog "$WORK/state/catalog.db" -targets "$TARGETS" -days "$DAYS"
-}
-
-start_daemon() {
-	log "starting homelab serve on $ADDR"
-	"$HOMELAB" --lab "$WORK/lab.yaml" serve 2>"$WORK/serve.log" >/dev/null &
-	DAEMON_PID=$!
-	local i
-	for i in $(seq 1 100); do
-		alive || { cat "$WORK/serve.log" >&2; die "homelab serve exited during start-up"; }
-		if curl -fsS -o /dev/null "http://$ADDR/healthz" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	die "homelab serve did not answer /healthz within 10 s"
 }
 
 scrape() {
