@@ -196,21 +196,17 @@ const KindDrill catalog.Kind = "drill"
 // reconcileDrill records d as interrupted if no process runs it (its
 // target's lock is free), as reconcileRun does for runs.
 func (m *Manager) reconcileDrill(ctx context.Context, d catalog.Drill) (bool, error) {
-	if held, _, err := lock.Held(m.Lab.StateDir, d.Target); err != nil || held {
-		return false, nil
-	}
-	l, err := lock.Acquire(ctx, m.Lab.StateDir, d.Target, false)
-	if err != nil {
-		return false, nil
-	}
-	defer l.Release()
-	still, err := m.Catalog.Drills(ctx, catalog.DrillFilter{Target: d.Target, Result: catalog.ResultRunning})
+	release, ok, err := m.takeAbandoned(ctx, d.Target, func() (bool, error) {
+		still, err := m.Catalog.Drills(ctx, catalog.DrillFilter{Target: d.Target, Result: catalog.ResultRunning})
+		return slices.ContainsFunc(still, func(s catalog.Drill) bool { return s.ID == d.ID }), err
+	})
 	if err != nil {
 		return false, fmt.Errorf("reconcile drill %s: %w", d.RunID, err)
 	}
-	if !slices.ContainsFunc(still, func(s catalog.Drill) bool { return s.ID == d.ID }) {
+	if !ok {
 		return false, nil
 	}
+	defer release()
 	repo := ""
 	if b, ok := m.Lab.Backups[d.Target]; ok {
 		repo = b.Repository
@@ -227,26 +223,41 @@ func (m *Manager) reconcileDrill(ctx context.Context, d catalog.Drill) (bool, er
 	return true, nil
 }
 
+// takeAbandoned takes the lock called name when no process holds it and,
+// holding it, asks stillRunning whether the catalog still has the run as
+// running: ok with the lock's release when both hold. It looks before it
+// takes (lock.Held), since a lock taken even for an instant could make a
+// real run's Acquire fail as busy; a lock it cannot take is a run at work.
+func (m *Manager) takeAbandoned(ctx context.Context, name string, stillRunning func() (bool, error)) (release func(), ok bool, err error) {
+	if held, _, err := lock.Held(m.Lab.StateDir, name); err != nil || held {
+		return nil, false, nil
+	}
+	l, err := lock.Acquire(ctx, m.Lab.StateDir, name, false)
+	if err != nil {
+		return nil, false, nil
+	}
+	running, err := stillRunning()
+	if err != nil || !running { // finished meanwhile, or unknown
+		l.Release()
+		return nil, false, err
+	}
+	return func() { l.Release() }, true, nil
+}
+
 // reconcileRun records r as interrupted if no process runs it, and
 // returns it so recorded and true if it did.
 func (m *Manager) reconcileRun(ctx context.Context, r catalog.Run) (catalog.Run, bool, error) {
-	// Look without taking first: a lock taken even for an instant could
-	// make a real run's Acquire fail as busy.
-	if held, _, err := lock.Held(m.Lab.StateDir, runLockName(r)); err != nil || held {
-		return r, false, nil
-	}
-	l, err := lock.Acquire(ctx, m.Lab.StateDir, runLockName(r), false)
-	if err != nil {
-		return r, false, nil // busy: a run at work (or a lock we cannot take)
-	}
-	defer l.Release()
-	still, err := m.Catalog.Runs(ctx, catalog.RunFilter{Target: r.Target, Kind: r.Kind, Result: catalog.ResultRunning})
+	release, ok, err := m.takeAbandoned(ctx, runLockName(r), func() (bool, error) {
+		still, err := m.Catalog.Runs(ctx, catalog.RunFilter{Target: r.Target, Kind: r.Kind, Result: catalog.ResultRunning})
+		return slices.ContainsFunc(still, func(s catalog.Run) bool { return s.ID == r.ID }), err
+	})
 	if err != nil {
 		return r, false, fmt.Errorf("reconcile run %s: %w", r.RunID, err)
 	}
-	if !slices.ContainsFunc(still, func(s catalog.Run) bool { return s.ID == r.ID }) {
-		return r, false, nil // it finished meanwhile
+	if !ok {
+		return r, false, nil
 	}
+	defer release()
 	m.endLeftovers(ctx, r.RunID, r.Repository)
 	r.Result, r.Error = catalog.ResultInterrupted, AbandonedRunError
 	if r.End.IsZero() {
