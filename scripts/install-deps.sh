@@ -13,7 +13,9 @@
 #                     run their own instances)
 #   debootstrap       the systemd test image's rootfs (build-systemd-image.sh)
 # then restic >= 0.17 through scripts/install-restic.sh (bookworm's apt
-# restic is 0.14, too old; that script builds 0.18.1 with Go).
+# restic is 0.14, too old; that script builds 0.18.1 with Go), and the S3
+# server versitygw through scripts/install-versitygw.sh (built with Go too;
+# MinIO's server is AGPL and not used).
 #
 # Only missing packages are installed, and `apt-get update` runs only when
 # something must be installed, so running this again is cheap. homelab
@@ -85,6 +87,7 @@ main() {
 	done
 
 	"$(dirname "$0")/install-restic.sh"
+	"$(dirname "$0")/install-versitygw.sh"
 	log "done"
 }
 
