@@ -462,3 +462,32 @@ func (d *Deployer) alive(ctx context.Context, service string, dp *lab.Deploy, s 
 	}
 	return nil
 }
+
+// CheckMigrations classifies service's migrations of the releases after
+// since (empty: after the serving version, or all of them before the
+// first deploy). It returns the since it used ("" for all) and the
+// releases; a service without a migrations directory is a *PlanError.
+func (d *Deployer) CheckMigrations(ctx context.Context, service, since string) (string, []migrations.Release, error) {
+	dp, err := d.service(service)
+	if err != nil {
+		return "", nil, err
+	}
+	if dp.Migrations == "" {
+		return "", nil, &PlanError{fmt.Errorf("service %s has no migrations directory (deploy.migrations)", service)}
+	}
+	if since == "" {
+		st, err := d.State(ctx, service)
+		if err != nil {
+			return "", nil, err
+		}
+		since = st.Active.Version
+	}
+	var sv version.Version
+	if since != "" {
+		if sv, err = version.Parse(since); err != nil {
+			return "", nil, &PlanError{fmt.Errorf("--since %q: %w", since, err)}
+		}
+	}
+	rels, err := migrations.Check(dp.Migrations, sv, version.Version{})
+	return since, rels, err
+}
