@@ -271,4 +271,3 @@ func (f *Fixture) History(t *testing.T) []catalog.Deploy {
 	}
 	return h
 }
-
