@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -270,4 +271,13 @@ func (f *Fixture) History(t *testing.T) []catalog.Deploy {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Homelab is the command `homelab --lab LAB ARGS...` in the fixture's
+// directory: the homelab in PATH (an end-to-end test's TestMain puts this
+// build there).
+func (f *Fixture) Homelab(args ...string) *exec.Cmd {
+	cmd := exec.Command("homelab", append([]string{"--lab", f.Lab.Path}, args...)...)
+	cmd.Dir = f.Dir
+	return cmd
 }
