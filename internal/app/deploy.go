@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"homelab/internal/catalog"
 	"homelab/internal/deploy"
 )
 
@@ -17,4 +18,15 @@ func (a *App) Deployer(ctx context.Context, wait bool) (*deploy.Deployer, func()
 	}
 	d := &deploy.Deployer{Lab: a.Lab, Catalog: store, Wait: wait, Now: a.Now, Log: a.log()}
 	return d, func() { store.Close() }, nil
+}
+
+// deploysOf is store's deploy records (the daemon's catalog.Cache reads
+// them from the store it wraps, uncached); nil when it keeps none.
+func deploysOf(store catalog.Store) catalog.Deploys {
+	if c, ok := store.(*catalog.Cache); ok {
+		d, _ := c.Versioned.(catalog.Deploys)
+		return d
+	}
+	d, _ := store.(catalog.Deploys)
+	return d
 }

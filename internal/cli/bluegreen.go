@@ -103,7 +103,7 @@ func deployVerdict(rec saga.Record) string {
 	p, _ := deploy.PlanOf(rec)
 	switch rec.State {
 	case saga.Done:
-		if rec.Kind == deploy.CleanupKind {
+		if p.Kind == "" { // a cleanup
 			return fmt.Sprintf("%s: idle color stopped; no fast rollback is left", rec.Subject)
 		}
 		return fmt.Sprintf("%s: %s serves %s", p.Service, p.To.Color, p.To.Version)

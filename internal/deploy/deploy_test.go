@@ -16,6 +16,7 @@ import (
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
+	"homelab/internal/status"
 )
 
 // TestDeployAndRollbackUnderLoad: v2 is deployed next to v1 while a few
@@ -43,12 +44,12 @@ func TestDeployAndRollbackUnderLoad(t *testing.T) {
 		t.Errorf("history %+v", h)
 	}
 	if f.State(t, lab.Blue) != runtime.Running {
-		t.Error("blue (deploytest.V1) is not kept running for a fast rollback")
+		t.Error("blue (v1) is not kept running for a fast rollback")
 	}
 
 	l = f.StartLoad(t, 3000)
 	start := time.Now()
-	p, err := f.D.PlanRollback(t.Context(), "web", deploy.RollbackOptions{Reason: "deploytest.V2 slow"})
+	p, err := f.D.PlanRollback(t.Context(), "web", deploy.RollbackOptions{Reason: "v2 slow"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +68,16 @@ func TestDeployAndRollbackUnderLoad(t *testing.T) {
 		t.Errorf("public URL answers %q after the rollback; want %s", got, deploytest.V1)
 	}
 	h = f.History(t)
-	if len(h) != 2 || h[0].Kind != catalog.DeployRollback || h[0].Reason != "deploytest.V2 slow" || h[0].ToColor != lab.Blue || h[0].FromVersion != deploytest.V2 {
+	if len(h) != 2 || h[0].Kind != catalog.DeployRollback || h[0].Reason != "v2 slow" || h[0].ToColor != lab.Blue || h[0].FromVersion != deploytest.V2 {
 		t.Errorf("history after the rollback %+v", h)
 	}
 	if f.State(t, lab.Green) != runtime.Running {
-		t.Error("green (deploytest.V2) stopped by the rollback")
+		t.Error("green (v2) stopped by the rollback")
+	}
+	ds := deploy.Statuses(t.Context(), f.Lab, f.Store)
+	if len(ds) != 1 || ds[0].Error != "" || ds[0].Last == nil || ds[0].Last.Reason != "v2 slow" ||
+		status.DeployLine(ds[0]) != "blue 1.0.0 serving; green 1.0.5 running (fast rollback ready)" {
+		t.Errorf("status %+v", ds)
 	}
 }
 
@@ -88,16 +94,16 @@ func TestDeployHealthGateFails(t *testing.T) {
 	seen := l.End(t)
 	var se *saga.Error
 	if !errors.As(err, &se) || rec.State != saga.Compensated || !strings.Contains(err.Error(), "health probe") {
-		t.Fatalf("deploy of deploytest.V3: %s, %v; want compensated after the health gate", rec.State, err)
+		t.Fatalf("deploy of v3: %s, %v; want compensated after the health gate", rec.State, err)
 	}
 	if len(seen) != 1 || seen[deploytest.V2] == 0 {
-		t.Errorf("traffic left deploytest.V2: %v", seen)
+		t.Errorf("traffic left v2: %v", seen)
 	}
 	if after, _ := os.ReadFile(f.LB.Config); string(after) != string(before) {
 		t.Errorf("HAProxy's configuration changed:\n%s", after)
 	}
 	if f.State(t, lab.Blue) != runtime.Stopped {
-		t.Error("the deploytest.V3 color (blue) still runs")
+		t.Error("the v3 color (blue) still runs")
 	}
 	if h := f.History(t); len(h) != 1 || h[0].ToVersion != deploytest.V2 {
 		t.Errorf("history %+v", h)

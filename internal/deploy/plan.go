@@ -20,13 +20,9 @@ import (
 	"homelab/internal/version"
 )
 
-// Saga kinds.
-const (
-	// Kind is the saga kind of deploys, rollbacks and redeploys.
-	Kind = "deploy"
-	// CleanupKind is the saga kind of a cleanup of the idle color.
-	CleanupKind = "deploy-cleanup"
-)
+// Kind is the saga kind of deploys, rollbacks, redeploys and cleanups
+// (so that every unfinished one is finished by homelab deploy --resume).
+const Kind = "deploy"
 
 // Store is the catalog a Deployer journals and records into.
 type Store interface {
@@ -183,7 +179,11 @@ type State struct {
 // says how they differ), or, with no record, the configuration's server
 // and that color's version.
 func (d *Deployer) State(ctx context.Context, service string) (State, error) {
-	dp, err := d.service(service)
+	return readState(ctx, d.Lab, d.Catalog, service)
+}
+
+func readState(ctx context.Context, l *lab.Lab, deploys catalog.Deploys, service string) (State, error) {
+	dp, err := (&Deployer{Lab: l}).service(service)
 	if err != nil {
 		return State{}, err
 	}
@@ -195,7 +195,7 @@ func (d *Deployer) State(ctx context.Context, service string) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("%s: %w", dp.HAProxy.Config, err)
 	}
-	hist, err := d.Catalog.DeployHistory(ctx, service, 1)
+	hist, err := deploys.DeployHistory(ctx, service, 1)
 	if err != nil {
 		return State{}, err
 	}
@@ -218,7 +218,7 @@ func (d *Deployer) State(ctx context.Context, service string) (State, error) {
 	default:
 		return State{}, &RefusedError{Service: service, Reason: fmt.Sprintf("backend %s of %s serves %q, which is not a color (blue or green)", dp.HAProxy.Backend, dp.HAProxy.Config, live)}
 	}
-	v, err := d.colorVersion(ctx, service, dp, live)
+	v, err := colorVersion(ctx, service, dp, live)
 	if err != nil {
 		return State{}, err
 	}
@@ -226,7 +226,7 @@ func (d *Deployer) State(ctx context.Context, service string) (State, error) {
 }
 
 // colorVersion asks a color's runtime which version it is set to run.
-func (d *Deployer) colorVersion(ctx context.Context, service string, dp *lab.Deploy, color string) (string, error) {
+func colorVersion(ctx context.Context, service string, dp *lab.Deploy, color string) (string, error) {
 	_, ver, err := colorRuntime(service, dp, color)
 	if err != nil {
 		return "", err

@@ -63,26 +63,24 @@ func (d *Deployer) Resume(ctx context.Context, id string, mode saga.Mode) (saga.
 	if err != nil {
 		return saga.Record{}, err
 	}
-	var steps []saga.Step
-	switch rec.Kind {
-	case Kind:
-		p, err := PlanOf(rec)
-		if err != nil {
-			return rec, err
-		}
-		if steps, err = d.steps(p); err != nil {
-			return rec, err
-		}
-	case CleanupKind:
-		var c cleanupParams
-		if err := json.Unmarshal(rec.Params, &c); err != nil {
-			return rec, fmt.Errorf("saga %s: params: %w", rec.ID, err)
-		}
-		if steps, err = d.cleanupSteps(c); err != nil {
-			return rec, err
-		}
-	default:
+	if rec.Kind != Kind {
 		return rec, fmt.Errorf("saga %s is a %s, not a deploy", id, rec.Kind)
+	}
+	var c cleanupParams
+	if err := json.Unmarshal(rec.Params, &c); err != nil {
+		return rec, fmt.Errorf("saga %s: params: %w", rec.ID, err)
+	}
+	var steps []saga.Step
+	if c.Cleanup {
+		steps, err = d.cleanupSteps(c)
+	} else {
+		var p Plan
+		if p, err = PlanOf(rec); err == nil {
+			steps, err = d.steps(p)
+		}
+	}
+	if err != nil {
+		return rec, err
 	}
 	rec, err = d.runner().Resume(ctx, id, steps, mode)
 	d.event(ctx, rec, err)
@@ -98,7 +96,7 @@ func (d *Deployer) Unfinished(ctx context.Context, service string) ([]saga.Recor
 	}
 	var out []saga.Record
 	for _, r := range recs {
-		if (r.Kind == Kind || r.Kind == CleanupKind) && (service == "" || r.Subject == service) {
+		if r.Kind == Kind && (service == "" || r.Subject == service) {
 			out = append(out, r)
 		}
 	}
@@ -387,6 +385,8 @@ func (d *Deployer) record(ctx context.Context, p Plan, sagaID string) error {
 
 // cleanupParams is what a cleanup saga journals.
 type cleanupParams struct {
+	// Cleanup tells a cleanup's params from a Plan.
+	Cleanup bool   `json:"cleanup"`
 	Service string `json:"service"`
 	Active  Side   `json:"active"`
 	Idle    Side   `json:"idle"`
@@ -412,12 +412,12 @@ func (d *Deployer) Cleanup(ctx context.Context, service string) (Side, error) {
 	}
 	var p Plan
 	d.identity(&p)
-	c := cleanupParams{Service: service, Active: st.Active, Idle: idle, Who: p.Who, Host: p.Host}
+	c := cleanupParams{Cleanup: true, Service: service, Active: st.Active, Idle: idle, Who: p.Who, Host: p.Host}
 	steps, err := d.cleanupSteps(c)
 	if err != nil {
 		return Side{}, err
 	}
-	_, err = d.runner().Run(ctx, saga.Saga{Kind: CleanupKind, Subject: service, Params: c, Steps: steps})
+	_, err = d.runner().Run(ctx, saga.Saga{Kind: Kind, Subject: service, Params: c, Steps: steps})
 	return idle, err
 }
 
