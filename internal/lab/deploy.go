@@ -208,8 +208,11 @@ func (d *decoder) validateDeploy(p string, s *Service) {
 	}
 	if dp.PublicURL == "" {
 		d.at(p+".public_url", "required: the URL behind HAProxy that answers with the serving version")
-	} else if u, err := url.Parse(dp.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		d.at(p+".public_url", "bad URL %q: expected http:// or https://host/path, without credentials", dp.PublicURL)
+	} else if u, err := url.Parse(dp.PublicURL); err == nil && u.User != nil {
+		// Not quoted back: the credentials are a secret.
+		d.at(p+".public_url", "credentials in the URL are not allowed: the public URL must answer without them")
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		d.at(p+".public_url", "bad URL %q: expected http:// or https://host/path", dp.PublicURL)
 	}
 	d.nonNegative(p+".healthy_within", dp.HealthyWithin)
 	dp.HealthyWithin = orDefault(dp.HealthyWithin, DefaultDeployHealthyWithin)

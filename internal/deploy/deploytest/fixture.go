@@ -77,7 +77,7 @@ const colorYAML = `
 // New makes the fixture: a lab file in a temporary directory, HAProxy
 // running, blue started on v1 and answering through HAProxy, the catalog
 // open. Everything is stopped on cleanup.
-func New(t *testing.T, o Options) *Fixture {
+func New(t testing.TB, o Options) *Fixture {
 	t.Helper()
 	bin := testenv.TestApp(t, V1) // -version makes it any version
 	dir := t.TempDir()
@@ -136,7 +136,7 @@ func New(t *testing.T, o Options) *Fixture {
 }
 
 // Runtime is color's runtime.
-func (f *Fixture) Runtime(t *testing.T, color string) runtime.Runtime {
+func (f *Fixture) Runtime(t testing.TB, color string) runtime.Runtime {
 	t.Helper()
 	c := f.Lab.Services["web"].Deploy.Colors.Color(color)
 	rt, err := runtime.New(c.Service("web", color), runtime.Options{})
@@ -147,7 +147,7 @@ func (f *Fixture) Runtime(t *testing.T, color string) runtime.Runtime {
 }
 
 // State is color's run state.
-func (f *Fixture) State(t *testing.T, color string) runtime.State {
+func (f *Fixture) State(t testing.TB, color string) runtime.State {
 	t.Helper()
 	st, err := f.Runtime(t, color).Status(t.Context())
 	if err != nil {
@@ -174,7 +174,7 @@ func (f *Fixture) Answer(c *http.Client) (string, error) {
 }
 
 // AwaitPublic waits until the public URL answers v.
-func (f *Fixture) AwaitPublic(t *testing.T, v string) {
+func (f *Fixture) AwaitPublic(t testing.TB, v string) {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(30 * time.Second)
@@ -204,7 +204,7 @@ type Load struct {
 }
 
 // StartLoad starts the load, returning after its first 100 requests.
-func (f *Fixture) StartLoad(t *testing.T, min int64) *Load {
+func (f *Fixture) StartLoad(t testing.TB, min int64) *Load {
 	t.Helper()
 	l := &Load{seen: map[string]int64{}, stop: make(chan struct{})}
 	for i := range 8 {
@@ -242,7 +242,7 @@ func (f *Fixture) StartLoad(t *testing.T, min int64) *Load {
 }
 
 // End stops the load and fails the test on any failed request.
-func (l *Load) End(t *testing.T) map[string]int64 {
+func (l *Load) End(t testing.TB) map[string]int64 {
 	t.Helper()
 	close(l.stop)
 	l.wg.Wait()
@@ -254,7 +254,7 @@ func (l *Load) End(t *testing.T) map[string]int64 {
 }
 
 // Deploy plans and runs a deploy of web at v.
-func (f *Fixture) Deploy(t *testing.T, v string, o deploy.Options) (saga.Record, error) {
+func (f *Fixture) Deploy(t testing.TB, v string, o deploy.Options) (saga.Record, error) {
 	t.Helper()
 	p, err := f.D.PlanDeploy(t.Context(), "web", v, o)
 	if err != nil {
@@ -264,7 +264,7 @@ func (f *Fixture) Deploy(t *testing.T, v string, o deploy.Options) (saga.Record,
 }
 
 // History is web's deploy records, newest first.
-func (f *Fixture) History(t *testing.T) []catalog.Deploy {
+func (f *Fixture) History(t testing.TB) []catalog.Deploy {
 	t.Helper()
 	h, err := f.D.History(t.Context(), "web", 0)
 	if err != nil {
