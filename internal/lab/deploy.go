@@ -163,7 +163,7 @@ func (d *decoder) validateDeploy(p string, s *Service) {
 			d.at(q+".runtime", "required: how the %s color runs (compose, exec or systemd)", name)
 		} else {
 			d.validateRuntime(q+".runtime", cs)
-			d.checkColorVersioning(q+".runtime", c.Runtime)
+			d.checkVersioning(q+".runtime", c.Runtime, "deploys")
 		}
 		switch {
 		case c.Address == "":
@@ -217,23 +217,4 @@ func (d *decoder) validateDeploy(p string, s *Service) {
 	d.nonNegative(p+".healthy_within", dp.HealthyWithin)
 	dp.HealthyWithin = orDefault(dp.HealthyWithin, DefaultDeployHealthyWithin)
 	dp.Migrations = absIn(dir, dp.Migrations)
-}
-
-// checkColorVersioning checks that a color's runtime can be put on a
-// version: a compose file, or set_version and version commands.
-func (d *decoder) checkColorVersioning(p string, r *Runtime) {
-	switch r.Kind() {
-	case RuntimeCompose:
-		if r.Compose.File == "" {
-			d.at(p+".compose.file", "required for deploys: the compose file whose image tag is set")
-		}
-	case RuntimeExec:
-		if r.Exec.SetVersion == "" {
-			d.at(p+".exec.set_version", "required for deploys: a command that puts the color on {{.Version}}")
-		}
-	case RuntimeSystemd:
-		if r.Systemd.SetVersion == "" {
-			d.at(p+".systemd.set_version", "required for deploys: a command that puts the color on {{.Version}}")
-		}
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -68,23 +67,8 @@ func StartHAProxyLB(t testing.TB, dir, cfg, addr string) *HAProxyLB {
 	if err := os.WriteFile(h.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.cmd = exec.Command(bin, "-W", "-db", "-S", h.MasterSocket, "-p", h.PIDFile, "-f", h.Config)
-	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
-	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := h.cmd.Start(); err != nil {
-		t.Fatalf("start haproxy: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { h.cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(h.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	var done <-chan struct{}
+	h.cmd, done = runHAProxy(t, h.log, bin, "-W", "-db", "-S", h.MasterSocket, "-p", h.PIDFile, "-f", h.Config)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
