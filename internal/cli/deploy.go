@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"homelab/internal/app"
 	"homelab/internal/deploy"
 	"homelab/internal/saga"
 )
@@ -123,14 +123,14 @@ func (o *DeployOptions) parse(args []string) error {
 
 // runDeploy deploys, cleans up (--cleanup) or resumes (--resume).
 func runDeploy(ctx context.Context, opts *DeployOptions) error {
-	_, d, closeFn, err := openDeployer(ctx, opts.F, opts.Wait || opts.Resume)
+	a, d, closeFn, err := openDeployer(ctx, opts.F, opts.Wait || opts.Resume)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	switch {
 	case opts.Resume:
-		return deployResume(ctx, opts, d)
+		return deployResume(ctx, opts, a, d)
 	case opts.Cleanup:
 		return deployCleanup(ctx, opts, d)
 	}
@@ -176,29 +176,12 @@ func deployCleanup(ctx context.Context, opts *DeployOptions, d *deploy.Deployer)
 
 // deployResume rolls back (or, with --forward, finishes) the unfinished
 // deploy opts.ResumeID, or the only one no process works on.
-func deployResume(ctx context.Context, opts *DeployOptions, d *deploy.Deployer) error {
+func deployResume(ctx context.Context, opts *DeployOptions, a *app.App, d *deploy.Deployer) error {
 	id := opts.ResumeID
 	if id == "" {
-		open, err := d.Unfinished(ctx, "")
-		if err != nil {
+		var err error
+		if id, err = resumable(ctx, opts.IO, a, d.Catalog, deploy.Kind); id == "" {
 			return err
-		}
-		var ids []string
-		for _, r := range open {
-			if live, holder := saga.InProgress(d.Lab.StateDir, r); live {
-				fmt.Fprintf(opts.IO.ErrOut, "homelab: %s; in progress: %s: not resumed\n", saga.Describe(r), holder)
-				continue
-			}
-			ids = append(ids, r.ID)
-		}
-		switch len(ids) {
-		case 0:
-			fmt.Fprintln(opts.IO.Out, "no unfinished deploy")
-			return nil
-		case 1:
-			id = ids[0]
-		default:
-			return usageErr("several unfinished deploys: name one of " + strings.Join(ids, ", "))
 		}
 	}
 	rec, err := d.Catalog.Saga(ctx, id)
