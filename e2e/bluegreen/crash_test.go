@@ -1,9 +1,12 @@
-// Package deploycrash kills `homelab deploy` with SIGKILL between the swap
-// of HAProxy's configuration and its reload, the one point where the file
-// and the running proxy disagree, then resumes it: rolled back (the
-// default) or finished (--forward). Either way HAProxy ends serving
-// exactly one color and the catalog agrees with it.
-package deploycrash
+// Package bluegreen runs the blue/green verbs end to end through the real
+// homelab binary, against a real HAProxy and testapp processes: deploy,
+// rollback with its incident record, the history and status; and
+// `homelab deploy` killed with SIGKILL between the swap of HAProxy's
+// configuration and its reload, the one point where the file and the
+// running proxy disagree, then resumed: rolled back (the default) or
+// finished (--forward). Either way HAProxy ends serving exactly one color
+// and the catalog agrees with it.
+package bluegreen
 
 import (
 	"bytes"
