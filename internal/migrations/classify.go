@@ -8,16 +8,19 @@
 // type) belongs in a later release, once no color runs the old code.
 //
 // Statements are parsed with PostgreSQL's own grammar, through pg_query
-// compiled to WebAssembly (github.com/wasilibs/go-pgquery, pure Go: the
-// binary stays static and cgo-free), never with regular expressions.
+// compiled to WebAssembly (github.com/wasilibs/go-pgquery/parser, pure
+// Go: no C compiler, and no cgo even where cgo is enabled), never with
+// regular expressions. The parse tree is read from pg_query's JSON form
+// (ast.go) rather than through pg_query_go's protobuf types, whose package
+// links the cgo parser in every build that has cgo.
 package migrations
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
-	pg "github.com/pganalyze/pg_query_go/v6"
-	pgquery "github.com/wasilibs/go-pgquery"
+	"github.com/wasilibs/go-pgquery/parser"
 )
 
 // Class is what a statement does to the schema the old version uses.
@@ -51,25 +54,31 @@ type Statement struct {
 // Classify parses sql (one migration file's text) and classifies each of
 // its statements. A syntax error is an error naming the line.
 func Classify(sql string) ([]Statement, error) {
-	tree, err := pgquery.Parse(sql)
+	out, err := parser.ParseToJSON(sql)
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
-	var out []Statement
-	for _, raw := range tree.GetStmts() {
-		start := int(raw.GetStmtLocation())
-		end := len(sql)
-		if n := int(raw.GetStmtLen()); n > 0 {
-			end = start + n
+	var tree parseResult
+	if err := json.Unmarshal([]byte(out), &tree); err != nil {
+		return nil, fmt.Errorf("parse: pg_query's parse tree: %w", err)
+	}
+	var sts []Statement
+	for _, raw := range tree.Stmts {
+		start, end := raw.Location, len(sql)
+		if raw.Len > 0 {
+			end = start + raw.Len
+		}
+		if start < 0 || start > end || end > len(sql) {
+			return nil, fmt.Errorf("parse: statement at byte %d of %d: out of range", start, len(sql))
 		}
 		// The statement's own text starts after leading comments and blank
 		// lines; its line is that of its first token.
 		skip := leading(sql[start:end])
 		st := Statement{Line: 1 + strings.Count(sql[:start+skip], "\n"), SQL: oneLine(sql[start+skip : end])}
-		st.Class, st.Why, st.Risk = classify(raw.GetStmt())
-		out = append(out, st)
+		st.Class, st.Why, st.Risk = classify(raw.Stmt)
+		sts = append(sts, st)
 	}
-	return out, nil
+	return sts, nil
 }
 
 // leading is the length of the blanks and comments that start s.
@@ -119,55 +128,59 @@ const (
 )
 
 // classify classifies one parsed statement.
-func classify(n *pg.Node) (Class, string, string) {
+func classify(n node) (Class, string, string) {
+	var (
+		create   createStmt
+		index    indexStmt
+		drop     dropStmt
+		rename   renameStmt
+		alter    alterTableStmt
+		truncate truncateStmt
+	)
 	switch {
-	case n.GetCreateStmt() != nil:
-		return Expand, "creates table " + rel(n.GetCreateStmt().GetRelation()), ""
-	case n.GetIndexStmt() != nil:
-		s := n.GetIndexStmt()
-		what := "creates index " + s.GetIdxname() + " on " + rel(s.GetRelation())
-		if s.GetConcurrent() {
+	case n.as("CreateStmt", &create):
+		return Expand, "creates table " + create.Relation.name(), ""
+	case n.as("IndexStmt", &index):
+		what := "creates index " + index.Idxname + " on " + index.Relation.name()
+		if index.Concurrent {
 			return Expand, what + " concurrently", ""
 		}
 		return Expand, what, riskIndexLock
-	case n.GetDropStmt() != nil:
-		s := n.GetDropStmt()
-		kind := objectKind(s.GetRemoveType())
+	case n.as("DropStmt", &drop):
 		risk := ""
-		if s.GetRemoveType() == pg.ObjectType_OBJECT_INDEX && !s.GetConcurrent() {
+		if drop.RemoveType == "OBJECT_INDEX" && !drop.Concurrent {
 			risk = riskDropIndex
 		}
-		return Contract, "drops " + kind + " " + objects(s.GetObjects()) + ": the old version may still use it", risk
-	case n.GetRenameStmt() != nil:
-		s := n.GetRenameStmt()
-		what := objectKind(s.GetRenameType())
-		switch s.GetRenameType() {
-		case pg.ObjectType_OBJECT_COLUMN:
-			return Contract, fmt.Sprintf("renames column %s.%s to %s: the old version uses the old name", rel(s.GetRelation()), s.GetSubname(), s.GetNewname()), ""
-		case pg.ObjectType_OBJECT_TABCONSTRAINT, pg.ObjectType_OBJECT_INDEX, pg.ObjectType_OBJECT_TRIGGER:
-			return Expand, "renames " + what + " to " + s.GetNewname(), ""
+		return Contract, "drops " + objectKind(drop.RemoveType) + " " + names(drop.Objects) + ": the old version may still use it", risk
+	case n.as("RenameStmt", &rename):
+		what := objectKind(rename.RenameType)
+		switch rename.RenameType {
+		case "OBJECT_COLUMN":
+			return Contract, fmt.Sprintf("renames column %s.%s to %s: the old version uses the old name", rename.Relation.name(), rename.Subname, rename.Newname), ""
+		case "OBJECT_TABCONSTRAINT", "OBJECT_INDEX", "OBJECT_TRIGGER":
+			return Expand, "renames " + what + " to " + rename.Newname, ""
 		}
-		name := rel(s.GetRelation())
+		name := rename.Relation.name()
 		if name == "" {
-			name = objects([]*pg.Node{s.GetObject()})
+			name = names([]node{rename.Object})
 		}
-		return Contract, fmt.Sprintf("renames %s %s to %s: the old version uses the old name", what, name, s.GetNewname()), ""
-	case n.GetAlterTableStmt() != nil:
-		return alterTable(n.GetAlterTableStmt())
-	case n.GetTruncateStmt() != nil:
-		return Contract, "truncates " + objects(n.GetTruncateStmt().GetRelations()) + ": removes data the old version has", ""
+		return Contract, fmt.Sprintf("renames %s %s to %s: the old version uses the old name", what, name, rename.Newname), ""
+	case n.as("AlterTableStmt", &alter):
+		return alterTable(alter)
+	case n.as("TruncateStmt", &truncate):
+		return Contract, "truncates " + names(truncate.Relations) + ": removes data the old version has", ""
 	}
 	return Expand, "adds or changes no object the old version uses", ""
 }
 
 // alterTable classifies an ALTER TABLE by its most severe command: any
 // contract makes it contract.
-func alterTable(s *pg.AlterTableStmt) (Class, string, string) {
-	table := rel(s.GetRelation())
+func alterTable(s alterTableStmt) (Class, string, string) {
+	table := s.Relation.name()
 	class, why, risk := Expand, "", ""
-	for _, c := range s.GetCmds() {
-		cmd := c.GetAlterTableCmd()
-		if cmd == nil {
+	for _, c := range s.Cmds {
+		var cmd alterTableCmd
+		if !c.as("AlterTableCmd", &cmd) {
 			continue
 		}
 		cl, w, r := alterCmd(table, cmd)
@@ -184,21 +197,24 @@ func alterTable(s *pg.AlterTableStmt) (Class, string, string) {
 	return class, why, risk
 }
 
-func alterCmd(table string, c *pg.AlterTableCmd) (Class, string, string) {
-	col := table + "." + c.GetName()
-	switch c.GetSubtype() {
-	case pg.AlterTableType_AT_AddColumn:
-		def := c.GetDef().GetColumnDef()
-		col = table + "." + def.GetColname()
-		notNull, dflt, volatile, unique := def.GetIsNotNull(), def.GetRawDefault() != nil, false, false
-		for _, cn := range def.GetConstraints() {
-			switch k := cn.GetConstraint(); k.GetContype() {
-			case pg.ConstrType_CONSTR_NOTNULL:
+func alterCmd(table string, c alterTableCmd) (Class, string, string) {
+	col := table + "." + c.Name
+	switch c.Subtype {
+	case "AT_AddColumn":
+		var def columnDef
+		c.Def.as("ColumnDef", &def)
+		col = table + "." + def.Colname
+		notNull, dflt, volatile, unique := def.IsNotNull, len(def.RawDefault) > 0, false, false
+		for _, cn := range def.Constraints {
+			var k constraint
+			cn.as("Constraint", &k)
+			switch k.Contype {
+			case "CONSTR_NOTNULL":
 				notNull = true
-			case pg.ConstrType_CONSTR_DEFAULT:
+			case "CONSTR_DEFAULT":
 				dflt = true
-				volatile = k.GetRawExpr().GetFuncCall() != nil
-			case pg.ConstrType_CONSTR_PRIMARY, pg.ConstrType_CONSTR_UNIQUE:
+				volatile = k.RawExpr.is("FuncCall")
+			case "CONSTR_PRIMARY", "CONSTR_UNIQUE":
 				unique = true
 			}
 		}
@@ -216,81 +232,44 @@ func alterCmd(table string, c *pg.AlterTableCmd) (Class, string, string) {
 			return Expand, "adds column " + col + " NOT NULL with a default: the old version's inserts get the default", risk
 		}
 		return Expand, "adds nullable column " + col, risk
-	case pg.AlterTableType_AT_DropColumn:
+	case "AT_DropColumn":
 		return Contract, "drops column " + col + ": the old version may still read or write it", ""
-	case pg.AlterTableType_AT_SetNotNull:
+	case "AT_SetNotNull":
 		return Contract, "sets " + col + " NOT NULL: the old version may write NULLs", riskSetNotNull
-	case pg.AlterTableType_AT_DropNotNull:
+	case "AT_DropNotNull":
 		return Expand, "drops NOT NULL of " + col, ""
-	case pg.AlterTableType_AT_AlterColumnType:
+	case "AT_AlterColumnType":
 		return Contract, "changes the type of " + col + ": the old version reads and writes the old type", riskRewrite
-	case pg.AlterTableType_AT_ColumnDefault:
-		if c.GetDef() == nil {
+	case "AT_ColumnDefault":
+		if len(c.Def) == 0 {
 			return Contract, "drops the default of " + col + ": the old version's inserts may rely on it", ""
 		}
 		return Expand, "sets the default of " + col, ""
-	case pg.AlterTableType_AT_AddConstraint:
-		k := c.GetDef().GetConstraint()
-		name := k.GetConname()
+	case "AT_AddConstraint":
+		var k constraint
+		c.Def.as("Constraint", &k)
+		name := k.Conname
 		if name == "" {
-			name = strings.ToLower(strings.TrimPrefix(k.GetContype().String(), "CONSTR_"))
+			name = strings.ToLower(strings.TrimPrefix(k.Contype, "CONSTR_"))
 		}
 		switch {
-		case k.GetSkipValidation():
+		case k.SkipValidation:
 			return Expand, "adds constraint " + name + " to " + table + " NOT VALID: existing rows are not checked", ""
-		case k.GetIndexname() != "":
-			return Expand, "adds constraint " + name + " to " + table + " using the existing index " + k.GetIndexname(), ""
-		case k.GetContype() == pg.ConstrType_CONSTR_PRIMARY || k.GetContype() == pg.ConstrType_CONSTR_UNIQUE:
+		case k.Indexname != "":
+			return Expand, "adds constraint " + name + " to " + table + " using the existing index " + k.Indexname, ""
+		case k.Contype == "CONSTR_PRIMARY" || k.Contype == "CONSTR_UNIQUE":
 			return Contract, "adds constraint " + name + " to " + table + ": the old version's writes may break it", riskIndexLock
 		}
 		return Contract, "adds validated constraint " + name + " to " + table + ": the old version's writes may break it", riskValidate
-	case pg.AlterTableType_AT_ValidateConstraint:
-		return Expand, "validates constraint " + c.GetName() + " of " + table, ""
-	case pg.AlterTableType_AT_DropConstraint:
-		return Expand, "drops constraint " + c.GetName() + " of " + table + ": a rule is relaxed", ""
+	case "AT_ValidateConstraint":
+		return Expand, "validates constraint " + c.Name + " of " + table, ""
+	case "AT_DropConstraint":
+		return Expand, "drops constraint " + c.Name + " of " + table + ": a rule is relaxed", ""
 	}
-	return Expand, "alters table " + table + " (" + strings.TrimPrefix(c.GetSubtype().String(), "AT_") + ")", ""
-}
-
-// rel is a relation's name, schema-qualified when it is.
-func rel(r *pg.RangeVar) string {
-	if r == nil {
-		return ""
-	}
-	if r.GetSchemaname() != "" {
-		return r.GetSchemaname() + "." + r.GetRelname()
-	}
-	return r.GetRelname()
-}
-
-// objects names a DROP's objects: dotted names (a List of Strings) or
-// relations.
-func objects(ns []*pg.Node) string {
-	var names []string
-	for _, n := range ns {
-		switch {
-		case n.GetList() != nil:
-			var parts []string
-			for _, p := range n.GetList().GetItems() {
-				parts = append(parts, p.GetString_().GetSval())
-			}
-			names = append(names, strings.Join(parts, "."))
-		case n.GetRangeVar() != nil:
-			names = append(names, rel(n.GetRangeVar()))
-		case n.GetString_() != nil:
-			names = append(names, n.GetString_().GetSval())
-		case n.GetTypeName() != nil:
-			var parts []string
-			for _, p := range n.GetTypeName().GetNames() {
-				parts = append(parts, p.GetString_().GetSval())
-			}
-			names = append(names, strings.Join(parts, "."))
-		}
-	}
-	return strings.Join(names, ", ")
+	return Expand, "alters table " + table + " (" + strings.TrimPrefix(c.Subtype, "AT_") + ")", ""
 }
 
 // objectKind is an ObjectType in words ("table", "materialized view").
-func objectKind(t pg.ObjectType) string {
-	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(t.String(), "OBJECT_")), "_", " ")
+func objectKind(t string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(t, "OBJECT_")), "_", " ")
 }

@@ -111,3 +111,21 @@ func TestCheck(t *testing.T) {
 		t.Errorf("bad file: %v", err)
 	}
 }
+
+// TestClassifyWhy: the reason names the objects as written, schema and
+// all.
+func TestClassifyWhy(t *testing.T) {
+	for sql, want := range map[string]string{
+		"DROP TABLE x.audit, b":                      "drops table x.audit, b: the old version may still use it",
+		"DROP TYPE mood":                             "drops type mood: the old version may still use it",
+		"ALTER TABLE app.users RENAME COLUMN a TO b": "renames column app.users.a to b: the old version uses the old name",
+		"TRUNCATE audit, x.log":                      "truncates audit, x.log: removes data the old version has",
+		"ALTER TABLE t ADD CONSTRAINT pk PRIMARY KEY USING INDEX t_idx": "adds constraint pk to t using the existing index t_idx",
+		"ALTER TABLE t ADD CHECK (a > 0)":                               "adds validated constraint check to t: the old version's writes may break it",
+	} {
+		sts, err := migrations.Classify(sql)
+		if err != nil || len(sts) != 1 || sts[0].Why != want {
+			t.Errorf("%s: %+v, %v; want %q", sql, sts, err, want)
+		}
+	}
+}
