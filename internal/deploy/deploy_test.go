@@ -138,7 +138,8 @@ func TestDeployConfigRefused(t *testing.T) {
 
 // TestRollbackColorGone: with the previous color stopped, the fast
 // rollback is refused with the reason; --redeploy starts the previous
-// version again and flips to it.
+// version again and flips to it, with HAProxy reloaded by SIGUSR2 to its
+// master (pid_file) under load: no request fails.
 func TestRollbackColorGone(t *testing.T) {
 	f := deploytest.New(t, deploytest.Options{Reload: "{pid_file: haproxy.pid}"})
 	if _, err := f.Deploy(t, deploytest.V2, deploy.Options{}); err != nil {
@@ -159,8 +160,12 @@ func TestRollbackColorGone(t *testing.T) {
 	if !p.Start || p.Kind != catalog.DeployRedeploy || p.To != (deploy.Side{Color: lab.Blue, Version: deploytest.V1}) {
 		t.Errorf("redeploy plan %+v", p)
 	}
+	l := f.StartLoad(t, 2000) // through the SIGUSR2 reload (pid_file) this time
 	if _, err := f.D.Run(t.Context(), p); err != nil {
 		t.Fatal(err)
+	}
+	if seen := l.End(t); seen[deploytest.V1] == 0 {
+		t.Errorf("versions seen %v", seen)
 	}
 	if got, _ := f.Answer(http.DefaultClient); got != deploytest.V1 {
 		t.Errorf("public URL answers %q; want %s", got, deploytest.V1)
