@@ -7,6 +7,7 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/certs"
+	"homelab/internal/deploy"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
@@ -91,6 +92,9 @@ func Report(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time,
 	rep.AddServices(l, p.live.Health)
 	rep.AddStates(p.live.States)
 	rep.AddCerts(certRep)
+	if d := deploysOf(store); d != nil {
+		rep.AddDeploys(deploy.Statuses(ctx, l, d))
+	}
 	return rep, nil
 }
 

@@ -202,29 +202,8 @@ func upgradeResume(ctx context.Context, opts *UpgradeOptions) error {
 	defer closeFn()
 	id := opts.ResumeID
 	if id == "" {
-		open, err := a.UnfinishedIn(ctx, u.Journal)
-		if err != nil {
+		if id, err = resumable(ctx, opts.IO, a, u.Journal, upgrade.Kind); id == "" {
 			return err
-		}
-		var ids []string
-		for _, r := range open {
-			if r.Kind != upgrade.Kind {
-				continue
-			}
-			if r.InProgress {
-				fmt.Fprintf(opts.IO.ErrOut, "homelab: %s; in progress: %s: not resumed\n", saga.Describe(r.Record), r.Holder)
-				continue
-			}
-			ids = append(ids, r.ID)
-		}
-		switch len(ids) {
-		case 0:
-			fmt.Fprintln(opts.IO.Out, "no unfinished upgrade")
-			return nil
-		case 1:
-			id = ids[0]
-		default:
-			return usageErr("several unfinished upgrades: name one of " + strings.Join(ids, ", "))
 		}
 	}
 	rec, err := u.Journal.Saga(ctx, id)

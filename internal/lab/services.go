@@ -47,6 +47,9 @@ type Service struct {
 	// Upgrade configures `homelab upgrade` for the service (upgrade.go);
 	// nil when it is not upgraded by homelab.
 	Upgrade *Upgrade `yaml:"upgrade"`
+	// Deploy makes the service blue/green (deploy.go): two colors behind
+	// HAProxy; nil for a service that is upgraded in place.
+	Deploy *Deploy `yaml:"deploy"`
 }
 
 // RuntimeKind is the kind of the service's runtime (compose, systemd or

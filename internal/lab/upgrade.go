@@ -67,6 +67,26 @@ func (u *Upgrade) Stops() []version.Version {
 	return out
 }
 
+// checkVersioning checks that the runtime r at path p can change versions
+// (for what: "upgrades", "deploys"): a compose file, or a set_version
+// command.
+func (d *decoder) checkVersioning(p string, r *Runtime, what string) {
+	switch r.Kind() {
+	case RuntimeCompose:
+		if r.Compose.File == "" {
+			d.at(p+".compose.file", "required for %s: the compose file whose image tag is changed", what)
+		}
+	case RuntimeExec:
+		if r.Exec.SetVersion == "" {
+			d.at(p+".exec.set_version", "required for %s: a command installing {{.Version}}", what)
+		}
+	case RuntimeSystemd:
+		if r.Systemd.SetVersion == "" {
+			d.at(p+".systemd.set_version", "required for %s: a command installing {{.Version}}", what)
+		}
+	}
+}
+
 // validateUpgrade checks a service's upgrade section against the lab: a
 // known preset, versions that parse, existing backup targets, a runtime
 // that can change versions, and fills in the defaults.
@@ -99,22 +119,10 @@ func (d *decoder) validateUpgrade(p string, s *Service, l *Lab) {
 		}
 	}
 	rp := strings.TrimSuffix(p, ".upgrade") + ".runtime"
-	switch r := s.Runtime; r.Kind() {
-	case "":
+	if s.Runtime.Kind() == "" {
 		d.at(p, "an upgrade needs a runtime to change the version: give the service a runtime (compose, exec or systemd)")
-	case RuntimeCompose:
-		if r.Compose.File == "" {
-			d.at(rp+".compose.file", "required for upgrades: the compose file whose image tag is changed")
-		}
-	case RuntimeExec:
-		if r.Exec.SetVersion == "" {
-			d.at(rp+".exec.set_version", "required for upgrades: a command installing {{.Version}}")
-		}
-	case RuntimeSystemd:
-		if r.Systemd.SetVersion == "" {
-			d.at(rp+".systemd.set_version", "required for upgrades: a command installing {{.Version}}")
-		}
 	}
+	d.checkVersioning(rp, s.Runtime, "upgrades")
 	switch u.AfterRollback {
 	case "":
 		u.AfterRollback = AfterRollbackRunning

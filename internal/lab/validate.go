@@ -46,6 +46,7 @@ func (d *decoder) validate(l *Lab) {
 	validateEntries(d, "backups", l.Backups, func(p string, b *Backup) { d.validateBackup(p, b, l) })
 	for _, name := range slices.Sorted(maps.Keys(l.Services)) { // after backups: upgrades name them
 		d.validateUpgrade("services."+name+".upgrade", l.Services[name], l)
+		d.validateDeploy("services."+name+".deploy", l.Services[name])
 	}
 	for i := range l.Notify {
 		if l.Notify[i] == nil {

@@ -41,6 +41,9 @@ type pageData struct {
 	// Unfinished are the unfinished upgrades: saga.Describe's line and
 	// the command that finishes each.
 	Unfinished []status.Unfinished
+	// Deploys are the blue/green services' lines (status.DeployLine,
+	// status.LastLine).
+	Deploys []pageDeploy
 }
 
 // pageCert is the CA or a leaf certificate, with the marks of `homelab
@@ -185,6 +188,9 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 		d.Certs = append(d.Certs, cert(c))
 	}
 	d.Unfinished = rep.Unfinished
+	for _, ds := range rep.Deploys {
+		d.Deploys = append(d.Deploys, pageDeploy{Service: ds.Service, Colors: status.DeployLine(ds), Last: status.LastLine(ds, now), Bad: ds.Error != ""})
+	}
 	for _, e := range rep.Failures {
 		d.Failures = append(d.Failures, pageFailure{
 			Time: e.Time.In(now.Location()).Format(timeLayout), Target: e.Target, Kind: e.Kind,
@@ -226,6 +232,9 @@ func verdict(r status.Report) (string, string) {
 	}
 	if n := len(r.Unfinished) - r.Stalled(); n > 0 {
 		summary += fmt.Sprintf("; %d upgrade%s in progress", n, plural(n))
+	}
+	if n := r.DeploysUnknown(); n > 0 {
+		summary += fmt.Sprintf("; %d blue/green service%s unknown", n, plural(n))
 	}
 	return head, summary
 }
@@ -378,4 +387,10 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// pageDeploy is a blue/green service's row.
+type pageDeploy struct {
+	Service, Colors, Last string
+	Bad                   bool
 }

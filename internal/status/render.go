@@ -84,6 +84,11 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		writeCerts(&b, r.Certs)
 	}
 
+	if len(r.Deploys) > 0 {
+		b.WriteString("\nBLUE/GREEN\n")
+		writeDeploys(&b, r.Deploys, now)
+	}
+
 	if len(r.Unfinished) > 0 {
 		b.WriteString("\nUPGRADES\n")
 		for _, u := range r.Unfinished {
@@ -229,6 +234,9 @@ func verdict(r Report) string {
 	parts = append(parts, r.CertProblems()...)
 	if n := r.Stalled(); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d unfinished upgrade%s", n, plural(n)))
+	}
+	if n := r.DeploysUnknown(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d blue/green service%s unknown", n, plural(n)))
 	}
 	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
 }
@@ -534,6 +542,7 @@ func RenderJSON(w io.Writer, r Report) error {
 		})
 	}
 	out.Unfinished = r.Unfinished
+	out.Deploys = r.Deploys
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out); err != nil {
@@ -554,6 +563,8 @@ type jsonReport struct {
 	Failures    []jsonEvent   `json:"failures"`
 	// Unfinished are the unfinished upgrades; left out when none.
 	Unfinished []Unfinished `json:"unfinished,omitempty"`
+	// Deploys are the blue/green services; left out when none.
+	Deploys []DeployStatus `json:"deploys,omitempty"`
 }
 
 // jsonCert is the CA or a leaf; not_after, window_start and days_left are

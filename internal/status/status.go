@@ -59,6 +59,9 @@ type Report struct {
 	// Unfinished are the unfinished sagas (upgrades); nil until
 	// AddUnfinished.
 	Unfinished []Unfinished
+	// Deploys are the blue/green services (deploy.go); nil until
+	// AddDeploys, and when the lab has none.
+	Deploys []DeployStatus
 	// Healthy is true when no target is overdue, no target's last backup
 	// run failed, no target's last drill failed, (after AddServices) no
 	// service's health probe failed and (after AddCerts) every

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -125,23 +126,8 @@ frontend tls
 	if err := os.WriteFile(h.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.cmd = exec.Command(bin, "-W", "-db", "-p", h.PIDFile, "-f", h.Config)
-	h.cmd.Stdout, h.cmd.Stderr = h, h
-	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := h.cmd.Start(); err != nil {
-		t.Fatalf("start haproxy: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { h.cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(h.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	var done <-chan struct{}
+	h.cmd, done = runHAProxy(t, h, bin, "-W", "-db", "-p", h.PIDFile, "-f", h.Config)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		pid, _ := os.ReadFile(h.PIDFile)
@@ -158,6 +144,31 @@ frontend tls
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// runHAProxy starts bin with args in its own process group, its output
+// to log, and stops it on cleanup (SIGTERM to the master, then SIGKILL to
+// the group after 10s); done is closed when it has exited.
+func runHAProxy(t testing.TB, log io.Writer, bin string, args ...string) (*exec.Cmd, <-chan struct{}) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start haproxy: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	return cmd, done
 }
 
 func handshake(addr string) error {
