@@ -792,8 +792,10 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 }
 
 // PlanPrune computes the target's retention plan, protecting the newest
-// snapshot that passed a restore drill and the snapshots that unfinished
-// sagas need (an upgrade's restore points: saga.PinnedSnapshots).
+// snapshot that passed a restore drill, the snapshots that unfinished
+// sagas need (an upgrade's restore points: saga.PinnedSnapshots) and the
+// members of lab snapshots that are complete or being created
+// (catalog.HeldMembers; the plan's HeldBy names them).
 func (m *Manager) PlanPrune(ctx context.Context, name string) (PrunePlan, error) {
 	t, p, err := m.Target(ctx, name)
 	if err != nil {
@@ -839,7 +841,34 @@ func (m *Manager) planPrune(ctx context.Context, t Target, p Provider) (PrunePla
 			}
 		}
 	}
-	return p.PlanPrune(ctx, t, protect)
+	// The members of lab snapshots that hold theirs (complete, or being
+	// created): a snapshot restore needs every one.
+	var held map[string][]string
+	if ls, ok := m.Catalog.(catalog.LabSnapshots); ok {
+		all, err := ls.LabSnapshotList(ctx, 0)
+		if err != nil {
+			return PrunePlan{}, err
+		}
+		held = catalog.HeldMembers(all, t.Name())
+		for id := range held {
+			if !slices.Contains(protect, id) {
+				protect = append(protect, id)
+			}
+		}
+	}
+	plan, err := p.PlanPrune(ctx, t, protect)
+	if err != nil || len(held) == 0 {
+		return plan, err
+	}
+	for _, s := range slices.Concat(plan.Keep, plan.Protected) {
+		if names, ok := held[s.ID]; ok {
+			if plan.HeldBy == nil {
+				plan.HeldBy = map[string][]string{}
+			}
+			plan.HeldBy[s.ID] = names
+		}
+	}
+	return plan, nil
 }
 
 // Prune applies the target's retention (or only plans it when dryRun) and
