@@ -267,7 +267,7 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 					return u.rollBack(ctx, sc, s, rt, ver, p, point, prev, v)
 				}},
 			saga.Step{Name: waitHealthyStep(v), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
-				return u.waitHealthy(ctx, s, rt, p.HealthyWithin)
+				return u.WaitHealthy(ctx, s, rt, p.HealthyWithin)
 			}},
 		)
 		if p.PostStep != "" {
@@ -440,7 +440,7 @@ func (u *Upgrader) restartAfterRestorePoint(ctx context.Context, sc *saga.StepCo
 		if err := rt.Start(ctx); err != nil {
 			return err
 		}
-		if err := u.waitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
+		if err := u.WaitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
 			return err
 		}
 	}
@@ -660,7 +660,7 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
-	if err := u.waitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
+	if err := u.WaitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
 		return err
 	}
 	return u.startOthers(ctx, names, others)
@@ -676,12 +676,12 @@ const gateLogLines = 10
 // its pid file can report stopped for a moment.
 const gateStoppedLooks = 3
 
-// waitHealthy polls until the service is healthy (see healthy) or within
+// WaitHealthy, the health gate (also of a lab snapshot restore), polls until the service is healthy (see healthy) or within
 // is over. When the runtime reports the service stopped (its process
 // exited: a crash at start) on gateStoppedLooks looks in a row, the gate
 // fails then, without waiting out within, with the runtime's words and
 // the service's last log lines (*StoppedError).
-func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.Runtime, within time.Duration) error {
+func (u *Upgrader) WaitHealthy(ctx context.Context, s *lab.Service, rt runtime.Runtime, within time.Duration) error {
 	u.note("waiting up to %s for %s to be healthy", within, s.Name)
 	poll := u.Poll
 	if poll <= 0 {
