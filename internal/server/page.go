@@ -41,6 +41,15 @@ type pageData struct {
 	// Unfinished are the unfinished upgrades: saga.Describe's line and
 	// the command that finishes each.
 	Unfinished []status.Unfinished
+	// LabSnapshots are the newest lab snapshots.
+	LabSnapshots []pageLabSnapshot
+}
+
+// pageLabSnapshot is one of the newest lab snapshots.
+type pageLabSnapshot struct {
+	Name, Created, Ago, State, Note string
+	Members                         int
+	Bad                             bool // not complete
 }
 
 // pageCert is the CA or a leaf certificate, with the marks of `homelab
@@ -185,6 +194,11 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 		d.Certs = append(d.Certs, cert(c))
 	}
 	d.Unfinished = rep.Unfinished
+	for _, ls := range rep.LabSnapshots {
+		d.LabSnapshots = append(d.LabSnapshots, pageLabSnapshot{Name: ls.Name, Created: ls.Created.In(now.Location()).Format(timeLayout),
+			Ago: status.Ago(ls.Created, now), State: string(ls.State), Note: ls.Note, Members: len(ls.Members),
+			Bad: ls.State != catalog.LabSnapshotComplete})
+	}
 	for _, e := range rep.Failures {
 		d.Failures = append(d.Failures, pageFailure{
 			Time: e.Time.In(now.Location()).Format(timeLayout), Target: e.Target, Kind: e.Kind,
