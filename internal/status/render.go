@@ -100,7 +100,7 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tCREATED\tSTATE\tMEMBERS\tNOTE")
 		for _, ls := range r.LabSnapshots {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", ls.Name, Ago(ls.Created, now), ls.State, len(ls.Members), truncate(dash(ls.Note), 30))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", ls.Name, Ago(ls.Created, now), ls.State, len(ls.Members), truncate(dash(ls.Note), 48))
 		}
 		tw.Flush()
 	}
