@@ -410,6 +410,28 @@ func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 	return rep
 }
 
+// Whole returns the ID of the run's snapshot when it can be restored as a
+// whole (an upgrade's restore point, a lab snapshot's member): the run
+// made one and it is not partial (restic exit 3: files unreadable); a
+// failed after hook, a warning, does not matter. Otherwise the error says
+// why: the run's error wrapped, except a partial snapshot's, which is
+// only quoted, so that the caller's failure does not read as "done with
+// warnings".
+func (r RunReport) Whole() (string, error) {
+	var warn *WarningError
+	switch {
+	case r.Err == nil, errors.As(r.Err, &warn) && warn.Err == nil:
+	case errors.As(r.Err, &warn):
+		return "", errors.New(r.Err.Error())
+	default:
+		return "", r.Err
+	}
+	if r.Run.SnapshotID == "" {
+		return "", errors.New("the backup made no snapshot")
+	}
+	return r.Run.SnapshotID, nil
+}
+
 // WarningError is a job that completed but with warnings (exit code 3):
 // a partial snapshot or a failed after hook.
 type WarningError struct {

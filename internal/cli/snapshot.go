@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"homelab/internal/app"
+	"homelab/internal/catalog"
 	"homelab/internal/labsnapshot"
 	"homelab/internal/saga"
 )
@@ -94,6 +96,15 @@ func resumeLabSnapshotSaga(ctx context.Context, f *Factory, kind, id string, yes
 		writeJSON(io.Out, "snapshot_resume", map[string]any{"saga": rec, "error": errString(err)})
 	} else {
 		fmt.Fprintln(io.Out, saga.Describe(rec))
+	}
+	return err
+}
+
+// noLabSnapshot makes catalog.ErrNotFound from a lab snapshot look-up of
+// name a usage error (exit 2); other errors are returned as they are.
+func noLabSnapshot(name string, err error) error {
+	if errors.Is(err, catalog.ErrNotFound) {
+		return usageErr(fmt.Sprintf("no lab snapshot %q (see homelab snapshot list)", name))
 	}
 	return err
 }

@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"homelab/internal/catalog"
 )
 
 // SnapshotDeleteOptions are the options of homelab snapshot delete.
@@ -55,11 +52,8 @@ func runSnapshotDelete(ctx context.Context, opts *SnapshotDeleteOptions) error {
 		return err
 	}
 	ls, err := m.Delete(ctx, opts.Name)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return usageErr(fmt.Sprintf("no lab snapshot %q (see homelab snapshot list)", opts.Name))
-	}
 	if err != nil {
-		return err
+		return noLabSnapshot(opts.Name, err)
 	}
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, "snapshot_deleted", map[string]any{"name": ls.Name, "members": ls.Members})

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"homelab/internal/catalog"
 	"homelab/internal/labsnapshot"
 	"homelab/internal/saga"
 )
@@ -95,11 +94,8 @@ func runSnapshotRestore(ctx context.Context, opts *SnapshotRestoreOptions) error
 	}
 	defer closeFn()
 	plan, err := m.PlanRestore(ctx, opts.Name)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return usageErr(fmt.Sprintf("no lab snapshot %q (see homelab snapshot list)", opts.Name))
-	}
 	if err != nil {
-		return err
+		return noLabSnapshot(opts.Name, err)
 	}
 	if opts.JSON {
 		if err := writeJSON(opts.IO.Out, "snapshot_restore_plan", plan); err != nil {

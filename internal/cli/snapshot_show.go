@@ -2,15 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"homelab/internal/catalog"
 )
 
 // SnapshotShowOptions are the options of homelab snapshot show.
@@ -60,11 +57,8 @@ func runSnapshotShow(ctx context.Context, opts *SnapshotShowOptions) error {
 	}
 	defer closeFn()
 	c, err := m.Show(ctx, opts.Name)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return usageErr(fmt.Sprintf("no lab snapshot %q (see homelab snapshot list)", opts.Name))
-	}
 	if err != nil {
-		return err
+		return noLabSnapshot(opts.Name, err)
 	}
 	var missing error
 	if !c.Intact {

@@ -314,24 +314,16 @@ func (m *Manager) backupMember(ctx context.Context, sc *saga.StepContext, name, 
 	}
 	m.note("backing up %s", target)
 	rep := m.Backups.Backup(ctx, target)
-	var warn *backup.WarningError
-	switch {
-	case rep.Err == nil, errors.As(rep.Err, &warn) && warn.Err == nil:
-	case errors.As(rep.Err, &warn):
-		// A partial snapshot (files unreadable) is no member.
-		return fmt.Errorf("back up %s: %v", target, rep.Err)
-	default:
-		return fmt.Errorf("back up %s: %w", target, rep.Err)
+	id, err := rep.Whole()
+	if err != nil {
+		return fmt.Errorf("back up %s: %w", target, err)
 	}
-	if rep.Run.SnapshotID == "" {
-		return fmt.Errorf("back up %s: the backup made no snapshot", target)
-	}
-	if err := sc.Set(saga.SnapshotKey(target), rep.Run.SnapshotID); err != nil {
+	if err := sc.Set(saga.SnapshotKey(target), id); err != nil {
 		return err
 	}
-	m.note("%s: restic snapshot %s", target, short(rep.Run.SnapshotID))
+	m.note("%s: restic snapshot %s", target, short(id))
 	return st.AddLabSnapshotMember(ctx, name, catalog.LabSnapshotMember{Target: target, Repository: rep.Run.Repository,
-		SnapshotID: rep.Run.SnapshotID, Time: rep.Run.SnapshotTime, Bytes: rep.Run.Bytes, Files: rep.Run.Files})
+		SnapshotID: id, Time: rep.Run.SnapshotTime, Bytes: rep.Run.Bytes, Files: rep.Run.Files})
 }
 
 // markIncomplete marks name incomplete if it is still creating (an Undo:

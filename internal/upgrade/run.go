@@ -403,24 +403,14 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 	}
 	for _, name := range p.BackupBefore {
 		u.note("backing up %s", name)
-		rep := u.Backups.Backup(ctx, name)
-		var warn *backup.WarningError
-		switch {
-		case rep.Err == nil, errors.As(rep.Err, &warn) && warn.Err == nil:
-		case errors.As(rep.Err, &warn):
-			// A partial snapshot (files unreadable) is no restore point;
-			// not %w: the upgrade failed, it did not end with warnings.
-			return fmt.Errorf("restore point %s: %v", name, rep.Err)
-		default:
-			return fmt.Errorf("restore point %s: %w", name, rep.Err)
+		id, err := u.Backups.Backup(ctx, name).Whole()
+		if err != nil {
+			return fmt.Errorf("restore point %s: %w", name, err)
 		}
-		if rep.Run.SnapshotID == "" {
-			return fmt.Errorf("restore point %s: the backup made no snapshot", name)
-		}
-		if err := sc.Set(snapshotKey(name), rep.Run.SnapshotID); err != nil {
+		if err := sc.Set(snapshotKey(name), id); err != nil {
 			return err
 		}
-		u.note("restore point %s: snapshot %s", name, short(rep.Run.SnapshotID))
+		u.note("restore point %s: snapshot %s", name, short(id))
 	}
 	return nil
 }
