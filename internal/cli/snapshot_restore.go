@@ -140,6 +140,12 @@ func renderRestorePlan(w io.Writer, p labsnapshot.RestorePlan) {
 		stops = strings.Join(p.Services, ", ") + " (those running; started again in reverse, then health gates)"
 	}
 	fmt.Fprintf(w, "  stops: %s\n", stops)
+	if p.LabFileChanged {
+		fmt.Fprintf(w, "  note: the lab file changed since %s; the restore runs with it as it is now (see homelab snapshot show %s --lab-file)\n", p.Name, p.Name)
+	}
+	if len(p.CertsChanged) > 0 {
+		fmt.Fprintf(w, "  note: certificates changed since %s: %s; a restore does not put certificates back\n", p.Name, strings.Join(p.CertsChanged, ", "))
+	}
 }
 
 // restoreVerdict is the one-line outcome of a restore saga.

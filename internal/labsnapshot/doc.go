@@ -31,7 +31,9 @@
 // PlanRestore refuses, before anything changes, a snapshot that is not
 // complete or one of whose members is gone from its repository
 // (*MissingError), and says what the restore does: every target, every
-// version change, what stops. Restore is a saga (kind "snapshot
+// version change, what stops, and whether the lab file or certificates
+// changed since (a restore puts back neither: it runs with the lab file as
+// it is now). Restore is a saga (kind "snapshot
 // restore"): stop the services (the targets' stop lists and the services
 // whose version changes), take a restore point of the current state
 // (itself a lab snapshot, pre-restore-NAME-TIME), restore every member in

@@ -266,21 +266,28 @@ func (m *Manager) capture(ctx context.Context) (versions, fingerprints map[strin
 			versions[name] = v
 		}
 	}
+	fingerprints, labFile, err = m.labState()
+	return versions, fingerprints, labFile, err
+}
+
+// labState reads the lab file and the SHA-256 fingerprints of the
+// certificates that exist ("ca" and the leaves' names).
+func (m *Manager) labState() (fingerprints map[string]string, labFile string, err error) {
 	b, err := os.ReadFile(m.Lab.Path)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("copy the lab file: %w", err)
+		return nil, "", fmt.Errorf("copy the lab file: %w", err)
 	}
 	fingerprints = map[string]string{}
 	rep, err := certs.Status(m.Lab, m.now())
 	if err != nil {
-		return nil, nil, "", err
+		return nil, "", err
 	}
 	for _, c := range append([]certs.Cert{rep.CA}, rep.Leaves...) {
 		if c.Exists && c.SHA256 != "" {
 			fingerprints[c.Name] = c.SHA256
 		}
 	}
-	return versions, fingerprints, string(b), nil
+	return fingerprints, string(b), nil
 }
 
 // record records the lab snapshot name as creating, made by the running

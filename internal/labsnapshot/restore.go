@@ -34,6 +34,13 @@ type RestorePlan struct {
 	// the services whose version changes) and started in reverse.
 	Services []string        `json:"services"`
 	Versions []VersionChange `json:"versions,omitempty"`
+	// LabFileChanged: the lab file differs from the lab snapshot's copy
+	// (homelab snapshot show NAME --lab-file); the restore runs with the
+	// file as it is now. CertsChanged names the certificates whose
+	// fingerprints differ (or that came or went). A restore puts back
+	// neither; the plan says so.
+	LabFileChanged bool     `json:"lab_file_changed,omitempty"`
+	CertsChanged   []string `json:"certs_changed,omitempty"`
 }
 
 // Targets returns the targets of the plan's members, in order.
@@ -89,6 +96,18 @@ func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, er
 		}
 	}
 	p.Services = StopOrder(m.Lab, p.Targets())
+	fps, labFile, err := m.labState()
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	p.LabFileChanged = labFile != c.LabFile
+	names := slices.Concat(slices.Collect(maps.Keys(fps)), slices.Collect(maps.Keys(c.Certs)))
+	slices.Sort(names)
+	for _, n := range slices.Compact(names) {
+		if fps[n] != c.Certs[n] {
+			p.CertsChanged = append(p.CertsChanged, n)
+		}
+	}
 	for _, svc := range slices.Sorted(maps.Keys(c.Versions)) {
 		want := c.Versions[svc]
 		s := m.Lab.Services[svc]
