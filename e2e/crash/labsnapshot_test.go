@@ -94,6 +94,12 @@ func TestCrashLabSnapshot(t *testing.T) {
 		if !strings.Contains(out, "homelab snapshot restore --resume") {
 			t.Errorf("the next restore does not point to --resume:\n%s", out)
 		}
+		out = l.fails("status")
+		for _, want := range []string{"NEEDS ATTENTION: 1 unfinished snapshot restore", "finish it with: homelab snapshot restore --resume "} {
+			if !strings.Contains(out, want) {
+				t.Errorf("status does not say %q:\n%s", want, out)
+			}
+		}
 		l.homelab("snapshot", "restore", "--resume", "--yes")
 		l.nothingLeft()
 		if n := l.psql(l.db, "select count(*) from items"); n != "200" {

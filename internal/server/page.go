@@ -235,8 +235,8 @@ func verdict(r status.Report) (string, string) {
 	case n > 1:
 		summary += fmt.Sprintf("; %d certs, all ok", n)
 	}
-	if n := r.Stalled(); n > 0 {
-		summary += fmt.Sprintf("; %d unfinished upgrade%s", n, plural(n))
+	if t := r.StalledText(); t != "" {
+		summary += "; " + t
 	}
 	if n := len(r.Unfinished) - r.Stalled(); n > 0 {
 		summary += fmt.Sprintf("; %d upgrade%s in progress", n, plural(n))

@@ -237,8 +237,8 @@ func verdict(r Report) string {
 		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
 	}
 	parts = append(parts, r.CertProblems()...)
-	if n := r.Stalled(); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d unfinished upgrade%s", n, plural(n)))
+	if t := r.StalledText(); t != "" {
+		parts = append(parts, t)
 	}
 	return "NEEDS ATTENTION: " + strings.Join(parts, ", ")
 }
