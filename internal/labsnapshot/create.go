@@ -82,7 +82,7 @@ func (m *Manager) createSteps(p CreateParams) []saga.Step {
 		{Name: "record " + p.Name,
 			Do: func(ctx context.Context, sc *saga.StepContext) error { return m.record(ctx, sc, p.Name, p.Note) },
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
-				return m.markIncomplete(ctx, p.Name, fmt.Sprintf("the create did not finish (saga %s)", sc.SagaID()))
+				return m.markIncomplete(ctx, sc, p.Name, "the create did not finish")
 			}},
 		{Name: stopStep,
 			Do: func(ctx context.Context, sc *saga.StepContext) error { return m.stopServices(ctx, sc, p.Services) },

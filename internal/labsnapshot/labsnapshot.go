@@ -333,9 +333,12 @@ func (m *Manager) backupMember(ctx context.Context, sc *saga.StepContext, name, 
 		SnapshotID: id, Time: rep.Run.SnapshotTime, Bytes: rep.Run.Bytes, Files: rep.Run.Files})
 }
 
-// markIncomplete marks name incomplete if it is still creating (an Undo:
-// idempotent, and nothing to do when no record was made).
-func (m *Manager) markIncomplete(ctx context.Context, name, why string) error {
+// markIncomplete marks name incomplete, with why, the saga's error and its
+// ID, if
+// the running saga recorded it and it is still creating (an Undo:
+// idempotent, nothing to do when no record was made, and a lab snapshot
+// of that name made by another saga is left alone).
+func (m *Manager) markIncomplete(ctx context.Context, sc *saga.StepContext, name, why string) error {
 	st, err := m.store()
 	if err != nil {
 		return err
@@ -344,10 +347,16 @@ func (m *Manager) markIncomplete(ctx context.Context, name, why string) error {
 	if errors.Is(err, catalog.ErrNotFound) {
 		return nil
 	}
-	if err != nil || ls.State != catalog.LabSnapshotCreating {
+	if err != nil || ls.State != catalog.LabSnapshotCreating || ls.SagaID != sc.SagaID() {
 		return err
 	}
-	return st.FinishLabSnapshot(ctx, name, catalog.LabSnapshotIncomplete, m.now(), why)
+	// The saga journals why it did not finish before it compensates.
+	if j, jerr := m.journal(); jerr == nil {
+		if rec, jerr := j.Saga(ctx, sc.SagaID()); jerr == nil && rec.Error != "" {
+			why += ": " + rec.Error
+		}
+	}
+	return st.FinishLabSnapshot(ctx, name, catalog.LabSnapshotIncomplete, m.now(), fmt.Sprintf("%s (saga %s)", why, sc.SagaID()))
 }
 
 func (m *Manager) complete(ctx context.Context, name string) error {

@@ -174,7 +174,7 @@ func (m *Manager) restoreSteps(p RestorePlan) []saga.Step {
 				return m.complete(ctx, p.PreRestore)
 			},
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
-				return m.markIncomplete(ctx, p.PreRestore, fmt.Sprintf("the restore point of a restore did not finish (saga %s)", sc.SagaID()))
+				return m.markIncomplete(ctx, sc, p.PreRestore, "the restore point of a restore did not finish")
 			}},
 	}
 	for _, mem := range p.Members {
