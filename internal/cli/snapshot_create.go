@@ -53,6 +53,9 @@ Exits 0 when NAME is complete, 1 when the create failed, 2 for bad usage
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JSON = f.JSON
 			if opts.Resume {
+				if opts.Note != "" || len(opts.Targets) > 0 {
+					return usageErr("--resume takes no --note or --target")
+				}
 				if len(args) == 1 {
 					opts.ResumeID = args[0]
 				}
