@@ -109,13 +109,7 @@ func (m *Manager) runtimeOf(name string) (*lab.Service, runtime.Runtime, error) 
 	if s == nil {
 		return nil, nil, fmt.Errorf("service %s is not in %s", name, m.Lab.Path)
 	}
-	var rt runtime.Runtime
-	var err error
-	if m.Upgrader.Runtime != nil {
-		rt, err = m.Upgrader.Runtime(s)
-	} else {
-		rt, err = runtime.New(s, runtime.Options{})
-	}
+	rt, err := m.Upgrader.ServiceRuntime(s)
 	return s, rt, err
 }
 

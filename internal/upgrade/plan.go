@@ -68,8 +68,9 @@ func (u *Upgrader) note(format string, args ...any) {
 	}
 }
 
-// plainRuntime returns a service's runtime.
-func (u *Upgrader) plainRuntime(s *lab.Service) (runtime.Runtime, error) {
+// ServiceRuntime returns a service's runtime: Runtime's, or runtime.New
+// with the tools in PATH.
+func (u *Upgrader) ServiceRuntime(s *lab.Service) (runtime.Runtime, error) {
 	if u.Runtime != nil {
 		return u.Runtime(s)
 	}
@@ -77,7 +78,7 @@ func (u *Upgrader) plainRuntime(s *lab.Service) (runtime.Runtime, error) {
 }
 
 func (u *Upgrader) runtimeOf(s *lab.Service) (runtime.Runtime, runtime.Versioner, error) {
-	rt, err := u.plainRuntime(s)
+	rt, err := u.ServiceRuntime(s)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,7 +291,7 @@ func pickVersion(text string) (version.Version, error) {
 // version (runtime.ErrNoVersion, or no runtime): a lab snapshot records
 // no version for it.
 func (u *Upgrader) VersionOf(ctx context.Context, s *lab.Service) (v string, ok bool, err error) {
-	rt, err := u.plainRuntime(s)
+	rt, err := u.ServiceRuntime(s)
 	if errors.Is(err, runtime.ErrNoRuntime) {
 		return "", false, nil
 	}

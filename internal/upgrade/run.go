@@ -309,7 +309,7 @@ func (u *Upgrader) runningOthers(ctx context.Context, s *lab.Service, p Plan) ([
 			if name == s.Name || svc == nil || slices.Contains(out, name) {
 				continue
 			}
-			rt, err := u.plainRuntime(svc)
+			rt, err := u.ServiceRuntime(svc)
 			if err != nil {
 				return nil, err
 			}
@@ -339,7 +339,7 @@ func (u *Upgrader) others(ctx context.Context, sc *saga.StepContext, point strin
 		if svc == nil {
 			return nil, nil, nil, fmt.Errorf("service %s (stopped for the rollback) is no longer in %s", name, u.Lab.Path)
 		}
-		rt, err := u.plainRuntime(svc)
+		rt, err := u.ServiceRuntime(svc)
 		if err != nil {
 			return nil, nil, nil, err
 		}
