@@ -1,5 +1,6 @@
 // Package crash is the crash matrix: homelab killed with SIGKILL at each
-// step of a backup, a prune, a replacing restore and a drill, against the
+// step of a backup, a prune, a replacing restore, a drill and a lab
+// snapshot's create and restore (labsnapshot_test.go), against the
 // real restic and PostgreSQL. After each kill the test asserts that the
 // next command of the same kind succeeds, that nothing is left behind (no
 // restic lock, no process, no drill or staging database, no drill

@@ -410,6 +410,28 @@ func (m *Manager) Backup(ctx context.Context, name string) RunReport {
 	return rep
 }
 
+// Whole returns the ID of the run's snapshot when it can be restored as a
+// whole (an upgrade's restore point, a lab snapshot's member): the run
+// made one and it is not partial (restic exit 3: files unreadable); a
+// failed after hook, a warning, does not matter. Otherwise the error says
+// why: the run's error wrapped, except a partial snapshot's, which is
+// only quoted, so that the caller's failure does not read as "done with
+// warnings".
+func (r RunReport) Whole() (string, error) {
+	var warn *WarningError
+	switch {
+	case r.Err == nil, errors.As(r.Err, &warn) && warn.Err == nil:
+	case errors.As(r.Err, &warn):
+		return "", errors.New(r.Err.Error())
+	default:
+		return "", r.Err
+	}
+	if r.Run.SnapshotID == "" {
+		return "", errors.New("the backup made no snapshot")
+	}
+	return r.Run.SnapshotID, nil
+}
+
 // WarningError is a job that completed but with warnings (exit code 3):
 // a partial snapshot or a failed after hook.
 type WarningError struct {
@@ -792,8 +814,10 @@ func (m *Manager) Verify(ctx context.Context, name string) DrillOutcome {
 }
 
 // PlanPrune computes the target's retention plan, protecting the newest
-// snapshot that passed a restore drill and the snapshots that unfinished
-// sagas need (an upgrade's restore points: saga.PinnedSnapshots).
+// snapshot that passed a restore drill, the snapshots that unfinished
+// sagas need (an upgrade's restore points: saga.PinnedSnapshots) and the
+// members of lab snapshots that are complete or being created
+// (catalog.HeldMembers; the plan's HeldBy names them).
 func (m *Manager) PlanPrune(ctx context.Context, name string) (PrunePlan, error) {
 	t, p, err := m.Target(ctx, name)
 	if err != nil {
@@ -839,7 +863,34 @@ func (m *Manager) planPrune(ctx context.Context, t Target, p Provider) (PrunePla
 			}
 		}
 	}
-	return p.PlanPrune(ctx, t, protect)
+	// The members of lab snapshots that hold theirs (complete, or being
+	// created): a snapshot restore needs every one.
+	var held map[string][]string
+	if ls, ok := m.Catalog.(catalog.LabSnapshots); ok {
+		all, err := ls.LabSnapshotList(ctx, 0)
+		if err != nil {
+			return PrunePlan{}, err
+		}
+		held = catalog.HeldMembers(all, t.Name())
+		for id := range held {
+			if !slices.Contains(protect, id) {
+				protect = append(protect, id)
+			}
+		}
+	}
+	plan, err := p.PlanPrune(ctx, t, protect)
+	if err != nil || len(held) == 0 {
+		return plan, err
+	}
+	for _, s := range slices.Concat(plan.Keep, plan.Protected) {
+		if names, ok := held[s.ID]; ok {
+			if plan.HeldBy == nil {
+				plan.HeldBy = map[string][]string{}
+			}
+			plan.HeldBy[s.ID] = names
+		}
+	}
+	return plan, nil
 }
 
 // Prune applies the target's retention (or only plans it when dryRun) and

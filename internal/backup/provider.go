@@ -170,8 +170,12 @@ type PrunePlan struct {
 	Keep   []Snapshot `json:"keep"`
 	Remove []Snapshot `json:"remove"`
 	// Protected are snapshots the policy would remove but homelab keeps:
-	// the newest snapshot that passed a restore drill.
+	// the newest snapshot that passed a restore drill, the restore points
+	// of unfinished sagas, and the members of lab snapshots (HeldBy).
 	Protected []Snapshot `json:"protected"`
+	// HeldBy maps each kept snapshot (in Keep or Protected) that is a
+	// member of lab snapshots to their names.
+	HeldBy map[string][]string `json:"held_by,omitempty"`
 }
 
 // ResticSnapshots implements List, PlanPrune and Prune for providers that

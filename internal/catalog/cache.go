@@ -16,11 +16,12 @@ type Versioned interface {
 	Store
 	Lookup
 	Journal
+	LabSnapshots
 	Version(ctx context.Context) (uint64, error)
 }
 
 // Cache is a Store, a Lookup and a Journal over a Versioned store that
-// answers Summaries, Events and Sagas from memory for as long as the
+// answers Summaries, Events, Sagas and LabSnapshotList from memory for as long as the
 // store's Version stays the same, and passes every other call (writes
 // included) to the store. Each cached call costs one Version (a PRAGMA
 // on SQLite) instead of its queries; the first call after a change, by
@@ -44,6 +45,7 @@ type Cache struct {
 	sums    map[string]Summary
 	events  map[int][]Event
 	sagas   map[string][]Saga // by sagaKey of the filter
+	labs    map[int][]LabSnapshot
 }
 
 var (
@@ -67,7 +69,7 @@ func (c *Cache) current(ctx context.Context) (uint64, error) {
 	defer c.mu.Unlock()
 	if !c.valid || c.version != v {
 		c.valid, c.version = true, v
-		c.sums, c.events, c.sagas = nil, map[int][]Event{}, map[string][]Saga{}
+		c.sums, c.events, c.sagas, c.labs = nil, map[int][]Event{}, map[string][]Saga{}, map[int][]LabSnapshot{}
 	}
 	return v, nil
 }
@@ -158,6 +160,30 @@ func (c *Cache) Sagas(ctx context.Context, f SagaFilter) ([]Saga, error) {
 	for i := range out {
 		out[i].Plan = slices.Clone(out[i].Plan)
 		out[i].Steps = slices.Clone(out[i].Steps)
+	}
+	return out, nil
+}
+
+// LabSnapshotList returns the store's LabSnapshotList(limit), cached by
+// limit while its version stays; each call gets its own copy of the slice
+// and of the members (the maps are shared and must not be changed).
+func (c *Cache) LabSnapshotList(ctx context.Context, limit int) ([]LabSnapshot, error) {
+	v, err := c.current(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list lab snapshots: %w", err)
+	}
+	c.mu.Lock()
+	ls, ok := c.labs[limit]
+	c.mu.Unlock()
+	if !ok {
+		if ls, err = c.Versioned.LabSnapshotList(ctx, limit); err != nil {
+			return nil, err
+		}
+		c.keep(v, func() { c.labs[limit] = ls })
+	}
+	out := slices.Clone(ls)
+	for i := range out {
+		out[i].Members = slices.Clone(out[i].Members)
 	}
 	return out, nil
 }

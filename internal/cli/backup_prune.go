@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,8 +29,11 @@ func NewCmdBackupPrune(f *Factory, runF func(*BackupPruneOptions) error) *cobra.
 		Short: "Apply retention (restic forget + prune); the newest drilled snapshot is always kept",
 		Long: `Apply each target's retention: restic forget --dry-run scoped by the target's
 tags decides, homelab keeps in addition the newest snapshot that passed a
-restore drill, then forgets exactly the rest and runs restic prune.
---dry-run shows what would go.
+restore drill, the restore points of unfinished upgrades and lab
+snapshots, and every member of a lab snapshot (homelab snapshot) that is
+complete or being created, then forgets exactly the rest and runs restic
+prune. --dry-run shows what would go; both say which lab snapshot holds
+each kept member.
 
 ` + exitCodesHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,10 +81,15 @@ func runBackupPrune(ctx context.Context, opts *BackupPruneOptions) error {
 			verb = "would remove"
 		}
 		fmt.Fprintf(opts.IO.Out, "%s %s: keep %d, %s %d", mark(opts.IO.StdoutTTY, true), name, len(plan.Keep)+len(plan.Protected), verb, len(plan.Remove))
-		if len(plan.Protected) > 0 {
+		if len(plan.Protected) > 0 && plan.HeldBy[plan.Protected[0].ID] == nil {
 			fmt.Fprintf(opts.IO.Out, " (kept %s: newest snapshot that passed a restore drill)", short(plan.Protected[0].ID))
 		}
 		fmt.Fprintln(opts.IO.Out)
+		for _, s := range slices.Concat(plan.Keep, plan.Protected) {
+			if names := plan.HeldBy[s.ID]; names != nil {
+				fmt.Fprintf(opts.IO.Out, "    kept %s %s: held by lab snapshot %s\n", s.ShortID, s.Time.Local().Format(time.DateTime), strings.Join(names, ", "))
+			}
+		}
 		for _, s := range plan.Remove {
 			fmt.Fprintf(opts.IO.Out, "    %s %s %s\n", verb, s.ShortID, s.Time.Local().Format(time.DateTime))
 		}

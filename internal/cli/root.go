@@ -97,8 +97,8 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	root.PersistentFlags().BoolVar(&f.JSON, "json", false, "print results as JSON lines (a failure ends with an exit_error line on stderr)")
 	root.PersistentFlags().BoolVarP(&f.Verbose, "verbose", "v", false, "log what homelab runs")
 	root.AddCommand(NewCmdVersion(f, nil), NewCmdLab(f), NewCmdRepo(f), NewCmdBackup(f), NewCmdStatus(f, nil), NewCmdServe(f, nil), NewCmdCert(f))
-	root.AddCommand(NewCmdLogs(f, nil), NewCmdUpgrade(f, nil))
 	root.AddCommand(NewCmdDeploy(f, nil), NewCmdRollback(f, nil), NewCmdMigrations(f))
+	root.AddCommand(NewCmdLogs(f, nil), NewCmdUpgrade(f, nil), NewCmdSnapshot(f))
 	// An unfinished upgrade (a killed process, a power loss) is reported by
 	// every command that reads the lab, until it is resumed (status shows
 	// it on its page).

@@ -64,6 +64,16 @@ var (
 	// unfinished with no process at work on it (killed mid-way, or
 	// needing attention after a failed rollback: status's UNFINISHED),
 	// else 0.
+	// descLabSnapshots counts the lab snapshots by state;
+	// descLabSnapshotNewest is when the newest complete one was taken (its
+	// age is time() minus it: a timestamp, like the backups', keeps the
+	// samples of an unchanged catalog equal from scrape to scrape).
+	descLabSnapshots = prometheus.NewDesc("homelab_lab_snapshots",
+		"Lab snapshots (homelab snapshot) in the catalog, by state (creating, complete, incomplete).",
+		[]string{"state"}, nil)
+	descLabSnapshotNewest = prometheus.NewDesc("homelab_lab_snapshot_newest_timestamp_seconds",
+		"When the newest complete lab snapshot was taken, as a Unix time (its age: time() minus this); absent when there is none.",
+		nil, nil)
 	descUpgradeUnfinished = prometheus.NewDesc("homelab_upgrade_unfinished",
 		"1 while an upgrade of the service is unfinished and no homelab process works on it (killed mid-way, or needing attention), else 0; reported for every service with an upgrade section and every service with an unfinished upgrade.",
 		[]string{"service"}, nil)
@@ -107,7 +117,7 @@ func NewCollector(l func() *lab.Lab, store catalog.Store, now func() time.Time) 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBackupLastSuccess, descBackupDuration, descBackupSize,
-		descDrillLastSuccess, descDrillRestore, descJobFailures, descTargetOverdue, descUpgradeUnfinished} {
+		descDrillLastSuccess, descDrillRestore, descJobFailures, descTargetOverdue, descUpgradeUnfinished, descLabSnapshots, descLabSnapshotNewest} {
 		ch <- d
 	}
 }
@@ -206,6 +216,26 @@ func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 		}
 		for _, name := range slices.Sorted(maps.Keys(unfinished)) {
 			gauge(descUpgradeUnfinished, unfinished[name], name)
+		}
+	}
+	if ls, ok := c.store.(catalog.LabSnapshots); ok {
+		all, err := ls.LabSnapshotList(ctx, 0)
+		if err != nil {
+			return nil, err
+		}
+		count := map[catalog.LabSnapshotState]float64{catalog.LabSnapshotCreating: 0, catalog.LabSnapshotComplete: 0, catalog.LabSnapshotIncomplete: 0}
+		var newest time.Time
+		for _, s := range all {
+			count[s.State]++
+			if s.State == catalog.LabSnapshotComplete && s.Created.After(newest) {
+				newest = s.Created
+			}
+		}
+		for _, st := range slices.Sorted(maps.Keys(count)) {
+			gauge(descLabSnapshots, count[st], string(st))
+		}
+		if !newest.IsZero() {
+			out = append(out, sample{desc: descLabSnapshotNewest, typ: prometheus.GaugeValue, value: seconds(newest)})
 		}
 	}
 	return out, nil

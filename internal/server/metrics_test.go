@@ -217,7 +217,26 @@ func TestMetricsAtScrapeTime(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if got := series(t, before, "homelab_lab_snapshots", dto.MetricType_GAUGE); !equalMaps(got, map[string]float64{"complete": 0, "creating": 0, "incomplete": 0}) {
+		t.Errorf("lab snapshots before any: %v", got)
+	}
+	if _, ok := before["homelab_lab_snapshot_newest_timestamp_seconds"]; ok {
+		t.Error("a newest lab snapshot before any")
+	}
+	for _, ls := range []catalog.LabSnapshot{
+		{Name: "old", State: catalog.LabSnapshotComplete, Created: at(0, -30)},
+		{Name: "before", State: catalog.LabSnapshotComplete, Created: at(0, -7)},
+		{Name: "failed", State: catalog.LabSnapshotIncomplete, Created: at(0, -6)},
+	} {
+		if err := f.store.CreateLabSnapshot(t.Context(), ls); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	after := scrape(t, f.url, auth...)
+	if got := series(t, after, "homelab_lab_snapshots", dto.MetricType_GAUGE); !equalMaps(got, map[string]float64{"complete": 2, "creating": 0, "incomplete": 1}) {
+		t.Errorf("lab snapshots: %v, want 2 complete and 1 incomplete", got)
+	}
 	checks := []struct {
 		name, labels string
 		typ          dto.MetricType
@@ -231,6 +250,7 @@ func TestMetricsAtScrapeTime(t *testing.T) {
 		{"homelab_drill_restore_seconds", "gitlab-db", dto.MetricType_GAUGE, 55},
 		{"homelab_job_failures_total", "backup/scratch", dto.MetricType_COUNTER, 1},
 		{"homelab_upgrade_unfinished", "gitlab", dto.MetricType_GAUGE, 1},
+		{"homelab_lab_snapshot_newest_timestamp_seconds", "", dto.MetricType_GAUGE, float64(at(0, -7).Unix())},
 	}
 	for _, c := range checks {
 		got, ok := series(t, after, c.name, c.typ)[c.labels]

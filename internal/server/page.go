@@ -44,6 +44,15 @@ type pageData struct {
 	// Deploys are the blue/green services' lines (status.DeployLine,
 	// status.LastLine).
 	Deploys []pageDeploy
+	// LabSnapshots are the newest lab snapshots.
+	LabSnapshots []pageLabSnapshot
+}
+
+// pageLabSnapshot is one of the newest lab snapshots.
+type pageLabSnapshot struct {
+	Name, Created, Ago, State, Note string
+	Members                         int
+	Bad                             bool // not complete
 }
 
 // pageCert is the CA or a leaf certificate, with the marks of `homelab
@@ -191,6 +200,11 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 	for _, ds := range rep.Deploys {
 		d.Deploys = append(d.Deploys, pageDeploy{Service: ds.Service, Colors: status.DeployLine(ds), Last: status.LastLine(ds, now), Bad: ds.Error != ""})
 	}
+	for _, ls := range rep.LabSnapshots {
+		d.LabSnapshots = append(d.LabSnapshots, pageLabSnapshot{Name: ls.Name, Created: ls.Created.In(now.Location()).Format(timeLayout),
+			Ago: status.Ago(ls.Created, now), State: string(ls.State), Note: ls.Note, Members: len(ls.Members),
+			Bad: ls.State != catalog.LabSnapshotComplete})
+	}
 	for _, e := range rep.Failures {
 		d.Failures = append(d.Failures, pageFailure{
 			Time: e.Time.In(now.Location()).Format(timeLayout), Target: e.Target, Kind: e.Kind,
@@ -227,8 +241,8 @@ func verdict(r status.Report) (string, string) {
 	case n > 1:
 		summary += fmt.Sprintf("; %d certs, all ok", n)
 	}
-	if n := r.Stalled(); n > 0 {
-		summary += fmt.Sprintf("; %d unfinished upgrade%s", n, plural(n))
+	if t := r.StalledText(); t != "" {
+		summary += "; " + t
 	}
 	if n := len(r.Unfinished) - r.Stalled(); n > 0 {
 		summary += fmt.Sprintf("; %d upgrade%s in progress", n, plural(n))

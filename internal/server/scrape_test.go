@@ -116,6 +116,7 @@ type uncached struct {
 	catalog.Store
 	catalog.Lookup
 	catalog.Journal
+	catalog.LabSnapshots
 }
 
 // homelabMetrics are the lines of a /metrics body about homelab's own
@@ -151,7 +152,7 @@ func TestCachedEqualsFresh(t *testing.T) {
 	var prevPage, prevMetrics string
 	check := func(step string, pageChange, metricsChange bool, want ...string) {
 		t.Helper()
-		fresh := scrapeServerOf(t, uncached{s, s, s}, l, clock).Handler()
+		fresh := scrapeServerOf(t, uncached{s, s, s, s}, l, clock).Handler()
 		for i := range 2 { // the second from the cache
 			code, page := serve(h, "/")
 			mcode, metrics := serve(h, "/metrics")
@@ -207,6 +208,15 @@ func TestCachedEqualsFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after a drill and an event by another handle", true, true, "check a.txt: gone", "drill of t02 failed")
+
+	// A lab snapshot taken by another handle: listed on the page, counted
+	// and dated in the metrics.
+	if err := other.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before-upgrade", Note: "risky", State: catalog.LabSnapshotComplete,
+		Created: epoch.Add(-30 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a lab snapshot by another handle", true, true, "before-upgrade", `homelab_lab_snapshots{state="complete"} 1`,
+		fmt.Sprintf("homelab_lab_snapshot_newest_timestamp_seconds %v", float64(epoch.Add(-30*time.Minute).Unix())))
 
 	// Time passes, nothing is written: the ages move, and t01's backup
 	// falls due (the slot at 03:00 plus its grace) and then overdue.

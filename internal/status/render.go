@@ -100,6 +100,16 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		}
 	}
 
+	if len(r.LabSnapshots) > 0 {
+		b.WriteString("\nLAB SNAPSHOTS\n")
+		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCREATED\tSTATE\tMEMBERS\tNOTE")
+		for _, ls := range r.LabSnapshots {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", ls.Name, Ago(ls.Created, now), ls.State, len(ls.Members), truncate(dash(ls.Note), 48))
+		}
+		tw.Flush()
+	}
+
 	b.WriteString("\nRECENT FAILURES\n")
 	if len(r.Failures) == 0 {
 		b.WriteString("none\n")
@@ -232,8 +242,8 @@ func verdict(r Report) string {
 		parts = append(parts, fmt.Sprintf("%d service%s failing", n, plural(n)))
 	}
 	parts = append(parts, r.CertProblems()...)
-	if n := r.Stalled(); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d unfinished upgrade%s", n, plural(n)))
+	if t := r.StalledText(); t != "" {
+		parts = append(parts, t)
 	}
 	if n := r.DeploysUnknown(); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d blue/green service%s unknown", n, plural(n)))
@@ -543,6 +553,10 @@ func RenderJSON(w io.Writer, r Report) error {
 	}
 	out.Unfinished = r.Unfinished
 	out.Deploys = r.Deploys
+	for _, ls := range r.LabSnapshots {
+		out.LabSnapshots = append(out.LabSnapshots, jsonLabSnapshot{Name: ls.Name, Created: rfc3339(ls.Created),
+			State: string(ls.State), Members: len(ls.Members), Note: ls.Note})
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out); err != nil {
@@ -565,6 +579,18 @@ type jsonReport struct {
 	Unfinished []Unfinished `json:"unfinished,omitempty"`
 	// Deploys are the blue/green services; left out when none.
 	Deploys []DeployStatus `json:"deploys,omitempty"`
+	// LabSnapshots are the newest lab snapshots; left out when none.
+	LabSnapshots []jsonLabSnapshot `json:"lab_snapshots,omitempty"`
+}
+
+// jsonLabSnapshot is one of the newest lab snapshots; members is their
+// count (homelab snapshot show lists them).
+type jsonLabSnapshot struct {
+	Name    string `json:"name"`
+	Created string `json:"created"`
+	State   string `json:"state"`
+	Members int    `json:"members"`
+	Note    string `json:"note,omitempty"`
 }
 
 // jsonCert is the CA or a leaf; not_after, window_start and days_left are

@@ -1,6 +1,9 @@
 package status
 
 import (
+	"fmt"
+	"strings"
+
 	"homelab/internal/catalog"
 	"homelab/internal/saga"
 )
@@ -50,4 +53,26 @@ func (r Report) Stalled() int {
 		}
 	}
 	return n
+}
+
+// StalledText says how many unfinished sagas no process works on, by
+// kind in order of first appearance: "1 unfinished upgrade", "2
+// unfinished upgrades, 1 unfinished snapshot restore"; empty when none.
+func (r Report) StalledText() string {
+	var kinds []string
+	n := map[string]int{}
+	for _, u := range r.Unfinished {
+		if u.InProgress {
+			continue
+		}
+		if n[u.Kind] == 0 {
+			kinds = append(kinds, u.Kind)
+		}
+		n[u.Kind]++
+	}
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d unfinished %s%s", n[k], k, plural(n[k]))
+	}
+	return strings.Join(parts, ", ")
 }

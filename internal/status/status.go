@@ -34,6 +34,9 @@ const (
 	MinGrace = 10 * time.Minute
 	// MaxFailures is how many recent failures a report lists.
 	MaxFailures = 10
+	// MaxLabSnapshots is how many of the newest lab snapshots a report
+	// lists.
+	MaxLabSnapshots = 5
 	// eventWindow is how many of the newest events are searched for
 	// failures.
 	eventWindow = 500
@@ -62,6 +65,10 @@ type Report struct {
 	// Deploys are the blue/green services (deploy.go); nil until
 	// AddDeploys, and when the lab has none.
 	Deploys []DeployStatus
+	// LabSnapshots are the newest lab snapshots (homelab snapshot), newest
+	// first, at most MaxLabSnapshots; Build reads them when the store
+	// keeps them. They are shown, and change nothing of Healthy.
+	LabSnapshots []catalog.LabSnapshot
 	// Healthy is true when no target is overdue, no target's last backup
 	// run failed, no target's last drill failed, (after AddServices) no
 	// service's health probe failed and (after AddCerts) every
@@ -104,7 +111,8 @@ func (t TargetStatus) DrillFailed() bool {
 // Build reads the status of every backup target of l from store as of now:
 // the targets' summaries (catalog.Summaries, a few queries whatever the
 // number of targets) and the newest events; and, when store keeps a saga
-// journal (catalog.Journal), the unfinished sagas (AddUnfinished).
+// journal (catalog.Journal), the unfinished sagas (AddUnfinished); and,
+// when it keeps lab snapshots, the newest of them.
 func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) (Report, error) {
 	sums, err := catalog.Summaries(ctx, store)
 	if err != nil {
@@ -125,6 +133,11 @@ func Build(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time) 
 			return Report{}, fmt.Errorf("status: %w", err)
 		}
 		r.AddUnfinished(recs, l.StateDir)
+	}
+	if ls, ok := store.(catalog.LabSnapshots); ok {
+		if r.LabSnapshots, err = ls.LabSnapshotList(ctx, MaxLabSnapshots); err != nil {
+			return Report{}, fmt.Errorf("status: %w", err)
+		}
 	}
 	return r, nil
 }

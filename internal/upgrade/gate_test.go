@@ -73,10 +73,10 @@ func TestHealthGateFailsAtOnceWhenStopped(t *testing.T) {
 			// context's deadline instead of a StoppedError.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			err := u.waitHealthy(ctx, tc.svc, rt, time.Hour)
+			err := u.WaitHealthy(ctx, tc.svc, rt, time.Hour)
 			var se *StoppedError
 			if !errors.As(err, &se) {
-				t.Fatalf("waitHealthy = %v, want a *StoppedError", err)
+				t.Fatalf("WaitHealthy = %v, want a *StoppedError", err)
 			}
 			for _, w := range tc.wantText {
 				if !strings.Contains(err.Error(), w) {
@@ -104,7 +104,7 @@ func TestHealthGateWaitsThroughRestarting(t *testing.T) {
 		{State: runtime.Restarting}, {State: runtime.Restarting}, {State: runtime.Running, Detail: "pid 42"},
 	}}
 	u := &Upgrader{Lab: &lab.Lab{Path: "lab.yaml"}, Poll: time.Millisecond}
-	if err := u.waitHealthy(context.Background(), &lab.Service{Name: "app"}, rt, time.Hour); err != nil {
-		t.Fatalf("waitHealthy = %v, want healthy", err)
+	if err := u.WaitHealthy(context.Background(), &lab.Service{Name: "app"}, rt, time.Hour); err != nil {
+		t.Fatalf("WaitHealthy = %v, want healthy", err)
 	}
 }

@@ -68,8 +68,9 @@ func (u *Upgrader) note(format string, args ...any) {
 	}
 }
 
-// plainRuntime returns a service's runtime.
-func (u *Upgrader) plainRuntime(s *lab.Service) (runtime.Runtime, error) {
+// ServiceRuntime returns a service's runtime: Runtime's, or runtime.New
+// with the tools in PATH.
+func (u *Upgrader) ServiceRuntime(s *lab.Service) (runtime.Runtime, error) {
 	if u.Runtime != nil {
 		return u.Runtime(s)
 	}
@@ -77,7 +78,7 @@ func (u *Upgrader) plainRuntime(s *lab.Service) (runtime.Runtime, error) {
 }
 
 func (u *Upgrader) runtimeOf(s *lab.Service) (runtime.Runtime, runtime.Versioner, error) {
-	rt, err := u.plainRuntime(s)
+	rt, err := u.ServiceRuntime(s)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -281,4 +282,33 @@ func pickVersion(text string) (version.Version, error) {
 		return version.Version{}, errors.New("the version command printed nothing")
 	}
 	return version.Version{}, fmt.Errorf("no version in %q", text)
+}
+
+// VersionOf returns the version service s runs, as an upgrade writes it
+// and SetVersion takes it: a compose service's image tag as written, else
+// the version picked out of the version command's output (currentVersion).
+// ok is false, with no error, when s's runtime cannot report or change a
+// version (runtime.ErrNoVersion, or no runtime): a lab snapshot records
+// no version for it.
+func (u *Upgrader) VersionOf(ctx context.Context, s *lab.Service) (v string, ok bool, err error) {
+	rt, err := u.ServiceRuntime(s)
+	if errors.Is(err, runtime.ErrNoRuntime) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	ver, err := runtime.AsVersioner(rt)
+	if errors.Is(err, runtime.ErrNoVersion) {
+		return "", false, nil
+	}
+	if rt.Kind() == lab.RuntimeCompose {
+		text, err := ver.Version(ctx)
+		return text, err == nil, err
+	}
+	cur, err := currentVersion(ctx, ver)
+	if err != nil {
+		return "", false, fmt.Errorf("service %s: read the current version: %w", s.Name, err)
+	}
+	return cur.String(), true, nil
 }

@@ -267,7 +267,7 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 					return u.rollBack(ctx, sc, s, rt, ver, p, point, prev, v)
 				}},
 			saga.Step{Name: waitHealthyStep(v), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
-				return u.waitHealthy(ctx, s, rt, p.HealthyWithin)
+				return u.WaitHealthy(ctx, s, rt, p.HealthyWithin)
 			}},
 		)
 		if p.PostStep != "" {
@@ -309,7 +309,7 @@ func (u *Upgrader) runningOthers(ctx context.Context, s *lab.Service, p Plan) ([
 			if name == s.Name || svc == nil || slices.Contains(out, name) {
 				continue
 			}
-			rt, err := u.plainRuntime(svc)
+			rt, err := u.ServiceRuntime(svc)
 			if err != nil {
 				return nil, err
 			}
@@ -339,7 +339,7 @@ func (u *Upgrader) others(ctx context.Context, sc *saga.StepContext, point strin
 		if svc == nil {
 			return nil, nil, nil, fmt.Errorf("service %s (stopped for the rollback) is no longer in %s", name, u.Lab.Path)
 		}
-		rt, err := u.plainRuntime(svc)
+		rt, err := u.ServiceRuntime(svc)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -403,24 +403,14 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 	}
 	for _, name := range p.BackupBefore {
 		u.note("backing up %s", name)
-		rep := u.Backups.Backup(ctx, name)
-		var warn *backup.WarningError
-		switch {
-		case rep.Err == nil, errors.As(rep.Err, &warn) && warn.Err == nil:
-		case errors.As(rep.Err, &warn):
-			// A partial snapshot (files unreadable) is no restore point;
-			// not %w: the upgrade failed, it did not end with warnings.
-			return fmt.Errorf("restore point %s: %v", name, rep.Err)
-		default:
-			return fmt.Errorf("restore point %s: %w", name, rep.Err)
+		id, err := u.Backups.Backup(ctx, name).Whole()
+		if err != nil {
+			return fmt.Errorf("restore point %s: %w", name, err)
 		}
-		if rep.Run.SnapshotID == "" {
-			return fmt.Errorf("restore point %s: the backup made no snapshot", name)
-		}
-		if err := sc.Set(snapshotKey(name), rep.Run.SnapshotID); err != nil {
+		if err := sc.Set(snapshotKey(name), id); err != nil {
 			return err
 		}
-		u.note("restore point %s: snapshot %s", name, short(rep.Run.SnapshotID))
+		u.note("restore point %s: snapshot %s", name, short(id))
 	}
 	return nil
 }
@@ -440,7 +430,7 @@ func (u *Upgrader) restartAfterRestorePoint(ctx context.Context, sc *saga.StepCo
 		if err := rt.Start(ctx); err != nil {
 			return err
 		}
-		if err := u.waitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
+		if err := u.WaitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
 			return err
 		}
 	}
@@ -660,7 +650,7 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
-	if err := u.waitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
+	if err := u.WaitHealthy(ctx, s, rt, p.HealthyWithin); err != nil {
 		return err
 	}
 	return u.startOthers(ctx, names, others)
@@ -676,12 +666,12 @@ const gateLogLines = 10
 // its pid file can report stopped for a moment.
 const gateStoppedLooks = 3
 
-// waitHealthy polls until the service is healthy (see healthy) or within
+// WaitHealthy, the health gate (also of a lab snapshot restore), polls until the service is healthy (see healthy) or within
 // is over. When the runtime reports the service stopped (its process
 // exited: a crash at start) on gateStoppedLooks looks in a row, the gate
 // fails then, without waiting out within, with the runtime's words and
 // the service's last log lines (*StoppedError).
-func (u *Upgrader) waitHealthy(ctx context.Context, s *lab.Service, rt runtime.Runtime, within time.Duration) error {
+func (u *Upgrader) WaitHealthy(ctx context.Context, s *lab.Service, rt runtime.Runtime, within time.Duration) error {
 	u.note("waiting up to %s for %s to be healthy", within, s.Name)
 	poll := u.Poll
 	if poll <= 0 {

@@ -1,0 +1,265 @@
+package labsnapshot
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/runtime"
+	"homelab/internal/saga"
+)
+
+// VersionChange is a service whose version a restore sets back.
+type VersionChange struct {
+	Service string `json:"service"`
+	// From is the version it runs now, To the lab snapshot's.
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// RestorePlan is what a restore does; it is journalled as the restore
+// saga's params, so that Resume builds the same steps.
+type RestorePlan struct {
+	Name string `json:"name"`
+	// PreRestore names the restore point the saga takes first, itself a
+	// lab snapshot: pre-restore-NAME-TIME.
+	PreRestore string `json:"pre_restore"`
+	// Members are restored in place, in order (by target).
+	Members []catalog.LabSnapshotMember `json:"members"`
+	// Services are stopped in this order (the members' stop lists, then
+	// the services whose version changes) and started in reverse.
+	Services []string        `json:"services"`
+	Versions []VersionChange `json:"versions,omitempty"`
+	// LabFileChanged: the lab file differs from the lab snapshot's copy
+	// (homelab snapshot show NAME --lab-file); the restore runs with the
+	// file as it is now. CertsChanged names the certificates whose
+	// fingerprints differ (or that came or went). A restore puts back
+	// neither; the plan says so.
+	LabFileChanged bool     `json:"lab_file_changed,omitempty"`
+	CertsChanged   []string `json:"certs_changed,omitempty"`
+}
+
+// Targets returns the targets of the plan's members, in order.
+func (p RestorePlan) Targets() []string {
+	out := make([]string, len(p.Members))
+	for i, m := range p.Members {
+		out[i] = m.Target
+	}
+	return out
+}
+
+// MissingError is a restore refused because members are not in their
+// repositories (forgotten by hand, or the repository replaced) or could
+// not be checked; nothing was stopped or changed.
+type MissingError struct {
+	Name    string
+	Missing []MemberState
+}
+
+func (e *MissingError) Error() string {
+	var parts []string
+	for _, m := range e.Missing {
+		why := "missing from repository " + m.Repository
+		if m.Error != "" {
+			why = m.Error
+		}
+		parts = append(parts, fmt.Sprintf("%s (restic snapshot %s): %s", m.Target, short(m.SnapshotID), why))
+	}
+	return fmt.Sprintf("lab snapshot %s cannot be restored, nothing was changed: %s", e.Name, strings.Join(parts, "; "))
+}
+
+// PlanRestore works out the restore of the lab snapshot name without
+// changing anything. It refuses (wrapped ErrNotComplete) a lab snapshot
+// that is not complete, with a *MissingError one whose members are not
+// all in their repositories (each listed, not assumed), and with the
+// in-place restore's own refusals (backup.Manager.PlanRestore: the
+// privileges a postgres restore needs).
+func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, error) {
+	c, err := m.Show(ctx, name)
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	if c.State != catalog.LabSnapshotComplete {
+		return RestorePlan{}, fmt.Errorf("lab snapshot %s is %s: %w", name, c.State, ErrNotComplete)
+	}
+	if missing := c.Missing(); len(missing) > 0 {
+		return RestorePlan{}, &MissingError{Name: name, Missing: missing}
+	}
+	p := RestorePlan{Name: name, PreRestore: "pre-restore-" + name + "-" + m.now().Format("20060102T150405Z"), Members: c.LabSnapshot.Members}
+	for _, mem := range p.Members {
+		if _, err := m.Backups.PlanRestore(ctx, mem.Target, mem.SnapshotID, backup.Destination{InPlace: true}); err != nil {
+			return RestorePlan{}, err
+		}
+	}
+	p.Services = StopOrder(m.Lab, p.Targets())
+	fps, labFile, err := m.labState()
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	p.LabFileChanged = labFile != c.LabFile
+	names := slices.Concat(slices.Collect(maps.Keys(fps)), slices.Collect(maps.Keys(c.Certs)))
+	slices.Sort(names)
+	for _, n := range slices.Compact(names) {
+		if fps[n] != c.Certs[n] {
+			p.CertsChanged = append(p.CertsChanged, n)
+		}
+	}
+	for _, svc := range slices.Sorted(maps.Keys(c.Versions)) {
+		want := c.Versions[svc]
+		s := m.Lab.Services[svc]
+		if s == nil {
+			continue // no longer in the lab: nothing to set
+		}
+		cur, ok, err := m.Upgrader.VersionOf(ctx, s)
+		if err != nil {
+			return RestorePlan{}, err
+		}
+		if !ok || cur == want {
+			continue
+		}
+		p.Versions = append(p.Versions, VersionChange{Service: svc, From: cur, To: want})
+		if !slices.Contains(p.Services, svc) {
+			p.Services = append(p.Services, svc)
+		}
+	}
+	return p, nil
+}
+
+// Restore runs the restore saga of p (see the package documentation). A
+// failure returns a *saga.Error whose State says whether the lab is back
+// in its pre-restore state (compensated), unchanged (failed) or needs
+// attention.
+func (m *Manager) Restore(ctx context.Context, p RestorePlan) (saga.Record, error) {
+	r, err := m.runner()
+	if err != nil {
+		return saga.Record{}, err
+	}
+	release, err := m.holdServices(ctx, p.Services)
+	if err != nil {
+		return saga.Record{}, err
+	}
+	defer release()
+	return r.Run(ctx, saga.Saga{Kind: KindRestore, Subject: Subject, Params: p, Steps: m.restoreSteps(p)})
+}
+
+func restoreStep(target string) string { return "restore " + target }
+
+const setVersionsStep = "set versions"
+
+func previousKey(service string) string { return "previous:" + service }
+
+// restoreSteps are the steps of a restore saga.
+func (m *Manager) restoreSteps(p RestorePlan) []saga.Step {
+	steps := []saga.Step{
+		{Name: stopStep,
+			Do: func(ctx context.Context, sc *saga.StepContext) error { return m.stopServices(ctx, sc, p.Services) },
+			Undo: func(ctx context.Context, sc *saga.StepContext) error {
+				return m.startServices(ctx, stopped(sc), true)
+			}},
+		{Name: "restore point " + p.PreRestore,
+			Do: func(ctx context.Context, sc *saga.StepContext) error {
+				note := "taken by homelab snapshot restore " + p.Name
+				if err := m.record(ctx, sc, p.PreRestore, note); err != nil {
+					return err
+				}
+				for _, t := range p.Targets() {
+					if err := m.backupMember(ctx, sc, p.PreRestore, t); err != nil {
+						return err
+					}
+				}
+				return m.complete(ctx, p.PreRestore)
+			},
+			Undo: func(ctx context.Context, sc *saga.StepContext) error {
+				return m.markIncomplete(ctx, sc, p.PreRestore, "the restore point of a restore did not finish")
+			}},
+	}
+	for _, mem := range p.Members {
+		steps = append(steps, saga.Step{Name: restoreStep(mem.Target),
+			Do: func(ctx context.Context, sc *saga.StepContext) error {
+				return m.restoreMember(ctx, mem.Target, mem.SnapshotID)
+			},
+			Undo: func(ctx context.Context, sc *saga.StepContext) error {
+				id, ok := sc.Get("restore point "+p.PreRestore, saga.SnapshotKey(mem.Target))
+				if !ok {
+					return fmt.Errorf("no restore point of %s was journalled", mem.Target)
+				}
+				m.note("restoring %s from the restore point %s", mem.Target, p.PreRestore)
+				return m.restoreMember(ctx, mem.Target, id)
+			}})
+	}
+	return append(steps,
+		saga.Step{Name: setVersionsStep,
+			Do: func(ctx context.Context, sc *saga.StepContext) error {
+				for _, v := range p.Versions {
+					if err := sc.Set(previousKey(v.Service), v.From); err != nil {
+						return err
+					}
+					if err := m.setVersion(ctx, v.Service, v.To); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Undo: func(ctx context.Context, sc *saga.StepContext) error {
+				for _, v := range p.Versions {
+					if prev, ok := sc.Get(setVersionsStep, previousKey(v.Service)); ok {
+						if err := m.setVersion(ctx, v.Service, prev); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}},
+		saga.Step{Name: "start services", Retryable: true,
+			Do: func(ctx context.Context, sc *saga.StepContext) error {
+				return m.startServices(ctx, stopped(sc), false)
+			},
+			Undo: func(ctx context.Context, sc *saga.StepContext) error {
+				return m.stopAll(ctx, stopped(sc))
+			}},
+		saga.Step{Name: "health gate", Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
+			return m.gate(ctx, stopped(sc))
+		}},
+	)
+}
+
+// restoreMember restores target's restic snapshot id in place.
+func (m *Manager) restoreMember(ctx context.Context, target, id string) error {
+	m.note("restoring %s from restic snapshot %s in place", target, short(id))
+	plan, err := m.Backups.PlanRestore(ctx, target, id, backup.Destination{InPlace: true})
+	if err == nil {
+		_, err = m.Backups.Restore(ctx, plan)
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s from restic snapshot %s: %w", target, short(id), err)
+	}
+	return nil
+}
+
+// setVersion sets service to version and leaves it stopped: the start
+// step starts what ran, in order.
+func (m *Manager) setVersion(ctx context.Context, service, version string) error {
+	_, rt, err := m.runtimeOf(service)
+	if err != nil {
+		return err
+	}
+	ver, err := runtime.AsVersioner(rt)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", service, err)
+	}
+	m.note("setting %s to %s", service, version)
+	if err := rt.Stop(ctx); err != nil {
+		return err
+	}
+	if sv, ok := ver.(runtime.StoppedVersioner); ok {
+		return sv.SetVersionStopped(ctx, version)
+	}
+	if err := ver.SetVersion(ctx, version); err != nil {
+		return err
+	}
+	return rt.Stop(ctx)
+}
