@@ -152,14 +152,14 @@ func (e *endpoint) explain(err error) error {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// check makes sure the bucket exists and the keys work.
+// check makes sure the bucket exists and the keys work, by listing one
+// key: a GET, whose error body names the cause (a HEAD's has no body, so
+// wrong keys would read as a bare "access denied").
 func (e *endpoint) check(ctx context.Context) error {
-	ok, err := e.client.BucketExists(ctx, e.bucket)
-	if err != nil {
-		return e.explain(err)
-	}
-	if !ok {
-		return fmt.Errorf("%s: the bucket does not exist", e.where())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for o := range e.client.ListObjects(ctx, e.bucket, minio.ListObjectsOptions{MaxKeys: 1, Prefix: e.prefix}) {
+		return e.explain(o.Err)
 	}
 	return nil
 }
