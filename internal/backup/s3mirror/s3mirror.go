@@ -318,7 +318,9 @@ func (p *Provider) Prune(ctx context.Context, t backup.Target, plan backup.Prune
 // user metadata, every copy checked against the manifest's size and MD5.
 // With dest.Delete, objects under the source prefix that are not in the
 // snapshot are removed afterwards (as restic restore --delete does);
-// without it they are left alone.
+// without it they are left alone. An in-place restore (an upgrade's
+// rollback) always removes them, so that the source is the snapshot
+// exactly, as the files provider's in-place restore makes it.
 func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, progress backup.ProgressFunc) error {
 	bucket := dest.Bucket
 	if dest.InPlace {
@@ -360,7 +362,7 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	if _, err := p.copyAll(ctx, &copier{from: dst, to: to, partSize: p.PartSize}, jobs, progress); err != nil {
 		return err
 	}
-	if !dest.Delete {
+	if !dest.Delete && !dest.InPlace {
 		return nil
 	}
 	keep := map[string]bool{}
