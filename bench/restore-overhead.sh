@@ -163,17 +163,7 @@ main() {
 
 	setup
 	local -A S=()
-	local r side
-	for r in $(seq 1 "$n"); do
-		local order=(h b)
-		if [ $((r % 2)) -eq 0 ]; then
-			order=(b h)
-		fi
-		for side in "${order[@]}"; do
-			S[$side]+=" $(measure "$side")"
-		done
-		log "round $r/$n: homelab ${S[h]##* }s, bare ${S[b]##* }s"
-	done
+	alternate_rounds "$n" h homelab b bare
 
 	local mh mb
 	# shellcheck disable=SC2086 # the samples are space-separated on purpose

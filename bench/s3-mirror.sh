@@ -47,25 +47,11 @@ rc() { env -u AWS_CA_BUNDLE rclone --config /dev/null "$@" 2>>"$WORK/rclone.log"
 
 empty_dest() { rc purge s3:bench-dst/mirrors || true; rc purge s3:bench-dst/rclone || true; }
 
-t_homelab() {
-	local t0
-	t0=$(now)
-	homelab_run backup run bench
-	elapsed "$t0"
-}
-
-t_rclone() {
-	local t0
-	t0=$(now)
-	rc copy s3:bench-src s3:bench-dst/rclone
-	elapsed "$t0"
-}
-
 measure() {
 	empty_dest
 	case $1 in
-	h) t_homelab ;;
-	r) t_rclone ;;
+	h) timed homelab_run backup run bench ;;
+	r) timed rc copy s3:bench-src s3:bench-dst/rclone ;;
 	*) die "unknown side $1" ;;
 	esac
 }
@@ -136,17 +122,7 @@ main() {
 
 	setup
 	local -A S=()
-	local r side
-	for r in $(seq 1 "$n"); do
-		local order=(h r)
-		if [ $((r % 2)) -eq 0 ]; then
-			order=(r h)
-		fi
-		for side in "${order[@]}"; do
-			S[$side]+=" $(measure "$side")"
-		done
-		log "round $r/$n: homelab ${S[h]##* }s, rclone ${S[r]##* }s"
-	done
+	alternate_rounds "$n" h homelab r rclone
 
 	local mh mr
 	# shellcheck disable=SC2086 # the samples are space-separated on purpose

@@ -271,3 +271,38 @@ func TestErrorsCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreCLI: backup restore of a mirror snapshot into a new bucket
+// (the target found from the snapshot ID), and over the source: refused
+// off a terminal without --yes, and with --delete removing what the
+// snapshot does not have.
+func TestRestoreCLI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.must("backup", "run", "media")
+	id := strings.TrimSuffix(e.snapshotDirs()[0], "/")
+	out := e.must("backup", "restore", id, "--to-bucket", "restored")
+	if !strings.Contains(out, "into bucket restored") {
+		t.Errorf("restore output:\n%s", out)
+	}
+	n := 0
+	for o := range e.c.ListObjects(ctx, "restored", minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		n++
+	}
+	if n != 40 {
+		t.Errorf("restored bucket holds %d objects, want 40", n)
+	}
+	if _, err := e.c.PutObject(ctx, e.src, "added later", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := e.run(nil, "backup", "restore", "latest", "--target", "media", "--to-bucket", e.src, "--delete"); code == 0 {
+		t.Fatalf("a restore over the source ran without --yes off a terminal:\n%s%s", out, errOut)
+	}
+	e.must("backup", "restore", "latest", "--target", "media", "--to-bucket", e.src, "--delete", "--yes")
+	if _, err := e.c.StatObject(ctx, e.src, "added later", minio.StatObjectOptions{}); err == nil {
+		t.Error("restore --delete left an object that is not in the snapshot")
+	}
+}

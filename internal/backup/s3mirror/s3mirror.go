@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -562,25 +563,13 @@ func (p *Provider) compare(ctx context.Context, e *endpoint, m Manifest, restore
 				add("%q has MD5 %s, the manifest %s", o.Key, sum, want.MD5)
 			case st.ContentType != want.ContentType:
 				add("%q has content type %q, the manifest %q", o.Key, st.ContentType, want.ContentType)
-			case !sameMeta(st.UserMetadata, want.Metadata):
+			case !maps.Equal(st.UserMetadata, want.Metadata):
 				add("%q has metadata %v, the manifest %v", o.Key, st.UserMetadata, want.Metadata)
 			}
 			return nil
 		})
 	}
 	return problems, g.Wait()
-}
-
-func sameMeta(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // removeBucket removes every object of e's bucket and the bucket.

@@ -256,6 +256,17 @@ func TestRestoreOverSource(t *testing.T) {
 		}
 		sameState(t, fmt.Sprintf("source after restore (delete %v)", del), got, want)
 	}
+	// In place (an upgrade's rollback): the source becomes the snapshot
+	// exactly, without Delete.
+	fill(t, e.srcC, e.src, "", map[string]object{"added later": {body: []byte("new")}})
+	plan, err := e.M.PlanRestore(ctx, "media", "latest", backup.Destination{InPlace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.M.Restore(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, "source after an in-place restore", state(t, e.srcC, e.src, ""), want)
 	if _, err := e.M.PlanRestore(ctx, "media", "latest", backup.Destination{Path: "/tmp/x"}); err == nil {
 		t.Error("a restore of a bucket into a directory was planned")
 	}
