@@ -86,7 +86,7 @@ func (d *decoder) validateS3Credentials(p string, c S3Credentials, required bool
 //
 //	endpoint: https://s3.lab:9000     # http:// or https://, no path
 //	bucket: registry
-//	prefix: docker/                    # optional: only keys under it
+//	prefix: docker/                    # optional: only keys under it ("docker" is taken as "docker/")
 //	ca_file: /etc/homelab/lab-ca.pem   # optional: a CA to trust for https
 //	access_key_id_env: S3_KEY
 //	secret_access_key_file: keys/s3-secret

@@ -274,7 +274,8 @@ func TestRestoreOverSource(t *testing.T) {
 
 // TestIncompleteSnapshot: objects under a snapshot prefix with no
 // manifest (a backup that died mid-copy) are not a snapshot, are never
-// listed or drilled, and the next backup removes them.
+// listed or drilled, and the next backup removes them; the buckets of
+// drills that died are removed by the next drill.
 func TestIncompleteSnapshot(t *testing.T) {
 	srv := testenv.S3(t)
 	ctx := context.Background()
@@ -296,6 +297,25 @@ func TestIncompleteSnapshot(t *testing.T) {
 	}
 	if rows, _ := e.M.List(ctx, "media"); len(rows) != 2 {
 		t.Fatalf("list shows %d snapshots, want 2", len(rows))
+	}
+
+	// A drill bucket of a homelab that is gone (a drill killed mid-way)
+	// is removed by the next drill; one of a live process is left alone.
+	dead, live := "homelab-drill-media-999999999-0a1b2c3d", fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getpid())
+	for _, b := range []string{dead, live} {
+		if err := e.dstC.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		fill(t, e.dstC, b, "", map[string]object{"x": {body: []byte("x")}})
+	}
+	if out := e.M.Verify(ctx, "media"); out.Err != nil || len(out.Report.Leftovers) != 0 {
+		t.Fatalf("drill: %v, leftovers %v", out.Err, out.Report.Leftovers)
+	}
+	if ok, _ := e.dstC.BucketExists(ctx, dead); ok {
+		t.Error("the dead drill's bucket is still there")
+	}
+	if ok, _ := e.dstC.BucketExists(ctx, live); !ok {
+		t.Error("the live drill's bucket was removed")
 	}
 }
 
