@@ -306,3 +306,58 @@ func TestRestoreCLI(t *testing.T) {
 		t.Error("restore --delete left an object that is not in the snapshot")
 	}
 }
+
+// TestServe: homelab serve runs an s3-mirror target's scheduled backups
+// (each followed by a prune) and drills like any other target's, and
+// /metrics reports them.
+func TestServe(t *testing.T) {
+	e := newEnv(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	lab, _ := os.ReadFile(filepath.Join(e.dir, "lab.yaml"))
+	scheduled := strings.Replace(string(lab), "    retention: {keep_last: 3}\n",
+		"    schedule: \"@every 2s\"\n    retention: {keep_last: 1}\n", 1)
+	scheduled = strings.Replace(scheduled, "drill: {checks:", "drill: {schedule: \"@every 3s\", checks:", 1)
+	scheduled += "serve:\n  listen: " + listen + "\n"
+	if err := os.WriteFile(filepath.Join(e.dir, "lab.yaml"), []byte(scheduled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := e.command([]string{"HOMELAB_MIN_EVERY=1s"}, "serve")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-exited; err != nil {
+			t.Errorf("homelab serve exited with %v after SIGTERM\n%s", err, log.String())
+		}
+	}()
+	store, err := catalog.Open(context.Background(), filepath.Join(e.dir, "state", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	count := func(kind catalog.Kind) int {
+		rs, _ := store.Runs(context.Background(), catalog.RunFilter{Target: "media", Kind: kind, Result: catalog.ResultOK})
+		return len(rs)
+	}
+	drills := func() int {
+		ds, _ := store.Drills(context.Background(), catalog.DrillFilter{Target: "media", Result: catalog.ResultOK})
+		return len(ds)
+	}
+	e2etest.Eventually(t, 3*time.Minute, "two scheduled backups, a prune and a drill of media",
+		func() bool { return count(catalog.KindBackup) >= 2 && count(catalog.KindPrune) >= 1 && drills() >= 1 },
+		log.String)
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `target="media"`) {
+		t.Errorf("/metrics says nothing of media:\n%s", body)
+	}
+}
