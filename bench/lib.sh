@@ -17,6 +17,12 @@ median() {
 		if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# homelab_run ARGS...: runs $HOMELAB on $WORK/lab.yaml, its output appended
+# to $WORK/homelab.log.
+homelab_run() {
+	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
+}
+
 # timed CMD...: runs CMD and prints its wall time in seconds.
 timed() {
 	local t0

@@ -39,10 +39,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-homelab_run() {
-	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
-}
-
 # psql_admin SQL: runs SQL on the cluster's postgres database.
 psql_admin() {
 	psql -XAtq -v ON_ERROR_STOP=1 "${PG_CONN[@]}" --dbname postgres -c "$1" >/dev/null

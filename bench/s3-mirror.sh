@@ -36,10 +36,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-homelab_run() {
-	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
-}
-
 # AWS_CA_BUNDLE (set on some hosts) makes rclone 1.60 fail to start: its
 # S3 client cannot load a bundle into its own transport; the bench is
 # plain HTTP.
