@@ -5,10 +5,15 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -461,5 +466,36 @@ func TestErrors(t *testing.T) {
 				t.Errorf("error %q does not say the keys are wrong", msg)
 			}
 		})
+	}
+}
+
+// TestCAFile: a source over https with a certificate of its own CA is
+// reached with ca_file, and refused (one line, the cause named) without.
+func TestCAFile(t *testing.T) {
+	srv := testenv.S3(t)
+	ctx := context.Background()
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsSrv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target)) // keeps the Host the client signed
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)                               // the refused handshakes
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newMirror(t, srv, srv, "", "")
+	fill(t, e.srcC, e.src, "", map[string]object{"a": {body: []byte("over tls")}})
+	src := &e.Lab.Backups["media"].Source.S3Location
+	src.Endpoint = tlsSrv.URL
+	rep := e.M.Backup(ctx, "media")
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "cannot reach the endpoint") || !strings.Contains(rep.Err.Error(), "certificate") {
+		t.Fatalf("without ca_file: %v", rep.Err)
+	}
+	src.CAFile = ca
+	if rep := e.M.Backup(ctx, "media"); rep.Err != nil || rep.Run.Files != 1 {
+		t.Fatalf("with ca_file: %v (%d objects)", rep.Err, rep.Run.Files)
 	}
 }
