@@ -37,7 +37,8 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
 # fresh_workdir: empties $WORK for a new run, refusing a non-empty
 # directory this bench did not make (no $MARKER in it) and stopping a
-# throwaway cluster left in $WORK/pg.
+# throwaway cluster left in $WORK/pg and throwaway S3 servers left in
+# $WORK/*/ (BENCH_KEEP=1).
 fresh_workdir() {
 	if [ -e "$WORK" ]; then
 		if [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/$MARKER" ]; then
@@ -46,6 +47,10 @@ fresh_workdir() {
 		if [ -d "$WORK/pg/data" ]; then
 			"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
 		fi
+		local pid
+		for pid in "$WORK"/*/versitygw.pid; do
+			[ -e "$pid" ] && "$REPO/scripts/s3-throwaway.sh" stop "$(dirname "$pid")"
+		done
 		rm -rf "$WORK"
 	fi
 	mkdir -p "$WORK"

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # s3-mirror.sh: what does an s3-mirror backup cost against rclone copy
-# between the same two buckets? In one run:
+# between the same two buckets? In one run, two cases:
 #
-#   homelab backup run bench         (s3-mirror: bench-src -> bench-dst/mirrors/bench/<time>/)
-# vs
-#   rclone copy s3:bench-src s3:bench-dst/rclone
+#   server-side: homelab backup run bench  (s3-mirror: bench-src -> bench-dst/mirrors/bench/<time>/)
+#                vs rclone copy s3:bench-src s3:bench-dst/rclone
+#     both buckets on one throwaway S3 server (scripts/s3-throwaway.sh:
+#     versitygw, posix backend): both copy server-side (CopyObject);
+#   streamed:    homelab backup run streamed (bench-src -> bench-dst on a second server)
+#                vs rclone copy s3:bench-src s3b:bench-dst/rclone
+#     the destination on a second server: both stream every byte through.
 #
-# Both on one throwaway S3 server (scripts/s3-throwaway.sh: versitygw,
-# posix backend), so both copy server-side (CopyObject); homelab also
-# checks every copy's size and MD5 and writes its manifest, rclone checks
-# the copies its own way. The source holds $OBJECTS objects (default
+# homelab also checks every copy's size and MD5 and writes its manifest;
+# rclone checks the copies its own way. The source holds $OBJECTS objects (default
 # 2,000) of $TOTAL_MIB MiB in all (default 1024), in a few directory
 # levels, sizes varying around the mean. N rounds (default 3), each side
 # once per round in alternating order; the destination is emptied outside
@@ -25,7 +27,7 @@
 #   OBJECTS      objects in the source bucket (default 2000)
 #   TOTAL_MIB    their total size in MiB (default 1024)
 #   BENCH_DIR    work directory (default /var/tmp/homelab-s3mirror-bench; wiped)
-#   BENCH_KEEP=1 leave the server and the work directory in place
+#   BENCH_KEEP=1 leave the servers and the work directory in place
 set -euo pipefail
 
 readonly MARKER=.homelab-bench
@@ -41,13 +43,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 # plain HTTP.
 rc() { env -u AWS_CA_BUNDLE rclone --config /dev/null "$@" 2>>"$WORK/rclone.log"; }
 
-empty_dest() { rc purge s3:bench-dst/mirrors || true; rc purge s3:bench-dst/rclone || true; }
+empty_dest() {
+	local d
+	for d in s3:bench-dst/mirrors s3:bench-dst/rclone s3b:bench-dst/mirrors s3b:bench-dst/rclone; do
+		rc purge "$d" || true
+	done
+}
 
 measure() {
 	empty_dest
 	case $1 in
 	h) timed homelab_run backup run bench ;;
 	r) timed rc copy s3:bench-src s3:bench-dst/rclone ;;
+	H) timed homelab_run backup run streamed ;;
+	R) timed rc copy s3:bench-src s3b:bench-dst/rclone ;;
 	*) die "unknown side $1" ;;
 	esac
 }
@@ -85,11 +94,16 @@ setup() {
 	build_homelab
 	log "starting the throwaway S3 server"
 	ENDPOINT=$("$REPO/scripts/s3-throwaway.sh" start "$WORK/s3")
-	export S3_KEY S3_SECRET
+	ENDPOINT_B=$("$REPO/scripts/s3-throwaway.sh" start "$WORK/s3b")
+	export S3_KEY S3_SECRET S3B_KEY S3B_SECRET
 	S3_KEY=$(<"$WORK/s3/access_key_id") S3_SECRET=$(<"$WORK/s3/secret_access_key")
+	S3B_KEY=$(<"$WORK/s3b/access_key_id") S3B_SECRET=$(<"$WORK/s3b/secret_access_key")
 	export RCLONE_CONFIG_S3_TYPE=s3 RCLONE_CONFIG_S3_PROVIDER=Other RCLONE_CONFIG_S3_ENDPOINT=$ENDPOINT \
 		RCLONE_CONFIG_S3_REGION=us-east-1 RCLONE_CONFIG_S3_ACCESS_KEY_ID=$S3_KEY RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$S3_SECRET
+	export RCLONE_CONFIG_S3B_TYPE=s3 RCLONE_CONFIG_S3B_PROVIDER=Other RCLONE_CONFIG_S3B_ENDPOINT=$ENDPOINT_B \
+		RCLONE_CONFIG_S3B_REGION=us-east-1 RCLONE_CONFIG_S3B_ACCESS_KEY_ID=$S3B_KEY RCLONE_CONFIG_S3B_SECRET_ACCESS_KEY=$S3B_SECRET
 	fill "${OBJECTS:-2000}" "${TOTAL_MIB:-1024}"
+	rc mkdir s3b:bench-dst
 	cat >"$WORK/lab.yaml" <<EOF
 # Written by bench/s3-mirror.sh.
 name: bench
@@ -99,6 +113,11 @@ backups:
     provider: s3-mirror
     source: {endpoint: "$ENDPOINT", bucket: bench-src, access_key_id_env: S3_KEY, secret_access_key_env: S3_SECRET, region: us-east-1}
     destination: {endpoint: "$ENDPOINT", bucket: bench-dst, prefix: mirrors, access_key_id_env: S3_KEY, secret_access_key_env: S3_SECRET, region: us-east-1}
+    retention: {keep_last: 1}
+  streamed:
+    provider: s3-mirror
+    source: {endpoint: "$ENDPOINT", bucket: bench-src, access_key_id_env: S3_KEY, secret_access_key_env: S3_SECRET, region: us-east-1}
+    destination: {endpoint: "$ENDPOINT_B", bucket: bench-dst, prefix: mirrors, access_key_id_env: S3B_KEY, secret_access_key_env: S3B_SECRET, region: us-east-1}
     retention: {keep_last: 1}
 EOF
 	"$HOMELAB" --lab "$WORK/lab.yaml" lab validate >&2
@@ -118,21 +137,28 @@ main() {
 
 	setup
 	local -A S=()
+	log "server-side: both buckets on one server"
 	alternate_rounds "$n" h homelab r rclone
+	log "streamed: the destination on a second server"
+	alternate_rounds "$n" H homelab R rclone
 
-	local mh mr
-	# shellcheck disable=SC2086 # the samples are space-separated on purpose
-	mh=$(median ${S[h]}) mr=$(median ${S[r]})
 	printf '\ns3-mirror backup vs rclone copy between the same two buckets: median of %d rounds, seconds; ratio = homelab / rclone\n' "$n"
 	printf '%s; versitygw (posix); source: %s\n\n' "$(rclone version | head -n1)" "$COUNT"
 	printf '%-60s %8s %8s %7s\n' "case" "homelab" "rclone" "ratio"
-	printf '%-60s %8s %8s %7s\n' "copy bench-src into bench-dst (server-side)" "$mh" "$mr" "$(ratio "$mh" "$mr")"
-	printf 'samples (s), in round order: homelab%s | rclone%s\n' "${S[h]}" "${S[r]}"
+	local c mh mr
+	for c in "h r copy bench-src into bench-dst on the same server (server-side)" "H R copy bench-src into bench-dst on another server (streamed)"; do
+		read -r a b label <<<"$c"
+		# shellcheck disable=SC2086 # the samples are space-separated on purpose
+		mh=$(median ${S[$a]}) mr=$(median ${S[$b]})
+		printf '%-60s %8s %8s %7s\n' "$label" "$mh" "$mr" "$(ratio "$mh" "$mr")"
+	done
+	printf 'samples (s), in round order: server-side: homelab%s | rclone%s; streamed: homelab%s | rclone%s\n' "${S[h]}" "${S[r]}" "${S[H]}" "${S[R]}"
 
 	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		log "kept $WORK (server running: $REPO/scripts/s3-throwaway.sh stop $WORK/s3 && rm -rf $WORK)"
+		log "kept $WORK (servers running: $REPO/scripts/s3-throwaway.sh stop $WORK/s3; $REPO/scripts/s3-throwaway.sh stop $WORK/s3b; rm -rf $WORK)"
 	else
 		"$REPO/scripts/s3-throwaway.sh" stop "$WORK/s3"
+		"$REPO/scripts/s3-throwaway.sh" stop "$WORK/s3b"
 		rm -rf "$WORK"
 	fi
 }
