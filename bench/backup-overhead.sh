@@ -46,10 +46,6 @@ restic_bare() {
 	"$RESTIC" --password-file "$WORK/restic.pass" "$@" >>"$WORK/bare.log" 2>&1
 }
 
-homelab_run() {
-	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
-}
-
 # The measured operations. Each prints its wall time in seconds.
 t_homelab_files() {
 	local t0

@@ -17,13 +17,28 @@ median() {
 		if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# homelab_run ARGS...: runs $HOMELAB on $WORK/lab.yaml, its output appended
+# to $WORK/homelab.log.
+homelab_run() {
+	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
+}
+
+# timed CMD...: runs CMD and prints its wall time in seconds.
+timed() {
+	local t0
+	t0=$(now)
+	"$@"
+	elapsed "$t0"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
 # fresh_workdir: empties $WORK for a new run, refusing a non-empty
 # directory this bench did not make (no $MARKER in it) and stopping a
-# throwaway cluster left in $WORK/pg.
+# throwaway cluster left in $WORK/pg and throwaway S3 servers left in
+# $WORK/*/ (BENCH_KEEP=1).
 fresh_workdir() {
 	if [ -e "$WORK" ]; then
 		if [ -n "$(ls -A "$WORK")" ] && [ ! -e "$WORK/$MARKER" ]; then
@@ -32,6 +47,10 @@ fresh_workdir() {
 		if [ -d "$WORK/pg/data" ]; then
 			"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
 		fi
+		local pid
+		for pid in "$WORK"/*/versitygw.pid; do
+			[ -e "$pid" ] && "$REPO/scripts/s3-throwaway.sh" stop "$(dirname "$pid")"
+		done
 		rm -rf "$WORK"
 	fi
 	mkdir -p "$WORK"
@@ -108,4 +127,22 @@ start_daemon() {
 		sleep 0.1
 	done
 	die "homelab serve did not answer /healthz within 10 s"
+}
+
+# alternate_rounds N A NAME_A B NAME_B: N rounds of the caller's
+# `measure A` and `measure B` (each prints one wall time), alternating
+# which goes first round by round, appending each time to S[A] and S[B]
+# (the caller declares `local -A S=()`) and logging each round.
+alternate_rounds() {
+	local n=$1 a=$2 name_a=$3 b=$4 name_b=$5 r side
+	for r in $(seq 1 "$n"); do
+		local order=("$a" "$b")
+		if [ $((r % 2)) -eq 0 ]; then
+			order=("$b" "$a")
+		fi
+		for side in "${order[@]}"; do
+			S[$side]+=" $(measure "$side")"
+		done
+		log "round $r/$n: $name_a ${S[$a]##* }s, $name_b ${S[$b]##* }s"
+	done
 }

@@ -39,10 +39,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-homelab_run() {
-	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
-}
-
 # psql_admin SQL: runs SQL on the cluster's postgres database.
 psql_admin() {
 	psql -XAtq -v ON_ERROR_STOP=1 "${PG_CONN[@]}" --dbname postgres -c "$1" >/dev/null
@@ -163,17 +159,7 @@ main() {
 
 	setup
 	local -A S=()
-	local r side
-	for r in $(seq 1 "$n"); do
-		local order=(h b)
-		if [ $((r % 2)) -eq 0 ]; then
-			order=(b h)
-		fi
-		for side in "${order[@]}"; do
-			S[$side]+=" $(measure "$side")"
-		done
-		log "round $r/$n: homelab ${S[h]##* }s, bare ${S[b]##* }s"
-	done
+	alternate_rounds "$n" h homelab b bare
 
 	local mh mb
 	# shellcheck disable=SC2086 # the samples are space-separated on purpose

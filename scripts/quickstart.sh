@@ -10,14 +10,18 @@
 #     loads the Debian package index plus pgbench tables into database
 #     "debian" (scripts/load-sample-data.sh),
 #   - copies the Go toolchain's source tree (several thousand real files),
-#   - writes a restic password and lab.yaml with two backup targets (the
-#     directory and the database), each with restore-drill checks,
+#   - starts a throwaway S3 server (scripts/s3-throwaway.sh: versitygw) and
+#     fills bucket "media" with a few hundred objects (text, a directory
+#     tree, one of 20 MiB, above the multipart threshold),
+#   - writes a restic password and lab.yaml with three backup targets (the
+#     directory, the database, and the bucket mirrored into bucket
+#     "backups" by the s3-mirror provider), each with restore-drill checks,
 # and runs: lab validate, repo init, backup run --all, backup list,
 # backup verify --all (restore drills), status, and then homelab serve for a
 # moment (it catches up the weekly repository check it never ran, and
 # serves the JSON API and /metrics) before stopping it with SIGTERM. It
 # exits non-zero if any
-# step fails. The cluster is left running so you can explore; the end of
+# step fails. The cluster and the S3 server are left running so you can explore; the end of
 # the output says how to stop and remove everything.
 #
 # Environment:
@@ -34,7 +38,7 @@ log() { printf '%s\n' "quickstart: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 STEP=0
-readonly STEPS=10
+readonly STEPS=11
 step() {
 	STEP=$((STEP + 1))
 	printf '\n[%d/%d] %s\n' "$STEP" "$STEPS" "$*" >&2
@@ -64,7 +68,7 @@ homelab() {
 	if [ "$rc" -ne 0 ]; then
 		log "✗ 'homelab $*' failed with exit code $rc"
 		log "  lab file: $LAB; cluster log: $WORK/pg/postgresql.log"
-		log "  clean up with: $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK"
+		log "  clean up with: $REPO/scripts/pg-throwaway.sh stop $WORK/pg && $REPO/scripts/s3-throwaway.sh stop $WORK/s3 && rm -rf $WORK"
 		exit "$rc"
 	fi
 }
@@ -86,6 +90,10 @@ fresh_workdir() {
 		if [ -d "$WORK/pg/data" ]; then
 			log "stopping the cluster of the previous run"
 			"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
+		fi
+		if [ -d "$WORK/s3" ]; then
+			log "stopping the S3 server of the previous run"
+			"$REPO/scripts/s3-throwaway.sh" stop "$WORK/s3" || true
 		fi
 		log "removing the previous run's $WORK"
 		rm -rf "$WORK"
@@ -167,6 +175,12 @@ main() {
 	local check_sum
 	check_sum=$(sha256sum "$WORK/data/go-src/$check_file" | cut -d' ' -f1)
 
+	step "Starting a throwaway S3 server in $WORK/s3 and filling bucket 'media'"
+	local s3 objects
+	s3=$("$REPO/scripts/s3-throwaway.sh" start "$WORK/s3")
+	objects=$(fill_bucket "$s3" media)
+	log "bucket media: $objects objects; bucket backups: empty, for the mirror"
+
 	step "Writing secrets and $LAB"
 	(
 		umask 077
@@ -205,6 +219,16 @@ backups:
         - sql: "select count(*) > 50000 from packages"
         - sql: "select count(*) = $accounts from pgbench_accounts"
         - sql: "select not exists (select 1 from dependencies d left join packages p on (d.package, d.version, d.architecture) = (p.name, p.version, p.architecture) where p.name is null)"
+  media:
+    provider: s3-mirror                # bucket media copied into backups/mirrors/media/<UTC time>/
+    source: {endpoint: "$s3", bucket: media, access_key_id_file: ./s3/access_key_id, secret_access_key_file: ./s3/secret_access_key, region: us-east-1}
+    destination: {endpoint: "$s3", bucket: backups, prefix: mirrors, access_key_id_file: ./s3/access_key_id, secret_access_key_file: ./s3/secret_access_key, region: us-east-1}
+    schedule: "0 4 * * *"
+    retention: {keep_last: 3, keep_daily: 7}
+    drill:
+      checks:
+        - object: video/big.bin
+        - min_objects: $objects
 EOF
 	mv -f "$LAB.tmp" "$LAB"
 	log "wrote $LAB (drill checks: sha256 of $check_file, $accounts pgbench_accounts rows)"
@@ -233,7 +257,8 @@ EOF
   state / catalog  $WORK/state
   files backed up  $WORK/data/go-src
   PostgreSQL       127.0.0.1:$port, database debian, user postgres (password in $WORK/pg.password)
-                   the cluster is still running, so you can explore.
+  S3 (versitygw)   $s3, buckets media and backups (keys in $WORK/s3/); objects are files under $WORK/s3/buckets
+                   the cluster and the S3 server are still running, so you can explore.
 
 Try:
   $HOMELAB --lab $LAB serve          (then open http://127.0.0.1:8470/)
@@ -243,8 +268,44 @@ Try:
   (set -a; . $WORK/pg/env; PGPASSWORD=\$(cat $WORK/pg.password) psql debian)
 
 Clean up:
-  $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK
+  $REPO/scripts/pg-throwaway.sh stop $WORK/pg && $REPO/scripts/s3-throwaway.sh stop $WORK/s3 && rm -rf $WORK
 EOF
+}
+
+# fill_bucket ENDPOINT BUCKET: creates BUCKET and fills it with a few
+# hundred objects (the Go tree's doc files under docs/, a tree of small
+# generated objects, and one of 20 MiB, above the multipart threshold)
+# with curl --aws-sigv4; prints how many. The keys reach curl in a config
+# file (0600, removed after), never argv.
+fill_bucket() {
+	local ep=$1 bucket=$2 conf=$WORK/s3/curl.conf n=0 f key i
+	(
+		umask 077
+		printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\nheader = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\nfail-with-body\nsilent\nshow-error\n' \
+			"$(<"$WORK/s3/access_key_id")" "$(<"$WORK/s3/secret_access_key")" >"$conf"
+	)
+	put() { # put KEY FILE CONTENT-TYPE
+		curl -K "$conf" -H "Content-Type: $3" -H "x-amz-meta-origin: quickstart" -T "$2" "$ep/$bucket/$1" >/dev/null
+	}
+	curl -K "$conf" -X PUT "$ep/$bucket" >/dev/null
+	curl -K "$conf" -X PUT "$ep/backups" >/dev/null
+	head -c $((20 * 1048576)) /dev/urandom >"$WORK/s3/big.bin"
+	put video/big.bin "$WORK/s3/big.bin" video/mp4
+	rm -f "$WORK/s3/big.bin"
+	n=1
+	for f in "$WORK"/data/go-src/*/doc.go; do
+		[ "$n" -lt 150 ] || break
+		key=docs/$(basename "$(dirname "$f")")/doc.go
+		put "$key" "$f" text/x-go
+		n=$((n + 1))
+	done
+	for i in $(seq 1 250); do
+		printf 'sample object %d of the quickstart\n' "$i" >"$WORK/s3/obj"
+		put "generated/$((i % 10))/object%20$i.txt" "$WORK/s3/obj" text/plain
+		n=$((n + 1))
+	done
+	rm -f "$WORK/s3/obj" "$conf"
+	printf '%s\n' "$n"
 }
 
 # serve_daemon starts homelab serve on a free loopback port, waits for the

@@ -13,6 +13,7 @@ import (
 	"homelab/internal/backup"
 	"homelab/internal/backup/files"
 	"homelab/internal/backup/postgres"
+	"homelab/internal/backup/s3mirror"
 	"homelab/internal/catalog"
 	"homelab/internal/certs"
 	"homelab/internal/lab"
@@ -143,6 +144,7 @@ func (a *App) NewManager(store catalog.Store, wait bool) *backup.Manager {
 		Providers: map[string]backup.Provider{
 			lab.ProviderRestic:   &files.Provider{},
 			lab.ProviderPostgres: &postgres.Provider{},
+			lab.ProviderS3Mirror: &s3mirror.Provider{},
 		},
 		Repo: func(ctx context.Context, name string) (*restic.Client, error) { return a.Repo(ctx, name, retry) },
 		Wait: wait,

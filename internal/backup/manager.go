@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -88,6 +89,9 @@ func (m *Manager) Target(ctx context.Context, name string) (Target, Provider, er
 	p, ok := m.Providers[spec.Provider]
 	if !ok {
 		return Target{}, nil, fmt.Errorf("target %s: provider %q is not available", name, spec.Provider)
+	}
+	if spec.Repository == "" { // s3-mirror: its snapshots are in its destination
+		return Target{Spec: spec}, p, nil
 	}
 	repo, err := m.Repo(ctx, spec.Repository)
 	if err != nil {
@@ -512,7 +516,8 @@ func (m *Manager) Resolve(ctx context.Context, t Target, p Provider, ref string)
 }
 
 // FindTarget returns the target whose snapshots include ref (an ID or
-// prefix), searching every repository of the lab.
+// prefix), searching every repository of the lab, then the destinations
+// of its s3-mirror targets.
 func (m *Manager) FindTarget(ctx context.Context, ref string) (string, error) {
 	if ref == "" || ref == "latest" {
 		return "", errors.New(`"latest" needs --target`)
@@ -539,7 +544,27 @@ func (m *Manager) FindTarget(ctx context.Context, ref string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("%w %q in any repository of the lab", ErrNoSnapshot, ref)
+	// s3-mirror targets: their snapshots are in their destinations.
+	for _, name := range slices.Sorted(maps.Keys(m.Lab.Backups)) {
+		b := m.Lab.Backups[name]
+		if b.Repository != "" {
+			continue
+		}
+		t, p, err := m.Target(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		snaps, err := p.List(ctx, t)
+		if err != nil {
+			return "", fmt.Errorf("target %s: %w", name, err)
+		}
+		for _, s := range snaps {
+			if strings.HasPrefix(s.ID, ref) {
+				return name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w %q in any repository or s3-mirror destination of the lab", ErrNoSnapshot, ref)
 }
 
 // RestorePlan is what a restore will do; the CLI shows it before asking.
@@ -641,11 +666,26 @@ func (m *Manager) latestFromCatalog(ctx context.Context, t Target) (Snapshot, bo
 func checkDestination(spec *lab.Backup, dest Destination) ([]string, error) {
 	name := spec.Name
 	if dest.InPlace {
-		if dest.Path != "" || dest.Database != "" {
-			return nil, fmt.Errorf("target %s: an in-place restore goes back to the target's source: --to and --database are not for it", name)
+		if dest.Path != "" || dest.Database != "" || dest.Bucket != "" {
+			return nil, fmt.Errorf("target %s: an in-place restore goes back to the target's source: --to, --database and --to-bucket are not for it", name)
 		}
 	}
+	if spec.Provider != lab.ProviderS3Mirror && (dest.Bucket != "" || dest.Delete) {
+		return nil, fmt.Errorf("target %s: --to-bucket and --delete are for s3-mirror targets", name)
+	}
 	switch spec.Provider {
+	case lab.ProviderS3Mirror:
+		if dest.Path != "" || dest.Database != "" || dest.Replace {
+			return nil, fmt.Errorf("target %s is a bucket: restore needs --to-bucket BUCKET (--to, --database and --replace are for other targets)", name)
+		}
+		src := spec.Source.S3Location
+		if dest.InPlace || dest.Bucket == src.Bucket {
+			// Over the source: the caller confirms.
+			return []string{fmt.Sprintf("bucket %s on %s (prefix %q)", src.Bucket, src.Endpoint, src.Prefix)}, nil
+		}
+		if dest.Bucket == "" {
+			return nil, fmt.Errorf("target %s is a bucket: restore needs --to-bucket BUCKET", name)
+		}
 	case lab.ProviderPostgres:
 		if dest.InPlace {
 			if spec.Source.Database == "" {

@@ -20,7 +20,8 @@ const (
 )
 
 // Target is one backup target of the lab file, resolved for use: its spec
-// and a client for its repository.
+// and a client for its repository (nil for a provider that stores no
+// snapshots in restic: s3-mirror).
 type Target struct {
 	Spec *lab.Backup
 	Repo *restic.Client
@@ -64,11 +65,18 @@ func FromRestic(s restic.Snapshot) Snapshot {
 }
 
 // Destination is where a restore goes: a directory for file targets, a
-// database for postgres targets, or, with InPlace, back where the data was
-// backed up from.
+// database for postgres targets, a bucket for s3-mirror targets, or, with
+// InPlace, back where the data was backed up from.
 type Destination struct {
 	Path     string `json:"path,omitempty"`
 	Database string `json:"database,omitempty"`
+	// Bucket is an s3-mirror restore's bucket, on the source's endpoint
+	// (created if missing); the objects go under their source keys.
+	Bucket string `json:"bucket,omitempty"`
+	// Delete (s3-mirror) removes, after the restore, the objects under the
+	// source prefix of Bucket that are not in the snapshot, as restic
+	// restore --delete does; without it they are left alone.
+	Delete bool `json:"delete,omitempty"`
 	// Replace allows restoring over an existing database (postgres): the
 	// dump is restored into a staging database first and swapped in only
 	// when the restore succeeded.

@@ -32,8 +32,8 @@ type BackupRestoreOptions struct {
 func NewCmdBackupRestore(f *Factory, runF func(*BackupRestoreOptions) error) *cobra.Command {
 	opts := &BackupRestoreOptions{IO: f.IO, F: f}
 	cmd := &cobra.Command{
-		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace] | --in-place]",
-		Short: "Restore a snapshot: files to a path, a dump into a database, or back in place",
+		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace] | --to-bucket B [--delete] | --in-place]",
+		Short: "Restore a snapshot: files to a path, a dump into a database, a bucket into a bucket, or back in place",
 		Long: `Restore a snapshot. Files go under --to PATH (a file backed up as /srv/x is
 written to PATH/srv/x) and are verified: restic restore --verify reads every
 restored file back and compares it with the snapshot, which costs about as
@@ -51,6 +51,13 @@ gone too. A path missing from the snapshot or a failed restore changes
 nothing. A database: restored into a staging database and swapped in for the
 source database, ending its sessions (created if missing).
 
+An s3-mirror snapshot goes into --to-bucket B on the source's endpoint
+(created if missing), every object under its source key with its content
+type and user metadata, each copy checked against the manifest's size and
+MD5. B may be the source bucket itself (as --in-place does): that asks for
+confirmation. Objects of B that are not in the snapshot are left alone
+unless --delete is given (as restic restore --delete).
+
 Asks for confirmation on a terminal (needs --yes otherwise) when the restore
 replaces or merges into something that exists: --in-place, --replace, or a
 --to directory that is not empty. A restore into a new or empty directory,
@@ -61,13 +68,16 @@ or into a new database, overwrites nothing and just runs.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Snapshot, opts.JSON = args[0], f.JSON
 			switch {
-			case opts.Dest.InPlace && (opts.Dest.Path != "" || opts.Dest.Database != ""):
-				return usageErr("--in-place restores to the target's source: not with --to or --database")
+			case opts.Dest.InPlace && (opts.Dest.Path != "" || opts.Dest.Database != "" || opts.Dest.Bucket != ""):
+				return usageErr("--in-place restores to the target's source: not with --to, --database or --to-bucket")
 			case opts.Dest.InPlace:
-			case opts.Dest.Path == "" && opts.Dest.Database == "":
-				return usageErr("say where to restore: --to PATH, --database DB or --in-place")
-			case opts.Dest.Path != "" && opts.Dest.Database != "":
-				return usageErr("--to and --database exclude each other")
+			case opts.Dest.Path == "" && opts.Dest.Database == "" && opts.Dest.Bucket == "":
+				return usageErr("say where to restore: --to PATH, --database DB, --to-bucket BUCKET or --in-place")
+			case countSet(opts.Dest.Path, opts.Dest.Database, opts.Dest.Bucket) > 1:
+				return usageErr("--to, --database and --to-bucket exclude each other")
+			}
+			if opts.Dest.Delete && opts.Dest.Bucket == "" && !opts.Dest.InPlace {
+				return usageErr("--delete is for a bucket restore (--to-bucket or --in-place of an s3-mirror target)")
 			}
 			if opts.Dest.NoVerify && opts.Dest.Path == "" {
 				return usageErr("--no-verify is for a files restore --to PATH (in-place restores always verify)")
@@ -81,6 +91,8 @@ or into a new database, overwrites nothing and just runs.
 	cmd.Flags().StringVar(&opts.Target, "target", "", "the snapshot's target (found from the snapshot when omitted)")
 	cmd.Flags().StringVar(&opts.Dest.Path, "to", "", "directory to restore files under")
 	cmd.Flags().StringVar(&opts.Dest.Database, "database", "", "database to restore a dump into")
+	cmd.Flags().StringVar(&opts.Dest.Bucket, "to-bucket", "", "s3-mirror: bucket to restore the objects into (on the source's endpoint)")
+	cmd.Flags().BoolVar(&opts.Dest.Delete, "delete", false, "s3-mirror: remove objects of the bucket that are not in the snapshot")
 	cmd.Flags().BoolVar(&opts.Dest.Replace, "replace", false, "replace an existing database (after a successful restore)")
 	cmd.Flags().BoolVar(&opts.Dest.InPlace, "in-place", false, "restore the target's data where it was backed up from, replacing it (after a successful restore)")
 	cmd.Flags().BoolVar(&opts.Dest.NoVerify, "no-verify", false, "files: do not read the restored files back to verify them (restic restore --verify)")
@@ -113,6 +125,16 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 	}
 	where := "directory " + plan.Dest.Path
 	switch {
+	case plan.Provider == lab.ProviderS3Mirror && len(plan.Replaces) > 0:
+		where = strings.Join(plan.Replaces, ", ") + " (the source itself)"
+		if plan.Dest.Delete {
+			where += ", removing the objects that are not in the snapshot"
+		}
+	case plan.Provider == lab.ProviderS3Mirror:
+		where = "bucket " + plan.Dest.Bucket
+		if plan.Dest.Delete {
+			where += ", removing the objects that are not in the snapshot"
+		}
 	case plan.Dest.InPlace && plan.Provider == lab.ProviderPostgres:
 		where = "database " + strings.Join(plan.Replaces, ", ") + " in place (replacing it after a successful restore)"
 	case plan.Dest.InPlace:
@@ -132,7 +154,7 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 	if opts.DryRun {
 		return nil
 	}
-	if replacesSomething(plan.Dest) {
+	if len(plan.Replaces) > 0 || replacesSomething(plan.Dest) {
 		if err := confirm(opts.IO, opts.Yes, desc+"?"); err != nil {
 			return err
 		}
@@ -166,4 +188,15 @@ func replacesSomething(dest backup.Destination) bool {
 		return false
 	}
 	return err != nil || len(entries) > 0
+}
+
+// countSet counts the non-empty strings.
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }

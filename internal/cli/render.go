@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"homelab/internal/status"
 )
@@ -36,7 +37,7 @@ func size(n int64) string {
 }
 
 func short(id string) string {
-	if len(id) > 8 {
+	if len(id) > 8 && strings.Trim(id, "0123456789abcdef") == "" { // restic's hex IDs; s3-mirror's are times
 		return id[:8]
 	}
 	return id

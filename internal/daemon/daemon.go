@@ -291,6 +291,9 @@ func (d *Daemon) task(l *lab.Lab, f schedule.Fire) (task, bool) {
 			return task{}, false
 		}
 		repo = b.Repository
+		if repo == "" { // s3-mirror: jobs on one destination bucket queue together
+			repo = "s3-mirror:" + b.Destination.Endpoint + "/" + b.Destination.Bucket
+		}
 	}
 	return task{key: key, repo: repo, run: func(ctx context.Context) { d.runJob(ctx, f, repo) }}, true
 }

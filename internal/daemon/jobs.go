@@ -218,7 +218,7 @@ func (d *Daemon) heartbeatURL(b *lab.Backup) string {
 // stale, logging each; a live lock is left for restic --retry-lock to
 // wait on. Errors are logged: the job then meets the lock itself.
 func (d *Daemon) sweepLocks(ctx context.Context, st *labState, repo string) {
-	if st.manager.Repo == nil || ctx.Err() != nil {
+	if st.manager.Repo == nil || ctx.Err() != nil || st.lab.Repositories[repo] == nil { // s3-mirror: no restic locks
 		return
 	}
 	c, err := st.manager.Repo(ctx, repo)

@@ -309,6 +309,8 @@ func (l *Lab) setDefaults(dir string) {
 		if b.Source.PasswordFile != "" {
 			b.Source.PasswordFile = absPath(dir, b.Source.PasswordFile)
 		}
+		b.Source.S3Location.resolvePaths(dir)
+		b.Destination.resolvePaths(dir)
 		if b.Provider == ProviderPostgres && b.Source.Port == 0 {
 			b.Source.Port = DefaultPostgresPort
 		}

@@ -1,5 +1,11 @@
 package lab
 
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
 // S3Credentials are the keys of an S3 endpoint, as the lab file names
 // them wherever one is reached (a repository on S3, an s3-mirror target's
 // source and destination): each key is a `*_env` or a `*_file` reference
@@ -73,4 +79,67 @@ func (d *decoder) validateS3Credentials(p string, c S3Credentials, required bool
 	case !id && required:
 		d.at(p+".access_key_id_env", "required: the S3 keys (access_key_id_env or access_key_id_file, and secret_access_key_env or secret_access_key_file)")
 	}
+}
+
+// S3Location is a bucket (or a prefix of one) on an S3 endpoint, with the
+// keys to reach it: an s3-mirror target's source and its destination.
+//
+//	endpoint: https://s3.lab:9000     # http:// or https://, no path
+//	bucket: registry
+//	prefix: docker/                    # optional: only keys under it ("docker" is taken as "docker/")
+//	ca_file: /etc/homelab/lab-ca.pem   # optional: a CA to trust for https
+//	access_key_id_env: S3_KEY
+//	secret_access_key_file: keys/s3-secret
+type S3Location struct {
+	Endpoint string `yaml:"endpoint"`
+	Bucket   string `yaml:"bucket"`
+	Prefix   string `yaml:"prefix"`
+	// CAFile is a PEM file of CA certificates trusted (besides the
+	// system's) for an https endpoint. Relative to the lab file.
+	CAFile        string `yaml:"ca_file"`
+	S3Credentials `yaml:",inline"`
+}
+
+// IsSet reports whether any field of the location is set.
+func (l S3Location) IsSet() bool {
+	return l.Endpoint != "" || l.Bucket != "" || l.Prefix != "" || l.CAFile != "" || l.S3Credentials.IsSet() || l.Region != ""
+}
+
+// resolvePaths makes CAFile and the keys' files absolute against dir.
+func (l *S3Location) resolvePaths(dir string) {
+	if l.CAFile != "" {
+		l.CAFile = absPath(dir, l.CAFile)
+	}
+	l.S3Credentials.resolvePaths(dir)
+}
+
+// bucketPattern is S3's rule for bucket names (3 to 63 characters of
+// lower-case letters, digits, dots and hyphens, starting and ending with
+// a letter or digit).
+var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// validateS3Location checks the location at path p: an http(s) endpoint
+// with no path, a valid bucket name, a prefix that does not start with
+// "/", and the keys (required).
+func (d *decoder) validateS3Location(p string, l S3Location) {
+	switch u, err := url.Parse(l.Endpoint); {
+	case l.Endpoint == "":
+		d.at(p+".endpoint", "required: the S3 endpoint URL, such as http://127.0.0.1:7070")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		d.at(p+".endpoint", "bad endpoint %q: expected http://HOST:PORT or https://HOST:PORT", l.Endpoint)
+	case u.User != nil:
+		d.at(p+".endpoint", "inline secret not allowed: no user or password in the endpoint; use access_key_id_env/_file and secret_access_key_env/_file")
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "":
+		d.at(p+".endpoint", "bad endpoint %q: no path or query (the bucket goes in bucket:, a key prefix in prefix:)", l.Endpoint)
+	}
+	switch {
+	case l.Bucket == "":
+		d.at(p+".bucket", "required: the bucket's name")
+	case !bucketPattern.MatchString(l.Bucket):
+		d.at(p+".bucket", "bad bucket name %q: 3 to 63 lower-case letters, digits, dots and hyphens", l.Bucket)
+	}
+	if strings.HasPrefix(l.Prefix, "/") {
+		d.at(p+".prefix", "bad prefix %q: keys do not start with /", l.Prefix)
+	}
+	d.validateS3Credentials(p, l.S3Credentials, true)
 }

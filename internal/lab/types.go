@@ -117,18 +117,26 @@ type RepoCheck struct {
 const (
 	ProviderRestic   = "restic"
 	ProviderPostgres = "postgres"
+	// ProviderS3Mirror copies a bucket into timestamped prefixes of
+	// another (internal/backup/s3mirror); it uses no restic repository.
+	ProviderS3Mirror = "s3-mirror"
 )
 
 // Backup is one backup target.
 type Backup struct {
-	Name       string    `yaml:"-"`
-	Provider   string    `yaml:"provider"`
-	Repository string    `yaml:"repository"`
-	Source     Source    `yaml:"source"`
-	Schedule   string    `yaml:"schedule"`
-	Retention  Retention `yaml:"retention"`
-	Drill      Drill     `yaml:"drill"`
-	Hooks      Hooks     `yaml:"hooks"`
+	Name     string `yaml:"-"`
+	Provider string `yaml:"provider"`
+	// Repository names the restic repository of restic and postgres
+	// targets; s3-mirror targets have none (they store into Destination).
+	Repository string `yaml:"repository"`
+	Source     Source `yaml:"source"`
+	// Destination is where an s3-mirror target's snapshots go:
+	// <destination.prefix>/<target>/<UTC timestamp>/ in its bucket.
+	Destination S3Location `yaml:"destination"`
+	Schedule    string     `yaml:"schedule"`
+	Retention   Retention  `yaml:"retention"`
+	Drill       Drill      `yaml:"drill"`
+	Hooks       Hooks      `yaml:"hooks"`
 	// Stop names services stopped for a consistent copy: stopped in
 	// order before the before hooks, and started again in reverse order
 	// after the backup, whatever its outcome, except those that were not
@@ -153,8 +161,11 @@ type Heartbeat struct {
 }
 
 // Source is the provider-specific source. restic uses Paths and Exclude;
-// postgres uses the connection fields.
+// postgres uses the connection fields; s3-mirror the S3Location fields
+// (endpoint, bucket, prefix, ca_file and the keys).
 type Source struct {
+	S3Location `yaml:",inline"`
+
 	Paths   []string `yaml:"paths"`
 	Exclude []string `yaml:"exclude"`
 
@@ -202,10 +213,16 @@ type Drill struct {
 // <restore>/srv/data/x) that must exist, and when SHA256 is set, hash to it.
 // Load makes a relative Path absolute against the lab file's directory,
 // like the source paths, and lowercases SHA256.
+//
+// For s3-mirror targets exactly one of Object (a key, relative to the
+// source prefix, that must be in the restored snapshot) and MinObjects
+// (the restored snapshot must hold at least this many objects) is set.
 type Check struct {
-	SQL    string `yaml:"sql"`
-	Path   string `yaml:"path"`
-	SHA256 string `yaml:"sha256"`
+	SQL        string `yaml:"sql"`
+	Path       string `yaml:"path"`
+	SHA256     string `yaml:"sha256"`
+	Object     string `yaml:"object"`
+	MinObjects int    `yaml:"min_objects"`
 }
 
 // Hooks are shell commands (run with /bin/sh -c) around a backup.

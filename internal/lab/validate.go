@@ -18,7 +18,7 @@ var (
 	sha256Pattern     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 	subsetPattern     = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$`)
 
-	providers    = []string{ProviderPostgres, ProviderRestic}
+	providers    = []string{ProviderPostgres, ProviderRestic, ProviderS3Mirror}
 	runtimeKinds = []string{"compose", "exec", "systemd"}
 	healthKinds  = []string{ProbeCommand, ProbeContainer, ProbeHTTP, ProbePostgres, ProbeTCP}
 	sslModes     = []string{"allow", "disable", "prefer", "require", "verify-ca", "verify-full"}
@@ -34,7 +34,7 @@ func (d *decoder) validate(l *Lab) {
 	if l.Name != "" {
 		d.checkName("name", l.Name)
 	}
-	if len(l.Backups) > 0 && len(l.Repositories) == 0 {
+	if len(l.Repositories) == 0 && slices.ContainsFunc(slices.Collect(maps.Values(l.Backups)), usesRepository) {
 		n := d.keys["repositories"]
 		if n == nil {
 			n = d.keys["backups"]
@@ -206,6 +206,10 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 		d.at(p+".provider", "unknown provider %q (known: %s)", b.Provider, strings.Join(providers, ", "))
 	}
 	switch {
+	case b.Provider == ProviderS3Mirror:
+		if b.Repository != "" {
+			d.at(p+".repository", "not allowed for provider s3-mirror: its snapshots go to destination:")
+		}
 	case b.Repository == "":
 		d.at(p+".repository", "required: the name of one of the repositories")
 	case len(l.Repositories) > 0 && l.Repositories[b.Repository] == nil:
@@ -242,6 +246,16 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 		d.validateResticSource(p+".source", b.Source)
 	case ProviderPostgres:
 		d.validatePostgresSource(p+".source", b.Source)
+	case ProviderS3Mirror:
+		d.validateS3MirrorSource(p, b)
+	}
+	if b.Provider != ProviderS3Mirror {
+		if b.Source.S3Location.IsSet() {
+			d.at(p+".source", "endpoint, bucket, prefix, ca_file and S3 keys are for provider s3-mirror")
+		}
+		if b.Destination.IsSet() {
+			d.at(p+".destination", "not allowed for provider %s (destination: is for s3-mirror; this target stores into repository:)", b.Provider)
+		}
 	}
 	d.checkChecks(p+".drill.checks", b.Provider, b.Drill.Checks)
 }
@@ -342,6 +356,35 @@ func (d *decoder) validateResticSource(p string, s Source) {
 	})
 }
 
+// usesRepository reports whether a backup target stores into a restic
+// repository (every provider but s3-mirror). A null entry counts: it is
+// reported as missing its fields.
+func usesRepository(b *Backup) bool { return b == nil || b.Provider != ProviderS3Mirror }
+
+// validateS3MirrorSource checks an s3-mirror target's source and
+// destination buckets.
+func (d *decoder) validateS3MirrorSource(p string, b *Backup) {
+	s := b.Source
+	d.notAllowed(p+".source", ProviderS3Mirror, map[string]bool{
+		"paths": len(s.Paths) > 0, "exclude": len(s.Exclude) > 0,
+		"host": s.Host != "", "port": s.Port != 0, "database": s.Database != "", "user": s.User != "",
+		"password_env": s.PasswordEnv != "", "password_file": s.PasswordFile != "", "sslmode": s.SSLMode != "",
+	})
+	d.validateS3Location(p+".source", s.S3Location)
+	if !d.present(p + ".destination") {
+		d.at(p+".destination", "required for provider s3-mirror: the endpoint and bucket the snapshots go to")
+		return
+	}
+	d.validateS3Location(p+".destination", b.Destination)
+	src, dst := s.S3Location, b.Destination
+	if src.Endpoint == dst.Endpoint && src.Bucket == dst.Bucket && src.Bucket != "" && overlaps(src.Prefix, dst.Prefix) {
+		d.at(p+".destination.prefix", "the destination must not lie inside the source (or hold it): bucket %s, prefixes %q and %q", dst.Bucket, src.Prefix, dst.Prefix)
+	}
+}
+
+// overlaps reports whether one key prefix contains the other.
+func overlaps(a, b string) bool { return strings.HasPrefix(a, b) || strings.HasPrefix(b, a) }
+
 func (d *decoder) validatePostgresSource(p string, s Source) {
 	if s.Database == "" {
 		d.at(p+".database", "required for provider postgres")
@@ -375,7 +418,7 @@ func (d *decoder) checkChecks(p, provider string, checks []Check) {
 			if c.SQL == "" {
 				d.at(pc+".sql", "required for provider postgres: a query returning one true value")
 			}
-			d.notAllowed(pc, provider, map[string]bool{"path": c.Path != "", "sha256": c.SHA256 != ""})
+			d.notAllowed(pc, provider, map[string]bool{"path": c.Path != "", "sha256": c.SHA256 != "", "object": c.Object != "", "min_objects": c.MinObjects != 0})
 		case ProviderRestic:
 			if c.Path == "" {
 				d.at(pc+".path", "required for provider restic: a path that must exist in the restored snapshot")
@@ -383,7 +426,17 @@ func (d *decoder) checkChecks(p, provider string, checks []Check) {
 			if c.SHA256 != "" && !sha256Pattern.MatchString(c.SHA256) {
 				d.at(pc+".sha256", "bad sha256 %q: expected 64 hex digits", c.SHA256)
 			}
-			d.notAllowed(pc, provider, map[string]bool{"sql": c.SQL != ""})
+			d.notAllowed(pc, provider, map[string]bool{"sql": c.SQL != "", "object": c.Object != "", "min_objects": c.MinObjects != 0})
+		case ProviderS3Mirror:
+			switch {
+			case c.Object == "" && c.MinObjects == 0:
+				d.at(pc+".object", "required for provider s3-mirror: object (a key that must be in the restored snapshot) or min_objects")
+			case c.Object != "" && c.MinObjects != 0:
+				d.at(pc+".min_objects", "object and min_objects are separate checks: give one per check")
+			case c.MinObjects < 0:
+				d.at(pc+".min_objects", "must not be negative, got %d", c.MinObjects)
+			}
+			d.notAllowed(pc, provider, map[string]bool{"sql": c.SQL != "", "path": c.Path != "", "sha256": c.SHA256 != ""})
 		}
 	}
 }

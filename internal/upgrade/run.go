@@ -487,6 +487,9 @@ func (u *Upgrader) checkSpace(ctx context.Context, target string) error {
 	if t == nil {
 		return fmt.Errorf("unknown backup target %q", target)
 	}
+	if t.Provider == lab.ProviderS3Mirror {
+		return nil // its destination is a bucket: nothing local to measure
+	}
 	repo := u.Lab.Repositories[t.Repository]
 	if repo == nil {
 		return fmt.Errorf("backup target %s: unknown repository %q", target, t.Repository)
