@@ -245,7 +245,7 @@ func (c *Client) runOnce(ctx context.Context, k call) error {
 	watch := &backendWatch{repo: c.name()}
 	onStderr := func(line string) {
 		if watch.line(line) {
-			c.log.Warn("restic: stopped: the repository's storage fails", "op", k.op, "err", watch.err)
+			c.log.Debug("restic: stopped: the repository's storage fails", "op", k.op, "err", watch.err)
 			stop()
 		}
 		if env, ok := parseLine([]byte(line)); ok {
