@@ -17,6 +17,35 @@ median() {
 		if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# bench_init DEFAULT_DIR: what every bench's main sets first: REPO (the
+# repository root), WORK (${BENCH_DIR:-DEFAULT_DIR}, absolute, never /),
+# HOMELAB (the binary build_homelab makes) and RESTIC (HOMELAB_RESTIC or
+# restic on PATH, exported as HOMELAB_RESTIC so both sides run the same
+# restic).
+bench_init() {
+	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+	WORK=${BENCH_DIR:-$1}
+	case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
+	[ "$WORK" != / ] || die "BENCH_DIR must not be /"
+	HOMELAB=$WORK/bin/homelab
+	RESTIC=${HOMELAB_RESTIC:-$(command -v restic || true)}
+	[ -n "$RESTIC" ] || die "restic not found; run scripts/install-deps.sh"
+	export HOMELAB_RESTIC=$RESTIC
+}
+
+# homelab_run ARGS...: homelab with the bench's lab file, output to the log.
+homelab_run() {
+	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
+}
+
+# timed CMD...: runs CMD and prints its wall time in seconds.
+timed() {
+	local t0
+	t0=$(now)
+	"$@"
+	elapsed "$t0"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }

@@ -43,24 +43,10 @@ restic_bare() {
 		AWS_DEFAULT_REGION=us-east-1 "$RESTIC" --password-file "$WORK/restic.pass" "$@" >>"$WORK/bare.log" 2>&1
 }
 
-homelab_run() {
-	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
-}
-
 # The measured operations. Each prints its wall time in seconds.
-t_homelab() {
-	local t0
-	t0=$(now)
-	homelab_run backup run src
-	elapsed "$t0"
-}
+t_homelab() { timed homelab_run backup run src; }
 
-t_bare() {
-	local t0
-	t0=$(now)
-	restic_bare -r "$S3_URL/bare/r$ROUND" backup --json --tag homelab --tag target:src -- "$SRC"
-	elapsed "$t0"
-}
+t_bare() { timed restic_bare -r "$S3_URL/bare/r$ROUND" backup --json --tag homelab --tag target:src -- "$SRC"; }
 
 # write_lab: the lab file of round $ROUND (its repository at prefix r$ROUND
 # of bucket hl).
@@ -123,14 +109,7 @@ setup() {
 }
 
 main() {
-	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-	WORK=${BENCH_DIR:-/var/tmp/homelab-bench-s3}
-	case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
-	[ "$WORK" != / ] || die "BENCH_DIR must not be /"
-	HOMELAB=$WORK/bin/homelab
-	RESTIC=${HOMELAB_RESTIC:-$(command -v restic || true)}
-	[ -n "$RESTIC" ] || die "restic not found; run scripts/install-deps.sh"
-	export HOMELAB_RESTIC=$RESTIC # both sides run the same restic
+	bench_init /var/tmp/homelab-bench-s3 # both sides run the same restic
 	# Both sides keep their cache in the work directory.
 	export XDG_CACHE_HOME=$WORK/cache
 	local n=${N:-3}

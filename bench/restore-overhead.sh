@@ -39,10 +39,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-homelab_run() {
-	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
-}
-
 # psql_admin SQL: runs SQL on the cluster's postgres database.
 psql_admin() {
 	psql -XAtq -v ON_ERROR_STOP=1 "${PG_CONN[@]}" --dbname postgres -c "$1" >/dev/null
@@ -149,14 +145,7 @@ EOF
 }
 
 main() {
-	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-	WORK=${BENCH_DIR:-/var/tmp/homelab-restore-bench}
-	case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
-	[ "$WORK" != / ] || die "BENCH_DIR must not be /"
-	HOMELAB=$WORK/bin/homelab
-	RESTIC=${HOMELAB_RESTIC:-$(command -v restic || true)}
-	[ -n "$RESTIC" ] || die "restic not found; run scripts/install-deps.sh"
-	export HOMELAB_RESTIC=$RESTIC # both sides run the same restic
+	bench_init /var/tmp/homelab-restore-bench # both sides run the same restic
 	local n=${N:-5}
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "N must be a positive whole number, got '$n'"
 	DEST=bench_restored
