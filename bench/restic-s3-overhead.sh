@@ -46,10 +46,10 @@ restic_bare() {
 # The measured operations. Each prints its wall time in seconds.
 t_homelab() { timed homelab_run backup run src; }
 
-t_bare() { timed restic_bare -r "$S3_URL/bare/r$ROUND" backup --json --tag homelab --tag target:src -- "$SRC"; }
+t_bare() { timed restic_bare -r "$S3_URL/bench-bare/r$ROUND" backup --json --tag homelab --tag target:src -- "$SRC"; }
 
 # write_lab: the lab file of round $ROUND (its repository at prefix r$ROUND
-# of bucket hl).
+# of bucket bench-homelab; bare restic's is in bench-bare).
 write_lab() {
 	cat >"$WORK/lab.yaml" <<EOF
 # Written by bench/restic-s3-overhead.sh.
@@ -57,7 +57,7 @@ name: bench-s3
 state_dir: ./state
 repositories:
   s3:
-    url: $S3_URL/hl/r$ROUND
+    url: $S3_URL/bench-homelab/r$ROUND
     password_file: ./restic.pass
     access_key_id_file: ./s3/access_key_id
     secret_access_key_file: ./s3/secret_access_key
@@ -75,7 +75,7 @@ fresh_repos() {
 	rm -rf "$WORK/state"
 	write_lab
 	homelab_run repo init s3
-	restic_bare -r "$S3_URL/bare/r$ROUND" init
+	restic_bare -r "$S3_URL/bench-bare/r$ROUND" init
 }
 
 setup() {
@@ -97,6 +97,8 @@ setup() {
 
 	log "starting the throwaway S3 server"
 	S3_URL=s3:$("$REPO/scripts/s3-throwaway.sh" start "$WORK/s3")
+	# Stopped however the bench ends, unless kept.
+	trap 'if [ "${BENCH_KEEP:-}" != 1 ]; then "$REPO/scripts/s3-throwaway.sh" stop "$WORK/s3"; fi' EXIT
 	(umask 077 && head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | head -c 32 >"$WORK/restic.pass")
 	ROUND=0
 	write_lab
@@ -160,6 +162,7 @@ main() {
 		log "kept $WORK (S3 server running: $REPO/scripts/s3-throwaway.sh stop $WORK/s3 && rm -rf $WORK)"
 	else
 		"$REPO/scripts/s3-throwaway.sh" stop "$WORK/s3"
+		trap - EXIT
 		rm -rf "$WORK"
 	fi
 }
