@@ -313,7 +313,14 @@ func (c *Client) runOnce(ctx context.Context, k call) error {
 			re.Message += " (" + strings.Join(plain, "; ") + ")"
 		}
 		re.Message = strings.TrimPrefix(execx.Redact(re.Message, c.secrets()...), "Fatal: ")
-		re.Backend = watch.final(re.Message)
+		// restic's own final words when it printed them: the plain lines
+		// may be a --stdin-from-command child's (pg_dump's own refused
+		// connection is no fault of the repository).
+		final := re.Message
+		if exitMsg != "" {
+			final = execx.Redact(exitMsg, c.secrets()...)
+		}
+		re.Backend = watch.final(final)
 		if re.ExitCode == 10 || re.Backend != nil {
 			c.diagnose(ctx, re)
 		}
