@@ -17,8 +17,23 @@ median() {
 		if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# homelab_run ARGS...: runs $HOMELAB on $WORK/lab.yaml, its output appended
-# to $WORK/homelab.log.
+# bench_init DEFAULT_DIR: what every bench's main sets first: REPO (the
+# repository root), WORK (${BENCH_DIR:-DEFAULT_DIR}, absolute, never /),
+# HOMELAB (the binary build_homelab makes) and RESTIC (HOMELAB_RESTIC or
+# restic on PATH, exported as HOMELAB_RESTIC so both sides run the same
+# restic).
+bench_init() {
+	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+	WORK=${BENCH_DIR:-$1}
+	case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
+	[ "$WORK" != / ] || die "BENCH_DIR must not be /"
+	HOMELAB=$WORK/bin/homelab
+	RESTIC=${HOMELAB_RESTIC:-$(command -v restic || true)}
+	[ -n "$RESTIC" ] || die "restic not found; run scripts/install-deps.sh"
+	export HOMELAB_RESTIC=$RESTIC
+}
+
+# homelab_run ARGS...: homelab with the bench's lab file, output to the log.
 homelab_run() {
 	"$HOMELAB" --lab "$WORK/lab.yaml" "$@" >>"$WORK/homelab.log" 2>&1
 }

@@ -145,14 +145,7 @@ EOF
 }
 
 main() {
-	REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-	WORK=${BENCH_DIR:-/var/tmp/homelab-restore-bench}
-	case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
-	[ "$WORK" != / ] || die "BENCH_DIR must not be /"
-	HOMELAB=$WORK/bin/homelab
-	RESTIC=${HOMELAB_RESTIC:-$(command -v restic || true)}
-	[ -n "$RESTIC" ] || die "restic not found; run scripts/install-deps.sh"
-	export HOMELAB_RESTIC=$RESTIC # both sides run the same restic
+	bench_init /var/tmp/homelab-restore-bench # both sides run the same restic
 	local n=${N:-5}
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "N must be a positive whole number, got '$n'"
 	DEST=bench_restored

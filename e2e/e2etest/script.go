@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"homelab/internal/catalog"
@@ -52,6 +54,11 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 //	healthy URL       GET URL answers 200 (with !: it does not, or no answer)
 //	hook start        serve HTTP, appending each request's body and a newline
 //	                  to $WORK/hook.log; sets $HOOK to its host:port
+//	s3 start          start a throwaway S3 server (versitygw; testenv.StartS3)
+//	                  serving $WORK/s3; sets S3_URL (http://127.0.0.1:PORT),
+//	                  S3_DIR (the buckets, as files), S3_SECRET (the secret
+//	                  key) and writes the access key ID to $WORK/s3-id
+//	s3 bucket NAME    create bucket NAME on it
 //	stalelock REPO PASSFILE
 //	                  leave a restic lock in REPO whose holder is gone from
 //	                  this host: a restic backup holding a shared lock,
@@ -66,8 +73,48 @@ func Cmds(pgBin string) map[string]Cmd {
 		"healthy":   healthy,
 		"hook":      hook,
 		"stalelock": staleLock,
+		"s3":        s3Cmd,
 	}
 }
+
+// s3Cmd is `s3 start` and `s3 bucket NAME`. Scripts that use it begin
+// with [!exec:versitygw] skip (unless $HOMELAB_VERSITYGW names it).
+func s3Cmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: s3 start | s3 bucket NAME")
+	}
+	switch {
+	case args[0] == "start" && len(args) == 1:
+		bin := os.Getenv("HOMELAB_VERSITYGW")
+		if bin == "" {
+			bin = "versitygw"
+		}
+		s, err := testenv.StartS3(bin, ts.MkAbs("s3"))
+		ts.Check(err)
+		ts.Defer(s.Stop)
+		ts.Setenv("S3_URL", s.URL)
+		ts.Setenv("S3_DIR", s.Dir)
+		ts.Setenv("S3_SECRET", s.SecretAccessKey)
+		ts.Setenv("S3_REGION", s.Region)
+		ts.Check(os.WriteFile(ts.MkAbs("s3-id"), []byte(s.AccessKeyID+"\n"), 0o600))
+		s3servers.Store(ts, s)
+		ts.Defer(func() { s3servers.Delete(ts) })
+	case args[0] == "bucket" && len(args) == 2:
+		v, ok := s3servers.Load(ts)
+		if !ok {
+			ts.Fatalf("s3 bucket: no s3 start before it")
+		}
+		s := v.(*testenv.S3Server)
+		c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""), Region: s.Region})
+		ts.Check(err)
+		ts.Check(c.MakeBucket(context.Background(), args[1], minio.MakeBucketOptions{Region: s.Region}))
+	default:
+		ts.Fatalf("usage: s3 start | s3 bucket NAME")
+	}
+}
+
+// s3servers holds each script's server of s3 start.
+var s3servers sync.Map // *testscript.TestScript -> *testenv.S3Server
 
 func staleLock(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 || neg {

@@ -55,9 +55,10 @@ func (a *App) OpenCatalog(ctx context.Context) (*catalog.SQLite, error) {
 }
 
 // Repo opens the restic client of the lab's repository name, with the
-// password from password_file or password_env and the environment of env
-// and env_from (values read from homelab's environment, kept out of
-// restic's error messages). retryLock is restic's --retry-lock (0: fail
+// password from password_file or password_env and the environment of env,
+// env_from and, for a repository on S3, its keys and region (s3Env;
+// values read from homelab's environment or files, kept out of restic's
+// argv and error messages). retryLock is restic's --retry-lock (0: fail
 // at once on a locked repository). It fails for an unknown repository, an
 // unset password_env, or a restic that is missing or too old.
 func (a *App) Repo(ctx context.Context, name string, retryLock time.Duration) (*restic.Client, error) {
@@ -68,7 +69,7 @@ func (a *App) Repo(ctx context.Context, name string, retryLock time.Duration) (*
 	// A lock left by a restic killed on this host (with its homelab) is
 	// removed when it blocks a command; other locks are left to `homelab
 	// repo unlock`.
-	cfg := restic.Config{Repository: r.URL, PasswordFile: r.PasswordFile, Logger: a.log(), RetryLock: retryLock, RemoveStaleLocks: true}
+	cfg := restic.Config{Name: name, Repository: r.URL, PasswordFile: r.PasswordFile, Logger: a.log(), RetryLock: retryLock, RemoveStaleLocks: true}
 	if r.PasswordEnv != "" {
 		v, err := r.PasswordSecret().Resolve()
 		if err != nil {
@@ -87,7 +88,37 @@ func (a *App) Repo(ctx context.Context, name string, retryLock time.Duration) (*
 		cfg.Env = append(cfg.Env, k+"="+v)
 		cfg.Secrets = append(cfg.Secrets, v)
 	}
+	if err := s3Env(&cfg, r); err != nil {
+		return nil, fmt.Errorf("repository %s: %w", name, err)
+	}
 	return restic.New(ctx, cfg)
+}
+
+// s3Env adds the S3 keys of repository r (access_key_id_env/_file,
+// secret_access_key_env/_file, region) to restic's environment as
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION, with
+// both keys' values among the secrets redacted from errors. The keys are
+// read now, at use, not when the lab is loaded; an unset variable or an
+// unreadable file is an error naming the field, never the value.
+func s3Env(cfg *restic.Config, r *lab.Repository) error {
+	for _, k := range []struct {
+		env    string
+		secret lab.Secret
+	}{{"AWS_ACCESS_KEY_ID", r.AccessKeyID()}, {"AWS_SECRET_ACCESS_KEY", r.SecretAccessKey()}} {
+		if !k.secret.IsSet() {
+			continue
+		}
+		v, err := k.secret.Resolve()
+		if err != nil {
+			return err
+		}
+		cfg.Env = append(cfg.Env, k.env+"="+v)
+		cfg.Secrets = append(cfg.Secrets, v)
+	}
+	if r.Region != "" {
+		cfg.Env = append(cfg.Env, "AWS_DEFAULT_REGION="+r.Region)
+	}
+	return nil
 }
 
 // AtStart is what every command does first, with the catalog opened

@@ -19,6 +19,7 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/health"
 	"homelab/internal/lab"
+	"homelab/internal/restic"
 	"homelab/internal/saga"
 	"homelab/internal/testenv"
 	"homelab/internal/upgrade"
@@ -87,6 +88,58 @@ func TestRepo(t *testing.T) {
 	}
 	if _, err := a.Repo(ctx, "nope", 0); err == nil || err.Error() != `unknown repository "nope"` {
 		t.Errorf("unknown repository: %v", err)
+	}
+}
+
+// TestRepoS3 opens a repository on a real S3 server with its keys from a
+// file and from the environment: restic gets them (init and a listing
+// work), and a wrong key fails with the cause and the repository's name,
+// never the key, and also an unset key's variable is named, not guessed.
+func TestRepoS3(t *testing.T) {
+	testenv.Restic(t)
+	s := testenv.S3(t)
+	bucket := s.Bucket(t, "app")
+	ctx := context.Background()
+	a := newApp(t, `name: applab
+state_dir: ./state
+repositories:
+  offsite:
+    url: `+s.ResticURL(bucket, "restic")+`
+    password_file: ./p
+    access_key_id_file: ./s3-id
+    secret_access_key_env: APP_TEST_S3_SECRET
+    region: `+s.Region+`
+`)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(a.Lab.Path), "s3-id"), []byte(s.AccessKeyID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("APP_TEST_S3_SECRET", s.SecretAccessKey)
+	c, err := a.Repo(ctx, "offsite", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Init(ctx); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	if _, err := c.Snapshots(ctx); err != nil {
+		t.Fatalf("snapshots: %v", err)
+	}
+
+	t.Setenv("APP_TEST_S3_SECRET", "wrong-secret-1234")
+	c, err = a.Repo(ctx, "offsite", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Snapshots(ctx)
+	if !errors.Is(err, restic.ErrBackendAuth) || !strings.Contains(err.Error(), "repository offsite: ") {
+		t.Errorf("wrong secret key: %v", err)
+	}
+	if err != nil && (strings.Contains(err.Error(), "wrong-secret-1234") || strings.Contains(err.Error(), s.AccessKeyID)) {
+		t.Errorf("a key in the error: %v", err)
+	}
+	os.Unsetenv("APP_TEST_S3_SECRET")
+	if _, err := a.Repo(ctx, "offsite", 0); err == nil || err.Error() != "repository offsite: secret_access_key_env APP_TEST_S3_SECRET is not set" {
+		t.Errorf("unset secret_access_key_env: %v", err)
 	}
 }
 

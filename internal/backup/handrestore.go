@@ -26,9 +26,11 @@ type HandRestorer interface {
 // and the repository URL.
 type ShellRestic struct {
 	// Env are the sh assignments put before restic: the password as
-	// RESTIC_PASSWORD_FILE='<file>' or RESTIC_PASSWORD="$VAR", then the
-	// repository's env (NAME='value') and env_from (NAME="$VAR"), each
-	// sorted by name.
+	// RESTIC_PASSWORD_FILE='<file>' or RESTIC_PASSWORD="$VAR", the S3
+	// keys of a repository on S3 as AWS_ACCESS_KEY_ID="$VAR" or
+	// AWS_ACCESS_KEY_ID="$(cat '<file>')" (and AWS_SECRET_ACCESS_KEY,
+	// AWS_DEFAULT_REGION='<region>'), then the repository's env
+	// (NAME='value') and env_from (NAME="$VAR"), each sorted by name.
 	Env []string
 	URL string
 }
@@ -74,6 +76,24 @@ func shellRestic(r *lab.Repository) (ShellRestic, error) {
 			return sr, fmt.Errorf("password_env: %w", err)
 		}
 		sr.Env = append(sr.Env, ref)
+	}
+	for _, k := range []struct {
+		name string
+		s    lab.Secret
+	}{{"AWS_ACCESS_KEY_ID", r.AccessKeyID()}, {"AWS_SECRET_ACCESS_KEY", r.SecretAccessKey()}} {
+		switch {
+		case k.s.Env != "":
+			ref, err := ShellVarRef(k.name, k.s.Env)
+			if err != nil {
+				return sr, fmt.Errorf("%s_env: %w", k.s.Field, err)
+			}
+			sr.Env = append(sr.Env, ref)
+		case k.s.File != "":
+			sr.Env = append(sr.Env, k.name+`="$(cat `+ShellQuote(k.s.File)+`)"`)
+		}
+	}
+	if r.Region != "" {
+		sr.Env = append(sr.Env, "AWS_DEFAULT_REGION="+ShellQuote(r.Region))
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
 		if !shellName.MatchString(k) {

@@ -360,7 +360,8 @@ func planJSON(p upgrade.Plan) any {
 		EstimateSeconds float64          `json:"estimate_backup_seconds"`
 		EstimateUnknown []string         `json:"estimate_unknown,omitempty"`
 		Preflight       []backup.Finding `json:"preflight,omitempty"`
-	}{p, p.Estimate.Total.Seconds(), p.Estimate.Unknown, p.Preflight}
+		Warnings        []string         `json:"warnings,omitempty"`
+	}{p, p.Estimate.Total.Seconds(), p.Estimate.Unknown, p.Preflight, p.Warnings}
 }
 
 func renderPlan(w io.Writer, p upgrade.Plan) {
@@ -398,6 +399,9 @@ func renderPlan(w io.Writer, p upgrade.Plan) {
 			fmt.Fprintf(w, "; %s never backed up", strings.Join(e.Unknown, ", "))
 		}
 		fmt.Fprintln(w)
+	}
+	for _, warning := range p.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warning)
 	}
 	if len(p.Preflight) > 0 {
 		fmt.Fprintln(w, "On failure: data could NOT be restored; the upgrade is refused until the restore points can be restored:")

@@ -371,3 +371,25 @@ func TestFind(t *testing.T) {
 		})
 	}
 }
+
+// TestRepositoryS3Keys: a repository on S3 takes its keys inline in the
+// repository, with *_file paths resolved against the lab file's
+// directory.
+func TestRepositoryS3Keys(t *testing.T) {
+	l, err := Parse("/etc/homelab/lab.yaml", []byte(`repositories:
+  offsite:
+    url: s3:http://127.0.0.1:9000/backups/lab
+    password_env: RESTIC_PASSWORD
+    access_key_id_file: keys/id
+    secret_access_key_env: S3_SECRET
+    region: eu-west-1
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := l.Repositories["offsite"]
+	want := S3Credentials{AccessKeyIDFile: "/etc/homelab/keys/id", SecretAccessKeyEnv: "S3_SECRET", Region: "eu-west-1"}
+	if !r.IsS3() || r.S3Credentials != want {
+		t.Errorf("repository = %+v, want S3 with %+v", r, want)
+	}
+}

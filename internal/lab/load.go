@@ -287,6 +287,7 @@ func (l *Lab) setDefaults(dir string) {
 		if r.PasswordFile != "" {
 			r.PasswordFile = absPath(dir, r.PasswordFile)
 		}
+		r.S3Credentials.resolvePaths(dir)
 		if r.Check.Timeout == 0 {
 			r.Check.Timeout = DefaultCheckTimeout
 		}

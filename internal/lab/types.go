@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"strings"
 	"time"
 
 	"homelab/internal/notify"
@@ -98,7 +99,16 @@ type Repository struct {
 	// EnvFrom maps a variable restic needs to the variable of homelab's
 	// own environment that holds it (AWS_SECRET_ACCESS_KEY: MY_S3_SECRET).
 	EnvFrom map[string]string `yaml:"env_from"`
+	// S3Credentials are the keys of a repository on S3 (url: s3:...),
+	// inlined: access_key_id_env/_file, secret_access_key_env/_file and
+	// region. They reach restic as AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION in its environment
+	// (app.Repo). Only on s3: URLs; both keys or neither.
+	S3Credentials `yaml:",inline"`
 }
+
+// IsS3 reports whether the repository is on S3 (restic's s3: URLs).
+func (r *Repository) IsS3() bool { return strings.HasPrefix(r.URL, "s3:") }
 
 // RepoCheck is a repository's scheduled integrity check.
 type RepoCheck struct {

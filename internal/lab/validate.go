@@ -168,11 +168,46 @@ func (d *decoder) validateRepository(p string, r *Repository) {
 	case r.PasswordFile != "" && r.PasswordEnv != "":
 		d.at(p+".password_env", "password_file and password_env are mutually exclusive")
 	}
+	d.validateRepositoryS3(p, r)
 	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
 		if looksSecret(k) {
 			d.errorf(d.keys[p+".env."+k], p+".env."+k,
 				"inline secret not allowed: use env_from (%s: NAME_OF_A_VARIABLE_HOLDING_IT)", k)
 		}
+	}
+}
+
+// validateRepositoryS3 checks a repository's S3 keys: only on an s3: URL
+// (restic reads them nowhere else), both or neither, and not given twice
+// (the keys and env_from AWS_ACCESS_KEY_ID, region and env
+// AWS_DEFAULT_REGION).
+func (d *decoder) validateRepositoryS3(p string, r *Repository) {
+	c := r.S3Credentials
+	if !r.IsS3() {
+		for _, s := range []Secret{c.AccessKeyID(), c.SecretAccessKey()} {
+			for _, f := range []string{s.Field + "_env", s.Field + "_file"} {
+				if d.present(p + "." + f) {
+					d.at(p+"."+f, "S3 keys apply only to a repository on S3 (url: s3:...), not %q", r.URL)
+				}
+			}
+		}
+		if d.present(p + ".region") {
+			d.at(p+".region", "region applies only to a repository on S3 (url: s3:...), not %q", r.URL)
+		}
+		return
+	}
+	d.validateS3Credentials(p, c, false)
+	for _, k := range []struct{ field, env string }{
+		{"access_key_id_env", "AWS_ACCESS_KEY_ID"}, {"secret_access_key_env", "AWS_SECRET_ACCESS_KEY"},
+	} {
+		if _, twice := r.EnvFrom[k.env]; twice && c.IsSet() {
+			d.errorf(d.keys[p+".env_from."+k.env], p+".env_from."+k.env,
+				"%s is set by the repository's S3 keys (%s or its _file): remove it from env_from", k.env, k.field)
+		}
+	}
+	if _, twice := r.Env["AWS_DEFAULT_REGION"]; twice && c.Region != "" {
+		d.errorf(d.keys[p+".env.AWS_DEFAULT_REGION"], p+".env.AWS_DEFAULT_REGION",
+			"AWS_DEFAULT_REGION is set by the repository's region: remove it from env")
 	}
 }
 
@@ -317,7 +352,7 @@ func urlSecretHint(repo string) string {
 	case strings.HasPrefix(repo, "rest:"):
 		return msg + "use env_from (RESTIC_REST_PASSWORD: NAME_OF_A_VARIABLE_HOLDING_IT, and RESTIC_REST_USERNAME)"
 	case strings.HasPrefix(repo, "s3:"):
-		return msg + "use env_from (AWS_SECRET_ACCESS_KEY: NAME_OF_A_VARIABLE_HOLDING_IT, and AWS_ACCESS_KEY_ID)"
+		return msg + "use access_key_id_env or access_key_id_file, and secret_access_key_env or secret_access_key_file"
 	case strings.HasPrefix(repo, "sftp:"):
 		return msg + "restic logs in to sftp with an SSH key (see ssh_config)"
 	}

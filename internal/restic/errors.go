@@ -31,10 +31,18 @@ type Error struct {
 	// or the tail of stderr), secrets redacted.
 	Message string
 	Err     error // the *execx.CmdError
+	// Backend, when set, is the cause in the repository's storage that
+	// restic's stderr named (see BackendError): the error's text is its
+	// one line, and the command may have been stopped before restic gave
+	// up by itself (its exit code is then not the cause).
+	Backend *BackendError
 }
 
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("restic %s", e.Op)
+	if e.Backend != nil {
+		return msg + ": " + e.Backend.Error()
+	}
 	if s := e.sentinel(); s != nil {
 		msg += ": " + s.Error()
 	} else if e.ExitCode >= 0 {
@@ -66,6 +74,9 @@ func (e *Error) sentinel() error {
 
 // Is makes errors.Is(err, ErrLocked) and friends work.
 func (e *Error) Is(target error) bool {
+	if e.Backend != nil {
+		return target == ErrFatal || errors.Is(e.Backend, target)
+	}
 	if target == ErrSnapshotNotFound {
 		return e.ExitCode == 1 && strings.Contains(e.Message, "failed to find snapshot")
 	}
@@ -75,7 +86,15 @@ func (e *Error) Is(target error) bool {
 	return target == ErrFatal && e.ExitCode > 0
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns the *execx.CmdError, or the *BackendError when restic's
+// stderr named one (a command stopped for it may carry context.Canceled
+// in its CmdError, which is not what happened to the caller).
+func (e *Error) Unwrap() error {
+	if e.Backend != nil {
+		return e.Backend
+	}
+	return e.Err
+}
 
 func asCmdError(err error) (*execx.CmdError, bool) {
 	var ce *execx.CmdError

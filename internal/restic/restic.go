@@ -60,6 +60,9 @@ type Config struct {
 	// Binary is the restic program; default "restic" from PATH, or
 	// $HOMELAB_RESTIC when set.
 	Binary string
+	// Name is the repository's name in the lab file, for messages
+	// (BackendError); empty: the URL.
+	Name string
 	// Repository is any restic repository URL.
 	Repository string
 	// PasswordFile is passed as RESTIC_PASSWORD_FILE.
@@ -167,6 +170,27 @@ func (c *Client) env() []string {
 	return append(env, c.cfg.Env...)
 }
 
+// diagnose asks the S3 server of a repository on S3 what is wrong when
+// restic's words say too little (exit 10, "no repository", is what
+// restic's HEAD request makes of a missing bucket; "Access Denied." of a
+// wrong secret key) and sets re.Backend to what it answers (diagnoseS3).
+func (c *Client) diagnose(ctx context.Context, re *Error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if cause, words := diagnoseS3(ctx, c.cfg.Repository, c.cfg.Env); cause != nil {
+		re.Backend = &BackendError{Repository: c.name(), Cause: cause, Detail: execx.Redact(words, c.secrets()...)}
+	}
+}
+
+// name is the repository's name for messages: Config.Name, else its URL.
+func (c *Client) name() string {
+	if c.cfg.Name != "" {
+		return c.cfg.Name
+	}
+	return c.cfg.Repository
+}
+
 func (c *Client) secrets() []string {
 	return append([]string{c.cfg.Password}, c.cfg.Secrets...)
 }
@@ -214,7 +238,16 @@ func (c *Client) runOnce(ctx context.Context, k call) error {
 	}
 	var exitMsg string
 	var itemErrs, plain []string
+	// A command failing because of its storage is stopped as soon as
+	// stderr says so (backendWatch), not after restic's 15 minutes.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	watch := &backendWatch{repo: c.name()}
 	onStderr := func(line string) {
+		if watch.line(line) {
+			c.log.Debug("restic: stopped: the repository's storage fails", "op", k.op, "err", watch.err)
+			stop()
+		}
 		if env, ok := parseLine([]byte(line)); ok {
 			switch env.MessageType {
 			case "exit_error":
@@ -257,11 +290,16 @@ func (c *Client) runOnce(ctx context.Context, k call) error {
 			c.log.Debug("restic", "op", k.op, "stdout", string(line))
 		}
 	}
-	err := execx.Run(ctx, cmd)
+	err := execx.Run(rctx, cmd)
 	if err == nil {
 		return nil
 	}
 	re := &Error{Op: k.op, ExitCode: -1, Err: err}
+	if watch.err != nil && ctx.Err() == nil {
+		re.Backend = watch.err
+		c.diagnose(ctx, re)
+		return re
+	}
 	if ce, ok := asCmdError(err); ok {
 		re.ExitCode = ce.ExitCode
 		re.Message = exitMsg
@@ -275,6 +313,17 @@ func (c *Client) runOnce(ctx context.Context, k call) error {
 			re.Message += " (" + strings.Join(plain, "; ") + ")"
 		}
 		re.Message = strings.TrimPrefix(execx.Redact(re.Message, c.secrets()...), "Fatal: ")
+		// restic's own final words when it printed them: the plain lines
+		// may be a --stdin-from-command child's (pg_dump's own refused
+		// connection is no fault of the repository).
+		final := re.Message
+		if exitMsg != "" {
+			final = execx.Redact(exitMsg, c.secrets()...)
+		}
+		re.Backend = watch.final(final)
+		if re.ExitCode == 10 || re.Backend != nil {
+			c.diagnose(ctx, re)
+		}
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("restic %s: %w", k.op, ctx.Err())

@@ -61,30 +61,37 @@ func VersityGW(t testing.TB) string {
 // (ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY), never its argv.
 func S3(t testing.TB) *S3Server {
 	t.Helper()
-	bin := VersityGW(t)
+	s, err := StartS3(VersityGW(t), filepath.Join(t.TempDir(), "s3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartS3 is S3 for callers without a testing.TB (testscript commands):
+// it starts versitygw bin serving the buckets in dir (created if needed)
+// and returns the server, which the caller stops (Stop).
+func StartS3(bin, dir string) (*S3Server, error) {
 	s := &S3Server{
 		AccessKeyID:     "AK" + randHex(8),
 		SecretAccessKey: randHex(20),
 		Region:          "us-east-1",
-		Dir:             filepath.Join(t.TempDir(), "s3"),
+		Dir:             dir,
 		done:            make(chan struct{}),
 	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var err error
 	// A port that was free a moment ago can be taken before versitygw
 	// binds it; try a few.
 	for attempt := 0; attempt < 5; attempt++ {
 		if err = s.start(bin); err == nil {
-			break
+			return s, nil
 		}
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return nil, err
 }
 
 func (s *S3Server) start(bin string) error {

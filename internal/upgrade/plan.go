@@ -114,6 +114,9 @@ type Plan struct {
 	// BackupBefore lack (backup.Manager.Preflight), found when planning:
 	// Run refuses a plan that has any. Not journalled.
 	Preflight []backup.Finding `json:"-"`
+	// Warnings are what the plan cannot check but the operator should
+	// (a remote repository's free space). Not journalled.
+	Warnings []string `json:"-"`
 }
 
 // PreflightError is an upgrade refused before it began: a restore point
@@ -226,6 +229,9 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 		p.Path = append(p.Path, v.String())
 	}
 	if p.Estimate, err = u.estimate(ctx, p); err != nil {
+		return p, err
+	}
+	if p.Warnings, err = u.spaceWarnings(ctx, p); err != nil {
 		return p, err
 	}
 	p.Preflight, err = u.preflight(ctx, p)

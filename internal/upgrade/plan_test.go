@@ -155,8 +155,8 @@ func TestCheckSpace(t *testing.T) {
 	free := int64(0)
 	u.FreeSpace = func(path string) (int64, error) { asked = path; return free, nil }
 	// No backup yet: nothing to compare with.
-	if err := u.checkSpace(ctx, "gitlab-db"); err != nil {
-		t.Fatalf("no past backup: %v", err)
+	if w, err := u.checkSpace(ctx, "gitlab-db"); err != nil || w != "" {
+		t.Fatalf("no past backup: %q, %v", w, err)
 	}
 	r, err := u.Backups.Catalog.StartRun(ctx, catalog.Run{Target: "gitlab-db", Kind: catalog.KindBackup, Start: time.Now()})
 	if err != nil {
@@ -167,7 +167,7 @@ func TestCheckSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	free = 3<<20 - 1
-	err = u.checkSpace(ctx, "gitlab-db")
+	_, err = u.checkSpace(ctx, "gitlab-db")
 	if err == nil || !strings.Contains(err.Error(), "has 3.0 MiB free, less than the 3.0 MiB its last backup added") {
 		t.Fatalf("too little space: %v", err)
 	}
@@ -176,14 +176,33 @@ func TestCheckSpace(t *testing.T) {
 		t.Errorf("measured %s, want %s", asked, want)
 	}
 	free = 3 << 20
-	if err := u.checkSpace(ctx, "gitlab-db"); err != nil {
-		t.Fatalf("enough space: %v", err)
+	if w, err := u.checkSpace(ctx, "gitlab-db"); err != nil || w != "" {
+		t.Fatalf("enough space: %q, %v", w, err)
 	}
-	// A remote repository is not measured.
+	// A remote repository is not measured, and that is said, also in the
+	// plan.
 	u.Lab.Repositories["local"].URL = "s3:s3.example.org/bucket"
-	free = 0
-	if err := u.checkSpace(ctx, "gitlab-db"); err != nil {
-		t.Fatalf("remote repository: %v", err)
+	free, asked = 0, ""
+	w, err := u.checkSpace(ctx, "gitlab-db")
+	want := "restore point gitlab-db: repository local (s3:s3.example.org/bucket) is remote: its free space cannot be measured; make sure it has room for the restore point (the last backup of gitlab-db added 3.0 MiB)"
+	if err != nil || w != want || asked != "" {
+		t.Fatalf("remote repository: %q, %v (measured %q)\nwant %q", w, err, asked, want)
+	}
+	p, err := u.Plan(ctx, "gitlab", "16.7.10-ce.0", PlanOptions{})
+	wantPlan := []string{want, "restore point gitlab-config: repository local (s3:s3.example.org/bucket) is remote: its free space cannot be measured; make sure it has room for the restore point"}
+	if err != nil || !slices.Equal(p.Warnings, wantPlan) {
+		t.Errorf("plan warnings = %q, %v; want %q", p.Warnings, err, wantPlan)
+	}
+	// An s3-mirror target's destination is a bucket: not measured
+	// either, and that is said too.
+	db := u.Lab.Backups["gitlab-db"]
+	db.Provider, db.Repository = lab.ProviderS3Mirror, ""
+	db.Source.Bucket = "uploads"
+	db.Destination = lab.S3Location{Endpoint: "http://127.0.0.1:9000", Bucket: "backups"}
+	w, err = u.checkSpace(ctx, "gitlab-db")
+	want = "restore point gitlab-db: its destination bucket backups on http://127.0.0.1:9000 is remote: its free space cannot be measured; make sure it has room for a copy of bucket uploads"
+	if err != nil || w != want || asked != "" {
+		t.Fatalf("s3-mirror target: %q, %v (measured %q)\nwant %q", w, err, asked, want)
 	}
 }
 

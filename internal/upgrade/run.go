@@ -366,8 +366,17 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 		}
 	}
 	for _, name := range p.BackupBefore {
-		if err := u.checkSpace(ctx, name); err != nil {
+		warning, err := u.checkSpace(ctx, name)
+		if err != nil {
 			return err
+		}
+		if warning != "" {
+			// Said, and kept in the journal (upgrade history), not passed
+			// over in silence.
+			u.note("warning: %s", warning)
+			if err := sc.Set(spaceKey(name), "not measured (remote repository)"); err != nil {
+				return err
+			}
 		}
 	}
 	// Checked again while the service still runs: the roles may have
@@ -479,39 +488,90 @@ func (u *Upgrader) holdOthers(ctx context.Context, names []string) (func(), erro
 	return func() { release() }, nil
 }
 
+// spaceKey is the journal key of "restore point before V" saying that a
+// target's repository is remote and its free space was not measured.
+func spaceKey(target string) string { return "free_space:" + target }
+
 // checkSpace fails when the target's repository is a local directory with
 // less free space than the target's last successful backup added to it.
-// Remote repositories (s3:, sftp:, rest:, ...) are not measured.
-func (u *Upgrader) checkSpace(ctx context.Context, target string) error {
+// A remote repository (s3:, sftp:, rest:, ...) cannot be measured: it
+// passes with a warning that says so (remoteSpaceWarning).
+func (u *Upgrader) checkSpace(ctx context.Context, target string) (warning string, err error) {
 	t := u.Lab.Backups[target]
 	if t == nil {
-		return fmt.Errorf("unknown backup target %q", target)
+		return "", fmt.Errorf("unknown backup target %q", target)
 	}
 	if t.Provider == lab.ProviderS3Mirror {
-		return nil // its destination is a bucket: nothing local to measure
+		d := t.Destination
+		return fmt.Sprintf("restore point %s: its destination bucket %s on %s is remote: its free space cannot be measured; make sure it has room for a copy of bucket %s",
+			target, d.Bucket, d.Endpoint, t.Source.Bucket), nil
 	}
 	repo := u.Lab.Repositories[t.Repository]
 	if repo == nil {
-		return fmt.Errorf("backup target %s: unknown repository %q", target, t.Repository)
+		return "", fmt.Errorf("backup target %s: unknown repository %q", target, t.Repository)
+	}
+	runs, err := u.Backups.Catalog.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	var need int64 = -1
+	if len(runs) > 0 {
+		need = runs[0].BytesAdded
 	}
 	dir, local := localPath(repo.URL)
 	if !local {
-		return nil
+		return remoteSpaceWarning(target, repo, need), nil
 	}
-	runs, err := u.Backups.Catalog.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: 1})
-	if err != nil || len(runs) == 0 {
-		return err
+	if need < 0 {
+		return "", nil
 	}
-	need := runs[0].BytesAdded
 	free, err := u.freeSpace(existingParent(dir))
 	if err != nil {
-		return fmt.Errorf("restore point %s: free space of %s: %w", target, dir, err)
+		return "", fmt.Errorf("restore point %s: free space of %s: %w", target, dir, err)
 	}
 	if free < need {
-		return fmt.Errorf("restore point %s: repository %s (%s) has %s free, less than the %s its last backup added: free space first",
+		return "", fmt.Errorf("restore point %s: repository %s (%s) has %s free, less than the %s its last backup added: free space first",
 			target, t.Repository, dir, status.IEC(free), status.IEC(need))
 	}
-	return nil
+	return "", nil
+}
+
+// remoteSpaceWarning says that the free space of target's remote
+// repository cannot be measured, and what to make sure of instead; need
+// is what its last backup added (-1: none yet).
+func remoteSpaceWarning(target string, repo *lab.Repository, need int64) string {
+	room := "room for the restore point"
+	if need >= 0 {
+		room = fmt.Sprintf("room for the restore point (the last backup of %s added %s)", target, status.IEC(need))
+	}
+	return fmt.Sprintf("restore point %s: repository %s (%s) is remote: its free space cannot be measured; make sure it has %s",
+		target, repo.Name, repo.URL, room)
+}
+
+// spaceWarnings are the warnings of checkSpace for p's restore points,
+// for the plan (what --dry-run shows); the ones whose repository is local
+// are measured when the restore point is taken.
+func (u *Upgrader) spaceWarnings(ctx context.Context, p Plan) ([]string, error) {
+	var out []string
+	for _, t := range p.BackupBefore {
+		b := u.Lab.Backups[t]
+		if b == nil {
+			continue
+		}
+		if repo := u.Lab.Repositories[b.Repository]; repo != nil {
+			if _, local := localPath(repo.URL); local {
+				continue
+			}
+		}
+		w, err := u.checkSpace(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
 func (u *Upgrader) freeSpace(path string) (int64, error) {

@@ -9,6 +9,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/backup/backuptest"
+	"homelab/internal/lab"
 )
 
 func TestRestoreCommandsFiles(t *testing.T) {
@@ -97,6 +98,20 @@ func TestRestoreCommandsFiles(t *testing.T) {
 			t.Errorf("RestoreCommands(%q, %q) = %v, want an error containing %q", tc.target, tc.id, err, tc.want)
 		}
 	}
+	// A repository on S3: its keys by reference too (the variable, or the
+	// file read by sh), its region plain.
+	repo.PasswordFile, repo.PasswordEnv, repo.Env, repo.EnvFrom = "/etc/homelab/restic.pass", "", nil, nil
+	repo.S3Credentials = lab.S3Credentials{AccessKeyIDEnv: "HOMELAB_TEST_S3_ID", SecretAccessKeyFile: "/etc/homelab/it's.secret", Region: "eu-west-1"}
+	cmds, err = e.M.RestoreCommands("files", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix = `RESTIC_PASSWORD_FILE='/etc/homelab/restic.pass' AWS_ACCESS_KEY_ID="$HOMELAB_TEST_S3_ID" AWS_SECRET_ACCESS_KEY="$(cat '/etc/homelab/it'\''s.secret')" AWS_DEFAULT_REGION='eu-west-1' restic -r `
+	if !strings.HasPrefix(cmds[2], prefix) {
+		t.Errorf("command = %s\nwant prefix %s", cmds[2], prefix)
+	}
+	repo.S3Credentials = lab.S3Credentials{}
+
 	repo.EnvFrom = map[string]string{"AWS_SECRET_ACCESS_KEY": "$(reboot)"}
 	if _, err := e.M.RestoreCommands("files", id); err == nil || !strings.Contains(err.Error(), "not an sh variable name") {
 		t.Errorf("env_from with a bad name: %v", err)

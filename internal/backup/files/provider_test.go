@@ -20,7 +20,7 @@ import (
 // TestProvider runs the provider conformance suite.
 func TestProvider(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
-		Kinds: []providertest.RepoKind{providertest.Local},
+		Kinds: []providertest.RepoKind{providertest.Local, providertest.S3},
 		New: func(t *testing.T) (backup.Provider, providertest.Source) {
 			src := newSource(t)
 			return &files.Provider{TempDir: src.drills}, src

@@ -54,7 +54,7 @@ func sharedCluster(t *testing.T) *testenv.PG {
 // database of its own in the shared cluster.
 func TestProvider(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
-		Kinds:    []providertest.RepoKind{providertest.Local},
+		Kinds:    []providertest.RepoKind{providertest.Local, providertest.S3},
 		Commands: []string{"pg_dump", "pg_restore"},
 		New: func(t *testing.T) (backup.Provider, providertest.Source) {
 			return &postgres.Provider{}, newSource(t, sharedCluster(t))

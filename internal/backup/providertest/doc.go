@@ -5,14 +5,14 @@
 //
 //	func TestProvider(t *testing.T) {
 //		providertest.Run(t, providertest.Harness{
-//			Kinds:    []providertest.RepoKind{providertest.Local},
+//			Kinds:    []providertest.RepoKind{providertest.Local, providertest.S3},
 //			Commands: []string{"pg_dump", "pg_restore"},
 //			New:      func(t *testing.T) (backup.Provider, providertest.Source) { ... },
 //		})
 //	}
 //
 // Every case runs against each repository kind the provider supports
-// (Local now; an S3 kind is a RepoKind whose New starts or names a bucket),
+// (Local, a directory; S3, a bucket on a throwaway S3 server),
 // through a backup.Manager over a real SQLite catalog and the real restic:
 // backup, list and restore (also after the source changed, and in place);
 // a restore drill that passes, and one whose check fails; retention as

@@ -12,10 +12,9 @@ import (
 )
 
 // RepoKind is a kind of restic repository the suite runs a provider
-// against: a local directory now, S3 next. A kind is a name and a way to
-// make a fresh repository, so adding one (an S3 bucket on a test server,
-// with its credentials in Repo.Env and Repo.Secrets) needs no change to
-// the cases.
+// against: Local (a directory) or S3 (a bucket on a real S3 server). A
+// kind is a name and a way to make a fresh repository, so adding one
+// needs no change to the cases.
 type RepoKind struct {
 	// Name names the kind in test names and is the repository's name in
 	// the suite's lab.
@@ -53,16 +52,56 @@ func newLocal(t *testing.T) Repo {
 	url, pass := testenv.ResticRepo(t)
 	return Repo{URL: url, PasswordFile: pass, Damage: func(t *testing.T) {
 		t.Helper()
-		packs, err := filepath.Glob(filepath.Join(url, "data", "*", "*"))
-		if err != nil || len(packs) == 0 {
-			t.Fatalf("no pack files to damage in %s (%v)", url, err)
-		}
-		for _, p := range packs {
-			if err := os.Truncate(p, 100); err != nil {
-				t.Fatal(err)
-			}
-		}
+		truncatePacks(t, url)
 	}}
+}
+
+// S3 is a restic repository in a fresh bucket of a throwaway S3 server
+// (testenv.S3: versitygw, posix backend) started for the case, at prefix
+// restic/, with the server's keys in Env (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION) and both among the Secrets.
+// Damage truncates every pack object under restic/data/ to 100 bytes,
+// through the files the posix backend keeps them in
+// (S3Server.Dir/<bucket>/<key>).
+var S3 = RepoKind{Name: "s3", New: newS3}
+
+func newS3(t *testing.T) Repo {
+	t.Helper()
+	bin := testenv.Restic(t)
+	s := testenv.S3(t)
+	bucket := s.Bucket(t, "pt")
+	pass := filepath.Join(t.TempDir(), "restic.pass")
+	if err := os.WriteFile(pass, []byte("s3 repository password "+bucket+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := Repo{URL: s.ResticURL(bucket, "restic"), PasswordFile: pass, Env: s.Env(), Secrets: []string{s.SecretAccessKey, s.AccessKeyID}}
+	c, err := restic.New(t.Context(), r.config(bin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Init(t.Context()); err != nil {
+		t.Fatalf("restic init on S3: %v\n%s", err, s.Log())
+	}
+	r.Damage = func(t *testing.T) {
+		t.Helper()
+		truncatePacks(t, filepath.Join(s.Dir, bucket, "restic"))
+	}
+	return r
+}
+
+// truncatePacks truncates every pack file under repo/data/ (restic's
+// layout, on disk or as the S3 posix backend's objects) to 100 bytes.
+func truncatePacks(t *testing.T, repo string) {
+	t.Helper()
+	packs, err := filepath.Glob(filepath.Join(repo, "data", "*", "*"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("no pack files to damage in %s (%v)", repo, err)
+	}
+	for _, p := range packs {
+		if err := os.Truncate(p, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // password returns the repository password.
