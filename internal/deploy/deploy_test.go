@@ -229,3 +229,34 @@ func TestStateDisagrees(t *testing.T) {
 		t.Errorf("plan: %v", err)
 	}
 }
+
+// TestDeployStalePlan: a plan made before another deploy ran (the
+// operator confirming, or --wait waiting for the lock) names as idle the
+// color that now serves: its run is refused before anything changes, so
+// the serving color is not stopped. A cleanup read before that deploy is
+// refused the same way.
+func TestDeployStalePlan(t *testing.T) {
+	f := deploytest.New(t, deploytest.Options{})
+	stale, err := f.D.PlanDeploy(t.Context(), "web", deploytest.V2, deploy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = "1.0.3"
+	if _, err := f.Deploy(t, other, deploy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.D.Run(t.Context(), stale)
+	var refused *deploy.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "now green (1.0.3) serves") || rec.State.Final() && rec.State != saga.Failed {
+		t.Fatalf("stale plan: %s, %v; want refused, nothing changed", rec.State, err)
+	}
+	if got, err := f.Answer(http.DefaultClient); got != other || err != nil {
+		t.Errorf("public URL answers %q, %v after the refused run; want %s", got, err, other)
+	}
+	if f.State(t, lab.Green) != runtime.Running || f.State(t, lab.Blue) != runtime.Running {
+		t.Error("the refused run stopped a color")
+	}
+	if h := f.History(t); len(h) != 1 || h[0].ToVersion != other {
+		t.Errorf("history %+v", h)
+	}
+}
