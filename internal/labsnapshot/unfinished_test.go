@@ -1,0 +1,110 @@
+package labsnapshot
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/upgrade"
+)
+
+// TestRestoreRefusedWhileUnfinished: a lab snapshot restore refuses, in
+// its plan and again when it runs, while another saga of the lab is
+// unfinished (an upgrade left needing attention would later put its
+// restore point and version back over the restored lab), naming the saga
+// and its --resume; nothing is changed.
+func TestRestoreRefusedWhileUnfinished(t *testing.T) {
+	m, store, at := newTestManager(t, "name: t\nstate_dir: state\n")
+
+	// Nothing unfinished: the plan is made (the check does not refuse
+	// everything).
+	p, err := m.PlanRestore(t.Context(), "before")
+	if err != nil {
+		t.Fatalf("plan with nothing unfinished: %v", err)
+	}
+
+	const id = "20261123T100000Z-0000abcd"
+	if err := store.CreateSaga(t.Context(), catalog.Saga{ID: id, Kind: "upgrade", Subject: "web",
+		Plan: []string{"set version 2.0.0"}, State: catalog.SagaNeedsAttention, Start: at, End: at}); err != nil {
+		t.Fatal(err)
+	}
+	want := "finish it first with homelab upgrade --resume " + id
+	if _, err := m.PlanRestore(t.Context(), "before"); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("plan with an unfinished upgrade: %v; want refused, %q", err, want)
+	}
+	// A plan made before the upgrade failed is refused when it runs.
+	rec, err := m.Restore(t.Context(), p)
+	if err == nil || !strings.Contains(err.Error(), want) || rec.ID != "" {
+		t.Errorf("restore with an unfinished upgrade: saga %q, %v; want refused before a saga starts", rec.ID, err)
+	}
+	if all, err := store.LabSnapshotList(t.Context(), 0); err != nil || len(all) != 1 {
+		t.Errorf("lab snapshots after the refusal: %d, %v; want only before (no restore point taken)", len(all), err)
+	}
+}
+
+// newTestManager loads labYAML, opens its catalog with a complete lab
+// snapshot "before" of no members (nothing for restic to list), and
+// returns a Manager over them whose clock is an hour after at, the
+// snapshot's time.
+func newTestManager(t *testing.T, labYAML string) (*Manager, *catalog.SQLite, time.Time) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lab.yaml")
+	if err := os.WriteFile(path, []byte(labYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := catalog.Open(t.Context(), filepath.Join(dir, "state", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	if err := store.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
+		Versions: map[string]string{}, Certs: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
+		t.Fatal(err)
+	}
+	b := &backup.Manager{Lab: l, Catalog: store}
+	return &Manager{Lab: l, Backups: b, Upgrader: &upgrade.Upgrader{Lab: l, Backups: b}, Now: func() time.Time { return at.Add(time.Hour) }}, store, at
+}
+
+// TestRestorePlanBlueGreen: a lab snapshot records no blue/green colour,
+// so the restore plan names the blue/green services whose serving colour
+// it leaves as it is.
+func TestRestorePlanBlueGreen(t *testing.T) {
+	const color = `
+          address: 127.0.0.1:%d
+          health: {http: {url: "http://127.0.0.1:%d/"}}
+          runtime: {exec: {start: "true", stop: "true", status: "true", version: "echo 1.0.0", set_version: "echo {{.Version}}"}}`
+	m, _, _ := newTestManager(t, `name: t
+state_dir: state
+services:
+  web:
+    deploy:
+      public_url: http://127.0.0.1:8080/version
+      haproxy: {config: haproxy.cfg, backend: web, reload: {pid_file: haproxy.pid}}
+      colors:
+        blue:`+fmt.Sprintf(color, 8081, 8081)+`
+        green:`+fmt.Sprintf(color, 8082, 8082)+`
+`)
+	p, err := m.PlanRestore(t.Context(), "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.BlueGreen, []string{"web"}) || len(p.Versions) != 0 {
+		t.Errorf("plan %+v; want blue/green [web] and no version change", p)
+	}
+}
