@@ -60,10 +60,6 @@ var (
 	descTargetOverdue = prometheus.NewDesc("homelab_target_overdue",
 		"1 when the target's last good backup is older than its schedule allows or it has none, else 0.",
 		[]string{"target"}, nil)
-	// descUpgradeUnfinished is 1 while an upgrade of the service is
-	// unfinished with no process at work on it (killed mid-way, or
-	// needing attention after a failed rollback: status's UNFINISHED),
-	// else 0.
 	// descLabSnapshots counts the lab snapshots by state;
 	// descLabSnapshotNewest is when the newest complete one was taken (its
 	// age is time() minus it: a timestamp, like the backups', keeps the
@@ -74,6 +70,10 @@ var (
 	descLabSnapshotNewest = prometheus.NewDesc("homelab_lab_snapshot_newest_timestamp_seconds",
 		"When the newest complete lab snapshot was taken, as a Unix time (its age: time() minus this); absent when there is none.",
 		nil, nil)
+	// descUpgradeUnfinished is 1 while an upgrade of the service is
+	// unfinished with no process at work on it (killed mid-way, or
+	// needing attention after a failed rollback: status's UNFINISHED),
+	// else 0.
 	descUpgradeUnfinished = prometheus.NewDesc("homelab_upgrade_unfinished",
 		"1 while an upgrade of the service is unfinished and no homelab process works on it (killed mid-way, or needing attention), else 0; reported for every service with an upgrade section and every service with an unfinished upgrade.",
 		[]string{"service"}, nil)
