@@ -221,7 +221,16 @@ func (m *Manager) restoreSteps(p RestorePlan) []saga.Step {
 		saga.Step{Name: setVersionsStep,
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
 				for _, v := range p.Versions {
-					if err := sc.Set(previousKey(v.Service), v.From); err != nil {
+					// What runs now, not the plan's From: the service may
+					// have been upgraded while the operator confirmed, and
+					// the restore point holds the data that version wrote.
+					prev := v.From
+					if cur, ok, err := m.Upgrader.VersionOf(ctx, m.Lab.Services[v.Service]); err != nil {
+						return fmt.Errorf("service %s: read the version it runs: %w", v.Service, err)
+					} else if ok {
+						prev = cur
+					}
+					if err := sc.Set(previousKey(v.Service), prev); err != nil {
 						return err
 					}
 					if err := m.setVersion(ctx, v.Service, v.To); err != nil {

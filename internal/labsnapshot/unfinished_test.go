@@ -12,6 +12,7 @@ import (
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/saga"
 	"homelab/internal/upgrade"
 )
 
@@ -106,5 +107,59 @@ services:
 	}
 	if !slices.Equal(p.BlueGreen, []string{"web"}) || len(p.Versions) != 0 {
 		t.Errorf("plan %+v; want blue/green [web] and no version change", p)
+	}
+}
+
+// TestRestoreUndoSetsTheLiveVersion: the version a failed restore sets
+// back is the one the service ran when the restore began, not the one
+// its plan saw: a service upgraded between the plan and the run (while
+// the operator confirmed) gets that upgrade's version back with the
+// restore point's data, which that version wrote.
+func TestRestoreUndoSetsTheLiveVersion(t *testing.T) {
+	m, _, _ := newTestManager(t, `name: t
+state_dir: state
+services:
+  app:
+    runtime:
+      exec: {start: "touch running", stop: "rm -f running", status: "test -f running", version: "cat version", set_version: "echo {{.Version}} > version"}
+    health: {command: {run: 'test "$(cat version)" != 1.0.0'}}
+    upgrade: {healthy_within: 2s}
+`)
+	dir := filepath.Dir(m.Lab.Path)
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("running", "")
+	write("version", "2.0.0\n")
+	st, _ := m.store()
+	// "before" was taken at 1.0.0, which (here) never becomes healthy.
+	if err := st.DeleteLabSnapshot(t.Context(), "before"); err != nil {
+		t.Fatal(err)
+	}
+	at := m.now().Add(-time.Hour)
+	if err := st.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
+		Versions: map[string]string{"app": "1.0.0"}, Certs: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
+		t.Fatal(err)
+	}
+	m.Upgrader.Poll = 50 * time.Millisecond
+	p, err := m.PlanRestore(t.Context(), "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Versions) != 1 || p.Versions[0] != (VersionChange{Service: "app", From: "2.0.0", To: "1.0.0"}) {
+		t.Fatalf("plan's versions %+v", p.Versions)
+	}
+	write("version", "3.0.0\n") // upgraded after the plan
+	rec, err := m.Restore(t.Context(), p)
+	if err == nil || rec.State != saga.Compensated {
+		t.Fatalf("restore: %s, %v; want compensated after the health gate", rec.State, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "version")); string(b) != "3.0.0\n" {
+		t.Errorf("after the undone restore app runs %q, want 3.0.0 (what it ran when the restore began)", b)
 	}
 }
