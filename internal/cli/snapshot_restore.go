@@ -159,6 +159,9 @@ func restoreVerdict(p labsnapshot.RestorePlan, rec saga.Record) string {
 	case saga.Done:
 		return fmt.Sprintf("restored lab snapshot %s (saga %s); the state before it is lab snapshot %s", p.Name, rec.ID, p.PreRestore)
 	case saga.Compensated:
+		if !p.Changed(rec) {
+			return fmt.Sprintf("restore of lab snapshot %s failed before it changed anything; what it stopped runs again (saga %s)", p.Name, rec.ID)
+		}
 		return fmt.Sprintf("restore of lab snapshot %s failed and was undone: the lab is as it was before it (restored from %s) (saga %s)", p.Name, p.PreRestore, rec.ID)
 	case saga.Failed:
 		return fmt.Sprintf("restore of lab snapshot %s failed before it changed anything (saga %s)", p.Name, rec.ID)

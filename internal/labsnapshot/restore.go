@@ -174,6 +174,22 @@ func (m *Manager) Restore(ctx context.Context, p RestorePlan) (saga.Record, erro
 
 func restoreStep(target string) string { return "restore " + target }
 
+// Changed reports whether the restore saga rec of p began changing the
+// lab: restoring a member or setting a version (a forward row of such a
+// step exists). A restore that failed before (stopping the services, or
+// taking its restore point) only restarted what it stopped when undone.
+func (p RestorePlan) Changed(rec saga.Record) bool {
+	for _, st := range rec.Steps {
+		if st.Phase != catalog.PhaseForward {
+			continue
+		}
+		if st.Name == setVersionsStep || slices.ContainsFunc(p.Members, func(m catalog.LabSnapshotMember) bool { return st.Name == restoreStep(m.Target) }) {
+			return true
+		}
+	}
+	return false
+}
+
 const setVersionsStep = "set versions"
 
 func previousKey(service string) string { return "previous:" + service }

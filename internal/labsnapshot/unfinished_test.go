@@ -159,7 +159,43 @@ services:
 	if err == nil || rec.State != saga.Compensated {
 		t.Fatalf("restore: %s, %v; want compensated after the health gate", rec.State, err)
 	}
+	if !p.Changed(rec) {
+		t.Error("Changed: false for a restore that set a version")
+	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "version")); string(b) != "3.0.0\n" {
 		t.Errorf("after the undone restore app runs %q, want 3.0.0 (what it ran when the restore began)", b)
+	}
+}
+
+// TestRestoreChanged: a restore changed the lab once a member's restore or
+// the version step began, not when it failed stopping services or taking
+// its restore point (the CLI then does not claim it restored the restore
+// point).
+func TestRestoreChanged(t *testing.T) {
+	p := RestorePlan{Name: "before", PreRestore: "pre-restore-before-x", Members: []catalog.LabSnapshotMember{{Target: "files"}, {Target: "db"}}}
+	fwd := func(names ...string) saga.Record {
+		var r saga.Record
+		for i, n := range names {
+			r.Steps = append(r.Steps, catalog.SagaStep{Seq: i + 1, Name: n, Phase: catalog.PhaseForward})
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		rec  saga.Record
+		want bool
+	}{
+		{fwd(stopStep), false},
+		{fwd(stopStep, "restore point pre-restore-before-x"), false},
+		{fwd(stopStep, "restore point pre-restore-before-x", "restore files"), true},
+		{fwd(stopStep, "restore point pre-restore-before-x", "restore files", "restore db", setVersionsStep), true},
+	} {
+		if got := p.Changed(tc.rec); got != tc.want {
+			t.Errorf("Changed(%v) = %v, want %v", tc.rec.Steps, got, tc.want)
+		}
+	}
+	// A compensation row of a restore step alone is not a forward row.
+	undo := saga.Record{Steps: []catalog.SagaStep{{Seq: 3, Name: "restore files", Phase: catalog.PhaseCompensate}}}
+	if p.Changed(undo) {
+		t.Error("Changed: true for compensation rows only")
 	}
 }
