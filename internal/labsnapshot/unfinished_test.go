@@ -199,3 +199,29 @@ func TestRestoreChanged(t *testing.T) {
 		t.Error("Changed: true for compensation rows only")
 	}
 }
+
+// TestDeleteCreatingNamesItsSaga: a lab snapshot still being created is
+// not deleted, and the error names the command that finishes its saga: a
+// restore's restore point is finished by snapshot restore --resume.
+func TestDeleteCreatingNamesItsSaga(t *testing.T) {
+	m, store, at := newTestManager(t, "name: t\nstate_dir: state\n")
+	for _, tc := range []struct{ id, kind, name string }{
+		{"20261123T100000Z-00000001", KindCreate, "b"},
+		{"20261123T100000Z-00000002", KindRestore, "pre-restore-before-20261123T100000Z"},
+	} {
+		if err := store.CreateSaga(t.Context(), catalog.Saga{ID: tc.id, Kind: tc.kind, Subject: Subject,
+			Plan: []string{"x"}, State: catalog.SagaRunning, Start: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: tc.name, State: catalog.LabSnapshotCreating, SagaID: tc.id, Created: at}); err != nil {
+			t.Fatal(err)
+		}
+		want := "homelab " + tc.kind + " --resume " + tc.id
+		if _, err := m.Delete(t.Context(), tc.name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("delete %s: %v; want refused, %q", tc.name, err, want)
+		}
+		if _, err := store.LabSnapshot(t.Context(), tc.name); err != nil {
+			t.Errorf("%s deleted: %v", tc.name, err)
+		}
+	}
+}
