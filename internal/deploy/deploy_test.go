@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -258,5 +259,35 @@ func TestDeployStalePlan(t *testing.T) {
 	}
 	if h := f.History(t); len(h) != 1 || h[0].ToVersion != other {
 		t.Errorf("history %+v", h)
+	}
+}
+
+// TestCleanupStale: a cleanup whose saga runs after another deploy made
+// its idle color the serving one (it read the state, then waited for the
+// lock) stops nothing: the serving color keeps serving.
+func TestCleanupStale(t *testing.T) {
+	f := deploytest.New(t, deploytest.Options{})
+	// A cleanup journalled while blue (v1) served, its steps not begun
+	// (the process waiting for the lock, as with --wait).
+	params, _ := json.Marshal(map[string]any{"cleanup": true, "service": "web",
+		"active": deploy.Side{Color: lab.Blue, Version: deploytest.V1}, "idle": deploy.Side{Color: lab.Green}, "who": "tester", "host": "testhost"})
+	const id = "20261123T100000Z-0000c1ea"
+	if _, err := f.Deploy(t, deploytest.V2, deploy.Options{}); err != nil { // green serves v2 now
+		t.Fatal(err)
+	}
+	if err := f.Store.CreateSaga(t.Context(), catalog.Saga{ID: id, Kind: deploy.Kind, Subject: "web", Params: params,
+		Plan: []string{"stop green", "record cleanup"}, State: catalog.SagaRunning, Start: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.D.Resume(t.Context(), id, saga.Forward)
+	var refused *deploy.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "now green (1.0.5) serves") {
+		t.Errorf("stale cleanup: %v; want refused", err)
+	}
+	if f.State(t, lab.Green) != runtime.Running {
+		t.Fatal("the stale cleanup stopped green, which serves")
+	}
+	if got, err := f.Answer(http.DefaultClient); got != deploytest.V2 || err != nil {
+		t.Errorf("public URL answers %q, %v; want %s", got, err, deploytest.V2)
 	}
 }

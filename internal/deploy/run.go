@@ -476,7 +476,19 @@ func (d *Deployer) cleanupSteps(c cleanupParams) ([]saga.Step, error) {
 		return nil, err
 	}
 	return []saga.Step{
-		{Name: "stop " + c.Idle.Color, Retryable: true, Do: func(ctx context.Context, _ *saga.StepContext) error { return rt.Stop(ctx) }},
+		{Name: "stop " + c.Idle.Color, Retryable: true, Do: func(ctx context.Context, _ *saga.StepContext) error {
+			// Checked under the saga's lock: a deploy that ran since
+			// Cleanup read the state (while --wait waited for it) may
+			// have made the idle color the one that serves.
+			st, err := d.State(ctx, c.Service)
+			if err != nil {
+				return err
+			}
+			if st.Active != c.Active {
+				return &RefusedError{Service: c.Service, Reason: fmt.Sprintf("the cleanup was planned while %s served, now %s serves: nothing was stopped; run it again", c.Active, st.Active)}
+			}
+			return rt.Stop(ctx)
+		}},
 		{Name: "record cleanup", Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
 			hist, err := d.Catalog.DeployHistory(ctx, c.Service, 1)
 			if err != nil || len(hist) > 0 && hist[0].SagaID == sc.SagaID() {
