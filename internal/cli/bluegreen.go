@@ -31,6 +31,11 @@ func renderDeployPlan(w io.Writer, p deploy.Plan, d *deploy.Deployer) {
 		fmt.Fprintf(w, "  %d. %s\n", n, fmt.Sprintf(format, args...))
 		n++
 	}
+	if p.From.Color == "" {
+		step("check nothing serves yet, as planned")
+	} else {
+		step("check %s still serves, as planned", p.From)
+	}
 	if p.Start {
 		replaces := ""
 		if p.Replaces != "" {

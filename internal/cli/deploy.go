@@ -85,7 +85,7 @@ failed or was refused, 2 for bad usage.
 	cmd.Flags().StringVar(&opts.To, "to", "", "the version to deploy, as the color's runtime takes it")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and change nothing")
-	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for another deploy, rollback or upgrade of the service to end instead of failing")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for another deploy, rollback or upgrade of the service to end instead of failing (refused then if it changed what serves: plan again)")
 	cmd.Flags().BoolVar(&opts.AllowContract, "allow-contract", false, "deploy although the release's migrations contract the schema (needs --reason)")
 	cmd.Flags().StringVar(&opts.Reason, "reason", "", "why, recorded with the deploy (required with --allow-contract)")
 	cmd.Flags().BoolVar(&opts.Cleanup, "cleanup", false, "stop the idle color (no fast rollback is left)")

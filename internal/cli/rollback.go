@@ -83,7 +83,7 @@ where it was), 2 for bad usage.
 	cmd.Flags().IntVar(&opts.Limit, "limit", 20, "with --history: at most this many records (0: all)")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and change nothing")
-	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for another deploy, rollback or upgrade of the service to end instead of failing")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for another deploy, rollback or upgrade of the service to end instead of failing (refused then if it changed what serves: plan again)")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { opts.Redeploy = cmd.Flags().Changed("redeploy") }
 	return cmd
 }

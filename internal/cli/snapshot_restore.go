@@ -36,7 +36,9 @@ func NewCmdSnapshotRestore(f *Factory, runF func(*SnapshotRestoreOptions) error)
 		Long: `Restore the lab snapshot NAME. The plan comes first: every target and its
 member, every version change, what stops; it is refused before anything
 stops when NAME is not complete or a member is gone from its repository
-(each repository is listed). --dry-run stops after the plan; otherwise it
+(each repository is listed), and while another change of the lab (an
+upgrade, a deploy, a lab snapshot create or restore) is unfinished:
+finish that first (its --resume). --dry-run stops after the plan; otherwise it
 asks on a terminal, needs --yes off one.
 
 Then, as one journalled saga: stop the services (the targets' stop lists
@@ -143,6 +145,9 @@ func renderRestorePlan(w io.Writer, p labsnapshot.RestorePlan) {
 	if p.LabFileChanged {
 		fmt.Fprintf(w, "  note: the lab file changed since %s; the restore runs with it as it is now (see homelab snapshot show %s --lab-file)\n", p.Name, p.Name)
 	}
+	if len(p.BlueGreen) > 0 {
+		fmt.Fprintf(w, "  note: blue/green services keep the colour that serves now: %s; a lab snapshot does not record colours (homelab rollback puts one back)\n", strings.Join(p.BlueGreen, ", "))
+	}
 	if len(p.CertsChanged) > 0 {
 		fmt.Fprintf(w, "  note: certificates changed since %s: %s; a restore does not put certificates back\n", p.Name, strings.Join(p.CertsChanged, ", "))
 	}
@@ -154,6 +159,9 @@ func restoreVerdict(p labsnapshot.RestorePlan, rec saga.Record) string {
 	case saga.Done:
 		return fmt.Sprintf("restored lab snapshot %s (saga %s); the state before it is lab snapshot %s", p.Name, rec.ID, p.PreRestore)
 	case saga.Compensated:
+		if !p.Changed(rec) {
+			return fmt.Sprintf("restore of lab snapshot %s failed before it changed anything; what it stopped runs again (saga %s)", p.Name, rec.ID)
+		}
 		return fmt.Sprintf("restore of lab snapshot %s failed and was undone: the lab is as it was before it (restored from %s) (saga %s)", p.Name, p.PreRestore, rec.ID)
 	case saga.Failed:
 		return fmt.Sprintf("restore of lab snapshot %s failed before it changed anything (saga %s)", p.Name, rec.ID)

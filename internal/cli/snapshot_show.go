@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/labsnapshot"
 )
 
 // SnapshotShowOptions are the options of homelab snapshot show.
@@ -100,6 +103,10 @@ func runSnapshotShow(ctx context.Context, opts *SnapshotShowOptions) error {
 			fmt.Fprintf(w, "  %-16s %s\n", n, c.Certs[n])
 		}
 	}
-	fmt.Fprintln(w, "blue/green colours: none (homelab has no blue/green deploys yet)")
+	if bg := labsnapshot.BlueGreen(m.Lab); len(bg) > 0 {
+		fmt.Fprintf(w, "blue/green colours: not recorded (%s: a restore leaves the serving colour as it is; homelab rollback --history SERVICE)\n", strings.Join(bg, ", "))
+	} else {
+		fmt.Fprintln(w, "blue/green colours: none (the lab has no blue/green service)")
+	}
 	return missing
 }

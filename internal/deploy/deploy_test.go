@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -227,5 +228,66 @@ func TestStateDisagrees(t *testing.T) {
 	var re *deploy.RefusedError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "catalog says green") {
 		t.Errorf("plan: %v", err)
+	}
+}
+
+// TestDeployStalePlan: a plan made before another deploy ran (the
+// operator confirming, or --wait waiting for the lock) names as idle the
+// color that now serves: its run is refused before anything changes, so
+// the serving color is not stopped. A cleanup read before that deploy is
+// refused the same way.
+func TestDeployStalePlan(t *testing.T) {
+	f := deploytest.New(t, deploytest.Options{})
+	stale, err := f.D.PlanDeploy(t.Context(), "web", deploytest.V2, deploy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = "1.0.3"
+	if _, err := f.Deploy(t, other, deploy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.D.Run(t.Context(), stale)
+	var refused *deploy.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "now green (1.0.3) serves") || rec.State.Final() && rec.State != saga.Failed {
+		t.Fatalf("stale plan: %s, %v; want refused, nothing changed", rec.State, err)
+	}
+	if got, err := f.Answer(http.DefaultClient); got != other || err != nil {
+		t.Errorf("public URL answers %q, %v after the refused run; want %s", got, err, other)
+	}
+	if f.State(t, lab.Green) != runtime.Running || f.State(t, lab.Blue) != runtime.Running {
+		t.Error("the refused run stopped a color")
+	}
+	if h := f.History(t); len(h) != 1 || h[0].ToVersion != other {
+		t.Errorf("history %+v", h)
+	}
+}
+
+// TestCleanupStale: a cleanup whose saga runs after another deploy made
+// its idle color the serving one (it read the state, then waited for the
+// lock) stops nothing: the serving color keeps serving.
+func TestCleanupStale(t *testing.T) {
+	f := deploytest.New(t, deploytest.Options{})
+	// A cleanup journalled while blue (v1) served, its steps not begun
+	// (the process waiting for the lock, as with --wait).
+	params, _ := json.Marshal(map[string]any{"cleanup": true, "service": "web",
+		"active": deploy.Side{Color: lab.Blue, Version: deploytest.V1}, "idle": deploy.Side{Color: lab.Green}, "who": "tester", "host": "testhost"})
+	const id = "20261123T100000Z-0000c1ea"
+	if _, err := f.Deploy(t, deploytest.V2, deploy.Options{}); err != nil { // green serves v2 now
+		t.Fatal(err)
+	}
+	if err := f.Store.CreateSaga(t.Context(), catalog.Saga{ID: id, Kind: deploy.Kind, Subject: "web", Params: params,
+		Plan: []string{"stop green", "record cleanup"}, State: catalog.SagaRunning, Start: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.D.Resume(t.Context(), id, saga.Forward)
+	var refused *deploy.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "now green (1.0.5) serves") {
+		t.Errorf("stale cleanup: %v; want refused", err)
+	}
+	if f.State(t, lab.Green) != runtime.Running {
+		t.Fatal("the stale cleanup stopped green, which serves")
+	}
+	if got, err := f.Answer(http.DefaultClient); got != deploytest.V2 || err != nil {
+		t.Errorf("public URL answers %q, %v; want %s", got, err, deploytest.V2)
 	}
 }

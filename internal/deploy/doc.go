@@ -15,6 +15,13 @@
 // there, a release whose migrations contract the schema (unless allowed,
 // with a reason), the version already serving. [Deployer.Run] runs it:
 //
+//  0. "check FROM serves": under the saga's lock, what the plan was made
+//     on still holds (From serves, the catalog and HAProxy agreeing; the
+//     color to start is stopped or kept for a rollback; for a fast
+//     rollback, To is still the kept color); otherwise a *RefusedError
+//     and nothing changes. A plan outlives its lock while the operator
+//     confirms or --wait waits for another deploy, which may have made
+//     the color this plan would stop serve.
 //  1. "start COLOR at V" (deploy, redeploy): stop the idle color, put it
 //     on V (runtime.Versioner: set_version, or the compose image tag),
 //     start it; undo: stop it.

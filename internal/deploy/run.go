@@ -22,6 +22,7 @@ import (
 )
 
 // Step names.
+func checkStep(from Side) string       { return "check " + from.String() + " serves" }
 func startStep(color, v string) string { return "start " + color + " at " + v }
 func gateStep(color string) string     { return "health gate " + color }
 func aliveStep(color string) string    { return "check " + color + " alive" }
@@ -145,7 +146,10 @@ func (d *Deployer) steps(p Plan) ([]saga.Step, error) {
 		return nil, err
 	}
 	toSvc := to.Service(p.Service, p.To.Color)
-	var steps []saga.Step
+	steps := []saga.Step{{
+		Name: checkStep(p.From), Retryable: true,
+		Do: func(ctx context.Context, _ *saga.StepContext) error { return d.stillHolds(ctx, p) },
+	}}
 	if p.Start {
 		steps = append(steps,
 			saga.Step{
@@ -206,6 +210,47 @@ func (d *Deployer) steps(p Plan) ([]saga.Step, error) {
 			},
 		})
 	return steps, nil
+}
+
+// stillHolds checks, under the saga's lock, what the plan was made on
+// (outside it, before a confirmation or a --wait for another deploy):
+// From still serves (the catalog and HAProxy agreeing), and the color to
+// start is still stopped or the one kept for a rollback, or (a fast
+// rollback) the kept color is still To. Otherwise a *RefusedError: a
+// plan made before another deploy would stop the color that now serves.
+func (d *Deployer) stillHolds(ctx context.Context, p Plan) error {
+	st, err := d.State(ctx, p.Service)
+	if err != nil {
+		return err
+	}
+	stale := func(why string) error {
+		return &RefusedError{Service: p.Service, Reason: fmt.Sprintf("the plan was made while %s served, %s: nothing was changed; plan again", p.From, why)}
+	}
+	if st.Active != p.From {
+		return stale(fmt.Sprintf("now %s serves", st.Active))
+	}
+	if !p.Start {
+		if st.Kept != p.To {
+			return stale(fmt.Sprintf("and %s is no longer kept for a fast rollback", p.To))
+		}
+		return nil
+	}
+	dp, err := d.service(p.Service)
+	if err != nil {
+		return err
+	}
+	rt, _, err := colorRuntime(p.Service, dp, p.To.Color)
+	if err != nil {
+		return err
+	}
+	rs, err := rt.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("the idle color %s: %w", p.To.Color, err)
+	}
+	if rs.State != runtime.Stopped && st.Kept.Color != p.To.Color {
+		return stale(fmt.Sprintf("and the idle color %s is %s without a deploy keeping it", p.To.Color, rs.State))
+	}
+	return nil
 }
 
 // gate waits until the color's probe passes, within limit.
@@ -431,7 +476,19 @@ func (d *Deployer) cleanupSteps(c cleanupParams) ([]saga.Step, error) {
 		return nil, err
 	}
 	return []saga.Step{
-		{Name: "stop " + c.Idle.Color, Retryable: true, Do: func(ctx context.Context, _ *saga.StepContext) error { return rt.Stop(ctx) }},
+		{Name: "stop " + c.Idle.Color, Retryable: true, Do: func(ctx context.Context, _ *saga.StepContext) error {
+			// Checked under the saga's lock: a deploy that ran since
+			// Cleanup read the state (while --wait waited for it) may
+			// have made the idle color the one that serves.
+			st, err := d.State(ctx, c.Service)
+			if err != nil {
+				return err
+			}
+			if st.Active != c.Active {
+				return &RefusedError{Service: c.Service, Reason: fmt.Sprintf("the cleanup was planned while %s served, now %s serves: nothing was stopped; run it again", c.Active, st.Active)}
+			}
+			return rt.Stop(ctx)
+		}},
 		{Name: "record cleanup", Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
 			hist, err := d.Catalog.DeployHistory(ctx, c.Service, 1)
 			if err != nil || len(hist) > 0 && hist[0].SagaID == sc.SagaID() {

@@ -245,6 +245,8 @@ func (d *decoder) validateStop(p string, b *Backup, l *Lab) {
 			} else {
 				d.at(q, "unknown service %q (known: %s)", name, strings.Join(known, ", "))
 			}
+		case s.Deploy != nil && s.Runtime == nil:
+			d.at(q, "service %q is blue/green: a backup does not stop it (HAProxy keeps one color serving); back up its data without stopping it", name)
 		case s.Runtime.Kind() == "":
 			d.at(q, "service %q has no runtime, so it cannot be stopped: give it one (compose, exec or systemd)", name)
 		case slices.Index(b.Stop, name) < i:

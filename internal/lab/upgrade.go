@@ -119,7 +119,9 @@ func (d *decoder) validateUpgrade(p string, s *Service, l *Lab) {
 		}
 	}
 	rp := strings.TrimSuffix(p, ".upgrade") + ".runtime"
-	if s.Runtime.Kind() == "" {
+	if s.Deploy != nil && s.Runtime == nil {
+		d.at(p, "a blue/green service is not upgraded in place: leave the upgrade section out and use homelab deploy")
+	} else if s.Runtime.Kind() == "" {
 		d.at(p, "an upgrade needs a runtime to change the version: give the service a runtime (compose, exec or systemd)")
 	}
 	d.checkVersioning(rp, s.Runtime, "upgrades")

@@ -135,7 +135,14 @@ func (m *Manager) Delete(ctx context.Context, name string) (catalog.LabSnapshot,
 		return ls, err
 	}
 	if ls.State == catalog.LabSnapshotCreating {
-		return ls, fmt.Errorf("lab snapshot %s is being created (saga %s): finish that first (homelab snapshot create --resume %s)", name, ls.SagaID, ls.SagaID)
+		// A create's, or a restore's restore point: resumed by its kind.
+		kind := KindCreate
+		if j, err := m.journal(); err == nil {
+			if rec, err := j.Saga(ctx, ls.SagaID); err == nil {
+				kind = rec.Kind
+			}
+		}
+		return ls, fmt.Errorf("lab snapshot %s is being created (saga %s): finish that first (homelab %s --resume %s)", name, ls.SagaID, kind, ls.SagaID)
 	}
 	return ls, st.DeleteLabSnapshot(ctx, name)
 }

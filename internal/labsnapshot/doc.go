@@ -8,8 +8,10 @@
 // snapshot"), the version of every service whose runtime reports one
 // (upgrade.Upgrader.VersionOf), a copy of the lab file, the SHA-256
 // fingerprints of the certificates that exist (certs.Status), and the
-// time. There are no blue/green colours in homelab yet, so none is
-// recorded.
+// time. It records no blue/green colour (a blue/green service has no
+// runtime of its own, so no version either): the restore plan names the
+// blue/green services (BlueGreen), whose serving colour a restore leaves
+// as it is.
 //
 // # Create
 //
@@ -28,7 +30,10 @@
 //
 // # Restore
 //
-// PlanRestore refuses, before anything changes, a snapshot that is not
+// PlanRestore refuses, before anything changes, while any other saga of
+// the lab is unfinished (an upgrade or deploy of any service, a lab
+// snapshot saga: its compensation would put its own state back over the
+// restored lab), a snapshot that is not
 // complete or one of whose members is gone from its repository
 // (*MissingError), and says what the restore does: every target, every
 // version change, what stops, and whether the lab file or certificates

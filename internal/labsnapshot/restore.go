@@ -9,6 +9,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
 )
@@ -41,6 +42,24 @@ type RestorePlan struct {
 	// neither; the plan says so.
 	LabFileChanged bool     `json:"lab_file_changed,omitempty"`
 	CertsChanged   []string `json:"certs_changed,omitempty"`
+	// BlueGreen are the lab's blue/green services (lab.Deploy), whose
+	// serving colour a lab snapshot does not record: a restore leaves
+	// them as they are (homelab rollback puts a colour back).
+	BlueGreen []string `json:"blue_green,omitempty"`
+}
+
+// BlueGreen returns the names of l's blue/green services, sorted: a lab
+// snapshot records no colour of theirs (they have no runtime of their
+// own, so no version either), and a restore does not change which colour
+// serves.
+func BlueGreen(l *lab.Lab) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(l.Services)) {
+		if l.Services[name].Deploy != nil {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Targets returns the targets of the plan's members, in order.
@@ -79,6 +98,9 @@ func (e *MissingError) Error() string {
 // in-place restore's own refusals (backup.Manager.PlanRestore: the
 // privileges a postgres restore needs).
 func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, error) {
+	if err := m.noUnfinished(ctx); err != nil {
+		return RestorePlan{}, err
+	}
 	c, err := m.Show(ctx, name)
 	if err != nil {
 		return RestorePlan{}, err
@@ -108,6 +130,7 @@ func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, er
 			p.CertsChanged = append(p.CertsChanged, n)
 		}
 	}
+	p.BlueGreen = BlueGreen(m.Lab)
 	for _, svc := range slices.Sorted(maps.Keys(c.Versions)) {
 		want := c.Versions[svc]
 		s := m.Lab.Services[svc]
@@ -143,10 +166,29 @@ func (m *Manager) Restore(ctx context.Context, p RestorePlan) (saga.Record, erro
 		return saga.Record{}, err
 	}
 	defer release()
+	if err := m.noUnfinished(ctx); err != nil {
+		return saga.Record{}, err
+	}
 	return r.Run(ctx, saga.Saga{Kind: KindRestore, Subject: Subject, Params: p, Steps: m.restoreSteps(p)})
 }
 
 func restoreStep(target string) string { return "restore " + target }
+
+// Changed reports whether the restore saga rec of p began changing the
+// lab: restoring a member or setting a version (a forward row of such a
+// step exists). A restore that failed before (stopping the services, or
+// taking its restore point) only restarted what it stopped when undone.
+func (p RestorePlan) Changed(rec saga.Record) bool {
+	for _, st := range rec.Steps {
+		if st.Phase != catalog.PhaseForward {
+			continue
+		}
+		if st.Name == setVersionsStep || slices.ContainsFunc(p.Members, func(m catalog.LabSnapshotMember) bool { return st.Name == restoreStep(m.Target) }) {
+			return true
+		}
+	}
+	return false
+}
 
 const setVersionsStep = "set versions"
 
@@ -195,7 +237,16 @@ func (m *Manager) restoreSteps(p RestorePlan) []saga.Step {
 		saga.Step{Name: setVersionsStep,
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
 				for _, v := range p.Versions {
-					if err := sc.Set(previousKey(v.Service), v.From); err != nil {
+					// What runs now, not the plan's From: the service may
+					// have been upgraded while the operator confirmed, and
+					// the restore point holds the data that version wrote.
+					prev := v.From
+					if cur, ok, err := m.Upgrader.VersionOf(ctx, m.Lab.Services[v.Service]); err != nil {
+						return fmt.Errorf("service %s: read the version it runs: %w", v.Service, err)
+					} else if ok {
+						prev = cur
+					}
+					if err := sc.Set(previousKey(v.Service), prev); err != nil {
 						return err
 					}
 					if err := m.setVersion(ctx, v.Service, v.To); err != nil {
@@ -225,6 +276,36 @@ func (m *Manager) restoreSteps(p RestorePlan) []saga.Step {
 			return m.gate(ctx, stopped(sc))
 		}},
 	)
+}
+
+// noUnfinished refuses a restore while any saga of the lab is unfinished
+// (saga.Unfinished: an upgrade or deploy of any service, a lab snapshot
+// create or restore), naming it and how to finish it. A restore puts the
+// whole lab back; the compensation of an upgrade left needing attention
+// would later restore that upgrade's restore point and version over it,
+// and a restore under a running saga would change what that saga
+// checks. Nothing has changed when it refuses.
+func (m *Manager) noUnfinished(ctx context.Context) error {
+	j, err := m.journal()
+	if err != nil {
+		return err
+	}
+	recs, err := saga.Unfinished(ctx, j)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, r := range recs {
+		if held, holder := saga.InProgress(m.Lab.StateDir, r); held {
+			parts = append(parts, fmt.Sprintf("%s, in progress (%s): wait until it ends", saga.Describe(r), holder))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: finish it first with homelab %s --resume %s", saga.Describe(r), r.Kind, r.ID))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("a lab snapshot restore puts the whole lab back, so it does not run while a change is unfinished, nothing was changed: unfinished %s", strings.Join(parts, "; unfinished "))
 }
 
 // restoreMember restores target's restic snapshot id in place.

@@ -94,6 +94,9 @@ func classifyFile(path string) ([]Statement, error) {
 		return nil, err
 	}
 	sts, err := Classify(string(b))
+	if se := (*SyntaxError)(nil); errors.As(err, &se) && se.Line > 0 {
+		return nil, fmt.Errorf("migrations: %s:%d: %s", path, se.Line, se.Msg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %s: %w", path, err)
 	}

@@ -17,6 +17,7 @@ package migrations
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -55,6 +56,9 @@ type Statement struct {
 // its statements. A syntax error is an error naming the line.
 func Classify(sql string) ([]Statement, error) {
 	out, err := parser.ParseToJSON(sql)
+	if perr := (*parser.Error)(nil); errors.As(err, &perr) {
+		return nil, &SyntaxError{Line: lineAt(sql, perr.Cursorpos), Msg: perr.Message}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
@@ -79,6 +83,42 @@ func Classify(sql string) ([]Statement, error) {
 		sts = append(sts, st)
 	}
 	return sts, nil
+}
+
+// SyntaxError is a migration that PostgreSQL's grammar refuses: Msg is
+// pg_query's message ("syntax error at or near \"COLUMN\""), Line the
+// line (from 1) of the character it points at, 0 when it points at none.
+type SyntaxError struct {
+	Line int
+	Msg  string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Line == 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+}
+
+// lineAt is the line (from 1) of the pos-th character of sql (pg_query's
+// cursor position: from 1, in characters); 0 for a pos out of range.
+func lineAt(sql string, pos int) int {
+	if pos < 1 {
+		return 0
+	}
+	line, n := 1, 0
+	for _, r := range sql {
+		if n++; n == pos {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+	}
+	if pos == n+1 { // at the end of the input
+		return line
+	}
+	return 0
 }
 
 // leading is the length of the blanks and comments that start s.

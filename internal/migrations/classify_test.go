@@ -1,6 +1,8 @@
 package migrations_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +75,19 @@ func TestClassifyLines(t *testing.T) {
 	if _, err := migrations.Classify("ALTER TABLE t DROP COLUMN"); err == nil {
 		t.Error("a syntax error parsed")
 	}
+	// A syntax error names the line of the token it is at (pg_query's
+	// cursor), past comments and multi-byte characters.
+	for sql, line := range map[string]int{
+		"ALTER TABLE t DROP COLUMN": 1,
+		"-- é\nALTER TABLE t ADD COLUMN a int;\n\nALTER TABLE t\n  DROP COLUMN;\n": 5,
+		"CREATE TABLE t (a int);\nSELEC 1;\n":                                      2,
+	} {
+		_, err := migrations.Classify(sql)
+		var se *migrations.SyntaxError
+		if !errors.As(err, &se) || se.Line != line || !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: syntax error", line)) {
+			t.Errorf("%q: %v; want a syntax error at line %d", sql, err, line)
+		}
+	}
 }
 
 // TestCheck reads release directories after since up to until, oldest
@@ -106,9 +121,9 @@ func TestCheck(t *testing.T) {
 	if err != nil || len(rs) != 1 || len(migrations.Contracts(rs)) != 0 {
 		t.Errorf("up to 1.1.0: %+v, %v", rs, err)
 	}
-	write("1.2.0/bad.sql", "ALTER TABLE")
-	if _, err := migrations.Check(dir, version.Version{}, version.Version{}); err == nil || !strings.Contains(err.Error(), "bad.sql") {
-		t.Errorf("bad file: %v", err)
+	write("1.2.0/bad.sql", "CREATE TABLE a (id int);\nALTER TABLE")
+	if _, err := migrations.Check(dir, version.Version{}, version.Version{}); err == nil || !strings.Contains(err.Error(), "bad.sql:2: syntax error") {
+		t.Errorf("bad file: %v; want file:line", err)
 	}
 }
 

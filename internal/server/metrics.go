@@ -60,10 +60,6 @@ var (
 	descTargetOverdue = prometheus.NewDesc("homelab_target_overdue",
 		"1 when the target's last good backup is older than its schedule allows or it has none, else 0.",
 		[]string{"target"}, nil)
-	// descUpgradeUnfinished is 1 while an upgrade of the service is
-	// unfinished with no process at work on it (killed mid-way, or
-	// needing attention after a failed rollback: status's UNFINISHED),
-	// else 0.
 	// descLabSnapshots counts the lab snapshots by state;
 	// descLabSnapshotNewest is when the newest complete one was taken (its
 	// age is time() minus it: a timestamp, like the backups', keeps the
@@ -74,9 +70,20 @@ var (
 	descLabSnapshotNewest = prometheus.NewDesc("homelab_lab_snapshot_newest_timestamp_seconds",
 		"When the newest complete lab snapshot was taken, as a Unix time (its age: time() minus this); absent when there is none.",
 		nil, nil)
+	// descUpgradeUnfinished is 1 while an upgrade of the service is
+	// unfinished with no process at work on it (killed mid-way, or
+	// needing attention after a failed rollback: status's UNFINISHED),
+	// else 0.
 	descUpgradeUnfinished = prometheus.NewDesc("homelab_upgrade_unfinished",
 		"1 while an upgrade of the service is unfinished and no homelab process works on it (killed mid-way, or needing attention), else 0; reported for every service with an upgrade section and every service with an unfinished upgrade.",
 		[]string{"service"}, nil)
+	// descUnfinished counts, by saga kind, the unfinished sagas no
+	// process works on: every change status lists under UNFINISHED
+	// CHANGES with its --resume (upgrades, deploys, lab snapshot creates
+	// and restores), not only the upgrades descUpgradeUnfinished has.
+	descUnfinished = prometheus.NewDesc("homelab_unfinished_changes",
+		"Unfinished changes (sagas) that no homelab process works on (killed mid-way, or needing attention), by kind (upgrade, deploy, snapshot create, snapshot restore); finish each with homelab KIND --resume.",
+		[]string{"kind"}, nil)
 )
 
 // Collector is a prometheus.Collector that reads the lab and the catalog at
@@ -117,7 +124,7 @@ func NewCollector(l func() *lab.Lab, store catalog.Store, now func() time.Time) 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBackupLastSuccess, descBackupDuration, descBackupSize,
-		descDrillLastSuccess, descDrillRestore, descJobFailures, descTargetOverdue, descUpgradeUnfinished, descLabSnapshots, descLabSnapshotNewest} {
+		descDrillLastSuccess, descDrillRestore, descJobFailures, descTargetOverdue, descUpgradeUnfinished, descUnfinished, descLabSnapshots, descLabSnapshotNewest} {
 		ch <- d
 	}
 }
@@ -209,10 +216,22 @@ func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 		if err != nil {
 			return nil, err
 		}
+		byKind := map[string]float64{}
+		for _, k := range sagaKinds {
+			byKind[k] = 0
+		}
 		for _, r := range recs {
-			if live, _ := saga.InProgress(l.StateDir, r); r.Kind == upgradeKind && !live {
+			live, _ := saga.InProgress(l.StateDir, r)
+			if live {
+				continue
+			}
+			byKind[r.Kind]++
+			if r.Kind == upgradeKind {
 				unfinished[r.Subject] = 1
 			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(byKind)) {
+			gauge(descUnfinished, byKind[k], k)
 		}
 		for _, name := range slices.Sorted(maps.Keys(unfinished)) {
 			gauge(descUpgradeUnfinished, unfinished[name], name)
@@ -244,6 +263,11 @@ func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 // upgradeKind is the saga kind of upgrades (upgrade.Kind, which this
 // package does not import: it would pull in the backup providers).
 const upgradeKind = "upgrade"
+
+// sagaKinds are the kinds of saga homelab runs (upgrade.Kind, deploy.Kind,
+// labsnapshot.KindCreate and KindRestore; not imported, as upgradeKind),
+// each reported by homelab_unfinished_changes even at 0.
+var sagaKinds = []string{upgradeKind, "deploy", "snapshot create", "snapshot restore"}
 
 type failureKey struct{ target, kind string }
 

@@ -212,8 +212,16 @@ func TestMetricsAtScrapeTime(t *testing.T) {
 	if _, ok := series(t, before, "homelab_upgrade_unfinished", dto.MetricType_GAUGE)["gitlab"]; ok {
 		t.Error("an unfinished upgrade of gitlab before any")
 	}
+	if got := series(t, before, "homelab_unfinished_changes", dto.MetricType_GAUGE); !equalMaps(got, map[string]float64{"upgrade": 0, "deploy": 0, "snapshot create": 0, "snapshot restore": 0}) {
+		t.Errorf("unfinished changes before any: %v", got)
+	}
 	if err := f.store.CreateSaga(t.Context(), catalog.Saga{ID: "20261123T100000Z-00000001", Kind: "upgrade", Subject: "gitlab",
 		Plan: []string{"set version 17.0.0-ce.0"}, State: catalog.SagaNeedsAttention, Start: at(0, -1)}); err != nil {
+		t.Fatal(err)
+	}
+	// A deploy killed mid-way: no process holds its lock.
+	if err := f.store.CreateSaga(t.Context(), catalog.Saga{ID: "20261123T100000Z-00000002", Kind: "deploy", Subject: "web",
+		Plan: []string{"flip haproxy to green"}, State: catalog.SagaRunning, Start: at(0, -1)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -236,6 +244,9 @@ func TestMetricsAtScrapeTime(t *testing.T) {
 	after := scrape(t, f.url, auth...)
 	if got := series(t, after, "homelab_lab_snapshots", dto.MetricType_GAUGE); !equalMaps(got, map[string]float64{"complete": 2, "creating": 0, "incomplete": 1}) {
 		t.Errorf("lab snapshots: %v, want 2 complete and 1 incomplete", got)
+	}
+	if got := series(t, after, "homelab_unfinished_changes", dto.MetricType_GAUGE); !equalMaps(got, map[string]float64{"upgrade": 1, "deploy": 1, "snapshot create": 0, "snapshot restore": 0}) {
+		t.Errorf("unfinished changes: %v, want 1 upgrade and 1 deploy", got)
 	}
 	checks := []struct {
 		name, labels string

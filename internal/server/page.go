@@ -38,7 +38,7 @@ type pageData struct {
 	Targets   []pageTarget
 	Certs     []pageCert // none when the lab uses no certificates: no TLS card
 	Failures  []pageFailure
-	// Unfinished are the unfinished upgrades: saga.Describe's line and
+	// Unfinished are the unfinished sagas: saga.Describe's line and
 	// the command that finishes each.
 	Unfinished []status.Unfinished
 	// Deploys are the blue/green services' lines (status.DeployLine,

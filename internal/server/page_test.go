@@ -109,8 +109,8 @@ backups:
 	if strings.Contains(page, `id="tls"`) {
 		t.Error("a TLS card for a lab without certificates")
 	}
-	if strings.Contains(page, `id="upgrades"`) {
-		t.Error("an unfinished upgrades card without any")
+	if strings.Contains(page, `id="unfinished"`) {
+		t.Error("an unfinished changes card without any")
 	}
 
 	// An upgrade killed midway: the page needs attention and says how to
@@ -122,7 +122,7 @@ backups:
 	_, body = get(t, newTestServer(t, s)+"/")
 	page = string(body)
 	for _, want := range []string{
-		`<strong>Needs attention</strong><span>1 target, ok; 1 unfinished upgrade</span>`, `<h2 id="upgrades">Upgrades</h2>`,
+		`<strong>Needs attention</strong><span>1 target, ok; 1 unfinished upgrade</span>`, `<h2 id="unfinished">Unfinished changes</h2>`,
 		`upgrade web (saga 20261123T100000Z-0000abcd): running since`, `<code>homelab upgrade --resume 20261123T100000Z-0000abcd</code>`,
 	} {
 		if !strings.Contains(page, want) {

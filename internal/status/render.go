@@ -90,7 +90,7 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 	}
 
 	if len(r.Unfinished) > 0 {
-		b.WriteString("\nUPGRADES\n")
+		b.WriteString("\nUNFINISHED CHANGES\n")
 		for _, u := range r.Unfinished {
 			if u.InProgress {
 				fmt.Fprintf(&b, "%s\n  in progress: %s\n", u.Describe, dash(u.Holder))
@@ -575,7 +575,8 @@ type jsonReport struct {
 	Targets     []jsonTarget  `json:"targets"`
 	Certs       []jsonCert    `json:"certs"` // null: no certificates
 	Failures    []jsonEvent   `json:"failures"`
-	// Unfinished are the unfinished upgrades; left out when none.
+	// Unfinished are the unfinished sagas (upgrades, deploys, lab
+	// snapshot creates and restores); left out when none.
 	Unfinished []Unfinished `json:"unfinished,omitempty"`
 	// Deploys are the blue/green services; left out when none.
 	Deploys []DeployStatus `json:"deploys,omitempty"`

@@ -8,7 +8,8 @@ import (
 	"homelab/internal/saga"
 )
 
-// Unfinished is a saga (an upgrade) that did not finish: its process is
+// Unfinished is a saga (an upgrade, a deploy, a lab snapshot create or
+// restore) that did not finish: its process is
 // at work (InProgress), or it died (killed, power lost), or its
 // compensation failed and it needs attention. See package saga.
 type Unfinished struct {

@@ -40,7 +40,7 @@ func TestBuildUnfinished(t *testing.T) {
 	}
 	for _, want := range []string{
 		"\nNEEDS ATTENTION: 1 unfinished upgrade\n",
-		"\nUPGRADES\nUNFINISHED: upgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC\n  finish it with: homelab upgrade --resume 20261123T100000Z-00000002\n",
+		"\nUNFINISHED CHANGES\nUNFINISHED: upgrade web (saga 20261123T100000Z-00000002): running since 2026-11-23 10:05:00 UTC\n  finish it with: homelab upgrade --resume 20261123T100000Z-00000002\n",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, b.String())
@@ -82,7 +82,7 @@ func TestBuildInProgress(t *testing.T) {
 	if err := RenderText(&b, r, epoch); err != nil {
 		t.Fatal(err)
 	}
-	if want := "\nUPGRADES\nupgrade web (saga 20261123T100000Z-00000003): running since 2026-11-23 10:14:00 UTC\n  in progress: pid "; !strings.Contains(b.String(), want) {
+	if want := "\nUNFINISHED CHANGES\nupgrade web (saga 20261123T100000Z-00000003): running since 2026-11-23 10:14:00 UTC\n  in progress: pid "; !strings.Contains(b.String(), want) {
 		t.Errorf("text lacks %q:\n%s", want, b.String())
 	}
 	if strings.Contains(b.String(), "NEEDS ATTENTION") {

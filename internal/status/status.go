@@ -59,7 +59,8 @@ type Report struct {
 	// leaves by name; nil until AddCerts, and nil after it when the lab
 	// uses no certificates.
 	Certs []CertStatus
-	// Unfinished are the unfinished sagas (upgrades); nil until
+	// Unfinished are the unfinished sagas (upgrades, deploys, lab
+	// snapshot creates and restores); nil until
 	// AddUnfinished.
 	Unfinished []Unfinished
 	// Deploys are the blue/green services (deploy.go); nil until

@@ -1,0 +1,227 @@
+package labsnapshot
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/saga"
+	"homelab/internal/upgrade"
+)
+
+// TestRestoreRefusedWhileUnfinished: a lab snapshot restore refuses, in
+// its plan and again when it runs, while another saga of the lab is
+// unfinished (an upgrade left needing attention would later put its
+// restore point and version back over the restored lab), naming the saga
+// and its --resume; nothing is changed.
+func TestRestoreRefusedWhileUnfinished(t *testing.T) {
+	m, store, at := newTestManager(t, "name: t\nstate_dir: state\n")
+
+	// Nothing unfinished: the plan is made (the check does not refuse
+	// everything).
+	p, err := m.PlanRestore(t.Context(), "before")
+	if err != nil {
+		t.Fatalf("plan with nothing unfinished: %v", err)
+	}
+
+	const id = "20261123T100000Z-0000abcd"
+	if err := store.CreateSaga(t.Context(), catalog.Saga{ID: id, Kind: "upgrade", Subject: "web",
+		Plan: []string{"set version 2.0.0"}, State: catalog.SagaNeedsAttention, Start: at, End: at}); err != nil {
+		t.Fatal(err)
+	}
+	want := "finish it first with homelab upgrade --resume " + id
+	if _, err := m.PlanRestore(t.Context(), "before"); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("plan with an unfinished upgrade: %v; want refused, %q", err, want)
+	}
+	// A plan made before the upgrade failed is refused when it runs.
+	rec, err := m.Restore(t.Context(), p)
+	if err == nil || !strings.Contains(err.Error(), want) || rec.ID != "" {
+		t.Errorf("restore with an unfinished upgrade: saga %q, %v; want refused before a saga starts", rec.ID, err)
+	}
+	if all, err := store.LabSnapshotList(t.Context(), 0); err != nil || len(all) != 1 {
+		t.Errorf("lab snapshots after the refusal: %d, %v; want only before (no restore point taken)", len(all), err)
+	}
+}
+
+// newTestManager loads labYAML, opens its catalog with a complete lab
+// snapshot "before" of no members (nothing for restic to list), and
+// returns a Manager over them whose clock is an hour after at, the
+// snapshot's time.
+func newTestManager(t *testing.T, labYAML string) (*Manager, *catalog.SQLite, time.Time) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lab.yaml")
+	if err := os.WriteFile(path, []byte(labYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := catalog.Open(t.Context(), filepath.Join(dir, "state", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	if err := store.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
+		Versions: map[string]string{}, Certs: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
+		t.Fatal(err)
+	}
+	b := &backup.Manager{Lab: l, Catalog: store}
+	return &Manager{Lab: l, Backups: b, Upgrader: &upgrade.Upgrader{Lab: l, Backups: b}, Now: func() time.Time { return at.Add(time.Hour) }}, store, at
+}
+
+// TestRestorePlanBlueGreen: a lab snapshot records no blue/green colour,
+// so the restore plan names the blue/green services whose serving colour
+// it leaves as it is.
+func TestRestorePlanBlueGreen(t *testing.T) {
+	const color = `
+          address: 127.0.0.1:%d
+          health: {http: {url: "http://127.0.0.1:%d/"}}
+          runtime: {exec: {start: "true", stop: "true", status: "true", version: "echo 1.0.0", set_version: "echo {{.Version}}"}}`
+	m, _, _ := newTestManager(t, `name: t
+state_dir: state
+services:
+  web:
+    deploy:
+      public_url: http://127.0.0.1:8080/version
+      haproxy: {config: haproxy.cfg, backend: web, reload: {pid_file: haproxy.pid}}
+      colors:
+        blue:`+fmt.Sprintf(color, 8081, 8081)+`
+        green:`+fmt.Sprintf(color, 8082, 8082)+`
+`)
+	p, err := m.PlanRestore(t.Context(), "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.BlueGreen, []string{"web"}) || len(p.Versions) != 0 {
+		t.Errorf("plan %+v; want blue/green [web] and no version change", p)
+	}
+}
+
+// TestRestoreUndoSetsTheLiveVersion: the version a failed restore sets
+// back is the one the service ran when the restore began, not the one
+// its plan saw: a service upgraded between the plan and the run (while
+// the operator confirmed) gets that upgrade's version back with the
+// restore point's data, which that version wrote.
+func TestRestoreUndoSetsTheLiveVersion(t *testing.T) {
+	m, _, _ := newTestManager(t, `name: t
+state_dir: state
+services:
+  app:
+    runtime:
+      exec: {start: "touch running", stop: "rm -f running", status: "test -f running", version: "cat version", set_version: "echo {{.Version}} > version"}
+    health: {command: {run: 'test "$(cat version)" != 1.0.0'}}
+    upgrade: {healthy_within: 2s}
+`)
+	dir := filepath.Dir(m.Lab.Path)
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("running", "")
+	write("version", "2.0.0\n")
+	st, _ := m.store()
+	// "before" was taken at 1.0.0, which (here) never becomes healthy.
+	if err := st.DeleteLabSnapshot(t.Context(), "before"); err != nil {
+		t.Fatal(err)
+	}
+	at := m.now().Add(-time.Hour)
+	if err := st.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
+		Versions: map[string]string{"app": "1.0.0"}, Certs: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
+		t.Fatal(err)
+	}
+	m.Upgrader.Poll = 50 * time.Millisecond
+	p, err := m.PlanRestore(t.Context(), "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Versions) != 1 || p.Versions[0] != (VersionChange{Service: "app", From: "2.0.0", To: "1.0.0"}) {
+		t.Fatalf("plan's versions %+v", p.Versions)
+	}
+	write("version", "3.0.0\n") // upgraded after the plan
+	rec, err := m.Restore(t.Context(), p)
+	if err == nil || rec.State != saga.Compensated {
+		t.Fatalf("restore: %s, %v; want compensated after the health gate", rec.State, err)
+	}
+	if !p.Changed(rec) {
+		t.Error("Changed: false for a restore that set a version")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "version")); string(b) != "3.0.0\n" {
+		t.Errorf("after the undone restore app runs %q, want 3.0.0 (what it ran when the restore began)", b)
+	}
+}
+
+// TestRestoreChanged: a restore changed the lab once a member's restore or
+// the version step began, not when it failed stopping services or taking
+// its restore point (the CLI then does not claim it restored the restore
+// point).
+func TestRestoreChanged(t *testing.T) {
+	p := RestorePlan{Name: "before", PreRestore: "pre-restore-before-x", Members: []catalog.LabSnapshotMember{{Target: "files"}, {Target: "db"}}}
+	fwd := func(names ...string) saga.Record {
+		var r saga.Record
+		for i, n := range names {
+			r.Steps = append(r.Steps, catalog.SagaStep{Seq: i + 1, Name: n, Phase: catalog.PhaseForward})
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		rec  saga.Record
+		want bool
+	}{
+		{fwd(stopStep), false},
+		{fwd(stopStep, "restore point pre-restore-before-x"), false},
+		{fwd(stopStep, "restore point pre-restore-before-x", "restore files"), true},
+		{fwd(stopStep, "restore point pre-restore-before-x", "restore files", "restore db", setVersionsStep), true},
+	} {
+		if got := p.Changed(tc.rec); got != tc.want {
+			t.Errorf("Changed(%v) = %v, want %v", tc.rec.Steps, got, tc.want)
+		}
+	}
+	// A compensation row of a restore step alone is not a forward row.
+	undo := saga.Record{Steps: []catalog.SagaStep{{Seq: 3, Name: "restore files", Phase: catalog.PhaseCompensate}}}
+	if p.Changed(undo) {
+		t.Error("Changed: true for compensation rows only")
+	}
+}
+
+// TestDeleteCreatingNamesItsSaga: a lab snapshot still being created is
+// not deleted, and the error names the command that finishes its saga: a
+// restore's restore point is finished by snapshot restore --resume.
+func TestDeleteCreatingNamesItsSaga(t *testing.T) {
+	m, store, at := newTestManager(t, "name: t\nstate_dir: state\n")
+	for _, tc := range []struct{ id, kind, name string }{
+		{"20261123T100000Z-00000001", KindCreate, "b"},
+		{"20261123T100000Z-00000002", KindRestore, "pre-restore-before-20261123T100000Z"},
+	} {
+		if err := store.CreateSaga(t.Context(), catalog.Saga{ID: tc.id, Kind: tc.kind, Subject: Subject,
+			Plan: []string{"x"}, State: catalog.SagaRunning, Start: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: tc.name, State: catalog.LabSnapshotCreating, SagaID: tc.id, Created: at}); err != nil {
+			t.Fatal(err)
+		}
+		want := "homelab " + tc.kind + " --resume " + tc.id
+		if _, err := m.Delete(t.Context(), tc.name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("delete %s: %v; want refused, %q", tc.name, err, want)
+		}
+		if _, err := store.LabSnapshot(t.Context(), tc.name); err != nil {
+			t.Errorf("%s deleted: %v", tc.name, err)
+		}
+	}
+}
