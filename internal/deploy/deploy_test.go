@@ -85,7 +85,7 @@ func TestDeployAndRollbackUnderLoad(t *testing.T) {
 // TestDeployHealthGateFails: v3 never passes its probe: traffic never
 // leaves v2, the v3 color ends stopped, exit with the reason.
 func TestDeployHealthGateFails(t *testing.T) {
-	f := deploytest.New(t, deploytest.Options{HealthyWithin: "8s"})
+	f := deploytest.New(t, deploytest.Options{HealthyWithin: "20s"})
 	if _, err := f.Deploy(t, deploytest.V2, deploy.Options{}); err != nil {
 		t.Fatal(err)
 	}
