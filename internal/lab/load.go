@@ -298,6 +298,7 @@ func (l *Lab) setDefaults(dir string) {
 	}
 	l.Serve.setDefaults(dir)
 	l.Certs.setDefaults(dir, l.Name)
+	l.Hosts.setDefaults(dir)
 	for name, s := range l.Services {
 		s.Name = name
 	}

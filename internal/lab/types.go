@@ -28,6 +28,9 @@ type Lab struct {
 	// Certs is the local CA and the leaf certificates homelab issues and
 	// rotates (see certs.go).
 	Certs Certs `yaml:"certs"`
+	// Hosts configures the host section of status and the daemon's
+	// samples of it (hosts.go).
+	Hosts Hosts `yaml:"hosts"`
 }
 
 // NotifyEvents are the values Notify.On accepts: the event kinds of

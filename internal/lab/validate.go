@@ -56,6 +56,7 @@ func (d *decoder) validate(l *Lab) {
 	}
 	d.validateServe("serve", &l.Serve)
 	d.validateCerts("certs", &l.Certs)
+	d.validateHosts("hosts", &l.Hosts)
 }
 
 // nonNegative reports a negative duration at path.
