@@ -19,7 +19,8 @@ const MinSpan = time.Hour
 // order) and returns when that line reaches zero. ok is false when it
 // never does (free space steady or growing), when there are fewer than
 // two samples, or when they span less than MinSpan. The time returned
-// may be before the newest sample (the line says the disk is full).
+// may be before the newest sample (the line says the disk is full); it
+// is rounded to the second.
 func Forecast(samples []Sample) (full time.Time, ok bool) {
 	if len(samples) < 2 {
 		return time.Time{}, false
@@ -61,7 +62,7 @@ func Forecast(samples []Sample) (full time.Time, ok bool) {
 	if math.IsInf(secs, 0) || math.IsNaN(secs) || secs > float64(math.MaxInt64/int64(time.Second)) {
 		return time.Time{}, false
 	}
-	return first.Add(time.Duration(secs * float64(time.Second))), true
+	return first.Add(time.Duration(secs * float64(time.Second))).Round(time.Second), true
 }
 
 // DaysUntil is how many days from now until full, in tenths (0 when full

@@ -84,6 +84,11 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		writeCerts(&b, r.Certs)
 	}
 
+	if r.Host != nil {
+		b.WriteString("\nHOST\n")
+		writeHost(&b, r.Host)
+	}
+
 	if len(r.Deploys) > 0 {
 		b.WriteString("\nBLUE/GREEN\n")
 		writeDeploys(&b, r.Deploys, now)
@@ -243,6 +248,9 @@ func verdict(r Report) string {
 	}
 	parts = append(parts, r.CertProblems()...)
 	if t := r.StalledText(); t != "" {
+		parts = append(parts, t)
+	}
+	if t := r.FillingText(); t != "" {
 		parts = append(parts, t)
 	}
 	if n := r.DeploysUnknown(); n > 0 {
@@ -551,6 +559,7 @@ func RenderJSON(w io.Writer, r Report) error {
 			ID: e.ID, Time: rfc3339(e.Time), Level: e.Level, Target: e.Target, Kind: e.Kind, Message: e.Message,
 		})
 	}
+	out.Host = jsonHostOf(r.Host)
 	out.Unfinished = r.Unfinished
 	out.Deploys = r.Deploys
 	for _, ls := range r.LabSnapshots {
@@ -575,6 +584,8 @@ type jsonReport struct {
 	Targets     []jsonTarget  `json:"targets"`
 	Certs       []jsonCert    `json:"certs"` // null: no certificates
 	Failures    []jsonEvent   `json:"failures"`
+	// Host is the host homelab runs on; left out until AddHost.
+	Host *jsonHost `json:"host,omitempty"`
 	// Unfinished are the unfinished upgrades; left out when none.
 	Unfinished []Unfinished `json:"unfinished,omitempty"`
 	// Deploys are the blue/green services; left out when none.
