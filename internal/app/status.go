@@ -99,7 +99,8 @@ func Report(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time,
 }
 
 // Status opens the catalog and returns the lab's status report at the
-// App's clock's now, probing the services with ProbeAll (see Report).
+// App's clock's now, probing the services with ProbeAll (see Report),
+// with the host as SampleHost reads it.
 func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	store, err := a.OpenCatalog(ctx)
 	if err != nil {
@@ -108,5 +109,8 @@ func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	defer store.Close()
 	now := a.now()
 	rep, err := Report(ctx, a.Lab, store, now, ProbeAll)
+	if err == nil {
+		rep.AddHost(hostOf(ctx, a.Lab, store, now))
+	}
 	return rep, now, err
 }
