@@ -19,6 +19,7 @@ import (
 	"homelab/internal/lab"
 	"homelab/internal/notify"
 	"homelab/internal/schedule"
+	"homelab/internal/status"
 )
 
 // Catalog is what the daemon reads and writes: the catalog and its point
@@ -63,6 +64,9 @@ type Config struct {
 	// Hostname is this host's name as restic writes it in its locks;
 	// default os.Hostname().
 	Hostname string
+	// SampleHost reads the host for the sampler (host.go; app.SampleHost);
+	// nil: the daemon samples nothing.
+	SampleHost SampleHostFunc
 }
 
 // Daemon schedules and runs the jobs of a lab. Create it with New and
@@ -81,6 +85,12 @@ type Daemon struct {
 
 	omu     sync.Mutex
 	overdue map[string]bool // targets whose overdue alert was sent
+
+	// The sampler's (host.go); fillSent and compacted only by SampleHost,
+	// which runs in one goroutine.
+	host      atomic.Pointer[status.HostStatus]
+	fillSent  map[string]bool // mounts whose disk_filling was sent
+	compacted time.Time       // when the samples were last compacted
 }
 
 // labState is one generation of the lab file: a reload swaps it whole.
@@ -115,7 +125,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), overdue: map[string]bool{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), overdue: map[string]bool{}, fillSent: map[string]bool{}}
 	st, err := d.build(cfg.Lab)
 	if err != nil {
 		return nil, err
@@ -228,6 +238,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.queue = newQueue(ctx, st.lab.Serve.Concurrency)
 	d.log.Info("daemon started", "lab", st.lab.Path, "jobs", len(specs), "concurrency", st.lab.Serve.Concurrency)
+
+	sctx, stopSampler := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		d.sampleLoop(sctx)
+	}()
+	defer func() {
+		stopSampler()
+		<-sampled
+	}()
 
 	// The first look comes after the catch-up jobs were queued.
 	watchAt := d.cfg.Now().Add(time.Second)
