@@ -114,8 +114,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 			}
 			return n, nil
 		},
-		Now: f.now,
-		Log: log,
+		Now:        f.now,
+		Log:        log,
+		SampleHost: app.SampleHost,
 	})
 	if err != nil {
 		return err
@@ -127,6 +128,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Catalog: store,
 		Now:     f.now,
 		Jobs:    func() []server.JobInfo { return serverJobs(d.Jobs()) },
+		Host:    d.Host,
 		Refresh: l.Serve.Refresh,
 		Log:     log,
 	})

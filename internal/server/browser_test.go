@@ -20,7 +20,7 @@ import (
 func TestStatusPageBrowser(t *testing.T) {
 	bin := testenv.Chromium(t)
 	const token = "browser-token"
-	f := newFixture(t, token, fixtureJobs)
+	f := newFixture(t, token, fixtureJobs, withFixtureHost)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
@@ -61,6 +61,7 @@ func TestStatusPageBrowser(t *testing.T) {
 		"2 of 3 services failing", "dsn_env PG_DSN is not set", "systemd · STOPPED", "compose · up 3h 12m", // services' health
 		"1 cert missing, 1 cert expiring", "CN=devlab CA,O=homelab", "CN=registry.lab", "2026-12-13", "20 days", // certificates
 		"ROTATE", "MISSING", "due for rotation: 20 days left", "not issued: run homelab cert issue wiki",
+		"HOST", "nas · up 2d 3h", "/srv/restic, /srv/photos", "FILLING 3.5 days", "1 filesystem filling", // the host
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, text)
@@ -101,7 +102,7 @@ func TestStatusPageBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"OVERDUE", indexMissing, permissionDenied, "ROTATE", "MISSING", "CN=registry.lab", "20 days left"} {
+	for _, want := range []string{"OVERDUE", indexMissing, permissionDenied, "ROTATE", "MISSING", "CN=registry.lab", "20 days left", "FILLING 3.5 days", "/srv/restic"} {
 		if !strings.Contains(phone, want) {
 			t.Errorf("the phone page does not show %q", want)
 		}

@@ -46,6 +46,8 @@ type pageData struct {
 	Deploys []pageDeploy
 	// LabSnapshots are the newest lab snapshots.
 	LabSnapshots []pageLabSnapshot
+	// Host is the host card (host.go); nil: none.
+	Host *pageHost
 }
 
 // pageLabSnapshot is one of the newest lab snapshots.
@@ -197,6 +199,7 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 		d.Certs = append(d.Certs, cert(c))
 	}
 	d.Unfinished = rep.Unfinished
+	d.Host = hostPage(rep.Host)
 	for _, ds := range rep.Deploys {
 		d.Deploys = append(d.Deploys, pageDeploy{Service: ds.Service, Colors: status.DeployLine(ds), Last: status.LastLine(ds, now), Bad: ds.Error != ""})
 	}
@@ -249,6 +252,9 @@ func verdict(r status.Report) (string, string) {
 	}
 	if n := r.DeploysUnknown(); n > 0 {
 		summary += fmt.Sprintf("; %d blue/green service%s unknown", n, plural(n))
+	}
+	if t := r.FillingText(); t != "" {
+		summary += "; " + t
 	}
 	return head, summary
 }

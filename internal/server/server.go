@@ -21,6 +21,7 @@ import (
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
+	"homelab/internal/status"
 )
 
 const (
@@ -82,6 +83,10 @@ type Options struct {
 	// default DefaultHealthTTL, negative to probe for every request.
 	// Concurrent requests always share one run.
 	HealthTTL time.Duration
+	// Host returns the daemon's newest host status (daemon.Daemon.Host),
+	// shown on the page and the API and exported by /metrics; nil: no
+	// host section.
+	Host func() *status.HostStatus
 	// Log receives request errors; default: discard.
 	Log *slog.Logger
 }
@@ -146,6 +151,9 @@ func New(o Options) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		NewCollector(o.Lab, o.Catalog, o.Now),
 	)
+	if o.Host != nil {
+		reg.MustRegister(hostCollector{o.Host})
+	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(o.Log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.HTTPErrorOnError, // a catalog that cannot be read fails the scrape

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"homelab/internal/status"
+)
+
+// fixtureHost is a host whose /srv fills in 3.5 days (warn_days 14) and
+// whose / has no forecast.
+func fixtureHost() *status.HostStatus {
+	days, full := 3.5, epoch.Add(84*time.Hour)
+	return &status.HostStatus{
+		Sampled: epoch.Add(-5 * time.Minute), Hostname: "nas", Uptime: 51 * time.Hour,
+		Load1: 0.5, Load5: 0.25, Load15: 0.125, CPUs: 4, MemTotal: 8 << 30, MemUsed: 3 << 30, WarnDays: 14,
+		Filesystems: []status.FilesystemStatus{
+			{Mount: "/", Source: "/dev/sda1", Type: "ext4", Paths: []string{"/var/lib/homelab"}, Total: 50 << 30, Used: 10 << 30, Avail: 40 << 30},
+			{Mount: "/srv", Source: "/dev/sdb1", Type: "xfs", Paths: []string{"/srv/restic", "/srv/photos"}, Total: 400 << 30, Used: 380 << 30, Avail: 20 << 30,
+				FullAt: &full, DaysLeft: &days, Filling: true},
+		},
+	}
+}
+
+// withFixtureHost gives the server fixtureHost as the daemon's host.
+func withFixtureHost(o *Options) { o.Host = fixtureHost }
+
+// TestHostOnPageAPIAndMetrics: the daemon's host status is on the page
+// (the Host card, the summary), in /api/v1/status and in /metrics, and
+// a newer sample reaches all three.
+func TestHostOnPageAPIAndMetrics(t *testing.T) {
+	var h atomic.Pointer[status.HostStatus]
+	h.Store(fixtureHost())
+	f := newFixture(t, "", fixtureJobs, func(o *Options) { o.Host = h.Load })
+	_, body := get(t, f.url+"/")
+	page := string(body)
+	for _, want := range []string{
+		`<h2 id="host">Host</h2>`, "nas · up 2d 3h · load 0.50 0.25 0.12 · 4 CPUs · memory 3.0 GiB of 8.0 GiB",
+		"sampled 2026-11-23 10:10", `<tr class="bad">`, "/srv/restic, /srv/photos", "380 GiB of 400 GiB",
+		`<span style="width: 95%">`, `<span class="badge bad">FILLING</span> 3.5 days`, "; 1 filesystem filling",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	_, body = get(t, f.url+"/api/v1/status")
+	var rep struct {
+		Healthy bool
+		Host    struct {
+			Hostname    string
+			Filesystems []struct {
+				Mount    string
+				DaysLeft *float64 `json:"days_left"`
+				Filling  bool
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Healthy || rep.Host.Hostname != "nas" || len(rep.Host.Filesystems) != 2 || !rep.Host.Filesystems[1].Filling || *rep.Host.Filesystems[1].DaysLeft != 3.5 {
+		t.Errorf("api: %s", body)
+	}
+	_, body = get(t, f.url+"/metrics")
+	for _, want := range []string{
+		`homelab_filesystem_avail_bytes{mount="/srv"} 2.147483648e+10`,
+		`homelab_filesystem_size_bytes{mount="/"} 5.36870912e+10`,
+		`homelab_filesystem_days_until_full{mount="/srv"} 3.5`,
+		`homelab_filesystem_filling{mount="/srv"} 1`,
+		`homelab_filesystem_filling{mount="/"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(string(body), `homelab_filesystem_days_until_full{mount="/"}`) {
+		t.Error("/metrics has a forecast for / that has none")
+	}
+
+	// The sampler's next round: /srv cleaned up.
+	next := fixtureHost()
+	next.Filesystems[1].Filling, next.Filesystems[1].DaysLeft, next.Filesystems[1].FullAt = false, nil, nil
+	h.Store(next)
+	_, body = get(t, f.url+"/")
+	if strings.Contains(string(body), "FILLING") || strings.Contains(string(body), "filesystem filling") {
+		t.Error("the page still shows /srv filling after the next sample")
+	}
+	_, body = get(t, f.url+"/metrics")
+	if !strings.Contains(string(body), `homelab_filesystem_filling{mount="/srv"} 0`) {
+		t.Error("/metrics still has /srv filling after the next sample")
+	}
+}
+
+// TestNoHostWithoutDaemon: without Options.Host there is no Host card and
+// no filesystem metrics.
+func TestNoHostWithoutDaemon(t *testing.T) {
+	f := newFixture(t, "", fixtureJobs)
+	_, body := get(t, f.url+"/")
+	if strings.Contains(string(body), `id="host"`) {
+		t.Error("a Host card without a host")
+	}
+	_, body = get(t, f.url+"/metrics")
+	if strings.Contains(string(body), "homelab_filesystem_") {
+		t.Error("filesystem metrics without a host")
+	}
+}
