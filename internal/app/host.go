@@ -7,6 +7,7 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/host"
 	"homelab/internal/lab"
+	"homelab/internal/runtime"
 	"homelab/internal/status"
 )
 
@@ -17,7 +18,8 @@ const (
 )
 
 // SampleHost reads the host homelab runs on at now: /proc, the
-// filesystems of l's watched paths (lab.Lab.WatchedPaths), and, when
+// filesystems of l's watched paths (lab.Lab.WatchedPaths), the containers
+// of its compose services (runtime.Containers), and, when
 // store keeps samples (catalog.Samples, else nil), their free space over
 // the last status.ForecastWindow for the days-until-full forecast
 // (status.HostOf). It returns the status and the samples of this reading
@@ -42,6 +44,7 @@ func SampleHost(ctx context.Context, l *lab.Lab, store catalog.Samples, now time
 		}
 	}
 	h := status.HostOf(in, perr, fss, hist, l.Hosts.WarnDays, now)
+	h.Containers = runtime.Containers(ctx, l.Services, runtime.Options{}, 0)
 	for _, err := range []error{ferr, serr} {
 		if err != nil && h.Error == "" {
 			h.Error = err.Error()

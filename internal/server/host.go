@@ -16,6 +16,15 @@ type pageHost struct {
 	Sampled     string // "2026-11-23 10:10"
 	Error       string
 	Filesystems []pageFS
+	Containers  []pageContainer
+}
+
+// pageContainer is a container of a compose service, or a service whose
+// containers could not be read (Error).
+type pageContainer struct {
+	Service, Name, State, Memory, Error string
+	Restarts                            int
+	Bad                                 bool // not running, or not read
 }
 
 type pageFS struct {
@@ -53,6 +62,23 @@ func hostPage(h *status.HostStatus) *pageHost {
 			pf.FullIn = fmt.Sprintf("%.1f days", *f.DaysLeft)
 		}
 		p.Filesystems = append(p.Filesystems, pf)
+	}
+	for _, res := range h.Containers {
+		if res.Err != nil {
+			p.Containers = append(p.Containers, pageContainer{Service: res.Service, Name: "-", State: "UNKNOWN", Error: res.Err.Error(), Bad: true})
+			continue
+		}
+		if len(res.Containers) == 0 {
+			p.Containers = append(p.Containers, pageContainer{Service: res.Service, Name: "-", State: "no container", Bad: true})
+		}
+		for _, c := range res.Containers {
+			pc := pageContainer{Service: res.Service, Name: c.Name, State: status.ContainerState(c, h.Sampled), Restarts: c.Restarts,
+				Memory: "-", Bad: c.State != "running"}
+			if !pc.Bad {
+				pc.Memory = status.IEC(int64(c.Memory))
+			}
+			p.Containers = append(p.Containers, pc)
+		}
 	}
 	return p
 }

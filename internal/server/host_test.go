@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"homelab/internal/runtime"
 	"homelab/internal/status"
 )
 
@@ -22,6 +23,9 @@ func fixtureHost() *status.HostStatus {
 			{Mount: "/srv", Source: "/dev/sdb1", Type: "xfs", Paths: []string{"/srv/restic", "/srv/photos"}, Total: 400 << 30, Used: 380 << 30, Avail: 20 << 30,
 				FullAt: &full, DaysLeft: &days, Filling: true},
 		},
+		Containers: []runtime.ContainersResult{{Service: "gitlab", Containers: []runtime.Container{
+			{Service: "gitlab", ID: "0123456789ab", Name: "devlab-gitlab-1", State: "running", Restarts: 3, StartedAt: epoch.Add(-5*time.Minute - 2*time.Hour), Memory: 1536 << 20},
+		}}},
 	}
 }
 
@@ -41,6 +45,7 @@ func TestHostOnPageAPIAndMetrics(t *testing.T) {
 		`<h2 id="host">Host</h2>`, "nas · up 2d 3h · load 0.50 0.25 0.12 · 4 CPUs · memory 3.0 GiB of 8.0 GiB",
 		"sampled 2026-11-23 10:10", `<tr class="bad">`, "/srv/restic, /srv/photos", "380 GiB of 400 GiB",
 		`<span style="width: 95%">`, `<span class="badge bad">FILLING</span> 3.5 days`, "; 1 filesystem filling",
+		"devlab-gitlab-1", `<span class="badge ok">up 2h</span>`, "3 restarts", "1.5 GiB",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)

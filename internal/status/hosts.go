@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"homelab/internal/host"
+	"homelab/internal/runtime"
 )
 
 // ForecastWindow is how far back the samples of a filesystem's free space
@@ -31,6 +32,9 @@ type HostStatus struct {
 	Filesystems []FilesystemStatus
 	// WarnDays is lab.Hosts.WarnDays: a forecast within it is Filling.
 	WarnDays int
+	// Containers are the containers of the compose services, by service
+	// (runtime.Containers); nil when the lab has none.
+	Containers []runtime.ContainersResult
 }
 
 // FilesystemStatus is one filesystem of HostStatus.
@@ -136,23 +140,58 @@ func FillDetail(f FilesystemStatus) string {
 
 // writeHost writes the HOST section of RenderText: one line of the
 // machine and a table of its filesystems.
-func writeHost(b *strings.Builder, h *HostStatus) {
+func writeHost(b *strings.Builder, h *HostStatus, now time.Time) {
 	if h.Error != "" {
 		fmt.Fprintf(b, "host not read: %s\n", h.Error)
 	} else {
 		fmt.Fprintf(b, "%s  up %s  load %.2f %.2f %.2f (%d CPU%s)  memory %s of %s\n", dash(h.Hostname), Age(h.Uptime),
 			h.Load1, h.Load5, h.Load15, h.CPUs, plural(h.CPUs), IEC(int64(h.MemUsed)), IEC(int64(h.MemTotal)))
 	}
-	if len(h.Filesystems) == 0 {
-		return
+	if len(h.Filesystems) > 0 {
+		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "FILESYSTEM\tUSED\tSIZE\tFREE\tFULL IN\tHOLDS")
+		for _, f := range h.Filesystems {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Mount, IEC(int64(f.Used)), IEC(int64(f.Total)), IEC(int64(f.Avail)),
+				fullIn(f), truncate(strings.Join(f.Paths, ", "), 40))
+		}
+		tw.Flush()
 	}
-	tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILESYSTEM\tUSED\tSIZE\tFREE\tFULL IN\tHOLDS")
-	for _, f := range h.Filesystems {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Mount, IEC(int64(f.Used)), IEC(int64(f.Total)), IEC(int64(f.Avail)),
-			fullIn(f), truncate(strings.Join(f.Paths, ", "), 40))
+	if len(h.Containers) > 0 {
+		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tCONTAINER\tSTATE\tRESTARTS\tMEMORY")
+		for _, res := range h.Containers {
+			if res.Err != nil {
+				fmt.Fprintf(tw, "%s\t-\tUNKNOWN\t-\t%s\n", res.Service, clipEnd(oneLine(res.Err.Error()), 50))
+				continue
+			}
+			if len(res.Containers) == 0 {
+				fmt.Fprintf(tw, "%s\t-\tno container\t-\t-\n", res.Service)
+			}
+			for _, c := range res.Containers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", res.Service, c.Name, ContainerState(c, now), c.Restarts, memory(c))
+			}
+		}
+		tw.Flush()
 	}
-	tw.Flush()
+}
+
+// ContainerState is "up 3h 5m" for a running container, its state in
+// capitals otherwise.
+func ContainerState(c runtime.Container, now time.Time) string {
+	if c.State != "running" {
+		return strings.ToUpper(c.State)
+	}
+	if !c.StartedAt.IsZero() && now.After(c.StartedAt) {
+		return "up " + Age(now.Sub(c.StartedAt))
+	}
+	return "up"
+}
+
+func memory(c runtime.Container) string {
+	if c.State != "running" {
+		return "-"
+	}
+	return IEC(int64(c.Memory))
 }
 
 // fullIn is the FULL IN cell: "-" without a forecast, the days left, in
@@ -179,6 +218,27 @@ type jsonHost struct {
 	Error         string    `json:"error,omitempty"`
 	WarnDays      int       `json:"warn_days"`
 	Filesystems   []jsonFS  `json:"filesystems"`
+	// Containers are the compose services' containers; left out when the
+	// lab has no compose service.
+	Containers []jsonContainers `json:"containers,omitempty"`
+}
+
+// jsonContainers is one compose service's containers, or why they could
+// not be read (error).
+type jsonContainers struct {
+	Service    string          `json:"service"`
+	Error      string          `json:"error,omitempty"`
+	Containers []jsonContainer `json:"containers"`
+}
+
+type jsonContainer struct {
+	ID            string   `json:"id"`
+	Name          string   `json:"name"`
+	State         string   `json:"state"`
+	Restarts      int      `json:"restarts"`
+	StartedAt     *string  `json:"started_at"`     // null: never started
+	UptimeSeconds *float64 `json:"uptime_seconds"` // null: not running
+	MemoryBytes   uint64   `json:"memory_bytes"`
 }
 
 type jsonFS struct {
@@ -208,6 +268,24 @@ func jsonHostOf(h *HostStatus) *jsonHost {
 			jf.FullAt = optTime(*f.FullAt)
 		}
 		j.Filesystems = append(j.Filesystems, jf)
+	}
+	for _, res := range h.Containers {
+		jc := jsonContainers{Service: res.Service, Containers: []jsonContainer{}}
+		if res.Err != nil {
+			jc.Error = res.Err.Error()
+		}
+		for _, c := range res.Containers {
+			x := jsonContainer{ID: c.ID, Name: c.Name, State: c.State, Restarts: c.Restarts, MemoryBytes: c.Memory}
+			if !c.StartedAt.IsZero() {
+				x.StartedAt = optTime(c.StartedAt)
+				if c.State == "running" && h.Sampled.After(c.StartedAt) {
+					up := h.Sampled.Sub(c.StartedAt).Round(time.Second).Seconds()
+					x.UptimeSeconds = &up
+				}
+			}
+			jc.Containers = append(jc.Containers, x)
+		}
+		j.Containers = append(j.Containers, jc)
 	}
 	return j
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"homelab/internal/host"
+	"homelab/internal/runtime"
 )
 
 const gib = 1 << 30
@@ -101,5 +102,40 @@ func TestHostNotRead(t *testing.T) {
 	RenderText(&txt, r, now)
 	if !r.Healthy || !strings.Contains(txt.String(), "host not read: read /proc/uptime: no such file") {
 		t.Errorf("healthy %t:\n%s", r.Healthy, txt.String())
+	}
+}
+
+func TestHostContainers(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	h := HostOf(host.Info{Hostname: "box", CPUs: 1}, nil, nil, nil, 14, now)
+	h.Containers = []runtime.ContainersResult{
+		{Service: "app", Containers: []runtime.Container{
+			{Service: "app", ID: "0123456789ab", Name: "lab-app-1", State: "running", Restarts: 2, StartedAt: now.Add(-3*time.Hour - 5*time.Minute), Memory: 12 << 20},
+			{Service: "app", ID: "ba9876543210", Name: "lab-app-2", State: "exited", StartedAt: now.Add(-time.Hour)},
+		}},
+		{Service: "db", Err: errors.New("service db: docker compose ps: Cannot connect to the Docker daemon")},
+	}
+	r := Report{Lab: "l", Generated: now, Healthy: true}
+	r.AddHost(&h)
+	var txt, js bytes.Buffer
+	RenderText(&txt, r, now)
+	RenderJSON(&js, r)
+	for _, want := range []string{
+		"SERVICE  CONTAINER  STATE     RESTARTS  MEMORY\n",
+		"app      lab-app-1  up 3h 5m  2         12.0 MiB\n",
+		"app      lab-app-2  EXITED    0         -\n",
+		"db       -          UNKNOWN   -         service db: docker compose ps: Cannot connect ...\n",
+	} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, txt.String())
+		}
+	}
+	for _, want := range []string{
+		`"containers":[{"service":"app","containers":[{"id":"0123456789ab","name":"lab-app-1","state":"running","restarts":2,"started_at":"2026-03-10T08:55:00Z","uptime_seconds":11100,"memory_bytes":12582912},{"id":"ba9876543210","name":"lab-app-2","state":"exited","restarts":0,"started_at":"2026-03-10T11:00:00Z","uptime_seconds":null,"memory_bytes":0}]},`,
+		`{"service":"db","error":"service db: docker compose ps: Cannot connect to the Docker daemon","containers":[]}]`,
+	} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("json lacks %s:\n%s", want, js.String())
+		}
 	}
 }

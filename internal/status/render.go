@@ -86,7 +86,7 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 
 	if r.Host != nil {
 		b.WriteString("\nHOST\n")
-		writeHost(&b, r.Host)
+		writeHost(&b, r.Host, now)
 	}
 
 	if len(r.Deploys) > 0 {
