@@ -31,6 +31,9 @@ type Lab struct {
 	// Hosts configures the host section of status and the daemon's
 	// samples of it (hosts.go).
 	Hosts Hosts `yaml:"hosts"`
+	// Alerts names the Alertmanager status shows and homelab pushes to
+	// (alerts.go).
+	Alerts Alerts `yaml:"alerts"`
 }
 
 // NotifyEvents are the values Notify.On accepts: the event kinds of

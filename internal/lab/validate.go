@@ -57,6 +57,7 @@ func (d *decoder) validate(l *Lab) {
 	d.validateServe("serve", &l.Serve)
 	d.validateCerts("certs", &l.Certs)
 	d.validateHosts("hosts", &l.Hosts)
+	d.validateAlerts("alerts", &l.Alerts)
 }
 
 // nonNegative reports a negative duration at path.
