@@ -100,7 +100,8 @@ func Report(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time,
 
 // Status opens the catalog and returns the lab's status report at the
 // App's clock's now, probing the services with ProbeAll (see Report),
-// with the host as SampleHost reads it.
+// with the host as SampleHost reads it and the Alertmanager's alerts
+// (ReadAlerts).
 func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	store, err := a.OpenCatalog(ctx)
 	if err != nil {
@@ -111,6 +112,7 @@ func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	rep, err := Report(ctx, a.Lab, store, now, ProbeAll)
 	if err == nil {
 		rep.AddHost(hostOf(ctx, a.Lab, store, now))
+		rep.AddAlerts(alertsOf(ctx, a.Lab, store, now))
 	}
 	return rep, now, err
 }

@@ -112,11 +112,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 			if err != nil {
 				return nil, err // not a nil *notify.Notifier in a non-nil interface
 			}
-			return n, nil
+			return app.WithAlertPush(n, l, log)
 		},
 		Now:        f.now,
 		Log:        log,
 		SampleHost: app.SampleHost,
+		ReadAlerts: app.ReadAlerts,
 	})
 	if err != nil {
 		return err
@@ -129,6 +130,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Now:     f.now,
 		Jobs:    func() []server.JobInfo { return serverJobs(d.Jobs()) },
 		Host:    d.Host,
+		Alerts:  d.Alerts,
 		Refresh: l.Serve.Refresh,
 		Log:     log,
 	})

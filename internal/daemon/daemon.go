@@ -67,6 +67,12 @@ type Config struct {
 	// SampleHost reads the host for the sampler (host.go; app.SampleHost);
 	// nil: the daemon samples nothing.
 	SampleHost SampleHostFunc
+	// ReadAlerts reads the Alertmanager (alerts.go; app.ReadAlerts); nil:
+	// the daemon does not poll it.
+	ReadAlerts ReadAlertsFunc
+	// AlertsInterval is how often it polls; default
+	// DefaultAlertsInterval.
+	AlertsInterval time.Duration
 }
 
 // Daemon schedules and runs the jobs of a lab. Create it with New and
@@ -91,6 +97,9 @@ type Daemon struct {
 	host      atomic.Pointer[status.HostStatus]
 	fillSent  map[string]bool // mounts whose disk_filling was sent
 	compacted time.Time       // when the samples were last compacted
+	// The Alertmanager poller's (alerts.go); seen only by PollAlerts.
+	alerts atomic.Pointer[status.AlertsStatus]
+	seen   map[string]status.Alert // firing at the last poll, by fingerprint
 }
 
 // labState is one generation of the lab file: a reload swaps it whole.
@@ -118,6 +127,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.WatchInterval <= 0 {
 		cfg.WatchInterval = 15 * time.Minute
+	}
+	if cfg.AlertsInterval <= 0 {
+		cfg.AlertsInterval = DefaultAlertsInterval
 	}
 	if cfg.MaxSleep <= 0 {
 		cfg.MaxSleep = 30 * time.Second
@@ -239,15 +251,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.queue = newQueue(ctx, st.lab.Serve.Concurrency)
 	d.log.Info("daemon started", "lab", st.lab.Path, "jobs", len(specs), "concurrency", st.lab.Serve.Concurrency)
 
-	sctx, stopSampler := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		d.sampleLoop(sctx)
-	}()
+	// The samplers of the host and the Alertmanager, stopped before Run
+	// returns.
+	sctx, stopSamplers := context.WithCancel(ctx)
+	var samplers sync.WaitGroup
+	if d.cfg.SampleHost != nil {
+		samplers.Go(func() {
+			every(sctx, func() time.Duration { return d.state.Load().lab.Hosts.SampleInterval }, d.SampleHost)
+		})
+	}
+	if d.cfg.ReadAlerts != nil {
+		samplers.Go(func() { every(sctx, func() time.Duration { return d.cfg.AlertsInterval }, d.PollAlerts) })
+	}
 	defer func() {
-		stopSampler()
-		<-sampled
+		stopSamplers()
+		samplers.Wait()
 	}()
 
 	// The first look comes after the catch-up jobs were queued.

@@ -24,24 +24,6 @@ const compactEvery = time.Hour
 // it instead of reading /proc and the catalog's samples per request.
 func (d *Daemon) Host() *status.HostStatus { return d.host.Load() }
 
-// sampleLoop samples the host now and then every hosts.sample_interval of
-// the lab in force, until ctx ends.
-func (d *Daemon) sampleLoop(ctx context.Context) {
-	if d.cfg.SampleHost == nil {
-		return
-	}
-	for {
-		d.SampleHost(ctx)
-		timer := time.NewTimer(d.state.Load().lab.Hosts.SampleInterval)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		}
-	}
-}
-
 // SampleHost runs one sampling round: it reads the host
 // (Config.SampleHost), records the filesystems' samples in the catalog
 // (when it keeps them; compacted at most hourly), keeps the status for

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,11 +36,49 @@ type pageFS struct {
 	Holds                   string
 }
 
-// withHost adds the daemon's newest host status (Options.Host) to rep.
+// withHost adds the daemon's newest host status (Options.Host) and
+// alerts (Options.Alerts) to rep.
 func (s *Server) withHost(rep *status.Report) {
 	if s.o.Host != nil {
 		rep.AddHost(s.o.Host())
 	}
+	if s.o.Alerts != nil {
+		rep.AddAlerts(s.o.Alerts())
+	}
+}
+
+// pageAlerts is the Alerts card.
+type pageAlerts struct {
+	URL, Error       string
+	Firing, Resolved []pageAlert
+}
+
+type pageAlert struct {
+	Name, Severity, Summary, When string
+	Bad                           bool // critical
+}
+
+func alertsPage(a *status.AlertsStatus, now time.Time) *pageAlerts {
+	if a == nil {
+		return nil
+	}
+	p := &pageAlerts{URL: a.URL, Error: a.Error}
+	for _, x := range a.Firing {
+		p.Firing = append(p.Firing, pageAlert{Name: x.Name, Severity: dashed(x.Severity), Summary: x.Summary,
+			When: "since " + status.Ago(x.Since, now), Bad: x.Severity == "critical"})
+	}
+	for _, x := range a.Resolved {
+		p.Resolved = append(p.Resolved, pageAlert{Name: x.Name, Severity: dashed(x.Severity), Summary: x.Summary,
+			When: "resolved " + status.Ago(x.Resolved, now)})
+	}
+	return p
+}
+
+func dashed(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // hostPage is the Host card of h, or nil without one.

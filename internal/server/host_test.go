@@ -29,8 +29,40 @@ func fixtureHost() *status.HostStatus {
 	}
 }
 
-// withFixtureHost gives the server fixtureHost as the daemon's host.
-func withFixtureHost(o *Options) { o.Host = fixtureHost }
+// fixtureAlerts: one alert firing, one resolved in the last 24 hours.
+func fixtureAlerts() *status.AlertsStatus {
+	return &status.AlertsStatus{URL: "http://127.0.0.1:9093",
+		Firing:   []status.Alert{{Name: "NodeDown", Severity: "critical", Summary: "nas is down", Since: epoch.Add(-20 * time.Minute)}},
+		Resolved: []status.Alert{{Name: "HighLoad", Severity: "warning", Summary: "load above 8", Resolved: epoch.Add(-3 * time.Hour)}}}
+}
+
+// withFixtureHost gives the server fixtureHost and fixtureAlerts as the
+// daemon's.
+func withFixtureHost(o *Options) { o.Host, o.Alerts = fixtureHost, fixtureAlerts }
+
+// TestAlertsOnPage: the Alerts card shows the firing alert with its
+// severity, the resolved one, and a warning when the Alertmanager did not
+// answer; the verdict does not change.
+func TestAlertsOnPage(t *testing.T) {
+	a := fixtureAlerts()
+	f := newFixture(t, "", fixtureJobs, func(o *Options) { o.Alerts = func() *status.AlertsStatus { return a } })
+	_, body := get(t, f.url+"/")
+	for _, want := range []string{`<h2 id="alerts">Alerts</h2>`, "NodeDown", `<span class="badge bad">critical</span>`, "since 20m ago", "nas is down",
+		"HighLoad", `<span class="badge muted">warning</span>`, "resolved 3h ago"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	a = &status.AlertsStatus{URL: "http://127.0.0.1:9093", Error: "alertmanager: connection refused"}
+	_, body = get(t, f.url+"/")
+	if !strings.Contains(string(body), `<p class="warn-line">Alertmanager http://127.0.0.1:9093 did not answer: alertmanager: connection refused</p>`) {
+		t.Errorf("no warning line:\n%s", body)
+	}
+	_, body = get(t, f.url+"/api/v1/status")
+	if !strings.Contains(string(body), `"alerts":{"url":"http://127.0.0.1:9093","error":"alertmanager: connection refused","firing":[],"resolved":[]}`) {
+		t.Errorf("api: %s", body)
+	}
+}
 
 // TestHostOnPageAPIAndMetrics: the daemon's host status is on the page
 // (the Host card, the summary), in /api/v1/status and in /metrics, and

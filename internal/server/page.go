@@ -48,6 +48,8 @@ type pageData struct {
 	LabSnapshots []pageLabSnapshot
 	// Host is the host card (host.go); nil: none.
 	Host *pageHost
+	// Alerts is the Alertmanager's card (host.go); nil: none.
+	Alerts *pageAlerts
 }
 
 // pageLabSnapshot is one of the newest lab snapshots.
@@ -200,6 +202,7 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 	}
 	d.Unfinished = rep.Unfinished
 	d.Host = hostPage(rep.Host)
+	d.Alerts = alertsPage(rep.Alerts, now)
 	for _, ds := range rep.Deploys {
 		d.Deploys = append(d.Deploys, pageDeploy{Service: ds.Service, Colors: status.DeployLine(ds), Last: status.LastLine(ds, now), Bad: ds.Error != ""})
 	}

@@ -87,6 +87,9 @@ type Options struct {
 	// shown on the page and the API and exported by /metrics; nil: no
 	// host section.
 	Host func() *status.HostStatus
+	// Alerts returns what the daemon's newest poll of the Alertmanager
+	// saw (daemon.Daemon.Alerts); nil: no alerts section.
+	Alerts func() *status.AlertsStatus
 	// Log receives request errors; default: discard.
 	Log *slog.Logger
 }

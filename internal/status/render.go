@@ -115,6 +115,11 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		tw.Flush()
 	}
 
+	if r.Alerts != nil {
+		b.WriteString("\nALERTS\n")
+		writeAlerts(&b, r.Alerts, now)
+	}
+
 	b.WriteString("\nRECENT FAILURES\n")
 	if len(r.Failures) == 0 {
 		b.WriteString("none\n")
@@ -560,6 +565,7 @@ func RenderJSON(w io.Writer, r Report) error {
 		})
 	}
 	out.Host = jsonHostOf(r.Host)
+	out.Alerts = jsonAlertsOf(r.Alerts)
 	out.Unfinished = r.Unfinished
 	out.Deploys = r.Deploys
 	for _, ls := range r.LabSnapshots {
@@ -586,6 +592,8 @@ type jsonReport struct {
 	Failures    []jsonEvent   `json:"failures"`
 	// Host is the host homelab runs on; left out until AddHost.
 	Host *jsonHost `json:"host,omitempty"`
+	// Alerts are the Alertmanager's; left out when the lab names none.
+	Alerts *jsonAlerts `json:"alerts,omitempty"`
 	// Unfinished are the unfinished upgrades; left out when none.
 	Unfinished []Unfinished `json:"unfinished,omitempty"`
 	// Deploys are the blue/green services; left out when none.

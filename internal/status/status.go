@@ -71,6 +71,10 @@ type Report struct {
 	LabSnapshots []catalog.LabSnapshot
 	// Host is the host homelab runs on (hosts.go); nil until AddHost.
 	Host *HostStatus
+	// Alerts are the lab's Alertmanager's (alerts.go); nil until
+	// AddAlerts, and when the lab names none. They change nothing of
+	// Healthy.
+	Alerts *AlertsStatus
 	// Healthy is true when no target is overdue, no target's last backup
 	// run failed, no target's last drill failed, (after AddServices) no
 	// service's health probe failed and (after AddCerts) every
