@@ -34,6 +34,9 @@ type Lab struct {
 	// Alerts names the Alertmanager status shows and homelab pushes to
 	// (alerts.go).
 	Alerts Alerts `yaml:"alerts"`
+	// Energy measures the host's energy and prices it (energy.go); nil
+	// without an energy section.
+	Energy *Energy `yaml:"energy"`
 }
 
 // NotifyEvents are the values Notify.On accepts: the event kinds of

@@ -58,6 +58,7 @@ func (d *decoder) validate(l *Lab) {
 	d.validateCerts("certs", &l.Certs)
 	d.validateHosts("hosts", &l.Hosts)
 	d.validateAlerts("alerts", &l.Alerts)
+	d.validateEnergy("energy", l.Energy)
 }
 
 // nonNegative reports a negative duration at path.
