@@ -22,11 +22,19 @@ const (
 // of its compose services (runtime.Containers), and, when
 // store keeps samples (catalog.Samples, else nil), their free space over
 // the last status.ForecastWindow for the days-until-full forecast
-// (status.HostOf). It returns the status and the samples of this reading
+// (status.HostOf) and, when the lab has an energy section, the energy
+// figures of the last 30 days from the samples (status.EnergyOf; the
+// meter that records them is HostSampler's). It returns the status and the samples of this reading
 // (one per filesystem, series status.Series), which the daemon records and
 // `homelab status` does not. A filesystem that cannot be read is named in
 // the status's Error; it never fails.
 func SampleHost(ctx context.Context, l *lab.Lab, store catalog.Samples, now time.Time) (status.HostStatus, []catalog.Sample) {
+	return sampleHost(ctx, l, store, now, nil)
+}
+
+// sampleHost is SampleHost with pending samples not recorded yet (the
+// meter's) counted in the energy figures.
+func sampleHost(ctx context.Context, l *lab.Lab, store catalog.Samples, now time.Time, pending []catalog.Sample) (status.HostStatus, []catalog.Sample) {
 	in, perr := host.Proc(procRoot)
 	fss, ferr := host.Filesystems(mountinfo, l.WatchedPaths())
 	hist := map[string][]host.Sample{}
@@ -45,6 +53,21 @@ func SampleHost(ctx context.Context, l *lab.Lab, store catalog.Samples, now time
 	}
 	h := status.HostOf(in, perr, fss, hist, l.Hosts.WarnDays, now)
 	h.Containers = runtime.Containers(ctx, l.Services, runtime.Options{}, 0)
+	if l.Energy != nil {
+		var es []catalog.Sample
+		if store != nil {
+			var err error
+			if es, err = store.SamplesOf(ctx, status.EnergySeries, now.Add(-status.EnergyWindow)); err != nil && serr == nil {
+				serr = err
+			}
+		}
+		for _, p := range pending {
+			if p.Series == status.EnergySeries {
+				es = append(es, p)
+			}
+		}
+		h.Energy = status.EnergyOf(es, l.Energy, now)
+	}
 	for _, err := range []error{ferr, serr} {
 		if err != nil && h.Error == "" {
 			h.Error = err.Error()

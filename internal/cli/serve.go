@@ -116,7 +116,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		},
 		Now:        f.now,
 		Log:        log,
-		SampleHost: app.SampleHost,
+		SampleHost: (&app.HostSampler{}).Sample,
 		ReadAlerts: app.ReadAlerts,
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ type pageHost struct {
 	Line        string // "vm · up 2d 3h · load 0.50 0.25 0.12 · 4 CPUs · memory 2.0 GiB of 8.0 GiB"
 	Sampled     string // "2026-11-23 10:10"
 	Error       string
+	Energy      string // status.EnergyLine, "" without an energy section
 	Filesystems []pageFS
 	Containers  []pageContainer
 }
@@ -87,6 +88,9 @@ func hostPage(h *status.HostStatus) *pageHost {
 		return nil
 	}
 	p := &pageHost{Sampled: h.Sampled.Format(timeLayout), Error: h.Error}
+	if h.Energy != nil {
+		p.Energy = status.EnergyLine(h.Energy)
+	}
 	if h.Error == "" || h.CPUs > 0 {
 		p.Line = fmt.Sprintf("%s · up %s · load %.2f %.2f %.2f · %d CPU%s · memory %s of %s", h.Hostname, status.Age(h.Uptime),
 			h.Load1, h.Load5, h.Load15, h.CPUs, plural(h.CPUs), status.IEC(int64(h.MemUsed)), status.IEC(int64(h.MemTotal)))
@@ -135,6 +139,12 @@ var (
 	descFSFilling = prometheus.NewDesc("homelab_filesystem_filling",
 		"1 when the filesystem is forecast to fill within hosts.warn_days, else 0.",
 		[]string{"mount"}, nil)
+	descEnergy = prometheus.NewDesc("homelab_energy_joules_total",
+		"Energy the host used as the daemon's meter counts it (RAPL, or the lab's watts model: an estimate), in joules.",
+		[]string{"source"}, nil)
+	descEnergyCost = prometheus.NewDesc("homelab_energy_cost_30d",
+		"Estimated cost of the host's energy over 30 days, extrapolated from the measured time, in the lab's currency.",
+		[]string{"currency"}, nil)
 )
 
 // hostCollector exports the daemon's newest host status: it reads a
@@ -143,7 +153,7 @@ var (
 type hostCollector struct{ host func() *status.HostStatus }
 
 func (c hostCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFSAvail, descFSSize, descFSDaysLeft, descFSFilling} {
+	for _, d := range []*prometheus.Desc{descFSAvail, descFSSize, descFSDaysLeft, descFSFilling, descEnergy, descEnergyCost} {
 		ch <- d
 	}
 }
@@ -164,5 +174,11 @@ func (c hostCollector) Collect(ch chan<- prometheus.Metric) {
 			filling = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descFSFilling, prometheus.GaugeValue, filling, f.Mount)
+	}
+	if e := h.Energy; e != nil {
+		ch <- prometheus.MustNewConstMetric(descEnergy, prometheus.CounterValue, e.TotalJoules, e.Source)
+		if e.Measured() {
+			ch <- prometheus.MustNewConstMetric(descEnergyCost, prometheus.GaugeValue, e.Cost30, e.Currency)
+		}
 	}
 }

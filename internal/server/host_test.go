@@ -23,6 +23,8 @@ func fixtureHost() *status.HostStatus {
 			{Mount: "/srv", Source: "/dev/sdb1", Type: "xfs", Paths: []string{"/srv/restic", "/srv/photos"}, Total: 400 << 30, Used: 380 << 30, Avail: 20 << 30,
 				FullAt: &full, DaysLeft: &days, Filling: true},
 		},
+		Energy: &status.EnergyStatus{Source: "rapl", Span: 50 * time.Hour, KWh: 1.35, AvgWatts: 27, KWh30: 19.44, Cost30: 3.888,
+			Currency: "EUR", PricePerKWh: 0.2, TotalJoules: 4.86e6},
 		Containers: []runtime.ContainersResult{{Service: "gitlab", Containers: []runtime.Container{
 			{Service: "gitlab", ID: "0123456789ab", Name: "devlab-gitlab-1", State: "running", Restarts: 3, StartedAt: epoch.Add(-5*time.Minute - 2*time.Hour), Memory: 1536 << 20},
 		}}},
@@ -78,6 +80,7 @@ func TestHostOnPageAPIAndMetrics(t *testing.T) {
 		"sampled 2026-11-23 10:10", `<tr class="bad">`, "/srv/restic, /srv/photos", "380 GiB of 400 GiB",
 		`<span style="width: 95%">`, `<span class="badge bad">FILLING</span> 3.5 days`, "; 1 filesystem filling",
 		"devlab-gitlab-1", `<span class="badge ok">up 2h</span>`, "3 restarts", "1.5 GiB",
+		"Energy ≈ 19.4 kWh, 3.89 EUR for 30 days (estimated from 2d 2h of rapl samples, avg 27 W)",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
@@ -108,6 +111,8 @@ func TestHostOnPageAPIAndMetrics(t *testing.T) {
 		`homelab_filesystem_days_until_full{mount="/srv"} 3.5`,
 		`homelab_filesystem_filling{mount="/srv"} 1`,
 		`homelab_filesystem_filling{mount="/"} 0`,
+		`homelab_energy_joules_total{source="rapl"} 4.86e+06`,
+		`homelab_energy_cost_30d{currency="EUR"} 3.888`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -35,6 +35,9 @@ type HostStatus struct {
 	// Containers are the containers of the compose services, by service
 	// (runtime.Containers); nil when the lab has none.
 	Containers []runtime.ContainersResult
+	// Energy is the host's energy and cost (energy.go); nil when the lab
+	// has no energy section.
+	Energy *EnergyStatus
 }
 
 // FilesystemStatus is one filesystem of HostStatus.
@@ -147,6 +150,9 @@ func writeHost(b *strings.Builder, h *HostStatus, now time.Time) {
 		fmt.Fprintf(b, "%s  up %s  load %.2f %.2f %.2f (%d CPU%s)  memory %s of %s\n", dash(h.Hostname), Age(h.Uptime),
 			h.Load1, h.Load5, h.Load15, h.CPUs, plural(h.CPUs), IEC(int64(h.MemUsed)), IEC(int64(h.MemTotal)))
 	}
+	if h.Energy != nil {
+		b.WriteString("energy " + EnergyLine(h.Energy) + "\n")
+	}
 	if len(h.Filesystems) > 0 {
 		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILESYSTEM\tUSED\tSIZE\tFREE\tFULL IN\tHOLDS")
@@ -221,6 +227,8 @@ type jsonHost struct {
 	// Containers are the compose services' containers; left out when the
 	// lab has no compose service.
 	Containers []jsonContainers `json:"containers,omitempty"`
+	// Energy is left out when the lab has no energy section.
+	Energy *jsonEnergy `json:"energy,omitempty"`
 }
 
 // jsonContainers is one compose service's containers, or why they could
@@ -260,7 +268,7 @@ func jsonHostOf(h *HostStatus) *jsonHost {
 	}
 	j := &jsonHost{Sampled: rfc3339(h.Sampled), Hostname: h.Hostname, UptimeSeconds: h.Uptime.Round(time.Second).Seconds(),
 		Load: []float64{h.Load1, h.Load5, h.Load15}, CPUs: h.CPUs, MemTotalBytes: h.MemTotal, MemUsedBytes: h.MemUsed,
-		Error: h.Error, WarnDays: h.WarnDays, Filesystems: []jsonFS{}}
+		Error: h.Error, WarnDays: h.WarnDays, Filesystems: []jsonFS{}, Energy: jsonEnergyOf(h.Energy)}
 	for _, f := range h.Filesystems {
 		jf := jsonFS{Mount: f.Mount, Source: f.Source, Type: f.Type, Paths: f.Paths, TotalBytes: f.Total,
 			UsedBytes: f.Used, AvailBytes: f.Avail, DaysLeft: f.DaysLeft, Filling: f.Filling}
