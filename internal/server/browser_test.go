@@ -63,6 +63,7 @@ func TestStatusPageBrowser(t *testing.T) {
 		"ROTATE", "MISSING", "due for rotation: 20 days left", "not issued: run homelab cert issue wiki",
 		"HOST", "nas · up 2d 3h", "/srv/restic, /srv/photos", "FILLING 3.5 days", "1 filesystem filling", "devlab-gitlab-1", "3 restarts", "3.89 EUR for 30 days (estimated", // the host
 		"ALERTS", "NodeDown", "nas is down", "resolved 3h ago", // the Alertmanager's
+		"HISTORY", "drill time to restore", // the targets' charts
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, text)
@@ -94,6 +95,16 @@ func TestStatusPageBrowser(t *testing.T) {
 	}
 	if w.Scroll > w.Inner || w.Body > w.Inner {
 		t.Errorf("the phone page scrolls sideways: scrollWidth %d, body %d, innerWidth %d", w.Scroll, w.Body, w.Inner)
+	}
+	// The history charts are drawn, and fit the phone's width.
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`[...document.querySelectorAll("svg.history")].map(s => s.getBoundingClientRect().width)`))
+	if err != nil || len(charts) != 3 {
+		t.Errorf("history charts' widths %v (%v), want 3", charts, err)
+	}
+	for _, cw := range charts {
+		if cw <= 0 || cw > 390 {
+			t.Errorf("a history chart %v px wide on a 390 px screen", cw)
+		}
 	}
 	// The table headers give way to labels on each stacked row.
 	if head, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("thead")).display`)); err != nil || head != "none" {

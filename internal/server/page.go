@@ -50,6 +50,8 @@ type pageData struct {
 	Host *pageHost
 	// Alerts is the Alertmanager's card (host.go); nil: none.
 	Alerts *pageAlerts
+	// Charts are the targets' history charts (charts.go).
+	Charts []pageChart
 }
 
 // pageLabSnapshot is one of the newest lab snapshots.
@@ -130,7 +132,12 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			jobs = []JobInfo{}
 		}
 	}
-	html, err := s.pages.render(buildPage(rep, jobs, now, s.o.Refresh))
+	d := buildPage(rep, jobs, now, s.o.Refresh)
+	if d.Charts, err = s.historyCharts(r.Context(), l, now.Location()); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	html, err := s.pages.render(d)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

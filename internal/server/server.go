@@ -101,6 +101,7 @@ type Server struct {
 	srv     *http.Server
 	health  *healthCache
 	pages   pageCache
+	charts  chartCache
 }
 
 // New checks and defaults o and returns a server that is not yet
