@@ -158,6 +158,7 @@ func New(o Options) (*Server, error) {
 	if o.Host != nil {
 		reg.MustRegister(hostCollector{o.Host})
 	}
+	reg.MustRegister(&certCollector{lab: o.Lab, now: o.Now})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(o.Log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.HTTPErrorOnError, // a catalog that cannot be read fails the scrape
