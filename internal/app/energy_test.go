@@ -28,6 +28,21 @@ func writeFile(t *testing.T, path, s string) {
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 
+// energyLab parses a lab file of text in dir and opens a catalog there.
+func energyLab(t *testing.T, dir, text string) (*lab.Lab, *catalog.SQLite) {
+	t.Helper()
+	l, err := lab.Parse(filepath.Join(dir, "lab.yaml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := catalog.Open(t.Context(), filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return l, store
+}
+
 // meterRound runs one round of s at now and records its samples as the
 // daemon does.
 func meterRound(t *testing.T, s *app.HostSampler, l *lab.Lab, store *catalog.SQLite, now time.Time) status.HostStatus {
@@ -54,15 +69,7 @@ func TestEnergyRAPL(t *testing.T) {
 			writeFile(t, filepath.Join(powercap, zone, "name"), "package\n")
 		}
 	}
-	l, err := lab.Parse(filepath.Join(dir, "lab.yaml"), []byte("energy: {price_per_kwh: 0.20, currency: EUR, rapl: true, powercap: powercap}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := catalog.Open(t.Context(), filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	l, store := energyLab(t, dir, "energy: {price_per_kwh: 0.20, currency: EUR, rapl: true, powercap: powercap}\n")
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s := &app.HostSampler{}
 	setRAPL(max-1_000_000, 10_000_000)
@@ -118,15 +125,7 @@ func TestEnergyWattsModel(t *testing.T) {
 	setStat := func(busy, idle int) {
 		writeFile(t, filepath.Join(proc, "stat"), "cpu  "+strconv.Itoa(busy)+" 0 0 "+strconv.Itoa(idle)+" 0 0 0 0 0 0\n")
 	}
-	l, err := lab.Parse(filepath.Join(dir, "lab.yaml"), []byte("energy: {price_per_kwh: 0.20, currency: EUR, watts: {idle: 18, busy: 45}}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := catalog.Open(t.Context(), filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	l, store := energyLab(t, dir, "energy: {price_per_kwh: 0.20, currency: EUR, watts: {idle: 18, busy: 45}}\n")
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s := &app.HostSampler{Proc: proc}
 	setStat(1000, 9000)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,8 +12,6 @@ import (
 
 	"homelab/internal/alertmanager"
 	"homelab/internal/app"
-	"homelab/internal/backup"
-	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/notify"
 	"homelab/internal/status"
@@ -44,34 +40,21 @@ func await(t *testing.T, what string, f func() bool) {
 func TestAlertmanager(t *testing.T) {
 	amURL, stopAM := testenv.Alertmanager(t)
 	ctx := t.Context()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "lab.yaml")
-	if err := os.WriteFile(path, []byte("name: unit\nalerts:\n  alertmanager: {url: \""+amURL+"\"}\n  push: true\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := catalog.Open(ctx, filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	notes := &fakeNotifier{}
 	var sink app.EventSink
-	d, err := New(Config{
-		Lab: l, Catalog: store,
-		NewManager: func(l *lab.Lab) *backup.Manager { return &backup.Manager{Lab: l, Catalog: store} },
-		NewNotifier: func(l *lab.Lab, log *slog.Logger) (Notifier, error) {
-			sink, err = app.WithAlertPush(notes, l, log)
+	f := newFixtureLab(t, "name: unit\nalerts:\n  alertmanager: {url: \""+amURL+"\"}\n  push: true\n", func(c *Config) {
+		notes := c.NewNotifier
+		c.NewNotifier = func(l *lab.Lab, log *slog.Logger) (Notifier, error) {
+			n, err := notes(l, log)
+			if err != nil {
+				return nil, err
+			}
+			sink, err = app.WithAlertPush(n, l, log)
 			return sink, err
-		},
-		ReadAlerts: app.ReadAlerts,
+		}
+		c.ReadAlerts = app.ReadAlerts
+		c.Now = time.Now
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, store, notes, l := f.d, f.store, f.notes, f.d.Lab()
 	am, err := app.AlertClient(l)
 	if err != nil {
 		t.Fatal(err)
