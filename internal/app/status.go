@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"homelab/internal/catalog"
@@ -109,10 +110,20 @@ func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	}
 	defer store.Close()
 	now := a.now()
+	// The host (docker stats takes a second or two) and the Alertmanager
+	// are read while the report is built.
+	var (
+		h      *status.HostStatus
+		alerts *status.AlertsStatus
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() { h = hostOf(ctx, a.Lab, store, now) })
+	wg.Go(func() { alerts = alertsOf(ctx, a.Lab, store, now) })
 	rep, err := Report(ctx, a.Lab, store, now, ProbeAll)
+	wg.Wait()
 	if err == nil {
-		rep.AddHost(hostOf(ctx, a.Lab, store, now))
-		rep.AddAlerts(alertsOf(ctx, a.Lab, store, now))
+		rep.AddHost(h)
+		rep.AddAlerts(alerts)
 	}
 	return rep, now, err
 }
