@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"homelab/internal/lab"
@@ -43,21 +44,25 @@ type ContainersResult struct {
 // sorted by service: `docker compose ps` for their IDs, `docker inspect`
 // for state, restarts and start, and one `docker stats --no-stream` of
 // the running ones for memory. Services with another runtime are left
-// out. Each service is read within timeout (default 10s).
+// out. The services are read at once, each within timeout (default 10s).
 func Containers(ctx context.Context, services map[string]*lab.Service, o Options, timeout time.Duration) []ContainersResult {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
 	var out []ContainersResult
 	for _, name := range slices.Sorted(maps.Keys(services)) {
-		s := services[name]
-		if s.RuntimeKind() != lab.RuntimeCompose {
-			continue
+		if services[name].RuntimeKind() == lab.RuntimeCompose {
+			out = append(out, ContainersResult{Service: name})
 		}
-		r := newCompose(name, s.Runtime.Compose, o)
-		cs, err := r.containerList(ctx, timeout)
-		out = append(out, ContainersResult{Service: name, Containers: cs, Err: err})
 	}
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			r := newCompose(out[i].Service, services[out[i].Service].Runtime.Compose, o)
+			out[i].Containers, out[i].Err = r.containerList(ctx, timeout)
+		})
+	}
+	wg.Wait()
 	return out
 }
 
