@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"homelab/internal/certs"
+	"homelab/internal/lab"
 )
 
 // TestCertMetrics: /metrics has each certificate's expiry and window
@@ -66,4 +69,38 @@ func TestMetricNames(t *testing.T) {
 			t.Errorf("MetricNames lacks %s: %v", want, names)
 		}
 	}
+}
+
+// BenchmarkCertMetrics compares a collection of the certificate metrics
+// over unchanged files (cached: a stat of each file) with reading them
+// every time (certs.Status), and reports the ratio.
+func BenchmarkCertMetrics(b *testing.B) {
+	l := parseLab(b, fixtureLab)
+	issueCerts(b, l)
+	c := &certCollector{lab: func() *lab.Lab { return l }, now: func() time.Time { return epoch }}
+	collect := func() {
+		ch := make(chan prometheus.Metric, 64)
+		c.Collect(ch)
+		close(ch)
+		for range ch {
+		}
+	}
+	collect()
+	const n = 200
+	start := time.Now()
+	for range n {
+		collect()
+	}
+	cached := time.Since(start)
+	start = time.Now()
+	for range n {
+		if _, err := certs.Status(l, epoch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fresh := time.Since(start)
+	for b.Loop() {
+		collect()
+	}
+	b.ReportMetric(float64(fresh)/float64(max(1, cached)), "uncached/cached")
 }
