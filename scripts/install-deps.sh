@@ -12,6 +12,10 @@
 #                     (the Debian service it may start is stopped: tests
 #                     run their own instances)
 #   debootstrap       the systemd test image's rootfs (build-systemd-image.sh)
+#   prometheus-alertmanager  a real Alertmanager for the alerts tests
+#   prometheus        promtool, which checks and tests contrib/prometheus
+#                     (both packages' Debian services are stopped: tests
+#                     run their own instances on loopback ports)
 # then restic >= 0.17 through scripts/install-restic.sh (bookworm's apt
 # restic is 0.14, too old; that script builds 0.18.1 with Go), and the S3
 # server versitygw through scripts/install-versitygw.sh (built with Go too;
@@ -25,7 +29,7 @@
 # is not installed here; it is needed to build homelab and restic.
 set -euo pipefail
 
-readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium haproxy debootstrap)
+readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium haproxy debootstrap prometheus-alertmanager prometheus)
 
 log() { printf '%s\n' "install-deps: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -77,12 +81,19 @@ main() {
 	if [[ " ${missing[*]:-} " == *" haproxy "* ]]; then
 		invoke-rc.d haproxy stop >/dev/null 2>&1 || pkill -x haproxy || true
 	fi
+	if [[ " ${missing[*]:-} " == *" prometheus-alertmanager "* ]]; then
+		invoke-rc.d prometheus-alertmanager stop >/dev/null 2>&1 || pkill -x prometheus-aler || true
+	fi
+	if [[ " ${missing[*]:-} " == *" prometheus "* ]]; then
+		invoke-rc.d prometheus stop >/dev/null 2>&1 || pkill -x prometheus || true
+		invoke-rc.d prometheus-node-exporter stop >/dev/null 2>&1 || pkill -x prometheus-node || true
+	fi
 
 	local bin
 	bin=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | sort -t/ -k5,5nr | head -n1)
 	[ -n "$bin" ] || die "initdb not found under /usr/lib/postgresql/*/bin after installing postgresql"
 	log "PostgreSQL server binaries: $(dirname "$bin")"
-	for p in pg_dump pg_restore psql pgbench lz4cat curl chromium haproxy; do
+	for p in pg_dump pg_restore psql pgbench lz4cat curl chromium haproxy prometheus-alertmanager promtool; do
 		command -v "$p" >/dev/null 2>&1 || die "$p not found on PATH after installing ${PACKAGES[*]}"
 	done
 

@@ -16,8 +16,10 @@
 #   - writes a restic password and lab.yaml with three backup targets (the
 #     directory, the database, and the bucket mirrored into bucket
 #     "backups" by the s3-mirror provider), each with restore-drill checks,
-# and runs: lab validate, repo init, backup run --all, backup list,
-# backup verify --all (restore drills), status, and then homelab serve for a
+# and the cluster as a service, a local CA and leaf, host and energy
+# settings, and runs: lab validate, repo init, backup run --all, backup
+# list, backup verify --all (restore drills), cert init, cert issue, status
+# (every section of the page), and then homelab serve for a
 # moment (it catches up the weekly repository check it never ran, and
 # serves the JSON API and /metrics) before stopping it with SIGTERM. It
 # exits non-zero if any
@@ -229,6 +231,21 @@ backups:
       checks:
         - object: video/big.bin
         - min_objects: $objects
+# The rest of the status page: the cluster above as a service, a local CA
+# and a leaf, the host's filesystems and an estimate of its energy.
+services:
+  postgres:
+    runtime:
+      exec:
+        start: "$REPO/scripts/pg-throwaway.sh start ./pg"
+        stop: "$REPO/scripts/pg-throwaway.sh stop ./pg"
+        status: "$REPO/scripts/pg-throwaway.sh status ./pg"
+    health: {postgres: {host: 127.0.0.1, port: $port, database: debian, user: postgres, password_file: ./pg.password}}
+certs:
+  leaves:
+    web: {sans: [web.quickstart.lab]}
+hosts: {warn_days: 14, filesystems: [./data]}
+energy: {price_per_kwh: 0.20, currency: EUR, watts: {idle: 18, busy: 45}}
 EOF
 	mv -f "$LAB.tmp" "$LAB"
 	log "wrote $LAB (drill checks: sha256 of $check_file, $accounts pgbench_accounts rows)"
@@ -243,7 +260,9 @@ EOF
 	homelab backup list
 	homelab backup verify --all
 
-	step "Status"
+	step "A local CA and a leaf certificate, then status: services, backups, TLS, host and energy"
+	homelab cert init
+	homelab cert issue web
 	homelab status
 
 	step "The daemon: homelab serve catches up the missed weekly repository check, serves the status page and /metrics"
@@ -330,6 +349,12 @@ serve_daemon() {
 	done
 	curl -fsS "${url}api/v1/runs?kind=check&limit=1" | grep -q '"result":"ok"' || die "the catch-up repository check did not pass (log: $slog)"
 	log "catch-up: $(grep -c '"msg":"job started"' "$slog") job(s) ran at start; the repository check passed"
+	local page section
+	page=$(curl -fsS "$url")
+	for section in services backups history tls host; do
+		grep -q "<h2 id=\"$section\">" <<<"$page" || die "the status page has no $section section (log: $slog)"
+	done
+	log "the status page (${url}) shows services, backups, history, TLS and the host with its energy"
 	log "metrics (${url}metrics):"
 	curl -fsS "${url}metrics" | grep '^homelab_' | sed 's/^/    /' >&2
 	kill -TERM "$pid"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: the test command of README.md and CI. Installs what the tests
-# need (scripts/install-deps.sh: PostgreSQL, chromium, haproxy and
-# debootstrap from apt, restic >= 0.17 built from the Go module proxy;
+# need (scripts/install-deps.sh: PostgreSQL, chromium, haproxy,
+# debootstrap, prometheus-alertmanager and prometheus (promtool) from apt,
+# restic >= 0.17 built from the Go module proxy;
 # scripts/install-compose.sh: Docker Compose v2; the systemd test image)
 # when run as root, then vets and runs every test
 # against the real tools. Under CI=true a missing tool fails the tests

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"homelab/internal/catalog"
@@ -99,7 +100,9 @@ func Report(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time,
 }
 
 // Status opens the catalog and returns the lab's status report at the
-// App's clock's now, probing the services with ProbeAll (see Report).
+// App's clock's now, probing the services with ProbeAll (see Report),
+// with the host as SampleHost reads it and the Alertmanager's alerts
+// (ReadAlerts).
 func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	store, err := a.OpenCatalog(ctx)
 	if err != nil {
@@ -107,6 +110,20 @@ func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	}
 	defer store.Close()
 	now := a.now()
+	// The host (docker stats takes a second or two) and the Alertmanager
+	// are read while the report is built.
+	var (
+		h      *status.HostStatus
+		alerts *status.AlertsStatus
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() { h = hostOf(ctx, a.Lab, store, now) })
+	wg.Go(func() { alerts = alertsOf(ctx, a.Lab, store, now) })
 	rep, err := Report(ctx, a.Lab, store, now, ProbeAll)
+	wg.Wait()
+	if err == nil {
+		rep.AddHost(h)
+		rep.AddAlerts(alerts)
+	}
 	return rep, now, err
 }

@@ -1,6 +1,9 @@
 package catalog
 
-import "database/sql"
+import (
+	"database/sql"
+	"fmt"
+)
 
 // DB exposes the handle to the external tests.
 func DB(s *SQLite) *sql.DB { return s.db }
@@ -8,4 +11,21 @@ func DB(s *SQLite) *sql.DB { return s.db }
 // SummaryQueries are the queries of SQLite.Summaries.
 var SummaryQueries = map[string]string{
 	"newestRuns": newestRuns, "newestDrills": newestDrills, "failureCounts": failureCounts,
+}
+
+// MigrationVersions are the versions of the embedded migration files,
+// ascending (a version reserved by another branch may be missing).
+func MigrationVersions() []int64 {
+	ents, err := migrationFiles.ReadDir(migrationsDir)
+	if err != nil {
+		panic(err)
+	}
+	var vs []int64
+	for _, e := range ents {
+		var v int64
+		if _, err := fmt.Sscanf(e.Name(), "%05d_", &v); err == nil {
+			vs = append(vs, v)
+		}
+	}
+	return vs
 }

@@ -112,10 +112,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 			if err != nil {
 				return nil, err // not a nil *notify.Notifier in a non-nil interface
 			}
-			return n, nil
+			return app.WithAlertPush(n, l, log)
 		},
-		Now: f.now,
-		Log: log,
+		Now:        f.now,
+		Log:        log,
+		SampleHost: (&app.HostSampler{}).Sample,
+		ReadAlerts: app.ReadAlerts,
 	})
 	if err != nil {
 		return err
@@ -127,6 +129,8 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Catalog: store,
 		Now:     f.now,
 		Jobs:    func() []server.JobInfo { return serverJobs(d.Jobs()) },
+		Host:    d.Host,
+		Alerts:  d.Alerts,
 		Refresh: l.Serve.Refresh,
 		Log:     log,
 	})

@@ -19,6 +19,7 @@ import (
 	"homelab/internal/lab"
 	"homelab/internal/notify"
 	"homelab/internal/schedule"
+	"homelab/internal/status"
 )
 
 // Catalog is what the daemon reads and writes: the catalog and its point
@@ -63,6 +64,15 @@ type Config struct {
 	// Hostname is this host's name as restic writes it in its locks;
 	// default os.Hostname().
 	Hostname string
+	// SampleHost reads the host for the sampler (host.go; app.SampleHost);
+	// nil: the daemon samples nothing.
+	SampleHost SampleHostFunc
+	// ReadAlerts reads the Alertmanager (alerts.go; app.ReadAlerts); nil:
+	// the daemon does not poll it.
+	ReadAlerts ReadAlertsFunc
+	// AlertsInterval is how often it polls; default
+	// DefaultAlertsInterval.
+	AlertsInterval time.Duration
 }
 
 // Daemon schedules and runs the jobs of a lab. Create it with New and
@@ -81,6 +91,15 @@ type Daemon struct {
 
 	omu     sync.Mutex
 	overdue map[string]bool // targets whose overdue alert was sent
+
+	// The sampler's (host.go); fillSent and compacted only by SampleHost,
+	// which runs in one goroutine.
+	host      atomic.Pointer[status.HostStatus]
+	fillSent  map[string]bool // mounts whose disk_filling was sent
+	compacted time.Time       // when the samples were last compacted
+	// The Alertmanager poller's (alerts.go); seen only by PollAlerts.
+	alerts atomic.Pointer[status.AlertsStatus]
+	seen   map[string]status.Alert // firing at the last poll, by fingerprint
 }
 
 // labState is one generation of the lab file: a reload swaps it whole.
@@ -109,13 +128,16 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.WatchInterval <= 0 {
 		cfg.WatchInterval = 15 * time.Minute
 	}
+	if cfg.AlertsInterval <= 0 {
+		cfg.AlertsInterval = DefaultAlertsInterval
+	}
 	if cfg.MaxSleep <= 0 {
 		cfg.MaxSleep = 30 * time.Second
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), overdue: map[string]bool{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), overdue: map[string]bool{}, fillSent: map[string]bool{}}
 	st, err := d.build(cfg.Lab)
 	if err != nil {
 		return nil, err
@@ -228,6 +250,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.queue = newQueue(ctx, st.lab.Serve.Concurrency)
 	d.log.Info("daemon started", "lab", st.lab.Path, "jobs", len(specs), "concurrency", st.lab.Serve.Concurrency)
+
+	// The samplers of the host and the Alertmanager, stopped before Run
+	// returns.
+	sctx, stopSamplers := context.WithCancel(ctx)
+	var samplers sync.WaitGroup
+	if d.cfg.SampleHost != nil {
+		samplers.Go(func() {
+			every(sctx, func() time.Duration { return d.state.Load().lab.Hosts.SampleInterval }, d.SampleHost)
+		})
+	}
+	if d.cfg.ReadAlerts != nil {
+		samplers.Go(func() { every(sctx, func() time.Duration { return d.cfg.AlertsInterval }, d.PollAlerts) })
+	}
+	defer func() {
+		stopSamplers()
+		samplers.Wait()
+	}()
 
 	// The first look comes after the catch-up jobs were queued.
 	watchAt := d.cfg.Now().Add(time.Second)

@@ -76,12 +76,16 @@ type fixture struct {
 	path  string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureLab(t, testLab, nil) }
+
+// newFixtureLab is newFixture over the lab file text, with cfg (if not
+// nil) changing the daemon's configuration before New.
+func newFixtureLab(t *testing.T, text string, cfg func(*Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "lab.yaml")
-	if err := os.WriteFile(path, []byte(testLab), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l, err := lab.Load(path)
@@ -98,13 +102,17 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{store: store, notes: &fakeNotifier{}, now: time.Date(2026, 11, 23, 12, 0, 0, 0, berlin), path: path}
-	f.d, err = New(Config{
+	c := Config{
 		Lab:         l,
 		Catalog:     store,
 		NewManager:  func(l *lab.Lab) *backup.Manager { return &backup.Manager{Lab: l, Catalog: store} },
 		NewNotifier: func(*lab.Lab, *slog.Logger) (Notifier, error) { return f.notes, nil },
 		Now:         func() time.Time { return f.now },
-	})
+	}
+	if cfg != nil {
+		cfg(&c)
+	}
+	f.d, err = New(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -299,6 +299,9 @@ func (l *Lab) setDefaults(dir string) {
 	}
 	l.Serve.setDefaults(dir)
 	l.Certs.setDefaults(dir, l.Name)
+	l.Hosts.setDefaults(dir)
+	l.Alerts.setDefaults(dir)
+	l.Energy.setDefaults(dir)
 	for name, s := range l.Services {
 		s.Name = name
 	}

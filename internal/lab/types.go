@@ -29,6 +29,15 @@ type Lab struct {
 	// Certs is the local CA and the leaf certificates homelab issues and
 	// rotates (see certs.go).
 	Certs Certs `yaml:"certs"`
+	// Hosts configures the host section of status and the daemon's
+	// samples of it (hosts.go).
+	Hosts Hosts `yaml:"hosts"`
+	// Alerts names the Alertmanager status shows and homelab pushes to
+	// (alerts.go).
+	Alerts Alerts `yaml:"alerts"`
+	// Energy measures the host's energy and prices it (energy.go); nil
+	// without an energy section.
+	Energy *Energy `yaml:"energy"`
 }
 
 // NotifyEvents are the values Notify.On accepts: the event kinds of

@@ -56,6 +56,9 @@ func (d *decoder) validate(l *Lab) {
 	}
 	d.validateServe("serve", &l.Serve)
 	d.validateCerts("certs", &l.Certs)
+	d.validateHosts("hosts", &l.Hosts)
+	d.validateAlerts("alerts", &l.Alerts)
+	d.validateEnergy("energy", l.Energy)
 }
 
 // nonNegative reports a negative duration at path.

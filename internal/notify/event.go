@@ -17,10 +17,14 @@ const (
 	// UpgradeFailed: an upgrade did not finish done (rolled back, or its
 	// rollback failed); Target is the service.
 	UpgradeFailed = "upgrade_failed"
+	// DiskFilling: a filesystem holding the lab's data is forecast to
+	// fill within hosts.warn_days; Target is its mount point. Sent once
+	// until the forecast clears.
+	DiskFilling = "disk_filling"
 )
 
 // Kinds lists every event kind.
-var Kinds = []string{BackupFailed, DrillFailed, CheckFailed, PruneFailed, Overdue, Recovered, UpgradeFailed}
+var Kinds = []string{BackupFailed, DrillFailed, CheckFailed, PruneFailed, Overdue, Recovered, UpgradeFailed, DiskFilling}
 
 // Event is something worth telling a person about. Title and body
 // templates are executed with the Event as their data, so every field and
@@ -59,6 +63,8 @@ func (e Event) JobName() string {
 		return "prune"
 	case UpgradeFailed:
 		return "upgrade"
+	case DiskFilling:
+		return "disk"
 	}
 	return "job"
 }
@@ -85,6 +91,8 @@ func (e Event) Summary() string {
 		return subject + " is overdue"
 	case Recovered:
 		return subject + " recovered"
+	case DiskFilling:
+		return "filesystem " + e.Target + " is filling"
 	}
 	return subject + ": " + e.Kind
 }

@@ -637,3 +637,13 @@ func TestDefaultRendering(t *testing.T) {
 		})
 	}
 }
+
+func TestDiskFillingSummary(t *testing.T) {
+	e := Event{Kind: DiskFilling, Lab: "lab", Target: "/srv"}
+	if got := DefaultTitle(e); got != "homelab lab: filesystem /srv is filling" {
+		t.Errorf("title %q", got)
+	}
+	if e.JobName() != "disk" {
+		t.Errorf("job %q", e.JobName())
+	}
+}

@@ -20,7 +20,7 @@ import (
 func TestStatusPageBrowser(t *testing.T) {
 	bin := testenv.Chromium(t)
 	const token = "browser-token"
-	f := newFixture(t, token, fixtureJobs)
+	f := newFixture(t, token, fixtureJobs, withFixtureHost)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
@@ -61,6 +61,9 @@ func TestStatusPageBrowser(t *testing.T) {
 		"2 of 3 services failing", "dsn_env PG_DSN is not set", "systemd · STOPPED", "compose · up 3h 12m", // services' health
 		"1 cert missing, 1 cert expiring", "CN=devlab CA,O=homelab", "CN=registry.lab", "2026-12-13", "20 days", // certificates
 		"ROTATE", "MISSING", "due for rotation: 20 days left", "not issued: run homelab cert issue wiki",
+		"HOST", "nas · up 2d 3h", "/srv/restic, /srv/photos", "FILLING 3.5 days", "1 filesystem filling", "devlab-gitlab-1", "3 restarts", "3.89 EUR for 30 days (estimated", // the host
+		"ALERTS", "NodeDown", "nas is down", "resolved 3h ago", // the Alertmanager's
+		"HISTORY", "drill time to restore", // the targets' charts
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, text)
@@ -93,6 +96,16 @@ func TestStatusPageBrowser(t *testing.T) {
 	if w.Scroll > w.Inner || w.Body > w.Inner {
 		t.Errorf("the phone page scrolls sideways: scrollWidth %d, body %d, innerWidth %d", w.Scroll, w.Body, w.Inner)
 	}
+	// The history charts are drawn, and fit the phone's width.
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`[...document.querySelectorAll("svg.history")].map(s => s.getBoundingClientRect().width)`))
+	if err != nil || len(charts) != 3 {
+		t.Errorf("history charts' widths %v (%v), want 3", charts, err)
+	}
+	for _, cw := range charts {
+		if cw <= 0 || cw > 390 {
+			t.Errorf("a history chart %v px wide on a 390 px screen", cw)
+		}
+	}
 	// The table headers give way to labels on each stacked row.
 	if head, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("thead")).display`)); err != nil || head != "none" {
 		t.Errorf("thead display %q (%v), want none", head, err)
@@ -101,7 +114,7 @@ func TestStatusPageBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"OVERDUE", indexMissing, permissionDenied, "ROTATE", "MISSING", "CN=registry.lab", "20 days left"} {
+	for _, want := range []string{"OVERDUE", indexMissing, permissionDenied, "ROTATE", "MISSING", "CN=registry.lab", "20 days left", "FILLING 3.5 days", "/srv/restic"} {
 		if !strings.Contains(phone, want) {
 			t.Errorf("the phone page does not show %q", want)
 		}

@@ -77,7 +77,7 @@ const (
 	indexMissing     = "check /srv/photos/index.db: missing"
 )
 
-func parseLab(t *testing.T, yaml string) *lab.Lab {
+func parseLab(t testing.TB, yaml string) *lab.Lab {
 	t.Helper()
 	l, err := lab.Parse(filepath.Join(t.TempDir(), "lab.yaml"), []byte(yaml))
 	if err != nil {
@@ -177,7 +177,7 @@ func fill(t *testing.T, s catalog.Store) {
 // certs.dir, with a fixed clock (default 90-day leaves, 1/3 window): the
 // CA and registry 70 days before epoch (20 days left at epoch: inside the
 // window), gitlab 10 days before (80 days left), wiki never.
-func issueCerts(t *testing.T, l *lab.Lab) {
+func issueCerts(t testing.TB, l *lab.Lab) {
 	t.Helper()
 	issued := epoch.Add(-70 * 24 * time.Hour)
 	m := &certs.Manager{Lab: l, Now: func() time.Time { return issued }}

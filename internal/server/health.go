@@ -98,5 +98,9 @@ func (c *healthCache) get(ctx context.Context, l *lab.Lab) (app.Live, error) {
 // from the cache and the certificates (read from disk for every request:
 // a few small files): what `homelab status` shows (app.Report).
 func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.Report, error) {
-	return app.Report(ctx, l, s.o.Catalog, now, s.health.get)
+	rep, err := app.Report(ctx, l, s.o.Catalog, now, s.health.get)
+	if err == nil {
+		s.withHost(&rep)
+	}
+	return rep, err
 }

@@ -46,6 +46,12 @@ type pageData struct {
 	Deploys []pageDeploy
 	// LabSnapshots are the newest lab snapshots.
 	LabSnapshots []pageLabSnapshot
+	// Host is the host card (host.go); nil: none.
+	Host *pageHost
+	// Alerts is the Alertmanager's card (host.go); nil: none.
+	Alerts *pageAlerts
+	// Charts are the targets' history charts (charts.go).
+	Charts []pageChart
 }
 
 // pageLabSnapshot is one of the newest lab snapshots.
@@ -126,7 +132,12 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			jobs = []JobInfo{}
 		}
 	}
-	html, err := s.pages.render(buildPage(rep, jobs, now, s.o.Refresh))
+	d := buildPage(rep, jobs, now, s.o.Refresh)
+	if d.Charts, err = s.historyCharts(r.Context(), l, now.Location()); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	html, err := s.pages.render(d)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -197,6 +208,8 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 		d.Certs = append(d.Certs, cert(c))
 	}
 	d.Unfinished = rep.Unfinished
+	d.Host = hostPage(rep.Host)
+	d.Alerts = alertsPage(rep.Alerts, now)
 	for _, ds := range rep.Deploys {
 		d.Deploys = append(d.Deploys, pageDeploy{Service: ds.Service, Colors: status.DeployLine(ds), Last: status.LastLine(ds, now), Bad: ds.Error != ""})
 	}
@@ -249,6 +262,9 @@ func verdict(r status.Report) (string, string) {
 	}
 	if n := r.DeploysUnknown(); n > 0 {
 		summary += fmt.Sprintf("; %d blue/green service%s unknown", n, plural(n))
+	}
+	if t := r.FillingText(); t != "" {
+		summary += "; " + t
 	}
 	return head, summary
 }

@@ -21,6 +21,7 @@ import (
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
+	"homelab/internal/status"
 )
 
 const (
@@ -82,6 +83,13 @@ type Options struct {
 	// default DefaultHealthTTL, negative to probe for every request.
 	// Concurrent requests always share one run.
 	HealthTTL time.Duration
+	// Host returns the daemon's newest host status (daemon.Daemon.Host),
+	// shown on the page and the API and exported by /metrics; nil: no
+	// host section.
+	Host func() *status.HostStatus
+	// Alerts returns what the daemon's newest poll of the Alertmanager
+	// saw (daemon.Daemon.Alerts); nil: no alerts section.
+	Alerts func() *status.AlertsStatus
 	// Log receives request errors; default: discard.
 	Log *slog.Logger
 }
@@ -93,6 +101,7 @@ type Server struct {
 	srv     *http.Server
 	health  *healthCache
 	pages   pageCache
+	charts  chartCache
 }
 
 // New checks and defaults o and returns a server that is not yet
@@ -146,6 +155,10 @@ func New(o Options) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		NewCollector(o.Lab, o.Catalog, o.Now),
 	)
+	if o.Host != nil {
+		reg.MustRegister(hostCollector{o.Host})
+	}
+	reg.MustRegister(&certCollector{lab: o.Lab, now: o.Now})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(o.Log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.HTTPErrorOnError, // a catalog that cannot be read fails the scrape

@@ -84,6 +84,11 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		writeCerts(&b, r.Certs)
 	}
 
+	if r.Host != nil {
+		b.WriteString("\nHOST\n")
+		writeHost(&b, r.Host, now)
+	}
+
 	if len(r.Deploys) > 0 {
 		b.WriteString("\nBLUE/GREEN\n")
 		writeDeploys(&b, r.Deploys, now)
@@ -108,6 +113,11 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", ls.Name, Ago(ls.Created, now), ls.State, len(ls.Members), truncate(dash(ls.Note), 48))
 		}
 		tw.Flush()
+	}
+
+	if r.Alerts != nil {
+		b.WriteString("\nALERTS\n")
+		writeAlerts(&b, r.Alerts, now)
 	}
 
 	b.WriteString("\nRECENT FAILURES\n")
@@ -243,6 +253,9 @@ func verdict(r Report) string {
 	}
 	parts = append(parts, r.CertProblems()...)
 	if t := r.StalledText(); t != "" {
+		parts = append(parts, t)
+	}
+	if t := r.FillingText(); t != "" {
 		parts = append(parts, t)
 	}
 	if n := r.DeploysUnknown(); n > 0 {
@@ -551,6 +564,8 @@ func RenderJSON(w io.Writer, r Report) error {
 			ID: e.ID, Time: rfc3339(e.Time), Level: e.Level, Target: e.Target, Kind: e.Kind, Message: e.Message,
 		})
 	}
+	out.Host = jsonHostOf(r.Host)
+	out.Alerts = jsonAlertsOf(r.Alerts)
 	out.Unfinished = r.Unfinished
 	out.Deploys = r.Deploys
 	for _, ls := range r.LabSnapshots {
@@ -575,6 +590,10 @@ type jsonReport struct {
 	Targets     []jsonTarget  `json:"targets"`
 	Certs       []jsonCert    `json:"certs"` // null: no certificates
 	Failures    []jsonEvent   `json:"failures"`
+	// Host is the host homelab runs on; left out until AddHost.
+	Host *jsonHost `json:"host,omitempty"`
+	// Alerts are the Alertmanager's; left out when the lab names none.
+	Alerts *jsonAlerts `json:"alerts,omitempty"`
 	// Unfinished are the unfinished sagas (upgrades, deploys, lab
 	// snapshot creates and restores); left out when none.
 	Unfinished []Unfinished `json:"unfinished,omitempty"`

@@ -70,12 +70,19 @@ type Report struct {
 	// first, at most MaxLabSnapshots; Build reads them when the store
 	// keeps them. They are shown, and change nothing of Healthy.
 	LabSnapshots []catalog.LabSnapshot
+	// Host is the host homelab runs on (hosts.go); nil until AddHost.
+	Host *HostStatus
+	// Alerts are the lab's Alertmanager's (alerts.go); nil until
+	// AddAlerts, and when the lab names none. They change nothing of
+	// Healthy.
+	Alerts *AlertsStatus
 	// Healthy is true when no target is overdue, no target's last backup
 	// run failed, no target's last drill failed, (after AddServices) no
 	// service's health probe failed and (after AddCerts) every
 	// certificate is CertOK: none missing, expired, with an issue, or
-	// expiring (inside its rotation window), and (after AddUnfinished)
-	// no saga is unfinished.
+	// expiring (inside its rotation window), (after AddUnfinished)
+	// no saga is unfinished, and (after AddHost) no filesystem is
+	// forecast to fill within its warning.
 	Healthy bool
 }
 

@@ -1,0 +1,77 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/status"
+)
+
+// ReadAlertsFunc reads the lab's Alertmanager at now, with the newest
+// catalog events for the resolved ones (app.ReadAlerts); nil when the
+// lab names none.
+type ReadAlertsFunc func(ctx context.Context, l *lab.Lab, events []catalog.Event, now time.Time) *status.AlertsStatus
+
+// DefaultAlertsInterval is how often the daemon asks the Alertmanager
+// when Config.AlertsInterval is zero.
+const DefaultAlertsInterval = 30 * time.Second
+
+// Alerts returns what the newest poll of the Alertmanager saw, or nil
+// (no Alertmanager, or no poll yet). The status page reads it instead
+// of asking the Alertmanager per request.
+func (d *Daemon) Alerts() *status.AlertsStatus { return d.alerts.Load() }
+
+// PollAlerts asks the Alertmanager once (Config.ReadAlerts). An alert
+// seen firing by an earlier poll and firing no more is recorded as a
+// status.EventAlertResolved event: the daemon's own record, which is
+// where status takes the last 24 hours' resolved alerts from. A poll the
+// Alertmanager did not answer changes no record.
+func (d *Daemon) PollAlerts(ctx context.Context) {
+	if d.cfg.ReadAlerts == nil {
+		return
+	}
+	st := d.state.Load()
+	now := d.cfg.Now()
+	events, err := d.cfg.Catalog.Events(ctx, 500)
+	if err != nil {
+		d.log.Warn("read events for resolved alerts", "err", err)
+	}
+	a := d.cfg.ReadAlerts(ctx, st.lab, events, now)
+	if a == nil {
+		d.seen = nil
+		d.alerts.Store(nil)
+		return
+	}
+	if a.Error == "" {
+		firing := map[string]status.Alert{}
+		for _, x := range a.Firing {
+			firing[x.Fingerprint] = x
+		}
+		for fp, x := range d.seen {
+			if _, still := firing[fp]; still {
+				continue
+			}
+			x.Resolved = now
+			d.event(ctx, "info", x.Name, status.EventAlertResolved, status.ResolvedMessage(x))
+			a.Resolved = append([]status.Alert{x}, a.Resolved...)
+		}
+		d.seen = firing
+	}
+	d.alerts.Store(a)
+}
+
+// every runs f now and then every interval() until ctx ends.
+func every(ctx context.Context, interval func() time.Duration, f func(context.Context)) {
+	for {
+		f(ctx)
+		timer := time.NewTimer(interval())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
