@@ -27,7 +27,7 @@ const (
 )
 
 // Samples is where the daemon keeps its samples of the host: the
-// catalog (SQLite, migration 00008).
+// catalog (SQLite, migration 00007).
 type Samples interface {
 	// AddSamples records ss in one transaction (Series and Time
 	// required).
