@@ -12,10 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"homelab/internal/app"
 	"homelab/internal/catalog"
 	"homelab/internal/health"
@@ -140,17 +136,10 @@ func New(o Options) (*Server, error) {
 		o.States = app.ReadStates
 	}
 	s := &Server{o: o, health: &healthCache{probe: o.Health, states: o.States, ttl: o.HealthTTL}}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		NewCollector(o.Lab, o.Catalog, o.Now),
-	)
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(o.Log.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.HTTPErrorOnError, // a catalog that cannot be read fails the scrape
-		Registry:      reg,
-	})
+	metrics, err := newMetricsHandler(NewCollector(o.Lab, o.Catalog, o.Now), o.Catalog, o.Log)
+	if err != nil {
+		return nil, err
+	}
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /{$}", s.page)
