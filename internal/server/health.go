@@ -57,6 +57,9 @@ func (c *healthCache) check(ctx context.Context, l *lab.Lab) app.Live {
 // is not cancelled with it, since other requests may be waiting for it.
 // It is the app.Probe of the server's status reports.
 func (c *healthCache) get(ctx context.Context, l *lab.Lab) (app.Live, error) {
+	if len(l.Services) == 0 {
+		return app.Live{}, nil // nothing to probe, no state to read
+	}
 	for {
 		c.mu.Lock()
 		if ch := c.running; ch != nil {

@@ -68,7 +68,8 @@ type Options struct {
 	// DefaultRefresh.
 	Refresh time.Duration
 	// Health probes the lab's services for the page and the API; default
-	// app.CheckHealth (health.CheckAll with homelab's environment).
+	// app.CheckHealth (health.CheckAll with homelab's environment). It and
+	// States are not called for a lab without services.
 	Health func(ctx context.Context, l *lab.Lab) []health.Result
 	// States reads the services' runtime states for the page and the API
 	// (cached with the probes); default app.ReadStates
