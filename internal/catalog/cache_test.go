@@ -115,19 +115,28 @@ func TestCacheReuse(t *testing.T) {
 	}
 }
 
-// TestCacheOtherWriter: a write by another handle on the file (as a CLI
-// command makes while the daemon runs) is seen at the next read.
-func TestCacheOtherWriter(t *testing.T) {
+// withOther is a Cache over a counting catalog and another handle on its
+// file (as a CLI command has while the daemon runs) that filled it with
+// catalogtest.Fill ending at now.
+func withOther(t *testing.T) (cs *counting, c *catalog.Cache, other *catalog.SQLite, now time.Time) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "catalog.db")
-	cs := &counting{SQLite: open(t, path)}
-	c := catalog.NewCache(cs)
+	cs = &counting{SQLite: open(t, path)}
+	c = catalog.NewCache(cs)
 	t.Cleanup(func() { c.Close() })
-	other := open(t, path)
+	other = open(t, path)
 	t.Cleanup(func() { other.Close() })
-	now := time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
+	now = time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
 	if _, err := catalogtest.Fill(t.Context(), other, 3, 10, now); err != nil {
 		t.Fatal(err)
 	}
+	return cs, c, other, now
+}
+
+// TestCacheOtherWriter: a write by another handle on the file (as a CLI
+// command makes while the daemon runs) is seen at the next read.
+func TestCacheOtherWriter(t *testing.T) {
+	cs, c, other, now := withOther(t)
 	before := readAll(t, c)
 	readAll(t, c)
 
@@ -185,16 +194,7 @@ func TestCacheOtherWriter(t *testing.T) {
 // all its reads; a new Pin sees a write made since, and an old view whose
 // version the cache no longer holds reads at the current one.
 func TestCachePin(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catalog.db")
-	cs := &counting{SQLite: open(t, path)}
-	c := catalog.NewCache(cs)
-	t.Cleanup(func() { c.Close() })
-	other := open(t, path)
-	t.Cleanup(func() { other.Close() })
-	now := time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
-	if _, err := catalogtest.Fill(t.Context(), other, 3, 10, now); err != nil {
-		t.Fatal(err)
-	}
+	cs, c, other, now := withOther(t)
 	pinner, ok := c.Shared().(catalog.Pinner)
 	if !ok {
 		t.Fatal("the shared view is no Pinner")
