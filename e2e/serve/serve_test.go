@@ -332,6 +332,18 @@ func TestServe(t *testing.T) {
 	e2etest.Eventually(t, shortWait, "the reload", func() bool { return strings.Contains(d.logText(), "lab file reloaded") }, dump)
 	quiet(t, d, store, dump)
 	checkMetrics(t, store, "http://"+s.listen+"/metrics")
+	// A backup by the CLI while the daemon runs, after the metrics above
+	// were cached: the next scrape shows it (the CLI has committed it when
+	// it exits).
+	if out, err := exec.Command("homelab", "--lab", filepath.Join(dir, "lab.yaml"), "backup", "run", "files").CombinedOutput(); err != nil {
+		t.Fatalf("backup run files: %v\n%s", err, out)
+	}
+	checkMetrics(t, store, "http://"+s.listen+"/metrics")
+	if os.Getenv("GOMAXPROCS") == "" {
+		if n := metricValue(t, "http://"+s.listen+"/metrics", "go_sched_gomaxprocs_threads"); n != 1 {
+			t.Errorf("the daemon runs with GOMAXPROCS %v, want 1 (serveProcs)", n)
+		}
+	}
 	noOverlap(t, store)
 
 	// 4. SIGTERM in the middle of a database backup: pg_dump waits on a
@@ -474,6 +486,28 @@ func quiet(t *testing.T, d *daemonProc, store catalog.Store, dump func() string)
 
 // checkMetrics scrapes url, parses it with the Prometheus text parser and
 // compares each target's series with the catalog.
+// metricValue is the value of the first series of the gauge or counter
+// name in the metrics at url.
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	f := fams[name]
+	if f == nil || len(f.GetMetric()) == 0 {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	m := f.GetMetric()[0]
+	return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+}
+
 func checkMetrics(t *testing.T, store catalog.Store, url string) {
 	t.Helper()
 	resp, err := http.Get(url)
