@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -484,11 +485,8 @@ func quiet(t *testing.T, d *daemonProc, store catalog.Store, dump func() string)
 	}, dump)
 }
 
-// checkMetrics scrapes url, parses it with the Prometheus text parser and
-// compares each target's series with the catalog.
-// metricValue is the value of the first series of the gauge or counter
-// name in the metrics at url.
-func metricValue(t *testing.T, url, name string) float64 {
+// scrapeMetrics scrapes url and parses it with the Prometheus text parser.
+func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -500,7 +498,14 @@ func metricValue(t *testing.T, url, name string) float64 {
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	f := fams[name]
+	return fams
+}
+
+// metricValue is the value of the first series of the gauge or counter
+// name in the metrics at url.
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	f := scrapeMetrics(t, url)[name]
 	if f == nil || len(f.GetMetric()) == 0 {
 		t.Fatalf("no %s in /metrics", name)
 	}
@@ -508,18 +513,11 @@ func metricValue(t *testing.T, url, name string) float64 {
 	return m.GetGauge().GetValue() + m.GetCounter().GetValue()
 }
 
+// checkMetrics scrapes url and compares each target's series with the
+// catalog.
 func checkMetrics(t *testing.T, store catalog.Store, url string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
+	fams := scrapeMetrics(t, url)
 	value := func(name string, labels map[string]string) (float64, bool) {
 		f := fams[name]
 		if f == nil {
