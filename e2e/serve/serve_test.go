@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -332,6 +333,18 @@ func TestServe(t *testing.T) {
 	e2etest.Eventually(t, shortWait, "the reload", func() bool { return strings.Contains(d.logText(), "lab file reloaded") }, dump)
 	quiet(t, d, store, dump)
 	checkMetrics(t, store, "http://"+s.listen+"/metrics")
+	// A backup by the CLI while the daemon runs, after the metrics above
+	// were cached: the next scrape shows it (the CLI has committed it when
+	// it exits).
+	if out, err := exec.Command("homelab", "--lab", filepath.Join(dir, "lab.yaml"), "backup", "run", "files").CombinedOutput(); err != nil {
+		t.Fatalf("backup run files: %v\n%s", err, out)
+	}
+	checkMetrics(t, store, "http://"+s.listen+"/metrics")
+	if os.Getenv("GOMAXPROCS") == "" {
+		if n := metricValue(t, "http://"+s.listen+"/metrics", "go_sched_gomaxprocs_threads"); n != 1 {
+			t.Errorf("the daemon runs with GOMAXPROCS %v, want 1 (serveProcs)", n)
+		}
+	}
 	noOverlap(t, store)
 
 	// 4. SIGTERM in the middle of a database backup: pg_dump waits on a
@@ -472,9 +485,8 @@ func quiet(t *testing.T, d *daemonProc, store catalog.Store, dump func() string)
 	}, dump)
 }
 
-// checkMetrics scrapes url, parses it with the Prometheus text parser and
-// compares each target's series with the catalog.
-func checkMetrics(t *testing.T, store catalog.Store, url string) {
+// scrapeMetrics scrapes url and parses it with the Prometheus text parser.
+func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -486,6 +498,26 @@ func checkMetrics(t *testing.T, store catalog.Store, url string) {
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
+	return fams
+}
+
+// metricValue is the value of the first series of the gauge or counter
+// name in the metrics at url.
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	f := scrapeMetrics(t, url)[name]
+	if f == nil || len(f.GetMetric()) == 0 {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	m := f.GetMetric()[0]
+	return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+}
+
+// checkMetrics scrapes url and compares each target's series with the
+// catalog.
+func checkMetrics(t *testing.T, store catalog.Store, url string) {
+	t.Helper()
+	fams := scrapeMetrics(t, url)
 	value := func(name string, labels map[string]string) (float64, bool) {
 		f := fams[name]
 		if f == nil {

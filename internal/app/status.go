@@ -69,10 +69,15 @@ func Report(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time,
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan probed, 1)
-	go func() {
+	run := func() {
 		lv, err := probe(pctx, l)
 		ch <- probed{lv, err}
-	}()
+	}
+	if len(l.Services) == 0 {
+		run() // nothing to probe: not worth a goroutine (the daemon's page does this at every scrape)
+	} else {
+		go run()
+	}
 	fail := func(err error) (status.Report, error) {
 		cancel()
 		<-ch

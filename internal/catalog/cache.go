@@ -74,6 +74,21 @@ func (c *Cache) current(ctx context.Context) (uint64, error) {
 	return v, nil
 }
 
+// at returns the version to read at: pin, when it is given and the cache
+// still holds values of it (no Version asked), else the store's current
+// version (see current).
+func (c *Cache) at(ctx context.Context, pin *uint64) (uint64, error) {
+	if pin != nil {
+		c.mu.Lock()
+		held := c.valid && c.version == *pin
+		c.mu.Unlock()
+		if held {
+			return *pin, nil
+		}
+	}
+	return c.current(ctx)
+}
+
 // keep runs put under the lock if the cache still holds version v, so
 // that a value read before a newer version was seen is not kept under it.
 func (c *Cache) keep(v uint64, put func()) {
@@ -86,16 +101,17 @@ func (c *Cache) keep(v uint64, put func()) {
 
 // Summaries returns the store's Summaries, cached while its version stays.
 func (c *Cache) Summaries(ctx context.Context) (map[string]Summary, error) {
-	sums, err := c.summaries(ctx)
+	sums, err := c.summaries(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	return cloneSummaries(sums), nil
 }
 
-// summaries is Summaries without the copy: the cached map itself.
-func (c *Cache) summaries(ctx context.Context) (map[string]Summary, error) {
-	v, err := c.current(ctx)
+// summaries is Summaries without the copy: the cached map itself, read
+// at version pin if given (see at).
+func (c *Cache) summaries(ctx context.Context, pin *uint64) (map[string]Summary, error) {
+	v, err := c.at(ctx, pin)
 	if err != nil {
 		return nil, fmt.Errorf("summaries: %w", err)
 	}
@@ -114,16 +130,17 @@ func (c *Cache) summaries(ctx context.Context) (map[string]Summary, error) {
 // Events returns the store's Events(limit), cached by limit while its
 // version stays.
 func (c *Cache) Events(ctx context.Context, limit int) ([]Event, error) {
-	events, err := c.eventsOf(ctx, limit)
+	events, err := c.eventsOf(ctx, limit, nil)
 	if err != nil {
 		return nil, err
 	}
 	return slices.Clone(events), nil
 }
 
-// eventsOf is Events without the copy: the cached slice itself.
-func (c *Cache) eventsOf(ctx context.Context, limit int) ([]Event, error) {
-	v, err := c.current(ctx)
+// eventsOf is Events without the copy: the cached slice itself, read at
+// version pin if given (see at).
+func (c *Cache) eventsOf(ctx context.Context, limit int, pin *uint64) ([]Event, error) {
+	v, err := c.at(ctx, pin)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -142,7 +159,12 @@ func (c *Cache) eventsOf(ctx context.Context, limit int) ([]Event, error) {
 // Sagas returns the store's Sagas(f), cached by filter while its version
 // stays.
 func (c *Cache) Sagas(ctx context.Context, f SagaFilter) ([]Saga, error) {
-	v, err := c.current(ctx)
+	return c.sagasAt(ctx, f, nil)
+}
+
+// sagasAt is Sagas read at version pin if given (see at).
+func (c *Cache) sagasAt(ctx context.Context, f SagaFilter, pin *uint64) ([]Saga, error) {
+	v, err := c.at(ctx, pin)
 	if err != nil {
 		return nil, fmt.Errorf("list sagas: %w", err)
 	}
@@ -194,19 +216,63 @@ func (c *Cache) LabSnapshotList(ctx context.Context, limit int) ([]LabSnapshot, 
 // view and must not be changed. It is for readers that only read them
 // (the daemon's status page and metrics, which ask for them at every
 // scrape): a copy of a month of summaries for 50 targets is some 100 KB.
-// Every other call is c's.
+// Every other call is c's. The view is a Pinner.
 func (c *Cache) Shared() Versioned { return sharedCache{c} }
 
 type sharedCache struct{ *Cache }
 
 // Summaries is the Cache's Summaries, not copied: see Shared.
 func (s sharedCache) Summaries(ctx context.Context) (map[string]Summary, error) {
-	return s.summaries(ctx)
+	return s.summaries(ctx, nil)
 }
 
 // Events is the Cache's Events, not copied: see Shared.
 func (s sharedCache) Events(ctx context.Context, limit int) ([]Event, error) {
-	return s.eventsOf(ctx, limit)
+	return s.eventsOf(ctx, limit, nil)
+}
+
+// Pinner is a store whose readers can fix the version they read at
+// (Cache.Shared's view).
+type Pinner interface {
+	// Pin returns a view that reads the store's version once, now, and
+	// answers Summaries, Events and Sagas from the cache while it holds
+	// values of that version, without asking the store's version again:
+	// what one request (a status page) reads in several calls costs one
+	// Version instead of one per call, and its reads agree with each
+	// other. A call made after the cache moved to another version reads
+	// at the store's current one. A view is for one request: it never
+	// sees a change made after Pin while the cache keeps the old values.
+	Pin(ctx context.Context) (Versioned, error)
+}
+
+// Pin implements Pinner: a shared view pinned at the store's current version.
+func (s sharedCache) Pin(ctx context.Context) (Versioned, error) {
+	v, err := s.current(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("catalog version: %w", err)
+	}
+	return pinnedCache{s, v}, nil
+}
+
+// pinnedCache is a shared view read at version v (see Pinner).
+type pinnedCache struct {
+	sharedCache
+	v uint64
+}
+
+// Summaries is the shared Summaries at the pinned version.
+func (p pinnedCache) Summaries(ctx context.Context) (map[string]Summary, error) {
+	return p.summaries(ctx, &p.v)
+}
+
+// Events is the shared Events at the pinned version.
+func (p pinnedCache) Events(ctx context.Context, limit int) ([]Event, error) {
+	return p.eventsOf(ctx, limit, &p.v)
+}
+
+// Sagas is the Cache's Sagas at the pinned version.
+func (p pinnedCache) Sagas(ctx context.Context, f SagaFilter) ([]Saga, error) {
+	return p.sagasAt(ctx, f, &p.v)
 }
 
 // sagaKey identifies a SagaFilter (which holds a slice, so is no map key).

@@ -35,7 +35,12 @@ func TestCacheJournal(t *testing.T) {
 // counting counts the reads of the store that Cache keeps.
 type counting struct {
 	*catalog.SQLite
-	summaries, events, sagas atomic.Int64
+	summaries, events, sagas, versions atomic.Int64
+}
+
+func (c *counting) Version(ctx context.Context) (uint64, error) {
+	c.versions.Add(1)
+	return c.SQLite.Version(ctx)
 }
 
 func (c *counting) Summaries(ctx context.Context) (map[string]catalog.Summary, error) {
@@ -110,19 +115,28 @@ func TestCacheReuse(t *testing.T) {
 	}
 }
 
-// TestCacheOtherWriter: a write by another handle on the file (as a CLI
-// command makes while the daemon runs) is seen at the next read.
-func TestCacheOtherWriter(t *testing.T) {
+// withOther is a Cache over a counting catalog and another handle on its
+// file (as a CLI command has while the daemon runs) that filled it with
+// catalogtest.Fill ending at now.
+func withOther(t *testing.T) (cs *counting, c *catalog.Cache, other *catalog.SQLite, now time.Time) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "catalog.db")
-	cs := &counting{SQLite: open(t, path)}
-	c := catalog.NewCache(cs)
+	cs = &counting{SQLite: open(t, path)}
+	c = catalog.NewCache(cs)
 	t.Cleanup(func() { c.Close() })
-	other := open(t, path)
+	other = open(t, path)
 	t.Cleanup(func() { other.Close() })
-	now := time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
+	now = time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
 	if _, err := catalogtest.Fill(t.Context(), other, 3, 10, now); err != nil {
 		t.Fatal(err)
 	}
+	return cs, c, other, now
+}
+
+// TestCacheOtherWriter: a write by another handle on the file (as a CLI
+// command makes while the daemon runs) is seen at the next read.
+func TestCacheOtherWriter(t *testing.T) {
+	cs, c, other, now := withOther(t)
 	before := readAll(t, c)
 	readAll(t, c)
 
@@ -173,6 +187,51 @@ func TestCacheOtherWriter(t *testing.T) {
 	}
 	if n := cs.summaries.Load(); n != int64(1+len(writes)) {
 		t.Errorf("summaries read %d times, want %d (once, then once per write)", n, 1+len(writes))
+	}
+}
+
+// TestCachePin: a pinned view asks the store's version once, at Pin, for
+// all its reads; a new Pin sees a write made since, and an old view whose
+// version the cache no longer holds reads at the current one.
+func TestCachePin(t *testing.T) {
+	cs, c, other, now := withOther(t)
+	pinner, ok := c.Shared().(catalog.Pinner)
+	if !ok {
+		t.Fatal("the shared view is no Pinner")
+	}
+	pin := func() catalog.Versioned {
+		t.Helper()
+		p, err := pinner.Pin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := pin()
+	before := readAll(t, other)
+	for range 2 {
+		if got := readAll(t, first); !reflect.DeepEqual(got, before) {
+			t.Fatalf("pinned %+v, want %+v", got, before)
+		}
+	}
+	if n := cs.versions.Load(); n != 1 {
+		t.Errorf("Version asked %d times for a pin and two rounds of reads, want 1", n)
+	}
+
+	if err := other.AddEvent(t.Context(), catalog.Event{Time: now.Add(time.Minute), Level: "error", Kind: "backup_failed", Message: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	after := readAll(t, other)
+	second := pin()
+	if got := readAll(t, second); !reflect.DeepEqual(got, after) {
+		t.Errorf("pinned after a write %+v, want %+v", got, after)
+	}
+	// The cache holds the new version now: the first view reads at it.
+	if got := readAll(t, first); !reflect.DeepEqual(got, after) {
+		t.Errorf("old pin after a write %+v, want %+v", got, after)
+	}
+	if n := cs.summaries.Load(); n != 2 {
+		t.Errorf("summaries read %d times, want 2 (once per version)", n)
 	}
 }
 

@@ -9,10 +9,20 @@
 // asks the same of an unchanged catalog every few seconds, so what is
 // read from it is cached until it changes: the SQLite catalog is read
 // through a catalog.Cache, whose PRAGMA data_version check sees every
-// commit, this daemon's and other processes'. What depends on the time
-// (ages, overdue targets) is worked out again for every request from the
-// cached summaries; a page or a set of metrics whose every value equals
-// the previous request's is sent again without rendering it again.
+// commit, this daemon's and other processes'; one request's reads ask
+// it once (catalog.Pinner). What depends on the time (ages, overdue
+// targets) is worked out again for every page from the cached summaries,
+// and a page whose every value equals the previous one's is sent again
+// without rendering it again.
+//
+// /metrics (metricsHandler) sends homelab's own metrics, encoded at an
+// earlier scrape, again for as long as nothing they depend on can have
+// changed: the lab, the catalog's version, the clock's zone, and the
+// clock before the next target's DueBy (or after an overdue one's); with
+// an upgrade unfinished they are read at every scrape, since they depend
+// on its lock files then. The Go runtime's and the process's metrics are
+// live: read at every scrape, the process's by a collector that reads
+// only what can change (processCollector).
 //
 // The services' health on the page and in /api/v1/status comes from
 // probing them (internal/health), all at once, while the catalog is read.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"homelab/internal/app"
+	"homelab/internal/catalog"
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
@@ -56,6 +57,9 @@ func (c *healthCache) check(ctx context.Context, l *lab.Lab) app.Live {
 // is not cancelled with it, since other requests may be waiting for it.
 // It is the app.Probe of the server's status reports.
 func (c *healthCache) get(ctx context.Context, l *lab.Lab) (app.Live, error) {
+	if len(l.Services) == 0 {
+		return app.Live{}, nil // nothing to probe, no state to read
+	}
 	for {
 		c.mu.Lock()
 		if ch := c.running; ch != nil {
@@ -96,9 +100,19 @@ func (c *healthCache) get(ctx context.Context, l *lab.Lab) (app.Live, error) {
 
 // report is the status report of l at now, with the services' health
 // from the cache and the certificates (read from disk for every request:
-// a few small files): what `homelab status` shows (app.Report).
+// a few small files): what `homelab status` shows (app.Report). Its
+// catalog reads are pinned to one version (catalog.Pinner) when the
+// catalog is the cache: one PRAGMA per report rather than one per read.
 func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.Report, error) {
-	rep, err := app.Report(ctx, l, s.o.Catalog, now, s.health.get)
+	store := s.o.Catalog
+	if p, ok := store.(catalog.Pinner); ok {
+		pinned, err := p.Pin(ctx)
+		if err != nil {
+			return status.Report{}, err
+		}
+		store = pinned
+	}
+	rep, err := app.Report(ctx, l, store, now, s.health.get)
 	if err == nil {
 		s.withHost(&rep)
 	}

@@ -105,6 +105,42 @@ type Collector struct {
 	last    []sample            // the values of the previous scrape
 	metrics []prometheus.Metric // and its metrics
 	spare   []sample            // a slice for the next scrape's values, or nil
+	valid   validity            // of the previous scrape's values
+}
+
+// validity is how long the values of a scrape hold with the lab and the
+// catalog unchanged. Only the overdue gauges depend on the clock (a
+// target is overdue once the clock is after its DueBy), and the
+// unfinished-upgrade gauges on lock files (whether a process works on
+// the upgrade).
+type validity struct {
+	// after: the values hold at clock times after it (the latest DueBy of
+	// an overdue target); zero: at any.
+	after time.Time
+	// until: the values hold at clock times not after it (the earliest
+	// DueBy of a target that is not overdue); zero: at any.
+	until time.Time
+	// live: the values depend on lock files (an upgrade is unfinished):
+	// they hold for no other scrape.
+	live bool
+}
+
+// holds says whether values of this validity are those at clock time t.
+func (v validity) holds(t time.Time) bool {
+	return !v.live && (v.after.IsZero() || t.After(v.after)) && (v.until.IsZero() || !t.After(v.until))
+}
+
+// add narrows v to the times at which target t's overdue state stays.
+func (v *validity) add(t status.TargetStatus) {
+	if t.DueBy == nil {
+		return
+	}
+	switch due := *t.DueBy; {
+	case t.Overdue && (v.after.IsZero() || due.After(v.after)):
+		v.after = due
+	case !t.Overdue && (v.until.IsZero() || due.Before(v.until)):
+		v.until = due
+	}
 }
 
 // sample is one metric's value.
@@ -179,10 +215,12 @@ func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 	out := c.spare[:0]
 	c.spare = nil
 	c.mu.Unlock()
+	var valid validity
 	gauge := func(d *prometheus.Desc, v float64, label string) {
 		out = append(out, sample{desc: d, typ: prometheus.GaugeValue, value: v, labels: [2]string{label}, n: 1})
 	}
 	for _, t := range rep.Targets {
+		valid.add(t)
 		gauge(descTargetOverdue, boolValue(t.Overdue), t.Name)
 		if g := t.LastGood; g != nil && !g.End.IsZero() {
 			gauge(descBackupLastSuccess, seconds(g.End), t.Name)
@@ -221,6 +259,9 @@ func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 			byKind[k] = 0
 		}
 		for _, r := range recs {
+			// Every unfinished saga's gauges depend on lock files (is
+			// its process alive?): not cached while there is one.
+			valid.live = true
 			live, _ := saga.InProgress(l.StateDir, r)
 			if live {
 				continue
@@ -257,6 +298,9 @@ func (c *Collector) samples(ctx context.Context) ([]sample, error) {
 			out = append(out, sample{desc: descLabSnapshotNewest, typ: prometheus.GaugeValue, value: seconds(newest)})
 		}
 	}
+	c.mu.Lock()
+	c.valid = valid
+	c.mu.Unlock()
 	return out, nil
 }
 

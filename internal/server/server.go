@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"homelab/internal/app"
 	"homelab/internal/catalog"
@@ -73,7 +71,8 @@ type Options struct {
 	// DefaultRefresh.
 	Refresh time.Duration
 	// Health probes the lab's services for the page and the API; default
-	// app.CheckHealth (health.CheckAll with homelab's environment).
+	// app.CheckHealth (health.CheckAll with homelab's environment). It and
+	// States are not called for a lab without services.
 	Health func(ctx context.Context, l *lab.Lab) []health.Result
 	// States reads the services' runtime states for the page and the API
 	// (cached with the probes); default app.ReadStates
@@ -149,21 +148,17 @@ func New(o Options) (*Server, error) {
 		o.States = app.ReadStates
 	}
 	s := &Server{o: o, health: &healthCache{probe: o.Health, states: o.States, ttl: o.HealthTTL}}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		NewCollector(o.Lab, o.Catalog, o.Now),
-	)
+	// The host's and the certificates' metrics are live (read at every
+	// scrape, each cheaply: the daemon's newest sample, a stat per
+	// certificate file); homelab's own are cached (metricsHandler).
+	live := []prometheus.Collector{&certCollector{lab: o.Lab, now: o.Now}}
 	if o.Host != nil {
-		reg.MustRegister(hostCollector{o.Host})
+		live = append(live, hostCollector{o.Host})
 	}
-	reg.MustRegister(&certCollector{lab: o.Lab, now: o.Now})
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(o.Log.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.HTTPErrorOnError, // a catalog that cannot be read fails the scrape
-		Registry:      reg,
-	})
+	metrics, err := newMetricsHandler(NewCollector(o.Lab, o.Catalog, o.Now), o.Catalog, o.Log, live...)
+	if err != nil {
+		return nil, err
+	}
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /{$}", s.page)
