@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -75,22 +74,10 @@ func serveLogger(io *IOStreams, verbose bool) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.ErrOut, o))
 }
 
-// serveProcs is the number of Ps (runtime.GOMAXPROCS) of `homelab serve`
-// when the GOMAXPROCS environment variable does not set it. The daemon's
-// own work is a few milliseconds per request or job step (the heavy work
-// runs in restic, pg_dump and the other tools it starts), and with more
-// than one P every request also wakes idle Ps that spin looking for work
-// and go back to sleep: with one, a daemon scraped every 15 s
-// (bench/serve-scraped.sh) used about 15% less CPU.
-const serveProcs = 1
-
 func runServe(ctx context.Context, opts *ServeOptions) error {
 	f := opts.F
 	f.log = serveLogger(opts.IO, f.Verbose)
 	log := f.log
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(serveProcs)
-	}
 	a, err := f.App()
 	if err != nil {
 		return err
