@@ -340,11 +340,6 @@ func TestServe(t *testing.T) {
 		t.Fatalf("backup run files: %v\n%s", err, out)
 	}
 	checkMetrics(t, store, "http://"+s.listen+"/metrics")
-	if os.Getenv("GOMAXPROCS") == "" {
-		if n := metricValue(t, "http://"+s.listen+"/metrics", "go_sched_gomaxprocs_threads"); n != 1 {
-			t.Errorf("the daemon runs with GOMAXPROCS %v, want 1 (serveProcs)", n)
-		}
-	}
 	noOverlap(t, store)
 
 	// 4. SIGTERM in the middle of a database backup: pg_dump waits on a
