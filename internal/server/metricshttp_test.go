@@ -44,7 +44,8 @@ func TestMetricsLikePromhttp(t *testing.T) {
 	f := newFixture(t, "", nil, func(o *Options) { o.Now = clock })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		NewCollector(func() *lab.Lab { return f.lab }, f.store, clock))
+		NewCollector(func() *lab.Lab { return f.lab }, f.store, clock),
+		&certCollector{lab: func() *lab.Lab { return f.lab }, now: clock})
 	ref := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Registry: reg})
 
 	protobuf := "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
