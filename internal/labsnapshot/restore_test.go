@@ -1,7 +1,7 @@
 package labsnapshot
 
 import (
-	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +11,8 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/deploy"
+	"homelab/internal/deploy/deploytest"
 	"homelab/internal/lab"
 	"homelab/internal/saga"
 	"homelab/internal/upgrade"
@@ -41,7 +43,7 @@ func TestRestoreRefusedWhileUnfinished(t *testing.T) {
 		t.Errorf("plan with an unfinished upgrade: %v; want refused, %q", err, want)
 	}
 	// A plan made before the upgrade failed is refused when it runs.
-	rec, err := m.Restore(t.Context(), p)
+	rec, _, err := m.Restore(t.Context(), p)
 	if err == nil || !strings.Contains(err.Error(), want) || rec.ID != "" {
 		t.Errorf("restore with an unfinished upgrade: saga %q, %v; want refused before a saga starts", rec.ID, err)
 	}
@@ -82,32 +84,86 @@ func newTestManager(t *testing.T, labYAML string) (*Manager, *catalog.SQLite, ti
 	return &Manager{Lab: l, Backups: b, Upgrader: &upgrade.Upgrader{Lab: l, Backups: b}, Now: func() time.Time { return at.Add(time.Hour) }}, store, at
 }
 
-// TestRestorePlanBlueGreen: a lab snapshot records no blue/green colour,
-// so the restore plan names the blue/green services whose serving colour
-// it leaves as it is.
-func TestRestorePlanBlueGreen(t *testing.T) {
-	const color = `
-          address: 127.0.0.1:%d
-          health: {http: {url: "http://127.0.0.1:%d/"}}
-          runtime: {exec: {start: "true", stop: "true", status: "true", version: "echo 1.0.0", set_version: "echo {{.Version}}"}}`
-	m, _, _ := newTestManager(t, `name: t
-state_dir: state
-services:
-  web:
-    deploy:
-      public_url: http://127.0.0.1:8080/version
-      haproxy: {config: haproxy.cfg, backend: web, reload: {pid_file: haproxy.pid}}
-      colors:
-        blue:`+fmt.Sprintf(color, 8081, 8081)+`
-        green:`+fmt.Sprintf(color, 8082, 8082)+`
-`)
-	p, err := m.PlanRestore(t.Context(), "before")
+// TestRestoreFlipsTheRecordedColor: a lab snapshot records the color
+// that serves a blue/green service (the deploy state, HAProxy agreeing);
+// a restore plans and makes the flip back to it when it is the color kept
+// for a fast rollback on the recorded version (deploy's fast rollback,
+// against a real HAProxy), and otherwise says plainly it leaves the color
+// that serves, and why.
+func TestRestoreFlipsTheRecordedColor(t *testing.T) {
+	f := deploytest.New(t, deploytest.Options{})
+	b := &backup.Manager{Lab: f.Lab, Catalog: f.Store}
+	m := &Manager{Lab: f.Lab, Backups: b, Upgrader: &upgrade.Upgrader{Lab: f.Lab, Backups: b}, Deployer: f.D}
+	ctx := t.Context()
+	record := func(name string) {
+		t.Helper()
+		ls, err := m.capture(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls.Name, ls.State, ls.Created = name, catalog.LabSnapshotCreating, time.Now()
+		if err := f.Store.CreateLabSnapshot(ctx, ls); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Store.FinishLabSnapshot(ctx, name, catalog.LabSnapshotComplete, time.Now(), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	record("blue-v1") // blue serves v1 (adopted from HAProxy)
+	got, err := f.Store.LabSnapshot(ctx, "blue-v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(p.BlueGreen, []string{"web"}) || len(p.Versions) != 0 {
-		t.Errorf("plan %+v; want blue/green [web] and no version change", p)
+	blue := catalog.ServingColor{Color: lab.Blue, Version: deploytest.V1}
+	if want := map[string]catalog.ServingColor{"web": blue}; !maps.Equal(got.Colors, want) {
+		t.Fatalf("recorded colors %v, want %v", got.Colors, want)
 	}
+	if _, err := f.Deploy(t, deploytest.V2, deploy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	green := catalog.ServingColor{Color: lab.Green, Version: deploytest.V2}
+	record("green-v2")
+
+	p, err := m.PlanRestore(ctx, "blue-v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []ColorPlan{{Service: "web", Recorded: blue, Serving: green, Flip: true}}; !slices.Equal(p.Colors, want) {
+		t.Fatalf("plan colors %+v, want %+v", p.Colors, want)
+	}
+	rec, colors, err := m.Restore(ctx, p)
+	if err != nil || rec.State != saga.Done {
+		t.Fatalf("restore: %s, %v", rec.State, err)
+	}
+	if len(colors) != 1 || !colors[0].Flip || colors[0].Why != "" {
+		t.Fatalf("restore colors %+v, want web flipped", colors)
+	}
+	f.AwaitPublic(t, deploytest.V1)
+	if st, err := f.D.State(ctx, "web"); err != nil || st.Active != (deploy.Side{Color: lab.Blue, Version: deploytest.V1}) {
+		t.Fatalf("after the restore: %+v, %v; want blue (1.0.0) serving, the catalog agreeing with HAProxy", st.Active, err)
+	}
+	if h := f.History(t); h[0].Kind != catalog.DeployRollback || h[0].Reason != "homelab snapshot restore blue-v1" {
+		t.Errorf("newest deploy record %+v, want the restore's rollback", h[0])
+	}
+
+	// Green (kept, v2) is stopped: the restore of green-v2 cannot flip
+	// back to it, and says so; blue keeps serving.
+	if _, err := f.D.Cleanup(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	p, err = m.PlanRestore(ctx, "green-v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Colors) != 1 || p.Colors[0].Flip || p.Colors[0].Serves() != blue || !strings.Contains(p.Colors[0].Why, "the recorded green (1.0.5) is not kept for a fast rollback (none is)") {
+		t.Fatalf("plan colors %+v, want blue left serving: green not kept", p.Colors)
+	}
+	rec, colors, err = m.Restore(ctx, p)
+	if err != nil || rec.State != saga.Done || len(colors) != 1 || colors[0].Flip {
+		t.Fatalf("restore: %s, %+v, %v", rec.State, colors, err)
+	}
+	f.AwaitPublic(t, deploytest.V1)
 }
 
 // TestRestoreUndoSetsTheLiveVersion: the version a failed restore sets
@@ -155,7 +211,7 @@ services:
 		t.Fatalf("plan's versions %+v", p.Versions)
 	}
 	write("version", "3.0.0\n") // upgraded after the plan
-	rec, err := m.Restore(t.Context(), p)
+	rec, _, err := m.Restore(t.Context(), p)
 	if err == nil || rec.State != saga.Compensated {
 		t.Fatalf("restore: %s, %v; want compensated after the health gate", rec.State, err)
 	}
