@@ -62,7 +62,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (catalog.LabSnapsh
 		return catalog.LabSnapshot{}, saga.Record{}, err
 	}
 	defer release()
-	rec, err := r.Run(ctx, saga.Saga{Kind: KindCreate, Subject: Subject, Params: p, Steps: m.createSteps(p)})
+	rec, err := r.Run(ctx, saga.Saga{Kind: KindCreate, Subject: Subject, Params: p, Covers: p.Services, Steps: m.createSteps(p)})
 	st, serr := m.store()
 	if serr != nil {
 		return catalog.LabSnapshot{}, rec, errors.Join(err, serr)

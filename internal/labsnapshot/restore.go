@@ -293,7 +293,10 @@ func (m *Manager) restore(ctx context.Context, p RestorePlan) (saga.Record, erro
 	if err := m.noUnfinished(ctx); err != nil {
 		return saga.Record{}, err
 	}
-	return r.Run(ctx, saga.Saga{Kind: KindRestore, Subject: Subject, Params: p, Steps: m.restoreSteps(p)})
+	// It covers every service: a --resume after an upgrade or deploy of
+	// any of them would put back data, versions and colors under it.
+	covers := slices.Sorted(maps.Keys(m.Lab.Services))
+	return r.Run(ctx, saga.Saga{Kind: KindRestore, Subject: Subject, Params: p, Covers: covers, Steps: m.restoreSteps(p)})
 }
 
 func restoreStep(target string) string { return "restore " + target }

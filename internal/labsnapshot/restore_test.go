@@ -1,6 +1,8 @@
 package labsnapshot
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"homelab/internal/deploy/deploytest"
 	"homelab/internal/lab"
 	"homelab/internal/saga"
+	"homelab/internal/testenv"
 	"homelab/internal/upgrade"
 )
 
@@ -279,5 +282,101 @@ func TestDeleteCreatingNamesItsSaga(t *testing.T) {
 		if _, err := store.LabSnapshot(t.Context(), tc.name); err != nil {
 			t.Errorf("%s deleted: %v", tc.name, err)
 		}
+	}
+}
+
+// TestUnfinishedRestoreBlocksUpgradeAndDeploy: a lab snapshot restore
+// left unfinished (its health gate failed and putting the lab back failed
+// too: it needs attention, its service locks released) refuses an upgrade
+// and a deploy of the lab's services, naming itself and its --resume: a
+// later --resume would put the old versions and data back over them.
+// Once it is resumed they run.
+func TestUnfinishedRestoreBlocksUpgradeAndDeploy(t *testing.T) {
+	const color = `
+          address: 127.0.0.1:%[1]d
+          health: {http: {url: "http://127.0.0.1:%[1]d/"}}
+          runtime: {exec: {start: "touch %[2]s.running", stop: "rm -f %[2]s.running", status: "test -f %[2]s.running", version: "cat %[2]s.version", set_version: "echo {{.Version}} > %[2]s.version"}}`
+	m, store, at := newTestManager(t, `name: t
+state_dir: state
+services:
+  app:
+    runtime:
+      exec: {start: "touch running", stop: "test ! -e fail-stop && rm -f running", status: "test -f running", version: "cat version", set_version: "echo {{.Version}} > version"}
+    health: {command: {run: "test -e healthy"}}
+    upgrade: {healthy_within: 1s}
+  web:
+    deploy:
+      public_url: http://127.0.0.1:1/version
+      healthy_within: 1s
+      haproxy: {config: haproxy.cfg, backend: web, reload: {pid_file: haproxy.pid}}
+      colors:
+        blue:`+fmt.Sprintf(color, testenv.FreePort(t), "blue")+`
+        green:`+fmt.Sprintf(color, testenv.FreePort(t), "green")+`
+`)
+	dir := filepath.Dir(m.Lab.Path)
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("haproxy.cfg", "backend web\n    server blue 127.0.0.1:1\n")
+	write("blue.version", "1.0.0\n")
+	write("running", "")
+	write("version", "2.0.0\n")
+	m.Deployer = &deploy.Deployer{Lab: m.Lab, Catalog: store, Poll: 50 * time.Millisecond}
+	m.Upgrader.Poll, m.Upgrader.Journal = 50*time.Millisecond, store
+	ctx := t.Context()
+	// "before" ran app 1.0.0; app cannot be stopped, and is not healthy
+	// when started again.
+	if err := store.DeleteLabSnapshot(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateLabSnapshot(ctx, catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
+		Versions: map[string]string{"app": "1.0.0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.FinishLabSnapshot(ctx, "before", catalog.LabSnapshotComplete, at, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.PlanRestore(ctx, "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("fail-stop", "")
+	rec, _, err := m.Restore(ctx, p)
+	if rec.State != saga.NeedsAttention {
+		t.Fatalf("restore: %s, %v; want needs_attention", rec.State, err)
+	}
+
+	want := "finish it first with homelab snapshot restore --resume " + rec.ID
+	up, err := m.Upgrader.Plan(ctx, "app", "3.0.0", upgrade.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Upgrader.Run(ctx, up); !errors.Is(err, saga.ErrUnfinished) || !strings.Contains(err.Error(), want) || got.ID != "" {
+		t.Errorf("upgrade of app under the unfinished restore: saga %q, %v; want refused, %q", got.ID, err, want)
+	}
+	dp, err := m.Deployer.PlanDeploy(ctx, "web", "1.0.5", deploy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Deployer.Run(ctx, dp); !errors.Is(err, saga.ErrUnfinished) || !strings.Contains(err.Error(), want) || got.ID != "" {
+		t.Errorf("deploy of web under the unfinished restore: saga %q, %v; want refused, %q", got.ID, err, want)
+	}
+
+	// --resume puts the lab back; then they run (the upgrade to its end,
+	// the deploy until its color's health gate, which nothing answers).
+	write("healthy", "")
+	if got, err := m.Resume(ctx, rec.ID); err != nil || got.State != saga.Compensated {
+		t.Fatalf("resume: %s, %v", got.State, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "fail-stop")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Upgrader.Run(ctx, up); err != nil || got.State != saga.Done {
+		t.Errorf("upgrade of app after the resume: %s, %v; want done", got.State, err)
+	}
+	if got, err := m.Deployer.Run(ctx, dp); errors.Is(err, saga.ErrUnfinished) || got.ID == "" {
+		t.Errorf("deploy of web after the resume: saga %q, %v; want it run", got.ID, err)
 	}
 }
