@@ -154,6 +154,9 @@ func renderRestorePlan(w io.Writer, p labsnapshot.RestorePlan) {
 	for _, c := range p.Colors {
 		fmt.Fprintln(w, colorLine(c, false))
 	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "  WARNING: %s\n", warn)
+	}
 	if len(p.CertsChanged) > 0 {
 		fmt.Fprintf(w, "  note: certificates changed since %s: %s; a restore does not put certificates back\n", p.Name, strings.Join(p.CertsChanged, ", "))
 	}

@@ -18,10 +18,14 @@ type CreateParams struct {
 	Targets []string `json:"targets"`
 	// Services are the services of the targets' stop lists, in stop order.
 	Services []string `json:"services"`
+	// Warnings are the Conflicts of the targets, which make the create
+	// fail (Conflict.Warning).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PlanCreate checks name (CheckName, not taken) and targets (empty: every
-// target of the lab) and returns the create's params.
+// target of the lab) and returns the create's params, with a warning for
+// each of the targets' Conflicts.
 func (m *Manager) PlanCreate(ctx context.Context, name, note string, targets []string) (CreateParams, error) {
 	if err := CheckName(name); err != nil {
 		return CreateParams{}, err
@@ -46,7 +50,7 @@ func (m *Manager) PlanCreate(ctx context.Context, name, note string, targets []s
 			return CreateParams{}, err
 		}
 	}
-	return CreateParams{Name: name, Note: note, Targets: targets, Services: StopOrder(m.Lab, targets)}, nil
+	return CreateParams{Name: name, Note: note, Targets: targets, Services: StopOrder(m.Lab, targets), Warnings: warnings(m.Lab, targets)}, nil
 }
 
 // Create runs the create saga of p (see the package documentation) and

@@ -50,6 +50,12 @@
 // the services started and gated: the lab ends in its pre-restore state.
 // An interrupted restore is compensated the same way by Resume.
 //
+// Limitation: every stop list's services stop before any target is backed
+// up or restored, so a postgres target whose server is a service another
+// target's stop list stops cannot be reached, and create and restore fail
+// where `homelab backup run --all` works. Conflicts finds such targets from
+// the lab; PlanCreate and PlanRestore warn of them.
+//
 // Once the restore saga is done, each blue/green service whose recorded
 // color does not serve is flipped back to it by deploy's fast rollback
 // (deploy.Deployer.PlanRollback and Run, a deploy saga of its own) when

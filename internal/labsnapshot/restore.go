@@ -44,6 +44,10 @@ type RestorePlan struct {
 	// neither; the plan says so.
 	LabFileChanged bool     `json:"lab_file_changed,omitempty"`
 	CertsChanged   []string `json:"certs_changed,omitempty"`
+	// Warnings are the Conflicts of the members' targets, which make the
+	// restore fail at its restore point, before it changes anything
+	// (Conflict.Warning).
+	Warnings []string `json:"warnings,omitempty"`
 	// Colors says, per blue/green service (lab.Deploy), which color
 	// serves after the restore: the recorded one, flipped back to when it
 	// is the color kept for a fast rollback on the recorded version, or
@@ -225,6 +229,7 @@ func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, er
 		}
 	}
 	p.Services = StopOrder(m.Lab, p.Targets())
+	p.Warnings = warnings(m.Lab, p.Targets())
 	fps, labFile, err := m.labState()
 	if err != nil {
 		return RestorePlan{}, err
