@@ -472,9 +472,10 @@ func quiet(t *testing.T, d *daemonProc, store catalog.Store, dump func() string)
 	}, dump)
 }
 
-// checkMetrics scrapes url, parses it with the Prometheus text parser and
-// compares each target's series with the catalog.
-func checkMetrics(t *testing.T, store catalog.Store, url string) {
+// scrape gets url, parses it with the Prometheus text parser and returns
+// a lookup of the first series of name whose labels include labels (a
+// gauge's or counter's value, and whether there is one).
+func scrape(t *testing.T, url string) func(name string, labels map[string]string) (float64, bool) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -486,7 +487,7 @@ func checkMetrics(t *testing.T, store catalog.Store, url string) {
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	value := func(name string, labels map[string]string) (float64, bool) {
+	return func(name string, labels map[string]string) (float64, bool) {
 		f := fams[name]
 		if f == nil {
 			return 0, false
@@ -507,6 +508,13 @@ func checkMetrics(t *testing.T, store catalog.Store, url string) {
 		}
 		return 0, false
 	}
+}
+
+// checkMetrics scrapes url and compares each target's series with the
+// catalog.
+func checkMetrics(t *testing.T, store catalog.Store, url string) {
+	t.Helper()
+	value := scrape(t, url)
 	ctx := context.Background()
 	for _, target := range []string{"files", "db"} {
 		good, err := store.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: 1})
