@@ -1,11 +1,9 @@
 package serve
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -29,7 +27,6 @@ func TestServeS3(t *testing.T) {
 	testenv.Restic(t)
 	srv := testenv.S3(t)
 	bucket := srv.Bucket(t, "serve")
-	ctx := context.Background()
 	dir := t.TempDir()
 	t.Setenv(lab.EnvMinEvery, "1s")
 	t.Setenv("S3_SECRET", srv.SecretAccessKey) // the daemon inherits it
@@ -68,12 +65,7 @@ serve:
 `, srv.ResticURL(bucket, "lab"), srv.Region, checkEvery, backupEvery, listen)), 0o644))
 	}
 	write("@every 2s", "@every 3s")
-	if out, err := exec.Command("homelab", "--lab", filepath.Join(dir, "lab.yaml"), "repo", "init", "--all").CombinedOutput(); err != nil {
-		t.Fatalf("repo init: %v\n%s", err, out)
-	}
-	store, err := catalog.Open(ctx, filepath.Join(dir, ".homelab", "catalog.db"))
-	must(err)
-	defer store.Close()
+	store := initLab(t, dir)
 
 	d := startServe(t, dir)
 	dump := func() string { return d.logText() + "\nS3 server:\n" + srv.Log() }

@@ -222,6 +222,21 @@ serve:
 	}
 }
 
+// initLab initialises the repositories of dir's lab.yaml and returns its
+// catalog, open until the test ends.
+func initLab(t *testing.T, dir string) *catalog.SQLite {
+	t.Helper()
+	if out, err := exec.Command("homelab", "--lab", filepath.Join(dir, "lab.yaml"), "repo", "init", "--all").CombinedOutput(); err != nil {
+		t.Fatalf("repo init: %v\n%s", err, out)
+	}
+	store, err := catalog.Open(context.Background(), filepath.Join(dir, ".homelab", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
 // runs counts the catalog's runs of target and kind with result.
 func runs(t *testing.T, store catalog.Store, target string, kind catalog.Kind, res catalog.Result) []catalog.Run {
 	t.Helper()
@@ -269,12 +284,7 @@ func TestServe(t *testing.T) {
 		listen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 	fast := map[string]string{"files": "@every 2s", "db": "@every 2s", "drill": "@every 4s", "check": "@every 6s"}
 	s.write(t, fast)
-	if out, err := exec.Command("homelab", "--lab", filepath.Join(dir, "lab.yaml"), "repo", "init", "--all").CombinedOutput(); err != nil {
-		t.Fatalf("repo init: %v\n%s", err, out)
-	}
-	store, err := catalog.Open(ctx, filepath.Join(dir, ".homelab", "catalog.db"))
-	must(err)
-	defer store.Close()
+	store := initLab(t, dir)
 
 	// 1. Files back up, prune, drill and check on schedule; the database
 	// backup fails (wrong password) and that is notified.

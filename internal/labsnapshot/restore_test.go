@@ -76,15 +76,35 @@ func newTestManager(t *testing.T, labYAML string) (*Manager, *catalog.SQLite, ti
 	}
 	t.Cleanup(func() { store.Close() })
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	if err := store.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
-		Versions: map[string]string{}, Certs: map[string]string{}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
-		t.Fatal(err)
-	}
+	putComplete(t, store, catalog.LabSnapshot{Name: "before"}, at)
 	b := &backup.Manager{Lab: l, Catalog: store}
 	return &Manager{Lab: l, Backups: b, Upgrader: &upgrade.Upgrader{Lab: l, Backups: b}, Now: func() time.Time { return at.Add(time.Hour) }}, store, at
+}
+
+// putComplete records ls as a complete lab snapshot created and finished
+// at at, replacing a lab snapshot of its name.
+func putComplete(t *testing.T, st catalog.LabSnapshots, ls catalog.LabSnapshot, at time.Time) {
+	t.Helper()
+	if err := st.DeleteLabSnapshot(t.Context(), ls.Name); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatal(err)
+	}
+	ls.State, ls.Created = catalog.LabSnapshotCreating, at
+	if err := st.CreateLabSnapshot(t.Context(), ls); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishLabSnapshot(t.Context(), ls.Name, catalog.LabSnapshotComplete, at, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writer returns a func that writes a file of dir, failing t on error.
+func writer(t *testing.T, dir string) func(name, text string) {
+	return func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestRestoreFlipsTheRecordedColor: a lab snapshot records the color
@@ -104,13 +124,8 @@ func TestRestoreFlipsTheRecordedColor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls.Name, ls.State, ls.Created = name, catalog.LabSnapshotCreating, time.Now()
-		if err := f.Store.CreateLabSnapshot(ctx, ls); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Store.FinishLabSnapshot(ctx, name, catalog.LabSnapshotComplete, time.Now(), ""); err != nil {
-			t.Fatal(err)
-		}
+		ls.Name = name
+		putComplete(t, f.Store, ls, time.Now())
 	}
 
 	record("blue-v1") // blue serves v1 (adopted from HAProxy)
@@ -185,26 +200,12 @@ services:
     upgrade: {healthy_within: 2s}
 `)
 	dir := filepath.Dir(m.Lab.Path)
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, dir)
 	write("running", "")
 	write("version", "2.0.0\n")
 	st, _ := m.store()
 	// "before" was taken at 1.0.0, which (here) never becomes healthy.
-	if err := st.DeleteLabSnapshot(t.Context(), "before"); err != nil {
-		t.Fatal(err)
-	}
-	at := m.now().Add(-time.Hour)
-	if err := st.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
-		Versions: map[string]string{"app": "1.0.0"}, Certs: map[string]string{}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
-		t.Fatal(err)
-	}
+	putComplete(t, st, catalog.LabSnapshot{Name: "before", Versions: map[string]string{"app": "1.0.0"}}, m.now().Add(-time.Hour))
 	m.Upgrader.Poll = 50 * time.Millisecond
 	p, err := m.PlanRestore(t.Context(), "before")
 	if err != nil {
@@ -314,11 +315,7 @@ services:
         green:`+fmt.Sprintf(color, testenv.FreePort(t), "green")+`
 `)
 	dir := filepath.Dir(m.Lab.Path)
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, dir)
 	write("haproxy.cfg", "backend web\n    server blue 127.0.0.1:1\n")
 	write("blue.version", "1.0.0\n")
 	write("running", "")
@@ -328,16 +325,7 @@ services:
 	ctx := t.Context()
 	// "before" ran app 1.0.0; app cannot be stopped, and is not healthy
 	// when started again.
-	if err := store.DeleteLabSnapshot(ctx, "before"); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.CreateLabSnapshot(ctx, catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
-		Versions: map[string]string{"app": "1.0.0"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.FinishLabSnapshot(ctx, "before", catalog.LabSnapshotComplete, at, ""); err != nil {
-		t.Fatal(err)
-	}
+	putComplete(t, store, catalog.LabSnapshot{Name: "before", Versions: map[string]string{"app": "1.0.0"}}, at)
 	p, err := m.PlanRestore(ctx, "before")
 	if err != nil {
 		t.Fatal(err)
