@@ -24,8 +24,9 @@ type CreateParams struct {
 }
 
 // PlanCreate checks name (CheckName, not taken) and targets (empty: every
-// target of the lab) and returns the create's params, with a warning for
-// each of the targets' Conflicts.
+// target of the lab), refuses while the serving color of a blue/green
+// service cannot be read (the catalog and HAProxy disagree), and returns
+// the create's params, with a warning for each of the targets' Conflicts.
 func (m *Manager) PlanCreate(ctx context.Context, name, note string, targets []string) (CreateParams, error) {
 	if err := CheckName(name); err != nil {
 		return CreateParams{}, err
@@ -49,6 +50,9 @@ func (m *Manager) PlanCreate(ctx context.Context, name, note string, targets []s
 		if _, err := m.Lab.Backup(t); err != nil {
 			return CreateParams{}, err
 		}
+	}
+	if _, err := m.servingColors(ctx); err != nil {
+		return CreateParams{}, fmt.Errorf("%w; a lab snapshot records it: put it right first", err)
 	}
 	return CreateParams{Name: name, Note: note, Targets: targets, Services: StopOrder(m.Lab, targets), Warnings: warnings(m.Lab, targets)}, nil
 }

@@ -207,7 +207,8 @@ func (e *MissingError) Error() string {
 // that is not complete, with a *MissingError one whose members are not
 // all in their repositories (each listed, not assumed), and with the
 // in-place restore's own refusals (backup.Manager.PlanRestore: the
-// privileges a postgres restore needs).
+// privileges a postgres restore needs), and while the serving color of a
+// blue/green service cannot be read (the catalog and HAProxy disagree).
 func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, error) {
 	if err := m.noUnfinished(ctx); err != nil {
 		return RestorePlan{}, err
@@ -241,6 +242,11 @@ func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, er
 		if fps[n] != c.Certs[n] {
 			p.CertsChanged = append(p.CertsChanged, n)
 		}
+	}
+	// The restore point records the serving colors: one that cannot be
+	// read refuses now, not in the middle of the saga.
+	if _, err := m.servingColors(ctx); err != nil {
+		return RestorePlan{}, fmt.Errorf("%w; the restore point records it: put it right first, nothing was changed", err)
 	}
 	for _, svc := range BlueGreen(m.Lab) {
 		rec, ok := c.Colors[svc]

@@ -165,6 +165,18 @@ func TestRestoreFlipsTheRecordedColor(t *testing.T) {
 		t.Errorf("newest deploy record %+v, want the restore's rollback", h[0])
 	}
 
+	// HAProxy's configuration disagreeing with the catalog refuses the
+	// plan: the restore point could not record the serving color.
+	cfg, err := os.ReadFile(f.Lab.Services["web"].Deploy.HAProxy.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer(t, f.Dir)("haproxy.cfg", strings.Replace(string(cfg), "server blue", "server green", 1))
+	if _, err := m.PlanRestore(ctx, "green-v2"); err == nil || !strings.Contains(err.Error(), "service web: its serving color") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("plan with HAProxy disagreeing: %v; want refused", err)
+	}
+	writer(t, f.Dir)("haproxy.cfg", string(cfg))
+
 	// Green (kept, v2) is stopped: the restore of green-v2 cannot flip
 	// back to it, and says so; blue keeps serving.
 	if _, err := f.D.Cleanup(ctx, "web"); err != nil {
