@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -223,6 +222,21 @@ serve:
 	}
 }
 
+// initLab initialises the repositories of dir's lab.yaml and returns its
+// catalog, open until the test ends.
+func initLab(t *testing.T, dir string) *catalog.SQLite {
+	t.Helper()
+	if out, err := exec.Command("homelab", "--lab", filepath.Join(dir, "lab.yaml"), "repo", "init", "--all").CombinedOutput(); err != nil {
+		t.Fatalf("repo init: %v\n%s", err, out)
+	}
+	store, err := catalog.Open(context.Background(), filepath.Join(dir, ".homelab", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
 // runs counts the catalog's runs of target and kind with result.
 func runs(t *testing.T, store catalog.Store, target string, kind catalog.Kind, res catalog.Result) []catalog.Run {
 	t.Helper()
@@ -270,12 +284,7 @@ func TestServe(t *testing.T) {
 		listen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 	fast := map[string]string{"files": "@every 2s", "db": "@every 2s", "drill": "@every 4s", "check": "@every 6s"}
 	s.write(t, fast)
-	if out, err := exec.Command("homelab", "--lab", filepath.Join(dir, "lab.yaml"), "repo", "init", "--all").CombinedOutput(); err != nil {
-		t.Fatalf("repo init: %v\n%s", err, out)
-	}
-	store, err := catalog.Open(ctx, filepath.Join(dir, ".homelab", "catalog.db"))
-	must(err)
-	defer store.Close()
+	store := initLab(t, dir)
 
 	// 1. Files back up, prune, drill and check on schedule; the database
 	// backup fails (wrong password) and that is notified.
@@ -480,8 +489,10 @@ func quiet(t *testing.T, d *daemonProc, store catalog.Store, dump func() string)
 	}, dump)
 }
 
-// scrapeMetrics scrapes url and parses it with the Prometheus text parser.
-func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
+// scrape gets url, parses it with the Prometheus text parser and returns
+// a lookup of the first series of name whose labels include labels (a
+// gauge's or counter's value, and whether there is one).
+func scrape(t *testing.T, url string) func(name string, labels map[string]string) (float64, bool) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -493,27 +504,7 @@ func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	return fams
-}
-
-// metricValue is the value of the first series of the gauge or counter
-// name in the metrics at url.
-func metricValue(t *testing.T, url, name string) float64 {
-	t.Helper()
-	f := scrapeMetrics(t, url)[name]
-	if f == nil || len(f.GetMetric()) == 0 {
-		t.Fatalf("no %s in /metrics", name)
-	}
-	m := f.GetMetric()[0]
-	return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-}
-
-// checkMetrics scrapes url and compares each target's series with the
-// catalog.
-func checkMetrics(t *testing.T, store catalog.Store, url string) {
-	t.Helper()
-	fams := scrapeMetrics(t, url)
-	value := func(name string, labels map[string]string) (float64, bool) {
+	return func(name string, labels map[string]string) (float64, bool) {
 		f := fams[name]
 		if f == nil {
 			return 0, false
@@ -534,6 +525,13 @@ func checkMetrics(t *testing.T, store catalog.Store, url string) {
 		}
 		return 0, false
 	}
+}
+
+// checkMetrics scrapes url and compares each target's series with the
+// catalog.
+func checkMetrics(t *testing.T, store catalog.Store, url string) {
+	t.Helper()
+	value := scrape(t, url)
 	ctx := context.Background()
 	for _, target := range []string{"files", "db"} {
 		good, err := store.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: 1})

@@ -49,10 +49,23 @@ type LabSnapshot struct {
 	Members []LabSnapshotMember `json:"members"`
 	// Versions maps each service whose runtime reports a version to it.
 	Versions map[string]string `json:"versions"`
+	// Colors maps each blue/green service that served to its serving
+	// color and that color's version (the deploy state). They are kept in
+	// the versions column: a service name maps to a version string, or, for
+	// a blue/green service, to {"color": ..., "version": ...}; rows written
+	// before colors were recorded hold strings only.
+	Colors map[string]ServingColor `json:"colors,omitempty"`
 	// Certs maps each certificate ("ca" and the leaves' names) that
 	// existed to its SHA-256 fingerprint (hex).
 	Certs map[string]string `json:"certs"`
 	Error string            `json:"error,omitempty"`
+}
+
+// ServingColor is the color that serves a blue/green service and the
+// version it runs.
+type ServingColor struct {
+	Color   string `json:"color"`
+	Version string `json:"version"`
 }
 
 // LabSnapshotMember is one target's restic snapshot in a lab snapshot.
@@ -136,12 +149,57 @@ func encLabSnapshot(ls LabSnapshot) (members, versions, certs string, err error)
 	if err != nil {
 		return "", "", "", err
 	}
-	v, err := json.Marshal(nonNilMap(ls.Versions))
+	v, err := encVersions(ls.Versions, ls.Colors)
 	if err != nil {
 		return "", "", "", err
 	}
 	c, err := json.Marshal(nonNilMap(ls.Certs))
 	return string(m), string(v), string(c), err
+}
+
+// encVersions is the versions column: each service's version (a JSON
+// string) and each blue/green service's serving color (a JSON object).
+func encVersions(versions map[string]string, colors map[string]ServingColor) ([]byte, error) {
+	all := map[string]any{}
+	for k, v := range versions {
+		all[k] = v
+	}
+	for k, c := range colors {
+		if _, ok := versions[k]; ok {
+			return nil, fmt.Errorf("service %s has both a version and a serving color", k)
+		}
+		all[k] = c
+	}
+	return json.Marshal(all)
+}
+
+// decVersions splits the versions column into versions and colors (see
+// encVersions).
+func decVersions(text string, ls *LabSnapshot) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &all); err != nil {
+		return err
+	}
+	ls.Versions = map[string]string{}
+	for k, raw := range all {
+		if len(raw) > 0 && raw[0] == '{' {
+			var c ServingColor
+			if err := json.Unmarshal(raw, &c); err != nil {
+				return fmt.Errorf("versions: %s: %w", k, err)
+			}
+			if ls.Colors == nil {
+				ls.Colors = map[string]ServingColor{}
+			}
+			ls.Colors[k] = c
+			continue
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("versions: %s: %w", k, err)
+		}
+		ls.Versions[k] = v
+	}
+	return nil
 }
 
 // AddLabSnapshotMember adds or replaces a member, durably, in one
@@ -258,10 +316,13 @@ func (s *SQLite) labSnapshots(ctx context.Context, labFileCol, rest string, args
 		for _, f := range []struct {
 			text string
 			v    any
-		}{{members, &ls.Members}, {versions, &ls.Versions}, {certs, &ls.Certs}} {
+		}{{members, &ls.Members}, {certs, &ls.Certs}} {
 			if err := json.Unmarshal([]byte(f.text), f.v); err != nil {
 				return nil, fmt.Errorf("lab snapshot %s: %w", ls.Name, err)
 			}
+		}
+		if err := decVersions(versions, &ls); err != nil {
+			return nil, fmt.Errorf("lab snapshot %s: %w", ls.Name, err)
 		}
 		out = append(out, ls)
 	}

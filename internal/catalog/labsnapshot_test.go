@@ -16,7 +16,8 @@ func TestLabSnapshots(t *testing.T) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
 	before := catalog.LabSnapshot{Name: "before", Note: "risky", State: catalog.LabSnapshotCreating, SagaID: "saga-1",
-		Created: t0, LabFile: "name: lab\n", Versions: map[string]string{"app": "1.0.0"}, Certs: map[string]string{"ca": "ab12"}}
+		Created: t0, LabFile: "name: lab\n", Versions: map[string]string{"app": "1.0.0"},
+		Colors: map[string]catalog.ServingColor{"web": {Color: "blue", Version: "1.0.5"}}, Certs: map[string]string{"ca": "ab12"}}
 	if err := s.CreateLabSnapshot(ctx, before); err != nil {
 		t.Fatal(err)
 	}

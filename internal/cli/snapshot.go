@@ -38,6 +38,9 @@ func labSnapshots(ctx context.Context, f *Factory, pr *upgradeProgress) (*labsna
 	if pr != nil {
 		m.Progress, m.Note = pr.step, pr.note
 		m.Upgrader.Note = pr.note
+		if m.Deployer != nil {
+			m.Deployer.Progress = pr.step
+		}
 	}
 	return m, a, closeFn, nil
 }

@@ -91,6 +91,9 @@ func runSnapshotCreate(ctx context.Context, opts *SnapshotCreateOptions) error {
 	if err != nil {
 		return usageErr(err.Error())
 	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(opts.IO.ErrOut, "WARNING: %s\n", w)
+	}
 	keepGoingOnHangup()
 	ls, rec, err := m.Create(ctx, p)
 	if opts.JSON {

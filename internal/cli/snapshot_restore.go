@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"homelab/internal/catalog"
 	"homelab/internal/labsnapshot"
 	"homelab/internal/saga"
 )
@@ -113,14 +114,19 @@ func runSnapshotRestore(ctx context.Context, opts *SnapshotRestoreOptions) error
 		return err
 	}
 	keepGoingOnHangup()
-	rec, err := m.Restore(ctx, plan)
+	rec, colors, err := m.Restore(ctx, plan)
 	verdict := restoreVerdict(plan, rec)
 	if opts.JSON {
-		if jerr := writeJSON(opts.IO.Out, "snapshot_restore_result", map[string]any{"saga": rec, "outcome": verdict}); jerr != nil {
+		if jerr := writeJSON(opts.IO.Out, "snapshot_restore_result", map[string]any{"saga": rec, "outcome": verdict, "colors": colors}); jerr != nil {
 			return errors.Join(err, jerr)
 		}
 	} else if rec.ID != "" {
 		fmt.Fprintln(opts.IO.Out, verdict)
+		if rec.State == saga.Done {
+			for _, c := range colors {
+				fmt.Fprintln(opts.IO.Out, colorLine(c, true))
+			}
+		}
 	}
 	return err
 }
@@ -145,12 +151,35 @@ func renderRestorePlan(w io.Writer, p labsnapshot.RestorePlan) {
 	if p.LabFileChanged {
 		fmt.Fprintf(w, "  note: the lab file changed since %s; the restore runs with it as it is now (see homelab snapshot show %s --lab-file)\n", p.Name, p.Name)
 	}
-	if len(p.BlueGreen) > 0 {
-		fmt.Fprintf(w, "  note: blue/green services keep the colour that serves now: %s; a lab snapshot does not record colours (homelab rollback puts one back)\n", strings.Join(p.BlueGreen, ", "))
+	for _, c := range p.Colors {
+		fmt.Fprintln(w, colorLine(c, false))
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "  WARNING: %s\n", warn)
 	}
 	if len(p.CertsChanged) > 0 {
 		fmt.Fprintf(w, "  note: certificates changed since %s: %s; a restore does not put certificates back\n", p.Name, strings.Join(p.CertsChanged, ", "))
 	}
+}
+
+// colorLine says which color serves a blue/green service after a restore:
+// as planned (done false) or as it turned out.
+func colorLine(c labsnapshot.ColorPlan, done bool) string {
+	side := func(s catalog.ServingColor) string {
+		if s.Color == "" {
+			return "none"
+		}
+		return s.Color + " (" + s.Version + ")"
+	}
+	switch {
+	case c.Flip && done:
+		return fmt.Sprintf("  %s: flipped back to %s, as recorded (a fast rollback)", c.Service, side(c.Recorded))
+	case c.Flip:
+		return fmt.Sprintf("  %s: serves %s, as recorded: flipped back from %s after the restore (a fast rollback)", c.Service, side(c.Recorded), side(c.Serving))
+	case c.Why == "":
+		return fmt.Sprintf("  %s: serves %s, as recorded", c.Service, side(c.Serving))
+	}
+	return fmt.Sprintf("  %s: %s keeps serving, not the recorded %s: %s", c.Service, side(c.Serving), side(c.Recorded), c.Why)
 }
 
 // restoreVerdict is the one-line outcome of a restore saga.

@@ -103,10 +103,15 @@ func runSnapshotShow(ctx context.Context, opts *SnapshotShowOptions) error {
 			fmt.Fprintf(w, "  %-16s %s\n", n, c.Certs[n])
 		}
 	}
-	if bg := labsnapshot.BlueGreen(m.Lab); len(bg) > 0 {
-		fmt.Fprintf(w, "blue/green colours: not recorded (%s: a restore leaves the serving colour as it is; homelab rollback --history SERVICE)\n", strings.Join(bg, ", "))
+	if len(c.Colors) > 0 {
+		fmt.Fprintln(w, "blue/green colors (serving):")
+		for _, s := range slices.Sorted(maps.Keys(c.Colors)) {
+			fmt.Fprintf(w, "  %-16s %s (%s)\n", s, c.Colors[s].Color, c.Colors[s].Version)
+		}
+	} else if bg := labsnapshot.BlueGreen(m.Lab); len(bg) > 0 {
+		fmt.Fprintf(w, "blue/green colors: none recorded (%s: taken before colors were recorded, or nothing served; a restore leaves the serving color as it is)\n", strings.Join(bg, ", "))
 	} else {
-		fmt.Fprintln(w, "blue/green colours: none (the lab has no blue/green service)")
+		fmt.Fprintln(w, "blue/green colors: none (the lab has no blue/green service)")
 	}
 	return missing
 }

@@ -33,8 +33,9 @@ func recordStep(color string) string   { return "record " + color + " active" }
 // Run runs p as a saga on the service (package doc) and returns the
 // journalled record. A failure returns a *saga.Error: compensated means
 // traffic is where it was (flipped back if it had moved) and the started
-// color stopped. An unfinished saga on the service refuses with
-// saga.ErrUnfinished.
+// color stopped. An unfinished saga on the service, or one that covers it
+// (a lab snapshot create or restore, saga.Saga.Covers), refuses with
+// saga.ErrUnfinished naming it and its --resume.
 func (d *Deployer) Run(ctx context.Context, p Plan) (saga.Record, error) {
 	steps, err := d.steps(p)
 	if err != nil {

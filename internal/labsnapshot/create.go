@@ -18,10 +18,15 @@ type CreateParams struct {
 	Targets []string `json:"targets"`
 	// Services are the services of the targets' stop lists, in stop order.
 	Services []string `json:"services"`
+	// Warnings are the Conflicts of the targets, which make the create
+	// fail (Conflict.Warning).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PlanCreate checks name (CheckName, not taken) and targets (empty: every
-// target of the lab) and returns the create's params.
+// target of the lab), refuses while the serving color of a blue/green
+// service cannot be read (the catalog and HAProxy disagree), and returns
+// the create's params, with a warning for each of the targets' Conflicts.
 func (m *Manager) PlanCreate(ctx context.Context, name, note string, targets []string) (CreateParams, error) {
 	if err := CheckName(name); err != nil {
 		return CreateParams{}, err
@@ -46,7 +51,10 @@ func (m *Manager) PlanCreate(ctx context.Context, name, note string, targets []s
 			return CreateParams{}, err
 		}
 	}
-	return CreateParams{Name: name, Note: note, Targets: targets, Services: StopOrder(m.Lab, targets)}, nil
+	if _, err := m.servingColors(ctx); err != nil {
+		return CreateParams{}, fmt.Errorf("%w; a lab snapshot records it: put it right first", err)
+	}
+	return CreateParams{Name: name, Note: note, Targets: targets, Services: StopOrder(m.Lab, targets), Warnings: warnings(m.Lab, targets)}, nil
 }
 
 // Create runs the create saga of p (see the package documentation) and
@@ -62,7 +70,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (catalog.LabSnapsh
 		return catalog.LabSnapshot{}, saga.Record{}, err
 	}
 	defer release()
-	rec, err := r.Run(ctx, saga.Saga{Kind: KindCreate, Subject: Subject, Params: p, Steps: m.createSteps(p)})
+	rec, err := r.Run(ctx, saga.Saga{Kind: KindCreate, Subject: Subject, Params: p, Covers: p.Services, Steps: m.createSteps(p)})
 	st, serr := m.store()
 	if serr != nil {
 		return catalog.LabSnapshot{}, rec, errors.Join(err, serr)

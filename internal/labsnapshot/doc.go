@@ -7,11 +7,10 @@
 // a restic snapshot in this package's errors only when it says "restic
 // snapshot"), the version of every service whose runtime reports one
 // (upgrade.Upgrader.VersionOf), a copy of the lab file, the SHA-256
-// fingerprints of the certificates that exist (certs.Status), and the
-// time. It records no blue/green colour (a blue/green service has no
-// runtime of its own, so no version either): the restore plan names the
-// blue/green services (BlueGreen), whose serving colour a restore leaves
-// as it is.
+// fingerprints of the certificates that exist (certs.Status), the color
+// that serves each blue/green service and its version
+// (deploy.Deployer.State: the deploy record, HAProxy agreeing), and the
+// time.
 //
 // # Create
 //
@@ -36,7 +35,8 @@
 // restored lab), a snapshot that is not
 // complete or one of whose members is gone from its repository
 // (*MissingError), and says what the restore does: every target, every
-// version change, what stops, and whether the lab file or certificates
+// version change, what stops, which color serves each blue/green service
+// after it (ColorPlan), and whether the lab file or certificates
 // changed since (a restore puts back neither: it runs with the lab file as
 // it is now). Restore is a saga (kind "snapshot
 // restore"): stop the services (the targets' stop lists and the services
@@ -49,4 +49,17 @@
 // versions set back, the restore point's members restored in place, and
 // the services started and gated: the lab ends in its pre-restore state.
 // An interrupted restore is compensated the same way by Resume.
+//
+// Limitation: every stop list's services stop before any target is backed
+// up or restored, so a postgres target whose server is a service another
+// target's stop list stops cannot be reached, and create and restore fail
+// where `homelab backup run --all` works. Conflicts finds such targets from
+// the lab; PlanCreate and PlanRestore warn of them.
+//
+// Once the restore saga is done, each blue/green service whose recorded
+// color does not serve is flipped back to it by deploy's fast rollback
+// (deploy.Deployer.PlanRollback and Run, a deploy saga of its own) when
+// that color is the one kept for it, on the recorded version, running and
+// passing its probe; otherwise the color that serves keeps serving and
+// the plan's ColorPlan says why.
 package labsnapshot

@@ -15,6 +15,7 @@ import (
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/certs"
+	"homelab/internal/deploy"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
 	"homelab/internal/runtime"
@@ -59,6 +60,10 @@ type Manager struct {
 	// Upgrader reads and sets versions and is the health gate; it shares
 	// Backups.
 	Upgrader *upgrade.Upgrader
+	// Deployer reads the serving color of the blue/green services and
+	// flips one back (a fast rollback) on restore; nil when the lab has
+	// none.
+	Deployer *deploy.Deployer
 	Now      func() time.Time
 	Log      *slog.Logger
 	// Progress gets every journal row's change of state; Note one-line
@@ -248,20 +253,51 @@ func (m *Manager) stopAll(ctx context.Context, names []string) error {
 }
 
 // capture reads what a lab snapshot records besides its members: the
-// services' versions, the lab file and the certificates' fingerprints.
-func (m *Manager) capture(ctx context.Context) (versions, fingerprints map[string]string, labFile string, err error) {
-	versions = map[string]string{}
+// services' versions, the blue/green services' serving colors, the lab
+// file and the certificates' fingerprints.
+func (m *Manager) capture(ctx context.Context) (catalog.LabSnapshot, error) {
+	ls := catalog.LabSnapshot{Versions: map[string]string{}}
 	for _, name := range slices.Sorted(maps.Keys(m.Lab.Services)) {
 		v, ok, err := m.Upgrader.VersionOf(ctx, m.Lab.Services[name])
 		if err != nil {
-			return nil, nil, "", err
+			return ls, err
 		}
 		if ok {
-			versions[name] = v
+			ls.Versions[name] = v
 		}
 	}
-	fingerprints, labFile, err = m.labState()
-	return versions, fingerprints, labFile, err
+	colors, err := m.servingColors(ctx)
+	if err != nil {
+		return ls, err
+	}
+	ls.Colors = colors
+	ls.Certs, ls.LabFile, err = m.labState()
+	return ls, err
+}
+
+// servingColors reads the serving color and version of each blue/green
+// service that serves (deploy.Deployer.State: the catalog's deploy record,
+// which HAProxy's live configuration must agree with; an error says how
+// they differ). nil when none serves.
+func (m *Manager) servingColors(ctx context.Context) (map[string]catalog.ServingColor, error) {
+	var out map[string]catalog.ServingColor
+	for _, name := range BlueGreen(m.Lab) {
+		if m.Deployer == nil {
+			return nil, fmt.Errorf("service %s is blue/green but no deployer reads its serving color", name)
+		}
+		st, err := m.Deployer.State(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: its serving color: %w", name, err)
+		}
+		if st.Active.Color == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]catalog.ServingColor{}
+		}
+		out[name] = catalog.ServingColor{Color: st.Active.Color, Version: st.Active.Version}
+	}
+	return out, nil
 }
 
 // labState reads the lab file and the SHA-256 fingerprints of the
@@ -291,12 +327,11 @@ func (m *Manager) record(ctx context.Context, sc *saga.StepContext, name, note s
 	if err != nil {
 		return err
 	}
-	versions, fps, labFile, err := m.capture(ctx)
+	ls, err := m.capture(ctx)
 	if err != nil {
 		return err
 	}
-	ls := catalog.LabSnapshot{Name: name, Note: note, State: catalog.LabSnapshotCreating, SagaID: sc.SagaID(),
-		Created: m.now(), LabFile: labFile, Versions: versions, Certs: fps}
+	ls.Name, ls.Note, ls.State, ls.SagaID, ls.Created = name, note, catalog.LabSnapshotCreating, sc.SagaID(), m.now()
 	err = st.CreateLabSnapshot(ctx, ls)
 	if errors.Is(err, catalog.ErrExists) {
 		if old, gerr := st.LabSnapshot(ctx, name); gerr == nil && old.SagaID == sc.SagaID() {

@@ -2,6 +2,7 @@ package labsnapshot
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"homelab/internal/lab"
@@ -34,5 +35,64 @@ func TestCheckName(t *testing.T) {
 		if err := CheckName(name); (err == nil) != ok {
 			t.Errorf("CheckName(%q) = %v, want ok %v", name, err, ok)
 		}
+	}
+}
+
+// TestConflicts: a postgres target whose server is a service (its
+// health probe's host:port) that another target's stop list stops is a
+// conflict, warned of by the create's params and the restore's plan; a
+// server stopped only by its own target's stop list, or by no stop list,
+// or at another address, is not.
+func TestConflicts(t *testing.T) {
+	m, _, _ := newTestManager(t, `name: t
+state_dir: state
+repositories:
+  local: {url: ./repo, password_file: ./pass}
+services:
+  db:
+    runtime: {exec: {start: "true", stop: "true", status: "true"}}
+    health: {postgres: {host: localhost, port: 5433, database: postgres, user: u}}
+  cache:
+    runtime: {exec: {start: "true", stop: "true", status: "true"}}
+    health: {tcp: {address: "127.0.0.1:6379"}}
+  app:
+    runtime: {exec: {start: "true", stop: "true", status: "true"}}
+    health: {tcp: {address: "127.0.0.1:5433"}}
+backups:
+  files:
+    provider: restic
+    repository: local
+    source: {paths: [./data]}
+    stop: [app, db]
+  shop:
+    provider: postgres
+    repository: local
+    source: {host: 127.0.0.1, port: 5433, database: shop, user: u, password_env: PGPASSWORD}
+  other:
+    provider: postgres
+    repository: local
+    source: {host: 127.0.0.1, port: 5434, database: other, user: u, password_env: PGPASSWORD}
+    stop: [cache]
+`)
+	got := Conflicts(m.Lab, []string{"files", "shop", "other"})
+	want := []Conflict{
+		{Target: "shop", Address: "127.0.0.1:5433", Service: "app", StoppedBy: "files"},
+		{Target: "shop", Address: "127.0.0.1:5433", Service: "db", StoppedBy: "files"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Conflicts = %+v\nwant %+v", got, want)
+	}
+	if got := Conflicts(m.Lab, []string{"shop", "other"}); len(got) != 0 {
+		t.Errorf("Conflicts without files = %+v, want none", got)
+	}
+	p, err := m.PlanCreate(t.Context(), "new", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 2 || !strings.Contains(p.Warnings[1], "target shop dumps PostgreSQL at 127.0.0.1:5433, which is service db, and the stop list of target files stops db") {
+		t.Errorf("create warnings %q", p.Warnings)
+	}
+	if p, err := m.PlanCreate(t.Context(), "new", "", []string{"shop", "other"}); err != nil || len(p.Warnings) != 0 {
+		t.Errorf("create of shop and other: warnings %q, %v; want none", p.Warnings, err)
 	}
 }

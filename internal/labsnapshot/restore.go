@@ -2,6 +2,7 @@ package labsnapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/deploy"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
 	"homelab/internal/saga"
@@ -42,16 +44,48 @@ type RestorePlan struct {
 	// neither; the plan says so.
 	LabFileChanged bool     `json:"lab_file_changed,omitempty"`
 	CertsChanged   []string `json:"certs_changed,omitempty"`
-	// BlueGreen are the lab's blue/green services (lab.Deploy), whose
-	// serving colour a lab snapshot does not record: a restore leaves
-	// them as they are (homelab rollback puts a colour back).
-	BlueGreen []string `json:"blue_green,omitempty"`
+	// Warnings are the Conflicts of the members' targets, which make the
+	// restore fail at its restore point, before it changes anything
+	// (Conflict.Warning).
+	Warnings []string `json:"warnings,omitempty"`
+	// Colors says, per blue/green service (lab.Deploy), which color
+	// serves after the restore: the recorded one, flipped back to when it
+	// is the color kept for a fast rollback on the recorded version, or
+	// the one that serves now, and why.
+	Colors []ColorPlan `json:"colors,omitempty"`
 }
 
-// BlueGreen returns the names of l's blue/green services, sorted: a lab
-// snapshot records no colour of theirs (they have no runtime of their
-// own, so no version either), and a restore does not change which colour
-// serves.
+// ColorPlan is what a restore does with the serving color of a
+// blue/green service. In Restore's result it is what was done.
+type ColorPlan struct {
+	Service string `json:"service"`
+	// Recorded is the color the lab snapshot records serving, and its
+	// version; zero when it records none.
+	Recorded catalog.ServingColor `json:"recorded"`
+	// Serving is the color that serves now; zero when none does or it
+	// cannot be read (Why says).
+	Serving catalog.ServingColor `json:"serving"`
+	// Flip: once the lab is restored, HAProxy is flipped back to Recorded
+	// by a fast rollback (deploy.Deployer.PlanRollback and Run, reason
+	// "homelab snapshot restore NAME"): Recorded is the color kept for
+	// it, running the recorded version. In Restore's result: it was.
+	Flip bool `json:"flip"`
+	// Why says why Serving keeps serving though it is not Recorded;
+	// empty when it is, or when Flip.
+	Why string `json:"why,omitempty"`
+}
+
+// Serves is the color that serves after the restore (as planned).
+func (c ColorPlan) Serves() catalog.ServingColor {
+	if c.Flip {
+		return c.Recorded
+	}
+	return c.Serving
+}
+
+// BlueGreen returns the names of l's blue/green services, sorted: those
+// whose serving color a lab snapshot records (they have no runtime of
+// their own, so no version).
 func BlueGreen(l *lab.Lab) []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(l.Services)) {
@@ -60,6 +94,83 @@ func BlueGreen(l *lab.Lab) []string {
 		}
 	}
 	return out
+}
+
+// rollbackReason is the reason recorded with the fast rollback a restore
+// of name runs.
+func rollbackReason(name string) string { return "homelab snapshot restore " + name }
+
+// planColor works out what a restore of the lab snapshot name, which
+// records rec (ok: it records one) for service, does with its serving
+// color, and with Flip the fast rollback's plan. It changes nothing:
+// deploy.Deployer.PlanRollback is a plan.
+func (m *Manager) planColor(ctx context.Context, name, service string, rec catalog.ServingColor, ok bool) (ColorPlan, deploy.Plan) {
+	cp := ColorPlan{Service: service, Recorded: rec}
+	var rb deploy.Plan
+	if m.Deployer == nil {
+		cp.Why = "no deployer reads its serving color"
+		return cp, rb
+	}
+	st, err := m.Deployer.State(ctx, service)
+	if err != nil {
+		cp.Why = fmt.Sprintf("its serving color cannot be read (%v); the restore leaves HAProxy as it is", err)
+		return cp, rb
+	}
+	cp.Serving = catalog.ServingColor{Color: st.Active.Color, Version: st.Active.Version}
+	want := deploy.Side{Color: rec.Color, Version: rec.Version}
+	switch {
+	case !ok:
+		if cp.Serving.Color != "" {
+			cp.Why = "the lab snapshot records no color of it (it was taken before colors were recorded, or nothing served then)"
+		}
+	case st.Active == want:
+	case st.Kept != want:
+		kept := "none is"
+		if st.Kept.Color != "" {
+			kept = "the kept one is " + st.Kept.String()
+		}
+		cp.Why = fmt.Sprintf("the recorded %s is not kept for a fast rollback (%s); a restore does not deploy: homelab deploy %s --to %s puts it back", want, kept, service, rec.Version)
+	default:
+		p, err := m.Deployer.PlanRollback(ctx, service, deploy.RollbackOptions{Reason: rollbackReason(name)})
+		switch {
+		case err != nil:
+			cp.Why = fmt.Sprintf("a fast rollback to the recorded %s is refused: %v", want, err)
+		case p.To != want:
+			cp.Why = fmt.Sprintf("a fast rollback would go to %s, not the recorded %s", p.To, want)
+		default:
+			cp.Flip, rb = true, p
+		}
+	}
+	return cp, rb
+}
+
+// serveColors flips each blue/green service of cs planned to Flip back to
+// its recorded color, by a fast rollback planned again now (the restore
+// took a while), and returns what was done: Flip false and Why when it
+// was refused or failed (its saga compensated: the color that served
+// still does). A rollback left needing attention is also an error.
+func (m *Manager) serveColors(ctx context.Context, name string, cs []ColorPlan) ([]ColorPlan, error) {
+	out := slices.Clone(cs)
+	var errs []error
+	for i, cp := range out {
+		if !cp.Flip {
+			continue
+		}
+		again, p := m.planColor(ctx, name, cp.Service, cp.Recorded, true)
+		if !again.Flip {
+			out[i] = again
+			continue
+		}
+		m.note("flipping %s back to %s", cp.Service, p.To)
+		rec, err := m.Deployer.Run(ctx, p)
+		if err != nil && rec.State == saga.NeedsAttention {
+			errs = append(errs, fmt.Errorf("service %s: the flip back to %s: %w", cp.Service, p.To, err))
+		}
+		if err != nil {
+			out[i].Flip, out[i].Why = false, fmt.Sprintf("the flip back to %s failed (%v); %s still serves", deploy.Side{Color: cp.Recorded.Color, Version: cp.Recorded.Version}, err, deploy.Side{Color: cp.Serving.Color, Version: cp.Serving.Version})
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // Targets returns the targets of the plan's members, in order.
@@ -96,7 +207,8 @@ func (e *MissingError) Error() string {
 // that is not complete, with a *MissingError one whose members are not
 // all in their repositories (each listed, not assumed), and with the
 // in-place restore's own refusals (backup.Manager.PlanRestore: the
-// privileges a postgres restore needs).
+// privileges a postgres restore needs), and while the serving color of a
+// blue/green service cannot be read (the catalog and HAProxy disagree).
 func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, error) {
 	if err := m.noUnfinished(ctx); err != nil {
 		return RestorePlan{}, err
@@ -118,6 +230,7 @@ func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, er
 		}
 	}
 	p.Services = StopOrder(m.Lab, p.Targets())
+	p.Warnings = warnings(m.Lab, p.Targets())
 	fps, labFile, err := m.labState()
 	if err != nil {
 		return RestorePlan{}, err
@@ -130,7 +243,16 @@ func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, er
 			p.CertsChanged = append(p.CertsChanged, n)
 		}
 	}
-	p.BlueGreen = BlueGreen(m.Lab)
+	// The restore point records the serving colors: one that cannot be
+	// read refuses now, not in the middle of the saga.
+	if _, err := m.servingColors(ctx); err != nil {
+		return RestorePlan{}, fmt.Errorf("%w; the restore point records it: put it right first, nothing was changed", err)
+	}
+	for _, svc := range BlueGreen(m.Lab) {
+		rec, ok := c.Colors[svc]
+		cp, _ := m.planColor(ctx, name, svc, rec, ok)
+		p.Colors = append(p.Colors, cp)
+	}
 	for _, svc := range slices.Sorted(maps.Keys(c.Versions)) {
 		want := c.Versions[svc]
 		s := m.Lab.Services[svc]
@@ -152,11 +274,24 @@ func (m *Manager) PlanRestore(ctx context.Context, name string) (RestorePlan, er
 	return p, nil
 }
 
-// Restore runs the restore saga of p (see the package documentation). A
-// failure returns a *saga.Error whose State says whether the lab is back
-// in its pre-restore state (compensated), unchanged (failed) or needs
-// attention.
-func (m *Manager) Restore(ctx context.Context, p RestorePlan) (saga.Record, error) {
+// Restore runs the restore saga of p (see the package documentation) and
+// then, once it is done, flips each blue/green service that p.Colors
+// flips back to its recorded color (a fast rollback, a deploy saga of its
+// own); it returns p.Colors as they turned out. A failure of the restore
+// returns a *saga.Error whose State says whether the lab is back in its
+// pre-restore state (compensated), unchanged (failed) or needs attention;
+// a flip that fails leaves the color that served (said in its Why), and
+// one left needing attention is an error too.
+func (m *Manager) Restore(ctx context.Context, p RestorePlan) (saga.Record, []ColorPlan, error) {
+	rec, err := m.restore(ctx, p)
+	if err != nil {
+		return rec, p.Colors, err
+	}
+	colors, err := m.serveColors(ctx, p.Name, p.Colors)
+	return rec, colors, err
+}
+
+func (m *Manager) restore(ctx context.Context, p RestorePlan) (saga.Record, error) {
 	r, err := m.runner()
 	if err != nil {
 		return saga.Record{}, err
@@ -169,7 +304,10 @@ func (m *Manager) Restore(ctx context.Context, p RestorePlan) (saga.Record, erro
 	if err := m.noUnfinished(ctx); err != nil {
 		return saga.Record{}, err
 	}
-	return r.Run(ctx, saga.Saga{Kind: KindRestore, Subject: Subject, Params: p, Steps: m.restoreSteps(p)})
+	// It covers every service: a --resume after an upgrade or deploy of
+	// any of them would put back data, versions and colors under it.
+	covers := slices.Sorted(maps.Keys(m.Lab.Services))
+	return r.Run(ctx, saga.Saga{Kind: KindRestore, Subject: Subject, Params: p, Covers: covers, Steps: m.restoreSteps(p)})
 }
 
 func restoreStep(target string) string { return "restore " + target }

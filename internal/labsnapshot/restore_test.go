@@ -1,7 +1,9 @@
 package labsnapshot
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,8 +13,11 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/deploy"
+	"homelab/internal/deploy/deploytest"
 	"homelab/internal/lab"
 	"homelab/internal/saga"
+	"homelab/internal/testenv"
 	"homelab/internal/upgrade"
 )
 
@@ -41,7 +46,7 @@ func TestRestoreRefusedWhileUnfinished(t *testing.T) {
 		t.Errorf("plan with an unfinished upgrade: %v; want refused, %q", err, want)
 	}
 	// A plan made before the upgrade failed is refused when it runs.
-	rec, err := m.Restore(t.Context(), p)
+	rec, _, err := m.Restore(t.Context(), p)
 	if err == nil || !strings.Contains(err.Error(), want) || rec.ID != "" {
 		t.Errorf("restore with an unfinished upgrade: saga %q, %v; want refused before a saga starts", rec.ID, err)
 	}
@@ -71,43 +76,124 @@ func newTestManager(t *testing.T, labYAML string) (*Manager, *catalog.SQLite, ti
 	}
 	t.Cleanup(func() { store.Close() })
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	if err := store.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
-		Versions: map[string]string{}, Certs: map[string]string{}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
-		t.Fatal(err)
-	}
+	putComplete(t, store, catalog.LabSnapshot{Name: "before"}, at)
 	b := &backup.Manager{Lab: l, Catalog: store}
 	return &Manager{Lab: l, Backups: b, Upgrader: &upgrade.Upgrader{Lab: l, Backups: b}, Now: func() time.Time { return at.Add(time.Hour) }}, store, at
 }
 
-// TestRestorePlanBlueGreen: a lab snapshot records no blue/green colour,
-// so the restore plan names the blue/green services whose serving colour
-// it leaves as it is.
-func TestRestorePlanBlueGreen(t *testing.T) {
-	const color = `
-          address: 127.0.0.1:%d
-          health: {http: {url: "http://127.0.0.1:%d/"}}
-          runtime: {exec: {start: "true", stop: "true", status: "true", version: "echo 1.0.0", set_version: "echo {{.Version}}"}}`
-	m, _, _ := newTestManager(t, `name: t
-state_dir: state
-services:
-  web:
-    deploy:
-      public_url: http://127.0.0.1:8080/version
-      haproxy: {config: haproxy.cfg, backend: web, reload: {pid_file: haproxy.pid}}
-      colors:
-        blue:`+fmt.Sprintf(color, 8081, 8081)+`
-        green:`+fmt.Sprintf(color, 8082, 8082)+`
-`)
-	p, err := m.PlanRestore(t.Context(), "before")
+// putComplete records ls as a complete lab snapshot created and finished
+// at at, replacing a lab snapshot of its name.
+func putComplete(t *testing.T, st catalog.LabSnapshots, ls catalog.LabSnapshot, at time.Time) {
+	t.Helper()
+	if err := st.DeleteLabSnapshot(t.Context(), ls.Name); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatal(err)
+	}
+	ls.State, ls.Created = catalog.LabSnapshotCreating, at
+	if err := st.CreateLabSnapshot(t.Context(), ls); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishLabSnapshot(t.Context(), ls.Name, catalog.LabSnapshotComplete, at, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writer returns a func that writes a file of dir, failing t on error.
+func writer(t *testing.T, dir string) func(name, text string) {
+	return func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRestoreFlipsTheRecordedColor: a lab snapshot records the color
+// that serves a blue/green service (the deploy state, HAProxy agreeing);
+// a restore plans and makes the flip back to it when it is the color kept
+// for a fast rollback on the recorded version (deploy's fast rollback,
+// against a real HAProxy), and otherwise says plainly it leaves the color
+// that serves, and why.
+func TestRestoreFlipsTheRecordedColor(t *testing.T) {
+	f := deploytest.New(t, deploytest.Options{})
+	b := &backup.Manager{Lab: f.Lab, Catalog: f.Store}
+	m := &Manager{Lab: f.Lab, Backups: b, Upgrader: &upgrade.Upgrader{Lab: f.Lab, Backups: b}, Deployer: f.D}
+	ctx := t.Context()
+	record := func(name string) {
+		t.Helper()
+		ls, err := m.capture(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls.Name = name
+		putComplete(t, f.Store, ls, time.Now())
+	}
+
+	record("blue-v1") // blue serves v1 (adopted from HAProxy)
+	got, err := f.Store.LabSnapshot(ctx, "blue-v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(p.BlueGreen, []string{"web"}) || len(p.Versions) != 0 {
-		t.Errorf("plan %+v; want blue/green [web] and no version change", p)
+	blue := catalog.ServingColor{Color: lab.Blue, Version: deploytest.V1}
+	if want := map[string]catalog.ServingColor{"web": blue}; !maps.Equal(got.Colors, want) {
+		t.Fatalf("recorded colors %v, want %v", got.Colors, want)
 	}
+	if _, err := f.Deploy(t, deploytest.V2, deploy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	green := catalog.ServingColor{Color: lab.Green, Version: deploytest.V2}
+	record("green-v2")
+
+	p, err := m.PlanRestore(ctx, "blue-v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []ColorPlan{{Service: "web", Recorded: blue, Serving: green, Flip: true}}; !slices.Equal(p.Colors, want) {
+		t.Fatalf("plan colors %+v, want %+v", p.Colors, want)
+	}
+	rec, colors, err := m.Restore(ctx, p)
+	if err != nil || rec.State != saga.Done {
+		t.Fatalf("restore: %s, %v", rec.State, err)
+	}
+	if len(colors) != 1 || !colors[0].Flip || colors[0].Why != "" {
+		t.Fatalf("restore colors %+v, want web flipped", colors)
+	}
+	f.AwaitPublic(t, deploytest.V1)
+	if st, err := f.D.State(ctx, "web"); err != nil || st.Active != (deploy.Side{Color: lab.Blue, Version: deploytest.V1}) {
+		t.Fatalf("after the restore: %+v, %v; want blue (1.0.0) serving, the catalog agreeing with HAProxy", st.Active, err)
+	}
+	if h := f.History(t); h[0].Kind != catalog.DeployRollback || h[0].Reason != "homelab snapshot restore blue-v1" {
+		t.Errorf("newest deploy record %+v, want the restore's rollback", h[0])
+	}
+
+	// HAProxy's configuration disagreeing with the catalog refuses the
+	// plan: the restore point could not record the serving color.
+	cfg, err := os.ReadFile(f.Lab.Services["web"].Deploy.HAProxy.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer(t, f.Dir)("haproxy.cfg", strings.Replace(string(cfg), "server blue", "server green", 1))
+	if _, err := m.PlanRestore(ctx, "green-v2"); err == nil || !strings.Contains(err.Error(), "service web: its serving color") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("plan with HAProxy disagreeing: %v; want refused", err)
+	}
+	writer(t, f.Dir)("haproxy.cfg", string(cfg))
+
+	// Green (kept, v2) is stopped: the restore of green-v2 cannot flip
+	// back to it, and says so; blue keeps serving.
+	if _, err := f.D.Cleanup(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	p, err = m.PlanRestore(ctx, "green-v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Colors) != 1 || p.Colors[0].Flip || p.Colors[0].Serves() != blue || !strings.Contains(p.Colors[0].Why, "the recorded green (1.0.5) is not kept for a fast rollback (none is)") {
+		t.Fatalf("plan colors %+v, want blue left serving: green not kept", p.Colors)
+	}
+	rec, colors, err = m.Restore(ctx, p)
+	if err != nil || rec.State != saga.Done || len(colors) != 1 || colors[0].Flip {
+		t.Fatalf("restore: %s, %+v, %v", rec.State, colors, err)
+	}
+	f.AwaitPublic(t, deploytest.V1)
 }
 
 // TestRestoreUndoSetsTheLiveVersion: the version a failed restore sets
@@ -126,26 +212,12 @@ services:
     upgrade: {healthy_within: 2s}
 `)
 	dir := filepath.Dir(m.Lab.Path)
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, dir)
 	write("running", "")
 	write("version", "2.0.0\n")
 	st, _ := m.store()
 	// "before" was taken at 1.0.0, which (here) never becomes healthy.
-	if err := st.DeleteLabSnapshot(t.Context(), "before"); err != nil {
-		t.Fatal(err)
-	}
-	at := m.now().Add(-time.Hour)
-	if err := st.CreateLabSnapshot(t.Context(), catalog.LabSnapshot{Name: "before", State: catalog.LabSnapshotCreating, Created: at,
-		Versions: map[string]string{"app": "1.0.0"}, Certs: map[string]string{}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.FinishLabSnapshot(t.Context(), "before", catalog.LabSnapshotComplete, at, ""); err != nil {
-		t.Fatal(err)
-	}
+	putComplete(t, st, catalog.LabSnapshot{Name: "before", Versions: map[string]string{"app": "1.0.0"}}, m.now().Add(-time.Hour))
 	m.Upgrader.Poll = 50 * time.Millisecond
 	p, err := m.PlanRestore(t.Context(), "before")
 	if err != nil {
@@ -155,7 +227,7 @@ services:
 		t.Fatalf("plan's versions %+v", p.Versions)
 	}
 	write("version", "3.0.0\n") // upgraded after the plan
-	rec, err := m.Restore(t.Context(), p)
+	rec, _, err := m.Restore(t.Context(), p)
 	if err == nil || rec.State != saga.Compensated {
 		t.Fatalf("restore: %s, %v; want compensated after the health gate", rec.State, err)
 	}
@@ -223,5 +295,88 @@ func TestDeleteCreatingNamesItsSaga(t *testing.T) {
 		if _, err := store.LabSnapshot(t.Context(), tc.name); err != nil {
 			t.Errorf("%s deleted: %v", tc.name, err)
 		}
+	}
+}
+
+// TestUnfinishedRestoreBlocksUpgradeAndDeploy: a lab snapshot restore
+// left unfinished (its health gate failed and putting the lab back failed
+// too: it needs attention, its service locks released) refuses an upgrade
+// and a deploy of the lab's services, naming itself and its --resume: a
+// later --resume would put the old versions and data back over them.
+// Once it is resumed they run.
+func TestUnfinishedRestoreBlocksUpgradeAndDeploy(t *testing.T) {
+	const color = `
+          address: 127.0.0.1:%[1]d
+          health: {http: {url: "http://127.0.0.1:%[1]d/"}}
+          runtime: {exec: {start: "touch %[2]s.running", stop: "rm -f %[2]s.running", status: "test -f %[2]s.running", version: "cat %[2]s.version", set_version: "echo {{.Version}} > %[2]s.version"}}`
+	m, store, at := newTestManager(t, `name: t
+state_dir: state
+services:
+  app:
+    runtime:
+      exec: {start: "touch running", stop: "test ! -e fail-stop && rm -f running", status: "test -f running", version: "cat version", set_version: "echo {{.Version}} > version"}
+    health: {command: {run: "test -e healthy"}}
+    upgrade: {healthy_within: 1s}
+  web:
+    deploy:
+      public_url: http://127.0.0.1:1/version
+      healthy_within: 1s
+      haproxy: {config: haproxy.cfg, backend: web, reload: {pid_file: haproxy.pid}}
+      colors:
+        blue:`+fmt.Sprintf(color, testenv.FreePort(t), "blue")+`
+        green:`+fmt.Sprintf(color, testenv.FreePort(t), "green")+`
+`)
+	dir := filepath.Dir(m.Lab.Path)
+	write := writer(t, dir)
+	write("haproxy.cfg", "backend web\n    server blue 127.0.0.1:1\n")
+	write("blue.version", "1.0.0\n")
+	write("running", "")
+	write("version", "2.0.0\n")
+	m.Deployer = &deploy.Deployer{Lab: m.Lab, Catalog: store, Poll: 50 * time.Millisecond}
+	m.Upgrader.Poll, m.Upgrader.Journal = 50*time.Millisecond, store
+	ctx := t.Context()
+	// "before" ran app 1.0.0; app cannot be stopped, and is not healthy
+	// when started again.
+	putComplete(t, store, catalog.LabSnapshot{Name: "before", Versions: map[string]string{"app": "1.0.0"}}, at)
+	p, err := m.PlanRestore(ctx, "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("fail-stop", "")
+	rec, _, err := m.Restore(ctx, p)
+	if rec.State != saga.NeedsAttention {
+		t.Fatalf("restore: %s, %v; want needs_attention", rec.State, err)
+	}
+
+	want := "finish it first with homelab snapshot restore --resume " + rec.ID
+	up, err := m.Upgrader.Plan(ctx, "app", "3.0.0", upgrade.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Upgrader.Run(ctx, up); !errors.Is(err, saga.ErrUnfinished) || !strings.Contains(err.Error(), want) || got.ID != "" {
+		t.Errorf("upgrade of app under the unfinished restore: saga %q, %v; want refused, %q", got.ID, err, want)
+	}
+	dp, err := m.Deployer.PlanDeploy(ctx, "web", "1.0.5", deploy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Deployer.Run(ctx, dp); !errors.Is(err, saga.ErrUnfinished) || !strings.Contains(err.Error(), want) || got.ID != "" {
+		t.Errorf("deploy of web under the unfinished restore: saga %q, %v; want refused, %q", got.ID, err, want)
+	}
+
+	// --resume puts the lab back; then they run (the upgrade to its end,
+	// the deploy until its color's health gate, which nothing answers).
+	write("healthy", "")
+	if got, err := m.Resume(ctx, rec.ID); err != nil || got.State != saga.Compensated {
+		t.Fatalf("resume: %s, %v", got.State, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "fail-stop")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Upgrader.Run(ctx, up); err != nil || got.State != saga.Done {
+		t.Errorf("upgrade of app after the resume: %s, %v; want done", got.State, err)
+	}
+	if got, err := m.Deployer.Run(ctx, dp); errors.Is(err, saga.ErrUnfinished) || got.ID == "" {
+		t.Errorf("deploy of web after the resume: saga %q, %v; want it run", got.ID, err)
 	}
 }

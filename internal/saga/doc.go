@@ -58,7 +58,11 @@
 // lost); needs_attention waits for an operator. All three are "unfinished"
 // ([Unfinished]): every homelab command should report them, and a new saga
 // on the same subject is refused ([ErrUnfinished]) until the old one is
-// resumed.
+// resumed. A saga may cover subjects besides its own ([Saga.Covers],
+// journalled in its params: a lab snapshot restore covers every service);
+// while it is unfinished a saga on any of them is refused too, and it is
+// refused while one of them has an unfinished saga. The refusal names the
+// saga and its --resume (a kind reads as the command that resumes it).
 //
 // # Resume
 //

@@ -22,13 +22,24 @@ var (
 )
 
 // UnfinishedError is Run's refusal to start a saga on a subject that has
-// an unfinished one. It matches ErrUnfinished.
+// an unfinished one, or that an unfinished saga covers, or while it
+// covers the subject of one (Saga.Covers). It matches ErrUnfinished.
 type UnfinishedError struct {
 	Record Record
+	// Via is the subject covered that they share; empty when Record is
+	// on the same subject.
+	Via string
 }
 
+// Error names the saga and how to finish it: a saga's kind reads as the
+// command that resumes it (homelab upgrade --resume ID, homelab snapshot
+// restore --resume ID).
 func (e *UnfinishedError) Error() string {
-	return fmt.Sprintf("unfinished saga: %s; resume it first", Describe(e.Record))
+	via := ""
+	if e.Via != "" {
+		via = fmt.Sprintf(", which covers %s too", e.Via)
+	}
+	return fmt.Sprintf("unfinished saga: %s%s; finish it first with homelab %s --resume %s", Describe(e.Record), via, e.Record.Kind, e.Record.ID)
 }
 
 // Is reports whether target is ErrUnfinished.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"homelab/internal/catalog"
@@ -73,6 +74,51 @@ type Saga struct {
 	Params any
 	// Steps run in order; at least one.
 	Steps []Step
+	// Covers are the subjects besides Subject that the saga changes (a
+	// lab-wide saga: the services a lab snapshot restore stops, restores
+	// and sets back). While the saga is unfinished, Run refuses a saga on
+	// any of them, and Run refuses this saga while one of them has an
+	// unfinished saga. They are journalled in Params as its top-level
+	// "covers" (Params must then marshal to a JSON object, without a
+	// "covers" of its own); Covered reads them back.
+	Covers []string
+}
+
+// coversKey is the top-level key of Params that journals Saga.Covers.
+const coversKey = "covers"
+
+// withCovers adds covers to params, a JSON object, under coversKey.
+func withCovers(params json.RawMessage, covers []string) (json.RawMessage, error) {
+	if len(covers) == 0 {
+		return params, nil
+	}
+	obj := map[string]json.RawMessage{}
+	if params != nil {
+		if err := json.Unmarshal(params, &obj); err != nil {
+			return nil, fmt.Errorf("covers need params that are a JSON object: %w", err)
+		}
+	}
+	if _, ok := obj[coversKey]; ok {
+		return nil, fmt.Errorf("params have a %q of their own", coversKey)
+	}
+	b, err := json.Marshal(covers)
+	if err != nil {
+		return nil, err
+	}
+	obj[coversKey] = b
+	return json.Marshal(obj)
+}
+
+// Covered returns the subjects rec covers besides its subject
+// (Saga.Covers, read from its params); nil for a saga that covers none.
+func Covered(rec Record) []string {
+	var p struct {
+		Covers []string `json:"covers"`
+	}
+	if json.Unmarshal(rec.Params, &p) != nil {
+		return nil
+	}
+	return p.Covers
 }
 
 // Mode is how Resume finishes a saga.
@@ -175,6 +221,26 @@ func NewID(now time.Time) string {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
+// blocking returns the refusal of s for the first of open (unfinished
+// sagas, newest first) on its subject, else the first that covers its
+// subject or whose subject s covers; nil when none does.
+func blocking(open []Record, s Saga) error {
+	for _, o := range open {
+		if o.Subject == s.Subject {
+			return &UnfinishedError{Record: o}
+		}
+	}
+	for _, o := range open {
+		if slices.Contains(Covered(o), s.Subject) {
+			return &UnfinishedError{Record: o, Via: s.Subject}
+		}
+		if slices.Contains(s.Covers, o.Subject) {
+			return &UnfinishedError{Record: o, Via: o.Subject}
+		}
+	}
+	return nil
+}
+
 // validate checks the steps: at least one, each named (uniquely) with a
 // Do.
 func validate(steps []Step) error {
@@ -205,7 +271,9 @@ func names(steps []Step) []string {
 }
 
 // Run runs s: it takes the subject's lock, refuses if the subject has an
-// unfinished saga (an error matching ErrUnfinished, naming it), journals
+// unfinished saga, or an unfinished saga covers it, or it covers the
+// subject of an unfinished saga (Saga.Covers; an error matching
+// ErrUnfinished, naming it and its --resume), journals
 // the saga as running, then runs each step (journalled started before
 // its Do, done or failed after it). If every step is done the saga is
 // done, and Run returns its record and nil.
@@ -232,6 +300,10 @@ func (r *Runner) Run(ctx context.Context, s Saga) (Record, error) {
 			return Record{}, fmt.Errorf("%s %s: params: %w", s.Kind, s.Subject, err)
 		}
 	}
+	params, err := withCovers(params, s.Covers)
+	if err != nil {
+		return Record{}, fmt.Errorf("%s %s: params: %w", s.Kind, s.Subject, err)
+	}
 	release, err := r.lock(ctx, s.Subject)
 	if err != nil {
 		return Record{}, fmt.Errorf("%s %s: %w", s.Kind, s.Subject, err)
@@ -244,12 +316,12 @@ func (r *Runner) Run(ctx context.Context, s Saga) (Record, error) {
 }
 
 func (r *Runner) run(ctx context.Context, s Saga, params json.RawMessage) (Record, error) {
-	open, err := r.Journal.Sagas(ctx, catalog.SagaFilter{Subject: s.Subject, States: catalog.UnfinishedSagaStates, Limit: 1})
+	open, err := Unfinished(ctx, r.Journal)
 	if err != nil {
 		return Record{}, fmt.Errorf("%s %s: %w", s.Kind, s.Subject, err)
 	}
-	if len(open) > 0 {
-		return Record{}, &UnfinishedError{Record: open[0]}
+	if err := blocking(open, s); err != nil {
+		return Record{}, err
 	}
 	now := r.now()
 	rec := Record{

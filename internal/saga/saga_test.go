@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -732,5 +733,61 @@ func TestResolve(t *testing.T) {
 	steps[1] = rc.step("b", nil, nil)
 	if rec, err := r.Run(t.Context(), saga.Saga{Kind: "upgrade", Subject: "gitlab", Steps: steps}); err != nil || rec.State != saga.Done {
 		t.Errorf("a new saga after Resolve: %s, %v", rec.State, err)
+	}
+}
+
+// TestCovers: an unfinished saga that covers subjects besides its own (a
+// lab snapshot restore covering the lab's services) refuses a saga on any
+// of them, naming itself and its --resume; a saga that covers a subject
+// with an unfinished saga is refused too; subjects neither covers run;
+// once it is finished they all run. The covers are journalled in the
+// params, beside the caller's own.
+func TestCovers(t *testing.T) {
+	j := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	r := newRunner(t, j)
+	var rc recorder
+	stuck := []saga.Step{rc.step("a", nil, errors.New("bang")), rc.step("b", errBoom, nil)}
+	wide, err := r.Run(t.Context(), saga.Saga{Kind: "snapshot restore", Subject: "lab-snapshots",
+		Params: map[string]string{"name": "before"}, Covers: []string{"app", "db"}, Steps: stuck})
+	if wide.State != saga.NeedsAttention {
+		t.Fatalf("setup: %s, %v", wide.State, err)
+	}
+	if got := saga.Covered(wide); !slices.Equal(got, []string{"app", "db"}) {
+		t.Errorf("Covered = %v, want [app db]", got)
+	}
+	var p struct{ Name string }
+	if err := json.Unmarshal(wide.Params, &p); err != nil || p.Name != "before" {
+		t.Errorf("params %s: the caller's own are lost", wide.Params)
+	}
+	ok := []saga.Step{rc.step("x", nil, nil)}
+	want := "finish it first with homelab snapshot restore --resume " + wide.ID
+	for _, subject := range []string{"app", "db"} {
+		_, err := r.Run(t.Context(), saga.Saga{Kind: "upgrade", Subject: subject, Steps: ok})
+		var ue *saga.UnfinishedError
+		if !errors.As(err, &ue) || ue.Record.ID != wide.ID || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "covers "+subject) {
+			t.Errorf("upgrade of %s under the unfinished restore: %v; want refused, %q", subject, err, want)
+		}
+	}
+	if rec, err := r.Run(t.Context(), saga.Saga{Kind: "upgrade", Subject: "web", Steps: ok}); err != nil || rec.State != saga.Done {
+		t.Errorf("upgrade of web, which the restore does not cover: %s, %v", rec.State, err)
+	}
+
+	// A saga that covers the subject of an unfinished one is refused.
+	up, _ := r.Run(t.Context(), saga.Saga{Kind: "upgrade", Subject: "cache", Steps: stuck})
+	if _, err := r.Run(t.Context(), saga.Saga{Kind: "snapshot create", Subject: "other", Params: struct{}{}, Covers: []string{"cache"}, Steps: ok}); !errors.Is(err, saga.ErrUnfinished) ||
+		!strings.Contains(err.Error(), "homelab upgrade --resume "+up.ID) {
+		t.Errorf("a saga covering cache, whose upgrade is unfinished: %v; want refused naming %s", err, up.ID)
+	}
+	if _, err := r.Run(t.Context(), saga.Saga{Kind: "k", Subject: "s", Params: []int{1}, Covers: []string{"x"}, Steps: ok}); err == nil || !strings.Contains(err.Error(), "JSON object") {
+		t.Errorf("covers with params that are not an object: %v", err)
+	}
+
+	for _, id := range []string{wide.ID, up.ID} {
+		if _, err := r.Resolve(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec, err := r.Run(t.Context(), saga.Saga{Kind: "upgrade", Subject: "app", Steps: ok}); err != nil || rec.State != saga.Done {
+		t.Errorf("upgrade of app once the restore is finished: %s, %v", rec.State, err)
 	}
 }

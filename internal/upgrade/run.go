@@ -40,8 +40,9 @@ func snapshotKey(target string) string { return saga.SnapshotKey(target) }
 // the journalled record; a failed upgrade returns a *saga.Error whose
 // State says whether the service is back on plan.From (compensated),
 // unchanged (failed: the first restore point failed) or needs attention.
-// An unfinished upgrade of the same service refuses with
-// saga.ErrUnfinished; a plan with Preflight findings is refused with a
+// An unfinished upgrade of the same service, or an unfinished saga that
+// covers it (a lab snapshot create or restore, saga.Saga.Covers), refuses
+// with saga.ErrUnfinished naming it and its --resume; a plan with Preflight findings is refused with a
 // *PreflightError before a saga begins.
 func (u *Upgrader) Run(ctx context.Context, p Plan) (saga.Record, error) {
 	if len(p.Preflight) > 0 {
