@@ -144,6 +144,8 @@ type Backup struct {
 	// Heartbeat is pinged (HTTP GET) after every successful backup: a
 	// dead-man's switch such as healthchecks.io.
 	Heartbeat Heartbeat `yaml:"heartbeat"`
+	// PgBackRest is a pgbackrest target's stanza, cluster and repository.
+	PgBackRest *PgBackRest `yaml:"pgbackrest"`
 }
 
 // Heartbeat is a ping URL, given inline or by an environment variable.

@@ -18,7 +18,7 @@ var (
 	sha256Pattern     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 	subsetPattern     = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$`)
 
-	providers    = []string{ProviderPostgres, ProviderRestic}
+	providers    = []string{ProviderPgBackRest, ProviderPostgres, ProviderRestic}
 	runtimeKinds = []string{"compose", "exec", "systemd"}
 	healthKinds  = []string{ProbeCommand, ProbeContainer, ProbeHTTP, ProbePostgres, ProbeTCP}
 	sslModes     = []string{"allow", "disable", "prefer", "require", "verify-ca", "verify-full"}
@@ -34,7 +34,7 @@ func (d *decoder) validate(l *Lab) {
 	if l.Name != "" {
 		d.checkName("name", l.Name)
 	}
-	if len(l.Backups) > 0 && len(l.Repositories) == 0 {
+	if len(l.Backups) > 0 && len(l.Repositories) == 0 && !onlyPgBackRest(l) {
 		n := d.keys["repositories"]
 		if n == nil {
 			n = d.keys["backups"]
@@ -206,6 +206,8 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 		d.at(p+".provider", "unknown provider %q (known: %s)", b.Provider, strings.Join(providers, ", "))
 	}
 	switch {
+	case b.Provider == ProviderPgBackRest:
+		d.validatePgBackRest(p, b)
 	case b.Repository == "":
 		d.at(p+".repository", "required: the name of one of the repositories")
 	case len(l.Repositories) > 0 && l.Repositories[b.Repository] == nil:
@@ -371,9 +373,9 @@ func (d *decoder) checkChecks(p, provider string, checks []Check) {
 	for i, c := range checks {
 		pc := fmt.Sprintf("%s[%d]", p, i)
 		switch provider {
-		case ProviderPostgres:
+		case ProviderPostgres, ProviderPgBackRest:
 			if c.SQL == "" {
-				d.at(pc+".sql", "required for provider postgres: a query returning one true value")
+				d.at(pc+".sql", "required for provider %s: a query returning one true value", provider)
 			}
 			d.notAllowed(pc, provider, map[string]bool{"path": c.Path != "", "sha256": c.SHA256 != ""})
 		case ProviderRestic:
