@@ -55,6 +55,9 @@ type Manager struct {
 	// stopping any other service takes that lock for the time the service
 	// is down, and fails if an upgrade holds it.
 	Upgrading []string
+	// BackupType is the type a backup run asks for (pgbackrest: full,
+	// diff, incr; Target.Type); empty: the provider decides.
+	BackupType string
 }
 
 func (m *Manager) now() time.Time {
@@ -88,6 +91,9 @@ func (m *Manager) Target(ctx context.Context, name string) (Target, Provider, er
 	p, ok := m.Providers[spec.Provider]
 	if !ok {
 		return Target{}, nil, fmt.Errorf("target %s: provider %q is not available", name, spec.Provider)
+	}
+	if spec.Provider == lab.ProviderPgBackRest { // its repository is its own
+		return Target{Spec: spec, Type: m.BackupType}, p, nil
 	}
 	repo, err := m.Repo(ctx, spec.Repository)
 	if err != nil {

@@ -317,13 +317,13 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	}
 	defer dc.Close(context.WithoutCancel(ctx))
 	for _, chk := range t.Spec.Drill.Checks {
-		rep.Checks = append(rep.Checks, sqlCheck(ctx, dc, chk.SQL))
+		rep.Checks = append(rep.Checks, SQLCheck(ctx, dc, chk.SQL))
 	}
 	return rep, nil
 }
 
-// sqlCheck runs a query that must return one true boolean.
-func sqlCheck(ctx context.Context, c *pgx.Conn, sql string) backup.CheckResult {
+// SQLCheck runs a query that must return one true boolean.
+func SQLCheck(ctx context.Context, c *pgx.Conn, sql string) backup.CheckResult {
 	res := backup.CheckResult{Check: "sql " + sql}
 	var v any
 	if err := c.QueryRow(ctx, sql).Scan(&v); err != nil {
