@@ -107,7 +107,7 @@ func TestManager(t *testing.T) {
 			kinds = append(kinds, k)
 		}
 		slices.Sort(kinds)
-		if !slices.Equal(kinds, []string{lab.ProviderPostgres, lab.ProviderRestic}) {
+		if !slices.Equal(kinds, []string{lab.ProviderPgBackRest, lab.ProviderPostgres, lab.ProviderRestic}) {
 			t.Errorf("providers %v", kinds)
 		}
 		closeFn()

@@ -108,27 +108,41 @@ func (c *cluster) start(ctx context.Context, drill bool) error {
 	return c.awaitPromoted(ctx)
 }
 
-// awaitPromoted polls (every 100 ms) for the end of recovery: the
-// server removes recovery.signal when it promotes.
+// awaitPromoted polls (every 100 ms) pg_controldata for the end of
+// recovery: the cluster state "in production" once it has promoted. A
+// server that stops before (a recovery target not reached, a damaged
+// file) is an error with the end of its log.
 func (c *cluster) awaitPromoted(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	name := "pg_controldata"
+	if d := c.binDir(); d != "" {
+		name = filepath.Join(d, name)
+	}
 	for {
-		_, serr := os.Stat(filepath.Join(c.dir, "recovery.signal"))
-		if errors.Is(serr, os.ErrNotExist) {
-			if c.running() {
-				return nil
-			}
+		out, err := execx.Output(ctx, c.r.user.cmd(execx.Cmd{Name: name, Args: []string{"-D", c.dir}, Env: []string{"LC_ALL=C"}}))
+		if err == nil && clusterState(out) == "in production" && c.running() {
+			return nil
 		}
 		if !c.running() {
 			return fmt.Errorf("the restored cluster in %s stopped during recovery: %s", c.dir, c.logTail())
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for recovery in %s: %w", c.dir, ctx.Err())
+			return fmt.Errorf("wait for recovery in %s (pg_controldata: %s %v; log: %s): %w", c.dir, clusterState(out), err, c.logTail(), ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// clusterState is the "Database cluster state" line of pg_controldata.
+func clusterState(out []byte) string {
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "Database cluster state:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
 
 // running reports whether the server answers on its port.
@@ -226,16 +240,17 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 		return rep, fmt.Errorf("connect to the restored cluster: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rep.Checks = append(rep.Checks, recoveredTo(ctx, conn, snap.ID))
+	rep.Checks = append(rep.Checks, recoveredTo(ctx, conn, snap))
 	for _, chk := range t.Spec.Drill.Checks {
 		rep.Checks = append(rep.Checks, postgres.SQLCheck(ctx, conn, chk.SQL))
 	}
 	return rep, nil
 }
 
-// recoveredTo is the check that recovery ended promoted, with the time of
-// the last transaction replayed.
-func recoveredTo(ctx context.Context, conn *pgx.Conn, label string) backup.CheckResult {
+// recoveredTo is the check that recovery ended promoted, with the time
+// recovered to: the last transaction replayed, or, when the archive had
+// none after the backup, the backup's stop.
+func recoveredTo(ctx context.Context, conn *pgx.Conn, snap backup.Snapshot) backup.CheckResult {
 	res := backup.CheckResult{Check: "recovery"}
 	var inRecovery bool
 	var last *time.Time
@@ -247,10 +262,11 @@ func recoveredTo(ctx context.Context, conn *pgx.Conn, label string) backup.Check
 		res.Detail = "still in recovery"
 		return res
 	}
-	res.OK, res.Detail = true, "restored "+label+", promoted"
-	if last != nil {
-		res.Detail += ", recovered to " + last.UTC().Format(time.RFC3339)
+	to := stopOf(snap)
+	if last != nil && last.After(to) {
+		to = *last
 	}
+	res.OK, res.Detail = true, "restored "+snap.ID+", promoted, recovered to "+to.UTC().Format(time.RFC3339)
 	return res
 }
 

@@ -58,7 +58,7 @@ func renderConfig(stateDir string, b *lab.Backup, encrypted bool) string {
 		s.WriteString("repo1-cipher-type=aes-256-cbc\n")
 	}
 	fmt.Fprintf(&s, "process-max=%d\nstart-fast=y\narchive-timeout=60\n", g.ProcessMax)
-	fmt.Fprintf(&s, "lock-path=%s\nlog-path=%s\nlog-level-file=off\nlog-level-console=warn\nlog-level-stderr=off\nspool-path=%s\n",
+	fmt.Fprintf(&s, "lock-path=%s\nlog-path=%s\nlog-level-file=off\nlog-level-console=off\nlog-level-stderr=warn\nspool-path=%s\n",
 		filepath.Join(dir, "lock"), filepath.Join(dir, "log"), filepath.Join(dir, "spool"))
 	fmt.Fprintf(&s, "\n[%s]\npg1-path=%s\npg1-port=%d\npg1-socket-path=%s\npg1-user=%s\n",
 		g.Stanza, g.Cluster.DataDir, g.Cluster.Port, g.Cluster.SocketDir, g.Cluster.User)

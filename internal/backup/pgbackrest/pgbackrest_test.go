@@ -39,7 +39,7 @@ func newEnv(t *testing.T, archive string, setup bool) *env {
 	}
 	pg := testenv.PostgresArchiving(t, archive)
 	spec.PgBackRest.Cluster = lab.PgBackRestCluster{DataDir: filepath.Join(pg.Dir, "data"), Port: pg.Port,
-		SocketDir: pg.Dir, OSUser: "postgres", User: pg.User, BinDir: pg.BinDir}
+		SocketDir: pg.Dir, OSUser: "postgres", User: pg.User}
 	if os.Geteuid() != 0 {
 		spec.PgBackRest.Cluster.OSUser = "root" // run as ourselves
 	}
@@ -169,7 +169,8 @@ func TestPITR(t *testing.T) {
 // damaged it fails, and the instance is gone too.
 func TestDrill(t *testing.T) {
 	e := newEnv(t, "", true)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // a hang's limit
+	defer cancel()
 	pgbench(t, e.pg, "-i", "-s", "1", "-q")
 	e.t.Spec.Drill.Checks = []lab.Check{{SQL: "select count(*) = 100000 from pgbench_accounts"}}
 	snap := e.backup(t, TypeFull)
