@@ -651,7 +651,14 @@ func checkDestination(spec *lab.Backup, dest Destination) ([]string, error) {
 			return nil, fmt.Errorf("target %s: an in-place restore goes back to the target's source: --to and --database are not for it", name)
 		}
 	}
+	if spec.Provider != lab.ProviderPgBackRest && (dest.Recovery != (Recovery{}) || dest.Port != 0) {
+		return nil, fmt.Errorf("target %s: --time, --lsn, --xid, --name and --port are for pgbackrest targets", name)
+	}
 	switch spec.Provider {
+	case lab.ProviderPgBackRest:
+		if dest.InPlace || dest.Database != "" || dest.Replace || dest.Path == "" {
+			return nil, fmt.Errorf("target %s is a PostgreSQL cluster: restore it into a new data directory with --to DIR (--in-place, --database and --replace are not for it)", name)
+		}
 	case lab.ProviderPostgres:
 		if dest.InPlace {
 			if spec.Source.Database == "" {
@@ -955,27 +962,34 @@ func (m *Manager) Check(ctx context.Context, repoName, readDataSubset string) Ch
 		rep.Err = err
 		return rep
 	}
+	rep.Run, rep.Err = m.recordCheck(ctx, run, func(ctx context.Context) (err error) {
+		rep.Summary, err = c.Check(ctx, readDataSubset)
+		return err
+	})
+	return rep
+}
+
+// recordCheck runs check as run under the repository's check lock and
+// records it (a failure also as a check_failed event).
+func (m *Manager) recordCheck(ctx context.Context, run catalog.Run, check func(context.Context) error) (catalog.Run, error) {
 	// The lock marks the run as alive for Reconcile (restic's own
 	// exclusive lock already keeps two checks of a repository apart).
-	release, err := m.lockTarget(ctx, CheckLockName(repoName))
+	release, err := m.lockTarget(ctx, CheckLockName(run.Repository))
 	if err != nil {
-		rep.Err = err
-		return rep
+		return run, err
 	}
 	defer release()
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
-		rep.Err = fmt.Errorf("record run: %w", err)
-		return rep
+		return run, fmt.Errorf("record run: %w", err)
 	}
-	rep.Summary, err = c.Check(ctx, readDataSubset)
+	err = check(ctx)
 	run.End, run.Result = m.now().UTC(), resultOf(ctx, err)
 	if err != nil {
 		run.Error = err.Error()
-		m.event(ctx, "error", repoName, "check_failed", err.Error())
+		m.event(ctx, "error", run.Repository, "check_failed", err.Error())
 	}
 	if rerr := m.record(ctx, run); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("record run: %w", rerr))
 	}
-	rep.Run, rep.Err = run, err
-	return rep
+	return run, err
 }

@@ -58,17 +58,46 @@ func (p *Provider) Setup(ctx context.Context, t backup.Target) error {
 	return nil
 }
 
-// Verify runs `pgbackrest verify` on the target's repository: every
-// backup file and archived WAL segment is read and its checksum compared.
-func (p *Provider) Verify(ctx context.Context, t backup.Target) error {
+// VerifyRepository runs `pgbackrest verify` on the target's repository:
+// every backup file and archived WAL segment is read and its checksum
+// compared. pgBackRest 2.45 exits 0 when it finds damage and says
+// "status: error" in its text output; that is an error here, naming the
+// invalid backups and archives.
+func (p *Provider) VerifyRepository(ctx context.Context, t backup.Target) error {
 	r, err := p.runner(t.Spec)
 	if err != nil {
 		return err
 	}
-	if err := r.run(ctx, "verify"); err != nil {
+	out, err := r.output(ctx, "verify", "--output=text")
+	if err != nil {
 		return fmt.Errorf("target %s: verify: %w", t.Name(), err)
 	}
+	if bad := verifyProblems(string(out)); bad != "" {
+		return fmt.Errorf("target %s: pgbackrest verify found damage: %s", t.Name(), bad)
+	}
 	return nil
+}
+
+// verifyProblems summarises the invalid parts of verify's text output
+// ("" when its status is ok).
+func verifyProblems(out string) string {
+	if !strings.Contains(out, "status: error") {
+		return ""
+	}
+	var bad []string
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if (strings.HasPrefix(l, "backup:") && strings.Contains(l, "status: invalid")) || strings.HasPrefix(l, "archiveId:") {
+			if i+1 < len(lines) && !strings.Contains(lines[i+1], "missing: 0, checksum invalid: 0, size invalid: 0, other: 0") {
+				bad = append(bad, strings.SplitN(l, ",", 2)[0]+" ("+strings.TrimSpace(lines[i+1])+")")
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return "status: error"
+	}
+	return strings.Join(bad, "; ")
 }
 
 // Backup runs `pgbackrest backup` of type t.Type, or the due type
