@@ -103,7 +103,7 @@ func (c *cluster) start(ctx context.Context, drill bool) error {
 		return err
 	}
 	if err := c.pgctl(ctx, "-w", "-t", "86400", "-l", c.logPath(), "-o", "-c config_file="+filepath.Join(c.dir, "postgresql.conf"), "start"); err != nil {
-		return fmt.Errorf("start the restored cluster in %s: %w", c.dir, err)
+		return fmt.Errorf("start the restored cluster in %s: %w (server log: %s)", c.dir, err, c.logTail())
 	}
 	return c.awaitPromoted(ctx)
 }

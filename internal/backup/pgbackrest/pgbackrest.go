@@ -355,7 +355,11 @@ func (r *runner) newDataDir(dir string) (made bool, err error) {
 // set's stop cannot be reached from it: pgBackRest then picks the newest
 // set that stopped before it.
 func (r *runner) restore(ctx context.Context, snap backup.Snapshot, dir string, rec backup.Recovery) error {
-	args := []string{"--pg1-path=" + dir, "--archive-mode=off"}
+	// The restored server fetches WAL with archive-get: with the cipher
+	// pass from conf.d, like archive_command (its environment has none).
+	get := fmt.Sprintf(`pgbackrest --config=%s --config-include-path=%s --stanza=%s --pg1-path=%s archive-get %%f "%%p"`,
+		ConfigPath(r.stateDir, r.b.Name), includeDir(r.stateDir, r.b.Name), r.b.PgBackRest.Stanza, dir)
+	args := []string{"--pg1-path=" + dir, "--archive-mode=off", "--recovery-option=restore_command=" + get}
 	setArg := "--set=" + snap.ID
 	switch {
 	case rec.Time != "":
