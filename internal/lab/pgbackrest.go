@@ -11,6 +11,10 @@ import (
 // restic repository: such a target names no `repository`.
 const ProviderPgBackRest = "pgbackrest"
 
+// DrillThrowaway is drill.instance for a postgres target drilled in a
+// throwaway cluster of its own.
+const DrillThrowaway = "throwaway"
+
 // PgBackRest is a pgbackrest target's settings:
 //
 //	pgbackrest:

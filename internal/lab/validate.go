@@ -246,6 +246,13 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 		d.validatePostgresSource(p+".source", b.Source)
 	}
 	d.checkChecks(p+".drill.checks", b.Provider, b.Drill.Checks)
+	switch {
+	case b.Drill.Instance == "":
+	case b.Drill.Instance != DrillThrowaway:
+		d.at(p+".drill.instance", "unknown instance %q (known: %s)", b.Drill.Instance, DrillThrowaway)
+	case b.Provider != ProviderPostgres:
+		d.at(p+".drill.instance", "for provider postgres only (a %s drill has its own place)", b.Provider)
+	}
 }
 
 func (d *decoder) checkSchedule(path, spec string) {

@@ -210,7 +210,7 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 		return rep, err
 	}
 	rep.Leftovers = r.removeDeadDrills(ctx)
-	port, err := freePort()
+	port, err := postgres.FreePort()
 	if err != nil {
 		return rep, err
 	}
@@ -282,13 +282,4 @@ func (r *runner) removeDeadDrills(ctx context.Context) []string {
 		}
 	}
 	return left
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

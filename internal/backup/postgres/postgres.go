@@ -132,7 +132,7 @@ var identRE = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // restore streams the dump of snap (restic dump) into pg_restore, which
 // restores into database db (which must exist). No temporary file.
-func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap backup.Snapshot, db string, noCache bool) error {
+func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap backup.Snapshot, db string, noCache bool, extra ...string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -150,7 +150,7 @@ func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap ba
 	}()
 	err := execx.Run(ctx, execx.Cmd{
 		Name:    "pg_restore",
-		Args:    append([]string{"--exit-on-error"}, c.args(db)...),
+		Args:    append(append([]string{"--exit-on-error"}, extra...), c.args(db)...),
 		Env:     c.env(),
 		Secrets: c.secrets(),
 		Stdin:   pr,
@@ -279,6 +279,9 @@ func (p *Provider) stamp() string {
 // runs the target's SQL checks (each must return true) and drops the
 // database, also when the restore or a check fails.
 func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (rep backup.DrillReport, err error) {
+	if t.Spec.Drill.Instance == lab.DrillThrowaway {
+		return p.drillThrowaway(ctx, t, snap, runID)
+	}
 	c, err := connOf(t.Spec.Source)
 	if err != nil {
 		return rep, err
