@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"io"
 
 	"homelab/internal/status"
@@ -36,6 +37,9 @@ func size(n int64) string {
 }
 
 func short(id string) string {
+	if strings.Trim(id, "0123456789abcdef") != "" {
+		return id // not a restic ID: a pgbackrest label is shown whole
+	}
 	if len(id) > 8 {
 		return id[:8]
 	}
