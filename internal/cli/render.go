@@ -3,8 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"io"
+	"strings"
 
 	"homelab/internal/status"
 )

@@ -311,18 +311,23 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	}
 	rep.RTO = time.Since(start)
 	rep.Checks = append(rep.Checks, backup.CheckResult{Check: "pg_restore", OK: true, Detail: "restored into " + db})
-	if len(t.Spec.Drill.Checks) == 0 {
-		return rep, nil
+	return rep, runChecks(ctx, c, db, t.Spec.Drill.Checks, &rep)
+}
+
+// runChecks runs the drill's SQL checks in db, adding their results to rep.
+func runChecks(ctx context.Context, c conn, db string, checks []lab.Check, rep *backup.DrillReport) error {
+	if len(checks) == 0 {
+		return nil
 	}
 	dc, err := c.connect(ctx, db)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer dc.Close(context.WithoutCancel(ctx))
-	for _, chk := range t.Spec.Drill.Checks {
+	for _, chk := range checks {
 		rep.Checks = append(rep.Checks, SQLCheck(ctx, dc, chk.SQL))
 	}
-	return rep, nil
+	return nil
 }
 
 // SQLCheck runs a query that must return one true boolean.

@@ -131,15 +131,7 @@ func (p *Provider) drillThrowaway(ctx context.Context, t backup.Target, snap bac
 	rep.RTO = time.Since(start)
 	rep.Checks = append(rep.Checks, backup.CheckResult{Check: "pg_restore", OK: true,
 		Detail: fmt.Sprintf("restored into a throwaway PostgreSQL %d cluster on 127.0.0.1:%d", num/10000, w.port)})
-	dc, err := c.connect(ctx, db)
-	if err != nil {
-		return rep, err
-	}
-	defer dc.Close(context.WithoutCancel(ctx))
-	for _, chk := range t.Spec.Drill.Checks {
-		rep.Checks = append(rep.Checks, SQLCheck(ctx, dc, chk.SQL))
-	}
-	return rep, nil
+	return rep, runChecks(ctx, c, db, t.Spec.Drill.Checks, &rep)
 }
 
 // removeDead stops and removes the clusters killed drills of the target
