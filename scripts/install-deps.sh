@@ -4,6 +4,7 @@
 #   postgresql        server and client (postgresql-NN pulls in
 #                     postgresql-client-NN): pg_dump, pg_restore, psql,
 #                     pgbench, and initdb / pg_ctl in /usr/lib/postgresql/*/bin
+#   pgbackrest        (bookworm: 2.45) the pgbackrest provider and its tests
 #   lz4, xz-utils     to read apt's compressed package index (sample data)
 #   ca-certificates   for TLS to repositories and the Go module proxy
 #   curl              the quickstart and benchmarks talk to homelab serve
@@ -29,7 +30,7 @@
 # is not installed here; it is needed to build homelab and restic.
 set -euo pipefail
 
-readonly PACKAGES=(postgresql lz4 xz-utils ca-certificates curl chromium haproxy debootstrap prometheus-alertmanager prometheus)
+readonly PACKAGES=(postgresql pgbackrest lz4 xz-utils ca-certificates curl chromium haproxy debootstrap prometheus-alertmanager prometheus)
 
 log() { printf '%s\n' "install-deps: $*" >&2; }
 die() { log "error: $*"; exit 1; }

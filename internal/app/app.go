@@ -12,6 +12,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/backup/files"
+	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/backup/postgres"
 	"homelab/internal/backup/s3mirror"
 	"homelab/internal/catalog"
@@ -161,7 +162,7 @@ func (a *App) openExisting(ctx context.Context) (*catalog.SQLite, error) {
 const lockWait = 30 * time.Minute
 
 // NewManager returns the backup manager of the lab over store, with every
-// provider (restic files, postgres) and restic clients from Repo. With
+// provider (restic files, postgres, pgbackrest) and restic clients from Repo. With
 // wait, busy targets are waited for and restic waits up to 30 minutes for
 // a repository lock; without, both fail at once.
 func (a *App) NewManager(store catalog.Store, wait bool) *backup.Manager {
@@ -173,9 +174,10 @@ func (a *App) NewManager(store catalog.Store, wait bool) *backup.Manager {
 		Lab:     a.Lab,
 		Catalog: store,
 		Providers: map[string]backup.Provider{
-			lab.ProviderRestic:   &files.Provider{},
-			lab.ProviderPostgres: &postgres.Provider{},
-			lab.ProviderS3Mirror: &s3mirror.Provider{},
+			lab.ProviderRestic:     &files.Provider{},
+			lab.ProviderPostgres:   &postgres.Provider{},
+			lab.ProviderS3Mirror:   &s3mirror.Provider{},
+			lab.ProviderPgBackRest: &pgbackrest.Provider{StateDir: a.Lab.StateDir, Now: a.now},
 		},
 		Repo: func(ctx context.Context, name string) (*restic.Client, error) { return a.Repo(ctx, name, retry) },
 		Wait: wait,

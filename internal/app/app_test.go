@@ -160,7 +160,7 @@ func TestManager(t *testing.T) {
 			kinds = append(kinds, k)
 		}
 		slices.Sort(kinds)
-		if !slices.Equal(kinds, []string{lab.ProviderPostgres, lab.ProviderRestic, lab.ProviderS3Mirror}) {
+		if !slices.Equal(kinds, []string{lab.ProviderPgBackRest, lab.ProviderPostgres, lab.ProviderRestic, lab.ProviderS3Mirror}) {
 			t.Errorf("providers %v", kinds)
 		}
 		closeFn()

@@ -56,6 +56,9 @@ type Manager struct {
 	// stopping any other service takes that lock for the time the service
 	// is down, and fails if an upgrade holds it.
 	Upgrading []string
+	// BackupType is the type a backup run asks for (pgbackrest: full,
+	// diff, incr; Target.Type); empty: the provider decides.
+	BackupType string
 }
 
 func (m *Manager) now() time.Time {
@@ -89,6 +92,9 @@ func (m *Manager) Target(ctx context.Context, name string) (Target, Provider, er
 	p, ok := m.Providers[spec.Provider]
 	if !ok {
 		return Target{}, nil, fmt.Errorf("target %s: provider %q is not available", name, spec.Provider)
+	}
+	if spec.Provider == lab.ProviderPgBackRest { // its repository is its own
+		return Target{Spec: spec, Type: m.BackupType}, p, nil
 	}
 	if spec.Repository == "" { // s3-mirror: its snapshots are in its destination
 		return Target{Spec: spec}, p, nil
@@ -673,6 +679,9 @@ func checkDestination(spec *lab.Backup, dest Destination) ([]string, error) {
 	if spec.Provider != lab.ProviderS3Mirror && (dest.Bucket != "" || dest.Delete) {
 		return nil, fmt.Errorf("target %s: --to-bucket and --delete are for s3-mirror targets", name)
 	}
+	if spec.Provider != lab.ProviderPgBackRest && (dest.Recovery != (Recovery{}) || dest.Port != 0) {
+		return nil, fmt.Errorf("target %s: --time, --lsn, --xid, --name and --port are for pgbackrest targets", name)
+	}
 	switch spec.Provider {
 	case lab.ProviderS3Mirror:
 		if dest.Path != "" || dest.Database != "" || dest.Replace {
@@ -685,6 +694,10 @@ func checkDestination(spec *lab.Backup, dest Destination) ([]string, error) {
 		}
 		if dest.Bucket == "" {
 			return nil, fmt.Errorf("target %s is a bucket: restore needs --to-bucket BUCKET", name)
+		}
+	case lab.ProviderPgBackRest:
+		if dest.InPlace || dest.Database != "" || dest.Replace || dest.Path == "" {
+			return nil, fmt.Errorf("target %s is a PostgreSQL cluster: restore it into a new data directory with --to DIR (--in-place, --database and --replace are not for it)", name)
 		}
 	case lab.ProviderPostgres:
 		if dest.InPlace {
@@ -989,27 +1002,34 @@ func (m *Manager) Check(ctx context.Context, repoName, readDataSubset string) Ch
 		rep.Err = err
 		return rep
 	}
+	rep.Run, rep.Err = m.recordCheck(ctx, run, func(ctx context.Context) (err error) {
+		rep.Summary, err = c.Check(ctx, readDataSubset)
+		return err
+	})
+	return rep
+}
+
+// recordCheck runs check as run under the repository's check lock and
+// records it (a failure also as a check_failed event).
+func (m *Manager) recordCheck(ctx context.Context, run catalog.Run, check func(context.Context) error) (catalog.Run, error) {
 	// The lock marks the run as alive for Reconcile (restic's own
 	// exclusive lock already keeps two checks of a repository apart).
-	release, err := m.lockTarget(ctx, CheckLockName(repoName))
+	release, err := m.lockTarget(ctx, CheckLockName(run.Repository))
 	if err != nil {
-		rep.Err = err
-		return rep
+		return run, err
 	}
 	defer release()
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {
-		rep.Err = fmt.Errorf("record run: %w", err)
-		return rep
+		return run, fmt.Errorf("record run: %w", err)
 	}
-	rep.Summary, err = c.Check(ctx, readDataSubset)
+	err = check(ctx)
 	run.End, run.Result = m.now().UTC(), resultOf(ctx, err)
 	if err != nil {
 		run.Error = err.Error()
-		m.event(ctx, "error", repoName, "check_failed", err.Error())
+		m.event(ctx, "error", run.Repository, "check_failed", err.Error())
 	}
 	if rerr := m.record(ctx, run); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("record run: %w", rerr))
 	}
-	rep.Run, rep.Err = run, err
-	return rep
+	return run, err
 }

@@ -24,7 +24,10 @@ const (
 // snapshots in restic: s3-mirror).
 type Target struct {
 	Spec *lab.Backup
-	Repo *restic.Client
+	Repo *restic.Client // nil for a pgbackrest target (its repository is its own)
+	// Type is the backup type asked for (pgbackrest: full, diff, incr);
+	// empty: the provider decides (pgbackrest: the due type).
+	Type string
 }
 
 // Name is the target's name in the lab file.
@@ -88,10 +91,27 @@ type Destination struct {
 	// into a staging directory beside it and verified, then all are swapped
 	// in, so the result is the snapshot exactly (see files.Provider.Restore).
 	InPlace bool `json:"in_place,omitempty"`
+	// Recovery is a point-in-time recovery target (pgbackrest); zero:
+	// recover to the end of the archived WAL.
+	Recovery Recovery `json:"recovery,omitzero"`
+	// Port, with Path, starts the restored cluster there (pgbackrest),
+	// promoted and listening on 127.0.0.1; 0 leaves it stopped.
+	Port int `json:"port,omitempty"`
 	// NoVerify skips restic restore --verify (reading every restored file
 	// back) for a files restore into Path; in-place restores and drills
 	// always verify.
 	NoVerify bool `json:"no_verify,omitempty"`
+}
+
+// Recovery is where a point-in-time recovery stops; at most one field is
+// set. Time is PostgreSQL's timestamptz text ("2026-12-06 10:41:00+00"),
+// LSN "0/3000060", XID a transaction ID, Name a restore point made with
+// pg_create_restore_point.
+type Recovery struct {
+	Time string `json:"time,omitempty"`
+	LSN  string `json:"lsn,omitempty"`
+	XID  string `json:"xid,omitempty"`
+	Name string `json:"name,omitempty"`
 }
 
 // CheckResult is the outcome of one drill check.

@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"homelab/internal/backup"
+	"homelab/internal/lab"
 )
 
 // NewCmdBackup returns `homelab backup`.
 func NewCmdBackup(f *Factory) *cobra.Command {
 	cmd := group(&cobra.Command{Use: "backup", Short: "Back up, list, restore, drill, prune and check"})
 	cmd.AddCommand(NewCmdBackupRun(f, nil), NewCmdBackupList(f, nil), NewCmdBackupRestore(f, nil),
-		NewCmdBackupVerify(f, nil), NewCmdBackupPrune(f, nil), NewCmdBackupCheck(f, nil))
+		NewCmdBackupVerify(f, nil), NewCmdBackupPrune(f, nil), NewCmdBackupCheck(f, nil), NewCmdBackupSetup(f, nil))
 	return cmd
 }
 
@@ -66,4 +69,15 @@ func (t *tally) err(what string, ctx context.Context) error {
 		return &silentError{err: fmt.Errorf("%s done with warnings: %v", what, t.warned), code: ExitWarnings}
 	}
 	return nil
+}
+
+// pgbackrestTargets names the pgbackrest targets, sorted.
+func pgbackrestTargets(backups map[string]*lab.Backup) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(backups)) {
+		if backups[name].Provider == lab.ProviderPgBackRest {
+			out = append(out, name)
+		}
+	}
+	return out
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
+
 	"homelab/internal/status"
 
 	"github.com/spf13/cobra"
@@ -15,15 +17,18 @@ type BackupCheckOptions struct {
 	Repositories   []string
 	ReadDataSubset string
 	JSON           bool
+	// Targets are pgbackrest targets whose own repository is checked
+	// (pgbackrest verify).
+	Targets []string
 }
 
 // NewCmdBackupCheck returns `homelab backup check`.
 func NewCmdBackupCheck(f *Factory, runF func(*BackupCheckOptions) error) *cobra.Command {
 	opts := &BackupCheckOptions{IO: f.IO, F: f}
 	cmd := &cobra.Command{
-		Use:   "check [repository...]",
+		Use:   "check [repository|pgbackrest-target...]",
 		Short: "Check repository integrity (restic check --read-data-subset)",
-		Long:  "Check the integrity of the named repositories (default: all): restic check, reading --read-data-subset of the pack data.\n\n" + exitCodesHelp,
+		Long:  "Check the integrity of the named repositories (default: all): restic check, reading --read-data-subset of the pack data; and the repositories of pgbackrest targets (named, or all by default): pgbackrest verify reads every backup file and archived WAL segment and compares its checksum.\n\n" + exitCodesHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JSON = f.JSON
 			l, err := f.Lab()
@@ -33,10 +38,15 @@ func NewCmdBackupCheck(f *Factory, runF func(*BackupCheckOptions) error) *cobra.
 			opts.Repositories = args
 			if len(args) == 0 {
 				opts.Repositories = repoNames(l)
+				opts.Targets = pgbackrestTargets(l.Backups)
 			}
-			for _, r := range opts.Repositories {
-				if _, ok := l.Repositories[r]; !ok {
-					return usageErr(fmt.Sprintf("unknown repository %q (known: %v)", r, repoNames(l)))
+			pgbr := pgbackrestTargets(l.Backups)
+			for _, r := range args {
+				if slices.Contains(pgbr, r) {
+					opts.Targets = append(opts.Targets, r)
+					opts.Repositories = slices.DeleteFunc(opts.Repositories, func(s string) bool { return s == r })
+				} else if _, ok := l.Repositories[r]; !ok {
+					return usageErr(fmt.Sprintf("unknown repository %q (known: %v; pgbackrest targets: %v)", r, repoNames(l), pgbr))
 				}
 			}
 			if runF != nil {
@@ -68,6 +78,19 @@ func runBackupCheck(ctx context.Context, opts *BackupCheckOptions) error {
 			continue
 		}
 		fmt.Fprintf(opts.IO.Out, "%s repository %s: no errors (read %s of the data) in %s\n", mark(opts.IO.StdoutTTY, true), r, opts.ReadDataSubset, status.Seconds(rep.Run.End.Sub(rep.Run.Start)))
+	}
+	for _, name := range opts.Targets {
+		rep := m.CheckTarget(ctx, name)
+		t.add(rep.Repository, rep.Err)
+		if opts.JSON {
+			writeJSON(opts.IO.Out, "check", map[string]any{"repository": rep.Repository, "run": rep.Run, "error": errString(rep.Err)})
+			continue
+		}
+		if rep.Err != nil {
+			fmt.Fprintf(opts.IO.Out, "%s %s: pgbackrest verify failed: %v\n", mark(opts.IO.StdoutTTY, false), rep.Repository, rep.Err)
+			continue
+		}
+		fmt.Fprintf(opts.IO.Out, "%s %s: pgbackrest verify: no errors in %s\n", mark(opts.IO.StdoutTTY, true), rep.Repository, status.Seconds(rep.Run.End.Sub(rep.Run.Start)))
 	}
 	return t.err("check", ctx)
 }

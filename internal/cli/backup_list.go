@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"homelab/internal/status"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"homelab/internal/backup"
+	"homelab/internal/backup/pgbackrest"
+	"homelab/internal/lab"
+	"homelab/internal/status"
 )
 
 // BackupListOptions are the options of homelab backup list.
@@ -51,7 +55,16 @@ func runBackupList(ctx context.Context, opts *BackupListOptions) error {
 		fmt.Fprintln(tw, "TARGET\tSNAPSHOT\tTIME\tFILES\tSIZE\tDRILL")
 	}
 	var failed error
+	var windows []string
 	for _, name := range opts.Targets {
+		if w, ok, err := recoverableWindow(ctx, m, name); err != nil {
+			failed = errors.Join(failed, err)
+		} else if ok && opts.JSON {
+			writeJSON(opts.IO.Out, "window", map[string]any{"target": name, "window": w})
+		} else if ok && w.Backups > 0 {
+			windows = append(windows, fmt.Sprintf("%s: recoverable window: from %s (oldest backup's start) to WAL segment %s (newest archived)",
+				name, w.From.Local().Format("2006-01-02 15:04:05"), w.WALTo))
+		}
 		rows, err := m.List(ctx, name)
 		if err != nil {
 			failed = errors.Join(failed, err)
@@ -70,5 +83,26 @@ func runBackupList(ctx context.Context, opts *BackupListOptions) error {
 		}
 	}
 	tw.Flush()
+	for _, w := range windows {
+		fmt.Fprintln(opts.IO.Out, w)
+	}
 	return failed
+}
+
+// recoverableWindow is the window of a pgbackrest target (ok false for
+// other targets).
+func recoverableWindow(ctx context.Context, m *backup.Manager, name string) (pgbackrest.Window, bool, error) {
+	if b, err := m.Lab.Backup(name); err != nil || b.Provider != lab.ProviderPgBackRest {
+		return pgbackrest.Window{}, false, nil
+	}
+	t, p, err := m.Target(ctx, name)
+	if err != nil {
+		return pgbackrest.Window{}, false, err
+	}
+	pp, ok := p.(*pgbackrest.Provider)
+	if !ok {
+		return pgbackrest.Window{}, false, nil
+	}
+	w, err := pp.Window(ctx, t)
+	return w, err == nil, err
 }

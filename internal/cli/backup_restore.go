@@ -58,6 +58,12 @@ MD5. B may be the source bucket itself (as --in-place does): that asks for
 confirmation. Objects of B that are not in the snapshot are left alone
 unless --delete is given (as restic restore --delete).
 
+A pgbackrest target restores into a new data directory --to DIR, to the end
+of the archived WAL or to a point in time (--time, --lsn, --xid or --name;
+latest with --time takes the newest backup that ended before it), and with
+--port starts it there on 127.0.0.1, promoted, for you to look at (stop it
+with pg_ctl -D DIR stop). Its archive_mode is off.
+
 Asks for confirmation on a terminal (needs --yes otherwise) when the restore
 replaces or merges into something that exists: --in-place, --replace, or a
 --to directory that is not empty. A restore into a new or empty directory,
@@ -79,6 +85,12 @@ or into a new database, overwrites nothing and just runs.
 			if opts.Dest.Delete && opts.Dest.Bucket == "" && !opts.Dest.InPlace {
 				return usageErr("--delete is for a bucket restore (--to-bucket or --in-place of an s3-mirror target)")
 			}
+			r := opts.Dest.Recovery
+			if n := countSet(r.Time, r.LSN, r.XID, r.Name); n > 1 {
+				return usageErr("--time, --lsn, --xid and --name exclude each other")
+			} else if (n > 0 || opts.Dest.Port != 0) && opts.Dest.Path == "" {
+				return usageErr("--time, --lsn, --xid, --name and --port are for a pgbackrest restore --to DIR")
+			}
 			if opts.Dest.NoVerify && opts.Dest.Path == "" {
 				return usageErr("--no-verify is for a files restore --to PATH (in-place restores always verify)")
 			}
@@ -96,6 +108,11 @@ or into a new database, overwrites nothing and just runs.
 	cmd.Flags().BoolVar(&opts.Dest.Replace, "replace", false, "replace an existing database (after a successful restore)")
 	cmd.Flags().BoolVar(&opts.Dest.InPlace, "in-place", false, "restore the target's data where it was backed up from, replacing it (after a successful restore)")
 	cmd.Flags().BoolVar(&opts.Dest.NoVerify, "no-verify", false, "files: do not read the restored files back to verify them (restic restore --verify)")
+	cmd.Flags().StringVar(&opts.Dest.Recovery.Time, "time", "", `pgbackrest: recover to this time ("2026-12-06 10:41:00+00")`)
+	cmd.Flags().StringVar(&opts.Dest.Recovery.LSN, "lsn", "", "pgbackrest: recover to this WAL location (0/3000060)")
+	cmd.Flags().StringVar(&opts.Dest.Recovery.XID, "xid", "", "pgbackrest: recover to this transaction ID")
+	cmd.Flags().StringVar(&opts.Dest.Recovery.Name, "name", "", "pgbackrest: recover to this restore point (pg_create_restore_point)")
+	cmd.Flags().IntVar(&opts.Dest.Port, "port", 0, "pgbackrest: start the restored cluster on 127.0.0.1:PORT, promoted")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy target")
@@ -144,6 +161,12 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 		if plan.Dest.Replace {
 			where += " (replacing it if it exists)"
 		}
+	}
+	if r := plan.Dest.Recovery; r != (backup.Recovery{}) {
+		where += " to " + strings.TrimSpace(strings.Join([]string{r.Time, r.LSN, r.XID, r.Name}, " "))
+	}
+	if plan.Dest.Port != 0 {
+		where += fmt.Sprintf(", started on 127.0.0.1:%d", plan.Dest.Port)
 	}
 	desc := fmt.Sprintf("restore %s snapshot %s (%s, %s) into %s", target, short(plan.Snapshot.ID), plan.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), size(plan.Snapshot.Bytes), where)
 	if opts.JSON {

@@ -9,6 +9,7 @@ import (
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 	"homelab/internal/status"
 )
 
@@ -20,6 +21,8 @@ type BackupRunOptions struct {
 	All     bool
 	Wait    bool
 	JSON    bool
+	// Type is a pgbackrest backup type (full, diff, incr); empty: due.
+	Type string
 }
 
 // NewCmdBackupRun returns `homelab backup run`.
@@ -44,6 +47,7 @@ func NewCmdBackupRun(f *Factory, runF func(*BackupRunOptions) error) *cobra.Comm
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "every target of the lab")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy target or locked repository instead of failing")
+	cmd.Flags().StringVar(&opts.Type, "type", "", "pgbackrest targets: full, diff or incr (default: the type due by the target's schedules)")
 	return cmd
 }
 
@@ -53,6 +57,17 @@ func runBackupRun(ctx context.Context, opts *BackupRunOptions) error {
 		return err
 	}
 	defer closeFn()
+	if opts.Type != "" {
+		if opts.Type != "full" && opts.Type != "diff" && opts.Type != "incr" {
+			return usageErr(fmt.Sprintf("--type %q: full, diff or incr", opts.Type))
+		}
+		for _, name := range opts.Targets {
+			if b, err := m.Lab.Backup(name); err == nil && b.Provider != lab.ProviderPgBackRest {
+				return usageErr(fmt.Sprintf("--type is for pgbackrest targets; %s is a %s target", name, b.Provider))
+			}
+		}
+	}
+	m.BackupType = opts.Type
 	pr := newProgress(opts.IO.ErrOut, opts.IO.StderrTTY)
 	m.Progress = pr.Update
 	var t tally

@@ -171,6 +171,8 @@ type Backup struct {
 	// Heartbeat is pinged (HTTP GET) after every successful backup: a
 	// dead-man's switch such as healthchecks.io.
 	Heartbeat Heartbeat `yaml:"heartbeat"`
+	// PgBackRest is a pgbackrest target's stanza, cluster and repository.
+	PgBackRest *PgBackRest `yaml:"pgbackrest"`
 }
 
 // Heartbeat is a ping URL, given inline or by an environment variable.
@@ -220,6 +222,12 @@ func (r Retention) Empty() bool {
 type Drill struct {
 	Schedule string  `yaml:"schedule"`
 	Checks   []Check `yaml:"checks"`
+	// Instance is where a postgres target's drill restores: "" (a
+	// throwaway database on the source's server) or DrillThrowaway (a
+	// throwaway cluster of the source's major version, initdb'd on a free
+	// loopback port and removed afterwards; the live server is not touched
+	// and the source role needs no CREATEDB).
+	Instance string `yaml:"instance"`
 	// Timeout bounds the whole drill. Default 1h.
 	Timeout time.Duration `yaml:"timeout"`
 	// Jitter delays each scheduled drill by up to this much. Default 0.

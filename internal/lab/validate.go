@@ -18,7 +18,7 @@ var (
 	sha256Pattern     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 	subsetPattern     = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$`)
 
-	providers    = []string{ProviderPostgres, ProviderRestic, ProviderS3Mirror}
+	providers    = []string{ProviderPgBackRest, ProviderPostgres, ProviderRestic, ProviderS3Mirror}
 	runtimeKinds = []string{"compose", "exec", "systemd"}
 	healthKinds  = []string{ProbeCommand, ProbeContainer, ProbeHTTP, ProbePostgres, ProbeTCP}
 	sslModes     = []string{"allow", "disable", "prefer", "require", "verify-ca", "verify-full"}
@@ -248,6 +248,8 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 		if b.Repository != "" {
 			d.at(p+".repository", "not allowed for provider s3-mirror: its snapshots go to destination:")
 		}
+	case b.Provider == ProviderPgBackRest:
+		d.validatePgBackRest(p, b)
 	case b.Repository == "":
 		d.at(p+".repository", "required: the name of one of the repositories")
 	case len(l.Repositories) > 0 && l.Repositories[b.Repository] == nil:
@@ -296,6 +298,13 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 		}
 	}
 	d.checkChecks(p+".drill.checks", b.Provider, b.Drill.Checks)
+	switch {
+	case b.Drill.Instance == "":
+	case b.Drill.Instance != DrillThrowaway:
+		d.at(p+".drill.instance", "unknown instance %q (known: %s)", b.Drill.Instance, DrillThrowaway)
+	case b.Provider != ProviderPostgres:
+		d.at(p+".drill.instance", "for provider postgres only (a %s drill has its own place)", b.Provider)
+	}
 }
 
 func (d *decoder) checkSchedule(path, spec string) {
@@ -397,7 +406,9 @@ func (d *decoder) validateResticSource(p string, s Source) {
 // usesRepository reports whether a backup target stores into a restic
 // repository (every provider but s3-mirror). A null entry counts: it is
 // reported as missing its fields.
-func usesRepository(b *Backup) bool { return b == nil || b.Provider != ProviderS3Mirror }
+func usesRepository(b *Backup) bool {
+	return b == nil || (b.Provider != ProviderS3Mirror && b.Provider != ProviderPgBackRest)
+}
 
 // validateS3MirrorSource checks an s3-mirror target's source and
 // destination buckets.
@@ -452,9 +463,9 @@ func (d *decoder) checkChecks(p, provider string, checks []Check) {
 	for i, c := range checks {
 		pc := fmt.Sprintf("%s[%d]", p, i)
 		switch provider {
-		case ProviderPostgres:
+		case ProviderPostgres, ProviderPgBackRest:
 			if c.SQL == "" {
-				d.at(pc+".sql", "required for provider postgres: a query returning one true value")
+				d.at(pc+".sql", "required for provider %s: a query returning one true value", provider)
 			}
 			d.notAllowed(pc, provider, map[string]bool{"path": c.Path != "", "sha256": c.SHA256 != "", "object": c.Object != "", "min_objects": c.MinObjects != 0})
 		case ProviderRestic:

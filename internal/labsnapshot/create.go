@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 	"homelab/internal/saga"
 )
 
@@ -40,21 +41,39 @@ func (m *Manager) PlanCreate(ctx context.Context, name, note string, targets []s
 	} else if !errors.Is(err, catalog.ErrNotFound) {
 		return CreateParams{}, err
 	}
+	var left []string // every target asked for, but some cannot be restored in place
 	if len(targets) == 0 {
-		targets = m.Lab.BackupNames()
+		for _, t := range m.Lab.BackupNames() {
+			if notInPlace(m.Lab, t) {
+				left = append(left, fmt.Sprintf("target %s (%s) is left out: homelab cannot restore it in place, so a lab snapshot could not put it back", t, m.Lab.Backups[t].Provider))
+				continue
+			}
+			targets = append(targets, t)
+		}
 	}
 	if len(targets) == 0 {
-		return CreateParams{}, errors.New("the lab has no backup targets: a lab snapshot would hold nothing")
+		return CreateParams{}, errors.New("the lab has no backup targets a lab snapshot can restore: it would hold nothing")
 	}
 	for _, t := range targets {
 		if _, err := m.Lab.Backup(t); err != nil {
 			return CreateParams{}, err
 		}
+		if notInPlace(m.Lab, t) {
+			return CreateParams{}, fmt.Errorf("target %s (%s): homelab cannot restore it in place, so a lab snapshot could not put it back; leave it out", t, m.Lab.Backups[t].Provider)
+		}
 	}
 	if _, err := m.servingColors(ctx); err != nil {
 		return CreateParams{}, fmt.Errorf("%w; a lab snapshot records it: put it right first", err)
 	}
-	return CreateParams{Name: name, Note: note, Targets: targets, Services: StopOrder(m.Lab, targets), Warnings: warnings(m.Lab, targets)}, nil
+	return CreateParams{Name: name, Note: note, Targets: targets, Services: StopOrder(m.Lab, targets), Warnings: append(left, warnings(m.Lab, targets)...)}, nil
+}
+
+// notInPlace reports whether target's provider has no in-place restore
+// (pgbackrest's is not built: backup restore refuses --in-place), which a
+// lab snapshot's restore needs for every member.
+func notInPlace(l *lab.Lab, target string) bool {
+	b := l.Backups[target]
+	return b != nil && b.Provider == lab.ProviderPgBackRest
 }
 
 // Create runs the create saga of p (see the package documentation) and

@@ -96,3 +96,39 @@ backups:
 		t.Errorf("create of shop and other: warnings %q, %v; want none", p.Warnings, err)
 	}
 }
+
+// TestCreateLeavesOutPgBackRest: a pgbackrest target has no in-place
+// restore, so a lab snapshot of every target leaves it out with a
+// warning, and one that names it is refused: a lab snapshot holds only
+// what its restore can put back.
+func TestCreateLeavesOutPgBackRest(t *testing.T) {
+	m, _, _ := newTestManager(t, `name: t
+state_dir: state
+repositories:
+  local: {url: ./repo, password_file: ./pass}
+backups:
+  files:
+    provider: restic
+    repository: local
+    source: {paths: [./data]}
+  main-db:
+    provider: pgbackrest
+    pgbackrest:
+      stanza: main
+      cluster: {data_dir: /var/lib/postgresql/15/main}
+      repo: {path: /srv/pgbackrest}
+    drill: {checks: [{sql: "select true"}]}
+`)
+	p, err := m.PlanCreate(t.Context(), "new", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Targets, []string{"files"}) || len(p.Warnings) != 1 ||
+		!strings.Contains(p.Warnings[0], "target main-db (pgbackrest) is left out: homelab cannot restore it in place") {
+		t.Errorf("create of every target: targets %v, warnings %q", p.Targets, p.Warnings)
+	}
+	if _, err := m.PlanCreate(t.Context(), "new", "", []string{"files", "main-db"}); err == nil ||
+		!strings.Contains(err.Error(), "target main-db (pgbackrest): homelab cannot restore it in place") {
+		t.Errorf("create naming main-db: %v, want a refusal", err)
+	}
+}

@@ -129,7 +129,11 @@ func Postgres(t testing.TB) *PG {
 
 // StartPostgres starts a throwaway cluster with the binaries in bin and
 // returns it with the function that stops it and removes its files.
-func StartPostgres(bin string) (p *PG, stop func(), err error) {
+func StartPostgres(bin string) (p *PG, stop func(), err error) { return startPostgres(bin, nil) }
+
+// startPostgres is StartPostgres with setup, when set, called after initdb
+// and before the server starts (the data directory is p.Dir/data).
+func startPostgres(bin string, setup func(p *PG, data string) error) (p *PG, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "homelab-pg-")
 	if err != nil {
 		return nil, nil, err
@@ -173,6 +177,11 @@ func StartPostgres(bin string) (p *PG, stop func(), err error) {
 	}
 	if err := run("initdb", "-D", data, "-U", p.User, "-A", "scram-sha-256", "--pwfile", pwfile, "-E", "UTF8", "--no-sync"); err != nil {
 		return nil, nil, err
+	}
+	if setup != nil {
+		if err := setup(p, data); err != nil {
+			return nil, nil, err
+		}
 	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c full_page_writes=off -c synchronous_commit=off", p.Port, dir)
 	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {

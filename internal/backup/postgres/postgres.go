@@ -132,7 +132,7 @@ var identRE = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // restore streams the dump of snap (restic dump) into pg_restore, which
 // restores into database db (which must exist). No temporary file.
-func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap backup.Snapshot, db string, noCache bool) error {
+func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap backup.Snapshot, db string, noCache bool, extra ...string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -150,7 +150,7 @@ func (p *Provider) restore(ctx context.Context, t backup.Target, c conn, snap ba
 	}()
 	err := execx.Run(ctx, execx.Cmd{
 		Name:    "pg_restore",
-		Args:    append([]string{"--exit-on-error"}, c.args(db)...),
+		Args:    append(append([]string{"--exit-on-error"}, extra...), c.args(db)...),
 		Env:     c.env(),
 		Secrets: c.secrets(),
 		Stdin:   pr,
@@ -279,6 +279,9 @@ func (p *Provider) stamp() string {
 // runs the target's SQL checks (each must return true) and drops the
 // database, also when the restore or a check fails.
 func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (rep backup.DrillReport, err error) {
+	if t.Spec.Drill.Instance == lab.DrillThrowaway {
+		return p.drillThrowaway(ctx, t, snap, runID)
+	}
 	c, err := connOf(t.Spec.Source)
 	if err != nil {
 		return rep, err
@@ -308,22 +311,27 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	}
 	rep.RTO = time.Since(start)
 	rep.Checks = append(rep.Checks, backup.CheckResult{Check: "pg_restore", OK: true, Detail: "restored into " + db})
-	if len(t.Spec.Drill.Checks) == 0 {
-		return rep, nil
+	return rep, runChecks(ctx, c, db, t.Spec.Drill.Checks, &rep)
+}
+
+// runChecks runs the drill's SQL checks in db, adding their results to rep.
+func runChecks(ctx context.Context, c conn, db string, checks []lab.Check, rep *backup.DrillReport) error {
+	if len(checks) == 0 {
+		return nil
 	}
 	dc, err := c.connect(ctx, db)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer dc.Close(context.WithoutCancel(ctx))
-	for _, chk := range t.Spec.Drill.Checks {
-		rep.Checks = append(rep.Checks, sqlCheck(ctx, dc, chk.SQL))
+	for _, chk := range checks {
+		rep.Checks = append(rep.Checks, SQLCheck(ctx, dc, chk.SQL))
 	}
-	return rep, nil
+	return nil
 }
 
-// sqlCheck runs a query that must return one true boolean.
-func sqlCheck(ctx context.Context, c *pgx.Conn, sql string) backup.CheckResult {
+// SQLCheck runs a query that must return one true boolean.
+func SQLCheck(ctx context.Context, c *pgx.Conn, sql string) backup.CheckResult {
 	res := backup.CheckResult{Check: "sql " + sql}
 	var v any
 	if err := c.QueryRow(ctx, sql).Scan(&v); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"homelab/internal/backup"
+	"homelab/internal/lab"
 )
 
 var _ backup.Preflighter = (*Provider)(nil)
@@ -67,7 +68,7 @@ func (p *Provider) Preflight(ctx context.Context, t backup.Target, need backup.N
 	// places are the owners of the databases pg_restore restores into.
 	var creates []string
 	places := map[string]bool{}
-	if need.Drill {
+	if need.Drill && t.Spec.Drill.Instance != lab.DrillThrowaway {
 		creates = append(creates, "the drill database "+shortIdent("homelab_drill_"+t.Name()+"_")+"*")
 		places[role] = true
 	}

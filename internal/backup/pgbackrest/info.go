@@ -1,0 +1,117 @@
+package pgbackrest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"homelab/internal/backup"
+)
+
+// Info is one stanza of `pgbackrest info --output=json`, the fields homelab
+// reads.
+type Info struct {
+	Name   string `json:"name"`
+	Status struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"status"`
+	Archive []struct {
+		ID  string `json:"id"`
+		Min string `json:"min"`
+		Max string `json:"max"`
+	} `json:"archive"`
+	Backup []Set `json:"backup"`
+}
+
+// Set is one backup set.
+type Set struct {
+	Label   string `json:"label"`
+	Type    string `json:"type"` // full, diff, incr
+	Prior   string `json:"prior"`
+	Error   bool   `json:"error"`
+	Archive struct {
+		Start string `json:"start"`
+		Stop  string `json:"stop"`
+	} `json:"archive"`
+	LSN struct {
+		Start string `json:"start"`
+		Stop  string `json:"stop"`
+	} `json:"lsn"`
+	Timestamp struct {
+		Start int64 `json:"start"`
+		Stop  int64 `json:"stop"`
+	} `json:"timestamp"`
+	Info struct {
+		Size       int64 `json:"size"`
+		Delta      int64 `json:"delta"`
+		Repository struct {
+			Size  int64 `json:"size"`
+			Delta int64 `json:"delta"`
+		} `json:"repository"`
+	} `json:"info"`
+	Reference []string `json:"reference"`
+}
+
+// Start and Stop are the backup's times.
+func (s Set) Start() time.Time { return time.Unix(s.Timestamp.Start, 0).UTC() }
+func (s Set) Stop() time.Time  { return time.Unix(s.Timestamp.Stop, 0).UTC() }
+
+// Snapshot converts a set for the manager: ID and ShortID the label, Time
+// the start, Bytes the cluster's size, Added the repository delta.
+func (s Set) Snapshot(target, dataDir string) backup.Snapshot {
+	tags := []string{backup.TagHomelab, backup.TagTargetPrefix + target, "type:" + s.Type,
+		"wal:" + s.Archive.Start + "-" + s.Archive.Stop, "stop:" + s.Stop().Format(time.RFC3339)}
+	if s.Prior != "" {
+		tags = append(tags, "prior:"+s.Prior)
+	}
+	return backup.Snapshot{ID: s.Label, ShortID: s.Label, Time: s.Start(), Target: target,
+		Paths: []string{dataDir}, Tags: tags, Bytes: s.Info.Size, Added: s.Info.Repository.Delta}
+}
+
+// info reads the stanza's info; a stanza not created yet has no sets.
+func (r *runner) info(ctx context.Context) (Info, error) {
+	out, err := r.output(ctx, "info", "--output=json")
+	if err != nil {
+		return Info{}, err
+	}
+	var all []Info
+	if err := json.Unmarshal(out, &all); err != nil {
+		return Info{}, fmt.Errorf("target %s: parse pgbackrest info: %w", r.b.Name, err)
+	}
+	for _, in := range all {
+		if in.Name == r.b.PgBackRest.Stanza {
+			slices.SortStableFunc(in.Backup, func(a, b Set) int { return strings.Compare(a.Label, b.Label) })
+			return in, nil
+		}
+	}
+	return Info{}, fmt.Errorf("target %s: pgbackrest info has no stanza %s", r.b.Name, r.b.PgBackRest.Stanza)
+}
+
+// Window is the recoverable window of a target: from the start of its
+// oldest backup to the newest archived WAL segment.
+type Window struct {
+	From    time.Time `json:"from"`
+	WALFrom string    `json:"wal_from"`
+	WALTo   string    `json:"wal_to"` // newest archived segment
+	Backups int       `json:"backups"`
+}
+
+// WindowOf computes the window from info; zero when there is no backup.
+func WindowOf(in Info) Window {
+	var w Window
+	if len(in.Backup) == 0 {
+		return w
+	}
+	w.From, w.Backups = in.Backup[0].Start(), len(in.Backup)
+	w.WALFrom = in.Backup[0].Archive.Start
+	for _, a := range in.Archive {
+		if a.Max > w.WALTo {
+			w.WALTo = a.Max
+		}
+	}
+	return w
+}

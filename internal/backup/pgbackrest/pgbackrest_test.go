@@ -1,0 +1,325 @@
+package pgbackrest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/lab"
+	"homelab/internal/testenv"
+)
+
+// env is a target on a real cluster archiving into a real repository.
+type env struct {
+	p     *Provider
+	t     backup.Target
+	pg    *testenv.PG
+	state string
+}
+
+// newEnv starts a cluster with archive_command set to archive (empty: the
+// target's own pgbackrest archive-push) and returns the target, set up
+// (stanza-create and check) when setup is true.
+func newEnv(t *testing.T, archive string, setup bool) *env {
+	t.Helper()
+	testenv.PgBackRest(t)
+	state := testenv.SearchableDir(t)
+	spec := &lab.Backup{Name: "db", Provider: lab.ProviderPgBackRest, Retention: lab.Retention{KeepLast: 1},
+		PgBackRest: &lab.PgBackRest{Stanza: "main", ProcessMax: 2, Database: "postgres",
+			Repo: lab.PgBackRestRepo{Path: filepath.Join(testenv.OwnedDir(t), "repo")}}}
+	if archive == "" {
+		archive = ArchiveCommand(state, spec)
+	}
+	pg := testenv.PostgresArchiving(t, archive)
+	spec.PgBackRest.Cluster = lab.PgBackRestCluster{DataDir: filepath.Join(pg.Dir, "data"), Port: pg.Port,
+		SocketDir: pg.Dir, OSUser: "postgres", User: pg.User}
+	if os.Geteuid() != 0 {
+		spec.PgBackRest.Cluster.OSUser = "root" // run as ourselves
+	}
+	e := &env{p: &Provider{StateDir: state}, t: backup.Target{Spec: spec}, pg: pg, state: state}
+	if setup {
+		if err := e.p.Setup(context.Background(), e.t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func (e *env) backup(t *testing.T, typ string) backup.Snapshot {
+	t.Helper()
+	tg := e.t
+	tg.Type = typ
+	s, err := e.p.Backup(context.Background(), tg, "run-"+typ, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(s.Tags, "type:"+typ) {
+		t.Fatalf("backup %s: tags %v, want type:%s", s.ID, s.Tags, typ)
+	}
+	return s
+}
+
+// restored is a cluster Restore started on a port: connect with the
+// source's superuser and password (the restored pg_hba.conf is the
+// source's), stopped on cleanup.
+func (e *env) restore(t *testing.T, snap backup.Snapshot, rec backup.Recovery) *testenv.PG {
+	t.Helper()
+	dir := filepath.Join(testenv.OwnedDir(t), "restored")
+	port := testenv.FreePort(t)
+	if err := e.p.Restore(context.Background(), e.t, snap, backup.Destination{Path: dir, Port: port, Recovery: rec}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.p.runner(e.t.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.cluster(dir, port).stop(context.Background()) })
+	out := *e.pg
+	out.Port, out.Dir = port, dir
+	return &out
+}
+
+// tableState is each public table's row count and the md5 of its rows in
+// order (an ordered dump).
+func tableState(t *testing.T, pg *testenv.PG) map[string]string {
+	t.Helper()
+	out := pg.PSQL(t, "postgres", `select string_agg(tablename, ' ' order by tablename) from pg_tables where schemaname = 'public'`)
+	state := map[string]string{}
+	for _, tbl := range strings.Fields(out) {
+		state[tbl] = pg.PSQL(t, "postgres", "select count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\\n' order by x::text)), '') from "+tbl+" x")
+	}
+	return state
+}
+
+func pgbench(t *testing.T, pg *testenv.PG, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("pgbench")
+	if err != nil {
+		testenv.Missing(t, "pgbench not found")
+	}
+	cmd := exec.Command(bin, append(args, "postgres")...)
+	cmd.Env = append(os.Environ(), pg.Env()...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pgbench %v: %v\n%s", args, err, out)
+	}
+}
+
+// TestPITR is the issue's test: pgbench data, a full backup, marker rows,
+// the time T, DROP TABLE; a restore to T has the table back with the
+// markers and nothing written after T. Then an incr backup, whose restore
+// (latest, to the end of the archive) equals the live cluster table by
+// table (row counts and an ordered-dump md5).
+func TestPITR(t *testing.T) {
+	e := newEnv(t, "", true)
+	ctx := context.Background()
+	pgbench(t, e.pg, "-i", "-s", "2", "-q")
+	full := e.backup(t, TypeFull)
+
+	e.pg.PSQL(t, "postgres", "create table markers (n int, note text)")
+	e.pg.PSQL(t, "postgres", "insert into markers select g, 'before T' from generate_series(1, 3) g")
+	T := e.pg.PSQL(t, "postgres", "select clock_timestamp()::text")
+	// Commits after T: wait until the server's clock has passed T.
+	for e.pg.PSQL(t, "postgres", "select clock_timestamp() > '"+T+"'::timestamptz") != "t" {
+	}
+	e.pg.PSQL(t, "postgres", "insert into markers values (4, 'after T')")
+	e.pg.PSQL(t, "postgres", "drop table pgbench_accounts")
+	// check switches the WAL segment and waits until it is archived.
+	if err := e.p.Setup(ctx, e.t); err != nil {
+		t.Fatal(err)
+	}
+
+	at := e.restore(t, full, backup.Recovery{Time: T})
+	if got := at.PSQL(t, "postgres", "select string_agg(n::text, ',' order by n) from markers"); got != "1,2,3" {
+		t.Errorf("markers restored to T: %q, want 1,2,3", got)
+	}
+	if got := at.PSQL(t, "postgres", "select count(*) from pgbench_accounts"); got != "200000" {
+		t.Errorf("pgbench_accounts restored to T: %s rows, want 200000", got)
+	}
+
+	e.pg.PSQL(t, "postgres", "insert into markers select g, 'later' from generate_series(5, 5000) g")
+	e.pg.PSQL(t, "postgres", "update pgbench_tellers set tbalance = tbalance + tid")
+	incr := e.backup(t, TypeIncr)
+	if !strings.HasPrefix(incr.ID, full.ID+"_") {
+		t.Errorf("incr %s does not depend on full %s", incr.ID, full.ID)
+	}
+	latest := e.restore(t, incr, backup.Recovery{})
+	want, got := tableState(t, e.pg), tableState(t, latest)
+	if len(want) < 4 {
+		t.Fatalf("live tables: %v", want)
+	}
+	for tbl, w := range want {
+		if got[tbl] != w {
+			t.Errorf("table %s: restored %q, live %q", tbl, got[tbl], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("restored tables %v, live %v", got, want)
+	}
+}
+
+// TestDrill: the throwaway-instance drill passes on a good repository and
+// its instance is gone afterwards; with a backup file in the repository
+// damaged it fails, and the instance is gone too.
+func TestDrill(t *testing.T) {
+	e := newEnv(t, "", true)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // a hang's limit
+	defer cancel()
+	pgbench(t, e.pg, "-i", "-s", "1", "-q")
+	e.t.Spec.Drill.Checks = []lab.Check{{SQL: "select count(*) = 100000 from pgbench_accounts"}}
+	snap := e.backup(t, TypeFull)
+
+	rep, err := e.p.Drill(ctx, e.t, snap, "20261206T000000Z-good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Failed()) > 0 || len(rep.Checks) != 2 {
+		t.Fatalf("drill checks: %s", rep.Output())
+	}
+	if !strings.Contains(rep.Checks[0].Detail, "recovered to") {
+		t.Errorf("recovery check: %q", rep.Checks[0].Detail)
+	}
+	if rep.RTO <= 0 {
+		t.Errorf("RTO %v", rep.RTO)
+	}
+	assertGone(t, rep.Place)
+
+	// Damage the relation files of pgbench_accounts in the backup.
+	rel := e.pg.PSQL(t, "postgres", "select pg_relation_filepath('pgbench_accounts')")
+	files, _ := filepath.Glob(filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", rel+"*"))
+	if len(files) == 0 {
+		t.Fatalf("no repository file for %s", rel)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = e.p.Drill(ctx, e.t, snap, "20261206T000001Z-bad")
+	if err == nil && len(rep.Failed()) == 0 {
+		t.Fatalf("drill of a damaged backup passed: %s", rep.Output())
+	}
+	t.Logf("damaged: %v %s", err, rep.Output())
+	assertGone(t, rep.Place)
+}
+
+func assertGone(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("drill directory %s is still there (%v)", dir, err)
+	}
+}
+
+// TestPrune: keep_last 1 full; the older full goes with its incr, unless
+// a protected set (the newest drilled) belongs to its group.
+func TestPrune(t *testing.T) {
+	e := newEnv(t, "", true)
+	ctx := context.Background()
+	f1 := e.backup(t, TypeFull)
+	i1 := e.backup(t, TypeIncr)
+	f2 := e.backup(t, TypeFull)
+
+	plan, err := e.p.PlanPrune(ctx, e.t, []string{i1.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Remove) != 0 || ids(plan.Protected) != f1.ID+" "+i1.ID || ids(plan.Keep) != f2.ID {
+		t.Fatalf("plan with %s protected: keep %s, protected %s, remove %s", i1.ID, ids(plan.Keep), ids(plan.Protected), ids(plan.Remove))
+	}
+	plan, err = e.p.PlanPrune(ctx, e.t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(plan.Remove) != f1.ID+" "+i1.ID {
+		t.Fatalf("plan: remove %s", ids(plan.Remove))
+	}
+	if err := e.p.Prune(ctx, e.t, plan); err != nil {
+		t.Fatal(err)
+	}
+	left, err := e.p.List(ctx, e.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(left) != f2.ID {
+		t.Fatalf("after prune: %s, want %s", ids(left), f2.ID)
+	}
+	w, err := e.p.Window(ctx, e.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.From.Equal(f2.Time) || w.WALTo == "" || w.WALTo < w.WALFrom {
+		t.Errorf("window %+v, want from %s", w, f2.Time)
+	}
+}
+
+func ids(s []backup.Snapshot) string {
+	var out []string
+	for _, x := range s {
+		out = append(out, x.ID)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestBrokenArchiving: archive_command not pgbackrest's, or pushing to
+// another stanza: setup's check and a backup fail with one line naming
+// the postgresql.conf lines.
+func TestBrokenArchiving(t *testing.T) {
+	for name, archive := range map[string]string{
+		"failing command": "false",
+		"wrong stanza":    "pgbackrest --stanza=other archive-push %p",
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, archive, false)
+			ctx := context.Background()
+			err := e.p.Setup(ctx, e.t)
+			var ae *ArchiveError
+			if !errors.As(err, &ae) {
+				t.Fatalf("setup: %v, want an *ArchiveError", err)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, "archive_command = '"+ArchiveCommand(e.state, e.t.Spec)+"'") {
+				t.Errorf("setup error is not one line naming the fix: %s", msg)
+			}
+			tg := e.t
+			tg.Type = TypeFull
+			_, err = e.p.Backup(ctx, tg, "r", nil)
+			if !errors.As(err, &ae) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("backup: %v, want one line with the fix", err)
+			}
+		})
+	}
+}
+
+// TestDueType: full without a full; full or diff when their schedule had a
+// slot since the newest of that type; incr otherwise.
+func TestDueType(t *testing.T) {
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	set := func(typ, start string) Set {
+		var s Set
+		s.Type, s.Timestamp.Start = typ, at(start).Unix()
+		return s
+	}
+	b := &lab.Backup{Name: "db", PgBackRest: &lab.PgBackRest{Schedules: lab.PgBackRestSchedules{Full: "0 1 * * 0", Diff: "0 1 * * *"}}}
+	now := at("2026-12-08T12:00:00Z") // a Tuesday
+	for _, c := range []struct {
+		sets []Set
+		want string
+	}{
+		{nil, TypeFull},
+		{[]Set{set("full", "2026-12-01T01:00:00Z")}, TypeFull},                                      // Sunday 6th's slot missed
+		{[]Set{set("full", "2026-12-06T01:00:00Z")}, TypeDiff},                                      // Tuesday 01:00 missed
+		{[]Set{set("full", "2026-12-06T01:00:00Z"), set("diff", "2026-12-08T01:00:00Z")}, TypeIncr}, // all done
+		{[]Set{set("full", "2026-12-06T01:00:00Z"), set("incr", "2026-12-08T01:00:00Z")}, TypeDiff}, // an incr is no diff
+	} {
+		got, err := DueType(b, c.sets, now)
+		if err != nil || got != c.want {
+			t.Errorf("DueType(%v) = %q, %v; want %s", c.sets, got, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// PgBackRest returns the path of pgbackrest (>= 2.45; Debian: apt-get
+// install pgbackrest), or skips (fails under CI=true).
+func PgBackRest(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("pgbackrest")
+	if err != nil {
+		Missing(t, "pgbackrest not found (apt-get install pgbackrest)")
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("pgbackrest version: %v", err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "pgBackRest %d.%d", &major, &minor); err != nil || major < 2 || (major == 2 && minor < 45) {
+		Missing(t, "pgbackrest %q is older than 2.45", strings.TrimSpace(string(out)))
+	}
+	return bin
+}
+
+// PostgresArchiving starts a throwaway cluster, like Postgres, with WAL
+// archiving on: archive_mode = on and archiveCommand (pgbackrest
+// archive-push ... %p), wal_level replica. Its socket is in p.Dir, and
+// pg_hba.conf first lets the server's OS user in over the socket as
+// postgres by peer authentication (as Debian's default does), which is how
+// pgbackrest, run as that user, connects; without root every local
+// connection is trusted instead (the OS user is not "postgres").
+func PostgresArchiving(t testing.TB, archiveCommand string) *PG {
+	t.Helper()
+	bin := PGBinDir(t)
+	p, stop, err := startPostgres(bin, func(p *PG, data string) error {
+		conf := fmt.Sprintf("\narchive_mode = on\narchive_command = '%s'\nwal_level = replica\nmax_wal_senders = 3\n", strings.ReplaceAll(archiveCommand, "'", "''"))
+		f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteString(conf); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		hbaPath := filepath.Join(data, "pg_hba.conf")
+		hba, err := os.ReadFile(hbaPath)
+		if err != nil {
+			return err
+		}
+		first := "local all postgres peer\n"
+		if os.Geteuid() != 0 {
+			first = "local all all trust\n"
+		}
+		return os.WriteFile(hbaPath, append([]byte(first), hba...), 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return p
+}
+
+// SearchableDir returns a new directory under the system temp directory
+// (t.TempDir's parents are 0700) that every user may pass through (0711),
+// removed on cleanup: a state directory whose pgbackrest configuration
+// the server's OS user reads.
+func SearchableDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "homelab-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// OwnedDir returns a new empty directory (0700) that the PostgreSQL
+// servers of this package's clusters own (their OS user when the tests
+// run as root): a pgBackRest repository. Removed on cleanup.
+func OwnedDir(t testing.TB) string {
+	t.Helper()
+	sub := filepath.Join(SearchableDir(t), "d")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := serverCredential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		if err := os.Chown(sub, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sub
+}
