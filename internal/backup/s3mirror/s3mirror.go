@@ -321,7 +321,9 @@ func (p *Provider) Prune(ctx context.Context, t backup.Target, plan backup.Prune
 // snapshot are removed afterwards (as restic restore --delete does);
 // without it they are left alone. An in-place restore (an upgrade's
 // rollback) always removes them, so that the source is the snapshot
-// exactly, as the files provider's in-place restore makes it.
+// exactly, as the files provider's in-place restore makes it. A restore
+// into the bucket and prefix that hold the snapshots (holdsSnapshots) is
+// refused before anything is written.
 func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, progress backup.ProgressFunc) error {
 	bucket := dest.Bucket
 	if dest.InPlace {
@@ -339,6 +341,9 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	dst, err := connect("destination", t.Spec.Destination)
 	if err != nil {
 		return err
+	}
+	if holdsSnapshots(to, dst) {
+		return fmt.Errorf("restore into bucket %s under prefix %q: that holds the snapshots (destination prefix %q); restore into another bucket", bucket, to.prefix, dst.prefix)
 	}
 	m, err := readManifest(ctx, dst, t.Name(), snap.ID)
 	if err != nil {
@@ -382,6 +387,16 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 		}
 	}
 	return nil
+}
+
+// holdsSnapshots reports whether restore location to (its bucket and
+// prefix) contains the destination's snapshots or lies inside them: the
+// same endpoint URL and bucket, and one prefix containing the other. A
+// restore there would write among the snapshots and, with Delete (or in
+// place), remove them all, as none is in the snapshot restored.
+func holdsSnapshots(to, dst *endpoint) bool {
+	return strings.TrimRight(to.url, "/") == strings.TrimRight(dst.url, "/") && to.bucket == dst.bucket &&
+		(strings.HasPrefix(to.prefix, dst.prefix) || strings.HasPrefix(dst.prefix, to.prefix))
 }
 
 // restoreJobs lists the snapshot's objects and pairs each manifest entry

@@ -499,3 +499,25 @@ func TestCAFile(t *testing.T) {
 		t.Fatalf("with ca_file: %v (%d objects)", rep.Err, rep.Run.Files)
 	}
 }
+
+// TestRestoreIntoDestinationRefused: a restore whose bucket and prefix
+// hold the snapshots (--to-bucket naming the destination bucket, on the
+// same endpoint, with a source prefix that contains the destination's)
+// is refused before it writes or deletes anything: with --delete it
+// would remove every snapshot, as none is in the snapshot restored.
+func TestRestoreIntoDestinationRefused(t *testing.T) {
+	srv := testenv.S3(t)
+	ctx := context.Background()
+	e := newMirror(t, srv, srv, "", "")
+	fill(t, e.srcC, e.src, "", map[string]object{"a.txt": {body: []byte("a")}})
+	e.MustBackup(t, "media")
+	before := state(t, e.dstC, e.dest, "")
+	plan, err := e.M.PlanRestore(ctx, "media", "latest", backup.Destination{Bucket: e.dest, Delete: true})
+	if err == nil {
+		_, err = e.M.Restore(ctx, plan)
+	}
+	if err == nil || !strings.Contains(err.Error(), "holds the snapshots") {
+		t.Errorf("a restore into the destination's snapshots: %v", err)
+	}
+	sameState(t, "destination after a refused restore", state(t, e.dstC, e.dest, ""), before)
+}
