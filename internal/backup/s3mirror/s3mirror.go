@@ -117,7 +117,7 @@ func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, pr
 	jobs := make([]job, len(objs))
 	for i, o := range objs {
 		rel := strings.TrimPrefix(o.Key, src.prefix)
-		jobs[i] = job{src: o, key: rel, dst: prefix + rel}
+		jobs[i] = job{src: o, key: rel, dst: prefix + rel, skipGone: true}
 	}
 	entries, err := p.copyAll(ctx, &copier{from: src, to: dst, partSize: p.PartSize}, jobs, progress)
 	if err == nil {
@@ -144,12 +144,14 @@ func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, pr
 
 // job is one object to copy: src, stored as dst; key is its key relative
 // to the source prefix (the manifest's); want, for a restore, is its
-// manifest entry.
+// manifest entry. skipGone (a backup's) leaves the object out when it
+// was deleted from the source after it was listed.
 type job struct {
-	src  minio.ObjectInfo
-	key  string
-	dst  string
-	want *Entry
+	src      minio.ObjectInfo
+	key      string
+	dst      string
+	want     *Entry
+	skipGone bool
 }
 
 // copyAll copies the jobs, p.parallel() at a time, and returns their
@@ -171,6 +173,9 @@ func (p *Provider) copyAll(ctx context.Context, c *copier, jobs []job, progress 
 	for _, j := range jobs {
 		g.Go(func() error {
 			e, err := c.copyObject(gctx, j.src, j.dst, j.want)
+			if err != nil && j.skipGone && errors.Is(err, errSourceGone) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}

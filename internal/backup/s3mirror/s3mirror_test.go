@@ -27,6 +27,7 @@ import (
 	"homelab/internal/backup/backuptest"
 	"homelab/internal/backup/s3mirror"
 	"homelab/internal/catalog"
+	"homelab/internal/restic"
 	"homelab/internal/testenv"
 )
 
@@ -520,4 +521,33 @@ func TestRestoreIntoDestinationRefused(t *testing.T) {
 		t.Errorf("a restore into the destination's snapshots: %v", err)
 	}
 	sameState(t, "destination after a refused restore", state(t, e.dstC, e.dest, ""), before)
+}
+
+// TestSourceObjectDeletedMidBackup: an object deleted from the source
+// after the backup listed it and before it copied it is left out of the
+// snapshot (the doc's promise), not a failed backup; the snapshot's
+// manifest holds the others.
+func TestSourceObjectDeletedMidBackup(t *testing.T) {
+	srv := testenv.S3(t)
+	ctx := context.Background()
+	for _, dstSrv := range []*testenv.S3Server{srv, testenv.S3(t)} { // server-side and streamed copies
+		e := newMirror(t, srv, dstSrv, "", "")
+		e.p.Parallel = 1 // in key order: a.txt, then b.txt, then z.txt
+		fill(t, e.srcC, e.src, "", map[string]object{"a.txt": {body: []byte("a")}, "b.txt": {body: []byte("b")}, "z.txt": {body: []byte("z")}})
+		deleted := false
+		snap, err := e.p.Backup(ctx, backup.Target{Spec: e.Lab.Backups["media"]}, "run1", func(restic.Status) {
+			if !deleted {
+				deleted = true
+				if err := e.srcC.RemoveObject(ctx, e.src, "z.txt", minio.RemoveObjectOptions{}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		if err != nil {
+			t.Fatalf("a backup whose source lost an object mid-run: %v", err)
+		}
+		if !deleted || snap.Files != 2 {
+			t.Errorf("snapshot of %d objects (deleted %v), want a.txt and b.txt", snap.Files, deleted)
+		}
+	}
 }
