@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"homelab/internal/backup"
+	"homelab/internal/lab"
 	"homelab/internal/restic"
 )
 
@@ -396,11 +397,11 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 
 // holdsSnapshots reports whether restore location to (its bucket and
 // prefix) contains the destination's snapshots or lies inside them: the
-// same endpoint URL and bucket, and one prefix containing the other. A
+// same endpoint (lab.SameEndpoint) and bucket, and one prefix containing the other. A
 // restore there would write among the snapshots and, with Delete (or in
 // place), remove them all, as none is in the snapshot restored.
 func holdsSnapshots(to, dst *endpoint) bool {
-	return strings.TrimRight(to.url, "/") == strings.TrimRight(dst.url, "/") && to.bucket == dst.bucket &&
+	return lab.SameEndpoint(to.url, dst.url) && to.bucket == dst.bucket &&
 		(strings.HasPrefix(to.prefix, dst.prefix) || strings.HasPrefix(dst.prefix, to.prefix))
 }
 
