@@ -445,6 +445,11 @@ var drillSuffix = regexp.MustCompile(`^([0-9]+)-[0-9a-f]+$`)
 // processAlive is restic.ProcessAlive, replaceable in tests.
 var processAlive = restic.ProcessAlive
 
+// drilling holds the names of the drill buckets this process's drills
+// use now: a bucket named with this process's ID and not among them is
+// a leftover (its removal failed), not a live drill's.
+var drilling sync.Map
+
 // Drill copies snap into a new throwaway bucket on the destination's
 // endpoint (homelab-drill-<target>-<pid>-<random>), reads every object
 // back and compares it with the manifest (key, size, MD5, content type,
@@ -470,6 +475,8 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	name := drillBucketPrefix(t.Name()) + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd)
 	throw := *dst
 	throw.role, throw.bucket, throw.prefix = "drill", name, ""
+	drilling.Store(name, true)
+	defer drilling.Delete(name) // after the bucket's removal (deferred below)
 	if err := dst.client.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: t.Spec.Destination.Region}); err != nil {
 		return rep, fmt.Errorf("create the drill bucket: %w", throw.explain(err))
 	}
@@ -605,8 +612,11 @@ func removeBucket(ctx context.Context, e *endpoint) error {
 }
 
 // removeDeadDrills removes the target's drill buckets on dst's endpoint
-// whose homelab process is gone, and returns those it could not remove,
-// with the reason. Buckets of live processes are left alone.
+// whose homelab process is gone, or that are this process's but no drill
+// of it uses (a removal that failed: a daemon would keep them until it
+// restarts), and returns those it could not remove, with the reason.
+// Buckets of other live processes and of this one's running drills are
+// left alone.
 func removeDeadDrills(ctx context.Context, dst *endpoint, target string) []string {
 	buckets, err := dst.client.ListBuckets(ctx)
 	if err != nil {
@@ -623,7 +633,10 @@ func removeDeadDrills(ctx context.Context, dst *endpoint, target string) []strin
 		if mm == nil {
 			continue
 		}
-		if pid, err := strconv.Atoi(mm[1]); err != nil || processAlive(pid) {
+		if _, live := drilling.Load(b.Name); live {
+			continue
+		}
+		if pid, err := strconv.Atoi(mm[1]); err != nil || pid != os.Getpid() && processAlive(pid) {
 			continue
 		}
 		e := *dst

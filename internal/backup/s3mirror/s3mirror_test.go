@@ -306,9 +306,12 @@ func TestIncompleteSnapshot(t *testing.T) {
 	}
 
 	// A drill bucket of a homelab that is gone (a drill killed mid-way)
-	// is removed by the next drill; one of a live process is left alone.
-	dead, live := "homelab-drill-media-999999999-0a1b2c3d", fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getpid())
-	for _, b := range []string{dead, live} {
+	// is removed by the next drill, and so is one of this process that no
+	// drill uses (its removal failed: a daemon lives on); one of another
+	// live process (the test's parent) is left alone.
+	dead, live := "homelab-drill-media-999999999-0a1b2c3d", fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getppid())
+	mine := fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getpid())
+	for _, b := range []string{dead, live, mine} {
 		if err := e.dstC.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -319,6 +322,9 @@ func TestIncompleteSnapshot(t *testing.T) {
 	}
 	if ok, _ := e.dstC.BucketExists(ctx, dead); ok {
 		t.Error("the dead drill's bucket is still there")
+	}
+	if ok, _ := e.dstC.BucketExists(ctx, mine); ok {
+		t.Error("this process's leftover drill bucket is still there")
 	}
 	if ok, _ := e.dstC.BucketExists(ctx, live); !ok {
 		t.Error("the live drill's bucket was removed")
