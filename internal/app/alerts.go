@@ -83,10 +83,12 @@ var pushedKinds = map[string]string{
 }
 
 // AlertOf is the Alertmanager alert of a homelab event, and true, for
-// the pushed kinds (alertname homelab_<kind>; labels lab, target, job,
+// the pushed kinds (alertname homelab_<kind>; labels lab, target and
 // severity; annotations summary and description). A recovered event
-// resolves the failure alert of its job (EndsAt = its time). Other kinds
-// give false.
+// resolves the failure alert of its job (EndsAt = its time). A firing
+// alert is posted once, without EndsAt: Alertmanager resolves it by
+// itself after its resolve_timeout (default 5 minutes) unless a recovery
+// came first. Other kinds give false.
 func AlertOf(e notify.Event) (alertmanager.PostableAlert, bool) {
 	kind, sev := e.Kind, pushedKinds[e.Kind]
 	if e.Kind == notify.Recovered {

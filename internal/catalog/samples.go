@@ -22,7 +22,7 @@ const (
 	// 30 days, plus a margin.
 	SampleMaxAge = 35 * 24 * time.Hour
 	// SampleFullAge is how long every sample is kept; older ones are
-	// thinned to the first of each series and hour.
+	// thinned to the first and the last of each series and hour.
 	SampleFullAge = 48 * time.Hour
 )
 
@@ -39,7 +39,7 @@ type Samples interface {
 	SeriesNames(ctx context.Context) ([]string, error)
 	// CompactSamples bounds the samples as of now: those older than
 	// SampleMaxAge are deleted, and of those older than SampleFullAge
-	// only the first of each series and hour is kept.
+	// only the first and the last of each series and hour are kept.
 	CompactSamples(ctx context.Context, now time.Time) error
 }
 
@@ -122,8 +122,13 @@ func (s *SQLite) CompactSamples(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("compact samples: %w", err)
 	}
 	thin := now.Add(-SampleFullAge).Unix()
+	// The last of each hour is kept too: a gap (the daemon down, its
+	// energy count flat across it) must stay one between two kept
+	// samples, or the downtime would count as measured time.
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM samples WHERE time < ? AND id NOT IN (
-		SELECT MIN(id) FROM samples WHERE time < ? GROUP BY series, time / 3600)`, thin, thin); err != nil {
+		SELECT MIN(id) FROM samples WHERE time < ? GROUP BY series, time / 3600
+		UNION ALL
+		SELECT MAX(id) FROM samples WHERE time < ? GROUP BY series, time / 3600)`, thin, thin, thin); err != nil {
 		return fmt.Errorf("compact samples: %w", err)
 	}
 	return nil

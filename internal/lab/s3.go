@@ -143,3 +143,28 @@ func (d *decoder) validateS3Location(p string, l S3Location) {
 	}
 	d.validateS3Credentials(p, l.S3Credentials, true)
 }
+
+// SameEndpoint reports whether S3 endpoint URLs a and b name the same
+// server: the same scheme and host (case-insensitive), the same port
+// (80 and 443 when the URL names none), whatever trailing "/". Unparsable
+// URLs are the same only when equal.
+func SameEndpoint(a, b string) bool {
+	norm := func(s string) (string, bool) {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return s, false
+		}
+		scheme := strings.ToLower(u.Scheme)
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[scheme]
+		}
+		return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port, true
+	}
+	na, oka := norm(a)
+	nb, okb := norm(b)
+	if !oka || !okb {
+		return a == b
+	}
+	return na == nb
+}

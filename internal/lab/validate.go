@@ -426,7 +426,7 @@ func (d *decoder) validateS3MirrorSource(p string, b *Backup) {
 	}
 	d.validateS3Location(p+".destination", b.Destination)
 	src, dst := s.S3Location, b.Destination
-	if src.Endpoint == dst.Endpoint && src.Bucket == dst.Bucket && src.Bucket != "" && overlaps(src.Prefix, dst.Prefix) {
+	if SameEndpoint(src.Endpoint, dst.Endpoint) && src.Bucket == dst.Bucket && src.Bucket != "" && overlaps(src.Prefix, dst.Prefix) {
 		d.at(p+".destination.prefix", "the destination must not lie inside the source (or hold it): bucket %s, prefixes %q and %q", dst.Bucket, src.Prefix, dst.Prefix)
 	}
 }

@@ -55,7 +55,7 @@ type metricsHandler struct {
 
 	mu     sync.Mutex // held while the Collector's metrics are read and encoded
 	key    ownKey
-	valid  validity                 // of the families under key
+	valid  validity                      // of the families under key
 	mfs    []*dto.MetricFamily           // the Collector's families under key; nil: none
 	bodies map[expfmt.Format][]ownFamily // and their encodings, by format
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -15,6 +16,18 @@ import (
 // plainMD5 matches an ETag that is the MD5 of the content (an object
 // uploaded in one part); a multipart upload's ETag ends in -<parts>.
 var plainMD5 = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// errSourceGone is a copy whose source object no longer exists (deleted
+// after it was listed).
+var errSourceGone = errors.New("the object is gone from where it was listed")
+
+// gone wraps err with errSourceGone when it is S3's NoSuchKey for key.
+func gone(err error, key string) error {
+	if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+		return fmt.Errorf("copy %q: %w", key, errSourceGone)
+	}
+	return nil
+}
 
 func etag(s string) string { return strings.ToLower(strings.Trim(s, `"`)) }
 
@@ -45,6 +58,9 @@ func (c *copier) copyObject(ctx context.Context, src minio.ObjectInfo, dst strin
 func (c *copier) copyServerSide(ctx context.Context, src minio.ObjectInfo, dst string, want *Entry) (Entry, error) {
 	if _, err := c.to.client.CopyObject(ctx, minio.CopyDestOptions{Bucket: c.to.bucket, Object: dst},
 		minio.CopySrcOptions{Bucket: c.from.bucket, Object: src.Key}); err != nil {
+		if g := gone(err, src.Key); g != nil {
+			return Entry{}, g
+		}
 		return Entry{}, fmt.Errorf("copy %q: %w", src.Key, c.to.explain(err))
 	}
 	st, err := c.to.client.StatObject(ctx, c.to.bucket, dst, minio.StatObjectOptions{})
@@ -63,6 +79,9 @@ func (c *copier) copyStreamed(ctx context.Context, src minio.ObjectInfo, dst str
 	defer obj.Close()
 	st, err := obj.Stat()
 	if err != nil {
+		if g := gone(err, src.Key); g != nil {
+			return Entry{}, g
+		}
 		return Entry{}, fmt.Errorf("read %q: %w", src.Key, c.from.explain(err))
 	}
 	h := md5.New()

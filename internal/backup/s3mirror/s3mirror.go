@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"homelab/internal/backup"
+	"homelab/internal/lab"
 	"homelab/internal/restic"
 )
 
@@ -117,7 +118,7 @@ func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, pr
 	jobs := make([]job, len(objs))
 	for i, o := range objs {
 		rel := strings.TrimPrefix(o.Key, src.prefix)
-		jobs[i] = job{src: o, key: rel, dst: prefix + rel}
+		jobs[i] = job{src: o, key: rel, dst: prefix + rel, skipGone: true}
 	}
 	entries, err := p.copyAll(ctx, &copier{from: src, to: dst, partSize: p.PartSize}, jobs, progress)
 	if err == nil {
@@ -144,12 +145,14 @@ func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, pr
 
 // job is one object to copy: src, stored as dst; key is its key relative
 // to the source prefix (the manifest's); want, for a restore, is its
-// manifest entry.
+// manifest entry. skipGone (a backup's) leaves the object out when it
+// was deleted from the source after it was listed.
 type job struct {
-	src  minio.ObjectInfo
-	key  string
-	dst  string
-	want *Entry
+	src      minio.ObjectInfo
+	key      string
+	dst      string
+	want     *Entry
+	skipGone bool
 }
 
 // copyAll copies the jobs, p.parallel() at a time, and returns their
@@ -171,6 +174,9 @@ func (p *Provider) copyAll(ctx context.Context, c *copier, jobs []job, progress 
 	for _, j := range jobs {
 		g.Go(func() error {
 			e, err := c.copyObject(gctx, j.src, j.dst, j.want)
+			if err != nil && j.skipGone && errors.Is(err, errSourceGone) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -321,7 +327,9 @@ func (p *Provider) Prune(ctx context.Context, t backup.Target, plan backup.Prune
 // snapshot are removed afterwards (as restic restore --delete does);
 // without it they are left alone. An in-place restore (an upgrade's
 // rollback) always removes them, so that the source is the snapshot
-// exactly, as the files provider's in-place restore makes it.
+// exactly, as the files provider's in-place restore makes it. A restore
+// into the bucket and prefix that hold the snapshots (holdsSnapshots) is
+// refused before anything is written.
 func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, progress backup.ProgressFunc) error {
 	bucket := dest.Bucket
 	if dest.InPlace {
@@ -339,6 +347,9 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	dst, err := connect("destination", t.Spec.Destination)
 	if err != nil {
 		return err
+	}
+	if holdsSnapshots(to, dst) {
+		return fmt.Errorf("restore into bucket %s under prefix %q: that holds the snapshots (destination prefix %q); restore into another bucket", bucket, to.prefix, dst.prefix)
 	}
 	m, err := readManifest(ctx, dst, t.Name(), snap.ID)
 	if err != nil {
@@ -384,6 +395,16 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 	return nil
 }
 
+// holdsSnapshots reports whether restore location to (its bucket and
+// prefix) contains the destination's snapshots or lies inside them: the
+// same endpoint (lab.SameEndpoint) and bucket, and one prefix containing the other. A
+// restore there would write among the snapshots and, with Delete (or in
+// place), remove them all, as none is in the snapshot restored.
+func holdsSnapshots(to, dst *endpoint) bool {
+	return lab.SameEndpoint(to.url, dst.url) && to.bucket == dst.bucket &&
+		(strings.HasPrefix(to.prefix, dst.prefix) || strings.HasPrefix(dst.prefix, to.prefix))
+}
+
 // restoreJobs lists the snapshot's objects and pairs each manifest entry
 // with its stored object, to be copied to prefix+key; missing are the
 // entries whose object is gone.
@@ -424,6 +445,11 @@ var drillSuffix = regexp.MustCompile(`^([0-9]+)-[0-9a-f]+$`)
 // processAlive is restic.ProcessAlive, replaceable in tests.
 var processAlive = restic.ProcessAlive
 
+// drilling holds the names of the drill buckets this process's drills
+// use now: a bucket named with this process's ID and not among them is
+// a leftover (its removal failed), not a live drill's.
+var drilling sync.Map
+
 // Drill copies snap into a new throwaway bucket on the destination's
 // endpoint (homelab-drill-<target>-<pid>-<random>), reads every object
 // back and compares it with the manifest (key, size, MD5, content type,
@@ -449,6 +475,8 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	name := drillBucketPrefix(t.Name()) + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd)
 	throw := *dst
 	throw.role, throw.bucket, throw.prefix = "drill", name, ""
+	drilling.Store(name, true)
+	defer drilling.Delete(name) // after the bucket's removal (deferred below)
 	if err := dst.client.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: t.Spec.Destination.Region}); err != nil {
 		return rep, fmt.Errorf("create the drill bucket: %w", throw.explain(err))
 	}
@@ -584,8 +612,11 @@ func removeBucket(ctx context.Context, e *endpoint) error {
 }
 
 // removeDeadDrills removes the target's drill buckets on dst's endpoint
-// whose homelab process is gone, and returns those it could not remove,
-// with the reason. Buckets of live processes are left alone.
+// whose homelab process is gone, or that are this process's but no drill
+// of it uses (a removal that failed: a daemon would keep them until it
+// restarts), and returns those it could not remove, with the reason.
+// Buckets of other live processes and of this one's running drills are
+// left alone.
 func removeDeadDrills(ctx context.Context, dst *endpoint, target string) []string {
 	buckets, err := dst.client.ListBuckets(ctx)
 	if err != nil {
@@ -602,7 +633,10 @@ func removeDeadDrills(ctx context.Context, dst *endpoint, target string) []strin
 		if mm == nil {
 			continue
 		}
-		if pid, err := strconv.Atoi(mm[1]); err != nil || processAlive(pid) {
+		if _, live := drilling.Load(b.Name); live {
+			continue
+		}
+		if pid, err := strconv.Atoi(mm[1]); err != nil || pid != os.Getpid() && processAlive(pid) {
 			continue
 		}
 		e := *dst

@@ -27,6 +27,7 @@ import (
 	"homelab/internal/backup/backuptest"
 	"homelab/internal/backup/s3mirror"
 	"homelab/internal/catalog"
+	"homelab/internal/restic"
 	"homelab/internal/testenv"
 )
 
@@ -305,9 +306,12 @@ func TestIncompleteSnapshot(t *testing.T) {
 	}
 
 	// A drill bucket of a homelab that is gone (a drill killed mid-way)
-	// is removed by the next drill; one of a live process is left alone.
-	dead, live := "homelab-drill-media-999999999-0a1b2c3d", fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getpid())
-	for _, b := range []string{dead, live} {
+	// is removed by the next drill, and so is one of this process that no
+	// drill uses (its removal failed: a daemon lives on); one of another
+	// live process (the test's parent) is left alone.
+	dead, live := "homelab-drill-media-999999999-0a1b2c3d", fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getppid())
+	mine := fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getpid())
+	for _, b := range []string{dead, live, mine} {
 		if err := e.dstC.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -318,6 +322,9 @@ func TestIncompleteSnapshot(t *testing.T) {
 	}
 	if ok, _ := e.dstC.BucketExists(ctx, dead); ok {
 		t.Error("the dead drill's bucket is still there")
+	}
+	if ok, _ := e.dstC.BucketExists(ctx, mine); ok {
+		t.Error("this process's leftover drill bucket is still there")
 	}
 	if ok, _ := e.dstC.BucketExists(ctx, live); !ok {
 		t.Error("the live drill's bucket was removed")
@@ -497,5 +504,56 @@ func TestCAFile(t *testing.T) {
 	src.CAFile = ca
 	if rep := e.M.Backup(ctx, "media"); rep.Err != nil || rep.Run.Files != 1 {
 		t.Fatalf("with ca_file: %v (%d objects)", rep.Err, rep.Run.Files)
+	}
+}
+
+// TestRestoreIntoDestinationRefused: a restore whose bucket and prefix
+// hold the snapshots (--to-bucket naming the destination bucket, on the
+// same endpoint, with a source prefix that contains the destination's)
+// is refused before it writes or deletes anything: with --delete it
+// would remove every snapshot, as none is in the snapshot restored.
+func TestRestoreIntoDestinationRefused(t *testing.T) {
+	srv := testenv.S3(t)
+	ctx := context.Background()
+	e := newMirror(t, srv, srv, "", "")
+	fill(t, e.srcC, e.src, "", map[string]object{"a.txt": {body: []byte("a")}})
+	e.MustBackup(t, "media")
+	before := state(t, e.dstC, e.dest, "")
+	plan, err := e.M.PlanRestore(ctx, "media", "latest", backup.Destination{Bucket: e.dest, Delete: true})
+	if err == nil {
+		_, err = e.M.Restore(ctx, plan)
+	}
+	if err == nil || !strings.Contains(err.Error(), "holds the snapshots") {
+		t.Errorf("a restore into the destination's snapshots: %v", err)
+	}
+	sameState(t, "destination after a refused restore", state(t, e.dstC, e.dest, ""), before)
+}
+
+// TestSourceObjectDeletedMidBackup: an object deleted from the source
+// after the backup listed it and before it copied it is left out of the
+// snapshot (the doc's promise), not a failed backup; the snapshot's
+// manifest holds the others.
+func TestSourceObjectDeletedMidBackup(t *testing.T) {
+	srv := testenv.S3(t)
+	ctx := context.Background()
+	for _, dstSrv := range []*testenv.S3Server{srv, testenv.S3(t)} { // server-side and streamed copies
+		e := newMirror(t, srv, dstSrv, "", "")
+		e.p.Parallel = 1 // in key order: a.txt, then b.txt, then z.txt
+		fill(t, e.srcC, e.src, "", map[string]object{"a.txt": {body: []byte("a")}, "b.txt": {body: []byte("b")}, "z.txt": {body: []byte("z")}})
+		deleted := false
+		snap, err := e.p.Backup(ctx, backup.Target{Spec: e.Lab.Backups["media"]}, "run1", func(restic.Status) {
+			if !deleted {
+				deleted = true
+				if err := e.srcC.RemoveObject(ctx, e.src, "z.txt", minio.RemoveObjectOptions{}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		if err != nil {
+			t.Fatalf("a backup whose source lost an object mid-run: %v", err)
+		}
+		if !deleted || snap.Files != 2 {
+			t.Errorf("snapshot of %d objects (deleted %v), want a.txt and b.txt", snap.Files, deleted)
+		}
 	}
 }

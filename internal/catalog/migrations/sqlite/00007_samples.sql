@@ -2,8 +2,8 @@
 -- filesystem's free bytes ("fs:<mount>"), the share of CPU time busy
 -- ("cpu"), a RAPL energy counter's joules ("rapl:<zone>"). Time is Unix
 -- seconds. Bounded and downsampled by catalog.SQLite.CompactSamples:
--- older than 35 days deleted, older than 2 days thinned to one per series
--- and hour.
+-- older than 35 days deleted, older than 2 days thinned to the first and
+-- last of each series and hour.
 --
 -- Portable SQL (PostgreSQL: INTEGER PRIMARY KEY becomes an identity
 -- column, REAL double precision).
