@@ -91,24 +91,15 @@ build() {
 		die "Go >= $MIN_GO is needed to build restic $RESTIC_VERSION, found $goversion at $go. Install a newer Go from https://go.dev/dl/"
 
 	log "building restic $RESTIC_VERSION with go $goversion (takes a few minutes; downloads modules via $("$go" env GOPROXY))"
-	# Run outside any module so `go mod download` does not touch a go.mod.
-	local tmp json dir
+	local tmp
 	tmp=$(mktemp -d)
 	# shellcheck disable=SC2064 # expand $tmp now
 	trap "rm -rf '$tmp'" EXIT
-	json=$(cd "$tmp" && GO111MODULE=on GOFLAGS='' "$go" mod download -json "github.com/restic/restic@v$RESTIC_VERSION") ||
-		die "go mod download github.com/restic/restic@v$RESTIC_VERSION failed: $json"
-	dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-	if [ -z "$dir" ] || [ ! -d "$dir/cmd/restic" ]; then
-		die "go mod download gave no usable module directory: $json"
-	fi
-
-	mkdir -p "$(dirname "$out")"
-	(cd "$dir" && CGO_ENABLED=0 GOFLAGS='' "$go" build -trimpath -o "$tmp/restic" ./cmd/restic) ||
-		die "building restic in $dir failed"
+	go_build_module "$go" github.com/restic/restic "$RESTIC_VERSION" ./cmd/restic "$tmp/restic"
 	local v
 	v=$(restic_version "$tmp/restic")
 	[ "$v" = "$RESTIC_VERSION" ] || die "built binary reports version '${v:-?}', expected $RESTIC_VERSION"
+	mkdir -p "$(dirname "$out")"
 	mv -f "$tmp/restic" "$out"
 	log "built $out"
 }

@@ -72,23 +72,15 @@ build() {
 		die "Go >= $MIN_GO is needed to build versitygw $VERSITYGW_VERSION, found $goversion at $go"
 
 	log "building versitygw $VERSITYGW_VERSION with go $goversion (a few minutes; modules via $("$go" env GOPROXY))"
-	local tmp json dir
+	local tmp
 	tmp=$(mktemp -d)
 	# shellcheck disable=SC2064 # expand $tmp now
 	trap "rm -rf '$tmp'" EXIT
-	json=$(cd "$tmp" && GO111MODULE=on GOFLAGS='' "$go" mod download -json "github.com/versity/versitygw@v$VERSITYGW_VERSION") ||
-		die "go mod download github.com/versity/versitygw@v$VERSITYGW_VERSION failed: $json"
-	dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-	if [ -z "$dir" ] || [ ! -d "$dir/cmd/versitygw" ]; then
-		die "go mod download gave no usable module directory: $json"
-	fi
-	mkdir -p "$(dirname "$out")"
-	(cd "$dir" && CGO_ENABLED=0 GOFLAGS='' "$go" build -trimpath \
-		-ldflags "-X main.Version=v$VERSITYGW_VERSION" -o "$tmp/versitygw" ./cmd/versitygw) ||
-		die "building versitygw in $dir failed"
+	go_build_module "$go" github.com/versity/versitygw "$VERSITYGW_VERSION" ./cmd/versitygw "$tmp/versitygw" "-X main.Version=v$VERSITYGW_VERSION"
 	local v
 	v=$(vgw_version "$tmp/versitygw")
 	[ "$v" = "$VERSITYGW_VERSION" ] || die "built binary reports version '${v:-?}', expected $VERSITYGW_VERSION"
+	mkdir -p "$(dirname "$out")"
 	mv -f "$tmp/versitygw" "$out"
 	log "built $out"
 }

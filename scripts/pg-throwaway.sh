@@ -27,6 +27,9 @@ set -euo pipefail
 log() { printf '%s\n' "pg-throwaway: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
 	printf 'usage: %s start|stop|status DIR\n' "${0##*/}" >&2
 	exit 2
@@ -56,24 +59,6 @@ as_owner() {
 	else
 		"$@"
 	fi
-}
-
-# port_free PORT: true when nothing accepts connections on 127.0.0.1:PORT.
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# pick_port: prints a port in 20000-59999 nobody listens on.
-pick_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		if port_free "$p"; then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	die "no free TCP port found on 127.0.0.1"
 }
 
 # running DIR: true when the cluster in DIR runs.

@@ -26,25 +26,12 @@ set -euo pipefail
 log() { printf '%s\n' "s3-throwaway: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
 	printf 'usage: %s start|stop|status DIR\n' "${0##*/}" >&2
 	exit 2
-}
-
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-pick_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		if port_free "$p"; then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	die "no free TCP port found on 127.0.0.1"
 }
 
 running() {
