@@ -1,10 +1,12 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,10 +87,9 @@ var pushedKinds = map[string]string{
 // AlertOf is the Alertmanager alert of a homelab event, and true, for
 // the pushed kinds (alertname homelab_<kind>; labels lab, target and
 // severity; annotations summary and description). A recovered event
-// resolves the failure alert of its job (EndsAt = its time). A firing
-// alert is posted once, without EndsAt: Alertmanager resolves it by
-// itself after its resolve_timeout (default 5 minutes) unless a recovery
-// came first. Other kinds give false.
+// gives the resolved failure alert of its job (EndsAt = its time); a
+// firing one has StartsAt = its time and no EndsAt (AlertPusher sets
+// EndsAt on each post). Other kinds give false.
 func AlertOf(e notify.Event) (alertmanager.PostableAlert, bool) {
 	kind, sev := e.Kind, pushedKinds[e.Kind]
 	if e.Kind == notify.Recovered {
@@ -100,7 +101,7 @@ func AlertOf(e notify.Event) (alertmanager.PostableAlert, bool) {
 		return alertmanager.PostableAlert{}, false
 	}
 	a := alertmanager.PostableAlert{
-		Labels:      map[string]string{"alertname": "homelab_" + kind, "lab": e.Lab, "target": e.Target, "severity": sev},
+		Labels:      map[string]string{"alertname": alertName(kind), "lab": e.Lab, "target": e.Target, "severity": sev},
 		Annotations: map[string]string{"summary": notify.DefaultTitle(e)},
 	}
 	if d := joinNonEmpty(e.Error, e.Detail); d != "" {
@@ -113,6 +114,8 @@ func AlertOf(e notify.Event) (alertmanager.PostableAlert, bool) {
 	}
 	return a, true
 }
+
+func alertName(kind string) string { return "homelab_" + kind }
 
 func joinNonEmpty(a, b string) string {
 	switch {
@@ -131,18 +134,71 @@ type EventSink interface {
 	Close(ctx context.Context) error
 }
 
-// AlertPusher passes every event to Next and, for the pushed kinds
-// (AlertOf), posts it to Alertmanager in the background; a post that
-// fails is logged. Close waits for the posts, then closes Next.
+// DefaultAlertRepost is how often an AlertPusher posts its firing
+// alerts again (AlertPusher.Interval's default).
+const DefaultAlertRepost = time.Minute
+
+// AlertPusher passes every event to Next and keeps homelab's alerts in
+// Alertmanager as Prometheus does: it holds the set of firing alerts
+// (one per alertname and target; AlertOf) and posts all of them every
+// Interval with EndsAt = now + 4×Interval (Prometheus' rule), so
+// Alertmanager keeps them firing while homelab does and ends them by
+// itself within 4 intervals of homelab stopping. A recovery, or Keep
+// when the daemon's state no longer has the alert, removes it from the
+// set and posts it once more with EndsAt = its time; a good backup also
+// ends its target's overdue alert. An event's post is not waited for:
+// Notify wakes the loop. A post that fails is logged and the next round
+// posts the same alerts again (a resolution is kept until it was
+// posted). Create it with NewAlertPusher; Close stops the loop.
 type AlertPusher struct {
 	Next   EventSink
 	Client *alertmanager.Client
 	Log    *slog.Logger
-	wg     sync.WaitGroup
+	// Interval is the time between two posts of the firing alerts.
+	Interval time.Duration
+	// Now is the clock of EndsAt; time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	firing   map[alertKey]firingAlert
+	resolved map[alertKey]alertmanager.PostableAlert // to post once more
+	kick     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	cancel   context.CancelFunc // of the post in flight
+	closed   sync.Once
 }
 
-// WithAlertPush wraps next in an AlertPusher when l pushes to an
-// Alertmanager (alerts.push), else returns next.
+type alertKey struct{ name, target string }
+
+// firingAlert is a firing alert and the event it came from.
+type firingAlert struct {
+	a alertmanager.PostableAlert
+	e notify.Event
+}
+
+func keyOf(a alertmanager.PostableAlert) alertKey {
+	return alertKey{a.Labels["alertname"], a.Labels["target"]}
+}
+
+// NewAlertPusher starts the post loop of an AlertPusher over next and c
+// (interval ≤ 0: DefaultAlertRepost). The loop posts its first round at
+// once when alerts are firing (Restore, Notify) and then every interval.
+func NewAlertPusher(next EventSink, c *alertmanager.Client, log *slog.Logger, interval time.Duration) *AlertPusher {
+	if interval <= 0 {
+		interval = DefaultAlertRepost
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &AlertPusher{Next: next, Client: c, Log: log, Interval: interval, Now: time.Now,
+		firing: map[alertKey]firingAlert{}, resolved: map[alertKey]alertmanager.PostableAlert{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	go p.run(ctx)
+	return p
+}
+
+// WithAlertPush wraps next in an AlertPusher (posting every
+// DefaultAlertRepost) when l pushes to an Alertmanager (alerts.push),
+// else returns next.
 func WithAlertPush(next EventSink, l *lab.Lab, log *slog.Logger) (EventSink, error) {
 	if !l.Alerts.Push {
 		return next, nil
@@ -151,39 +207,188 @@ func WithAlertPush(next EventSink, l *lab.Lab, log *slog.Logger) (EventSink, err
 	if err != nil {
 		return nil, err
 	}
-	return &AlertPusher{Next: next, Client: c, Log: log}, nil
+	return NewAlertPusher(next, c, log, DefaultAlertRepost), nil
 }
 
-// Notify passes e on and posts its alert.
+// Notify passes e on and fires (replacing the one of the same alertname
+// and target) or resolves its alert (AlertOf).
 func (p *AlertPusher) Notify(e notify.Event) {
 	p.Next.Notify(e)
-	a, ok := AlertOf(e)
-	if !ok {
+	p.apply([]notify.Event{e}, true)
+}
+
+// Restore fires the alerts of events (AlertOf) that are not firing yet,
+// without passing the events on: after a start or reload the daemon's
+// failures as its status report has them, and the alerts of the pusher
+// it replaces (Firing), so they stay firing.
+func (p *AlertPusher) Restore(events []notify.Event) { p.apply(events, false) }
+
+func (p *AlertPusher) apply(events []notify.Event, replace bool) {
+	changed := false
+	p.mu.Lock()
+	for _, e := range events {
+		a, ok := AlertOf(e)
+		if !ok {
+			continue
+		}
+		k := keyOf(a)
+		if e.Kind != notify.Recovered {
+			if _, ok := p.firing[k]; ok && !replace {
+				continue
+			}
+			delete(p.resolved, k)
+			p.firing[k] = firingAlert{a, e}
+			changed = true
+			continue
+		}
+		if f, ok := p.firing[k]; ok {
+			f.a.EndsAt = a.EndsAt
+			a = f.a
+		}
+		p.resolveLocked(k, a)
+		if e.JobName() == "backup" {
+			if f, ok := p.firing[alertKey{alertName(notify.Overdue), e.Target}]; ok {
+				f.a.EndsAt = e.Time
+				p.resolveLocked(keyOf(f.a), f.a)
+			}
+		}
+		changed = true
+	}
+	p.mu.Unlock()
+	if changed {
+		p.wake()
+	}
+}
+
+// Keep makes current the alerts of kind (homelab_<kind>) that fire: those
+// not firing yet start, the others end now. The daemon calls it with its
+// overdue targets and its filling filesystems.
+func (p *AlertPusher) Keep(kind string, current []notify.Event) {
+	want := map[alertKey]firingAlert{}
+	for _, e := range current {
+		if a, ok := AlertOf(e); ok && e.Kind == kind {
+			want[keyOf(a)] = firingAlert{a, e}
+		}
+	}
+	changed := false
+	p.mu.Lock()
+	for k, a := range want {
+		if _, ok := p.firing[k]; !ok {
+			delete(p.resolved, k)
+			p.firing[k] = a
+			changed = true
+		}
+	}
+	for k, f := range p.firing {
+		if _, ok := want[k]; !ok && k.name == alertName(kind) {
+			f.a.EndsAt = p.Now()
+			p.resolveLocked(k, f.a)
+			changed = true
+		}
+	}
+	p.mu.Unlock()
+	if changed {
+		p.wake()
+	}
+}
+
+// Firing returns the events of the firing alerts, by kind and target.
+func (p *AlertPusher) Firing() []notify.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []notify.Event
+	for _, f := range p.firing {
+		out = append(out, f.e)
+	}
+	slices.SortFunc(out, func(a, b notify.Event) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Target, b.Target))
+	})
+	return out
+}
+
+func (p *AlertPusher) resolveLocked(k alertKey, a alertmanager.PostableAlert) {
+	delete(p.firing, k)
+	p.resolved[k] = a
+}
+
+func (p *AlertPusher) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *AlertPusher) run(ctx context.Context) {
+	defer close(p.done)
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			p.round(ctx) // what came last
+			return
+		case <-t.C:
+		case <-p.kick:
+		}
+		p.round(ctx)
+	}
+}
+
+// round posts the firing alerts with EndsAt = now + 4×Interval and the
+// resolutions not posted yet; those it posted are forgotten.
+func (p *AlertPusher) round(ctx context.Context) {
+	p.mu.Lock()
+	now := p.Now()
+	var batch []alertmanager.PostableAlert
+	for _, f := range p.firing {
+		a := f.a
+		a.EndsAt = now.Add(4 * p.Interval)
+		batch = append(batch, a)
+	}
+	sent := map[alertKey]time.Time{}
+	for k, a := range p.resolved {
+		batch = append(batch, a)
+		sent[k] = a.EndsAt
+	}
+	p.mu.Unlock()
+	if len(batch) == 0 {
 		return
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := p.Client.Post(ctx, []alertmanager.PostableAlert{a}); err != nil && p.Log != nil {
-			p.Log.Warn("push alert to alertmanager", "alert", a.Labels["alertname"], "target", e.Target, "err", err)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := p.Client.Post(pctx, batch)
+	cancel()
+	if err != nil {
+		if p.Log != nil {
+			p.Log.Warn("push alerts to alertmanager; posting them again in the next round", "alerts", len(batch), "err", err)
 		}
-	}()
+		return
+	}
+	p.mu.Lock()
+	for k, at := range sent {
+		if a, ok := p.resolved[k]; ok && a.EndsAt.Equal(at) {
+			delete(p.resolved, k)
+		}
+	}
+	p.mu.Unlock()
 }
 
 // Ping passes on.
 func (p *AlertPusher) Ping(url string, e notify.Event) { p.Next.Ping(url, e) }
 
-// Close waits for the posts (until ctx ends) and closes Next.
+// Close stops the loop after a last round (the alerts of the newest
+// events), waiting for it until ctx ends (then the post is abandoned),
+// and closes Next. The alerts still firing stay so in Alertmanager until
+// their EndsAt: a next pusher (a reload, a restart) takes them over.
 func (p *AlertPusher) Close(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
+	p.closed.Do(func() { close(p.stop) })
 	var err error
 	select {
-	case <-done:
+	case <-p.done:
 	case <-ctx.Done():
+		p.cancel()
+		<-p.done
 		err = fmt.Errorf("alert pushes unfinished: %w", ctx.Err())
 	}
+	p.cancel()
 	return errors.Join(err, p.Next.Close(ctx))
 }

@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"homelab/internal/alertmanager"
 	"homelab/internal/app"
+	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/notify"
 	"homelab/internal/status"
@@ -158,3 +164,206 @@ func render(t *testing.T, r status.Report) string {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// The pusher is what the daemon keeps its alerts with.
+var _ AlertKeeper = (*app.AlertPusher)(nil)
+
+// amProxy stands in front of a real Alertmanager and answers 503 while
+// down, counting the posts it saw up and down.
+type amProxy struct {
+	down          atomic.Bool
+	posts, failed atomic.Int64
+}
+
+func newAMProxy(t *testing.T, amURL string) (*amProxy, string) {
+	u, err := url.Parse(amURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &amProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		post := r.Method == http.MethodPost
+		if p.down.Load() {
+			if post {
+				p.failed.Add(1)
+			}
+			http.Error(w, "down for the test", http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+		if post {
+			p.posts.Add(1)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return p, srv.URL
+}
+
+// TestAlertPushKeepsAlertsFiring runs the daemon's AlertPusher against a
+// real Alertmanager, re-posting every 300 ms: a failure stays firing past
+// the EndsAt of its first post (so only the re-posts keep it), and its
+// recovery resolves it; an overdue target's alert fires and is resolved
+// when the daemon finds the target no longer overdue (no event for
+// that); an alert posted while Alertmanager answers 503 arrives once it
+// answers again; a reload's new pusher takes the firing alerts over; and
+// a new daemon and pusher over a catalog whose target's
+// last backup failed post that alert at their first look.
+func TestAlertPushKeepsAlertsFiring(t *testing.T) {
+	amURL, _ := testenv.Alertmanager(t)
+	proxy, proxyURL := newAMProxy(t, amURL)
+	ctx := t.Context()
+	var pusher *app.AlertPusher
+	withPusher := func(c *Config) {
+		notes := c.NewNotifier
+		c.NewNotifier = func(l *lab.Lab, log *slog.Logger) (Notifier, error) {
+			n, err := notes(l, log)
+			if err != nil {
+				return nil, err
+			}
+			client, err := app.AlertClient(l)
+			if err != nil {
+				return nil, err
+			}
+			pusher = app.NewAlertPusher(n, client, log, 300*time.Millisecond)
+			return pusher, nil
+		}
+	}
+	labText := testLab + "alerts:\n  alertmanager: {url: \"" + proxyURL + "\"}\n  push: true\n"
+	f := newFixtureLab(t, labText, withPusher)
+	first := pusher
+	am, err := alertmanager.New(amURL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firing := func(name, target string) *alertmanager.Alert {
+		as, err := am.Firing(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Name() == name && a.Labels["target"] == target {
+				return &a
+			}
+		}
+		return nil
+	}
+
+	// A failure stays firing after the EndsAt its first post gave it.
+	first.Notify(notify.Event{Kind: notify.BackupFailed, Lab: "unit", Target: "db", Job: "backup", Time: time.Now(), Error: "restic: exit 1"})
+	var a0 *alertmanager.Alert
+	await(t, "homelab_backup_failed in Alertmanager", func() bool {
+		a0 = firing("homelab_backup_failed", "db")
+		return a0 != nil
+	})
+	posted := proxy.posts.Load()
+	await(t, "the first post's EndsAt passed and three more rounds posted", func() bool {
+		return time.Now().After(a0.EndsAt) && proxy.posts.Load() >= posted+3
+	})
+	a1 := firing("homelab_backup_failed", "db")
+	if a1 == nil || !a1.EndsAt.After(a0.EndsAt) || !a1.StartsAt.Equal(a0.StartsAt) {
+		t.Fatalf("after the re-posts: %+v, first %+v", a1, a0)
+	}
+	first.Notify(notify.Event{Kind: notify.Recovered, Lab: "unit", Target: "db", Job: "backup", Time: time.Now()})
+	await(t, "homelab_backup_failed resolved by the recovery", func() bool {
+		return firing("homelab_backup_failed", "db") == nil
+	})
+
+	// Overdue: fired by the daemon's look, ended by its next one.
+	f.backupAt(t, "db", f.now.Add(-72*time.Hour))
+	f.d.watchOverdue(ctx)
+	await(t, "homelab_overdue in Alertmanager", func() bool { return firing("homelab_overdue", "db") != nil })
+	f.backupAt(t, "db", f.now.Add(-time.Hour))
+	f.d.watchOverdue(ctx)
+	if got := firingKinds(first); len(got) != 0 {
+		t.Errorf("pusher still firing %v", got)
+	}
+	await(t, "homelab_overdue resolved once db is not overdue", func() bool { return firing("homelab_overdue", "db") == nil })
+
+	// Alertmanager down for a round: the alert arrives when it is back.
+	proxy.down.Store(true)
+	first.Notify(notify.Event{Kind: notify.DrillFailed, Lab: "unit", Target: "db", Job: "drill", Time: time.Now(), Error: "restore differs"})
+	await(t, "a post refused", func() bool { return proxy.failed.Load() > 0 })
+	if firing("homelab_drill_failed", "db") != nil {
+		t.Fatal("drill_failed in Alertmanager while its posts were refused")
+	}
+	proxy.down.Store(false)
+	await(t, "homelab_drill_failed in Alertmanager after it is back", func() bool {
+		return firing("homelab_drill_failed", "db") != nil
+	})
+	first.Notify(notify.Event{Kind: notify.Recovered, Lab: "unit", Target: "db", Job: "drill", Time: time.Now()})
+	await(t, "homelab_drill_failed resolved", func() bool { return firing("homelab_drill_failed", "db") == nil })
+
+	// A reload: the new generation's pusher takes the alerts over.
+	first.Notify(notify.Event{Kind: notify.CheckFailed, Lab: "unit", Target: "local", Job: "check", Time: time.Now(), Error: "pack damaged"})
+	await(t, "homelab_check_failed in Alertmanager", func() bool { return firing("homelab_check_failed", "local") != nil })
+	f.d.reload(ctx)
+	reloaded := pusher
+	if reloaded == first {
+		t.Fatal("the reload kept the pusher")
+	}
+	if got := firingKinds(reloaded); !slices.Equal(got, []string{"check_failed:local"}) {
+		t.Fatalf("after the reload firing %v, want the check failure taken over", got)
+	}
+	posted = proxy.posts.Load()
+	await(t, "three rounds of the reloaded pusher", func() bool { return proxy.posts.Load() >= posted+3 })
+	if firing("homelab_check_failed", "local") == nil {
+		t.Error("check_failed no longer firing after the reload")
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, p := range []*app.AlertPusher{first, reloaded} {
+		if err := p.Close(cctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A restart: db's last backup failed in the catalog; the new daemon's
+	// first look gives its pusher the alert, and it stays firing.
+	r, err := f.store.StartRun(ctx, catalog.Run{RunID: "failed-run", Kind: catalog.KindBackup, Target: "db", Start: f.now.Add(-10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.End, r.Result, r.Error = f.now.Add(-9*time.Minute), catalog.ResultFailed, "restic: exit 1"
+	if err := f.store.FinishRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	g := newFixtureLab(t, labText, withPusher)
+	g.store.Close()
+	g.d.cfg.Catalog, g.d.cfg.Now = f.store, f.d.cfg.Now
+	second := pusher
+	g.d.watchOverdue(ctx)
+	if got := firingKinds(second); !slices.Equal(got, []string{"backup_failed:db"}) {
+		t.Fatalf("restored pusher firing %v", got)
+	}
+	var b0 *alertmanager.Alert
+	await(t, "the restored homelab_backup_failed in Alertmanager", func() bool {
+		b0 = firing("homelab_backup_failed", "db")
+		return b0 != nil
+	})
+	if b0.Annotations["description"] != "restic: exit 1" {
+		t.Errorf("restored alert %+v", b0)
+	}
+	posted = proxy.posts.Load()
+	await(t, "the restored alert's first EndsAt passed and three more rounds posted", func() bool {
+		return time.Now().After(b0.EndsAt) && proxy.posts.Load() >= posted+3
+	})
+	if firing("homelab_backup_failed", "db") == nil {
+		t.Error("restored alert no longer firing after the re-posts")
+	}
+	if k := g.notes.kinds(); len(k) != 0 {
+		t.Errorf("the restore notified %v", k)
+	}
+	if err := second.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firingKinds are the kind:target of the alerts p has firing.
+func firingKinds(p *app.AlertPusher) []string {
+	var out []string
+	for _, e := range p.Firing() {
+		out = append(out, e.Kind+":"+e.Target)
+	}
+	return out
+}

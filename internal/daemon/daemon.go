@@ -36,6 +36,24 @@ type Notifier interface {
 	Close(ctx context.Context) error
 }
 
+// AlertKeeper is a Notifier that also keeps alerts firing while the
+// daemon's state has them (app.AlertPusher pushing to Alertmanager).
+type AlertKeeper interface {
+	// Restore fires the alerts of events without notifying anyone: the
+	// failed last backups and drills of the status report at the first
+	// look for overdue targets of each generation of the lab (a start,
+	// a reload).
+	Restore(events []notify.Event)
+	// Keep says which alerts of kind fire now: after each look for
+	// overdue targets the targets whose overdue alert was sent
+	// (notify.Overdue), and after each host sampling the filesystems
+	// filling (notify.DiskFilling); the others end.
+	Keep(kind string, current []notify.Event)
+	// Firing returns the events of the alerts firing now; a reload
+	// restores them into the new generation's notifier.
+	Firing() []notify.Event
+}
+
 // Config is what New needs. Lab, Catalog, NewManager and NewNotifier are
 // required.
 type Config struct {
@@ -107,6 +125,9 @@ type labState struct {
 	lab      *lab.Lab
 	manager  *backup.Manager
 	notifier Notifier
+	// restored: the notifier (an AlertKeeper) was given the report's
+	// failures; only the run loop (watchOverdue) touches it.
+	restored bool
 }
 
 // New checks cfg and builds the daemon's first generation of the lab
@@ -289,6 +310,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return d.shutdown()
 		case <-d.reloadCh:
 			d.reload(ctx)
+			watchAt = d.cfg.Now() // the new notifier's alerts
 		case <-d.watchCh:
 			watchAt = d.cfg.Now()
 		case <-timer.C:
@@ -349,6 +371,11 @@ func (d *Daemon) reload(ctx context.Context) {
 		d.log.Error("reload failed; keeping the running configuration", "lab", old.lab.Path, "err", err)
 		d.event(ctx, "error", "", "reload_failed", "reload of "+old.lab.Path+" failed: "+err.Error())
 		return
+	}
+	if oldK, isKeeper := old.notifier.(AlertKeeper); isKeeper {
+		if nk, isKeeper := st.notifier.(AlertKeeper); isKeeper {
+			nk.Restore(oldK.Firing()) // the old one's alerts go on
+		}
 	}
 	d.state.Store(st)
 	d.mu.Lock()

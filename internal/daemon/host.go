@@ -69,4 +69,17 @@ func (d *Daemon) SampleHost(ctx context.Context) {
 			delete(d.fillSent, m)
 		}
 	}
+	if k, ok := st.notifier.(AlertKeeper); ok {
+		k.Keep(notify.DiskFilling, fillingEvents(st, &h, now))
+	}
+}
+
+// fillingEvents are the disk_filling events of h's filesystems that are
+// forecast to fill.
+func fillingEvents(st *labState, h *status.HostStatus, now time.Time) []notify.Event {
+	var out []notify.Event
+	for _, f := range h.Filling() {
+		out = append(out, notify.Event{Kind: notify.DiskFilling, Lab: st.lab.Name, Target: f.Mount, Job: "disk", Time: now, Detail: status.FillDetail(f)})
+	}
+	return out
 }

@@ -285,7 +285,46 @@ func (d *Daemon) watchOverdue(ctx context.Context) time.Time {
 		}
 		d.omu.Unlock()
 	}
+	d.keepAlerts(st, rep)
 	return next
+}
+
+// keepAlerts tells the notifier of st, when it is an AlertKeeper, which
+// alerts fire by rep (the report watchOverdue built): at its first look,
+// the failed last backups and drills; each time, the targets whose
+// overdue alert was sent and the filesystems of the newest host sample
+// that are filling.
+func (d *Daemon) keepAlerts(st *labState, rep status.Report) {
+	k, ok := st.notifier.(AlertKeeper)
+	if !ok {
+		return
+	}
+	now := d.cfg.Now()
+	if !st.restored {
+		st.restored = true
+		var failed []notify.Event
+		for _, t := range rep.Targets {
+			if t.Failed() {
+				failed = append(failed, notify.Event{Kind: notify.BackupFailed, Lab: st.lab.Name, Target: t.Name, Job: "backup", Time: t.LastRun.End, RunID: t.LastRun.RunID, Error: t.LastRun.Error})
+			}
+			if t.DrillFailed() {
+				failed = append(failed, notify.Event{Kind: notify.DrillFailed, Lab: st.lab.Name, Target: t.Name, Job: "drill", Time: t.LastDrill.End, Error: t.LastDrill.Error})
+			}
+		}
+		k.Restore(failed)
+	}
+	var overdue []notify.Event
+	d.omu.Lock()
+	for _, t := range rep.Targets {
+		if d.overdue[t.Name] {
+			overdue = append(overdue, notify.Event{Kind: notify.Overdue, Lab: st.lab.Name, Target: t.Name, Job: "backup", Time: now, Detail: overdueDetail(t)})
+		}
+	}
+	d.omu.Unlock()
+	k.Keep(notify.Overdue, overdue)
+	if h := d.host.Load(); h != nil {
+		k.Keep(notify.DiskFilling, fillingEvents(st, h, now))
+	}
 }
 
 // clearOverdue forgets an overdue alert of target; true if one was sent.
