@@ -154,4 +154,3 @@ func (d *decoder) validatePgBackRest(p string, b *Backup) {
 	})
 	g.setDefaults()
 }
-
