@@ -199,6 +199,8 @@ repositories:
     url: ./repo
     password_file: ./restic.pass
     check: {schedule: "0 4 * * 0", read_data_subset: 10%}   # weekly, under homelab serve
+s3_locations:                          # named S3 places that s3-mirror targets refer to with location:
+  backups: {endpoint: "$s3", bucket: backups, access_key_id_file: ./s3/access_key_id, secret_access_key_file: ./s3/secret_access_key, region: us-east-1}
 backups:
   go-src:
     provider: restic
@@ -224,7 +226,7 @@ backups:
   media:
     provider: s3-mirror                # bucket media copied into backups/mirrors/media/<UTC time>/
     source: {endpoint: "$s3", bucket: media, access_key_id_file: ./s3/access_key_id, secret_access_key_file: ./s3/secret_access_key, region: us-east-1}
-    destination: {endpoint: "$s3", bucket: backups, prefix: mirrors, access_key_id_file: ./s3/access_key_id, secret_access_key_file: ./s3/secret_access_key, region: us-east-1}
+    destination: {location: backups, prefix: mirrors}   # an entry of s3_locations (below)
     schedule: "0 4 * * *"
     retention: {keep_last: 3, keep_daily: 7}
     drill:

@@ -393,3 +393,29 @@ func TestRepositoryS3Keys(t *testing.T) {
 		t.Errorf("repository = %+v, want S3 with %+v", r, want)
 	}
 }
+
+// TestS3Locations: an s3-mirror source or destination that names an
+// entry of s3_locations gets its fields, with its paths resolved against
+// the lab file's directory and a prefix given beside the name kept.
+func TestS3Locations(t *testing.T) {
+	l, err := Load("testdata/s3locations.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(l.Path)
+	b := l.Backups["media"]
+	want := S3Location{Endpoint: "http://backup.lab:7070", Bucket: "backups", Prefix: "mirrors",
+		CAFile: filepath.Join(dir, "offsite-ca.pem"), Location: "offsite",
+		S3Credentials: S3Credentials{AccessKeyIDEnv: "BK_KEY", SecretAccessKeyFile: filepath.Join(dir, "keys/bk-secret"), Region: "us-east-1"}}
+	if b.Destination != want {
+		t.Errorf("destination = %+v\nwant %+v", b.Destination, want)
+	}
+	src := S3Location{Endpoint: "https://s3.lab:9000", Bucket: "media", Prefix: "uploads/", Location: "media-store",
+		S3Credentials: S3Credentials{AccessKeyIDEnv: "SRC_KEY", SecretAccessKeyEnv: "SRC_SECRET"}}
+	if b.Source.S3Location != src {
+		t.Errorf("source = %+v\nwant %+v", b.Source.S3Location, src)
+	}
+	if l.S3Locations["media-store"].Prefix != "" {
+		t.Errorf("the named location was changed: %+v", l.S3Locations["media-store"])
+	}
+}

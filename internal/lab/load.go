@@ -302,6 +302,11 @@ func (l *Lab) setDefaults(dir string) {
 	l.Hosts.setDefaults(dir)
 	l.Alerts.setDefaults(dir)
 	l.Energy.setDefaults(dir)
+	for _, loc := range l.S3Locations {
+		if loc != nil {
+			loc.resolvePaths(dir)
+		}
+	}
 	for name, s := range l.Services {
 		s.Name = name
 	}

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -98,11 +100,46 @@ type S3Location struct {
 	// system's) for an https endpoint. Relative to the lab file.
 	CAFile        string `yaml:"ca_file"`
 	S3Credentials `yaml:",inline"`
+	// Location names an entry of the lab's s3_locations that gives the
+	// endpoint, bucket, prefix, ca_file, region and keys instead (a
+	// prefix given beside it replaces the location's). Validation copies
+	// the named location in, so users of a loaded lab see plain fields.
+	Location string `yaml:"location"`
 }
 
 // IsSet reports whether any field of the location is set.
 func (l S3Location) IsSet() bool {
-	return l.Endpoint != "" || l.Bucket != "" || l.Prefix != "" || l.CAFile != "" || l.S3Credentials.IsSet() || l.Region != ""
+	return l.Endpoint != "" || l.Bucket != "" || l.Prefix != "" || l.CAFile != "" || l.S3Credentials.IsSet() || l.Region != "" || l.Location != ""
+}
+
+// useLocation resolves loc.Location, at path p, against the lab's
+// s3_locations: it copies the named location into loc (keeping loc's
+// prefix when one is given) and reports true; it reports false when loc
+// names no location (its own fields are then to be validated). A name
+// that is not there, or fields beside it other than prefix, are errors
+// at p.location.
+func (d *decoder) useLocation(p string, loc *S3Location, l *Lab) bool {
+	if loc.Location == "" {
+		return false
+	}
+	named := l.S3Locations[loc.Location]
+	switch {
+	case named == nil:
+		d.at(p+".location", "unknown S3 location %q (known: %s)", loc.Location, strings.Join(slices.Sorted(maps.Keys(l.S3Locations)), ", "))
+	case loc.Endpoint != "" || loc.Bucket != "" || loc.CAFile != "" || loc.Region != "" || loc.S3Credentials.IsSet():
+		d.at(p+".location", "location %s gives the endpoint, bucket, ca_file, region and keys: only prefix may be set beside it", loc.Location)
+	default:
+		if strings.HasPrefix(loc.Prefix, "/") {
+			d.at(p+".prefix", "bad prefix %q: keys do not start with /", loc.Prefix)
+		}
+		name, prefix := loc.Location, loc.Prefix
+		*loc = *named
+		loc.Location = name
+		if prefix != "" {
+			loc.Prefix = prefix
+		}
+	}
+	return true
 }
 
 // resolvePaths makes CAFile and the keys' files absolute against dir.

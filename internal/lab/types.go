@@ -21,6 +21,10 @@ type Lab struct {
 	Repositories map[string]*Repository `yaml:"repositories"`
 	Services     map[string]*Service    `yaml:"services"`
 	Backups      map[string]*Backup     `yaml:"backups"`
+	// S3Locations are named S3 places (endpoint, bucket, prefix, ca_file,
+	// keys) that s3-mirror sources and destinations may name with
+	// `location:` instead of repeating them.
+	S3Locations map[string]*S3Location `yaml:"s3_locations"`
 	// Notify lists where `homelab serve` sends failure, overdue and
 	// recovery notifications.
 	Notify []*Notify `yaml:"notify"`

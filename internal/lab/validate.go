@@ -43,6 +43,12 @@ func (d *decoder) validate(l *Lab) {
 	}
 	validateEntries(d, "repositories", l.Repositories, d.validateRepository)
 	validateEntries(d, "services", l.Services, d.validateService)
+	validateEntries(d, "s3_locations", l.S3Locations, func(p string, loc *S3Location) {
+		if loc.Location != "" {
+			d.at(p+".location", "not allowed here: an S3 location cannot name another")
+		}
+		d.validateS3Location(p, *loc)
+	})
 	validateEntries(d, "backups", l.Backups, func(p string, b *Backup) { d.validateBackup(p, b, l) })
 	for _, name := range slices.Sorted(maps.Keys(l.Services)) { // after backups: upgrades name them
 		d.validateUpgrade("services."+name+".upgrade", l.Services[name], l)
@@ -287,7 +293,7 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 	case ProviderPostgres:
 		d.validatePostgresSource(p+".source", b.Source)
 	case ProviderS3Mirror:
-		d.validateS3MirrorSource(p, b)
+		d.validateS3MirrorSource(p, b, l)
 	}
 	if b.Provider != ProviderS3Mirror {
 		if b.Source.S3Location.IsSet() {
@@ -412,20 +418,24 @@ func usesRepository(b *Backup) bool {
 
 // validateS3MirrorSource checks an s3-mirror target's source and
 // destination buckets.
-func (d *decoder) validateS3MirrorSource(p string, b *Backup) {
+func (d *decoder) validateS3MirrorSource(p string, b *Backup, l *Lab) {
 	s := b.Source
 	d.notAllowed(p+".source", ProviderS3Mirror, map[string]bool{
 		"paths": len(s.Paths) > 0, "exclude": len(s.Exclude) > 0,
 		"host": s.Host != "", "port": s.Port != 0, "database": s.Database != "", "user": s.User != "",
 		"password_env": s.PasswordEnv != "", "password_file": s.PasswordFile != "", "sslmode": s.SSLMode != "",
 	})
-	d.validateS3Location(p+".source", s.S3Location)
+	if !d.useLocation(p+".source", &b.Source.S3Location, l) {
+		d.validateS3Location(p+".source", s.S3Location)
+	}
 	if !d.present(p + ".destination") {
 		d.at(p+".destination", "required for provider s3-mirror: the endpoint and bucket the snapshots go to")
 		return
 	}
-	d.validateS3Location(p+".destination", b.Destination)
-	src, dst := s.S3Location, b.Destination
+	if !d.useLocation(p+".destination", &b.Destination, l) {
+		d.validateS3Location(p+".destination", b.Destination)
+	}
+	src, dst := b.Source.S3Location, b.Destination
 	if SameEndpoint(src.Endpoint, dst.Endpoint) && src.Bucket == dst.Bucket && src.Bucket != "" && overlaps(src.Prefix, dst.Prefix) {
 		d.at(p+".destination.prefix", "the destination must not lie inside the source (or hold it): bucket %s, prefixes %q and %q", dst.Bucket, src.Prefix, dst.Prefix)
 	}
