@@ -9,14 +9,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"homelab/internal/testenv"
 )
 
-// run returns the output of a command of procps or coreutils, skipping
-// the test when the command is missing.
+// run returns the output of a command of procps or coreutils; a missing
+// command skips the test, or fails it under CI=true (testenv.Missing).
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
+		testenv.Missing(t, "%s not installed", name)
 	}
 	out, err := exec.Command(name, args...).Output()
 	if err != nil {
