@@ -226,12 +226,7 @@ main() {
 		printf '  %s: homelab db%s | dump file + restic%s | bare stream%s\n' "$phase" "${S[hd_$phase]}" "${S[bd_$phase]}" "${S[sd_$phase]}"
 	done
 
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		log "kept $WORK (cluster running: $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK)"
-	else
-		"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
-		rm -rf "$WORK"
-	fi
+	stop_cluster_and_clean
 }
 
 main "$@"

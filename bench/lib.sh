@@ -161,3 +161,33 @@ alternate_rounds() {
 		log "round $r/$n: $name_a ${S[$a]##* }s, $name_b ${S[$b]##* }s"
 	done
 }
+
+# stop_daemon_and_clean: the EXIT trap of the serve benchmarks: stops the
+# daemon $DAEMON_PID (SIGTERM, then waits) and removes $WORK unless
+# BENCH_KEEP=1; exits with the status the script was exiting with.
+stop_daemon_and_clean() {
+	local rc=$?
+	if [ -n "${DAEMON_PID:-}" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -TERM "$DAEMON_PID" 2>/dev/null || true
+		wait "$DAEMON_PID" 2>/dev/null || true
+	fi
+	if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
+		if [ "${BENCH_KEEP:-}" = 1 ]; then
+			log "kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+
+# stop_cluster_and_clean: the end of the overhead benchmarks: stops the
+# throwaway cluster in $WORK/pg and removes $WORK, unless BENCH_KEEP=1.
+stop_cluster_and_clean() {
+	if [ "${BENCH_KEEP:-}" = 1 ]; then
+		log "kept $WORK (cluster running: $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK)"
+	else
+		"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
+		rm -rf "$WORK"
+	fi
+}

@@ -206,12 +206,7 @@ main() {
 	row "drill: backup verify vs restore + pg_ctl start + check + stop" hd bd
 	printf 'samples (s), in round order:\n  backup: homelab%s | bare%s\n  drill: homelab%s | bare%s\n' "${S[hb]}" "${S[bb]}" "${S[hd]}" "${S[bd]}"
 
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		log "kept $WORK (cluster running: $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK)"
-	else
-		"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
-		rm -rf "$WORK"
-	fi
+	stop_cluster_and_clean
 }
 
 main "$@"

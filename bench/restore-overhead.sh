@@ -167,12 +167,7 @@ main() {
 	trace
 
 	drop_dest
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		log "kept $WORK (cluster running: $REPO/scripts/pg-throwaway.sh stop $WORK/pg && rm -rf $WORK)"
-	else
-		"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
-		rm -rf "$WORK"
-	fi
+	stop_cluster_and_clean
 }
 
 main "$@"

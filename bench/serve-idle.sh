@@ -49,22 +49,6 @@ homelab() {
 	"$HOMELAB" --lab "$WORK/lab.yaml" "$@"
 }
 
-cleanup() {
-	local rc=$?
-	if [ -n "${DAEMON_PID:-}" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-		kill -TERM "$DAEMON_PID" 2>/dev/null || true
-		wait "$DAEMON_PID" 2>/dev/null || true
-	fi
-	if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
-		if [ "${BENCH_KEEP:-}" = 1 ]; then
-			log "kept $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
-	exit "$rc"
-}
-
 setup() {
 	local go
 	go=$(find_go) || die "Go is needed to build homelab"
@@ -181,7 +165,7 @@ main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/homelab-serve-idle.XXXXXX")
 	HOMELAB=$WORK/homelab
 	DAEMON_PID=
-	trap cleanup EXIT
+	trap stop_daemon_and_clean EXIT
 	trap 'exit 130' INT TERM
 
 	setup
