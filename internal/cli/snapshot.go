@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,30 +55,8 @@ func resumeLabSnapshotSaga(ctx context.Context, f *Factory, kind, id string, yes
 	}
 	defer closeFn()
 	if id == "" {
-		j := m.Upgrader.Journal
-		open, err := a.UnfinishedIn(ctx, j)
-		if err != nil {
+		if id, err = resumable(ctx, io, a, m.Upgrader.Journal, kind); err != nil || id == "" {
 			return err
-		}
-		var ids []string
-		for _, r := range open {
-			if r.Kind != kind {
-				continue
-			}
-			if r.InProgress {
-				fmt.Fprintf(io.ErrOut, "homelab: %s; in progress: %s: not resumed\n", saga.Describe(r.Record), r.Holder)
-				continue
-			}
-			ids = append(ids, r.ID)
-		}
-		switch len(ids) {
-		case 0:
-			fmt.Fprintf(io.Out, "no unfinished %s\n", kind)
-			return nil
-		case 1:
-			id = ids[0]
-		default:
-			return usageErr(fmt.Sprintf("several unfinished %s sagas: name one of %s", kind, strings.Join(ids, ", ")))
 		}
 	}
 	rec, err := m.Upgrader.Journal.Saga(ctx, id)
