@@ -187,6 +187,6 @@ func renderDoctorSummary(w io.Writer, s doctorSummaryJSON, fixed bool) {
 	case fixed:
 		fmt.Fprintf(w, "doctor: %d findings: %d fixed, %d fixes failed, %d left (checked %s)\n", s.Findings, s.Fixed, s.Failed, s.Remaining, checked)
 	default:
-		fmt.Fprintf(w, "doctor: %d findings, %d fixed by homelab doctor --fix (checked %s)\n", s.Findings, s.Auto, checked)
+		fmt.Fprintf(w, "doctor: %d findings, %d fixable with homelab doctor --fix (checked %s)\n", s.Findings, s.Auto, checked)
 	}
 }
