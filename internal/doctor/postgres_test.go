@@ -30,10 +30,10 @@ func loadLab(t *testing.T, yaml string) *lab.Lab {
 	return l
 }
 
-// pgLab is a lab whose one postgres target is database app on pg, as the
-// superuser, the password from $DOCTOR_PGPASSWORD.
-func pgLab(t *testing.T, pg *testenv.PG) *lab.Lab {
-	t.Setenv("DOCTOR_PGPASSWORD", pg.Password)
+// pgLab is a lab whose one postgres target is database app on
+// 127.0.0.1:port, as postgres, with password from $DOCTOR_PGPASSWORD.
+func pgLab(t *testing.T, port int, password string) *lab.Lab {
+	t.Setenv("DOCTOR_PGPASSWORD", password)
 	return loadLab(t, `
 repositories:
   local: {url: ./repo, password_file: ./restic.pass}
@@ -41,7 +41,7 @@ backups:
   app:
     provider: postgres
     repository: local
-    source: {host: 127.0.0.1, port: `+itoa(pg.Port)+`, database: app, user: postgres, password_env: DOCTOR_PGPASSWORD}
+    source: {host: 127.0.0.1, port: `+itoa(port)+`, database: app, user: postgres, password_env: DOCTOR_PGPASSWORD}
 `)
 }
 
@@ -108,7 +108,7 @@ func TestPostgres(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	d := &doctor.Doctor{Lab: pgLab(t, pg)}
+	d := &doctor.Doctor{Lab: pgLab(t, pg.Port, pg.Password)}
 	r := d.Run(ctx)
 	t.Logf("checked %v", r.Checked)
 	for _, f := range r.Findings {
@@ -182,17 +182,7 @@ func TestPostgres(t *testing.T) {
 // finding naming it, without the password.
 func TestUnreachable(t *testing.T) {
 	port := testenv.FreePort(t)
-	t.Setenv("DOCTOR_PGPASSWORD", "s3cret-doctor-pw")
-	l := loadLab(t, `
-repositories:
-  local: {url: ./repo, password_file: ./restic.pass}
-backups:
-  app:
-    provider: postgres
-    repository: local
-    source: {host: 127.0.0.1, port: `+itoa(port)+`, database: app, user: postgres, password_env: DOCTOR_PGPASSWORD}
-`)
-	r := (&doctor.Doctor{Lab: l}).Run(context.Background())
+	r := (&doctor.Doctor{Lab: pgLab(t, port, "s3cret-doctor-pw")}).Run(context.Background())
 	if len(r.Findings) != 1 || r.Findings[0].Check != doctor.CheckUnchecked || r.Findings[0].Subject != "postgres 127.0.0.1:"+itoa(port) {
 		t.Fatalf("findings = %+v, want one unchecked for the server", r.Findings)
 	}
