@@ -37,7 +37,9 @@ repositories:
 		code := Run(context.Background(), io, append([]string{"--lab", labFile, "doctor"}, args...))
 		return code, out.String(), errOut.String()
 	}
-	version := func() string { return pg.PSQL(t, "postgres", "SELECT datcollversion FROM pg_database WHERE datname = 'app'") }
+	version := func() string {
+		return pg.PSQL(t, "postgres", "SELECT datcollversion FROM pg_database WHERE datname = 'app'")
+	}
 
 	code, out, errOut := doctor("n\n", "--fix")
 	if code != ExitUsage || !strings.Contains(errOut, "apply 1 fixes shown above? [y/N]") || !strings.Contains(errOut, "not confirmed") {
