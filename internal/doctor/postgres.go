@@ -85,6 +85,9 @@ type database struct {
 	name             string
 	recorded, actual *string // datcollversion, pg_database_collation_actual_version
 	connect          bool    // datallowconn and CONNECT privilege
+	// concurrently: the server has REINDEX CONCURRENTLY (PostgreSQL 12
+	// and later).
+	concurrently bool
 }
 
 // checkServer connects to s and checks each database its role may
@@ -152,6 +155,7 @@ func databases(ctx context.Context, c *pgx.Conn) ([]database, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (db database, err error) {
 		err = r.Scan(&db.name, &db.recorded, &db.actual, &db.connect)
+		db.concurrently = num >= 120000
 		return db, err
 	})
 }
@@ -259,13 +263,13 @@ ORDER BY n.nspname, c.collname`)
 	if len(oids) == 0 {
 		return nil, nil
 	}
-	idx, err := indexNames(ctx, c, "i.indcollation::oid[] && $1::oid[]", oids)
+	idx, err := indexes(ctx, c, "i.indcollation::oid[] && $1::oid[]", oids)
 	if err != nil {
 		return nil, fmt.Errorf("indexes using the collations: %w", err)
 	}
 	var sql []string
 	for _, i := range idx {
-		sql = append(sql, "REINDEX INDEX "+i)
+		sql = append(sql, i.reindex(db.concurrently))
 	}
 	for _, k := range colls {
 		sql = append(sql, "ALTER COLLATION "+ident(k.schema, k.name)+" REFRESH VERSION")
@@ -277,19 +281,39 @@ ORDER BY n.nspname, c.collname`)
 	return []Finding{{Check: CheckCollation, Problem: problem, SQL: sql}}, nil
 }
 
-// indexNames lists the quoted names (schema.index) of the indexes in user
-// schemas of i (pg_index) matching where (with arg as $1), sorted.
-func indexNames(ctx context.Context, c *pgx.Conn, where string, arg any) ([]string, error) {
-	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname FROM pg_index i
+// index is an index as the fixes name it.
+type index struct {
+	name      string // quoted schema.index
+	exclusion bool   // pg_index.indisexclusion
+}
+
+// reindex is the statement that rebuilds i: REINDEX INDEX CONCURRENTLY
+// (a SHARE UPDATE EXCLUSIVE lock: reads and writes of the table go on)
+// when the server has it and i is no exclusion constraint's (PostgreSQL
+// cannot build those concurrently), else REINDEX INDEX, which blocks the
+// table's writes, and reads that would use i, while it runs.
+func (i index) reindex(concurrently bool) string {
+	if concurrently && !i.exclusion {
+		return "REINDEX INDEX CONCURRENTLY " + i.name
+	}
+	return "REINDEX INDEX " + i.name
+}
+
+// indexes lists the indexes in user schemas of i (pg_index) matching
+// where (with arg as $1), sorted by schema and name.
+func indexes(ctx context.Context, c *pgx.Conn, where string, arg any) ([]index, error) {
+	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, i.indisexclusion FROM pg_index i
 JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace
 WHERE `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
 		var schema, name string
-		err := r.Scan(&schema, &name)
-		return ident(schema, name), err
+		var i index
+		err := r.Scan(&schema, &name, &i.exclusion)
+		i.name = ident(schema, name)
+		return i, err
 	})
 }
 
@@ -363,28 +387,38 @@ var transient = regexp.MustCompile(`_cc(new|old)[0-9]*$`)
 // false) that no CREATE INDEX or REINDEX is building now
 // (pg_stat_progress_create_index): left by a failed CREATE INDEX
 // CONCURRENTLY or REINDEX CONCURRENTLY. PostgreSQL keeps updating them
-// but never uses them. The fix is REINDEX INDEX, or, for the transient
-// copies of a failed REINDEX CONCURRENTLY (_ccnew, _ccold), DROP INDEX, as
-// PostgreSQL's manual recommends.
-func invalidIndexFindings(ctx context.Context, c *pgx.Conn, _ database) ([]Finding, error) {
-	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, t.relname FROM pg_index i
+// but never uses them. The fix is REINDEX INDEX (CONCURRENTLY, see
+// index.reindex), or, for the transient copies of a failed REINDEX
+// CONCURRENTLY (_ccnew, _ccold), DROP INDEX CONCURRENTLY, as PostgreSQL's
+// manual recommends.
+//
+// A role without pg_read_all_stats sees another role's builds without
+// their relation (relid NULL): while one runs in this database, its
+// invalid indexes are left for the next run rather than taken for
+// failed ones (an index being built is invalid until it is done).
+func invalidIndexFindings(ctx context.Context, c *pgx.Conn, db database) ([]Finding, error) {
+	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, t.relname, i.indisexclusion FROM pg_index i
 JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = x.relnamespace
 WHERE NOT i.indisvalid AND `+userSchemas+`
-  AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid OR p.relid = i.indrelid)
+  AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
+                  WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND (p.relid IS NULL OR p.index_relid = i.indexrelid OR p.relid = i.indrelid))
 ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("invalid indexes: %w", err)
 	}
 	fs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Finding, error) {
-		var schema, index, table string
-		err := r.Scan(&schema, &index, &table)
+		var schema, name, table string
+		var exclusion bool
+		err := r.Scan(&schema, &name, &table, &exclusion)
+		ix := index{name: ident(schema, name), exclusion: exclusion}
 		f := Finding{Check: CheckInvalidIndex,
-			Problem: fmt.Sprintf("index %s on %s is invalid (a failed CREATE INDEX CONCURRENTLY): never used, still maintained", ident(schema, index), ident(schema, table)),
-			SQL:     []string{"REINDEX INDEX " + ident(schema, index)}}
-		if transient.MatchString(index) {
-			f.Problem = fmt.Sprintf("index %s on %s is the invalid leftover of a failed REINDEX CONCURRENTLY", ident(schema, index), ident(schema, table))
-			f.SQL = []string{"DROP INDEX " + ident(schema, index)}
+			Problem: fmt.Sprintf("index %s on %s is invalid (a failed CREATE INDEX CONCURRENTLY): never used, still maintained", ix.name, ident(schema, table)),
+			SQL:     []string{ix.reindex(db.concurrently)}}
+		if transient.MatchString(name) {
+			f.Problem = fmt.Sprintf("index %s on %s is the invalid leftover of a failed REINDEX CONCURRENTLY", ix.name, ident(schema, table))
+			f.SQL = []string{"DROP INDEX CONCURRENTLY " + ix.name}
 		}
 		return f, err
 	})
