@@ -80,10 +80,7 @@ type Doctor struct {
 	// as restic records it in locks (default os.Hostname).
 	Now      func() time.Time
 	Hostname string
-	// StaleLockAge is the age after which a restic lock that was not
-	// refreshed is stale (default lab serve.stale_lock_age, 30m).
-	StaleLockAge time.Duration
-	Log          *slog.Logger
+	Log      *slog.Logger
 }
 
 func (d *Doctor) now() time.Time {
