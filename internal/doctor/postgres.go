@@ -168,7 +168,11 @@ const userSchemas = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n
 func checkDatabase(ctx context.Context, c *pgx.Conn, s Server, db database, subject string) ([]Finding, error) {
 	var out []Finding
 	fix := func(f Finding) Finding {
-		f.Subject, f.Fix, f.Auto = subject, FixCommand, true
+		f.Subject = subject
+		if f.Fix != "" {
+			return f // a fix this role cannot apply: named, not Auto
+		}
+		f.Fix, f.Auto = FixCommand, true
 		stmts := f.SQL
 		f.apply = func(ctx context.Context) error { return runSQL(ctx, s.Source, db.name, stmts) }
 		return f
@@ -321,9 +325,14 @@ WHERE `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
 // MinStatsBytes that the role may read and that have no planner
 // statistics at all (no row in pg_stats): never analyzed, as every table
 // is right after pg_upgrade (which does not carry statistics over) until
-// ANALYZE runs. The fix analyzes them.
+// ANALYZE runs. The fix analyzes them. ANALYZE of a table the role may
+// not analyze (it owns neither the table nor the database) is skipped
+// with a mere WARNING, not an error: those tables are a second finding,
+// not Auto, whose fix is ANALYZE as their owner.
 func statisticsFindings(ctx context.Context, c *pgx.Conn, _ database) ([]Finding, error) {
-	rows, err := c.Query(ctx, `SELECT n.nspname, t.relname, pg_relation_size(t.oid) FROM pg_class t
+	rows, err := c.Query(ctx, `SELECT n.nspname, t.relname, pg_relation_size(t.oid),
+  pg_has_role(t.relowner, 'USAGE') OR pg_has_role((SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
+FROM pg_class t
 JOIN pg_namespace n ON n.oid = t.relnamespace
 WHERE t.relkind IN ('r', 'm') AND t.relpersistence <> 't' AND `+userSchemas+`
   AND has_table_privilege(t.oid, 'SELECT') AND pg_relation_size(t.oid) >= $1
@@ -333,26 +342,40 @@ ORDER BY 3 DESC, 1, 2`, MinStatsBytes)
 		return nil, fmt.Errorf("statistics: %w", err)
 	}
 	type table struct {
-		name string
-		size int64
+		name       string
+		size       int64
+		analyzable bool
 	}
 	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (t table, err error) {
 		var schema, name string
-		err = r.Scan(&schema, &name, &t.size)
+		err = r.Scan(&schema, &name, &t.size, &t.analyzable)
 		t.name = ident(schema, name)
 		return t, err
 	})
-	if err != nil || len(tables) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	var names, sql []string
-	for _, t := range tables {
-		names = append(names, fmt.Sprintf("%s (%d KiB)", t.name, t.size>>10))
-		sql = append(sql, "ANALYZE "+t.name)
+	var out []Finding
+	for _, mine := range []bool{true, false} {
+		var names, sql []string
+		for _, t := range tables {
+			if t.analyzable == mine {
+				names = append(names, fmt.Sprintf("%s (%d KiB)", t.name, t.size>>10))
+				sql = append(sql, "ANALYZE "+t.name)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		f := Finding{Check: CheckStatistics,
+			Problem: plural(len(names), "table has", "tables have") + " data but no planner statistics (never analyzed, as after pg_upgrade): " + list(names, 5),
+			SQL:     sql}
+		if !mine {
+			f.Fix = "the SQL below as the tables' owner (this role owns neither them nor the database: its ANALYZE would skip them)"
+		}
+		out = append(out, f)
 	}
-	return []Finding{{Check: CheckStatistics,
-		Problem: plural(len(tables), "table has", "tables have") + " data but no planner statistics (never analyzed, as after pg_upgrade): " + list(names, 5),
-		SQL:     sql}}, nil
+	return out, nil
 }
 
 // extensionFindings: installed extensions whose version is not the
