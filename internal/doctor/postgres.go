@@ -415,12 +415,24 @@ var transient = regexp.MustCompile(`_cc(new|old)[0-9]*$`)
 // CONCURRENTLY (_ccnew, _ccold), DROP INDEX CONCURRENTLY, as PostgreSQL's
 // manual recommends.
 //
+// A partitioned index (relkind I) is invalid while a partition has no
+// index attached to it (CREATE INDEX ON ONLY, the way to build one
+// concurrently, until the last ALTER INDEX ... ATTACH PARTITION): REINDEX
+// does not change that, so its finding is not Auto and names the
+// partitions.
+//
 // A role without pg_read_all_stats sees another role's builds without
 // their relation (relid NULL): while one runs in this database, its
 // invalid indexes are left for the next run rather than taken for
 // failed ones (an index being built is invalid until it is done).
 func invalidIndexFindings(ctx context.Context, c *pgx.Conn, db database) ([]Finding, error) {
-	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, t.relname, i.indisexclusion FROM pg_index i
+	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, t.relname, i.indisexclusion,
+  CASE WHEN x.relkind = 'I' THEN ARRAY(SELECT pn.nspname || '.' || pc.relname FROM pg_inherits h
+    JOIN pg_class pc ON pc.oid = h.inhrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+    WHERE h.inhparent = i.indrelid AND NOT EXISTS (SELECT 1 FROM pg_inherits hi JOIN pg_index pi ON pi.indexrelid = hi.inhrelid
+                                                   WHERE hi.inhparent = i.indexrelid AND pi.indrelid = h.inhrelid)
+    ORDER BY 1) END
+FROM pg_index i
 JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = x.relnamespace
 WHERE NOT i.indisvalid AND `+userSchemas+`
@@ -434,8 +446,18 @@ ORDER BY 1, 2`)
 	fs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Finding, error) {
 		var schema, name, table string
 		var exclusion bool
-		err := r.Scan(&schema, &name, &table, &exclusion)
+		var unattached []string // partitions without an attached index, when partitioned
+		err := r.Scan(&schema, &name, &table, &exclusion, &unattached)
 		ix := index{name: ident(schema, name), exclusion: exclusion}
+		if unattached != nil {
+			why := "a partition's index is invalid"
+			if len(unattached) > 0 {
+				why = plural(len(unattached), "partition has", "partitions have") + " no index attached to it (" + list(unattached, 5) + ")"
+			}
+			return Finding{Check: CheckInvalidIndex,
+				Problem: fmt.Sprintf("partitioned index %s on %s is invalid: %s", ix.name, ident(schema, table), why),
+				Fix: "on each, CREATE INDEX CONCURRENTLY, then ALTER INDEX " + ix.name + " ATTACH PARTITION it (or DROP INDEX " + ix.name + ")"}, err
+		}
 		f := Finding{Check: CheckInvalidIndex,
 			Problem: fmt.Sprintf("index %s on %s is invalid (a failed CREATE INDEX CONCURRENTLY): never used, still maintained", ix.name, ident(schema, table)),
 			SQL:     []string{ix.reindex(db.concurrently)}}

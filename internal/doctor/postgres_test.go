@@ -353,3 +353,37 @@ func TestNotOwner(t *testing.T) {
 		t.Fatalf("after the fix: %+v, want %+v", g, want[1:])
 	}
 }
+
+// TestPartitionedIndex: a partitioned index built the concurrent way
+// (CREATE INDEX ON ONLY, then each partition's, then ATTACH PARTITION)
+// is invalid until the last partition's index is attached. REINDEX does
+// not change that, so doctor names the partition left and applies
+// nothing; once it is attached, nothing is found.
+func TestPartitionedIndex(t *testing.T) {
+	pg := testenv.Postgres(t)
+	pg.PSQL(t, "postgres", "CREATE DATABASE app")
+	for _, q := range []string{
+		`CREATE TABLE m (x int) PARTITION BY RANGE (x)`,
+		`CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (10)`,
+		`CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (10) TO (20)`,
+		`CREATE INDEX m_x ON ONLY m (x)`,
+		`CREATE INDEX m1_x ON m1 (x)`,
+		`ALTER INDEX m_x ATTACH PARTITION m1_x`,
+	} {
+		pg.PSQL(t, "app", q)
+	}
+	d := &doctor.Doctor{Lab: pgLab(t, pg.Port, pg.Password)}
+	r := d.Run(context.Background())
+	fs := of(r, doctor.CheckInvalidIndex)
+	if len(fs) != 1 || fs[0].Auto || len(fs[0].SQL) != 0 || !strings.Contains(fs[0].Problem, `partitioned index "public"."m_x"`) ||
+		!strings.Contains(fs[0].Problem, "1 partition has no index attached to it (public.m2)") {
+		t.Fatalf("invalid_index findings %+v, want one, not auto, naming m2", fs)
+	}
+	if len(r.Findings) != 1 {
+		t.Errorf("findings %+v, want only invalid_index", r.Findings)
+	}
+	pg.PSQL(t, "app", "CREATE INDEX m2_x ON m2 (x); ALTER INDEX m_x ATTACH PARTITION m2_x")
+	if r := d.Run(context.Background()); len(r.Findings) != 0 {
+		t.Fatalf("after attaching m2's index: %+v", r.Findings)
+	}
+}
