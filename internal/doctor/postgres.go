@@ -403,7 +403,10 @@ ORDER BY 1`)
 
 // transient matches the names REINDEX CONCURRENTLY gives the copies it
 // leaves invalid when it fails: name_ccnew (the new copy) and name_ccold
-// (the old index it could not drop), with a number when taken.
+// (the old index it could not drop), with a number when taken; name is
+// truncated to fit NAMEDATALEN. The copy's sibling, the index it copies
+// or replaced, is on the same table with a name that starts with the
+// copy's name without the suffix.
 var transient = regexp.MustCompile(`_cc(new|old)[0-9]*$`)
 
 // invalidIndexFindings: indexes marked invalid (pg_index.indisvalid
@@ -412,8 +415,9 @@ var transient = regexp.MustCompile(`_cc(new|old)[0-9]*$`)
 // CONCURRENTLY or REINDEX CONCURRENTLY. PostgreSQL keeps updating them
 // but never uses them. The fix is REINDEX INDEX (CONCURRENTLY, see
 // index.reindex), or, for the transient copies of a failed REINDEX
-// CONCURRENTLY (_ccnew, _ccold), DROP INDEX CONCURRENTLY, as PostgreSQL's
-// manual recommends.
+// CONCURRENTLY (_ccnew, _ccold, next to the index they copy), DROP INDEX
+// CONCURRENTLY, as PostgreSQL's manual recommends; an index a user named
+// so, alone on its table, is rebuilt like any other.
 //
 // A partitioned index (relkind I) is invalid while a partition has no
 // index attached to it (CREATE INDEX ON ONLY, the way to build one
@@ -431,7 +435,10 @@ func invalidIndexFindings(ctx context.Context, c *pgx.Conn, db database) ([]Find
     JOIN pg_class pc ON pc.oid = h.inhrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
     WHERE h.inhparent = i.indrelid AND NOT EXISTS (SELECT 1 FROM pg_inherits hi JOIN pg_index pi ON pi.indexrelid = hi.inhrelid
                                                    WHERE hi.inhparent = i.indexrelid AND pi.indrelid = h.inhrelid)
-    ORDER BY 1) END
+    ORDER BY 1) END,
+  EXISTS (SELECT 1 FROM pg_index si JOIN pg_class sx ON sx.oid = si.indexrelid
+          WHERE si.indrelid = i.indrelid AND si.indexrelid <> i.indexrelid
+            AND starts_with(sx.relname, regexp_replace(x.relname, `+literal(transient.String())+`, '')))
 FROM pg_index i
 JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = x.relnamespace
@@ -447,7 +454,8 @@ ORDER BY 1, 2`)
 		var schema, name, table string
 		var exclusion bool
 		var unattached []string // partitions without an attached index, when partitioned
-		err := r.Scan(&schema, &name, &table, &exclusion, &unattached)
+		var sibling bool        // an index of the table whose name starts with name without a transient suffix
+		err := r.Scan(&schema, &name, &table, &exclusion, &unattached, &sibling)
 		ix := index{name: ident(schema, name), exclusion: exclusion}
 		if unattached != nil {
 			why := "a partition's index is invalid"
@@ -456,12 +464,12 @@ ORDER BY 1, 2`)
 			}
 			return Finding{Check: CheckInvalidIndex,
 				Problem: fmt.Sprintf("partitioned index %s on %s is invalid: %s", ix.name, ident(schema, table), why),
-				Fix: "on each, CREATE INDEX CONCURRENTLY, then ALTER INDEX " + ix.name + " ATTACH PARTITION it (or DROP INDEX " + ix.name + ")"}, err
+				Fix:     "on each, CREATE INDEX CONCURRENTLY, then ALTER INDEX " + ix.name + " ATTACH PARTITION it (or DROP INDEX " + ix.name + ")"}, err
 		}
 		f := Finding{Check: CheckInvalidIndex,
 			Problem: fmt.Sprintf("index %s on %s is invalid (a failed CREATE INDEX CONCURRENTLY): never used, still maintained", ix.name, ident(schema, table)),
 			SQL:     []string{ix.reindex(db.concurrently)}}
-		if transient.MatchString(name) {
+		if transient.MatchString(name) && sibling {
 			f.Problem = fmt.Sprintf("index %s on %s is the invalid leftover of a failed REINDEX CONCURRENTLY", ix.name, ident(schema, table))
 			f.SQL = []string{"DROP INDEX CONCURRENTLY " + ix.name}
 		}

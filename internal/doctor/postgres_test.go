@@ -387,3 +387,20 @@ func TestPartitionedIndex(t *testing.T) {
 		t.Fatalf("after attaching m2's index: %+v", r.Findings)
 	}
 }
+
+// TestUserCCNew: an index a user named *_ccnew, left invalid by their
+// failed CREATE UNIQUE INDEX CONCURRENTLY and alone on its table, is no
+// REINDEX CONCURRENTLY leftover: rebuilt, never dropped.
+func TestUserCCNew(t *testing.T) {
+	pg := testenv.Postgres(t)
+	pg.PSQL(t, "postgres", "CREATE DATABASE app")
+	pg.PSQL(t, "app", "CREATE TABLE orders (id int); INSERT INTO orders VALUES (1), (1)")
+	if out, err := psql(pg, "app", "CREATE UNIQUE INDEX CONCURRENTLY orders_ccnew ON orders (id)"); err == nil {
+		t.Fatalf("CREATE UNIQUE INDEX CONCURRENTLY over a duplicate succeeded: %s", out)
+	}
+	r := (&doctor.Doctor{Lab: pgLab(t, pg.Port, pg.Password)}).Run(context.Background())
+	fs := of(r, doctor.CheckInvalidIndex)
+	if len(fs) != 1 || !slices.Equal(fs[0].SQL, []string{`REINDEX INDEX CONCURRENTLY "public"."orders_ccnew"`}) {
+		t.Fatalf("invalid_index findings %+v, want the REINDEX of orders_ccnew", fs)
+	}
+}
