@@ -303,12 +303,14 @@ func (i index) reindex(concurrently bool) string {
 	return "REINDEX INDEX " + i.name
 }
 
-// indexes lists the indexes in user schemas of i (pg_index) matching
-// where (with arg as $1), sorted by schema and name.
+// indexes lists the indexes with storage in user schemas of i (pg_index)
+// matching where (with arg as $1), sorted by schema and name: not
+// partitioned indexes (relkind I), whose REINDEX rebuilds their
+// partitions' indexes, which are listed themselves.
 func indexes(ctx context.Context, c *pgx.Conn, where string, arg any) ([]index, error) {
 	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, i.indisexclusion FROM pg_index i
 JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace
-WHERE `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
+WHERE x.relkind = 'i' AND `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
 	if err != nil {
 		return nil, err
 	}

@@ -358,11 +358,16 @@ func TestNotOwner(t *testing.T) {
 // (CREATE INDEX ON ONLY, then each partition's, then ATTACH PARTITION)
 // is invalid until the last partition's index is attached. REINDEX does
 // not change that, so doctor names the partition left and applies
-// nothing; once it is attached, nothing is found.
+// nothing; once it is attached, nothing is found. A collation change
+// rebuilds the partitions' indexes once each (not again through the
+// partitioned index's REINDEX).
 func TestPartitionedIndex(t *testing.T) {
 	pg := testenv.Postgres(t)
-	pg.PSQL(t, "postgres", "CREATE DATABASE app")
+	pg.PSQL(t, "postgres", "CREATE DATABASE app TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
 	for _, q := range []string{
+		`CREATE TABLE p (x int, s text) PARTITION BY RANGE (x)`,
+		`CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10)`,
+		`CREATE INDEX p_s ON p (s)`,
 		`CREATE TABLE m (x int) PARTITION BY RANGE (x)`,
 		`CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (10)`,
 		`CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (10) TO (20)`,
@@ -385,6 +390,17 @@ func TestPartitionedIndex(t *testing.T) {
 	pg.PSQL(t, "app", "CREATE INDEX m2_x ON m2 (x); ALTER INDEX m_x ATTACH PARTITION m2_x")
 	if r := d.Run(context.Background()); len(r.Findings) != 0 {
 		t.Fatalf("after attaching m2's index: %+v", r.Findings)
+	}
+	pg.PSQL(t, "postgres", "UPDATE pg_database SET datcollversion = '0.1' WHERE datname = 'app'")
+	fs = of(d.Run(context.Background()), doctor.CheckCollation)
+	if want := []string{`REINDEX INDEX CONCURRENTLY "public"."p1_s_idx"`, `ALTER DATABASE "app" REFRESH COLLATION VERSION`}; len(fs) != 1 || !slices.Equal(fs[0].SQL, want) {
+		t.Fatalf("collation_version findings %+v, want one with %q", fs, want)
+	}
+	if err := d.Fix(context.Background(), fs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.Run(context.Background()); len(r.Findings) != 0 {
+		t.Fatalf("after the collation fix: %+v", r.Findings)
 	}
 }
 
