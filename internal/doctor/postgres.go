@@ -329,7 +329,10 @@ WHERE x.relkind = 'i' AND `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
 // MinStatsBytes that the role may read and that have no planner
 // statistics at all (no row in pg_stats): never analyzed, as every table
 // is right after pg_upgrade (which does not carry statistics over) until
-// ANALYZE runs. The fix analyzes them. ANALYZE of a table the role may
+// ANALYZE runs. The fix analyzes them. A table analyzed while it had no
+// live rows (all deleted, not yet vacuumed) has no statistics either:
+// the cumulative statistics' last (auto)analyze tells it apart, so that
+// it is not found again after its fix. ANALYZE of a table the role may
 // not analyze (it owns neither the table nor the database) is skipped
 // with a mere WARNING, not an error: those tables are a second finding,
 // not Auto, whose fix is ANALYZE as their owner.
@@ -341,6 +344,7 @@ JOIN pg_namespace n ON n.oid = t.relnamespace
 WHERE t.relkind IN ('r', 'm') AND t.relpersistence <> 't' AND `+userSchemas+`
   AND has_table_privilege(t.oid, 'SELECT') AND pg_relation_size(t.oid) >= $1
   AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = t.relname)
+  AND NOT EXISTS (SELECT 1 FROM pg_stat_all_tables a WHERE a.relid = t.oid AND (a.last_analyze IS NOT NULL OR a.last_autoanalyze IS NOT NULL))
 ORDER BY 3 DESC, 1, 2`, MinStatsBytes)
 	if err != nil {
 		return nil, fmt.Errorf("statistics: %w", err)
