@@ -42,8 +42,9 @@ func NewCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
 PostgreSQL checks run on every database the lab's postgres targets' roles (and pgbackrest clusters' users) may connect to.
 
 --fix applies the safe fixes after confirmation (off a terminal: --yes): the SQL shown under each
-PostgreSQL finding (REINDEX of the indexes that use a changed collation then REFRESH of its version,
-ANALYZE, ALTER EXTENSION UPDATE, REINDEX or DROP of invalid indexes) and restic unlock of stale locks.
+PostgreSQL finding (REINDEX CONCURRENTLY of the indexes that use a changed collation then REFRESH of
+its version, ANALYZE, ALTER EXTENSION UPDATE, REINDEX or DROP CONCURRENTLY of invalid indexes) and
+restic unlock of stale locks.
 The rest need a decision and are left to the command named.
 
 --json: one doctor_finding line per finding {check, subject, problem, fix, sql, auto}, with --fix one

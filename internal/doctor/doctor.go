@@ -49,7 +49,9 @@ type Finding struct {
 	// else the homelab (or other) command to run; "" when there is none
 	// to name (an unreachable server).
 	Fix string `json:"fix"`
-	// SQL are the statements Fix runs, in order, for SQL fixes.
+	// SQL are the statements Fix runs, in order, for SQL fixes; for a
+	// finding that is not Auto, the statements to run as Fix says (a
+	// missing_statistics finding of tables the role may not analyze).
 	SQL []string `json:"sql,omitempty"`
 	// Auto is true for the safe fixes that Doctor.Fix applies.
 	Auto bool `json:"auto"`
@@ -80,10 +82,7 @@ type Doctor struct {
 	// as restic records it in locks (default os.Hostname).
 	Now      func() time.Time
 	Hostname string
-	// StaleLockAge is the age after which a restic lock that was not
-	// refreshed is stale (default lab serve.stale_lock_age, 30m).
-	StaleLockAge time.Duration
-	Log          *slog.Logger
+	Log      *slog.Logger
 }
 
 func (d *Doctor) now() time.Time {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -131,21 +132,69 @@ repositories:
 // this host: a restic backup holding its lock, SIGKILLed with its child.
 func killHoldingLock(t *testing.T, bin, repo, pass string) {
 	t.Helper()
+	holdLock(t, bin, repo, pass)()
+}
+
+// holdLock starts a restic backup that holds its lock in repo until the
+// returned func kills it (with its child), or until the test ends; it
+// returns once the lock is there.
+func holdLock(t *testing.T, bin, repo, pass string) (kill func()) {
+	t.Helper()
 	cmd := exec.Command(bin, "backup", "--stdin-from-command", "--stdin-filename", "x", "--", "sleep", "600")
 	cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD_FILE="+pass)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+	var once sync.Once
+	kill = func() { once.Do(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }) }
+	t.Cleanup(kill)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		out, _ := exec.Command(bin, "-r", repo, "--password-file", pass, "list", "locks", "--no-lock").Output()
 		if len(strings.TrimSpace(string(out))) > 0 {
-			return
+			return kill
 		}
 		if time.Now().After(deadline) {
+			kill()
 			t.Fatal("restic took no lock within two minutes")
 		}
+	}
+}
+
+// TestLiveLock: a lock whose holder runs is no stale_lock, whatever
+// serve.stale_lock_age says (the fix, restic unlock, would keep it); one
+// that doctor's clock calls stale while restic's does not (clocks apart)
+// is reported, and its fix fails instead of saying "fixed".
+func TestLiveLock(t *testing.T) {
+	bin := testenv.Restic(t)
+	repo, pass := testenv.ResticRepo(t)
+	l := loadLab(t, `
+serve: {stale_lock_age: 1s}
+repositories:
+  local: {url: `+repo+`, password_file: `+pass+`}
+`)
+	c, err := restic.New(context.Background(), restic.Config{Binary: bin, Repository: repo, PasswordFile: pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holdLock(t, bin, repo, pass)
+	ctx := context.Background()
+	repoOf := func(context.Context, string) (*restic.Client, error) { return c, nil }
+	later := func(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
+	if fs := of((&doctor.Doctor{Lab: l, Repo: repoOf, Now: later(time.Minute)}).Run(ctx), doctor.CheckStaleLock); len(fs) != 0 {
+		t.Errorf("a running backup's lock a minute old: %+v, want no stale_lock", fs)
+	}
+	d := &doctor.Doctor{Lab: l, Repo: repoOf, Now: later(time.Hour)}
+	fs := of(d.Run(ctx), doctor.CheckStaleLock)
+	if len(fs) != 1 {
+		t.Fatalf("a lock an hour old by doctor's clock: %+v, want one stale_lock", fs)
+	}
+	err = d.Fix(ctx, fs[0])
+	if err == nil || !strings.Contains(err.Error(), "restic unlock kept 1 lock") {
+		t.Fatalf("fix of a lock restic keeps: %v, want an error naming it", err)
+	}
+	if locks, _ := c.Locks(ctx); len(locks) != 1 {
+		t.Fatalf("locks after the failed fix: %+v, want the running backup's", locks)
 	}
 }
 

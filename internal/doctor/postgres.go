@@ -85,6 +85,9 @@ type database struct {
 	name             string
 	recorded, actual *string // datcollversion, pg_database_collation_actual_version
 	connect          bool    // datallowconn and CONNECT privilege
+	// concurrently: the server has REINDEX CONCURRENTLY (PostgreSQL 12
+	// and later).
+	concurrently bool
 }
 
 // checkServer connects to s and checks each database its role may
@@ -152,6 +155,7 @@ func databases(ctx context.Context, c *pgx.Conn) ([]database, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (db database, err error) {
 		err = r.Scan(&db.name, &db.recorded, &db.actual, &db.connect)
+		db.concurrently = num >= 120000
 		return db, err
 	})
 }
@@ -164,7 +168,11 @@ const userSchemas = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n
 func checkDatabase(ctx context.Context, c *pgx.Conn, s Server, db database, subject string) ([]Finding, error) {
 	var out []Finding
 	fix := func(f Finding) Finding {
-		f.Subject, f.Fix, f.Auto = subject, FixCommand, true
+		f.Subject = subject
+		if f.Fix != "" {
+			return f // a fix this role cannot apply: named, not Auto
+		}
+		f.Fix, f.Auto = FixCommand, true
 		stmts := f.SQL
 		f.apply = func(ctx context.Context) error { return runSQL(ctx, s.Source, db.name, stmts) }
 		return f
@@ -221,7 +229,9 @@ func orNone(v *string) string {
 // by a changed collation may be corrupt: the fix rebuilds every index
 // that uses one (pg_index.indcollation), then records the new versions
 // (ALTER COLLATION ... REFRESH VERSION, ALTER DATABASE ... REFRESH
-// COLLATION VERSION), as PostgreSQL's warning says. Other objects that
+// COLLATION VERSION), as PostgreSQL's warning says. Invalid indexes are
+// left to invalidIndexFindings (never used; rebuilt with the library of
+// their rebuild). Other objects that
 // depend on a collation's order (range types, partition bounds, CHECK
 // constraints comparing text) are not rebuilt.
 func collationFindings(ctx context.Context, c *pgx.Conn, db database) ([]Finding, error) {
@@ -259,13 +269,13 @@ ORDER BY n.nspname, c.collname`)
 	if len(oids) == 0 {
 		return nil, nil
 	}
-	idx, err := indexNames(ctx, c, "i.indcollation::oid[] && $1::oid[]", oids)
+	idx, err := indexes(ctx, c, "i.indisvalid AND i.indcollation::oid[] && $1::oid[]", oids)
 	if err != nil {
 		return nil, fmt.Errorf("indexes using the collations: %w", err)
 	}
 	var sql []string
 	for _, i := range idx {
-		sql = append(sql, "REINDEX INDEX "+i)
+		sql = append(sql, i.reindex(db.concurrently))
 	}
 	for _, k := range colls {
 		sql = append(sql, "ALTER COLLATION "+ident(k.schema, k.name)+" REFRESH VERSION")
@@ -277,19 +287,41 @@ ORDER BY n.nspname, c.collname`)
 	return []Finding{{Check: CheckCollation, Problem: problem, SQL: sql}}, nil
 }
 
-// indexNames lists the quoted names (schema.index) of the indexes in user
-// schemas of i (pg_index) matching where (with arg as $1), sorted.
-func indexNames(ctx context.Context, c *pgx.Conn, where string, arg any) ([]string, error) {
-	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname FROM pg_index i
+// index is an index as the fixes name it.
+type index struct {
+	name      string // quoted schema.index
+	exclusion bool   // pg_index.indisexclusion
+}
+
+// reindex is the statement that rebuilds i: REINDEX INDEX CONCURRENTLY
+// (a SHARE UPDATE EXCLUSIVE lock: reads and writes of the table go on)
+// when the server has it and i is no exclusion constraint's (PostgreSQL
+// cannot build those concurrently), else REINDEX INDEX, which blocks the
+// table's writes, and reads that would use i, while it runs.
+func (i index) reindex(concurrently bool) string {
+	if concurrently && !i.exclusion {
+		return "REINDEX INDEX CONCURRENTLY " + i.name
+	}
+	return "REINDEX INDEX " + i.name
+}
+
+// indexes lists the indexes with storage in user schemas of i (pg_index)
+// matching where (with arg as $1), sorted by schema and name: not
+// partitioned indexes (relkind I), whose REINDEX rebuilds their
+// partitions' indexes, which are listed themselves.
+func indexes(ctx context.Context, c *pgx.Conn, where string, arg any) ([]index, error) {
+	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, i.indisexclusion FROM pg_index i
 JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace
-WHERE `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
+WHERE x.relkind = 'i' AND `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
 		var schema, name string
-		err := r.Scan(&schema, &name)
-		return ident(schema, name), err
+		var i index
+		err := r.Scan(&schema, &name, &i.exclusion)
+		i.name = ident(schema, name)
+		return i, err
 	})
 }
 
@@ -297,38 +329,61 @@ WHERE `+userSchemas+` AND `+where+` ORDER BY 1, 2`, arg)
 // MinStatsBytes that the role may read and that have no planner
 // statistics at all (no row in pg_stats): never analyzed, as every table
 // is right after pg_upgrade (which does not carry statistics over) until
-// ANALYZE runs. The fix analyzes them.
+// ANALYZE runs. The fix analyzes them. A table analyzed while it had no
+// live rows (all deleted, not yet vacuumed) has no statistics either:
+// the cumulative statistics' last (auto)analyze tells it apart, so that
+// it is not found again after its fix. ANALYZE of a table the role may
+// not analyze (it owns neither the table nor the database) is skipped
+// with a mere WARNING, not an error: those tables are a second finding,
+// not Auto, whose fix is ANALYZE as their owner.
 func statisticsFindings(ctx context.Context, c *pgx.Conn, _ database) ([]Finding, error) {
-	rows, err := c.Query(ctx, `SELECT n.nspname, t.relname, pg_relation_size(t.oid) FROM pg_class t
+	rows, err := c.Query(ctx, `SELECT n.nspname, t.relname, pg_relation_size(t.oid),
+  pg_has_role(t.relowner, 'USAGE') OR pg_has_role((SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
+FROM pg_class t
 JOIN pg_namespace n ON n.oid = t.relnamespace
 WHERE t.relkind IN ('r', 'm') AND t.relpersistence <> 't' AND `+userSchemas+`
   AND has_table_privilege(t.oid, 'SELECT') AND pg_relation_size(t.oid) >= $1
   AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = t.relname)
+  AND NOT EXISTS (SELECT 1 FROM pg_stat_all_tables a WHERE a.relid = t.oid AND (a.last_analyze IS NOT NULL OR a.last_autoanalyze IS NOT NULL))
 ORDER BY 3 DESC, 1, 2`, MinStatsBytes)
 	if err != nil {
 		return nil, fmt.Errorf("statistics: %w", err)
 	}
 	type table struct {
-		name string
-		size int64
+		name       string
+		size       int64
+		analyzable bool
 	}
 	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (t table, err error) {
 		var schema, name string
-		err = r.Scan(&schema, &name, &t.size)
+		err = r.Scan(&schema, &name, &t.size, &t.analyzable)
 		t.name = ident(schema, name)
 		return t, err
 	})
-	if err != nil || len(tables) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	var names, sql []string
-	for _, t := range tables {
-		names = append(names, fmt.Sprintf("%s (%d KiB)", t.name, t.size>>10))
-		sql = append(sql, "ANALYZE "+t.name)
+	var out []Finding
+	for _, mine := range []bool{true, false} {
+		var names, sql []string
+		for _, t := range tables {
+			if t.analyzable == mine {
+				names = append(names, fmt.Sprintf("%s (%d KiB)", t.name, t.size>>10))
+				sql = append(sql, "ANALYZE "+t.name)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		f := Finding{Check: CheckStatistics,
+			Problem: plural(len(names), "table has", "tables have") + " data but no planner statistics (never analyzed, as after pg_upgrade): " + list(names, 5),
+			SQL:     sql}
+		if !mine {
+			f.Fix = "the SQL below as the tables' owner (this role owns neither them nor the database: its ANALYZE would skip them)"
+		}
+		out = append(out, f)
 	}
-	return []Finding{{Check: CheckStatistics,
-		Problem: plural(len(tables), "table has", "tables have") + " data but no planner statistics (never analyzed, as after pg_upgrade): " + list(names, 5),
-		SQL:     sql}}, nil
+	return out, nil
 }
 
 // extensionFindings: installed extensions whose version is not the
@@ -356,35 +411,75 @@ ORDER BY 1`)
 
 // transient matches the names REINDEX CONCURRENTLY gives the copies it
 // leaves invalid when it fails: name_ccnew (the new copy) and name_ccold
-// (the old index it could not drop), with a number when taken.
+// (the old index it could not drop), with a number when taken; name is
+// truncated to fit NAMEDATALEN. The copy's sibling, the index it copies
+// or replaced, is on the same table with a name that starts with the
+// copy's name without the suffix.
 var transient = regexp.MustCompile(`_cc(new|old)[0-9]*$`)
 
 // invalidIndexFindings: indexes marked invalid (pg_index.indisvalid
 // false) that no CREATE INDEX or REINDEX is building now
 // (pg_stat_progress_create_index): left by a failed CREATE INDEX
 // CONCURRENTLY or REINDEX CONCURRENTLY. PostgreSQL keeps updating them
-// but never uses them. The fix is REINDEX INDEX, or, for the transient
-// copies of a failed REINDEX CONCURRENTLY (_ccnew, _ccold), DROP INDEX, as
-// PostgreSQL's manual recommends.
-func invalidIndexFindings(ctx context.Context, c *pgx.Conn, _ database) ([]Finding, error) {
-	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, t.relname FROM pg_index i
+// but never uses them. The fix is REINDEX INDEX (CONCURRENTLY, see
+// index.reindex), or, for the transient copies of a failed REINDEX
+// CONCURRENTLY (_ccnew, _ccold, next to the index they copy), DROP INDEX
+// CONCURRENTLY, as PostgreSQL's manual recommends; an index a user named
+// so, alone on its table, is rebuilt like any other.
+//
+// A partitioned index (relkind I) is invalid while a partition has no
+// index attached to it (CREATE INDEX ON ONLY, the way to build one
+// concurrently, until the last ALTER INDEX ... ATTACH PARTITION): REINDEX
+// does not change that, so its finding is not Auto and names the
+// partitions.
+//
+// A role without pg_read_all_stats sees another role's builds without
+// their relation (relid NULL): while one runs in this database, its
+// invalid indexes are left for the next run rather than taken for
+// failed ones (an index being built is invalid until it is done).
+func invalidIndexFindings(ctx context.Context, c *pgx.Conn, db database) ([]Finding, error) {
+	rows, err := c.Query(ctx, `SELECT n.nspname, x.relname, t.relname, i.indisexclusion,
+  CASE WHEN x.relkind = 'I' THEN ARRAY(SELECT pn.nspname || '.' || pc.relname FROM pg_inherits h
+    JOIN pg_class pc ON pc.oid = h.inhrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+    WHERE h.inhparent = i.indrelid AND NOT EXISTS (SELECT 1 FROM pg_inherits hi JOIN pg_index pi ON pi.indexrelid = hi.inhrelid
+                                                   WHERE hi.inhparent = i.indexrelid AND pi.indrelid = h.inhrelid)
+    ORDER BY 1) END,
+  EXISTS (SELECT 1 FROM pg_index si JOIN pg_class sx ON sx.oid = si.indexrelid
+          WHERE si.indrelid = i.indrelid AND si.indexrelid <> i.indexrelid
+            AND starts_with(sx.relname, regexp_replace(x.relname, `+literal(transient.String())+`, '')))
+FROM pg_index i
 JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = x.relnamespace
 WHERE NOT i.indisvalid AND `+userSchemas+`
-  AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid OR p.relid = i.indrelid)
+  AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
+                  WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND (p.relid IS NULL OR p.index_relid = i.indexrelid OR p.relid = i.indrelid))
 ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("invalid indexes: %w", err)
 	}
 	fs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Finding, error) {
-		var schema, index, table string
-		err := r.Scan(&schema, &index, &table)
+		var schema, name, table string
+		var exclusion bool
+		var unattached []string // partitions without an attached index, when partitioned
+		var sibling bool        // an index of the table whose name starts with name without a transient suffix
+		err := r.Scan(&schema, &name, &table, &exclusion, &unattached, &sibling)
+		ix := index{name: ident(schema, name), exclusion: exclusion}
+		if unattached != nil {
+			why := "a partition's index is invalid"
+			if len(unattached) > 0 {
+				why = plural(len(unattached), "partition has", "partitions have") + " no index attached to it (" + list(unattached, 5) + ")"
+			}
+			return Finding{Check: CheckInvalidIndex,
+				Problem: fmt.Sprintf("partitioned index %s on %s is invalid: %s", ix.name, ident(schema, table), why),
+				Fix:     "on each, CREATE INDEX CONCURRENTLY, then ALTER INDEX " + ix.name + " ATTACH PARTITION it (or DROP INDEX " + ix.name + ")"}, err
+		}
 		f := Finding{Check: CheckInvalidIndex,
-			Problem: fmt.Sprintf("index %s on %s is invalid (a failed CREATE INDEX CONCURRENTLY): never used, still maintained", ident(schema, index), ident(schema, table)),
-			SQL:     []string{"REINDEX INDEX " + ident(schema, index)}}
-		if transient.MatchString(index) {
-			f.Problem = fmt.Sprintf("index %s on %s is the invalid leftover of a failed REINDEX CONCURRENTLY", ident(schema, index), ident(schema, table))
-			f.SQL = []string{"DROP INDEX " + ident(schema, index)}
+			Problem: fmt.Sprintf("index %s on %s is invalid (a failed CREATE INDEX CONCURRENTLY): never used, still maintained", ix.name, ident(schema, table)),
+			SQL:     []string{ix.reindex(db.concurrently)}}
+		if transient.MatchString(name) && sibling {
+			f.Problem = fmt.Sprintf("index %s on %s is the invalid leftover of a failed REINDEX CONCURRENTLY", ix.name, ident(schema, table))
+			f.SQL = []string{"DROP INDEX CONCURRENTLY " + ix.name}
 		}
 		return f, err
 	})
