@@ -24,8 +24,12 @@ const MinStatsBytes = 64 << 10
 
 // FixLockTimeout bounds how long a fix's statement waits for a lock (SET
 // lock_timeout): a fix that would wait behind an application's long
-// transaction fails with PostgreSQL's reason instead of hanging.
-const FixLockTimeout = time.Minute
+// transaction fails with PostgreSQL's reason instead of hanging. It is
+// short because a statement waiting for a lock sits at the head of the
+// table's lock queue and blocks the application's own queries behind it
+// for as long as it waits (ALTER EXTENSION UPDATE takes strong locks); a
+// fix that timed out is reported and can be run again at a quieter time.
+const FixLockTimeout = 5 * time.Second
 
 // defaultCollationOID is the OID of the "default" collation, the
 // database's own (pg_collation.h DEFAULT_COLLATION_OID).
