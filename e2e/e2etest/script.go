@@ -20,7 +20,9 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 	"homelab/internal/restic"
 	"homelab/internal/testenv"
 )
@@ -46,6 +48,11 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 //
 //	pg start          start a throwaway cluster; sets PGHOST, PGPORT, PGUSER
 //	                  and PGPASSWORD for the rest of the script
+//	pg archiving TARGET STANZA
+//	                  the same, archiving WAL with pgbackrest for TARGET
+//	                  of a lab whose state_dir is $PGBR_STATE; sets
+//	                  PGBR_STATE, PGBR_REPO, PGBR_DATA, PGBR_SOCKET and
+//	                  PGBR_OSUSER too (pgArchiving)
 //	expand FILE...    replace ${VAR} in each FILE with the script's environment
 //	damage REPO       truncate every pack file of the restic repository REPO
 //	bigfile PATH N    write N KiB of incompressible bytes to PATH
@@ -141,10 +148,19 @@ func staleLock(ts *testscript.TestScript, neg bool, args []string) {
 
 func pgCmd(pgBin string) Cmd {
 	return func(ts *testscript.TestScript, neg bool, args []string) {
-		if len(args) != 1 || args[0] != "start" || neg {
-			ts.Fatalf("usage: pg start")
+		var p *testenv.PG
+		var stop func()
+		var err error
+		switch {
+		case neg:
+			ts.Fatalf("usage: pg start | pg archiving TARGET STANZA")
+		case len(args) == 1 && args[0] == "start":
+			p, stop, err = testenv.StartPostgres(pgBin)
+		case len(args) == 3 && args[0] == "archiving":
+			p, stop, err = pgArchiving(ts, pgBin, args[1], args[2])
+		default:
+			ts.Fatalf("usage: pg start | pg archiving TARGET STANZA")
 		}
-		p, stop, err := testenv.StartPostgres(pgBin)
 		ts.Check(err)
 		ts.Defer(stop)
 		ts.Setenv("PGHOST", p.Host)
@@ -152,6 +168,38 @@ func pgCmd(pgBin string) Cmd {
 		ts.Setenv("PGUSER", p.User)
 		ts.Setenv("PGPASSWORD", p.Password)
 	}
+}
+
+// pgArchiving is pg archiving: a state directory every user may pass
+// through (PGBR_STATE; the server's OS user reads homelab's pgBackRest
+// configuration there), a repository directory that user owns
+// (PGBR_REPO), and a cluster archiving WAL with the archive_command
+// homelab gives target (stanza) in a lab whose state_dir is PGBR_STATE.
+// It sets PGBR_DATA and PGBR_SOCKET (the cluster's data and socket
+// directories) and PGBR_OSUSER (the user the server runs as).
+func pgArchiving(ts *testscript.TestScript, pgBin, target, stanza string) (*testenv.PG, func(), error) {
+	state, err := testenv.MakeSearchableDir()
+	ts.Check(err)
+	ts.Defer(func() { os.RemoveAll(state) })
+	repos, err := testenv.MakeSearchableDir()
+	ts.Check(err)
+	ts.Defer(func() { os.RemoveAll(repos) })
+	repo := filepath.Join(repos, "repo")
+	ts.Check(testenv.MakeOwnedDir(repo))
+	osUser, err := testenv.ServerUser()
+	ts.Check(err)
+	if osUser == "" {
+		osUser = os.Getenv("USER")
+	}
+	b := &lab.Backup{Name: target, PgBackRest: &lab.PgBackRest{Stanza: stanza}}
+	p, stop, err := testenv.StartPostgresArchiving(pgBin, pgbackrest.ArchiveCommand(state, b))
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range map[string]string{"PGBR_STATE": state, "PGBR_REPO": repo, "PGBR_DATA": filepath.Join(p.Dir, "data"), "PGBR_SOCKET": p.Dir, "PGBR_OSUSER": osUser} {
+		ts.Setenv(k, v)
+	}
+	return p, stop, nil
 }
 
 func expand(ts *testscript.TestScript, neg bool, args []string) {
