@@ -61,8 +61,9 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 //	healthy URL       GET URL answers 200 (with !: it does not, or no answer)
 //	hook start        serve HTTP, appending each request's body and a newline
 //	                  to $WORK/hook.log; sets $HOOK to its host:port
-//	s3 start          start a throwaway S3 server (versitygw; testenv.StartS3)
-//	                  serving $WORK/s3; sets S3_URL (http://127.0.0.1:PORT),
+//	s3 start [tls]    start a throwaway S3 server (versitygw; testenv.StartS3)
+//	                  serving $WORK/s3; sets S3_URL (http://127.0.0.1:PORT,
+//	                  with tls https://, its test CA's file in S3_CA),
 //	                  S3_DIR (the buckets, as files), S3_SECRET (the secret
 //	                  key) and writes the access key ID to $WORK/s3-id
 //	s3 bucket NAME    create bucket NAME on it
@@ -88,16 +89,21 @@ func Cmds(pgBin string) map[string]Cmd {
 // with [!exec:versitygw] skip (unless $HOMELAB_VERSITYGW names it).
 func s3Cmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: s3 start | s3 bucket NAME")
+		ts.Fatalf("usage: s3 start [tls] | s3 bucket NAME")
 	}
 	switch {
-	case args[0] == "start" && len(args) == 1:
+	case args[0] == "start" && (len(args) == 1 || len(args) == 2 && args[1] == "tls"):
 		bin := os.Getenv("HOMELAB_VERSITYGW")
 		if bin == "" {
 			bin = "versitygw"
 		}
-		s, err := testenv.StartS3(bin, ts.MkAbs("s3"))
+		start := testenv.StartS3
+		if len(args) == 2 {
+			start = testenv.StartS3TLS
+		}
+		s, err := start(bin, ts.MkAbs("s3"))
 		ts.Check(err)
+		ts.Setenv("S3_CA", s.CAFile)
 		ts.Defer(s.Stop)
 		ts.Setenv("S3_URL", s.URL)
 		ts.Setenv("S3_DIR", s.Dir)
@@ -112,11 +118,12 @@ func s3Cmd(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("s3 bucket: no s3 start before it")
 		}
 		s := v.(*testenv.S3Server)
-		c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""), Region: s.Region})
+		c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""), Region: s.Region,
+			Secure: s.CAFile != "", Transport: s.Transport()})
 		ts.Check(err)
 		ts.Check(c.MakeBucket(context.Background(), args[1], minio.MakeBucketOptions{Region: s.Region}))
 	default:
-		ts.Fatalf("usage: s3 start | s3 bucket NAME")
+		ts.Fatalf("usage: s3 start [tls] | s3 bucket NAME")
 	}
 }
 

@@ -171,7 +171,7 @@ func (s *S3Server) start(bin string) error {
 	// Ready when it answers an unauthenticated request (with a 403).
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client := &http.Client{Transport: s.transport()}
+	client := &http.Client{Transport: s.Transport()}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/", nil)
 		resp, err := client.Do(req)
@@ -277,9 +277,9 @@ func loopbackLeaf(ca *certs.Pair, now time.Time) (*certs.Pair, error) {
 		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})}, nil
 }
 
-// transport is an HTTP transport that trusts s.CAFile (the default one
+// Transport is an HTTP transport that trusts s.CAFile (the default one
 // for plain HTTP).
-func (s *S3Server) transport() http.RoundTripper {
+func (s *S3Server) Transport() http.RoundTripper {
 	if s.CAFile == "" {
 		return http.DefaultTransport
 	}
@@ -307,7 +307,7 @@ func (s *S3Server) Client(t testing.TB) *minio.Client {
 		Creds:     credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""),
 		Region:    s.Region,
 		Secure:    s.CAFile != "",
-		Transport: s.transport(),
+		Transport: s.Transport(),
 	})
 	if err != nil {
 		t.Fatal(err)
