@@ -112,14 +112,7 @@ func TestTypedSchedules(t *testing.T) {
 			return &backup.Manager{Lab: l, Catalog: store, Now: clk.Now, Providers: map[string]backup.Provider{lab.ProviderPgBackRest: rec}}
 		}
 	})
-	specs, err := Specs(f.d.Lab())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, s := range specs {
-		keys = append(keys, s.Key.String()+" "+s.Expr)
-	}
+	specs, keys := specKeys(t, f.d.Lab())
 	if want := []string{"backup:db:full 0 0 * * 0", "backup:db:diff 0 0 * * 1-6", "backup:db:incr 0 */4 * * *"}; !slices.Equal(keys, want) {
 		t.Fatalf("specs = %q, want %q", keys, want)
 	}

@@ -121,6 +121,26 @@ func (p PgBackRest) TypeSchedules(targetSchedule string) []TypeSchedule {
 	return out
 }
 
+// BackupSchedules are the cron expressions backups of b run on: the
+// per-type schedules of a pgbackrest target that has them
+// (TypeSchedules), or else the target's schedule; none for a target
+// backed up by hand.
+func (b *Backup) BackupSchedules() []string {
+	if b.Provider == ProviderPgBackRest && b.PgBackRest != nil {
+		if ts := b.PgBackRest.TypeSchedules(b.Schedule); ts != nil {
+			out := make([]string, len(ts))
+			for i, t := range ts {
+				out[i] = t.Expr
+			}
+			return out
+		}
+	}
+	if b.Schedule == "" {
+		return nil
+	}
+	return []string{b.Schedule}
+}
+
 // CipherSecret is the repository passphrase reference (cipher_pass_env,
 // cipher_pass_file).
 func (p PgBackRest) CipherSecret() Secret {

@@ -76,12 +76,7 @@ func VersityGW(t testing.TB) string {
 // (ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY), never its argv.
 func S3(t testing.TB) *S3Server {
 	t.Helper()
-	s, err := StartS3(VersityGW(t), filepath.Join(t.TempDir(), "s3"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return s3For(t, StartS3)
 }
 
 // S3TLS is S3 over HTTPS (versitygw --cert --key): its certificate, for
@@ -89,7 +84,13 @@ func S3(t testing.TB) *S3Server {
 // that reach S3 over https only (pgBackRest) need it.
 func S3TLS(t testing.TB) *S3Server {
 	t.Helper()
-	s, err := StartS3TLS(VersityGW(t), filepath.Join(t.TempDir(), "s3"))
+	return s3For(t, StartS3TLS)
+}
+
+// s3For starts a server for t with start, stopped on cleanup.
+func s3For(t testing.TB, start func(bin, dir string) (*S3Server, error)) *S3Server {
+	t.Helper()
+	s, err := start(VersityGW(t), filepath.Join(t.TempDir(), "s3"))
 	if err != nil {
 		t.Fatal(err)
 	}

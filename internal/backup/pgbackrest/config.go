@@ -259,6 +259,11 @@ func writeConfig(stateDir string, b *lab.Backup, u *osUser) (secrets, error) {
 			return sec, err
 		}
 	}
+	// cipher.conf: what homelab before secrets.conf wrote (a passphrase
+	// maybe no longer right), read by the same --config-include-path.
+	if err := os.Remove(filepath.Join(includeDir(stateDir, b.Name), "cipher.conf")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return sec, err
+	}
 	path := filepath.Join(includeDir(stateDir, b.Name), "secrets.conf")
 	opts := sec.options()
 	if len(opts) == 0 {
