@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ProviderPgBackRest backs up a PostgreSQL cluster with pgBackRest:
@@ -11,6 +12,10 @@ import (
 // recovery. Its repository is pgBackRest's own (PgBackRest.Repo), not a
 // restic repository: such a target names no `repository`.
 const ProviderPgBackRest = "pgbackrest"
+
+// DefaultArchiveTimeout is pgbackrest.archive_timeout when not set
+// (pgBackRest's own default).
+const DefaultArchiveTimeout = 60 * time.Second
 
 // DrillThrowaway is drill.instance for a postgres target drilled in a
 // throwaway cluster of its own.
@@ -25,6 +30,7 @@ const DrillThrowaway = "throwaway"
 //	  repo: {path: /srv/pgbackrest}      # or on S3: {location: offsite, prefix: pgbackrest/db}
 //	  cipher_pass_env: PGBR_CIPHER     # or cipher_pass_file (repo1-cipher-type aes-256-cbc)
 //	  process_max: 2
+//	  archive_timeout: 60s             # pgBackRest's archive-timeout
 //	  schedules: {full: "0 1 * * 0", diff: "0 1 * * 1-6", incr: "0 */4 * * *"}
 //
 // Paths must be absolute. Retention: keep_last is the number of full
@@ -40,6 +46,10 @@ type PgBackRest struct {
 	CipherPassFile string `yaml:"cipher_pass_file"`
 	// ProcessMax is pgBackRest's process-max (default 1).
 	ProcessMax int `yaml:"process_max"`
+	// ArchiveTimeout is pgBackRest's archive-timeout: how long check and
+	// a backup wait for a WAL segment to reach the repository before
+	// they fail (default 60s; whole seconds at least 1s).
+	ArchiveTimeout time.Duration `yaml:"archive_timeout"`
 	// Schedules are cron expressions per backup type; the target's
 	// `schedule` is the full one's when Schedules.Full is empty.
 	Schedules PgBackRestSchedules `yaml:"schedules"`
@@ -165,6 +175,9 @@ func (p *PgBackRest) setDefaults() {
 	if p.ProcessMax == 0 {
 		p.ProcessMax = 1
 	}
+	if p.ArchiveTimeout == 0 {
+		p.ArchiveTimeout = DefaultArchiveTimeout
+	}
 	if p.Database == "" {
 		p.Database = "postgres"
 	}
@@ -204,6 +217,9 @@ func (d *decoder) validatePgBackRest(p string, b *Backup, l *Lab) {
 	}
 	if g.ProcessMax < 0 || g.ProcessMax > 999 {
 		d.at(pp+".process_max", "must be between 1 and 999, got %d", g.ProcessMax)
+	}
+	if t := g.ArchiveTimeout; t != 0 && (t < time.Second || t%time.Second != 0) {
+		d.at(pp+".archive_timeout", "must be whole seconds, at least 1s, got %s", t)
 	}
 	d.exclusive(pp, false, []string{"cipher_pass_env", "cipher_pass_file"}, g.CipherPassEnv != "", g.CipherPassFile != "")
 	d.checkSchedule(pp+".schedules.full", g.Schedules.Full)

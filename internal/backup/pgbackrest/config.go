@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"homelab/internal/atomicfile"
 	"homelab/internal/execx"
@@ -67,7 +68,11 @@ func renderConfig(stateDir string, b *lab.Backup, encrypted bool) (string, error
 	if encrypted {
 		s.WriteString("repo1-cipher-type=aes-256-cbc\n")
 	}
-	fmt.Fprintf(&s, "process-max=%d\nstart-fast=y\narchive-timeout=60\n", g.ProcessMax)
+	timeout := g.ArchiveTimeout
+	if timeout == 0 { // a spec not from lab.Load
+		timeout = lab.DefaultArchiveTimeout
+	}
+	fmt.Fprintf(&s, "process-max=%d\nstart-fast=y\narchive-timeout=%d\n", g.ProcessMax, max(1, int(timeout/time.Second)))
 	fmt.Fprintf(&s, "lock-path=%s\nlog-path=%s\nlog-level-file=off\nlog-level-console=off\nlog-level-stderr=warn\nspool-path=%s\n",
 		filepath.Join(dir, "lock"), filepath.Join(dir, "log"), filepath.Join(dir, "spool"))
 	fmt.Fprintf(&s, "\n[%s]\npg1-path=%s\npg1-port=%d\npg1-socket-path=%s\npg1-user=%s\n",

@@ -273,13 +273,14 @@ func ids(s []backup.Snapshot) string {
 func TestBrokenArchiving(t *testing.T) {
 	for name, archive := range map[string]string{
 		"failing command": "false",
-		// pgBackRest waits archive-timeout (60s) for the segment in
-		// each of setup, check and backup.
+		// pgBackRest waits archive_timeout (5s here) for the segment
+		// in each of setup, check and backup.
 		"wrong stanza": "pgbackrest --stanza=other archive-push %p",
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, archive, false)
+			e.t.Spec.PgBackRest.ArchiveTimeout = 5 * time.Second
 			ctx := context.Background()
 			oneLine := func(what string, err error) {
 				t.Helper()
