@@ -97,13 +97,13 @@ func (w *watch) line(l string) {
 	if !w.s3 || w.cause > 0 {
 		return
 	}
+	code := ""
 	if m := s3Code.FindStringSubmatch(l); m != nil {
-		w.code = m[1]
-		l = m[1]
+		code, l = m[1], m[1]
 	}
 	for i, c := range s3Causes {
 		if c.re.MatchString(l) {
-			w.cause = i + 1
+			w.cause, w.code = i+1, code
 			return
 		}
 	}

@@ -235,3 +235,31 @@ func TestCipherPassNeverInArgv(t *testing.T) {
 		}
 	}
 }
+
+// TestWatch: the S3 causes read from pgBackRest's stderr, line by line,
+// with the S3 code when the response quotes one; the first cause wins.
+func TestWatch(t *testing.T) {
+	for _, c := range []struct {
+		lines []string
+		want  string // cause (code); "" for none
+	}{
+		{[]string{"ERROR: [039]: HTTP request failed with 403 (Forbidden):", "*** Response Content ***:", "<Error><Code>SignatureDoesNotMatch</Code><Message>x</Message>"}, "the S3 server refused the keys (SignatureDoesNotMatch)"},
+		{[]string{"<Error><Code>NoSuchKey</Code>", "<Error><Code>NoSuchBucket</Code>"}, "the bucket does not exist (NoSuchBucket)"},
+		{[]string{"ERROR: [095]: unable to find hostname '127.0.0.1' in certificate common name or subject alternative names"}, "the server's TLS certificate is not trusted"},
+		{[]string{"ERROR: [049]: unable to connect to '127.0.0.1:1 (127.0.0.1)': [111] Connection refused", "<Code>AccessDenied</Code>"}, "the S3 server cannot be reached"},
+		{[]string{"ERROR: [082]: WAL segment 000000010000000000000001 was not archived before the 60000ms timeout"}, ""},
+	} {
+		w := &watch{s3: true}
+		for _, l := range c.lines {
+			w.line(l)
+		}
+		r := &runner{b: &lab.Backup{Name: "db", PgBackRest: &lab.PgBackRest{}}}
+		got := ""
+		if err := r.s3Error(w, errors.New("x")); err != nil {
+			got = err.(*S3Error).Cause
+		}
+		if got != c.want {
+			t.Errorf("%q: cause %q, want %q", c.lines, got, c.want)
+		}
+	}
+}
