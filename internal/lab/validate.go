@@ -240,6 +240,7 @@ func (d *decoder) validateService(p string, s *Service) {
 	if s.Health != nil {
 		s.Health.setDefaults(d.labDir())
 	}
+	d.validateMigrations(p+".migrations", s)
 }
 
 func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {

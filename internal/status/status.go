@@ -298,6 +298,14 @@ func (c *dueCache) get(spec string, last time.Time) (time.Time, bool, error) {
 	return r.due, r.ok, nil
 }
 
+// DueAfter is when something on schedule spec (lab.ParseSchedule) last
+// done at last is due again: the first slot after last plus the grace
+// (10% of the interval to the slot after, at least MinGrace); false
+// when the schedule never fires again; an error when spec does not
+// parse. What status calls overdue for backups, for any schedule (the
+// drills' too).
+func DueAfter(spec string, last time.Time) (time.Time, bool, error) { return dues.get(spec, last) }
+
 // finished is when r ended, or when it started if it has no end.
 func finished(r catalog.Run) time.Time {
 	if r.End.IsZero() {
