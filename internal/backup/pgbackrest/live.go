@@ -32,6 +32,12 @@ func ServerPID(dataDir string) (pid int, ok bool) {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return 0, false
 	}
+	// An exited server its parent has not reaped yet runs no more.
+	if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
+		if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+			return 0, false
+		}
+	}
 	return pid, true
 }
 
@@ -49,12 +55,7 @@ func (p *Provider) AwaitPromoted(ctx context.Context, t backup.Target) error {
 	}
 	cl := t.Spec.PgBackRest.Cluster
 	c := r.cluster(cl.DataDir, cl.Port)
-	bin := func(name string) string {
-		if d := c.binDir(); d != "" {
-			return filepath.Join(d, name)
-		}
-		return name
-	}
+	bin := c.tool
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var state, ready string
@@ -81,4 +82,23 @@ func (p *Provider) AwaitPromoted(ctx context.Context, t backup.Target) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// tool is the path of PostgreSQL's program name (pg_controldata,
+// pg_isready) beside the cluster's pg_ctl: in binDir, else beside the
+// file a pg_ctl link there points to (a bin_dir of links), else PATH.
+func (c *cluster) tool(name string) string {
+	d := c.binDir()
+	if d == "" {
+		return name
+	}
+	if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+		return filepath.Join(d, name)
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Join(d, "pg_ctl")); err == nil {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(real), name)); err == nil {
+			return filepath.Join(filepath.Dir(real), name)
+		}
+	}
+	return name
 }
