@@ -21,7 +21,8 @@ import (
 
 // Fixture is one lab directory: lab.yaml, svc.sh (the services'
 // commands), state/ (0711, so the server's OS user reads the pgbackrest
-// configuration) and the cluster.
+// configuration), crash/ (0777: crash points, which commands run as the
+// server's OS user mark too) and the cluster.
 type Fixture struct {
 	Dir  string // the lab directory
 	Lab  string // its lab.yaml
@@ -30,8 +31,8 @@ type Fixture struct {
 }
 
 // svcScript runs the action of a service (or a probe), then, when the
-// file crash-at holds "SERVICE ACTION", marks the file "at" (once) and
-// hangs as ./sleeper: the crash point a test kills homelab at.
+// file crash/crash-at holds "SERVICE ACTION", makes the file crash/at
+// (once) and hangs as ./sleeper: the crash point a test kills homelab at.
 const svcScript = `#!/bin/sh
 cd %[1]s
 svc=$1 act=$2
@@ -43,8 +44,8 @@ case "$svc $act" in
 "app start") setsid ./appd 100000 </dev/null >/dev/null 2>&1 & echo $! > app.pid ;;
 "app stop") kill "$(cat app.pid)"; rm -f app.pid ;;
 esac
-if [ "$(cat crash-at 2>/dev/null)" = "$svc $act" ] && mkdir fired 2>/dev/null; then
-	: > at
+if [ "$(cat crash/crash-at 2>/dev/null)" = "$svc $act" ] && mkdir crash/fired 2>/dev/null; then
+	: > crash/at
 	exec ./sleeper 600
 fi
 `
@@ -76,6 +77,12 @@ func New(t *testing.T) *Fixture {
 	dir := testenv.SearchableDir(t)
 	state := filepath.Join(dir, "state")
 	if err := os.Mkdir(state, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "crash"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "crash"), 0o777); err != nil { // past the umask
 		t.Fatal(err)
 	}
 	spec := &lab.Backup{Name: "db", PgBackRest: &lab.PgBackRest{Stanza: "main"}}

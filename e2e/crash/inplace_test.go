@@ -1,0 +1,262 @@
+package crash
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"homelab/internal/clusterrestore/clusterrestoretest"
+)
+
+// pgbrShim wraps pgbackrest (run as the server's OS user: its crash files
+// are in the 0777 crash directory): when crash/crash-at is "pgbackrest
+// restore" its first restore makes crash/at and hangs before restoring;
+// with "pgbackrest restore-done" it restores, then hangs. Every other call
+// runs the real pgbackrest.
+const pgbrShim = `#!/bin/sh
+dir=%[1]s
+sub=""
+for a in "$@"; do
+	case "$a" in -*) ;; *) sub=$a; break ;; esac
+done
+at=$(cat "$dir/crash/crash-at" 2>/dev/null)
+if [ "$sub" = restore ] && [ "$at" = "pgbackrest restore" ] && mkdir "$dir/crash/fired" 2>/dev/null; then
+	: > "$dir/crash/at"
+	exec "$dir/sleeper" 600
+fi
+if [ "$sub" = restore ] && [ "$at" = "pgbackrest restore-done" ] && mkdir "$dir/crash/fired" 2>/dev/null; then
+	%[2]s "$@" || exit $?
+	: > "$dir/crash/at"
+	exec "$dir/sleeper" 600
+fi
+exec %[2]s "$@"
+`
+
+// inPlaceLab is a fixture driven through the homelab binary.
+type inPlaceLab struct {
+	t   *testing.T
+	f   *clusterrestoretest.Fixture
+	env []string
+}
+
+func newInPlaceLab(t *testing.T) *inPlaceLab {
+	t.Helper()
+	f := clusterrestoretest.New(t)
+	real, err := exec.LookPath("pgbackrest")
+	must(t, err)
+	bin := filepath.Join(f.Dir, "bin")
+	must(t, os.Mkdir(bin, 0o755))
+	must(t, os.WriteFile(filepath.Join(bin, "pgbackrest"), []byte(fmt.Sprintf(pgbrShim, f.Dir, real)), 0o755))
+	l := &inPlaceLab{t: t, f: f, env: append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))}
+	t.Cleanup(l.endSleepers)
+	return l
+}
+
+func (l *inPlaceLab) command(args ...string) *exec.Cmd {
+	cmd := exec.Command("homelab", append([]string{"--lab", l.f.Lab}, args...)...)
+	cmd.Dir, cmd.Env = l.f.Dir, l.env
+	return cmd
+}
+
+// run runs homelab, wants exit status code, and returns its output.
+func (l *inPlaceLab) run(code int, args ...string) string {
+	l.t.Helper()
+	out, err := l.command(args...).CombinedOutput()
+	got := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		got = ee.ExitCode()
+	} else if err != nil {
+		l.t.Fatal(err)
+	}
+	if got != code {
+		l.t.Fatalf("homelab %s: exit %d, want %d:\n%s", strings.Join(args, " "), got, code, out)
+	}
+	return string(out)
+}
+
+func (l *inPlaceLab) psql(sql string) string {
+	l.t.Helper()
+	return l.f.PG.PSQL(l.t, "postgres", sql)
+}
+
+// crash runs homelab with args until the crash point at is reached, and
+// kills it there with SIGKILL.
+func (l *inPlaceLab) crash(at string, args ...string) {
+	l.t.Helper()
+	crashDir := filepath.Join(l.f.Dir, "crash")
+	must(l.t, os.WriteFile(filepath.Join(crashDir, "crash-at"), []byte(at), 0o644))
+	defer os.Remove(filepath.Join(crashDir, "crash-at"))
+	cmd := l.command(args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(l.t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	limit := time.After(5 * time.Minute) // only a crash point never reached
+	for {
+		if _, err := os.Stat(filepath.Join(crashDir, "at")); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			l.t.Fatalf("homelab %s ended (%v) before the crash point %q:\n%s", strings.Join(args, " "), err, at, out.String())
+		case <-limit:
+			cmd.Process.Kill()
+			l.t.Fatalf("homelab %s never reached the crash point %q:\n%s", strings.Join(args, " "), at, out.String())
+		case <-tick.C:
+		}
+	}
+	must(l.t, cmd.Process.Signal(syscall.SIGKILL))
+	<-exited
+}
+
+// sleepers are the hung crash points still running: ./sleeper processes
+// in the lab directory, or its sleeper by path.
+func (l *inPlaceLab) sleepers() []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		argv0, _, _ := bytes.Cut(b, []byte{0})
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if string(argv0) == filepath.Join(l.f.Dir, "sleeper") || (string(argv0) == "./sleeper" && cwd == l.f.Dir) {
+			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
+				continue
+			}
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// endSleepers ends the hung service commands of the killed homelab (they
+// have no parent to end them), by their pids.
+func (l *inPlaceLab) endSleepers() {
+	for _, pid := range l.sleepers() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// TestCrashInPlaceRestore kills `homelab backup restore --in-place` with
+// SIGKILL at each step of its saga, then resumes it: the cluster ends
+// restored to T (when the restored cluster had passed its health gate) or
+// exactly as before, never missing; the cluster's service and its
+// dependent run; nothing is left beside the data directory; the
+// restore's pgbackrest left hanging is ended by the resume.
+func TestCrashInPlaceRestore(t *testing.T) {
+	cases := []struct {
+		at       string
+		restored bool // else as before
+	}{
+		{"app stop", false},                // stop dependents
+		{"pg stop", false},                 // stop pg
+		{"pgbackrest restore", false},      // moved aside, the restore not begun
+		{"pgbackrest restore-done", false}, // restored, the step not journalled done
+		{"pg start", false},                // the restored cluster started
+		{"pg probe", false},                // in its health gate
+		{"app start", true},                // start dependents, after the gate
+	}
+	for i, tc := range cases {
+		t.Run(tc.at, func(t *testing.T) {
+			l := newInPlaceLab(t)
+			l.run(0, "backup", "setup", "db")
+			l.psql("create table accounts as select g as id, md5(g::text) as v from generate_series(1, 1000) g")
+			l.run(0, "backup", "run", "db", "--type", "full")
+			l.psql("create table markers (n int)")
+			l.psql("insert into markers values (1), (2), (3)")
+			T := l.psql("select clock_timestamp()::text")
+			for l.psql("select clock_timestamp() > '"+T+"'::timestamptz") != "t" {
+			}
+			l.psql("insert into markers values (4)")
+			l.psql("drop table accounts")
+			l.run(0, "backup", "setup", "db") // check: the WAL is archived
+			before := l.f.Tables(t)
+			args := []string{"backup", "restore", "latest", "--target", "db", "--in-place", "--time", T}
+			if i == 0 {
+				out := l.run(0, append(args, "--dry-run")...)
+				for _, want := range []string{"plan: restore db in place from ", " to " + T, "1. stop dependents: app", "2. stop pg",
+					"3. move aside " + l.f.Data + " to " + l.f.Data + ".homelab-old-", "6. health gate pg", "7. start dependents: app",
+					"on any failure: the old data directory goes back"} {
+					if !strings.Contains(out, want) {
+						t.Errorf("--dry-run does not say %q:\n%s", want, out)
+					}
+				}
+				if out := l.run(2, args...); !strings.Contains(out, "pass --yes") {
+					t.Errorf("without --yes off a terminal:\n%s", out)
+				}
+				if !l.f.Running("pg") || len(l.f.Asides()) > 0 {
+					t.Fatal("--dry-run or the refusal changed something")
+				}
+			}
+			l.crash(tc.at, append(args, "--yes")...)
+
+			// The next command says what is unfinished; a new restore is refused.
+			out := l.run(1, append(args, "--yes")...)
+			if !strings.Contains(out, "unfinished backup restore pg") || !strings.Contains(out, "homelab backup restore --resume") {
+				t.Errorf("the next restore does not point to --resume:\n%s", out)
+			}
+			// The hung service commands end (as a stop command that hung
+			// would be ended by its timeout); the hung pgbackrest is left
+			// for the resume to end.
+			for _, pid := range l.sleepers() {
+				if env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); !bytes.Contains(env, []byte("HOMELAB_SAGA=")) {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			out = l.run(0, "backup", "restore", "--resume", "--yes")
+			t.Logf("resume:\n%s", out)
+			l.run(0, "backup", "restore", "--resume", "--yes") // a second resume: nothing unfinished
+
+			if !l.f.Running("pg") || !l.f.Running("app") {
+				t.Errorf("after the resume: pg running %v, app running %v", l.f.Running("pg"), l.f.Running("app"))
+			}
+			if left := l.f.Asides(); len(left) > 0 {
+				t.Errorf("left beside the data directory: %v", left)
+			}
+			if left := l.sleepers(); len(left) > 0 {
+				t.Errorf("the killed restore's pgbackrest still runs: %v", left)
+			}
+			after := l.f.Tables(t)
+			if tc.restored {
+				if got := l.psql("select string_agg(n::text, ',' order by n) from markers"); got != "1,2,3" || !slices.Contains(keys(after), "accounts") {
+					t.Errorf("after the resume: markers %q, tables %v; want restored to T (1,2,3 and accounts)", got, keys(after))
+				}
+				return
+			}
+			for tbl, w := range before {
+				if after[tbl] != w {
+					t.Errorf("table %s after the resume: %q, before the restore %q", tbl, after[tbl], w)
+				}
+			}
+			if len(after) != len(before) {
+				t.Errorf("tables after the resume %v, before %v", keys(after), keys(before))
+			}
+		})
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
