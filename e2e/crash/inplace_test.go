@@ -164,17 +164,25 @@ func TestCrashInPlaceRestore(t *testing.T) {
 	cases := []struct {
 		at       string
 		restored bool // else as before
+		// damage makes the restore fail (a backup file damaged in the
+		// repository): the crash point is then in the compensation.
+		damage bool
 	}{
-		{"app stop", false},                // stop dependents
-		{"pg stop", false},                 // stop pg
-		{"pgbackrest restore", false},      // moved aside, the restore not begun
-		{"pgbackrest restore-done", false}, // restored, the step not journalled done
-		{"pg start", false},                // the restored cluster started
-		{"pg probe", false},                // in its health gate
-		{"app start", true},                // start dependents, after the gate
+		{"app stop", false, false},                // stop dependents
+		{"pg stop", false, false},                 // stop pg
+		{"pgbackrest restore", false, false},      // moved aside, the restore not begun
+		{"pgbackrest restore-done", false, false}, // restored, the step not journalled done
+		{"pg start", false, false},                // the restored cluster started
+		{"pg probe", false, false},                // in its health gate
+		{"app start", true, false},                // start dependents, after the gate
+		{"pg start", false, true},                 // putting the old data back: starting it
 	}
 	for i, tc := range cases {
-		t.Run(tc.at, func(t *testing.T) {
+		name := tc.at
+		if tc.damage {
+			name = "undo/" + name
+		}
+		t.Run(name, func(t *testing.T) {
 			l := newInPlaceLab(t)
 			l.run(0, "backup", "setup", "db")
 			l.psql("create table accounts as select g as id, md5(g::text) as v from generate_series(1, 1000) g")
@@ -188,6 +196,9 @@ func TestCrashInPlaceRestore(t *testing.T) {
 			l.psql("drop table accounts")
 			l.run(0, "backup", "setup", "db") // check: the WAL is archived
 			before := l.f.Tables(t)
+			if tc.damage {
+				l.damage()
+			}
 			args := []string{"backup", "restore", "latest", "--target", "db", "--in-place", "--time", T}
 			if i == 0 {
 				out := l.run(0, append(args, "--dry-run")...)
@@ -249,6 +260,19 @@ func TestCrashInPlaceRestore(t *testing.T) {
 				t.Errorf("tables after the resume %v, before %v", keys(after), keys(before))
 			}
 		})
+	}
+}
+
+// damage overwrites the files of every backup in the repository: a
+// restore of any fails.
+func (l *inPlaceLab) damage() {
+	l.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(l.f.Repo, "backup", "main", "*", "pg_data", "global", "pg_control*"))
+	if len(files) == 0 {
+		l.t.Fatal("no pg_control in the repository's backups")
+	}
+	for _, f := range files {
+		must(l.t, os.WriteFile(f, []byte("damaged"), 0o640))
 	}
 }
 

@@ -87,6 +87,9 @@ type Restorer struct {
 	// notes of what a step does. Either may be nil.
 	Progress func(id string, st saga.StepRecord)
 	Note     func(msg string)
+	// HealthyWithin bounds the health gate of a service whose upgrade
+	// section sets no healthy_within; 0 means DefaultHealthyWithin.
+	HealthyWithin time.Duration
 }
 
 func (r *Restorer) now() time.Time {
@@ -303,13 +306,16 @@ func (r *Restorer) runtimeOf(name string) (*lab.Service, runtime.Runtime, error)
 }
 
 // healthy waits until the service name is healthy (its runtime and its
-// probe), within its upgrade.healthy_within or DefaultHealthyWithin.
+// probe), within its upgrade.healthy_within, else HealthyWithin.
 func (r *Restorer) healthy(ctx context.Context, name string) error {
 	s, rt, err := r.runtimeOf(name)
 	if err != nil {
 		return err
 	}
 	within := DefaultHealthyWithin
+	if r.HealthyWithin > 0 {
+		within = r.HealthyWithin
+	}
 	if s.Upgrade != nil && s.Upgrade.HealthyWithin > 0 {
 		within = s.Upgrade.HealthyWithin
 	}

@@ -39,6 +39,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(closeFn)
 	r.Upgrader.Poll = 100 * time.Millisecond // the gate probes this often
+	r.HealthyWithin = 20 * time.Second       // the gate that fails waits this long
 	e := &env{f: f, r: r, prov: r.Backups.Providers[lab.ProviderPgBackRest].(*pgbackrest.Provider)}
 	if e.t, _, err = r.Backups.Target(context.Background(), "db"); err != nil {
 		t.Fatal(err)
@@ -175,5 +176,39 @@ func TestFailedRestorePutsOldDataBack(t *testing.T) {
 	}
 	if left := e.f.Asides(); len(left) > 0 {
 		t.Errorf("left beside the data directory: %v", left)
+	}
+}
+
+// TestFailedGatePutsOldDataBack: the dependent's probe needs a table made
+// after the recovery target (a restore point), so the app fails its
+// health gate on the restored cluster; the restore is undone and the
+// cluster serves its old data, the app passing its probe again.
+func TestFailedGatePutsOldDataBack(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang's limit
+	defer cancel()
+	e.psql(t, "create table accounts as select g as id from generate_series(1, 1000) g")
+	snap := e.full(t)
+	e.psql(t, "select pg_create_restore_point('before-app-table')")
+	e.psql(t, "create table needed_by_app (x int); insert into needed_by_app values (1)")
+	e.archive(t)
+	if err := os.WriteFile(filepath.Join(e.f.Dir, "app-probe.sql"), []byte("select x from needed_by_app"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := e.f.Tables(t)
+	plan, err := e.r.Plan(ctx, "db", snap.ID, backup.Recovery{Name: "before-app-table"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.r.Run(ctx, plan)
+	if err == nil || rec.State != saga.Compensated || !strings.Contains(err.Error(), `step "start dependents" failed`) {
+		t.Fatalf("restore whose app fails its gate: %s, %v; want compensated after start dependents", rec.State, err)
+	}
+	after := e.f.Tables(t)
+	if len(after) != len(before) || after["needed_by_app"] != before["needed_by_app"] || after["accounts"] != before["accounts"] {
+		t.Errorf("tables after the undone restore %v, before %v", after, before)
+	}
+	if !e.f.Running("app") || !e.f.Running("pg") || len(e.f.Asides()) > 0 {
+		t.Errorf("after the undone restore: pg %v, app %v, left beside the data: %v", e.f.Running("pg"), e.f.Running("app"), e.f.Asides())
 	}
 }

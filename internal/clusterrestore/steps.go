@@ -37,7 +37,7 @@ func StepNames(p Plan) []string {
 }
 
 func (r *Restorer) steps(p Plan) []saga.Step {
-	return []saga.Step{
+	steps := []saga.Step{
 		{Name: stopDependentsStep,
 			Do: func(ctx context.Context, sc *saga.StepContext) error { return r.stopDependents(ctx, sc, p) },
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
@@ -114,7 +114,40 @@ func (r *Restorer) steps(p Plan) []saga.Step {
 				return r.stopAll(ctx, stoppedDependents(sc))
 			}},
 	}
+	for i := range steps {
+		steps[i].Do, steps[i].Undo = flat(steps[i].Do), flat(steps[i].Undo)
+	}
+	return steps
 }
+
+// flat makes f's errors one line (a tool's multi-line stderr joined with
+// " | "), for the journal, the events and the verdict.
+func flat(f func(context.Context, *saga.StepContext) error) func(context.Context, *saga.StepContext) error {
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, sc *saga.StepContext) error {
+		if err := f(ctx, sc); err != nil {
+			return oneLine{err}
+		}
+		return nil
+	}
+}
+
+// oneLine is an error whose text is on one line.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	var lines []string
+	for _, l := range strings.Split(e.err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " | ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }
 
 // stopDependents stops those of p's dependents that run, in order,
 // journalling them first.

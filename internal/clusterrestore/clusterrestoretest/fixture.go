@@ -2,7 +2,8 @@
 // run against: a real PostgreSQL cluster archiving into a real pgBackRest
 // repository, run by an exec-runtime service ("pg", through pg_ctl), with
 // a dependent exec service ("app", a process with a pid file, its probe a
-// query on the cluster), and crash points in the services' commands.
+// query on the cluster: app-probe.sql in the lab directory, else select
+// 1), and crash points in the services' commands.
 package clusterrestoretest
 
 import (
@@ -28,6 +29,7 @@ type Fixture struct {
 	Lab  string // its lab.yaml
 	PG   *testenv.PG
 	Data string // the cluster's data directory
+	Repo string // the pgBackRest repository
 }
 
 // svcScript runs the action of a service (or a probe), then, when the
@@ -40,7 +42,8 @@ case "$svc $act" in
 "pg start") %[2]s%[3]s/pg_ctl -D %[4]s -l %[5]s/service.log -w -t 300 -o "-c listen_addresses=127.0.0.1 -c port=%[6]d -c unix_socket_directories=%[5]s -c fsync=off -c synchronous_commit=off" start >/dev/null || exit 1 ;;
 "pg stop") %[2]s%[3]s/pg_ctl -D %[4]s -m fast -w -t 300 stop >/dev/null || exit 1 ;;
 "pg status") %[2]s%[3]s/pg_ctl -D %[4]s status >/dev/null; exit $? ;;
-"pg probe"|"app probe") %[2]s%[3]s/psql -XAtq -h %[5]s -p %[6]d -U postgres -d postgres -c "select 1" >/dev/null || exit 1 ;;
+"pg probe") %[2]s%[3]s/psql -XAtq -h %[5]s -p %[6]d -U postgres -d postgres -c "select 1" >/dev/null || exit 1 ;;
+"app probe") %[2]s%[3]s/psql -XAtq -h %[5]s -p %[6]d -U postgres -d postgres -c "$(cat app-probe.sql 2>/dev/null || echo 'select 1')" >/dev/null || exit 1 ;;
 "app start") setsid ./appd 100000 </dev/null >/dev/null 2>&1 & echo $! > app.pid ;;
 "app stop") kill "$(cat app.pid)"; rm -f app.pid ;;
 esac
@@ -58,7 +61,7 @@ services:
     health: {command: {run: "sh svc.sh pg probe"}}
   app:
     runtime: {exec: {start: "sh svc.sh app start", stop: "sh svc.sh app stop", pid_file: app.pid}}
-    health: {command: {run: "sh svc.sh app probe"}}
+    health: {command: {run: "sh svc.sh app probe"}}   # app-probe.sql, if there, is its query
 backups:
   db:
     provider: pgbackrest
@@ -87,7 +90,7 @@ func New(t *testing.T) *Fixture {
 	}
 	spec := &lab.Backup{Name: "db", PgBackRest: &lab.PgBackRest{Stanza: "main"}}
 	pg := testenv.PostgresArchiving(t, pgbackrest.ArchiveCommand(state, spec))
-	f := &Fixture{Dir: dir, Lab: filepath.Join(dir, "lab.yaml"), PG: pg, Data: filepath.Join(pg.Dir, "data")}
+	f := &Fixture{Dir: dir, Lab: filepath.Join(dir, "lab.yaml"), PG: pg, Data: filepath.Join(pg.Dir, "data"), Repo: filepath.Join(testenv.OwnedDir(t), "repo")}
 	runAs, osUser := "", "root"
 	if os.Geteuid() == 0 {
 		runAs, osUser = "runuser -u postgres -- ", "postgres"
@@ -113,7 +116,7 @@ func New(t *testing.T) *Fixture {
 		bin = filepath.Dir(real)
 	}
 	write("svc.sh", fmt.Sprintf(svcScript, dir, runAs, bin, f.Data, pg.Dir, pg.Port))
-	write("lab.yaml", fmt.Sprintf(labFile, f.Data, pg.Port, pg.Dir, osUser, pg.BinDir, filepath.Join(testenv.OwnedDir(t), "repo")))
+	write("lab.yaml", fmt.Sprintf(labFile, f.Data, pg.Port, pg.Dir, osUser, pg.BinDir, f.Repo))
 	f.Service(t, "app", "start")
 	t.Cleanup(func() {
 		if f.Running("app") {
