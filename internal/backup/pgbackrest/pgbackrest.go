@@ -296,7 +296,8 @@ func (p *Provider) Prune(ctx context.Context, t backup.Target, plan backup.Prune
 // 127.0.0.1, and Restore returns once recovery has finished and it is
 // promoted; it is left running. The cluster's archive_mode is off (it
 // must not archive into the target's repository). An in-place restore is
-// refused.
+// refused here: it replaces a running service's data, which is the saga
+// of package clusterrestore (over RestoreLive).
 func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, _ backup.ProgressFunc) (err error) {
 	if dest.InPlace || dest.Path == "" {
 		return fmt.Errorf("target %s: a pgbackrest target restores into a new data directory: --to DIR", t.Name())
