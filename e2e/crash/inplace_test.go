@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"homelab/internal/clusterrestore/clusterrestoretest"
 )
@@ -94,30 +93,7 @@ func (l *inPlaceLab) crash(at string, args ...string) {
 	crashDir := filepath.Join(l.f.Dir, "crash")
 	must(l.t, os.WriteFile(filepath.Join(crashDir, "crash-at"), []byte(at), 0o644))
 	defer os.Remove(filepath.Join(crashDir, "crash-at"))
-	cmd := l.command(args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	must(l.t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	limit := time.After(5 * time.Minute) // only a crash point never reached
-	for {
-		if _, err := os.Stat(filepath.Join(crashDir, "at")); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			l.t.Fatalf("homelab %s ended (%v) before the crash point %q:\n%s", strings.Join(args, " "), err, at, out.String())
-		case <-limit:
-			cmd.Process.Kill()
-			l.t.Fatalf("homelab %s never reached the crash point %q:\n%s", strings.Join(args, " "), at, out.String())
-		case <-tick.C:
-		}
-	}
-	must(l.t, cmd.Process.Signal(syscall.SIGKILL))
-	<-exited
+	killAt(l.t, l.command(args...), filepath.Join(crashDir, "at"), at)
 }
 
 // sleepers are the hung crash points still running: ./sleeper processes
@@ -235,29 +211,17 @@ func TestCrashInPlaceRestore(t *testing.T) {
 			t.Logf("resume:\n%s", out)
 			l.run(0, "backup", "restore", "--resume", "--yes") // a second resume: nothing unfinished
 
-			if !l.f.Running("pg") || !l.f.Running("app") {
-				t.Errorf("after the resume: pg running %v, app running %v", l.f.Running("pg"), l.f.Running("app"))
-			}
-			if left := l.f.Asides(); len(left) > 0 {
-				t.Errorf("left beside the data directory: %v", left)
-			}
 			if left := l.sleepers(); len(left) > 0 {
 				t.Errorf("the killed restore's pgbackrest still runs: %v", left)
 			}
-			after := l.f.Tables(t)
-			if tc.restored {
-				if got := l.psql("select string_agg(n::text, ',' order by n) from markers"); got != "1,2,3" || !slices.Contains(keys(after), "accounts") {
-					t.Errorf("after the resume: markers %q, tables %v; want restored to T (1,2,3 and accounts)", got, keys(after))
-				}
+			if !tc.restored {
+				l.f.AsBefore(t, before)
 				return
 			}
-			for tbl, w := range before {
-				if after[tbl] != w {
-					t.Errorf("table %s after the resume: %q, before the restore %q", tbl, after[tbl], w)
-				}
-			}
-			if len(after) != len(before) {
-				t.Errorf("tables after the resume %v, before %v", keys(after), keys(before))
+			l.f.Settled(t)
+			tables := keys(l.f.Tables(t))
+			if got := l.psql("select string_agg(n::text, ',' order by n) from markers"); got != "1,2,3" || !slices.Contains(tables, "accounts") {
+				t.Errorf("after the resume: markers %q, tables %v; want restored to T (1,2,3 and accounts)", got, tables)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"homelab/internal/app"
 	"homelab/internal/backup"
 	"homelab/internal/clusterrestore"
 	"homelab/internal/saga"
@@ -15,11 +16,7 @@ import (
 // runClusterRestore is `backup restore --in-place` of a pgbackrest
 // target: plan, show, confirm, run the saga, show how it ended.
 func runClusterRestore(ctx context.Context, opts *BackupRestoreOptions, target string) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	r, closeFn, err := a.ClusterRestorer(ctx)
+	r, _, closeFn, err := clusterRestorer(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -44,8 +41,6 @@ func runClusterRestore(ctx context.Context, opts *BackupRestoreOptions, target s
 	if err := confirm(opts.IO, opts.Yes, fmt.Sprintf("Replace the cluster of %s (%s, run by %s) with %s%s?", target, plan.DataDir, plan.Service, plan.Snapshot.ID, recoveryWords(plan.Recovery))); err != nil {
 		return err
 	}
-	pr := newUpgradeProgress(opts.IO)
-	r.Progress, r.Note, r.Upgrader.Note = pr.step, pr.note, pr.note
 	keepGoingOnHangup()
 	rec, err := r.Run(ctx, plan)
 	return clusterRestoreEnded(opts, plan, rec, err)
@@ -53,11 +48,7 @@ func runClusterRestore(ctx context.Context, opts *BackupRestoreOptions, target s
 
 // runClusterRestoreResume is `backup restore --resume [SAGA]`.
 func runClusterRestoreResume(ctx context.Context, opts *BackupRestoreOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	r, closeFn, err := a.ClusterRestorer(ctx)
+	r, a, closeFn, err := clusterRestorer(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -87,11 +78,25 @@ func runClusterRestoreResume(ctx context.Context, opts *BackupRestoreOptions) er
 	if err := confirm(opts.IO, opts.Yes, what+"?"); err != nil {
 		return err
 	}
-	pr := newUpgradeProgress(opts.IO)
-	r.Progress, r.Note, r.Upgrader.Note = pr.step, pr.note, pr.note
 	keepGoingOnHangup()
 	rec, err = r.Resume(ctx, id)
 	return clusterRestoreEnded(opts, plan, rec, err)
+}
+
+// clusterRestorer returns the lab's in-place restorer (app.ClusterRestorer)
+// with its progress going to stderr; the func closes the catalog.
+func clusterRestorer(ctx context.Context, opts *BackupRestoreOptions) (*clusterrestore.Restorer, *app.App, func(), error) {
+	a, err := opts.F.App()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, closeFn, err := a.ClusterRestorer(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pr := newUpgradeProgress(opts.IO)
+	r.Progress, r.Note, r.Upgrader.Note = pr.step, pr.note, pr.note
+	return r, a, closeFn, nil
 }
 
 func renderClusterPlan(w io.Writer, p clusterrestore.Plan) {

@@ -19,7 +19,6 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
-	"homelab/internal/runtime"
 	"homelab/internal/saga"
 	"homelab/internal/upgrade"
 )
@@ -105,12 +104,17 @@ func (r *Restorer) note(format string, args ...any) {
 	}
 }
 
-func (r *Restorer) provider() (*pgbackrest.Provider, error) {
-	p, ok := r.Backups.Providers[lab.ProviderPgBackRest].(*pgbackrest.Provider)
-	if !ok {
-		return nil, errors.New("the pgbackrest provider is not available")
+// target resolves the pgbackrest target name and its provider.
+func (r *Restorer) target(ctx context.Context, name string) (backup.Target, *pgbackrest.Provider, error) {
+	t, p, err := r.Backups.Target(ctx, name)
+	if err != nil {
+		return t, nil, err
 	}
-	return p, nil
+	prov, ok := p.(*pgbackrest.Provider)
+	if !ok {
+		return t, nil, fmt.Errorf("target %s: not a pgbackrest target", name)
+	}
+	return t, prov, nil
 }
 
 // Plan works out the in-place restore of target's snapshot ref (a label,
@@ -295,31 +299,13 @@ func (r *Restorer) Resume(ctx context.Context, id string) (saga.Record, error) {
 	return r.finish(ctx, p, rec, err)
 }
 
-// runtimeOf returns a service and its runtime.
-func (r *Restorer) runtimeOf(name string) (*lab.Service, runtime.Runtime, error) {
-	s := r.Lab.Services[name]
-	if s == nil {
-		return nil, nil, fmt.Errorf("service %s is not in %s", name, r.Lab.Path)
-	}
-	rt, err := r.Upgrader.ServiceRuntime(s)
-	return s, rt, err
-}
-
-// healthy waits until the service name is healthy (its runtime and its
-// probe), within its upgrade.healthy_within, else HealthyWithin.
-func (r *Restorer) healthy(ctx context.Context, name string) error {
-	s, rt, err := r.runtimeOf(name)
-	if err != nil {
-		return err
-	}
-	within := DefaultHealthyWithin
+// within bounds the health gate of a service whose upgrade section sets
+// no healthy_within.
+func (r *Restorer) within() time.Duration {
 	if r.HealthyWithin > 0 {
-		within = r.HealthyWithin
+		return r.HealthyWithin
 	}
-	if s.Upgrade != nil && s.Upgrade.HealthyWithin > 0 {
-		within = s.Upgrade.HealthyWithin
-	}
-	return r.Upgrader.WaitHealthy(ctx, s, rt, within)
+	return DefaultHealthyWithin
 }
 
 // exists reports whether path exists (a broken link counts).

@@ -162,21 +162,7 @@ func TestFailedRestorePutsOldDataBack(t *testing.T) {
 		t.Fatalf("restore of a damaged backup: %s, %v; want compensated", rec.State, err)
 	}
 	t.Logf("failed as wanted: %v", err)
-	after := e.f.Tables(t)
-	for tbl, w := range before {
-		if after[tbl] != w {
-			t.Errorf("table %s after the failed restore: %q, before %q", tbl, after[tbl], w)
-		}
-	}
-	if len(after) != len(before) {
-		t.Errorf("tables after %v, before %v", after, before)
-	}
-	if !e.f.Running("app") || !e.f.Running("pg") {
-		t.Errorf("running after the failed restore: pg %v, app %v", e.f.Running("pg"), e.f.Running("app"))
-	}
-	if left := e.f.Asides(); len(left) > 0 {
-		t.Errorf("left beside the data directory: %v", left)
-	}
+	e.f.AsBefore(t, before)
 }
 
 // TestFailedGatePutsOldDataBack: the dependent's probe needs a table made
@@ -204,11 +190,5 @@ func TestFailedGatePutsOldDataBack(t *testing.T) {
 	if err == nil || rec.State != saga.Compensated || !strings.Contains(err.Error(), `step "start dependents" failed`) {
 		t.Fatalf("restore whose app fails its gate: %s, %v; want compensated after start dependents", rec.State, err)
 	}
-	after := e.f.Tables(t)
-	if len(after) != len(before) || after["needed_by_app"] != before["needed_by_app"] || after["accounts"] != before["accounts"] {
-		t.Errorf("tables after the undone restore %v, before %v", after, before)
-	}
-	if !e.f.Running("app") || !e.f.Running("pg") || len(e.f.Asides()) > 0 {
-		t.Errorf("after the undone restore: pg %v, app %v, left beside the data: %v", e.f.Running("pg"), e.f.Running("app"), e.f.Asides())
-	}
+	e.f.AsBefore(t, before)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"homelab/internal/backup/pgbackrest"
@@ -69,11 +68,7 @@ func (r *Restorer) steps(p Plan) []saga.Step {
 				if err := sc.Set(saga.SnapshotKey(p.Target), p.Snapshot.ID); err != nil {
 					return err
 				}
-				t, _, err := r.Backups.Target(ctx, p.Target)
-				if err != nil {
-					return err
-				}
-				prov, err := r.provider()
+				t, prov, err := r.target(ctx, p.Target)
 				if err != nil {
 					return err
 				}
@@ -82,21 +77,12 @@ func (r *Restorer) steps(p Plan) []saga.Step {
 			}},
 		{Name: startServiceStep(p),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
-				_, rt, err := r.runtimeOf(p.Service)
-				if err != nil {
-					return err
-				}
-				r.note("starting %s on the restored data", p.Service)
-				return rt.Start(ctx)
+				return r.Upgrader.StartAll(ctx, []string{p.Service})
 			},
 			Undo: func(ctx context.Context, sc *saga.StepContext) error { return r.stopServer(ctx, p) }},
 		{Name: gateStep(p), Retryable: true,
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
-				t, _, err := r.Backups.Target(ctx, p.Target)
-				if err != nil {
-					return err
-				}
-				prov, err := r.provider()
+				t, prov, err := r.target(ctx, p.Target)
 				if err != nil {
 					return err
 				}
@@ -104,14 +90,14 @@ func (r *Restorer) steps(p Plan) []saga.Step {
 				if err := prov.AwaitPromoted(ctx, t); err != nil {
 					return err
 				}
-				return r.healthy(ctx, p.Service)
+				return r.Upgrader.GateAll(ctx, []string{p.Service}, r.within())
 			}},
 		{Name: startDependentsStep, Retryable: true,
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
 				return r.startAll(ctx, stoppedDependents(sc))
 			},
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
-				return r.stopAll(ctx, stoppedDependents(sc))
+				return r.Upgrader.StopAll(ctx, stoppedDependents(sc))
 			}},
 	}
 	for i := range steps {
@@ -152,24 +138,14 @@ func (e oneLine) Unwrap() error { return e.err }
 // stopDependents stops those of p's dependents that run, in order,
 // journalling them first.
 func (r *Restorer) stopDependents(ctx context.Context, sc *saga.StepContext, p Plan) error {
-	var running []string
-	for _, name := range p.Dependents {
-		_, rt, err := r.runtimeOf(name)
-		if err != nil {
-			return err
-		}
-		st, err := rt.Status(ctx)
-		if err != nil {
-			return fmt.Errorf("service %s: state unknown: %w", name, err)
-		}
-		if st.State != runtime.Stopped {
-			running = append(running, name)
-		}
+	running, err := r.Upgrader.Running(ctx, p.Dependents)
+	if err != nil {
+		return err
 	}
 	if err := sc.Set(stoppedKey, strings.Join(running, ",")); err != nil {
 		return err
 	}
-	return r.stopAll(ctx, running)
+	return r.Upgrader.StopAll(ctx, running)
 }
 
 // stoppedDependents are the dependents "stop dependents" journalled as
@@ -185,7 +161,7 @@ func stoppedDependents(sc *saga.StepContext) []string {
 // stopService stops the cluster's service (journalling its state first)
 // and checks that no server runs in the data directory any more.
 func (r *Restorer) stopService(ctx context.Context, sc *saga.StepContext, p Plan) error {
-	_, rt, err := r.runtimeOf(p.Service)
+	_, rt, err := r.Upgrader.Service(p.Service)
 	if err != nil {
 		return err
 	}
@@ -212,7 +188,7 @@ func (r *Restorer) stopServer(ctx context.Context, p Plan) error {
 	if ok, err := exists(p.DataDir); err != nil || !ok {
 		return err // nothing restored: nothing can run
 	}
-	if err := r.stopAll(ctx, []string{p.Service}); err != nil {
+	if err := r.Upgrader.StopAll(ctx, []string{p.Service}); err != nil {
 		return err
 	}
 	if pid, ok := pgbackrest.ServerPID(p.DataDir); ok {
@@ -262,35 +238,11 @@ func (r *Restorer) putBack(ctx context.Context, p Plan) error {
 	return os.RemoveAll(p.Failed())
 }
 
-// startAll starts names in reverse order, each gated on its health.
+// startAll starts names in reverse order, then waits until each is
+// healthy.
 func (r *Restorer) startAll(ctx context.Context, names []string) error {
-	for _, name := range slices.Backward(names) {
-		_, rt, err := r.runtimeOf(name)
-		if err != nil {
-			return err
-		}
-		r.note("starting %s", name)
-		if err := rt.Start(ctx); err != nil {
-			return err
-		}
-		if err := r.healthy(ctx, name); err != nil {
-			return err
-		}
+	if err := r.Upgrader.StartAll(ctx, names); err != nil {
+		return err
 	}
-	return nil
-}
-
-// stopAll stops names in order.
-func (r *Restorer) stopAll(ctx context.Context, names []string) error {
-	for _, name := range names {
-		_, rt, err := r.runtimeOf(name)
-		if err != nil {
-			return err
-		}
-		r.note("stopping %s", name)
-		if err := rt.Stop(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.Upgrader.GateAll(ctx, names, r.within())
 }

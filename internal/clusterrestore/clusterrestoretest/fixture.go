@@ -178,3 +178,32 @@ func (f *Fixture) Tables(t *testing.T) map[string]string {
 	}
 	return state
 }
+
+// AsBefore fails t unless the cluster serves exactly the tables before
+// (Tables, taken before a restore that was undone), pg and app run, and
+// nothing is left beside the data directory.
+func (f *Fixture) AsBefore(t *testing.T, before map[string]string) {
+	t.Helper()
+	after := f.Tables(t)
+	for tbl, w := range before {
+		if after[tbl] != w {
+			t.Errorf("table %s: %q, before the restore %q", tbl, after[tbl], w)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("tables %v, before the restore %v", after, before)
+	}
+	f.Settled(t)
+}
+
+// Settled fails t unless pg and app run and nothing is left beside the
+// data directory.
+func (f *Fixture) Settled(t *testing.T) {
+	t.Helper()
+	if !f.Running("pg") || !f.Running("app") {
+		t.Errorf("pg running %v, app running %v; want both", f.Running("pg"), f.Running("app"))
+	}
+	if left := f.Asides(); len(left) > 0 {
+		t.Errorf("left beside the data directory: %v", left)
+	}
+}
