@@ -2,6 +2,7 @@ package crash
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"homelab/internal/catalog"
 	"homelab/internal/clusterrestore/clusterrestoretest"
 )
 
@@ -207,6 +209,7 @@ func TestCrashInPlaceRestore(t *testing.T) {
 					syscall.Kill(pid, syscall.SIGKILL)
 				}
 			}
+			l.killedRunInterrupted()
 			out = l.run(0, "backup", "restore", "--resume", "--yes")
 			t.Logf("resume:\n%s", out)
 			l.run(0, "backup", "restore", "--resume", "--yes") // a second resume: nothing unfinished
@@ -224,6 +227,26 @@ func TestCrashInPlaceRestore(t *testing.T) {
 				t.Errorf("after the resume: markers %q, tables %v; want restored to T (1,2,3 and accounts)", got, tables)
 			}
 		})
+	}
+}
+
+// killedRunInterrupted asserts that the catalog has one restore run of
+// db, the killed one, recorded as interrupted (by the next command's
+// start), and no refused restore recorded as a run.
+func (l *inPlaceLab) killedRunInterrupted() {
+	l.t.Helper()
+	ctx := context.Background()
+	store, err := catalog.Open(ctx, filepath.Join(l.f.Dir, "state", "catalog.db"))
+	must(l.t, err)
+	defer store.Close()
+	runs, err := store.Runs(ctx, catalog.RunFilter{Target: "db", Kind: catalog.KindRestore})
+	must(l.t, err)
+	if len(runs) != 1 || runs[0].Result != catalog.ResultInterrupted {
+		var got []catalog.Result
+		for _, r := range runs {
+			got = append(got, r.Result)
+		}
+		l.t.Errorf("restore runs of db: %v; want the killed one, interrupted", got)
 	}
 }
 

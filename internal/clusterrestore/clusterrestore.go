@@ -183,7 +183,9 @@ func (r *Restorer) hold(ctx context.Context, p Plan) (func(), error) {
 }
 
 // Run runs the in-place restore of p as a saga (see the package
-// documentation). It returns the journalled record; a failure returns a
+// documentation), recorded in the catalog as a restore run of the target
+// (a killed one is found interrupted by the next command, as any run). It
+// returns the journalled record; a failure returns a
 // *saga.Error whose State says whether the cluster serves its old data
 // again (compensated), was never touched (failed) or needs attention.
 // Once done, the old data directory is removed unless p.KeepOld; a
@@ -195,8 +197,37 @@ func (r *Restorer) Run(ctx context.Context, p Plan) (saga.Record, error) {
 		return saga.Record{}, err
 	}
 	defer release()
+	// Refused before a run is recorded (saga.Runner.Run refuses too, under
+	// the lock).
+	open, err := saga.Unfinished(ctx, r.Journal)
+	if err != nil {
+		return saga.Record{}, err
+	}
+	for _, o := range open {
+		if o.Subject == p.Service || slices.Contains(saga.Covered(o), p.Service) || slices.Contains(p.Dependents, o.Subject) {
+			return saga.Record{}, &saga.UnfinishedError{Record: o}
+		}
+	}
+	run, err := r.Backups.Catalog.StartRun(ctx, catalog.Run{RunID: backup.NewRunID(r.now()), Kind: catalog.KindRestore, Target: p.Target,
+		Provider: lab.ProviderPgBackRest, SnapshotID: p.Snapshot.ID, Bytes: p.Snapshot.Bytes, Start: r.now()})
+	if err != nil {
+		return saga.Record{}, fmt.Errorf("record run: %w", err)
+	}
 	rec, err := r.runner().Run(ctx, saga.Saga{ID: p.SagaID, Kind: Kind, Subject: p.Service, Covers: p.Dependents, Params: p, Steps: r.steps(p)})
-	return r.finish(ctx, p, rec, err)
+	rec, err = r.finish(ctx, p, rec, err)
+	run.End, run.Result = r.now(), catalog.ResultOK
+	if err != nil {
+		run.Result, run.Error = catalog.ResultFailed, err.Error()
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			run.Result = catalog.ResultInterrupted
+		}
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saga.JournalTimeout)
+	defer cancel()
+	if ferr := r.Backups.Catalog.FinishRun(rctx, run); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("record run: %w", ferr))
+	}
+	return rec, err
 }
 
 // finish removes the old data directory of a done saga (unless KeepOld)

@@ -11,6 +11,7 @@ import (
 	"homelab/internal/app"
 	"homelab/internal/backup"
 	"homelab/internal/backup/pgbackrest"
+	"homelab/internal/catalog"
 	"homelab/internal/clusterrestore"
 	"homelab/internal/clusterrestore/clusterrestoretest"
 	"homelab/internal/lab"
@@ -120,6 +121,10 @@ func TestPITRInPlace(t *testing.T) {
 	}
 	if left := e.f.Asides(); len(left) > 0 {
 		t.Errorf("left beside the data directory: %v", left)
+	}
+	runs, err := e.r.Backups.Catalog.Runs(ctx, catalog.RunFilter{Target: "db", Kind: catalog.KindRestore})
+	if err != nil || len(runs) != 1 || runs[0].Result != catalog.ResultOK || runs[0].SnapshotID != plan.Snapshot.ID {
+		t.Errorf("restore runs recorded: %+v, %v; want one, ok, of %s", runs, err, plan.Snapshot.ID)
 	}
 	// The restored cluster is the live one: it archives (a new timeline).
 	e.archive(t)

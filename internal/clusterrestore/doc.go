@@ -46,6 +46,11 @@
 // restored cluster passed its gate and so did every dependent); with
 // KeepOld it is left for the operator (its path is in the result).
 //
+// The restore is recorded in the catalog as a restore run of the target
+// (with events restore_in_place_done or restore_failed); a killed one is
+// found interrupted by the next command (backup.Manager.Reconcile: the
+// restore holds the target's lock), like any run.
+//
 // # Why no --delta
 //
 // pgbackrest's --delta restores over an existing data directory,
