@@ -237,8 +237,20 @@ func (l *lab) nothingLeft() {
 
 // processes lists the running processes whose argv[0] is path.
 func (l *lab) processes(path string) []string {
-	ents, _ := os.ReadDir("/proc")
 	var out []string
+	for _, pid := range procsWhere(func(_ int, argv0 string) bool { return argv0 == path }) {
+		b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		out = append(out, strconv.Itoa(pid)+" "+strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	return out
+}
+
+// procsWhere lists the running processes (a zombie waits for its parent
+// and holds nothing: left out) for which match, given the pid and argv[0],
+// is true.
+func procsWhere(match func(pid int, argv0 string) bool) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -248,14 +260,15 @@ func (l *lab) processes(path string) []string {
 		if err != nil {
 			continue
 		}
-		if argv0, _, _ := bytes.Cut(b, []byte{0}); string(argv0) == path {
-			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
-				if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
-					continue // a zombie waits for its parent; it holds nothing
-				}
-			}
-			out = append(out, strconv.Itoa(pid)+" "+strings.ReplaceAll(string(b), "\x00", " "))
+		if argv0, _, _ := bytes.Cut(b, []byte{0}); !match(pid, string(argv0)) {
+			continue
 		}
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
+			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+				continue
+			}
+		}
+		out = append(out, pid)
 	}
 	return out
 }

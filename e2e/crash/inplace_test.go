@@ -101,27 +101,10 @@ func (l *inPlaceLab) crash(at string, args ...string) {
 // sleepers are the hung crash points still running: ./sleeper processes
 // in the lab directory, or its sleeper by path.
 func (l *inPlaceLab) sleepers() []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		argv0, _, _ := bytes.Cut(b, []byte{0})
-		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if string(argv0) == filepath.Join(l.f.Dir, "sleeper") || (string(argv0) == "./sleeper" && cwd == l.f.Dir) {
-			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
-				continue
-			}
-			out = append(out, pid)
-		}
-	}
-	return out
+	return procsWhere(func(pid int, argv0 string) bool {
+		cwd, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd"))
+		return argv0 == filepath.Join(l.f.Dir, "sleeper") || (argv0 == "./sleeper" && cwd == l.f.Dir)
+	})
 }
 
 // endSleepers ends the hung service commands of the killed homelab (they
