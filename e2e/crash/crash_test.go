@@ -168,11 +168,17 @@ func (l *lab) crash(at string, args ...string) {
 	os.Remove(filepath.Join(l.dir, "at"))
 	must(l.t, os.WriteFile(filepath.Join(l.dir, "crash-at"), []byte(at), 0o644))
 	defer os.Remove(filepath.Join(l.dir, "crash-at"))
-	crashEnv := at
-	cmd := l.command(nil, args...)
+	killAt(l.t, l.command(nil, args...), filepath.Join(l.dir, "at"), at)
+}
+
+// killAt starts cmd, awaits the file atFile, which its crash point at
+// makes, and kills cmd there with SIGKILL (its children are left to what
+// the kernel and homelab arranged).
+func killAt(t *testing.T, cmd *exec.Cmd, atFile, at string) {
+	t.Helper()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	must(l.t, cmd.Start())
+	must(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -180,19 +186,19 @@ func (l *lab) crash(at string, args ...string) {
 	// The limit only stops a test whose crash point is never reached.
 	limit := time.After(5 * time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(l.dir, "at")); err == nil {
+		if _, err := os.Stat(atFile); err == nil {
 			break
 		}
 		select {
 		case err := <-exited:
-			l.t.Fatalf("homelab %s ended (%v) before the crash point %q:\n%s", strings.Join(args, " "), err, crashEnv, out.String())
+			t.Fatalf("%s ended (%v) before the crash point %q:\n%s", strings.Join(cmd.Args, " "), err, at, out.String())
 		case <-limit:
 			cmd.Process.Kill()
-			l.t.Fatalf("homelab %s never reached the crash point %q:\n%s", strings.Join(args, " "), crashEnv, out.String())
+			t.Fatalf("%s never reached the crash point %q:\n%s", strings.Join(cmd.Args, " "), at, out.String())
 		case <-tick.C:
 		}
 	}
-	must(l.t, cmd.Process.Signal(syscall.SIGKILL))
+	must(t, cmd.Process.Signal(syscall.SIGKILL))
 	<-exited
 }
 
@@ -231,8 +237,20 @@ func (l *lab) nothingLeft() {
 
 // processes lists the running processes whose argv[0] is path.
 func (l *lab) processes(path string) []string {
-	ents, _ := os.ReadDir("/proc")
 	var out []string
+	for _, pid := range procsWhere(func(_ int, argv0 string) bool { return argv0 == path }) {
+		b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		out = append(out, strconv.Itoa(pid)+" "+strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	return out
+}
+
+// procsWhere lists the running processes (a zombie waits for its parent
+// and holds nothing: left out) for which match, given the pid and argv[0],
+// is true.
+func procsWhere(match func(pid int, argv0 string) bool) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -242,14 +260,15 @@ func (l *lab) processes(path string) []string {
 		if err != nil {
 			continue
 		}
-		if argv0, _, _ := bytes.Cut(b, []byte{0}); string(argv0) == path {
-			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
-				if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
-					continue // a zombie waits for its parent; it holds nothing
-				}
-			}
-			out = append(out, strconv.Itoa(pid)+" "+strings.ReplaceAll(string(b), "\x00", " "))
+		if argv0, _, _ := bytes.Cut(b, []byte{0}); !match(pid, string(argv0)) {
+			continue
 		}
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
+			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+				continue
+			}
+		}
+		out = append(out, pid)
 	}
 	return out
 }

@@ -26,13 +26,20 @@ type BackupRestoreOptions struct {
 	DryRun   bool
 	Wait     bool
 	JSON     bool
+	// KeepOld (pgbackrest --in-place) keeps the old data directory once
+	// the restored cluster is healthy.
+	KeepOld bool
+	// Resume finishes the interrupted in-place restore of a pgbackrest
+	// cluster ResumeID (empty: the only one).
+	Resume   bool
+	ResumeID string
 }
 
 // NewCmdBackupRestore returns `homelab backup restore`.
 func NewCmdBackupRestore(f *Factory, runF func(*BackupRestoreOptions) error) *cobra.Command {
 	opts := &BackupRestoreOptions{IO: f.IO, F: f}
 	cmd := &cobra.Command{
-		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace] | --to-bucket B [--delete] | --in-place]",
+		Use:   "restore <snapshot|latest> [--target T] [--to PATH | --database DB [--replace] | --to-bucket B [--delete] | --in-place] | restore --resume [SAGA]",
 		Short: "Restore a snapshot: files to a path, a dump into a database, a bucket into a bucket, or back in place",
 		Long: `Restore a snapshot. Files go under --to PATH (a file backed up as /srv/x is
 written to PATH/srv/x) and are verified: restic restore --verify reads every
@@ -64,15 +71,44 @@ latest with --time takes the newest backup that ended before it), and with
 --port starts it there on 127.0.0.1, promoted, for you to look at (stop it
 with pg_ctl -D DIR stop). Its archive_mode is off.
 
+A pgbackrest target restores --in-place (to the same recovery targets) when
+its pgbackrest.cluster.service names the service that runs the cluster, as
+one journalled saga: stop the services of cluster.dependents that run, stop
+the service, move the data directory aside (DATA.homelab-old-<saga>), restore
+into the emptied path (no --delta: the old files are never written), start
+the service, wait until PostgreSQL accepts connections and has promoted and
+the service's health probe passes, start the dependents (each gated on its
+probe). Then the old directory is removed (--keep-old keeps it). Any failure
+puts the old data directory back and starts the service and its dependents
+again. A killed restore is reported by every command; --resume finishes it:
+the cluster ends restored (when the restored cluster passed its health gate)
+or exactly as before.
+
 Asks for confirmation on a terminal (needs --yes otherwise) when the restore
 replaces or merges into something that exists: --in-place, --replace, or a
 --to directory that is not empty. A restore into a new or empty directory,
 or into a new database, overwrites nothing and just runs.
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Snapshot, opts.JSON = args[0], f.JSON
+			opts.JSON = f.JSON
+			if opts.Resume {
+				if opts.DryRun || opts.Dest != (backup.Destination{}) || opts.Target != "" || opts.KeepOld {
+					return usageErr("--resume [SAGA] takes only --yes")
+				}
+				if len(args) == 1 {
+					opts.ResumeID = args[0]
+				}
+				if runF != nil {
+					return runF(opts)
+				}
+				return runClusterRestoreResume(cmd.Context(), opts)
+			}
+			if len(args) != 1 {
+				return usageErr("usage: homelab backup restore <snapshot|latest> [flags], or --resume [SAGA]")
+			}
+			opts.Snapshot = args[0]
 			switch {
 			case opts.Dest.InPlace && (opts.Dest.Path != "" || opts.Dest.Database != "" || opts.Dest.Bucket != ""):
 				return usageErr("--in-place restores to the target's source: not with --to, --database or --to-bucket")
@@ -88,8 +124,13 @@ or into a new database, overwrites nothing and just runs.
 			r := opts.Dest.Recovery
 			if n := countSet(r.Time, r.LSN, r.XID, r.Name); n > 1 {
 				return usageErr("--time, --lsn, --xid and --name exclude each other")
-			} else if (n > 0 || opts.Dest.Port != 0) && opts.Dest.Path == "" {
-				return usageErr("--time, --lsn, --xid, --name and --port are for a pgbackrest restore --to DIR")
+			} else if n > 0 && opts.Dest.Path == "" && !opts.Dest.InPlace {
+				return usageErr("--time, --lsn, --xid and --name are for a pgbackrest restore --to DIR or --in-place")
+			} else if opts.Dest.Port != 0 && opts.Dest.Path == "" {
+				return usageErr("--port is for a pgbackrest restore --to DIR")
+			}
+			if opts.KeepOld && !opts.Dest.InPlace {
+				return usageErr("--keep-old is for a pgbackrest restore --in-place")
 			}
 			if opts.Dest.NoVerify && opts.Dest.Path == "" {
 				return usageErr("--no-verify is for a files restore --to PATH (in-place restores always verify)")
@@ -116,23 +157,24 @@ or into a new database, overwrites nothing and just runs.
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for a busy target")
+	cmd.Flags().BoolVar(&opts.KeepOld, "keep-old", false, "pgbackrest --in-place: keep the old data directory (DATA.homelab-old-<saga>) once the restored cluster is healthy")
+	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "finish an interrupted in-place restore of a pgbackrest cluster")
 	return cmd
 }
 
 func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
+	target, pgInPlace, err := restoreTarget(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if pgInPlace {
+		return runClusterRestore(ctx, opts, target)
+	}
 	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	target := opts.Target
-	if target == "" {
-		if target, err = m.FindTarget(ctx, opts.Snapshot); err != nil {
-			return usageErr(err.Error())
-		}
-	} else if _, err := m.Lab.Backup(target); err != nil {
-		return usageErr(err.Error())
-	}
 	plan, err := m.PlanRestore(ctx, target, opts.Snapshot, opts.Dest)
 	if err != nil {
 		if errors.Is(err, backup.ErrNoSnapshot) {
@@ -192,6 +234,28 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 		fmt.Fprintf(opts.IO.Out, "%s restored %s into %s in %s\n", mark(opts.IO.StdoutTTY, true), short(run.SnapshotID), where, status.Seconds(run.End.Sub(run.Start)))
 	}
 	return err
+}
+
+// restoreTarget returns the restore's target (--target, or the one whose
+// snapshots hold the ID) and whether it is the in-place restore of a
+// pgbackrest cluster.
+func restoreTarget(ctx context.Context, opts *BackupRestoreOptions) (string, bool, error) {
+	m, closeFn, err := opts.F.Manager(ctx, opts.Wait)
+	if err != nil {
+		return "", false, err
+	}
+	defer closeFn()
+	target := opts.Target
+	if target == "" {
+		if target, err = m.FindTarget(ctx, opts.Snapshot); err != nil {
+			return "", false, usageErr(err.Error())
+		}
+	}
+	spec, err := m.Lab.Backup(target)
+	if err != nil {
+		return "", false, usageErr(err.Error())
+	}
+	return target, opts.Dest.InPlace && spec.Provider == lab.ProviderPgBackRest, nil
 }
 
 // replacesSomething reports whether a restore to dest replaces or merges

@@ -79,7 +79,25 @@ func TestBackupRestoreOptions(t *testing.T) {
 	if got.Snapshot != "latest" || got.Target != "b" || got.Dest != (backup.Destination{Database: "x2", Replace: true}) || !got.Yes {
 		t.Errorf("options = %+v", got)
 	}
-	for _, args := range [][]string{{"latest"}, {"latest", "--to", "/x", "--database", "d"}, {}} {
+	cmd = NewCmdBackupRestore(f, func(o *BackupRestoreOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"latest", "--target", "db", "--in-place", "--time", "2026-12-06 10:41:00+00", "--keep-old", "--dry-run"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Dest.InPlace || got.Dest.Recovery.Time != "2026-12-06 10:41:00+00" || !got.KeepOld || !got.DryRun {
+		t.Errorf("pgbackrest in-place options = %+v", got)
+	}
+	cmd = NewCmdBackupRestore(f, func(o *BackupRestoreOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--resume", "20261206T104100Z-1a2b3c4d", "--yes"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Resume || got.ResumeID != "20261206T104100Z-1a2b3c4d" || !got.Yes {
+		t.Errorf("--resume options = %+v", got)
+	}
+	for _, args := range [][]string{{"latest"}, {"latest", "--to", "/x", "--database", "d"}, {},
+		{"latest", "--in-place", "--port", "5433"}, {"latest", "--to", "/x", "--keep-old"}, {"--resume", "--dry-run"},
+		{"--resume", "--in-place"}, {"latest", "--database", "d", "--time", "2026-12-06 10:41:00+00"}} {
 		cmd := NewCmdBackupRestore(f, func(*BackupRestoreOptions) error { return nil })
 		cmd.SetArgs(args)
 		cmd.SetOut(&bytes.Buffer{})

@@ -26,7 +26,8 @@ const DrillThrowaway = "throwaway"
 //	pgbackrest:
 //	  stanza: main
 //	  cluster: {data_dir: /var/lib/postgresql/15/main, port: 5432,
-//	            socket_dir: /var/run/postgresql, os_user: postgres}
+//	            socket_dir: /var/run/postgresql, os_user: postgres,
+//	            service: postgres, dependents: [gitlab]}   # for --in-place
 //	  repo: {path: /srv/pgbackrest}      # or on S3: {location: offsite, prefix: pgbackrest/db}
 //	  cipher_pass_env: PGBR_CIPHER     # or cipher_pass_file (repo1-cipher-type aes-256-cbc)
 //	  process_max: 2
@@ -71,6 +72,16 @@ type PgBackRestCluster struct {
 	// BinDir holds pg_ctl of the cluster's major version; default
 	// /usr/lib/postgresql/<major>/bin, then PATH.
 	BinDir string `yaml:"bin_dir"`
+	// Service names the lab service whose runtime runs the cluster
+	// (`homelab backup restore --in-place` stops and starts the cluster
+	// through it, and gates on its health probe); optional, but an
+	// in-place restore needs it.
+	Service string `yaml:"service"`
+	// Dependents are the services that use the cluster: an in-place
+	// restore stops those that run, in order, before the cluster, and
+	// starts them again, in reverse, once the restored cluster is
+	// healthy. They need Service.
+	Dependents []string `yaml:"dependents"`
 }
 
 // PgBackRestRepo is pgBackRest's repository: a local path, or a prefix
@@ -222,6 +233,9 @@ func (d *decoder) validatePgBackRest(p string, b *Backup, l *Lab) {
 		d.at(pp+".archive_timeout", "must be whole seconds, at least 1s, got %s", t)
 	}
 	d.exclusive(pp, false, []string{"cipher_pass_env", "cipher_pass_file"}, g.CipherPassEnv != "", g.CipherPassFile != "")
+	if g.Cluster.Service == "" && len(g.Cluster.Dependents) > 0 {
+		d.at(pp+".cluster.dependents", "needs cluster.service: the service that runs the cluster, which they depend on")
+	}
 	d.checkSchedule(pp+".schedules.full", g.Schedules.Full)
 	d.checkSchedule(pp+".schedules.diff", g.Schedules.Diff)
 	d.checkSchedule(pp+".schedules.incr", g.Schedules.Incr)

@@ -232,8 +232,30 @@ func (d *decoder) validateRuntime(p string, s *Service) {
 // validateStop checks a backup's stop list: services of the lab, each
 // with a runtime that can stop it, named once.
 func (d *decoder) validateStop(p string, b *Backup, l *Lab) {
-	for i, name := range b.Stop {
-		q := fmt.Sprintf("%s.stop[%d]", p, i)
+	d.checkStopList(p+".stop", b.Stop, l)
+	if b.Provider != ProviderPgBackRest || b.PgBackRest == nil {
+		return
+	}
+	c := b.PgBackRest.Cluster
+	if c.Service != "" {
+		d.checkStopList(p+".pgbackrest.cluster.service", []string{c.Service}, l)
+	}
+	d.checkStopList(p+".pgbackrest.cluster.dependents", c.Dependents, l)
+	if i := slices.Index(c.Dependents, c.Service); c.Service != "" && i >= 0 {
+		d.at(fmt.Sprintf("%s.pgbackrest.cluster.dependents[%d]", p, i), "service %q runs the cluster: it cannot depend on it", c.Service)
+	}
+}
+
+// checkStopList checks a list of services homelab stops and starts (at
+// field p; a one-element list for a single service field): each is in
+// the lab, has a runtime, is not blue/green, and is listed once.
+func (d *decoder) checkStopList(p string, names []string, l *Lab) {
+	single := strings.HasSuffix(p, ".service")
+	for i, name := range names {
+		q := fmt.Sprintf("%s[%d]", p, i)
+		if single {
+			q = p
+		}
 		s := l.Services[name]
 		switch {
 		case name == "":
@@ -246,10 +268,14 @@ func (d *decoder) validateStop(p string, b *Backup, l *Lab) {
 				d.at(q, "unknown service %q (known: %s)", name, strings.Join(known, ", "))
 			}
 		case s.Deploy != nil && s.Runtime == nil:
-			d.at(q, "service %q is blue/green: a backup does not stop it (HAProxy keeps one color serving); back up its data without stopping it", name)
+			if strings.HasSuffix(p, ".stop") {
+				d.at(q, "service %q is blue/green: a backup does not stop it (HAProxy keeps one color serving); back up its data without stopping it", name)
+			} else {
+				d.at(q, "service %q is blue/green: homelab does not stop it (HAProxy keeps one color serving)", name)
+			}
 		case s.Runtime.Kind() == "":
 			d.at(q, "service %q has no runtime, so it cannot be stopped: give it one (compose, exec or systemd)", name)
-		case slices.Index(b.Stop, name) < i:
+		case slices.Index(names, name) < i:
 			d.at(q, "service %q is listed twice", name)
 		}
 	}

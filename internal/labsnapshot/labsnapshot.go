@@ -110,12 +110,7 @@ func (m *Manager) runner() (*saga.Runner, error) {
 }
 
 func (m *Manager) runtimeOf(name string) (*lab.Service, runtime.Runtime, error) {
-	s := m.Lab.Services[name]
-	if s == nil {
-		return nil, nil, fmt.Errorf("service %s is not in %s", name, m.Lab.Path)
-	}
-	rt, err := m.Upgrader.ServiceRuntime(s)
-	return s, rt, err
+	return m.Upgrader.Service(name)
 }
 
 // StopOrder is the services the targets' stop lists name, each once, in
@@ -164,31 +159,14 @@ const stopStep = "stop services"
 
 // stopServices stops those of services that run, journalling them first.
 func (m *Manager) stopServices(ctx context.Context, sc *saga.StepContext, services []string) error {
-	var running []string
-	for _, name := range services {
-		_, rt, err := m.runtimeOf(name)
-		if err != nil {
-			return err
-		}
-		st, err := rt.Status(ctx)
-		if err != nil {
-			return fmt.Errorf("service %s: state unknown: %w", name, err)
-		}
-		if st.State != runtime.Stopped {
-			running = append(running, name)
-		}
+	running, err := m.Upgrader.Running(ctx, services)
+	if err != nil {
+		return err
 	}
 	if err := sc.Set(stoppedKey, strings.Join(running, ",")); err != nil {
 		return err
 	}
-	for _, name := range running {
-		_, rt, _ := m.runtimeOf(name)
-		m.note("stopping %s", name)
-		if err := rt.Stop(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.Upgrader.StopAll(ctx, running)
 }
 
 // stopped returns the services "stop services" journalled as stopped.
@@ -203,53 +181,21 @@ func stopped(sc *saga.StepContext) []string {
 // startServices starts names in reverse order and, with gate, waits until
 // each is healthy.
 func (m *Manager) startServices(ctx context.Context, names []string, gate bool) error {
-	for _, name := range slices.Backward(names) {
-		_, rt, err := m.runtimeOf(name)
-		if err != nil {
-			return err
-		}
-		m.note("starting %s", name)
-		if err := rt.Start(ctx); err != nil {
-			return err
-		}
-	}
-	if !gate {
-		return nil
+	if err := m.Upgrader.StartAll(ctx, names); err != nil || !gate {
+		return err
 	}
 	return m.gate(ctx, names)
 }
 
 // gate waits until each of names is healthy, in start order.
 func (m *Manager) gate(ctx context.Context, names []string) error {
-	for _, name := range slices.Backward(names) {
-		s, rt, err := m.runtimeOf(name)
-		if err != nil {
-			return err
-		}
-		within := DefaultHealthyWithin
-		if s.Upgrade != nil && s.Upgrade.HealthyWithin > 0 {
-			within = s.Upgrade.HealthyWithin
-		}
-		if err := m.Upgrader.WaitHealthy(ctx, s, rt, within); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.Upgrader.GateAll(ctx, names, DefaultHealthyWithin)
 }
 
 // stopAll stops names in order (a compensation: the restores under it must
 // not race a running service).
 func (m *Manager) stopAll(ctx context.Context, names []string) error {
-	for _, name := range names {
-		_, rt, err := m.runtimeOf(name)
-		if err != nil {
-			return err
-		}
-		if err := rt.Stop(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.Upgrader.StopAll(ctx, names)
 }
 
 // capture reads what a lab snapshot records besides its members: the

@@ -234,7 +234,7 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 		defer cancel()
 		err = errors.Join(err, c.stop(dctx), os.RemoveAll(dir))
 	}()
-	if err := r.restore(ctx, snap, dir, backup.Recovery{}); err != nil {
+	if err := r.restore(ctx, snap, dir, backup.Recovery{}, false); err != nil {
 		rep.RTO = time.Since(start)
 		return rep, err
 	}

@@ -301,7 +301,8 @@ func (p *Provider) Prune(ctx context.Context, t backup.Target, plan backup.Prune
 // 127.0.0.1, and Restore returns once recovery has finished and it is
 // promoted; it is left running. The cluster's archive_mode is off (it
 // must not archive into the target's repository). An in-place restore is
-// refused.
+// refused here: it replaces a running service's data, which is the saga
+// of package clusterrestore (over RestoreLive).
 func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Snapshot, dest backup.Destination, _ backup.ProgressFunc) (err error) {
 	if dest.InPlace || dest.Path == "" {
 		return fmt.Errorf("target %s: a pgbackrest target restores into a new data directory: --to DIR", t.Name())
@@ -319,7 +320,7 @@ func (p *Provider) Restore(ctx context.Context, t backup.Target, snap backup.Sna
 			os.RemoveAll(dest.Path)
 		}
 	}()
-	if err := r.restore(ctx, snap, dest.Path, dest.Recovery); err != nil {
+	if err := r.restore(ctx, snap, dest.Path, dest.Recovery, false); err != nil {
 		return err
 	}
 	if dest.Port == 0 {
@@ -356,15 +357,37 @@ func (r *runner) newDataDir(dir string) (made bool, err error) {
 	return false, errors.Join(os.Chmod(dir, 0o700), r.user.chown(dir))
 }
 
-// restore runs `pgbackrest restore` into dir. A time target before the
-// set's stop cannot be reached from it: pgBackRest then picks the newest
-// set that stopped before it.
-func (r *runner) restore(ctx context.Context, snap backup.Snapshot, dir string, rec backup.Recovery) error {
+// RestoreLive restores snap into the target's own data directory
+// (cluster.data_dir), for an in-place restore: the directory must be
+// missing or empty (it is created 0700, the OS user's) and the cluster
+// stopped. Recovery is to rec, promoting there (none: to the end of the
+// archived WAL). Unlike Restore, archive_mode is left as backed up: the
+// restored cluster is the live one, and goes on archiving into the
+// target's repository (on a new timeline once promoted). Errors:
+// pgbackrest restore's, as a *execx.CmdError.
+func (p *Provider) RestoreLive(ctx context.Context, t backup.Target, snap backup.Snapshot, rec backup.Recovery) error {
+	r, err := p.runner(t.Spec)
+	if err != nil {
+		return err
+	}
+	if _, err := r.newDataDir(t.Spec.PgBackRest.Cluster.DataDir); err != nil {
+		return err
+	}
+	return r.restore(ctx, snap, t.Spec.PgBackRest.Cluster.DataDir, rec, true)
+}
+
+// restore runs `pgbackrest restore` into dir; archive_mode off unless
+// live. A time target before the set's stop cannot be reached from it:
+// pgBackRest then picks the newest set that stopped before it.
+func (r *runner) restore(ctx context.Context, snap backup.Snapshot, dir string, rec backup.Recovery, live bool) error {
 	// The restored server fetches WAL with archive-get: with the cipher
 	// pass from conf.d, like archive_command (its environment has none).
 	get := fmt.Sprintf(`pgbackrest --config=%s --config-include-path=%s --stanza=%s --pg1-path=%s archive-get %%f "%%p"`,
 		ConfigPath(r.stateDir, r.b.Name), includeDir(r.stateDir, r.b.Name), r.b.PgBackRest.Stanza, dir)
-	args := []string{"--pg1-path=" + dir, "--archive-mode=off", "--recovery-option=restore_command=" + get}
+	args := []string{"--pg1-path=" + dir, "--recovery-option=restore_command=" + get}
+	if !live {
+		args = append(args, "--archive-mode=off")
+	}
 	setArg := "--set=" + snap.ID
 	switch {
 	case rec.Time != "":

@@ -1,0 +1,104 @@
+package pgbackrest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"homelab/internal/backup"
+	"homelab/internal/execx"
+)
+
+// ServerPID returns the pid of the PostgreSQL server that runs in
+// dataDir: the first line of its postmaster.pid, when that process is
+// alive (kill -0). ok is false when there is no pid file, or its process
+// is gone (a stale file left by a crash).
+func ServerPID(dataDir string) (pid int, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	pid, err = strconv.Atoi(string(bytes.TrimSpace(first)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, false
+	}
+	// An exited server its parent has not reaped yet runs no more.
+	if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
+		if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+			return 0, false
+		}
+	}
+	return pid, true
+}
+
+// AwaitPromoted waits (polling every 200 ms) until the target's live
+// cluster accepts connections on its socket (pg_isready -h socket_dir -p
+// port: no credentials needed) and has finished recovery (pg_controldata,
+// run as the OS user: "Database cluster state: in production", which the
+// server writes when it promotes). It fails when the server stops on the
+// way (a recovery target not reached, a damaged file: postmaster.pid
+// gone), or when ctx ends, with the last states seen.
+func (p *Provider) AwaitPromoted(ctx context.Context, t backup.Target) error {
+	r, err := p.runner(t.Spec)
+	if err != nil {
+		return err
+	}
+	cl := t.Spec.PgBackRest.Cluster
+	c := r.cluster(cl.DataDir, cl.Port)
+	bin := c.tool
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var state, ready string
+	for {
+		out, err := execx.Output(ctx, r.user.cmd(execx.Cmd{Name: bin("pg_controldata"), Args: []string{"-D", cl.DataDir}, Env: []string{"LC_ALL=C"}}))
+		state = clusterState(out)
+		if err != nil {
+			state = err.Error()
+		}
+		rerr := execx.Run(ctx, execx.Cmd{Name: bin("pg_isready"), Args: []string{"-q", "-h", cl.SocketDir, "-p", strconv.Itoa(cl.Port)}})
+		ready = "accepting connections"
+		if rerr != nil {
+			ready = "not accepting connections (" + rerr.Error() + ")"
+		}
+		if rerr == nil && state == "in production" {
+			return nil
+		}
+		if _, running := ServerPID(cl.DataDir); !running {
+			return fmt.Errorf("the cluster in %s stopped before it finished recovery (cluster state: %s); see its server log", cl.DataDir, state)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the cluster in %s to finish recovery (cluster state: %s; %s): %w", cl.DataDir, state, ready, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// tool is the path of PostgreSQL's program name (pg_controldata,
+// pg_isready) beside the cluster's pg_ctl: in binDir, else beside the
+// file a pg_ctl link there points to (a bin_dir of links), else PATH.
+func (c *cluster) tool(name string) string {
+	d := c.binDir()
+	if d == "" {
+		return name
+	}
+	if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+		return filepath.Join(d, name)
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Join(d, "pg_ctl")); err == nil {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(real), name)); err == nil {
+			return filepath.Join(filepath.Dir(real), name)
+		}
+	}
+	return name
+}

@@ -1,0 +1,199 @@
+package clusterrestore_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"homelab/internal/app"
+	"homelab/internal/backup"
+	"homelab/internal/backup/pgbackrest"
+	"homelab/internal/catalog"
+	"homelab/internal/clusterrestore"
+	"homelab/internal/clusterrestore/clusterrestoretest"
+	"homelab/internal/lab"
+	"homelab/internal/saga"
+)
+
+// env is the fixture's lab with its restorer and the target set up
+// (stanza-create and check).
+type env struct {
+	f    *clusterrestoretest.Fixture
+	r    *clusterrestore.Restorer
+	prov *pgbackrest.Provider
+	t    backup.Target
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	f := clusterrestoretest.New(t)
+	l, err := lab.Load(f.Lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, closeFn, err := (&app.App{Lab: l}).ClusterRestorer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeFn)
+	r.Upgrader.Poll = 100 * time.Millisecond // the gate probes this often
+	r.HealthyWithin = 20 * time.Second       // the gate that fails waits this long
+	e := &env{f: f, r: r, prov: r.Backups.Providers[lab.ProviderPgBackRest].(*pgbackrest.Provider)}
+	if e.t, _, err = r.Backups.Target(context.Background(), "db"); err != nil {
+		t.Fatal(err)
+	}
+	e.archive(t)
+	return e
+}
+
+// archive runs pgbackrest check: it switches the WAL segment and waits
+// until it is in the repository.
+func (e *env) archive(t *testing.T) {
+	t.Helper()
+	if err := e.prov.Setup(context.Background(), e.t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) full(t *testing.T) backup.Snapshot {
+	t.Helper()
+	tg := e.t
+	tg.Type = pgbackrest.TypeFull
+	s, err := e.prov.Backup(context.Background(), tg, "run-full", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) psql(t *testing.T, sql string) string {
+	t.Helper()
+	return e.f.PG.PSQL(t, "postgres", sql)
+}
+
+// TestPITRInPlace: data, a full backup, marker rows, the time T, a marker
+// after T and DROP TABLE. An in-place restore to T has the table back with
+// the markers before T and nothing after; the app was stopped and runs
+// again (a new process), the old data directory is gone, and the restored
+// cluster archives into the repository (check passes on it).
+func TestPITRInPlace(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang's limit
+	defer cancel()
+	e.psql(t, "create table accounts as select g as id, md5(g::text) as v from generate_series(1, 50000) g")
+	e.full(t)
+	e.psql(t, "create table markers (n int, note text)")
+	e.psql(t, "insert into markers select g, 'before T' from generate_series(1, 3) g")
+	T := e.psql(t, "select clock_timestamp()::text")
+	for e.psql(t, "select clock_timestamp() > '"+T+"'::timestamptz") != "t" {
+	}
+	e.psql(t, "insert into markers values (4, 'after T')")
+	e.psql(t, "drop table accounts")
+	e.archive(t)
+	appBefore := e.f.AppPID()
+
+	plan, err := e.r.Plan(ctx, "db", "latest", backup.Recovery{Time: T}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Aside != e.f.Data+".homelab-old-"+plan.SagaID || plan.Service != "pg" || strings.Join(plan.Dependents, ",") != "app" {
+		t.Fatalf("plan: %+v", plan)
+	}
+	rec, err := e.r.Run(ctx, plan)
+	if err != nil || rec.State != saga.Done {
+		log, _ := os.ReadFile(filepath.Join(e.f.PG.Dir, "service.log"))
+		t.Fatalf("in-place restore: %s, %v\nserver log:\n%s", rec.State, err, log)
+	}
+	if got := e.psql(t, "select string_agg(n::text, ',' order by n) from markers"); got != "1,2,3" {
+		t.Errorf("markers after the restore to T: %q, want 1,2,3", got)
+	}
+	if got := e.psql(t, "select count(*) from accounts"); got != "50000" {
+		t.Errorf("accounts after the restore to T: %s rows, want 50000", got)
+	}
+	if e.psql(t, "select pg_is_in_recovery()") != "f" {
+		t.Error("the restored cluster is still in recovery")
+	}
+	if pid := e.f.AppPID(); !e.f.Running("app") || pid == appBefore {
+		t.Errorf("app: running %v, pid %s (before %s): want it stopped and started again", e.f.Running("app"), pid, appBefore)
+	}
+	if left := e.f.Asides(); len(left) > 0 {
+		t.Errorf("left beside the data directory: %v", left)
+	}
+	runs, err := e.r.Backups.Catalog.Runs(ctx, catalog.RunFilter{Target: "db", Kind: catalog.KindRestore})
+	if err != nil || len(runs) != 1 || runs[0].Result != catalog.ResultOK || runs[0].SnapshotID != plan.Snapshot.ID {
+		t.Errorf("restore runs recorded: %+v, %v; want one, ok, of %s", runs, err, plan.Snapshot.ID)
+	}
+	// The restored cluster is the live one: it archives (a new timeline).
+	e.archive(t)
+	if tl := e.psql(t, "select timeline_id from pg_control_checkpoint()"); tl == "1" {
+		t.Errorf("timeline %s after a point-in-time recovery, want a new one", tl)
+	}
+}
+
+// TestFailedRestorePutsOldDataBack: a backup file damaged in the
+// repository fails the restore; the old data directory is back, the
+// cluster serves exactly what it served before, the app runs again, and
+// nothing is left beside the data directory.
+func TestFailedRestorePutsOldDataBack(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang's limit
+	defer cancel()
+	e.psql(t, "create table accounts as select g as id, md5(g::text) as v from generate_series(1, 50000) g")
+	snap := e.full(t)
+	e.psql(t, "insert into accounts select g, 'after the backup' from generate_series(50001, 50100) g")
+	e.psql(t, "create table later (x int); insert into later values (1), (2)")
+	e.archive(t)
+	before := e.f.Tables(t)
+
+	rel := e.psql(t, "select pg_relation_filepath('accounts')")
+	files, _ := filepath.Glob(filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", rel+"*"))
+	if len(files) == 0 {
+		t.Fatalf("no repository file for %s", rel)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := e.r.Plan(ctx, "db", snap.ID, backup.Recovery{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.r.Run(ctx, plan)
+	if err == nil || rec.State != saga.Compensated {
+		t.Fatalf("restore of a damaged backup: %s, %v; want compensated", rec.State, err)
+	}
+	t.Logf("failed as wanted: %v", err)
+	e.f.AsBefore(t, before)
+}
+
+// TestFailedGatePutsOldDataBack: the dependent's probe needs a table made
+// after the recovery target (a restore point), so the app fails its
+// health gate on the restored cluster; the restore is undone and the
+// cluster serves its old data, the app passing its probe again.
+func TestFailedGatePutsOldDataBack(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang's limit
+	defer cancel()
+	e.psql(t, "create table accounts as select g as id from generate_series(1, 1000) g")
+	snap := e.full(t)
+	e.psql(t, "select pg_create_restore_point('before-app-table')")
+	e.psql(t, "create table needed_by_app (x int); insert into needed_by_app values (1)")
+	e.archive(t)
+	if err := os.WriteFile(filepath.Join(e.f.Dir, "app-probe.sql"), []byte("select x from needed_by_app"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := e.f.Tables(t)
+	plan, err := e.r.Plan(ctx, "db", snap.ID, backup.Recovery{Name: "before-app-table"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.r.Run(ctx, plan)
+	if err == nil || rec.State != saga.Compensated || !strings.Contains(err.Error(), `step "start dependents" failed`) {
+		t.Fatalf("restore whose app fails its gate: %s, %v; want compensated after start dependents", rec.State, err)
+	}
+	e.f.AsBefore(t, before)
+}
