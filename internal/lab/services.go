@@ -50,6 +50,9 @@ type Service struct {
 	// Deploy makes the service blue/green (deploy.go): two colors behind
 	// HAProxy; nil for a service that is upgraded in place.
 	Deploy *Deploy `yaml:"deploy"`
+	// Postgres marks the service as a PostgreSQL server whose major
+	// version is upgraded with pg_upgrade (postgres.go); nil otherwise.
+	Postgres *PostgresServer `yaml:"postgres"`
 }
 
 // RuntimeKind is the kind of the service's runtime (compose, systemd or
