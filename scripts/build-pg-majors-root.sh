@@ -39,7 +39,10 @@
 #                         then `chroot --userspec=postgres:postgres` (as
 #                         root) or the calling user (otherwise). Paths given
 #                         to the wrappers (-D, -b, -B, socket directories)
-#                         therefore mean the same inside and outside.
+#                         therefore mean the same inside and outside; and
+#                         inside the root, DIR/bin/N is a link to
+#                         /usr/lib/postgresql/N/bin, so pg_upgrade finds the
+#                         binaries by the wrappers' paths (-b, -B).
 # The wrappers need root (unshare, mount, chroot).
 #
 # No image registry is involved, only the Debian mirror apt uses here
@@ -133,8 +136,10 @@ install_old() {
 	die "libraries still missing for PostgreSQL $OLD after 5 rounds: $(missing_libs | tr '\n' ' ')"
 }
 
+# write_wrappers WORK FINAL: the wrappers in WORK/bin, for the root at
+# FINAL/root once WORK is moved to FINAL.
 write_wrappers() {
-	local dir=$1 n b
+	local dir=$1 final=$2 n b
 	mkdir -p "$dir/bin"
 	cat >"$dir/bin/pg-chroot" <<'EOF'
 #!/bin/sh
@@ -161,7 +166,11 @@ exec unshare -m --propagation private -- /bin/sh -c '
 	pg-chroot "$root" "$binds" "$user" "$@"
 EOF
 	chmod 755 "$dir/bin/pg-chroot"
+	# Inside the root, FINAL/bin/N is the real bin dir: pg_upgrade, run
+	# there, is given the wrappers' paths (-b, -B) and finds the binaries.
+	mkdir -p "$ROOT$final/bin"
 	for n in "$OLD" "$NEW"; do
+		ln -sfn "/usr/lib/postgresql/$n/bin" "$ROOT$final/bin/$n"
 		mkdir -p "$dir/bin/$n"
 		for b in "$ROOT/usr/lib/postgresql/$n/bin/"*; do
 			b=$(basename "$b")
@@ -201,7 +210,7 @@ build() {
 	install_old "$work"
 	rm -rf "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* \
 		"$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$work/debs" "$work/libs" "$work/x"
-	write_wrappers "$work"
+	write_wrappers "$work" "$dir"
 	local n
 	for n in "$OLD/bin/postgres" "$OLD/bin/initdb" "$OLD/bin/psql" "$NEW/bin/postgres" "$NEW/bin/pg_upgrade" "$NEW/bin/initdb"; do
 		in_root "/usr/lib/postgresql/$n" --version >&2 || die "/usr/lib/postgresql/$n does not run in the root"

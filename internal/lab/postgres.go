@@ -57,6 +57,12 @@ type PostgresServer struct {
 	// UpgradePort is the port of the servers pg_upgrade starts (old and
 	// new, one after the other). Default DefaultPGUpgradePort.
 	UpgradePort int `yaml:"upgrade_port"`
+	// RunAs is the OS user homelab runs the bin dirs' tools as when it
+	// runs as root (PostgreSQL's tools refuse root): default the owner of
+	// the running major's data directory; "root" runs them as root, for
+	// bin dirs whose tools switch user themselves (the chroot wrappers of
+	// scripts/build-pg-majors-root.sh).
+	RunAs string `yaml:"run_as"`
 }
 
 // DataDirOf is the data directory of major's cluster (DataDir expanded),
