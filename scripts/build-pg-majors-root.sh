@@ -117,9 +117,11 @@ install_old() {
 		[ -n "$libs" ] || return 0
 		pkgs=()
 		for so in $libs; do
-			path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ { print $NF; exit }')
+			# (awk reads to the end: an early exit would kill ldconfig with
+			# SIGPIPE, which pipefail makes fatal)
+			path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ && !found { print $NF; found = 1 }')
 			[ -n "$path" ] || die "$so: PostgreSQL $OLD needs it, and neither the root nor this machine has it"
-			pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n 1 | cut -d: -f1) ||
+			pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | awk -F: 'NR == 1 { print $1 }') ||
 				die "$so ($path): no package owns it on this machine"
 			pkgs+=("$pkg")
 		done

@@ -63,7 +63,7 @@ func (u *Upgrader) Run(ctx context.Context, p Plan) (saga.Record, error) {
 // if not, a failed upgrade left the version and the data as they were.
 func VersionChanged(rec saga.Record) bool {
 	for _, st := range rec.Steps {
-		if st.Phase == catalog.PhaseForward && strings.HasPrefix(st.Name, setVersionStep("")) {
+		if st.Phase == catalog.PhaseForward && (strings.HasPrefix(st.Name, setVersionStep("")) || strings.HasPrefix(st.Name, pgSwitchStep(""))) {
 			if _, ok := st.Data[previousKey]; ok {
 				return true
 			}
@@ -244,6 +244,9 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 	}
 	if len(p.Path) == 0 {
 		return nil, errors.New("empty upgrade path")
+	}
+	if p.Postgres != nil {
+		return u.pgSteps(p, s, rt, ver)
 	}
 	var steps []saga.Step
 	for i, v := range p.Path {
