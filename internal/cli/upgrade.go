@@ -83,8 +83,8 @@ and checksums, its extensions available in the new major, pg_upgrade
 dependents, stop PostgreSQL, pg_upgrade (--clone where the file system
 can, else --copy; --link when the lab says, and then a rollback after
 the new major started is a restore), carry postgresql.conf and
-pg_hba.conf over, start the new major, vacuumdb --analyze-in-stages and
-update_extensions.sql, start the dependents, each health-gated. A
+pg_hba.conf over, start the new major, start the dependents, each
+health-gated, then vacuumdb --analyze-in-stages and update_extensions.sql. A
 failure starts the old cluster again, untouched. The old cluster is kept
 until --finalize deletes it.
 
@@ -322,6 +322,9 @@ func upgradeEnded(opts *UpgradeOptions, a *app.App, u *upgrade.Upgrader, rec sag
 		}
 	} else {
 		fmt.Fprintln(opts.IO.Out, end.Verdict)
+		if secs, ok := upgrade.AnalyzeSeconds(end.Saga); ok {
+			fmt.Fprintf(opts.IO.Out, "vacuumdb --all --analyze-in-stages took %s (after the dependents were back: not in the downtime)\n", status.Seconds(time.Duration(secs*float64(time.Second))))
+		}
 		renderRestorePoints(opts.IO.Out, end.RestorePoints)
 	}
 	return err

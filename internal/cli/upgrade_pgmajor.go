@@ -26,8 +26,8 @@ func renderPGPlan(w io.Writer, p upgrade.Plan) {
 	fmt.Fprintf(w, "  4. stop PostgreSQL %s\n", pg.Old.Major)
 	fmt.Fprintf(w, "  5. pg_upgrade --%s %s -> %s\n", pg.Mode, pg.Old.Data, pg.New.Data)
 	fmt.Fprintf(w, "  6. carry over postgresql.conf, pg_hba.conf; set %s, start it, healthy within %s\n", pg.New.Major, p.HealthyWithin)
-	fmt.Fprintf(w, "  7. vacuumdb --all --analyze-in-stages; update_extensions.sql if pg_upgrade wrote one\n")
-	fmt.Fprintf(w, "  8. start dependents: %s, each healthy\n", deps)
+	fmt.Fprintf(w, "  7. start dependents: %s, each healthy\n", deps)
+	fmt.Fprintf(w, "  8. vacuumdb --all --analyze-in-stages (while they serve); update_extensions.sql if pg_upgrade wrote one\n")
 	fmt.Fprintf(w, "The old cluster %s is kept until homelab upgrade %s --finalize\n", pg.Old.Data, p.Service)
 	for _, warning := range p.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warning)

@@ -172,10 +172,13 @@ func (plan *PGPlan) upgrade() pgupgrade.Upgrade {
 	return pgupgrade.Upgrade{Old: plan.Old, New: plan.New, Mode: plan.Mode, Port: plan.Port, WorkDir: plan.WorkDir}
 }
 
-// pgSteps builds the saga of a major upgrade (package doc of pgupgrade
-// for the tools; DESIGN: preflight, restore point, stop dependents and
-// PostgreSQL, pg_upgrade, carry over the configuration and start the new
-// major, analyze, start the dependents, each gated).
+// pgSteps builds the saga of a major upgrade (package pgupgrade for the
+// tools): preflight, stop the dependents, restore point, stop
+// PostgreSQL, pg_upgrade, carry the configuration over and start the new
+// major, start the dependents (each health-gated), then analyze: vacuumdb
+// --analyze-in-stages is made to run while the applications serve (its
+// first stage gives minimal statistics in seconds), so it is not in the
+// downtime.
 func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runtime.Versioner) ([]saga.Step, error) {
 	plan := p.Postgres
 	tools, err := u.pgTools(plan)
@@ -267,9 +270,6 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				u.note("setting %s back to PostgreSQL %s", s.Name, from)
 				return ver.SetVersion(marked(ctx, sc), p.From)
 			}},
-		{Name: pgAnalyzeStep(to), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
-			return u.pgAnalyze(ctx, sc, tools, plan)
-		}},
 		{Name: pgStartDependentsStep(to),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
 				return u.pgStartDependents(ctx, sc, plan, deps, p.HealthyWithin)
@@ -277,6 +277,9 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
 				return u.pgStopDependentsAgain(ctx, sc, plan, deps)
 			}},
+		{Name: pgAnalyzeStep(to), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
+			return u.pgAnalyze(ctx, sc, tools, plan)
+		}},
 	}
 	for i := range steps {
 		steps[i].Do = flat(steps[i].Do)
