@@ -86,7 +86,8 @@ const pgUpgradeShim = `#!/bin/sh
 case " $* " in *" --check "*) exec %[2]s/pg_upgrade "$@" ;; esac
 { [ -f %[1]s/app.running ] && echo running || echo stopped; } >> %[1]s/app-at-pg_upgrade
 if [ -f %[1]s/crash-at ]; then
-	%[2]s/pg_upgrade "$@" &
+	( %[2]s/pg_upgrade "$@"; echo $? > %[1]s/pg_upgrade.exit ) &
+	while [ ! -d %[1]s/pg/17/pg_upgrade_output.d ] && [ ! -f %[1]s/pg_upgrade.exit ]; do sleep 0.05; done
 	: > %[1]s/at
 	wait
 	exit
@@ -356,26 +357,23 @@ func TestMajorUpgradeKilledDuringPgUpgrade(t *testing.T) {
 	os.Remove(filepath.Join(l.dir, "crash-at"))
 
 	// pg_upgrade outlives homelab (it runs as another user, so the
-	// kernel's parent-death signal is cleared); --resume refuses while it
-	// runs, and is run once it has ended.
-	e2etest.Eventually(t, 10*time.Minute, "the orphaned pg_upgrade to end", func() bool { return !pgUpgradeRuns(l.dir) }, out.String)
-	res := l.homelab("upgrade", "--resume", "--yes")
-	t.Log(res)
-	l.onFifteen(before)
-}
-
-// pgUpgradeRuns reports whether a pg_upgrade of the lab in dir runs.
-func pgUpgradeRuns(dir string) bool {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
+	// kernel's parent-death signal is cleared); --resume refuses while a
+	// command of the upgrade runs, so it is run once pg_upgrade has ended,
+	// and again while it says they still run (the shell around it exits
+	// just after).
+	e2etest.Eventually(t, 10*time.Minute, "the orphaned pg_upgrade to end", func() bool { return exists(filepath.Join(l.dir, "pg_upgrade.exit")) }, out.String)
+	var res []byte
+	e2etest.Eventually(t, 5*time.Minute, "homelab upgrade --resume to run", func() bool {
+		var err error
+		res, err = l.command("upgrade", "--resume", "--yes").CombinedOutput()
+		if err != nil && !strings.Contains(string(res), "still run") {
+			t.Fatalf("homelab upgrade --resume: %v\n%s", err, res)
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) > 0 && filepath.Base(args[0]) == "pg_upgrade" && strings.Contains(string(b), dir+"/pg/") {
-			return true
-		}
+		return err == nil
+	}, func() string { return string(res) })
+	t.Logf("%s", res)
+	if !strings.Contains(string(res), "undo pg_upgrade to 17") {
+		t.Fatalf("the resume did not roll pg_upgrade back:\n%s", res)
 	}
-	return false
+	l.onFifteen(before)
 }
