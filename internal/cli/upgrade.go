@@ -323,7 +323,7 @@ func upgradeEnded(opts *UpgradeOptions, a *app.App, u *upgrade.Upgrader, rec sag
 	} else {
 		fmt.Fprintln(opts.IO.Out, end.Verdict)
 		if secs, ok := upgrade.AnalyzeSeconds(end.Saga); ok {
-			fmt.Fprintf(opts.IO.Out, "vacuumdb --all --analyze-in-stages took %s (after the dependents were back: not in the downtime)\n", status.Seconds(time.Duration(secs*float64(time.Second))))
+			fmt.Fprintf(opts.IO.Out, "vacuumdb --all --analyze-in-stages took %.2fs (after the dependents were back: not in the downtime)\n", secs)
 		}
 		renderRestorePoints(opts.IO.Out, end.RestorePoints)
 	}

@@ -173,7 +173,10 @@ func (plan *PGPlan) upgrade() pgupgrade.Upgrade {
 }
 
 // pgSteps builds the saga of a major upgrade (package pgupgrade for the
-// tools): preflight, stop the dependents, restore point, stop
+// tools): preflight, restore point (while the dependents still serve:
+// in copy and clone mode a rollback starts the untouched old cluster, so
+// what they write after it is not lost; in link mode a rollback after the
+// new major started is this restore point), stop the dependents, stop
 // PostgreSQL, pg_upgrade, carry the configuration over and start the new
 // major, start the dependents (each health-gated), then analyze: vacuumdb
 // --analyze-in-stages is made to run while the applications serve (its
@@ -208,6 +211,9 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				}
 				return u.pgRemoveNew(ctx, tools, plan)
 			}},
+		{Name: point, Do: func(ctx context.Context, sc *saga.StepContext) error {
+			return u.pgRestorePoint(ctx, sc, p)
+		}},
 		{Name: pgStopDependentsStep(),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
 				return u.pgStopDependents(ctx, sc, plan, deps)
@@ -215,9 +221,6 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
 				return u.pgStartDependents(ctx, sc, plan, deps, p.HealthyWithin)
 			}},
-		{Name: point, Do: func(ctx context.Context, sc *saga.StepContext) error {
-			return u.pgRestorePoint(ctx, sc, p)
-		}},
 		{Name: pgStopOldStep(from),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
 				if err := sc.Set(pgStoppedKey, "true"); err != nil {
@@ -424,8 +427,7 @@ func (u *Upgrader) pgStopDependentsAgain(ctx context.Context, sc *saga.StepConte
 }
 
 // pgRestorePoint backs up every backup_before target while PostgreSQL
-// still runs and nothing writes (the dependents are stopped), fail
-// closed: the repositories' space and the rollback's privileges are
+// runs (pg_dump needs it), fail closed: the repositories' space and the rollback's privileges are
 // checked first, as for any upgrade.
 func (u *Upgrader) pgRestorePoint(ctx context.Context, sc *saga.StepContext, p Plan) error {
 	for _, name := range p.BackupBefore {
