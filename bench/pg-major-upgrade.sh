@@ -116,6 +116,7 @@ measure_bare() {
 	owned_dir "$dir"
 	owned_dir "$dir/work"
 	cp -a "$WORK/tpl" "$dir/15"
+	sync
 	pg "$B17" initdb -D "$dir/17" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --data-checksums
 	port=$(free_port)
 	t0=$(now)
@@ -134,6 +135,7 @@ measure_homelab() {
 	owned_dir "$dir/pg"
 	owned_dir "$dir/sock"
 	cp -a "$WORK/tpl" "$dir/pg/15"
+	sync
 	port=$(free_port)
 	write_lab "$dir" "$port" "$(free_port)"
 	(cd "$dir" && sh pg.sh start >/dev/null && : >app.running)
@@ -145,6 +147,7 @@ measure_homelab() {
 	analyze=$(awk '/^vacuumdb --all --analyze-in-stages took/ { sub(/s$/, "", $5); print $5 }' "$dir/out.txt")
 	(cd "$dir" && sh pg.sh stop >/dev/null)
 	cat "$dir/progress.txt" >>"$WORK/homelab.log"
+	cp "$dir/progress.txt" "$WORK/progress$1.txt"
 	rm -rf "$dir"
 	printf '%s %s\n' "$down" "${analyze:-n/a}"
 }

@@ -545,6 +545,19 @@ func CanClone(dir string) (bool, error) {
 	return false, err
 }
 
+// SyncFS flushes the file system holding path to disk (syncfs(2)).
+func SyncFS(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("syncfs %s: %w", path, err)
+	}
+	return nil
+}
+
 // Owner is the user and group owning path.
 func Owner(path string) (*syscall.Credential, error) {
 	fi, err := os.Stat(path)

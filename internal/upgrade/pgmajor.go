@@ -457,7 +457,11 @@ func (u *Upgrader) pgRestorePoint(ctx context.Context, sc *saga.StepContext, p P
 		}
 		u.note("restore point %s: snapshot %s", name, short(id))
 	}
-	return nil
+	// What the restore point wrote (a local repository's packs, the page
+	// cache of the dump) is flushed now, while the dependents still
+	// serve, rather than by pg_upgrade's sync of the new cluster inside
+	// the downtime.
+	return pgupgrade.SyncFS(existingParent(p.Postgres.New.Data))
 }
 
 // pgUndoUpgrade undoes pg_upgrade: stops the servers it may have left
