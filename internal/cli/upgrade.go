@@ -177,11 +177,7 @@ func runUpgrade(ctx context.Context, opts *UpgradeOptions) error {
 // upgradeStart plans the upgrade of opts.Service to opts.To, shows the
 // plan and, unless --dry-run, runs it once confirmed.
 func upgradeStart(ctx context.Context, opts *UpgradeOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	u, closeFn, err := a.Upgrader(ctx, opts.Wait)
+	a, u, closeFn, err := openUpgrader(ctx, opts, opts.Wait)
 	if err != nil {
 		return err
 	}
@@ -217,11 +213,7 @@ func upgradeStart(ctx context.Context, opts *UpgradeOptions) error {
 // upgradeResume rolls back (or, with --forward, finishes) the unfinished
 // upgrade opts.ResumeID, or the only one no process works on.
 func upgradeResume(ctx context.Context, opts *UpgradeOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	u, closeFn, err := a.Upgrader(ctx, true)
+	a, u, closeFn, err := openUpgrader(ctx, opts, true)
 	if err != nil {
 		return err
 	}
@@ -254,11 +246,7 @@ func upgradeResume(ctx context.Context, opts *UpgradeOptions) error {
 // upgradeResolve closes the unfinished upgrade opts.ResumeID that the
 // operator has put right by hand, after confirming what that means.
 func upgradeResolve(ctx context.Context, opts *UpgradeOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	u, closeFn, err := a.Upgrader(ctx, false)
+	_, u, closeFn, err := openUpgrader(ctx, opts, false)
 	if err != nil {
 		return err
 	}
@@ -446,4 +434,18 @@ func renderPlan(w io.Writer, p upgrade.Plan) {
 	} else {
 		fmt.Fprintf(w, "On failure: data restored, %s started again and health-checked\n", p.From)
 	}
+}
+
+// openUpgrader opens the App and its Upgrader (wait: for the service's
+// upgrade lock); closeFn closes what it opened.
+func openUpgrader(ctx context.Context, opts *UpgradeOptions, wait bool) (*app.App, *upgrade.Upgrader, func(), error) {
+	a, err := opts.F.App()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, closeFn, err := a.Upgrader(ctx, wait)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return a, u, closeFn, nil
 }

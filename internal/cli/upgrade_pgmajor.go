@@ -52,11 +52,7 @@ func renderPGPlan(w io.Writer, p upgrade.Plan) {
 // upgradeFinalize deletes the clusters a PostgreSQL major upgrade of
 // opts.Service kept (--dry-run: lists them).
 func upgradeFinalize(ctx context.Context, opts *UpgradeOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	u, closeFn, err := a.Upgrader(ctx, false)
+	_, u, closeFn, err := openUpgrader(ctx, opts, false)
 	if err != nil {
 		return err
 	}

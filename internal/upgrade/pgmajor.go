@@ -446,16 +446,8 @@ func (u *Upgrader) pgRestorePoint(ctx context.Context, sc *saga.StepContext, p P
 	if len(fs) > 0 {
 		return &PreflightError{Service: p.Service, Findings: fs}
 	}
-	for _, name := range p.BackupBefore {
-		u.note("backing up %s", name)
-		id, err := u.Backups.Backup(ctx, name).Whole()
-		if err != nil {
-			return fmt.Errorf("restore point %s: %w", name, err)
-		}
-		if err := sc.Set(snapshotKey(name), id); err != nil {
-			return err
-		}
-		u.note("restore point %s: snapshot %s", name, short(id))
+	if err := u.backUp(ctx, sc, p.BackupBefore); err != nil {
+		return err
 	}
 	// What the restore point wrote (a local repository's packs, the page
 	// cache of the dump) is flushed now, while the dependents still

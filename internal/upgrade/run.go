@@ -414,7 +414,13 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 			return err
 		}
 	}
-	for _, name := range p.BackupBefore {
+	return u.backUp(ctx, sc, p.BackupBefore)
+}
+
+// backUp backs up each target, journalling its snapshot ID
+// (snapshotKey): the restore point.
+func (u *Upgrader) backUp(ctx context.Context, sc *saga.StepContext, targets []string) error {
+	for _, name := range targets {
 		u.note("backing up %s", name)
 		id, err := u.Backups.Backup(ctx, name).Whole()
 		if err != nil {
