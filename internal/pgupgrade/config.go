@@ -19,12 +19,15 @@ type Carried struct {
 	// Skipped are the settings left out, each with why (unknown to the
 	// new major, a path of the old layout, an include).
 	Skipped []string
-	// Files are the files copied as they are (pg_hba.conf, pg_ident.conf).
+	// Files are the files copied as they are (pg_hba.conf, pg_ident.conf,
+	// and TLS certificates, keys and CRLs at the top of the data
+	// directory: *.crt, *.key, *.pem, *.crl).
 	Files []string
 }
 
 // CarryConfig carries the old cluster's configuration over to the new
-// one: pg_hba.conf and pg_ident.conf are copied as they are; the
+// one: pg_hba.conf, pg_ident.conf and the TLS files at the top of its
+// data directory (*.crt, *.key, *.pem, *.crl) are copied as they are; the
 // settings of postgresql.conf and postgresql.auto.conf that the new major
 // knows (GUCs) are appended to the new postgresql.conf and written to its
 // postgresql.auto.conf, except the paths of the old layout
@@ -37,7 +40,18 @@ func (t *Tools) CarryConfig(ctx context.Context, old, new Cluster) (Carried, err
 	if err != nil {
 		return c, fmt.Errorf("list the settings of PostgreSQL %s: %w", new.Major, err)
 	}
-	for _, f := range []string{"pg_hba.conf", "pg_ident.conf"} {
+	files := []string{"pg_hba.conf", "pg_ident.conf"}
+	// TLS files kept in the data directory (ssl_cert_file = 'server.crt'
+	// and the like are relative to it).
+	for _, pat := range []string{"*.crt", "*.key", "*.pem", "*.crl"} {
+		m, _ := filepath.Glob(filepath.Join(old.Data, pat))
+		for _, f := range m {
+			if fi, err := os.Lstat(f); err == nil && fi.Mode().IsRegular() {
+				files = append(files, filepath.Base(f))
+			}
+		}
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(old.Data, f))
 		if os.IsNotExist(err) {
 			continue
