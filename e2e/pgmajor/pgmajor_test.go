@@ -377,3 +377,26 @@ func TestMajorUpgradeKilledDuringPgUpgrade(t *testing.T) {
 	}
 	l.onFifteen(before)
 }
+
+// TestMajorUpgradeLinkRollback: in link mode PostgreSQL 17 runs on the old
+// cluster's files; when the dependent then fails its gate, the rollback
+// rebuilds PostgreSQL 15 from the restore point (the old files kept
+// aside), with the data of before.
+func TestMajorUpgradeLinkRollback(t *testing.T) {
+	l := newLab(t)
+	l.sh(`sed -i 's/      run_as: root/      run_as: root\n      mode: link/' lab.yaml && : > strict`)
+	before := l.fingerprint()
+	plan := l.homelab("upgrade", "db", "--to", "17", "--dry-run")
+	if !strings.Contains(plan, "pg_upgrade --link") || !strings.Contains(plan, "rebuilt from the restore point") {
+		t.Fatalf("dry-run plan:\n%s", plan)
+	}
+	out := l.fails("upgrade", "db", "--to", "17", "--yes")
+	if !strings.Contains(out, "app supports PostgreSQL 15 only, not 17") || !strings.Contains(out, "into the rebuilt cluster") {
+		t.Fatalf("output:\n%s", out)
+	}
+	l.onFifteen(before)
+	if aside, _ := filepath.Glob(filepath.Join(l.dir, "pg", "15.link-*")); len(aside) != 1 {
+		t.Fatalf("the old files were not kept aside: %v", aside)
+	}
+}
+

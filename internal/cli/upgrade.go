@@ -82,7 +82,7 @@ and checksums, its extensions available in the new major, pg_upgrade
 --check, the free space the mode needs), restore point, stop the
 dependents, stop PostgreSQL, pg_upgrade (--clone where the file system
 can, else --copy; --link when the lab says, and then a rollback after
-the new major started is a restore), carry postgresql.conf and
+the new major started rebuilds the old cluster from the restore point), carry postgresql.conf and
 pg_hba.conf over, start the new major, start the dependents, each
 health-gated, then vacuumdb --analyze-in-stages and update_extensions.sql. A
 failure starts the old cluster again, untouched. The old cluster is kept

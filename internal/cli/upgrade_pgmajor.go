@@ -43,7 +43,7 @@ func renderPGPlan(w io.Writer, p upgrade.Plan) {
 		return
 	}
 	if pg.Mode == "link" {
-		fmt.Fprintf(w, "On failure: before PostgreSQL %s starts, the old cluster is started again; after, a restore from the restore point\n", pg.New.Major)
+		fmt.Fprintf(w, "On failure: before PostgreSQL %s starts, the old cluster is started again; after, it is rebuilt from the restore point (%s), the old files kept aside\n", pg.New.Major, strings.Join(p.BackupBefore, ", "))
 		return
 	}
 	fmt.Fprintf(w, "On failure: the new cluster is removed and PostgreSQL %s started again on the untouched old cluster, then the dependents\n", pg.Old.Major)

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"homelab/internal/backup"
 	"homelab/internal/lab"
 	"homelab/internal/pgupgrade"
 	"homelab/internal/runtime"
@@ -137,7 +139,7 @@ func (u *Upgrader) planPG(s *lab.Service, p *Plan) error {
 	p.Path = []string{p.To}
 	p.Postgres = plan
 	if plan.Mode == pgupgrade.ModeLink {
-		p.Warnings = append(p.Warnings, "link mode: once PostgreSQL "+to+" has started, the old cluster's files are its files: a rollback after that is a restore from the restore point, by hand")
+		p.Warnings = append(p.Warnings, "link mode: once PostgreSQL "+to+" has started, the old cluster's files are its files: a rollback after that rebuilds the old cluster from the restore point (what it holds, no more)")
 	}
 	return nil
 }
@@ -149,7 +151,11 @@ func (u *Upgrader) pgTools(plan *PGPlan) (*pgupgrade.Tools, error) {
 	if os.Geteuid() != 0 {
 		return t, nil
 	}
+	// The old data directory, or where a link-mode rollback moved it.
 	owner, err := pgupgrade.Owner(plan.Old.Data)
+	if aside, _ := filepath.Glob(plan.Old.Data + ".link-*"); err != nil && len(aside) > 0 {
+		owner, err = pgupgrade.Owner(aside[0])
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -233,9 +239,7 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				if _, ok := sc.Get(pgStopOldStep(from), pgStoppedKey); !ok {
 					return nil
 				}
-				// pg_upgrade killed midway may have left its own server of
-				// the old cluster running (binary-upgrade mode, its port).
-				if err := tools.StopServer(ctx, plan.Old); err != nil {
+				if err := u.pgStopLeftover(ctx, tools, plan, plan.Old); err != nil {
 					return err
 				}
 				u.note("starting %s on PostgreSQL %s again", s.Name, from)
@@ -256,7 +260,7 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				if _, ok := sc.Get(pgUpgradeStep(to), pgBeganKey); !ok {
 					return nil
 				}
-				return u.pgUndoUpgrade(ctx, sc, tools, plan)
+				return u.pgUndoUpgrade(ctx, sc, tools, s, rt, p)
 			}},
 		{Name: pgSwitchStep(to),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
@@ -324,7 +328,11 @@ func (u *Upgrader) pgPreflight(ctx context.Context, sc *saga.StepContext, tools 
 	}
 	u.note("initdb PostgreSQL %s in %s (encoding %s, collate %s, ctype %s, provider %s, checksums %t)",
 		plan.New.Major, plan.New.Data, settings.Encoding, settings.Collate, settings.Ctype, settings.Provider, settings.Checksums)
-	if err := sc.Set(pgSettingsKey, strings.Join(pgupgrade.InitdbArgs(plan.New.Data, plan.User, settings), " ")); err != nil {
+	js, err := json.Marshal(settings)
+	if err != nil {
+		return err
+	}
+	if err := sc.Set(pgSettingsKey, string(js)); err != nil {
 		return err
 	}
 	if err := tools.Initdb(ctx, plan.New, settings); err != nil {
@@ -456,22 +464,35 @@ func (u *Upgrader) pgRestorePoint(ctx context.Context, sc *saga.StepContext, p P
 	return pgupgrade.SyncFS(existingParent(p.Postgres.New.Data))
 }
 
+// pgStopLeftover stops the server of cluster c that pg_upgrade started
+// and, killed midway, left running: one on the upgrade port (a server the
+// runtime started listens on the service's own).
+func (u *Upgrader) pgStopLeftover(ctx context.Context, tools *pgupgrade.Tools, plan *PGPlan, c pgupgrade.Cluster) error {
+	pm, ok, err := pgupgrade.Running(c.Data)
+	if err != nil || !ok || pm.Port != plan.Port {
+		return err
+	}
+	u.note("stopping the server pg_upgrade left running on %s", c.Data)
+	return tools.StopServer(ctx, c)
+}
+
 // pgUndoUpgrade undoes pg_upgrade: stops the servers it may have left
 // running. In copy and clone mode the old cluster is untouched. In link
 // mode the old cluster is usable again only if the new one never
 // started: pg_upgrade renamed its global/pg_control to pg_control.old,
-// which is renamed back (pg_upgrade's documentation); after a start of
-// the new cluster the files are the new cluster's, and the error says to
-// restore from the restore point.
-func (u *Upgrader) pgUndoUpgrade(ctx context.Context, sc *saga.StepContext, tools *pgupgrade.Tools, plan *PGPlan) error {
-	if err := errors.Join(tools.StopServer(ctx, plan.New), tools.StopServer(ctx, plan.Old)); err != nil {
+// which is renamed back (pg_upgrade's documentation). After a start of
+// the new cluster the data files are the new cluster's: the old cluster
+// is rebuilt from the restore point (pgRebuildOld).
+func (u *Upgrader) pgUndoUpgrade(ctx context.Context, sc *saga.StepContext, tools *pgupgrade.Tools, s *lab.Service, rt runtime.Runtime, p Plan) error {
+	plan := p.Postgres
+	if err := errors.Join(tools.StopServer(ctx, plan.New), u.pgStopLeftover(ctx, tools, plan, plan.Old)); err != nil {
 		return err
 	}
 	if plan.Mode != pgupgrade.ModeLink {
 		return nil
 	}
 	if _, started := sc.Get(pgSwitchStep(plan.New.Major), pgStartedKey); started {
-		return fmt.Errorf("link mode: PostgreSQL %s ran on the files of the old cluster %s, which cannot start again: restore it from the restore point (commands below)", plan.New.Major, plan.Old.Data)
+		return u.pgRebuildOld(ctx, sc, tools, s, rt, p)
 	}
 	ctl := filepath.Join(plan.Old.Data, "global", "pg_control")
 	if _, err := os.Stat(ctl + ".old"); err == nil {
@@ -481,6 +502,63 @@ func (u *Upgrader) pgUndoUpgrade(ctx context.Context, sc *saga.StepContext, tool
 		}
 	}
 	return u.pgRemoveNew(ctx, tools, plan)
+}
+
+// pgRebuildOld is a link-mode rollback after the new major ran on the old
+// cluster's files: the old data directory is moved aside (kept, as
+// DATA.link-SAGA, for an operator), the new cluster removed, a fresh old
+// cluster made by initdb with the journalled settings and the old
+// configuration, started, every backup_before target restored into it in
+// place from the restore point, and the health gate passed. Roles and databases
+// that no restore point holds are not there: the note says so.
+func (u *Upgrader) pgRebuildOld(ctx context.Context, sc *saga.StepContext, tools *pgupgrade.Tools, s *lab.Service, rt runtime.Runtime, p Plan) error {
+	plan := p.Postgres
+	var settings pgupgrade.Settings
+	js, _ := sc.Get(pgPreflightStep(plan.New.Major), pgSettingsKey)
+	if err := json.Unmarshal([]byte(js), &settings); err != nil {
+		return fmt.Errorf("link mode: the old cluster's settings were not journalled: %w", err)
+	}
+	aside := pgupgrade.Cluster{Major: plan.Old.Major, Bin: plan.Old.Bin, Data: plan.Old.Data + ".link-" + sc.SagaID()}
+	if _, err := os.Stat(aside.Data); errors.Is(err, os.ErrNotExist) {
+		u.note("link mode: PostgreSQL %s ran on the old cluster's files; moving %s aside to %s and rebuilding it from the restore point", plan.New.Major, plan.Old.Data, aside.Data)
+		if err := os.Rename(plan.Old.Data, aside.Data); err != nil {
+			return err
+		}
+	}
+	if err := u.pgRemoveNew(ctx, tools, plan); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(plan.Old.Data); err != nil { // a rebuild cut short
+		return err
+	}
+	if err := tools.Initdb(ctx, plan.Old, settings); err != nil {
+		return err
+	}
+	if _, err := tools.CarryConfig(ctx, aside, plan.Old); err != nil {
+		return err
+	}
+	// The health probe may need what the restore brings (a database):
+	// the gate comes after it.
+	if err := rt.Start(ctx); err != nil {
+		return err
+	}
+	point := restorePointStep(p.To)
+	for _, name := range p.BackupBefore {
+		id, ok := sc.Get(point, snapshotKey(name))
+		if !ok {
+			return fmt.Errorf("link mode: no restore point of %s was journalled", name)
+		}
+		u.note("restoring %s from snapshot %s into the rebuilt cluster", name, short(id))
+		rp, err := u.Backups.PlanRestore(ctx, name, id, backup.Destination{InPlace: true})
+		if err == nil {
+			_, err = u.Backups.Restore(ctx, rp)
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s from snapshot %s: %w", name, short(id), err)
+		}
+	}
+	u.note("the rebuilt PostgreSQL %s holds what the restore points hold (%s); the old files are in %s", plan.Old.Major, strings.Join(p.BackupBefore, ", "), aside.Data)
+	return u.WaitHealthy(ctx, s, rt, p.HealthyWithin)
 }
 
 // pgSwitch carries the old cluster's configuration over, selects the new
