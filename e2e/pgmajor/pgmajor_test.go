@@ -125,7 +125,9 @@ func newLab(t *testing.T) *lab {
 			must(t, os.Symlink(filepath.Join(bins.New, e.Name()), filepath.Join(dir, "bin17", e.Name())))
 		}
 	}
-	write := func(name, text string, perm os.FileMode) { must(t, os.WriteFile(filepath.Join(dir, name), []byte(text), perm)) }
+	write := func(name, text string, perm os.FileMode) {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(text), perm))
+	}
 	write("bin17/pg_upgrade", fmt.Sprintf(pgUpgradeShim, dir, bins.New), 0o755)
 	write("lab.yaml", fmt.Sprintf(labFile, dir, l.port, bins.Old, testenv.FreePort(t)), 0o644)
 	write("pg.sh", fmt.Sprintf(pgScript, dir, l.port, bins.Old), 0o644)
@@ -399,4 +401,3 @@ func TestMajorUpgradeLinkRollback(t *testing.T) {
 		t.Fatalf("the old files were not kept aside: %v", aside)
 	}
 }
-
