@@ -393,7 +393,7 @@ func TestMajorUpgradeLinkRollback(t *testing.T) {
 		t.Fatalf("dry-run plan:\n%s", plan)
 	}
 	out := l.fails("upgrade", "db", "--to", "17", "--yes")
-	if !strings.Contains(out, "app supports PostgreSQL 15 only, not 17") || !strings.Contains(out, "into the rebuilt cluster") {
+	if !strings.Contains(out, "app supports PostgreSQL 15 only, not 17") || !strings.Contains(out, "moving "+filepath.Join(l.dir, "pg", "15")+" aside") {
 		t.Fatalf("output:\n%s", out)
 	}
 	l.onFifteen(before)

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"homelab/internal/backup"
 	"homelab/internal/lab"
 	"homelab/internal/pgupgrade"
 	"homelab/internal/runtime"
@@ -542,20 +541,8 @@ func (u *Upgrader) pgRebuildOld(ctx context.Context, sc *saga.StepContext, tools
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
-	point := restorePointStep(p.To)
-	for _, name := range p.BackupBefore {
-		id, ok := sc.Get(point, snapshotKey(name))
-		if !ok {
-			return fmt.Errorf("link mode: no restore point of %s was journalled", name)
-		}
-		u.note("restoring %s from snapshot %s into the rebuilt cluster", name, short(id))
-		rp, err := u.Backups.PlanRestore(ctx, name, id, backup.Destination{InPlace: true})
-		if err == nil {
-			_, err = u.Backups.Restore(ctx, rp)
-		}
-		if err != nil {
-			return fmt.Errorf("restore %s from snapshot %s: %w", name, short(id), err)
-		}
+	if err := u.restoreInPlace(ctx, sc, restorePointStep(p.To), p.BackupBefore); err != nil {
+		return err
 	}
 	u.note("the rebuilt PostgreSQL %s holds what the restore points hold (%s); the old files are in %s", plan.Old.Major, strings.Join(p.BackupBefore, ", "), aside.Data)
 	return u.WaitHealthy(ctx, s, rt, p.HealthyWithin)

@@ -691,19 +691,8 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 			return err
 		}
 	}
-	for _, name := range p.BackupBefore {
-		id, ok := sc.Get(point, snapshotKey(name))
-		if !ok {
-			return fmt.Errorf("no restore point of %s was journalled before this step", name)
-		}
-		u.note("restoring %s from snapshot %s in place", name, short(id))
-		plan, err := u.Backups.PlanRestore(ctx, name, id, backup.Destination{InPlace: true})
-		if err == nil {
-			_, err = u.Backups.Restore(ctx, plan)
-		}
-		if err != nil {
-			return fmt.Errorf("restore %s from snapshot %s: %w", name, short(id), err)
-		}
+	if err := u.restoreInPlace(ctx, sc, point, p.BackupBefore); err != nil {
+		return err
 	}
 	u.note("setting %s back to %s", s.Name, prev)
 	setPrev := ver.SetVersion
@@ -727,6 +716,26 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 		return err
 	}
 	return u.startOthers(ctx, names, others)
+}
+
+// restoreInPlace restores each target in place from the restore point
+// journalled by step point.
+func (u *Upgrader) restoreInPlace(ctx context.Context, sc *saga.StepContext, point string, targets []string) error {
+	for _, name := range targets {
+		id, ok := sc.Get(point, snapshotKey(name))
+		if !ok {
+			return fmt.Errorf("no restore point of %s was journalled before this step", name)
+		}
+		u.note("restoring %s from snapshot %s in place", name, short(id))
+		plan, err := u.Backups.PlanRestore(ctx, name, id, backup.Destination{InPlace: true})
+		if err == nil {
+			_, err = u.Backups.Restore(ctx, plan)
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s from snapshot %s: %w", name, short(id), err)
+		}
+	}
+	return nil
 }
 
 // gateLogLines is how many of a service's last log lines a health gate
