@@ -3,7 +3,8 @@
 # need (scripts/install-deps.sh: PostgreSQL, chromium, haproxy,
 # debootstrap, prometheus-alertmanager and prometheus (promtool) from apt,
 # restic >= 0.17 built from the Go module proxy;
-# scripts/install-compose.sh: Docker Compose v2; the systemd test image)
+# scripts/install-compose.sh: Docker Compose v2; the systemd test image;
+# the PostgreSQL 15+17 root of scripts/build-pg-majors-root.sh)
 # when run as root, then vets and runs every test
 # against the real tools. Under CI=true a missing tool fails the tests
 # instead of skipping them.
@@ -15,6 +16,9 @@ if [ "$(id -u)" -eq 0 ]; then
 	# The Debian rootfs image with systemd as PID 1 that the systemd
 	# runtime and journald tests boot (cached by its recipe's hash).
 	./scripts/build-systemd-image.sh >/dev/null
+	# The trixie root with PostgreSQL 17 and bookworm's 15 side by side
+	# that the major-upgrade tests run pg_upgrade in (cached likewise).
+	./scripts/build-pg-majors-root.sh >/dev/null
 fi
 export PATH="/usr/local/go/bin:$PATH"
 go vet ./...

@@ -98,6 +98,7 @@ func Report(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time,
 	rep.AddServices(l, p.live.Health)
 	rep.AddStates(p.live.States)
 	rep.AddCerts(certRep)
+	rep.AddKeptClusters(l)
 	if d := deploysOf(store); d != nil {
 		rep.AddDeploys(deploy.Statuses(ctx, l, d))
 	}

@@ -38,6 +38,9 @@ type UpgradeOptions struct {
 	// Resolved closes the unfinished upgrade ResumeID as put right by
 	// hand, running nothing.
 	Resolved bool
+	// Finalize removes the clusters a PostgreSQL major upgrade of
+	// Service kept.
+	Finalize bool
 }
 
 // NewCmdUpgrade returns `homelab upgrade`.
@@ -72,6 +75,19 @@ every restore point in place (postgres: the source role's CREATEDB, the
 database owner's privileges, the dump's object owners); if not, it says
 so under "On failure" and the upgrade is refused, --dry-run included.
 
+A service with a postgres section (a PostgreSQL server: data_dir per
+major, bin_dirs) whose --to is another major is upgraded with pg_upgrade:
+preflight (initdb of the new cluster with the old one's encoding, locale
+and checksums, its extensions available in the new major, pg_upgrade
+--check, the free space the mode needs), restore point, stop the
+dependents, stop PostgreSQL, pg_upgrade (--clone where the file system
+can, else --copy; --link when the lab says, and then a rollback after
+the new major started rebuilds the old cluster from the restore point), carry postgresql.conf and
+pg_hba.conf over, start the new major, start the dependents, each
+health-gated, then vacuumdb --analyze-in-stages and update_extensions.sql. A
+failure starts the old cluster again, untouched. The old cluster is kept
+until --finalize deletes it.
+
 Exits 0 when upgraded (or nothing to resume), 1 when the upgrade failed
 (rolled back, or its rollback failed) or was refused because its restore
 points could not be restored, 2 for bad usage or a plan that cannot be
@@ -97,6 +113,7 @@ made, 130 when interrupted (after the rollback).
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for another upgrade of the service to end instead of failing (busy backup targets and repository locks are always waited for)")
 	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "finish an unfinished upgrade (default: roll it back)")
 	cmd.Flags().BoolVar(&opts.Forward, "forward", false, "with --resume: finish the upgrade instead of rolling it back, if the journal shows that is safe")
+	cmd.Flags().BoolVar(&opts.Finalize, "finalize", false, "for a PostgreSQL server upgraded to a new major: delete the old major's cluster, which the upgrade kept (shown on status until then)")
 	cmd.Flags().BoolVar(&opts.Resolved, "resolved", false, "with --resume SAGA: close the upgrade as put right by hand; nothing is run, restored or set")
 	cmd.AddCommand(NewCmdUpgradeHistory(f, nil))
 	return cmd
@@ -119,6 +136,13 @@ func (o *UpgradeOptions) parse(args []string) error {
 	if o.Forward || o.Resolved {
 		return usageErr("--forward and --resolved go with --resume")
 	}
+	if o.Finalize {
+		if len(args) != 1 || o.To != "" || o.AllowDowngrade {
+			return usageErr("usage: homelab upgrade SERVICE --finalize [--dry-run]")
+		}
+		o.Service = args[0]
+		return nil
+	}
 	if len(args) != 1 || o.To == "" {
 		return usageErr("usage: homelab upgrade SERVICE --to VERSION")
 	}
@@ -134,6 +158,8 @@ func runUpgrade(ctx context.Context, opts *UpgradeOptions) error {
 		return upgradeResolve(ctx, opts)
 	case opts.Resume:
 		return upgradeResume(ctx, opts)
+	case opts.Finalize:
+		return upgradeFinalize(ctx, opts)
 	}
 	err := upgradeStart(ctx, opts)
 	var pe *upgrade.PlanError
@@ -151,11 +177,7 @@ func runUpgrade(ctx context.Context, opts *UpgradeOptions) error {
 // upgradeStart plans the upgrade of opts.Service to opts.To, shows the
 // plan and, unless --dry-run, runs it once confirmed.
 func upgradeStart(ctx context.Context, opts *UpgradeOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	u, closeFn, err := a.Upgrader(ctx, opts.Wait)
+	a, u, closeFn, err := openUpgrader(ctx, opts, opts.Wait)
 	if err != nil {
 		return err
 	}
@@ -191,11 +213,7 @@ func upgradeStart(ctx context.Context, opts *UpgradeOptions) error {
 // upgradeResume rolls back (or, with --forward, finishes) the unfinished
 // upgrade opts.ResumeID, or the only one no process works on.
 func upgradeResume(ctx context.Context, opts *UpgradeOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	u, closeFn, err := a.Upgrader(ctx, true)
+	a, u, closeFn, err := openUpgrader(ctx, opts, true)
 	if err != nil {
 		return err
 	}
@@ -228,11 +246,7 @@ func upgradeResume(ctx context.Context, opts *UpgradeOptions) error {
 // upgradeResolve closes the unfinished upgrade opts.ResumeID that the
 // operator has put right by hand, after confirming what that means.
 func upgradeResolve(ctx context.Context, opts *UpgradeOptions) error {
-	a, err := opts.F.App()
-	if err != nil {
-		return err
-	}
-	u, closeFn, err := a.Upgrader(ctx, false)
+	_, u, closeFn, err := openUpgrader(ctx, opts, false)
 	if err != nil {
 		return err
 	}
@@ -296,6 +310,9 @@ func upgradeEnded(opts *UpgradeOptions, a *app.App, u *upgrade.Upgrader, rec sag
 		}
 	} else {
 		fmt.Fprintln(opts.IO.Out, end.Verdict)
+		if secs, ok := upgrade.AnalyzeSeconds(end.Saga); ok {
+			fmt.Fprintf(opts.IO.Out, "vacuumdb --all --analyze-in-stages took %.2fs (after the dependents were back: not in the downtime)\n", secs)
+		}
 		renderRestorePoints(opts.IO.Out, end.RestorePoints)
 	}
 	return err
@@ -365,6 +382,10 @@ func planJSON(p upgrade.Plan) any {
 }
 
 func renderPlan(w io.Writer, p upgrade.Plan) {
+	if p.Postgres != nil {
+		renderPGPlan(w, p)
+		return
+	}
 	verb := "Upgrade"
 	if p.Downgrade {
 		verb = "DOWNGRADE"
@@ -413,4 +434,18 @@ func renderPlan(w io.Writer, p upgrade.Plan) {
 	} else {
 		fmt.Fprintf(w, "On failure: data restored, %s started again and health-checked\n", p.From)
 	}
+}
+
+// openUpgrader opens the App and its Upgrader (wait: for the service's
+// upgrade lock); closeFn closes what it opened.
+func openUpgrader(ctx context.Context, opts *UpgradeOptions, wait bool) (*app.App, *upgrade.Upgrader, func(), error) {
+	a, err := opts.F.App()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, closeFn, err := a.Upgrader(ctx, wait)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return a, u, closeFn, nil
 }

@@ -60,6 +60,9 @@ type Cmd struct {
 	// state (docker compose up/stop, systemctl), which are better
 	// finished than cut off halfway.
 	OutlivesHomelab bool
+	// Credential, when set, runs the command as that user and group (as
+	// root: PostgreSQL's tools refuse to run as root).
+	Credential *syscall.Credential
 }
 
 // CmdError is a command that could not start or exited non-zero.
@@ -111,6 +114,7 @@ func Run(ctx context.Context, c Cmd) error {
 	if c.OutlivesHomelab {
 		cmd.SysProcAttr.Pdeathsig = 0
 	}
+	cmd.SysProcAttr.Credential = c.Credential
 
 	red := redactor(c.Secrets)
 	tail := &tailBuffer{max: 8 * StderrCap}

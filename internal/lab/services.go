@@ -53,6 +53,9 @@ type Service struct {
 	// Migrations says how to ask whether the application's database
 	// migrations are pending (migrations.go); nil when it does not say.
 	Migrations *Migrations `yaml:"migrations"`
+	// Postgres marks the service as a PostgreSQL server whose major
+	// version is upgraded with pg_upgrade (postgres.go); nil otherwise.
+	Postgres *PostgresServer `yaml:"postgres"`
 }
 
 // RuntimeKind is the kind of the service's runtime (compose, systemd or

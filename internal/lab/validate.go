@@ -53,6 +53,7 @@ func (d *decoder) validate(l *Lab) {
 	for _, name := range slices.Sorted(maps.Keys(l.Services)) { // after backups: upgrades name them
 		d.validateUpgrade("services."+name+".upgrade", l.Services[name], l)
 		d.validateDeploy("services."+name+".deploy", l.Services[name])
+		d.validatePostgres("services."+name+".postgres", l.Services[name], l)
 	}
 	for i := range l.Notify {
 		if l.Notify[i] == nil {

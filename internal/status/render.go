@@ -105,6 +105,13 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		}
 	}
 
+	if len(r.KeptClusters) > 0 {
+		b.WriteString("\nOLD POSTGRESQL CLUSTERS\n")
+		for _, k := range r.KeptClusters {
+			fmt.Fprintf(&b, "%s: PostgreSQL %s cluster %s kept after the upgrade to %s\n  delete it with: %s\n", k.Service, k.Major, k.Data, k.Running, k.Finalize)
+		}
+	}
+
 	if len(r.LabSnapshots) > 0 {
 		b.WriteString("\nLAB SNAPSHOTS\n")
 		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
@@ -568,6 +575,7 @@ func RenderJSON(w io.Writer, r Report) error {
 	out.Alerts = jsonAlertsOf(r.Alerts)
 	out.Unfinished = r.Unfinished
 	out.Deploys = r.Deploys
+	out.KeptClusters = r.KeptClusters
 	for _, ls := range r.LabSnapshots {
 		out.LabSnapshots = append(out.LabSnapshots, jsonLabSnapshot{Name: ls.Name, Created: rfc3339(ls.Created),
 			State: string(ls.State), Members: len(ls.Members), Note: ls.Note})
@@ -601,6 +609,9 @@ type jsonReport struct {
 	Deploys []DeployStatus `json:"deploys,omitempty"`
 	// LabSnapshots are the newest lab snapshots; left out when none.
 	LabSnapshots []jsonLabSnapshot `json:"lab_snapshots,omitempty"`
+	// KeptClusters are old PostgreSQL clusters awaiting --finalize; left
+	// out when none.
+	KeptClusters []KeptCluster `json:"kept_clusters,omitempty"`
 }
 
 // jsonLabSnapshot is one of the newest lab snapshots; members is their

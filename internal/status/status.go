@@ -67,6 +67,10 @@ type Report struct {
 	// Deploys are the blue/green services (deploy.go); nil until
 	// AddDeploys, and when the lab has none.
 	Deploys []DeployStatus
+	// KeptClusters are old PostgreSQL clusters that major upgrades kept
+	// (pgclusters.go); nil until AddKeptClusters. Shown; they change
+	// nothing of Healthy.
+	KeptClusters []KeptCluster
 	// LabSnapshots are the newest lab snapshots (homelab snapshot), newest
 	// first, at most MaxLabSnapshots; Build reads them when the store
 	// keeps them. They are shown, and change nothing of Healthy.

@@ -108,6 +108,10 @@ type Plan struct {
 	PostStepTimeout time.Duration `json:"post_step_timeout_ns,omitempty"`
 	AfterRollback   string        `json:"after_rollback"`
 	Downgrade       bool          `json:"downgrade,omitempty"`
+	// Postgres is set when the service is a PostgreSQL server
+	// (lab.PostgresServer) and the plan changes its major: the upgrade is
+	// then pg_upgrade's walk (pgmajor.go), not a version set in place.
+	Postgres *PGPlan `json:"postgres,omitempty"`
 	// Estimate is not journalled.
 	Estimate Estimate `json:"-"`
 	// Preflight are the privileges the rollback's in-place restores of
@@ -227,6 +231,9 @@ func (u *Upgrader) Plan(ctx context.Context, service, to string, o PlanOptions) 
 	}
 	for _, v := range path {
 		p.Path = append(p.Path, v.String())
+	}
+	if err := u.planPG(s, &p); err != nil {
+		return p, err
 	}
 	if p.Estimate, err = u.estimate(ctx, p); err != nil {
 		return p, err

@@ -63,7 +63,7 @@ func (u *Upgrader) Run(ctx context.Context, p Plan) (saga.Record, error) {
 // if not, a failed upgrade left the version and the data as they were.
 func VersionChanged(rec saga.Record) bool {
 	for _, st := range rec.Steps {
-		if st.Phase == catalog.PhaseForward && strings.HasPrefix(st.Name, setVersionStep("")) {
+		if st.Phase == catalog.PhaseForward && (strings.HasPrefix(st.Name, setVersionStep("")) || strings.HasPrefix(st.Name, pgSwitchStep(""))) {
 			if _, ok := st.Data[previousKey]; ok {
 				return true
 			}
@@ -245,6 +245,9 @@ func (u *Upgrader) steps(p Plan) ([]saga.Step, error) {
 	if len(p.Path) == 0 {
 		return nil, errors.New("empty upgrade path")
 	}
+	if p.Postgres != nil {
+		return u.pgSteps(p, s, rt, ver)
+	}
 	var steps []saga.Step
 	for i, v := range p.Path {
 		prev := p.From
@@ -411,7 +414,13 @@ func (u *Upgrader) restorePoint(ctx context.Context, sc *saga.StepContext, s *la
 			return err
 		}
 	}
-	for _, name := range p.BackupBefore {
+	return u.backUp(ctx, sc, p.BackupBefore)
+}
+
+// backUp backs up each target, journalling its snapshot ID
+// (snapshotKey): the restore point.
+func (u *Upgrader) backUp(ctx context.Context, sc *saga.StepContext, targets []string) error {
+	for _, name := range targets {
 		u.note("backing up %s", name)
 		id, err := u.Backups.Backup(ctx, name).Whole()
 		if err != nil {
@@ -682,19 +691,8 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 			return err
 		}
 	}
-	for _, name := range p.BackupBefore {
-		id, ok := sc.Get(point, snapshotKey(name))
-		if !ok {
-			return fmt.Errorf("no restore point of %s was journalled before this step", name)
-		}
-		u.note("restoring %s from snapshot %s in place", name, short(id))
-		plan, err := u.Backups.PlanRestore(ctx, name, id, backup.Destination{InPlace: true})
-		if err == nil {
-			_, err = u.Backups.Restore(ctx, plan)
-		}
-		if err != nil {
-			return fmt.Errorf("restore %s from snapshot %s: %w", name, short(id), err)
-		}
+	if err := u.restoreInPlace(ctx, sc, point, p.BackupBefore); err != nil {
+		return err
 	}
 	u.note("setting %s back to %s", s.Name, prev)
 	setPrev := ver.SetVersion
@@ -718,6 +716,26 @@ func (u *Upgrader) rollBackSteps(ctx context.Context, sc *saga.StepContext, s *l
 		return err
 	}
 	return u.startOthers(ctx, names, others)
+}
+
+// restoreInPlace restores each target in place from the restore point
+// journalled by step point.
+func (u *Upgrader) restoreInPlace(ctx context.Context, sc *saga.StepContext, point string, targets []string) error {
+	for _, name := range targets {
+		id, ok := sc.Get(point, snapshotKey(name))
+		if !ok {
+			return fmt.Errorf("no restore point of %s was journalled before this step", name)
+		}
+		u.note("restoring %s from snapshot %s in place", name, short(id))
+		plan, err := u.Backups.PlanRestore(ctx, name, id, backup.Destination{InPlace: true})
+		if err == nil {
+			_, err = u.Backups.Restore(ctx, plan)
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s from snapshot %s: %w", name, short(id), err)
+		}
+	}
+	return nil
 }
 
 // gateLogLines is how many of a service's last log lines a health gate

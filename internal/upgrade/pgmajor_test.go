@@ -1,0 +1,112 @@
+package upgrade
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"homelab/internal/backup"
+	"homelab/internal/catalog"
+	"homelab/internal/lab"
+	"homelab/internal/runtime"
+)
+
+// pgPlanEnv is a lab with a PostgreSQL server db running major 15 (its
+// version command says so; pg/15 holds PG_VERSION and 1 MiB of data).
+func pgPlanEnv(t *testing.T) (*Upgrader, string) {
+	t.Helper()
+	dir := t.TempDir()
+	doc := `name: plan
+state_dir: ./state
+repositories:
+  local: {url: ./repo, password_env: NOPE}
+services:
+  db:
+    runtime: {exec: {start: "true", stop: "true", status: "true", version: "echo x", set_version: "true {{.Version}}"}}
+    postgres:
+      data_dir: "pg/{{.Major}}"
+      bin_dirs: {15: /opt/pg/15/bin, 17: /opt/pg/17/bin}
+      dependents: [app]
+      mode: copy
+    upgrade: {backup_before: [db-dump]}
+  app:
+    runtime: {exec: {start: "true", stop: "true", status: "true"}}
+backups:
+  db-dump: {provider: postgres, repository: local, source: {database: shop}}
+`
+	path := filepath.Join(dir, "lab.yaml")
+	must(t, os.WriteFile(path, []byte(doc), 0o600))
+	must(t, os.MkdirAll(filepath.Join(dir, "pg", "15"), 0o700))
+	must(t, os.WriteFile(filepath.Join(dir, "pg", "15", "PG_VERSION"), []byte("15\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "pg", "15", "base"), make([]byte, 1<<20), 0o600))
+	l, err := lab.Load(path)
+	must(t, err)
+	store, err := catalog.Open(t.Context(), filepath.Join(l.StateDir, "catalog.db"))
+	must(t, err)
+	t.Cleanup(func() { store.Close() })
+	return &Upgrader{
+		Lab: l, Backups: &backup.Manager{Lab: l, Catalog: store}, Journal: store,
+		Runtime: func(s *lab.Service) (runtime.Runtime, error) {
+			rt, err := runtime.New(s, runtime.Options{})
+			return &fakeVersioner{Runtime: rt, version: "15"}, err
+		},
+		FreeSpace: func(string) (int64, error) { return 1 << 40, nil },
+	}, dir
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPlanPGMajor: a new major is pg_upgrade's walk, straight to it, with
+// the mode and the space of a copy; refusals are plan errors.
+func TestPlanPGMajor(t *testing.T) {
+	u, dir := pgPlanEnv(t)
+	ctx := t.Context()
+	p, err := u.Plan(ctx, "db", "17", PlanOptions{})
+	must(t, err)
+	pg := p.Postgres
+	if pg == nil {
+		t.Fatal("no PostgreSQL plan")
+	}
+	if pg.Old.Data != filepath.Join(dir, "pg", "15") || pg.New.Data != filepath.Join(dir, "pg", "17") || pg.New.Bin != "/opt/pg/17/bin" {
+		t.Fatalf("clusters %+v %+v", pg.Old, pg.New)
+	}
+	if pg.Mode != "copy" || pg.Space < 1<<20 || pg.Space > 2<<20 || pg.Port != lab.DefaultPGUpgradePort {
+		t.Fatalf("mode %s, space %d, port %d", pg.Mode, pg.Space, pg.Port)
+	}
+	if strings.Join(p.Path, ",") != "17" || strings.Join(pg.Dependents, ",") != "app" {
+		t.Fatalf("path %v, dependents %v", p.Path, pg.Dependents)
+	}
+	steps, err := u.steps(p)
+	must(t, err)
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name)
+	}
+	want := "preflight for PostgreSQL 17,restore point before 17,stop dependents,stop PostgreSQL 15,pg_upgrade to 17,start PostgreSQL 17,start dependents on 17,analyze 17"
+	if strings.Join(names, ",") != want {
+		t.Fatalf("steps %s", strings.Join(names, ","))
+	}
+
+	var pe *PlanError
+	if _, err := u.Plan(ctx, "db", "16", PlanOptions{}); !errors.As(err, &pe) || !strings.Contains(err.Error(), "no entry for PostgreSQL 16") {
+		t.Errorf("to 16: %v", err)
+	}
+	if _, err := u.Plan(ctx, "db", "14", PlanOptions{AllowDowngrade: true}); !errors.As(err, &pe) || !strings.Contains(err.Error(), "cannot go down a major") {
+		t.Errorf("to 14: %v", err)
+	}
+	if p, err := u.Plan(ctx, "db", "15.9", PlanOptions{}); err != nil || p.Postgres != nil {
+		t.Errorf("a minor version: %v, %+v", err, p.Postgres)
+	}
+	must(t, os.MkdirAll(filepath.Join(dir, "pg", "17"), 0o700))
+	must(t, os.WriteFile(filepath.Join(dir, "pg", "17", "PG_VERSION"), []byte("17\n"), 0o600))
+	if _, err := u.Plan(ctx, "db", "17", PlanOptions{}); !errors.As(err, &pe) || !strings.Contains(err.Error(), "is not empty") {
+		t.Errorf("new data directory in use: %v", err)
+	}
+}
