@@ -263,3 +263,31 @@ func TestWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoStatusRedacted: the repository status pgbackrest info prints
+// on stdout (status 99, "other") reaches the error; a secret in it is
+// redacted as in stderr. A shim stands in for pgbackrest: what is tested
+// is homelab's reading of its JSON.
+func TestInfoStatusRedacted(t *testing.T) {
+	const pass = "cipher-pass-in-info-status-3391"
+	t.Setenv("TEST_PGBR_CIPHER", pass)
+	shims := t.TempDir()
+	script := `#!/bin/sh
+echo '[{"name":"main","status":{"code":99,"message":"other"},"repo":[{"key":1,"status":{"code":99,"message":"[CryptoError] passphrase ` + pass + ` rejected"}}],"backup":[],"archive":[]}]'
+`
+	if err := os.WriteFile(filepath.Join(shims, "pgbackrest"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", shims+":"+os.Getenv("PATH"))
+	spec := &lab.Backup{Name: "db", Provider: lab.ProviderPgBackRest, PgBackRest: &lab.PgBackRest{Stanza: "main", ProcessMax: 1,
+		CipherPassEnv: "TEST_PGBR_CIPHER", Repo: lab.PgBackRestRepo{Path: "/nonexistent/repo"},
+		Cluster: lab.PgBackRestCluster{DataDir: "/nonexistent/data", Port: 5432, SocketDir: "/tmp", OSUser: "root"}}}
+	if os.Geteuid() != 0 {
+		spec.PgBackRest.Cluster.OSUser = "root"
+	}
+	p := &Provider{StateDir: t.TempDir()}
+	_, err := p.List(context.Background(), backup.Target{Spec: spec})
+	if err == nil || !strings.Contains(err.Error(), "[CryptoError] passphrase *** rejected") || strings.Contains(err.Error(), pass) {
+		t.Errorf("list: %v, want the status with the passphrase redacted", err)
+	}
+}
