@@ -196,6 +196,20 @@ func TestS3Repository(t *testing.T) {
 			t.Errorf("%s: %v %v", f, fi, err)
 		}
 	}
+
+	// The cluster down: check cannot reach it, which is no S3 cause;
+	// verify still reads the bucket.
+	r, err := e.p.runner(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cluster(spec.PgBackRest.Cluster.DataDir, 0).stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = e.p.VerifyRepository(ctx, e.t)
+	if err == nil || errors.As(err, &s3e) || !strings.Contains(err.Error(), "target db: check: ") {
+		t.Errorf("check with the cluster down: %v, want the check's failure, no S3 cause", err)
+	}
 }
 
 // TestCipherPassNeverInArgv: an encrypted local repository backs up and
@@ -248,6 +262,10 @@ func TestWatch(t *testing.T) {
 		{[]string{"ERROR: [095]: unable to find hostname '127.0.0.1' in certificate common name or subject alternative names"}, "the server's TLS certificate is not trusted"},
 		{[]string{"ERROR: [049]: unable to connect to '127.0.0.1:1 (127.0.0.1)': [111] Connection refused", "<Code>AccessDenied</Code>"}, "the S3 server cannot be reached"},
 		{[]string{"ERROR: [082]: WAL segment 000000010000000000000001 was not archived before the 60000ms timeout"}, ""},
+		// The cluster, not the S3 server, cannot be reached (pgBackRest
+		// 2.45's check with the server stopped).
+		{[]string{"WARN: unable to check pg1: [DbConnectError] unable to connect to 'dbname='postgres' port=5432 user='postgres' host='/var/run/postgresql'': connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory", "ERROR: [056]: no database found"}, ""},
+		{[]string{"WARN: unable to check pg1: [DbConnectError] unable to connect to 'dbname='postgres' port=5432 host='db.lab'': connection to server at \"db.lab\" (10.0.0.5), port 5432 failed: Connection refused"}, ""},
 	} {
 		w := &watch{s3: true}
 		for _, l := range c.lines {
