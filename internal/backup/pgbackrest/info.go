@@ -150,7 +150,7 @@ func (r *runner) info(ctx context.Context) (Info, error) {
 				return Info{}, fmt.Errorf("target %s: %w", r.b.Name, err)
 			}
 			slices.SortStableFunc(in.Backup, func(a, b Set) int { return strings.Compare(a.Label, b.Label) })
-			return in, nil
+			return in, r.saveSecrets()
 		}
 	}
 	return Info{}, fmt.Errorf("target %s: pgbackrest info has no stanza %s", r.b.Name, r.b.PgBackRest.Stanza)

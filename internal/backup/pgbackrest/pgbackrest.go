@@ -88,7 +88,7 @@ func (r *runner) verify(ctx context.Context, target string) error {
 	if bad := verifyProblems(string(out)); bad != "" {
 		return fmt.Errorf("target %s: pgbackrest verify found damage: %s", target, bad)
 	}
-	return nil
+	return r.saveSecrets()
 }
 
 // verifyProblems summarises the invalid parts of verify's text output

@@ -149,6 +149,10 @@ func TestS3Repository(t *testing.T) {
 	if !errors.As(bad.Err, &s3e) || !strings.Contains(bad.Err.Error(), "the S3 server refused the keys (SignatureDoesNotMatch): check pgbackrest.repo's access_key_id_env/_file") || strings.Contains(bad.Err.Error(), "\n") {
 		t.Fatalf("a backup with a wrong S3 secret key: %v, want one line naming the keys", bad.Err)
 	}
+	// The server's archive_command keeps the keys that work.
+	if b, err := os.ReadFile(filepath.Join(Dir(e.state, "db"), "conf.d", "secrets.conf")); err != nil || strings.Contains(string(b), wrong) || !strings.Contains(string(b), srv.SecretAccessKey) {
+		t.Errorf("secrets.conf after a backup with a wrong key holds the wrong key, or not the right one (%v)", err)
+	}
 	// A bucket that is not there.
 	nobucket := *spec.PgBackRest
 	nobucket.Repo.Bucket = "no-such-bucket"
@@ -234,6 +238,23 @@ func TestCipherPassNeverInArgv(t *testing.T) {
 	_, err = e.p.List(ctx, e.t)
 	if err == nil || strings.Contains(err.Error(), "wrong-pass-4411") || strings.Contains(err.Error(), pass) {
 		t.Errorf("list with a wrong passphrase: %v", err)
+	}
+	// secrets.conf, which the server's archive_command reads, keeps the
+	// passphrase that worked; a passphrase is written there once a
+	// command succeeded with it.
+	secrets := filepath.Join(Dir(e.state, "db"), "conf.d", "secrets.conf")
+	if b, err := os.ReadFile(secrets); err != nil || string(b) != "[global]\nrepo1-cipher-pass="+pass+"\n" {
+		t.Errorf("secrets.conf after a command with a wrong passphrase: %q %v", b, err)
+	}
+	if err := os.WriteFile(secrets, []byte("[global]\nrepo1-cipher-pass=stale\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_PGBR_CIPHER", pass)
+	if _, err := e.p.List(ctx, e.t); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(secrets); err != nil || string(b) != "[global]\nrepo1-cipher-pass="+pass+"\n" {
+		t.Errorf("secrets.conf after a list with the passphrase: %q %v", b, err)
 	}
 	log, err := os.ReadFile(argv)
 	if err != nil || !strings.Contains(string(log), " backup") || !strings.Contains(string(log), " restore") {
