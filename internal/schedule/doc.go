@@ -53,6 +53,8 @@
 // A job with Jitter > 0 fires at slot + offset, where offset is the FNV-1a
 // hash of the job's key and the slot's Unix second, modulo Jitter: spread
 // across jobs, stable across restarts, and computed without randomness.
+// The typed backups of one target (Key.Type) share the target's offset,
+// so slots they have in common fire together.
 // Catch-up runs get no jitter. Jitter should be shorter than the interval
 // between slots.
 package schedule

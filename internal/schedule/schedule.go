@@ -221,12 +221,15 @@ func (s *Scheduler) Entries() []Entry {
 }
 
 // Jitter returns the delay in [0, limit) applied to key's run for slot:
-// the FNV-1a hash of key.String() followed by slot.Unix() (8 bytes, big
-// endian), modulo limit. It is 0 when limit <= 0.
+// the FNV-1a hash of "kind:name" (key.String() without the Type, so the
+// typed backups of one target share an offset and fire together when
+// their slots meet) followed by slot.Unix() (8 bytes, big endian), modulo
+// limit. It is 0 when limit <= 0.
 func Jitter(key Key, slot time.Time, limit time.Duration) time.Duration {
 	if limit <= 0 {
 		return 0
 	}
+	key.Type = ""
 	h := fnv.New64a()
 	h.Write([]byte(key.String()))
 	h.Write(binary.BigEndian.AppendUint64(nil, uint64(slot.Unix())))

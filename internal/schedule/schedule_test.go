@@ -701,3 +701,25 @@ func TestPrev(t *testing.T) {
 		})
 	}
 }
+
+// TestJitterTypedKeys: the typed backups of one target (Key.Type) share
+// the target's offset, so two of them with a slot in common fire in the
+// same Due (where the daemon keeps the larger type) rather than minutes
+// apart, each running a backup.
+func TestJitterTypedKeys(t *testing.T) {
+	const limit = 10 * time.Minute
+	start := at("2026-01-17T21:00:00+01:00", berlin)
+	full, incr := spec(t, "backup:db:full", "0 0 * * 0"), spec(t, "backup:db:incr", "0 */4 * * *")
+	full.Jitter, incr.Jitter = limit, limit
+	last := lastFrom(map[string]time.Time{"backup:db:full": start, "backup:db:incr": start})
+	s := New([]Spec{full, incr}, start, last)
+	slot := at("2026-01-18T00:00:00+01:00", berlin)
+	want := slot.Add(Jitter(key("backup:db"), slot, limit))
+	next, _ := s.Next()
+	if !next.Equal(want) {
+		t.Errorf("Next() = %s, want %s (the target's offset)", next, want)
+	}
+	if got := show(s.Due(next), berlin); !slices.Equal(got, []string{"backup:db:full 2026-01-18T00:00:00+01:00", "backup:db:incr 2026-01-18T00:00:00+01:00"}) {
+		t.Errorf("Due(%s) = %q, want the full and the incr together", next, got)
+	}
+}

@@ -217,7 +217,12 @@ func (u *osUser) cmd(c execx.Cmd) execx.Cmd {
 // (no secret), the copy of an S3 endpoint's CA, and, when the target has
 // secrets, conf.d/secrets.conf for the commands PostgreSQL starts (the
 // archive_command, and a restored cluster's restore_command), which
-// cannot get homelab's environment. It returns the secrets.
+// cannot get homelab's environment. secrets.conf is written here only
+// when it is not there (or removed when the target has no secret): the
+// live server's archive_command reads it, so secrets that differ from
+// it replace it only once a command succeeded with them
+// (runner.saveSecrets), never because one command was given wrong ones.
+// It returns the secrets.
 func writeConfig(stateDir string, b *lab.Backup, u *osUser) (secrets, error) {
 	sec, err := resolveSecrets(b)
 	if err != nil {
@@ -269,19 +274,48 @@ func writeConfig(stateDir string, b *lab.Backup, u *osUser) (secrets, error) {
 	if err := os.Remove(filepath.Join(includeDir(stateDir, b.Name), "cipher.conf")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return sec, err
 	}
-	path := filepath.Join(includeDir(stateDir, b.Name), "secrets.conf")
-	opts := sec.options()
-	if len(opts) == 0 {
+	path := secretsPath(stateDir, b.Name)
+	if len(sec.options()) == 0 {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return sec, err
 		}
 		return sec, nil
 	}
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return sec, err
+	}
+	return sec, write(path, []byte(sec.conf()))
+}
+
+// secretsPath is the target's conf.d/secrets.conf.
+func secretsPath(stateDir, target string) string {
+	return filepath.Join(includeDir(stateDir, target), "secrets.conf")
+}
+
+// conf is the text of secrets.conf: the secrets as options of [global].
+func (s secrets) conf() string {
 	text := "[global]\n"
-	for _, o := range opts {
+	for _, o := range s.options() {
 		text += o[0] + "=" + o[1] + "\n"
 	}
-	return sec, write(path, []byte(text))
+	return text
+}
+
+// saveSecrets writes the runner's secrets to secrets.conf when they
+// differ from it: called after a command that read the repository with
+// them succeeded.
+func (r *runner) saveSecrets() error {
+	if len(r.sec.options()) == 0 {
+		return nil
+	}
+	path, text := secretsPath(r.stateDir, r.b.Name), r.sec.conf()
+	if old, err := os.ReadFile(path); err == nil && string(old) == text {
+		return nil
+	}
+	if err := atomicfile.Write(path, []byte(text), 0o600, 0o600); err != nil {
+		return fmt.Errorf("target %s: write %s: %w", r.b.Name, path, err)
+	}
+	return r.user.chown(path)
 }
 
 // runner runs pgbackrest for one target.
@@ -319,7 +353,10 @@ func (r *runner) run(ctx context.Context, command string, args ...string) error 
 	c := r.cmd(command, args...)
 	w := &watch{s3: r.b.PgBackRest.Repo.IsS3()}
 	c.OnStderr = w.line
-	return r.wrap(execx.Run(ctx, c), w)
+	if err := execx.Run(ctx, c); err != nil {
+		return r.wrap(err, w)
+	}
+	return r.saveSecrets()
 }
 
 func (r *runner) output(ctx context.Context, command string, args ...string) ([]byte, error) {

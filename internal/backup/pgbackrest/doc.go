@@ -13,7 +13,9 @@
 // server's archive_command and a restored cluster's restore_command,
 // which homelab does not start, read them from conf.d/secrets.conf beside
 // the configuration (0600, the OS user's), named by --config-include-path
-// in those commands only.
+// in those commands only. Secrets that differ from those there replace
+// them once a command succeeded with them (a wrong key given to one
+// command does not break the server's archiving).
 //
 // Run as root, homelab runs pgbackrest, pg_ctl and the drill's throwaway
 // server as the cluster's OS user with runuser(1), which keeps the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"homelab/internal/backup"
+	"homelab/internal/execx"
 )
 
 // Info is one stanza of `pgbackrest info --output=json`, the fields homelab
@@ -128,15 +129,17 @@ func (r *runner) info(ctx context.Context) (Info, error) {
 	}
 	for _, in := range all {
 		if in.Name == r.b.PgBackRest.Stanza {
+			// The messages are stdout, which execx does not redact.
+			redact := func(msg string) string { return execx.Redact(msg, r.sec.values()...) }
 			switch in.Status.Code {
 			case 1, 3:
-				return Info{}, fmt.Errorf("target %s: %w", r.b.Name, r.noStanza("pgbackrest info: "+in.Status.Message))
+				return Info{}, fmt.Errorf("target %s: %w", r.b.Name, r.noStanza("pgbackrest info: "+redact(in.Status.Message)))
 			case 99:
 				// "other": the repository's status says what.
-				msg := in.Status.Message
+				msg := redact(in.Status.Message)
 				for _, repo := range in.Repo {
 					if repo.Status.Code != 0 {
-						msg = repo.Status.Message
+						msg = redact(repo.Status.Message)
 						w.line(msg)
 					}
 				}
@@ -147,7 +150,7 @@ func (r *runner) info(ctx context.Context) (Info, error) {
 				return Info{}, fmt.Errorf("target %s: %w", r.b.Name, err)
 			}
 			slices.SortStableFunc(in.Backup, func(a, b Set) int { return strings.Compare(a.Label, b.Label) })
-			return in, nil
+			return in, r.saveSecrets()
 		}
 	}
 	return Info{}, fmt.Errorf("target %s: pgbackrest info has no stanza %s", r.b.Name, r.b.PgBackRest.Stanza)

@@ -64,23 +64,31 @@ func (p *Provider) Setup(ctx context.Context, t backup.Target) error {
 // the target's repository: every backup file and archived WAL segment is
 // read and its checksum compared. pgBackRest 2.45 exits 0 when it finds
 // damage and says "status: error" in its text output; that is an error
-// here, naming the invalid backups and archives.
+// here, naming the invalid backups and archives. verify reads the
+// repository only, so it runs also when check fails (the cluster down,
+// archiving broken): the error then joins both.
 func (p *Provider) VerifyRepository(ctx context.Context, t backup.Target) error {
 	r, err := p.runner(t.Spec)
 	if err != nil {
 		return err
 	}
+	var checkErr error
 	if err := r.run(ctx, "check"); err != nil {
-		return fmt.Errorf("target %s: check: %w", t.Name(), err)
+		checkErr = fmt.Errorf("target %s: check: %w", t.Name(), err)
 	}
+	return errors.Join(checkErr, r.verify(ctx, t.Name()))
+}
+
+// verify runs `pgbackrest verify` (see VerifyRepository).
+func (r *runner) verify(ctx context.Context, target string) error {
 	out, err := r.output(ctx, "verify", "--output=text")
 	if err != nil {
-		return fmt.Errorf("target %s: verify: %w", t.Name(), err)
+		return fmt.Errorf("target %s: verify: %w", target, err)
 	}
 	if bad := verifyProblems(string(out)); bad != "" {
-		return fmt.Errorf("target %s: pgbackrest verify found damage: %s", t.Name(), bad)
+		return fmt.Errorf("target %s: pgbackrest verify found damage: %s", target, bad)
 	}
-	return nil
+	return r.saveSecrets()
 }
 
 // verifyProblems summarises the invalid parts of verify's text output

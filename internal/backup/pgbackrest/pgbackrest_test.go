@@ -331,3 +331,33 @@ func TestDueType(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyRepositoryClusterDown: with the cluster stopped, pgbackrest
+// check fails, and pgbackrest verify, which reads the repository only,
+// still runs: the error names both the check's failure and the damage
+// verify found.
+func TestVerifyRepositoryClusterDown(t *testing.T) {
+	e := newEnv(t, "", true)
+	ctx := context.Background()
+	snap := e.backup(t, TypeFull)
+	files, _ := filepath.Glob(filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", "base", "*", "*"))
+	if len(files) == 0 {
+		t.Fatal("no backup files to damage")
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := e.p.runner(e.t.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cluster(e.t.Spec.PgBackRest.Cluster.DataDir, 0).stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = e.p.VerifyRepository(ctx, e.t)
+	if err == nil || !strings.Contains(err.Error(), "target db: check: ") || !strings.Contains(err.Error(), "pgbackrest verify found damage: backup: "+snap.ID) {
+		t.Errorf("check and verify of a damaged repository, cluster down: %v; want the check's failure and the damage", err)
+	}
+}

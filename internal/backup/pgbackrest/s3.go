@@ -94,7 +94,7 @@ func (w *watch) line(l string) {
 	if strings.Contains(l, noStanzaHint) {
 		w.noStanza = true
 	}
-	if !w.s3 || w.cause > 0 {
+	if !w.s3 || w.cause > 0 || dbLine(l) {
 		return
 	}
 	code := ""
@@ -107,6 +107,13 @@ func (w *watch) line(l string) {
 			return
 		}
 	}
+}
+
+// dbLine reports whether l is about the connection to the cluster
+// (pgBackRest's DbConnectError, quoting libpq's "unable to connect",
+// "Connection refused"), which is no S3 cause.
+func dbLine(l string) bool {
+	return strings.Contains(l, "DbConnectError") || strings.Contains(l, "dbname=")
 }
 
 // s3Error is err as an *S3Error when w saw a cause, nil otherwise.

@@ -149,6 +149,10 @@ func TestS3Repository(t *testing.T) {
 	if !errors.As(bad.Err, &s3e) || !strings.Contains(bad.Err.Error(), "the S3 server refused the keys (SignatureDoesNotMatch): check pgbackrest.repo's access_key_id_env/_file") || strings.Contains(bad.Err.Error(), "\n") {
 		t.Fatalf("a backup with a wrong S3 secret key: %v, want one line naming the keys", bad.Err)
 	}
+	// The server's archive_command keeps the keys that work.
+	if b, err := os.ReadFile(filepath.Join(Dir(e.state, "db"), "conf.d", "secrets.conf")); err != nil || strings.Contains(string(b), wrong) || !strings.Contains(string(b), srv.SecretAccessKey) {
+		t.Errorf("secrets.conf after a backup with a wrong key holds the wrong key, or not the right one (%v)", err)
+	}
 	// A bucket that is not there.
 	nobucket := *spec.PgBackRest
 	nobucket.Repo.Bucket = "no-such-bucket"
@@ -196,6 +200,20 @@ func TestS3Repository(t *testing.T) {
 			t.Errorf("%s: %v %v", f, fi, err)
 		}
 	}
+
+	// The cluster down: check cannot reach it, which is no S3 cause;
+	// verify still reads the bucket.
+	r, err := e.p.runner(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cluster(spec.PgBackRest.Cluster.DataDir, 0).stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = e.p.VerifyRepository(ctx, e.t)
+	if err == nil || errors.As(err, &s3e) || !strings.Contains(err.Error(), "target db: check: ") {
+		t.Errorf("check with the cluster down: %v, want the check's failure, no S3 cause", err)
+	}
 }
 
 // TestCipherPassNeverInArgv: an encrypted local repository backs up and
@@ -220,6 +238,23 @@ func TestCipherPassNeverInArgv(t *testing.T) {
 	_, err = e.p.List(ctx, e.t)
 	if err == nil || strings.Contains(err.Error(), "wrong-pass-4411") || strings.Contains(err.Error(), pass) {
 		t.Errorf("list with a wrong passphrase: %v", err)
+	}
+	// secrets.conf, which the server's archive_command reads, keeps the
+	// passphrase that worked; a passphrase is written there once a
+	// command succeeded with it.
+	secrets := filepath.Join(Dir(e.state, "db"), "conf.d", "secrets.conf")
+	if b, err := os.ReadFile(secrets); err != nil || string(b) != "[global]\nrepo1-cipher-pass="+pass+"\n" {
+		t.Errorf("secrets.conf after a command with a wrong passphrase: %q %v", b, err)
+	}
+	if err := os.WriteFile(secrets, []byte("[global]\nrepo1-cipher-pass=stale\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_PGBR_CIPHER", pass)
+	if _, err := e.p.List(ctx, e.t); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(secrets); err != nil || string(b) != "[global]\nrepo1-cipher-pass="+pass+"\n" {
+		t.Errorf("secrets.conf after a list with the passphrase: %q %v", b, err)
 	}
 	log, err := os.ReadFile(argv)
 	if err != nil || !strings.Contains(string(log), " backup") || !strings.Contains(string(log), " restore") {
@@ -248,6 +283,10 @@ func TestWatch(t *testing.T) {
 		{[]string{"ERROR: [095]: unable to find hostname '127.0.0.1' in certificate common name or subject alternative names"}, "the server's TLS certificate is not trusted"},
 		{[]string{"ERROR: [049]: unable to connect to '127.0.0.1:1 (127.0.0.1)': [111] Connection refused", "<Code>AccessDenied</Code>"}, "the S3 server cannot be reached"},
 		{[]string{"ERROR: [082]: WAL segment 000000010000000000000001 was not archived before the 60000ms timeout"}, ""},
+		// The cluster, not the S3 server, cannot be reached (pgBackRest
+		// 2.45's check with the server stopped).
+		{[]string{"WARN: unable to check pg1: [DbConnectError] unable to connect to 'dbname='postgres' port=5432 user='postgres' host='/var/run/postgresql'': connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory", "ERROR: [056]: no database found"}, ""},
+		{[]string{"WARN: unable to check pg1: [DbConnectError] unable to connect to 'dbname='postgres' port=5432 host='db.lab'': connection to server at \"db.lab\" (10.0.0.5), port 5432 failed: Connection refused"}, ""},
 	} {
 		w := &watch{s3: true}
 		for _, l := range c.lines {
@@ -261,5 +300,33 @@ func TestWatch(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%q: cause %q, want %q", c.lines, got, c.want)
 		}
+	}
+}
+
+// TestInfoStatusRedacted: the repository status pgbackrest info prints
+// on stdout (status 99, "other") reaches the error; a secret in it is
+// redacted as in stderr. A shim stands in for pgbackrest: what is tested
+// is homelab's reading of its JSON.
+func TestInfoStatusRedacted(t *testing.T) {
+	const pass = "cipher-pass-in-info-status-3391"
+	t.Setenv("TEST_PGBR_CIPHER", pass)
+	shims := t.TempDir()
+	script := `#!/bin/sh
+echo '[{"name":"main","status":{"code":99,"message":"other"},"repo":[{"key":1,"status":{"code":99,"message":"[CryptoError] passphrase ` + pass + ` rejected"}}],"backup":[],"archive":[]}]'
+`
+	if err := os.WriteFile(filepath.Join(shims, "pgbackrest"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", shims+":"+os.Getenv("PATH"))
+	spec := &lab.Backup{Name: "db", Provider: lab.ProviderPgBackRest, PgBackRest: &lab.PgBackRest{Stanza: "main", ProcessMax: 1,
+		CipherPassEnv: "TEST_PGBR_CIPHER", Repo: lab.PgBackRestRepo{Path: "/nonexistent/repo"},
+		Cluster: lab.PgBackRestCluster{DataDir: "/nonexistent/data", Port: 5432, SocketDir: "/tmp", OSUser: "root"}}}
+	if os.Geteuid() != 0 {
+		spec.PgBackRest.Cluster.OSUser = "root"
+	}
+	p := &Provider{StateDir: t.TempDir()}
+	_, err := p.List(context.Background(), backup.Target{Spec: spec})
+	if err == nil || !strings.Contains(err.Error(), "[CryptoError] passphrase *** rejected") || strings.Contains(err.Error(), pass) {
+		t.Errorf("list: %v, want the status with the passphrase redacted", err)
 	}
 }
