@@ -124,7 +124,12 @@ type pageFailure struct {
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	l := s.o.Lab()
 	now := s.o.Now()
-	rep, err := s.report(r.Context(), l, now)
+	store, err := s.store(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	rep, err := s.report(r.Context(), store, l, now)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -137,7 +142,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := buildPage(rep, jobs, now, s.o.Refresh)
-	if d.Charts, err = s.historyCharts(r.Context(), l, now.Location()); err != nil {
+	if d.Charts, err = s.historyCharts(r.Context(), store, l, now.Location()); err != nil {
 		s.internalError(w, r, err)
 		return
 	}

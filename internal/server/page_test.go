@@ -190,7 +190,11 @@ func certsReport(days ...int) certs.Report {
 func plainPage(t *testing.T, s *Server, now time.Time) string {
 	t.Helper()
 	l := s.o.Lab()
-	rep, err := s.report(t.Context(), l, now)
+	store, err := s.store(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.report(t.Context(), store, l, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +203,7 @@ func plainPage(t *testing.T, s *Server, now time.Time) string {
 		jobs = s.o.Jobs()
 	}
 	d := buildPage(rep, jobs, now, s.o.Refresh)
-	if d.Charts, err = s.historyCharts(t.Context(), l, now.Location()); err != nil {
+	if d.Charts, err = s.historyCharts(t.Context(), store, l, now.Location()); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
