@@ -29,10 +29,10 @@
 #      This holds as long as nothing in the daemon depends on the time
 #      between scrapes: the lab has no services, so no health probes (whose
 #      5-second cache back-to-back scrapes would share) run; but the status
-#      page is rendered again when what it shows changes, at least once a
-#      minute (its times are to the minute), which a burst of a few seconds
-#      sees once at most: compressed leaves out up to 60 renderings an hour
-#      (about 0.2 s/h on a 2-core machine of 2026). Back-to-back scrapes
+#      page's clock texts (its times are to the minute) are filled in again
+#      at least once a minute, which a burst of a few seconds sees once at
+#      most: compressed leaves out up to 60 of those an hour (the template
+#      itself runs only when something else changes). Back-to-back scrapes
 #      also find the CPU's caches warm and share the garbage collector's
 #      cycles: on that machine a compressed run said 0.87 s/h where a
 #      realtime one of 600 s measured 1.5 s/h. Compressed is for comparing
