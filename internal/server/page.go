@@ -204,7 +204,9 @@ var markerNonce = func() string {
 }()
 
 // relativeTexts returns pointers to d's texts that depend on the clock
-// (buildPage's now) besides the catalog, the lab and the probes.
+// (buildPage's now) besides the catalog, the lab and the probes. The
+// template must show each in an element's text, where textEscaper
+// escapes as it does (TestPageCacheRelativeTexts compares).
 func relativeTexts(d *pageData) []*string {
 	ts := []*string{&d.Generated}
 	for i := range d.Services {
