@@ -13,8 +13,12 @@
 # checks), one event per run, and a fresh ok backup, drill and check so
 # that no job is due and the daemon's start-up catch-up finds nothing to
 # run. No restic repository is made: no job runs. Then it starts `homelab
-# serve`, waits for /healthz, lets it settle $WARMUP seconds and measures,
-# from utime + stime of /proc/PID/stat as serve-idle.sh does:
+# serve`, waits for /healthz, scrapes it once (the daemon's first
+# request reads the catalog into its caches and builds the page's charts:
+# a cost of its start, which a window of a few minutes would otherwise
+# count as a twelfth or more of an hour's), lets it settle $WARMUP seconds
+# and measures, from utime + stime of /proc/PID/stat as serve-idle.sh
+# does:
 #
 #  (1) idle: $IDLE seconds in which nobody talks to the daemon;
 #  (2) scrapes: MODE=compressed (the default): $SCRAPES scrapes (GET
@@ -25,10 +29,10 @@
 #      This holds as long as nothing in the daemon depends on the time
 #      between scrapes: the lab has no services, so no health probes (whose
 #      5-second cache back-to-back scrapes would share) run; but the status
-#      page is rendered again when what it shows changes, at least once a
-#      minute (its times are to the minute), which a burst of a few seconds
-#      sees once at most: compressed leaves out up to 60 renderings an hour
-#      (about 0.2 s/h on a 2-core machine of 2026). Back-to-back scrapes
+#      page's clock texts (its times are to the minute) are filled in again
+#      at least once a minute, which a burst of a few seconds sees once at
+#      most: compressed leaves out up to 60 of those an hour (the template
+#      itself runs only when something else changes). Back-to-back scrapes
 #      also find the CPU's caches warm and share the garbage collector's
 #      cycles: on that machine a compressed run said 0.87 s/h where a
 #      realtime one of 600 s measured 1.5 s/h. Compressed is for comparing
@@ -185,7 +189,9 @@ main() {
 	start_daemon
 	local startup_jobs
 	startup_jobs=$(jobs_started)
-	log "daemon pid $DAEMON_PID answers; settling $WARMUP s"
+	log "daemon pid $DAEMON_PID answers; one scrape, then settling $WARMUP s"
+	SCRAPES_DONE=0
+	scrape
 	sleep "$WARMUP"
 	INVALID=0
 

@@ -190,7 +190,12 @@ func (c *Cache) sagasAt(ctx context.Context, f SagaFilter, pin *uint64) ([]Saga,
 // limit while its version stays; each call gets its own copy of the slice
 // and of the members (the maps are shared and must not be changed).
 func (c *Cache) LabSnapshotList(ctx context.Context, limit int) ([]LabSnapshot, error) {
-	v, err := c.current(ctx)
+	return c.labSnapshotsAt(ctx, limit, nil)
+}
+
+// labSnapshotsAt is LabSnapshotList read at version pin if given (see at).
+func (c *Cache) labSnapshotsAt(ctx context.Context, limit int, pin *uint64) ([]LabSnapshot, error) {
+	v, err := c.at(ctx, pin)
 	if err != nil {
 		return nil, fmt.Errorf("list lab snapshots: %w", err)
 	}
@@ -235,8 +240,9 @@ func (s sharedCache) Events(ctx context.Context, limit int) ([]Event, error) {
 // (Cache.Shared's view).
 type Pinner interface {
 	// Pin returns a view that reads the store's version once, now, and
-	// answers Summaries, Events and Sagas from the cache while it holds
-	// values of that version, without asking the store's version again:
+	// answers Summaries, Events, Sagas and LabSnapshotList from the cache
+	// while it holds values of that version, and Version with that
+	// version, without asking the store's version again:
 	// what one request (a status page) reads in several calls costs one
 	// Version instead of one per call, and its reads agree with each
 	// other. A call made after the cache moved to another version reads
@@ -274,6 +280,16 @@ func (p pinnedCache) Events(ctx context.Context, limit int) ([]Event, error) {
 func (p pinnedCache) Sagas(ctx context.Context, f SagaFilter) ([]Saga, error) {
 	return p.sagasAt(ctx, f, &p.v)
 }
+
+// LabSnapshotList is the Cache's LabSnapshotList at the pinned version.
+func (p pinnedCache) LabSnapshotList(ctx context.Context, limit int) ([]LabSnapshot, error) {
+	return p.labSnapshotsAt(ctx, limit, &p.v)
+}
+
+// Version is the version the view was pinned at, asked of no store: what
+// a reader keeps a value read through the view under (a change made
+// since is seen by the next Pin).
+func (p pinnedCache) Version(context.Context) (uint64, error) { return p.v, nil }
 
 // sagaKey identifies a SagaFilter (which holds a slice, so is no map key).
 func sagaKey(f SagaFilter) string {

@@ -63,6 +63,7 @@ type reads struct {
 	sums   map[string]catalog.Summary
 	events []catalog.Event
 	sagas  []catalog.Saga
+	labs   []catalog.LabSnapshot
 }
 
 func readAll(t *testing.T, s catalog.Versioned) reads {
@@ -76,6 +77,9 @@ func readAll(t *testing.T, s catalog.Versioned) reads {
 		t.Fatal(err)
 	}
 	if r.sagas, err = s.Sagas(t.Context(), catalog.SagaFilter{States: catalog.UnfinishedSagaStates}); err != nil {
+		t.Fatal(err)
+	}
+	if r.labs, err = s.LabSnapshotList(t.Context(), 20); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -214,8 +218,15 @@ func TestCachePin(t *testing.T) {
 			t.Fatalf("pinned %+v, want %+v", got, before)
 		}
 	}
+	pinned, err := first.Version(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n := cs.versions.Load(); n != 1 {
-		t.Errorf("Version asked %d times for a pin and two rounds of reads, want 1", n)
+		t.Errorf("Version asked %d times for a pin, two rounds of reads and the view's Version, want 1", n)
+	}
+	if v, err := cs.SQLite.Version(t.Context()); err != nil || v != pinned {
+		t.Errorf("the pinned view's Version = %d, the store's %d (%v)", pinned, v, err)
 	}
 
 	if err := other.AddEvent(t.Context(), catalog.Event{Time: now.Add(time.Minute), Level: "error", Kind: "backup_failed", Message: "new"}); err != nil {

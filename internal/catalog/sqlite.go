@@ -45,6 +45,7 @@ type SQLite struct {
 	versionMu sync.Mutex
 	versionDB *sql.DB
 	version   *sql.Conn
+	versionQ  *sql.Stmt // PRAGMA data_version on version, prepared once
 	closed    bool
 }
 
@@ -151,10 +152,16 @@ func (s *SQLite) Version(ctx context.Context) (uint64, error) {
 			db.Close()
 			return 0, fmt.Errorf("catalog version: %w", err)
 		}
-		s.versionDB, s.version = db, conn
+		q, err := conn.PrepareContext(ctx, "PRAGMA data_version")
+		if err != nil {
+			conn.Close()
+			db.Close()
+			return 0, fmt.Errorf("catalog version: %w", err)
+		}
+		s.versionDB, s.version, s.versionQ = db, conn, q
 	}
 	var v uint64
-	if err := s.version.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+	if err := s.versionQ.QueryRowContext(ctx).Scan(&v); err != nil {
 		return 0, fmt.Errorf("catalog version: %w", err)
 	}
 	return v, nil
@@ -166,8 +173,8 @@ func (s *SQLite) Close() error {
 	s.versionMu.Lock()
 	s.closed = true
 	if s.version != nil {
-		errs = append(errs, s.version.Close(), s.versionDB.Close())
-		s.version, s.versionDB = nil, nil
+		errs = append(errs, s.versionQ.Close(), s.version.Close(), s.versionDB.Close())
+		s.versionQ, s.version, s.versionDB = nil, nil, nil
 	}
 	s.versionMu.Unlock()
 	for _, st := range []*sql.Stmt{s.newestRuns, s.newestDrills, s.failureCounts} {

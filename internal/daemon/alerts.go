@@ -27,12 +27,19 @@ func (d *Daemon) Alerts() *status.AlertsStatus { return d.alerts.Load() }
 // seen firing by an earlier poll and firing no more is recorded as a
 // status.EventAlertResolved event: the daemon's own record, which is
 // where status takes the last 24 hours' resolved alerts from. A poll the
-// Alertmanager did not answer changes no record.
+// Alertmanager did not answer changes no record. A lab that names no
+// Alertmanager (alerts.alertmanager) is not polled: the catalog's events
+// are not read, so an idle daemon's poll costs nothing.
 func (d *Daemon) PollAlerts(ctx context.Context) {
 	if d.cfg.ReadAlerts == nil {
 		return
 	}
 	st := d.state.Load()
+	if st.lab.Alerts.Alertmanager == nil {
+		d.seen = nil
+		d.alerts.Store(nil)
+		return
+	}
 	now := d.cfg.Now()
 	events, err := d.cfg.Catalog.Events(ctx, 500)
 	if err != nil {

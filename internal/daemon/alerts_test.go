@@ -367,3 +367,40 @@ func firingKinds(p *app.AlertPusher) []string {
 	}
 	return out
 }
+
+// eventCounter is a Catalog that counts its Events calls.
+type eventCounter struct {
+	Catalog
+	calls atomic.Int32
+}
+
+func (c *eventCounter) Events(ctx context.Context, limit int) ([]catalog.Event, error) {
+	c.calls.Add(1)
+	return c.Catalog.Events(ctx, limit)
+}
+
+// TestPollAlertsWithoutAlertmanager: a lab that names no Alertmanager is
+// not polled: neither ReadAlerts nor the catalog's events are asked (the
+// poller runs every 30 s in every daemon), and there are no alerts.
+func TestPollAlertsWithoutAlertmanager(t *testing.T) {
+	var counter *eventCounter
+	var reads atomic.Int32
+	f := newFixtureLab(t, "name: unit\n", func(c *Config) {
+		counter = &eventCounter{Catalog: c.Catalog}
+		c.Catalog = counter
+		c.ReadAlerts = func(ctx context.Context, l *lab.Lab, events []catalog.Event, now time.Time) *status.AlertsStatus {
+			reads.Add(1)
+			return app.ReadAlerts(ctx, l, events, now)
+		}
+	})
+	f.d.PollAlerts(t.Context())
+	if n := counter.calls.Load(); n != 0 {
+		t.Errorf("catalog events read %d times by a poll without an Alertmanager, want 0", n)
+	}
+	if n := reads.Load(); n != 0 {
+		t.Errorf("ReadAlerts called %d times without an Alertmanager, want 0", n)
+	}
+	if a := f.d.Alerts(); a != nil {
+		t.Errorf("Alerts() = %+v, want nil", a)
+	}
+}

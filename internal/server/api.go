@@ -25,7 +25,12 @@ const (
 // apiStatus serves the report exactly as `homelab status --json` prints it
 // (status.RenderJSON).
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.report(r.Context(), s.o.Lab(), s.o.Now())
+	store, err := s.store(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	rep, err := s.report(r.Context(), store, s.o.Lab(), s.o.Now())
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -35,9 +35,10 @@ type chartCache struct {
 	charts  []pageChart
 }
 
-// historyCharts returns the charts of l's targets, sorted by name.
-func (s *Server) historyCharts(ctx context.Context, l *lab.Lab, loc *time.Location) ([]pageChart, error) {
-	v, versioned := s.o.Catalog.(catalog.Versioned)
+// historyCharts returns the charts of l's targets, sorted by name, read
+// from store (the request's: Server.store; its version is the pinned one).
+func (s *Server) historyCharts(ctx context.Context, store catalog.Store, l *lab.Lab, loc *time.Location) ([]pageChart, error) {
+	v, versioned := store.(catalog.Versioned)
 	var version uint64
 	if versioned {
 		var err error
@@ -55,11 +56,11 @@ func (s *Server) historyCharts(ctx context.Context, l *lab.Lab, loc *time.Locati
 	}
 	var charts []pageChart
 	for _, name := range l.BackupNames() {
-		runs, err := s.o.Catalog.Runs(ctx, catalog.RunFilter{Target: name, Kind: catalog.KindBackup, Limit: historyRuns})
+		runs, err := store.Runs(ctx, catalog.RunFilter{Target: name, Kind: catalog.KindBackup, Limit: historyRuns})
 		if err != nil {
 			return nil, err
 		}
-		drills, err := s.o.Catalog.Drills(ctx, catalog.DrillFilter{Target: name, Limit: historyRuns})
+		drills, err := store.Drills(ctx, catalog.DrillFilter{Target: name, Limit: historyRuns})
 		if err != nil {
 			return nil, err
 		}

@@ -12,8 +12,10 @@
 // commit, this daemon's and other processes'; one request's reads ask
 // it once (catalog.Pinner). What depends on the time (ages, overdue
 // targets) is worked out again for every page from the cached summaries,
-// and a page whose every value equals the previous one's is sent again
-// without rendering it again.
+// and a page whose every value equals the previous one's, but for the
+// texts that change with the clock alone (the time it is "as of", ages),
+// is not rendered again: those texts are filled into the pieces of the
+// last rendering.
 //
 // /metrics (metricsHandler) sends homelab's own metrics, encoded at an
 // earlier scrape, again for as long as nothing they depend on can have

@@ -98,20 +98,21 @@ func (c *healthCache) get(ctx context.Context, l *lab.Lab) (app.Live, error) {
 	}
 }
 
-// report is the status report of l at now, with the services' health
-// from the cache and the certificates (read from disk for every request:
-// a few small files): what `homelab status` shows (app.Report). Its
-// catalog reads are pinned to one version (catalog.Pinner) when the
-// catalog is the cache: one PRAGMA per report rather than one per read.
-func (s *Server) report(ctx context.Context, l *lab.Lab, now time.Time) (status.Report, error) {
-	store := s.o.Catalog
-	if p, ok := store.(catalog.Pinner); ok {
-		pinned, err := p.Pin(ctx)
-		if err != nil {
-			return status.Report{}, err
-		}
-		store = pinned
+// store is the catalog one request reads: pinned to one version
+// (catalog.Pinner) when it is the cache, so that its reads (the report's,
+// the charts') cost one PRAGMA rather than one per read, and agree.
+func (s *Server) store(ctx context.Context) (catalog.Store, error) {
+	if p, ok := s.o.Catalog.(catalog.Pinner); ok {
+		return p.Pin(ctx)
 	}
+	return s.o.Catalog, nil
+}
+
+// report is the status report of l at now from store (Server.store),
+// with the services' health from the cache and the certificates (read
+// from disk for every request: a few small files): what `homelab status`
+// shows (app.Report).
+func (s *Server) report(ctx context.Context, store catalog.Store, l *lab.Lab, now time.Time) (status.Report, error) {
 	rep, err := app.Report(ctx, l, store, now, s.health.get)
 	if err == nil {
 		s.withHost(&rep)

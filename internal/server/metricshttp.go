@@ -27,7 +27,8 @@ import (
 // OpenMetrics: the same families in the same order (sorted by name), the
 // format negotiated from Accept (expfmt.Negotiate), gzip when
 // Accept-Encoding prefers it, and promhttp_metric_handler_errors_total.
-// What differs is the cost of a scrape:
+// What differs is the cost of a scrape (and that the body is sent in one
+// write with its Content-Length, so an encoding error is a 500 too):
 //
 //   - The live metrics, the Go runtime's (collectors.NewGoCollector) and
 //     the process's (processCollector, a cheaper equal of the library's),
@@ -125,39 +126,50 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, "gathering", err)
 		return
 	}
-	w.Header().Set("Content-Type", string(format))
-	var out io.Writer = w
-	if acceptsGzip(r.Header) {
-		w.Header().Set("Content-Encoding", "gzip")
+	// The body is put together in memory and sent in one write, with its
+	// Content-Length: written to w family by family, it would go out in
+	// chunks of a few KB, a system call each.
+	body := bodyPool.Get().(*bytes.Buffer)
+	body.Reset()
+	defer bodyPool.Put(body)
+	var out io.Writer = body
+	gzipped := acceptsGzip(r.Header)
+	if gzipped {
 		gz := gzipPool.Get().(*gzip.Writer)
-		gz.Reset(w)
-		defer func() {
-			gz.Close()
-			gzipPool.Put(gz)
-		}()
+		gz.Reset(body)
+		defer gzipPool.Put(gz)
 		out = gz
 	}
 	enc := expfmt.NewEncoder(out, format)
 	for len(live) > 0 || len(own) > 0 {
 		if len(own) > 0 && (len(live) == 0 || own[0].name < live[0].GetName()) {
-			if _, err := out.Write(own[0].body); err != nil {
-				return // the client is gone
-			}
+			out.Write(own[0].body) // to memory: no error
 			own = own[1:]
 			continue
 		}
 		if err := enc.Encode(live[0]); err != nil {
-			h.encodeError(err)
+			h.fail(w, "encoding", fmt.Errorf("encode %s: %w", live[0].GetName(), err))
 			return
 		}
 		live = live[1:]
 	}
 	if closer, ok := enc.(expfmt.Closer); ok {
 		if err := closer.Close(); err != nil {
-			h.encodeError(err)
+			h.fail(w, "encoding", err)
+			return
 		}
 	}
+	if gzipped {
+		out.(*gzip.Writer).Close() // to memory: no error
+		w.Header().Set("Content-Encoding", "gzip")
+	}
+	w.Header().Set("Content-Type", string(format))
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	w.Write(body.Bytes()) // an error means the client is gone
 }
+
+// bodyPool holds the buffers /metrics bodies are put together in.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // ownBody is the Collector's metrics encoded in format: the last ones
 // when they still hold (see metricsHandler). An error comes with its
@@ -213,19 +225,12 @@ func (h *metricsHandler) ownBody(format expfmt.Format) ([]ownFamily, string, err
 	return fams, "", nil
 }
 
-// fail answers a scrape whose metrics could not be gathered (or homelab's
-// encoded) as promhttp does: 500 with the error, which names what failed.
+// fail answers a scrape whose metrics could not be gathered or encoded
+// as promhttp does: 500 with the error, which names what failed.
 func (h *metricsHandler) fail(w http.ResponseWriter, cause string, err error) {
 	h.log.Error("error serving metrics", "cause", cause, "err", err)
 	h.errs.WithLabelValues(cause).Inc()
 	http.Error(w, "An error has occurred while serving metrics:\n\n"+err.Error(), http.StatusInternalServerError)
-}
-
-// encodeError counts and logs an error encoding a family, after which the
-// scrape stops (part of the body may have been sent).
-func (h *metricsHandler) encodeError(err error) {
-	h.log.Error("error encoding and sending metric family", "err", err)
-	h.errs.WithLabelValues("encoding").Inc()
 }
 
 // acceptsGzip says whether the Accept-Encoding of h prefers gzip to no

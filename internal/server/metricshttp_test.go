@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,6 +81,10 @@ func TestMetricsLikePromhttp(t *testing.T) {
 				if g, w := got.Header().Get(h), want.Header().Get(h); g != w {
 					t.Errorf("%s, scrape %d: %s %q, promhttp's %q", name, i, h, g, w)
 				}
+			}
+			// Sent whole, in one write, with its length (not chunked).
+			if cl, n := got.Header().Get("Content-Length"), got.Body.Len(); cl != strconv.Itoa(n) {
+				t.Errorf("%s, scrape %d: Content-Length %q for a body of %d bytes", name, i, cl, n)
 			}
 			gf, wf := families(t, got), families(t, want)
 			wf = slices.DeleteFunc(wf, func(mf *dto.MetricFamily) bool { return slices.Contains(dropped, mf.GetName()) })

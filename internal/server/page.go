@@ -2,11 +2,14 @@ package server
 
 import (
 	"bytes"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,7 +124,12 @@ type pageFailure struct {
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	l := s.o.Lab()
 	now := s.o.Now()
-	rep, err := s.report(r.Context(), l, now)
+	store, err := s.store(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	rep, err := s.report(r.Context(), store, l, now)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -134,7 +142,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := buildPage(rep, jobs, now, s.o.Refresh)
-	if d.Charts, err = s.historyCharts(r.Context(), l, now.Location()); err != nil {
+	if d.Charts, err = s.historyCharts(r.Context(), store, l, now.Location()); err != nil {
 		s.internalError(w, r, err)
 		return
 	}
@@ -155,21 +163,148 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 
 // pageCache keeps the last page rendered. Every text on the page is in
 // its pageData, so a request whose pageData equals the last one's gets
-// the same bytes without running the template (most of a page's cost):
-// with the catalog unchanged, the page changes when a minute passes (the
-// times and ages it shows are to the minute), a probe's result changes or
-// a job starts.
+// the same bytes without running the template (most of a page's cost).
+// The texts that change with the clock alone (the time the page is "as
+// of", ages like "3h 5m ago", "in 15h 45m": relativeTexts) are not
+// compared: the template runs on a pageData whose non-empty relative
+// texts are markers, and the rendered page is kept as pieces around
+// them, into which each request puts its own texts, escaped as the
+// template would. So with the catalog unchanged, the template runs again
+// only when something other than a clock's text changes (a run, a probe's
+// result, a job starting, a relative text becoming empty or not); a
+// minute passing only refills the pieces.
 type pageCache struct {
-	mu   sync.Mutex
-	data pageData
-	html []byte // nil until the first page
+	mu     sync.Mutex
+	data   pageData    // the last page's, with markers for its relative texts
+	pieces []pagePiece // its page, split at the markers; nil until the first page
+	texts  []string    // the relative texts of the last page sent
+	html   []byte      // the last page sent
+}
+
+// pagePiece is rendered bytes, then the relative text numbered slot (none
+// when slot is -1).
+type pagePiece struct {
+	html []byte
+	slot int
+}
+
+// markerOpen and markerClose enclose a marker: markerOpen, markerNonce,
+// the relative text's number, markerClose. The nonce, random for each
+// process, keeps a text from the lab file or the catalog that looks like
+// a marker from being taken for one.
+const (
+	markerOpen  = "\uE000"
+	markerClose = "\uE001"
+)
+
+var markerNonce = func() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}()
+
+// relativeTexts returns pointers to d's texts that depend on the clock
+// (buildPage's now) besides the catalog, the lab and the probes. The
+// template must show each in an element's text, where textEscaper
+// escapes as it does (TestPageCacheRelativeTexts compares).
+func relativeTexts(d *pageData) []*string {
+	ts := []*string{&d.Generated}
+	for i := range d.Services {
+		ts = append(ts, &d.Services[i].Runtime)
+	}
+	for i := range d.Targets {
+		t := &d.Targets[i]
+		ts = append(ts, &t.Due, &t.LastBackupAge, &t.DrillAge, &t.NextIn)
+	}
+	if d.Alerts != nil {
+		for i := range d.Alerts.Firing {
+			ts = append(ts, &d.Alerts.Firing[i].When)
+		}
+		for i := range d.Alerts.Resolved {
+			ts = append(ts, &d.Alerts.Resolved[i].When)
+		}
+	}
+	for i := range d.Deploys {
+		ts = append(ts, &d.Deploys[i].Last)
+	}
+	for i := range d.LabSnapshots {
+		ts = append(ts, &d.LabSnapshots[i].Ago)
+	}
+	return ts
+}
+
+// markRelative replaces d's non-empty relative texts with markers and
+// returns them, in relativeTexts' order. d's slices are copied first:
+// buildPage's are d's own, but its Alerts may be shared.
+func markRelative(d *pageData) []string {
+	d.Services = slices.Clone(d.Services)
+	d.Targets = slices.Clone(d.Targets)
+	d.Deploys = slices.Clone(d.Deploys)
+	d.LabSnapshots = slices.Clone(d.LabSnapshots)
+	if d.Alerts != nil {
+		a := *d.Alerts
+		a.Firing, a.Resolved = slices.Clone(a.Firing), slices.Clone(a.Resolved)
+		d.Alerts = &a
+	}
+	var texts []string
+	for _, p := range relativeTexts(d) {
+		if *p == "" {
+			continue // "" stays: the template may show no element for it
+		}
+		*p, texts = markerOpen+markerNonce+strconv.Itoa(len(texts))+markerClose, append(texts, *p)
+	}
+	return texts
+}
+
+// splitMarkers cuts a page rendered with markers into pieces; false if a
+// marker names no text (n texts were marked).
+func splitMarkers(html []byte, n int) ([]pagePiece, bool) {
+	open := []byte(markerOpen + markerNonce)
+	var pieces []pagePiece
+	for {
+		i := bytes.Index(html, open)
+		if i < 0 {
+			return append(pieces, pagePiece{html: html, slot: -1}), true
+		}
+		rest := html[i+len(open):]
+		j := bytes.Index(rest, []byte(markerClose))
+		if j < 0 {
+			return nil, false
+		}
+		slot, err := strconv.Atoi(string(rest[:j]))
+		if err != nil || slot < 0 || slot >= n {
+			return nil, false
+		}
+		pieces = append(pieces, pagePiece{html: html[:i], slot: slot})
+		html = rest[j+len(markerClose):]
+	}
+}
+
+// textEscaper escapes a text as html/template does in an element's text
+// (its HTML escaper).
+var textEscaper = strings.NewReplacer("\x00", "\uFFFD", `"`, "&#34;", "&", "&amp;", "'", "&#39;", "+", "&#43;", "<", "&lt;", ">", "&gt;")
+
+// fillPieces is the page of pieces with texts in its markers' places.
+func fillPieces(pieces []pagePiece, texts []string, size int) []byte {
+	b := make([]byte, 0, size+size/8)
+	for _, p := range pieces {
+		b = append(b, p.html...)
+		if p.slot >= 0 {
+			b = append(b, textEscaper.Replace(texts[p.slot])...)
+		}
+	}
+	return b
 }
 
 // render returns templates/status.html executed on d. The bytes may be
 // shared with other requests: they must not be changed.
 func (c *pageCache) render(d pageData) ([]byte, error) {
+	texts := markRelative(&d)
 	c.mu.Lock()
-	if c.html != nil && reflect.DeepEqual(c.data, d) {
+	if c.pieces != nil && reflect.DeepEqual(c.data, d) {
+		if !slices.Equal(c.texts, texts) {
+			c.texts, c.html = texts, fillPieces(c.pieces, texts, len(c.html))
+		}
 		html := c.html
 		c.mu.Unlock()
 		return html, nil
@@ -181,9 +316,13 @@ func (c *pageCache) render(d pageData) ([]byte, error) {
 	if err := pageTemplate.Execute(&b, d); err != nil {
 		return nil, err
 	}
-	html := b.Bytes()
+	pieces, ok := splitMarkers(b.Bytes(), len(texts))
+	if !ok {
+		return nil, fmt.Errorf("status page: a relative text's marker was cut")
+	}
+	html := fillPieces(pieces, texts, b.Len())
 	c.mu.Lock()
-	c.data, c.html = d, html
+	c.data, c.pieces, c.texts, c.html = d, pieces, texts, html
 	c.mu.Unlock()
 	return html, nil
 }

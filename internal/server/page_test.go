@@ -3,7 +3,9 @@ package server
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,4 +183,91 @@ func certsReport(days ...int) certs.Report {
 		cr.Leaves = append(cr.Leaves, mk(fmt.Sprintf("leaf%d", i), d))
 	}
 	return cr
+}
+
+// plainPage is what page sends at now, rendered by the template on the
+// page's data as it is, without pageCache.
+func plainPage(t *testing.T, s *Server, now time.Time) string {
+	t.Helper()
+	l := s.o.Lab()
+	store, err := s.store(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.report(t.Context(), store, l, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []JobInfo
+	if s.o.Jobs != nil {
+		jobs = s.o.Jobs()
+	}
+	d := buildPage(rep, jobs, now, s.o.Refresh)
+	if d.Charts, err = s.historyCharts(t.Context(), store, l, now.Location()); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := pageTemplate.Execute(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestPageCacheRelativeTexts: the page sent as the clock moves on (by a
+// minute, which changes only its relative texts, and by more, which
+// turns a target overdue), after a run is recorded, and after a job
+// starts, is at each step the template's own rendering of that moment's
+// data: pageCache's refilled pieces (the relative texts escaped as the
+// template would: the zone's "+03" is one) equal a full rendering.
+func TestPageCacheRelativeTexts(t *testing.T) {
+	var mu sync.Mutex
+	now := epoch.In(time.FixedZone("+03", 3*60*60))
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	jobs := fixtureJobs()
+	f := newFixture(t, "", func() []JobInfo { mu.Lock(); defer mu.Unlock(); return slices.Clone(jobs) }, func(o *Options) {
+		o.Now = clock
+		o.HealthTTL = 24 * time.Hour // the probes' details (durations) stay those of the first round
+	})
+	check := func(step string) {
+		t.Helper()
+		resp, body := get(t, f.url+"/")
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d: %s", step, resp.StatusCode, body)
+		}
+		if want := plainPage(t, f.srv, clock()); string(body) != want {
+			t.Errorf("%s: the page sent differs from the template's rendering:\n%s", step, firstDiff(string(body), want))
+		}
+		if strings.Contains(string(body), markerOpen) {
+			t.Errorf("%s: the page holds a marker", step)
+		}
+	}
+	start := clock()
+	check("first page")
+	check("same minute")
+	set(start.Add(time.Minute))
+	check("a minute later")
+	set(start.Add(time.Minute + 20*time.Second))
+	check("in the same minute")
+	set(start.Add(3*time.Hour + 7*time.Minute))
+	check("three hours later")
+	addRun(t, f.store, catalog.Run{Kind: catalog.KindBackup, Target: "gitlab-db", Provider: "restic", Repository: "local",
+		SnapshotID: "feedf00d", Start: start.Add(3 * time.Hour), End: start.Add(3*time.Hour + time.Minute), Bytes: 1 << 30, Result: catalog.ResultOK})
+	check("after a backup")
+	mu.Lock()
+	jobs[0].Running = true
+	mu.Unlock()
+	check("a job started")
+	set(start.Add(50 * time.Hour))
+	check("two days later")
+}
+
+// firstDiff shows where a and b first differ.
+func firstDiff(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-80)
+	return fmt.Sprintf("at byte %d:\n got: %q\nwant: %q", i, a[from:min(len(a), i+80)], b[from:min(len(b), i+80)])
 }

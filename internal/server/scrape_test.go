@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,4 +240,32 @@ func TestCachedEqualsFresh(t *testing.T) {
 	check("a minute later", true, false)
 	now = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 	check("the next morning", true, true, `homelab_target_overdue{target="t01"} 1`)
+}
+
+// versionCounter is the SQLite catalog, counting its Version calls.
+type versionCounter struct {
+	*catalog.SQLite
+	n atomic.Int64
+}
+
+func (v *versionCounter) Version(ctx context.Context) (uint64, error) {
+	v.n.Add(1)
+	return v.SQLite.Version(ctx)
+}
+
+// TestPageOneVersion: a status page asks the catalog's version once (its
+// pin), for the report, the lab snapshots and the charts alike.
+func TestPageOneVersion(t *testing.T) {
+	s, l := scrapeCatalog(t)
+	vc := &versionCounter{SQLite: s}
+	h := scrapeServerOf(t, vc, l, func() time.Time { return epoch }).Handler()
+	for i := range 2 {
+		before := vc.n.Load()
+		if code, body := serve(h, "/"); code != http.StatusOK {
+			t.Fatalf("GET /: %d %s", code, body)
+		}
+		if n := vc.n.Load() - before; n != 1 {
+			t.Errorf("page %d asked the catalog's version %d times, want 1", i+1, n)
+		}
+	}
 }
