@@ -47,8 +47,10 @@ type AlertKeeper interface {
 	Restore(events []notify.Event)
 	// Keep says which alerts of kind fire now: after each look for
 	// overdue targets the targets whose overdue alert was sent
-	// (notify.Overdue), and after each host sampling the filesystems
-	// filling (notify.DiskFilling); the others end.
+	// (notify.Overdue), after each host sampling the filesystems
+	// filling (notify.DiskFilling), and after each reading of the
+	// recoverable windows the targets whose archiving is stuck
+	// (notify.ArchivingStuck); the others end.
 	Keep(kind string, current []notify.Event)
 	// Firing returns the events of the alerts firing now; a reload
 	// restores them into the new generation's notifier.
@@ -127,6 +129,9 @@ type Daemon struct {
 	// request for the next.
 	windows  atomic.Pointer[map[string]status.Window]
 	windowCh chan struct{}
+	// stuckSent: targets whose archiving_stuck was sent; only
+	// RefreshWindows, which runs in one goroutine, touches it.
+	stuckSent map[string]bool
 }
 
 // labState is one generation of the lab file: a reload swaps it whole.
@@ -167,7 +172,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), windowCh: make(chan struct{}, 1), overdue: map[string]bool{}, fillSent: map[string]bool{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), windowCh: make(chan struct{}, 1), stuckSent: map[string]bool{}, overdue: map[string]bool{}, fillSent: map[string]bool{}}
 	st, err := d.build(cfg.Lab)
 	if err != nil {
 		return nil, err

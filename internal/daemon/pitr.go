@@ -2,9 +2,13 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"homelab/internal/lab"
+	"homelab/internal/notify"
 	"homelab/internal/status"
 )
 
@@ -26,7 +30,10 @@ func (d *Daemon) Windows() map[string]status.Window {
 // RefreshWindows reads the windows once (Config.ReadWindows). A target
 // whose reading fails keeps the values of its last good one, with the
 // new Error: a repository that cannot be reached for a moment does not
-// blank the page.
+// blank the page. A target whose archiving is newly stuck
+// (status.Window.Stuck) sends one archiving_stuck notification and
+// records a warning event; once it moves again, a later stuck is sent
+// again. An AlertKeeper is told which are stuck now.
 func (d *Daemon) RefreshWindows(ctx context.Context) {
 	if d.cfg.ReadWindows == nil {
 		return
@@ -41,6 +48,38 @@ func (d *Daemon) RefreshWindows(ctx context.Context) {
 		}
 	}
 	d.windows.Store(&ws)
+
+	var stuck []notify.Event
+	for _, name := range slices.Sorted(maps.Keys(ws)) {
+		w := ws[name]
+		if !w.Stuck() {
+			delete(d.stuckSent, name)
+			continue
+		}
+		ev := notify.Event{Kind: notify.ArchivingStuck, Lab: st.lab.Name, Target: name, Job: "archiving", Time: w.Read, Detail: stuckDetail(w)}
+		stuck = append(stuck, ev)
+		if d.stuckSent[name] {
+			continue
+		}
+		d.stuckSent[name] = true
+		st.notifier.Notify(ev)
+		d.log.Warn("WAL archiving stuck", "target", name, "detail", ev.Detail)
+		d.event(ctx, "warn", name, notify.ArchivingStuck, "WAL archiving stuck: "+ev.Detail)
+	}
+	for name := range d.stuckSent {
+		if _, ok := ws[name]; !ok {
+			delete(d.stuckSent, name) // no longer a pgbackrest target
+		}
+	}
+	if k, ok := st.notifier.(AlertKeeper); ok {
+		k.Keep(notify.ArchivingStuck, stuck)
+	}
+}
+
+// stuckDetail says what waits since when, and where the window ends.
+func stuckDetail(w status.Window) string {
+	return fmt.Sprintf("%d WAL segments wait for the repository, the oldest %s since %s; the recoverable window ends at %s (%s)",
+		w.Waiting, w.Oldest, w.WaitingSince.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339), w.WAL)
 }
 
 // refreshWindows reads the windows at start, every status.WindowRefresh,

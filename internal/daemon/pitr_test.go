@@ -77,3 +77,51 @@ backups:
 		t.Errorf("window after a failed reading %+v, want the last good values with the stanza's error", w)
 	}
 }
+
+// TestArchivingStuckNotifiedOnce: readings that find a target's archiving
+// stuck send one archiving_stuck (and record one warning event) until a
+// reading finds it moving again; stuck once more, it is sent again. (The
+// readings are given: the reading itself is TestRecoverableWindow's, in
+// internal/server, against real pgBackRest.)
+func TestArchivingStuckNotifiedOnce(t *testing.T) {
+	ctx := context.Background()
+	read := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
+	moving := status.Window{From: read.Add(-10 * time.Hour), To: read.Add(-time.Minute), WAL: "000000010000000000000009", Backups: 2, Read: read, ArchiveTimeout: time.Minute}
+	stuck := moving
+	stuck.Waiting, stuck.Oldest, stuck.WaitingSince = 3, "00000001000000000000000A", read.Add(-5*time.Minute)
+	var next status.Window
+	f := newFixtureLab(t, testLab, func(c *Config) {
+		c.ReadWindows = func(context.Context, *lab.Lab, func() time.Time) map[string]status.Window {
+			return map[string]status.Window{"db": next}
+		}
+	})
+	for i, w := range []status.Window{stuck, stuck, moving, stuck} {
+		next = w
+		f.d.RefreshWindows(ctx)
+		if got := f.d.Windows()["db"]; got.Stuck() != w.Stuck() {
+			t.Fatalf("reading %d: window %+v", i, got)
+		}
+	}
+	var sent int
+	for _, k := range f.notes.kinds() {
+		if k == "archiving_stuck:db" {
+			sent++
+		}
+	}
+	if sent != 2 {
+		t.Errorf("notifications %v, want archiving_stuck:db twice (stuck, moving, stuck again)", f.notes.kinds())
+	}
+	evs, err := f.store.Events(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warned int
+	for _, e := range evs {
+		if e.Kind == "archiving_stuck" && e.Level == "warn" && e.Target == "db" && strings.Contains(e.Message, "00000001000000000000000A") {
+			warned++
+		}
+	}
+	if warned != 2 {
+		t.Errorf("%d archiving_stuck events naming the waiting segment, want 2: %+v", warned, evs)
+	}
+}

@@ -30,7 +30,9 @@ var (
 // windowCollector exports the pgbackrest targets' recoverable windows as
 // the daemon last read them (Options.Windows): a scrape reads a map the
 // daemon keeps and runs no pgbackrest.
-type windowCollector struct{ windows func() map[string]status.Window }
+type windowCollector struct {
+	windows func() map[string]status.Window
+}
 
 func (c windowCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPITRStart, descPITREnd, descPITRWaiting, descPITRStuck, descPITRRead} {
