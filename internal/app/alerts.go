@@ -82,6 +82,7 @@ func alertsOf(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Tim
 var pushedKinds = map[string]string{
 	notify.BackupFailed: "critical", notify.DrillFailed: "critical", notify.CheckFailed: "critical",
 	notify.PruneFailed: "warning", notify.UpgradeFailed: "critical", notify.Overdue: "warning", notify.DiskFilling: "warning",
+	notify.ArchivingStuck: "critical",
 }
 
 // AlertOf is the Alertmanager alert of a homelab event, and true, for

@@ -107,8 +107,9 @@ func Report(ctx context.Context, l *lab.Lab, store catalog.Store, now time.Time,
 
 // Status opens the catalog and returns the lab's status report at the
 // App's clock's now, probing the services with ProbeAll (see Report),
-// with the host as SampleHost reads it and the Alertmanager's alerts
-// (ReadAlerts).
+// with the host as SampleHost reads it, the Alertmanager's alerts
+// (ReadAlerts) and the pgbackrest targets' recoverable windows
+// (ReadWindows).
 func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	store, err := a.OpenCatalog(ctx)
 	if err != nil {
@@ -125,11 +126,14 @@ func (a *App) Status(ctx context.Context) (status.Report, time.Time, error) {
 	)
 	wg.Go(func() { h = hostOf(ctx, a.Lab, store, now) })
 	wg.Go(func() { alerts = alertsOf(ctx, a.Lab, store, now) })
+	var windows map[string]status.Window
+	wg.Go(func() { windows = ReadWindows(ctx, a.Lab, a.now) })
 	rep, err := Report(ctx, a.Lab, store, now, ProbeAll)
 	wg.Wait()
 	if err == nil {
 		rep.AddHost(h)
 		rep.AddAlerts(alerts)
+		rep.AddWindows(windows)
 	}
 	return rep, now, err
 }

@@ -114,10 +114,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 			}
 			return app.WithAlertPush(n, l, log)
 		},
-		Now:        f.now,
-		Log:        log,
-		SampleHost: (&app.HostSampler{}).Sample,
-		ReadAlerts: app.ReadAlerts,
+		Now:         f.now,
+		Log:         log,
+		SampleHost:  (&app.HostSampler{}).Sample,
+		ReadAlerts:  app.ReadAlerts,
+		ReadWindows: app.ReadWindows,
 	})
 	if err != nil {
 		return err
@@ -131,6 +132,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Jobs:    func() []server.JobInfo { return serverJobs(d.Jobs()) },
 		Host:    d.Host,
 		Alerts:  d.Alerts,
+		Windows: d.Windows,
 		Refresh: l.Serve.Refresh,
 		Log:     log,
 	})

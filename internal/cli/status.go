@@ -22,8 +22,8 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "One page: service health, last backup, last restore drill and RPO of every target, TLS certificates, recent failures",
-		Long: "One page: every service with its health probe's verdict (probed now, all at once, each within its timeout); per target the last backup (age, size, result), the last restore drill (age, result, RTO) and OVERDUE when the last good backup is older than the schedule allows; the CA and every leaf certificate of the lab file (subject, expiry, days left; ROTATE inside its rotation window, EXPIRED, MISSING, or its issue); recent failures.\n" +
-			"Exits 1 when anything is overdue or failed, a service's probe fails, or a certificate is expiring (inside its rotation window), expired, missing or has an issue.\n\n" + exitCodesHelp,
+		Long: "One page: every service with its health probe's verdict (probed now, all at once, each within its timeout); per target the last backup (age, size, result), the last restore drill (age, result, RTO) and OVERDUE when the last good backup is older than the schedule allows; a pgbackrest target's recoverable window (its oldest backup's start to when the newest archived WAL reached the repository, read from pgBackRest now) and ARCHIVING STUCK when a completed WAL segment has waited longer than archive_timeout; the CA and every leaf certificate of the lab file (subject, expiry, days left; ROTATE inside its rotation window, EXPIRED, MISSING, or its issue); recent failures.\n" +
+			"Exits 1 when anything is overdue or failed, a pgbackrest target's archiving is stuck, a service's probe fails, or a certificate is expiring (inside its rotation window), expired, missing or has an issue.\n\n" + exitCodesHelp,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JSON = f.JSON

@@ -24,16 +24,10 @@ import (
 	"homelab/internal/testenv"
 )
 
-// await calls f until it returns true, failing the test after a minute.
+// await is testenv.Await.
 func await(t *testing.T, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within a minute: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Await(t, what, f)
 }
 
 // TestAlertmanager runs the daemon's poller and pusher against a real

@@ -47,8 +47,10 @@ type AlertKeeper interface {
 	Restore(events []notify.Event)
 	// Keep says which alerts of kind fire now: after each look for
 	// overdue targets the targets whose overdue alert was sent
-	// (notify.Overdue), and after each host sampling the filesystems
-	// filling (notify.DiskFilling); the others end.
+	// (notify.Overdue), after each host sampling the filesystems
+	// filling (notify.DiskFilling), and after each reading of the
+	// recoverable windows the targets whose archiving is stuck
+	// (notify.ArchivingStuck); the others end.
 	Keep(kind string, current []notify.Event)
 	// Firing returns the events of the alerts firing now; a reload
 	// restores them into the new generation's notifier.
@@ -92,6 +94,10 @@ type Config struct {
 	// AlertsInterval is how often it polls; default
 	// DefaultAlertsInterval.
 	AlertsInterval time.Duration
+	// ReadWindows reads the pgbackrest targets' recoverable windows
+	// (pitr.go; app.ReadWindows): at start, after each job of such a
+	// target, after a reload and every status.WindowRefresh. nil: never.
+	ReadWindows ReadWindowsFunc
 }
 
 // Daemon schedules and runs the jobs of a lab. Create it with New and
@@ -119,6 +125,13 @@ type Daemon struct {
 	// The Alertmanager poller's (alerts.go); seen only by PollAlerts.
 	alerts atomic.Pointer[status.AlertsStatus]
 	seen   map[string]status.Alert // firing at the last poll, by fingerprint
+	// The pgbackrest windows' (pitr.go): the newest reading, and a
+	// request for the next.
+	windows  atomic.Pointer[map[string]status.Window]
+	windowCh chan struct{}
+	// stuckSent: targets whose archiving_stuck was sent; only
+	// RefreshWindows, which runs in one goroutine, touches it.
+	stuckSent map[string]bool
 }
 
 // labState is one generation of the lab file: a reload swaps it whole.
@@ -159,7 +172,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), overdue: map[string]bool{}, fillSent: map[string]bool{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, reloadCh: make(chan struct{}, 1), watchCh: make(chan struct{}, 1), windowCh: make(chan struct{}, 1), stuckSent: map[string]bool{}, overdue: map[string]bool{}, fillSent: map[string]bool{}}
 	st, err := d.build(cfg.Lab)
 	if err != nil {
 		return nil, err
@@ -321,6 +334,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.ReadAlerts != nil {
 		samplers.Go(func() { every(sctx, func() time.Duration { return d.cfg.AlertsInterval }, d.PollAlerts) })
 	}
+	if d.cfg.ReadWindows != nil {
+		samplers.Go(func() { d.refreshWindows(sctx) })
+	}
 	defer func() {
 		stopSamplers()
 		samplers.Wait()
@@ -454,6 +470,7 @@ func (d *Daemon) reload(ctx context.Context) {
 		defer cancel()
 		old.notifier.Close(cctx)
 	}()
+	d.windowsChanged(st, "")
 	d.log.Info("lab file reloaded", "lab", l.Path, "jobs", len(specs))
 	d.event(ctx, "info", "", "reloaded", fmt.Sprintf("lab file reloaded: %d scheduled jobs", len(specs)))
 }

@@ -21,5 +21,6 @@
 // Notifications go through internal/notify: backup, drill, check and
 // prune failures, targets going overdue, and recoveries (the first
 // success after a failure or after an overdue alert), plus a heartbeat
-// ping per target after each successful backup.
+// ping per target after each successful backup; a pgbackrest target's
+// WAL archiving stuck (pitr.go).
 package daemon

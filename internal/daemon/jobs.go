@@ -41,6 +41,9 @@ func (d *Daemon) runJob(ctx context.Context, f schedule.Fire, repo string) {
 		result = d.runCheck(ctx, st, f.Key.Name)
 	}
 	log.Info("job finished", "result", result, "duration", d.cfg.Now().Sub(start).Round(time.Millisecond))
+	if f.Key.Kind != schedule.KindCheck {
+		d.windowsChanged(st, f.Key.Name) // a backup, its prune or a drill changes the window, or tells of archiving
+	}
 }
 
 // previous returns the result of the newest run of target and kind before

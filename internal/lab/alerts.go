@@ -11,7 +11,8 @@ type Alerts struct {
 	// when the lab names none.
 	Alertmanager *Alertmanager `yaml:"alertmanager"`
 	// Push sends homelab's failure events (backup_failed, drill_failed,
-	// check_failed, prune_failed, overdue, upgrade_failed, disk_filling)
+	// check_failed, prune_failed, overdue, upgrade_failed, disk_filling,
+	// archiving_stuck)
 	// to the Alertmanager as alerts, and resolves them on recovered.
 	Push bool `yaml:"push"`
 }

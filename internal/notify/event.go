@@ -21,10 +21,15 @@ const (
 	// fill within hosts.warn_days; Target is its mount point. Sent once
 	// until the forecast clears.
 	DiskFilling = "disk_filling"
+	// ArchivingStuck: a completed WAL segment of a pgbackrest target has
+	// waited for its repository longer than archive_timeout
+	// (status.Window.Stuck); Target is the target. Sent once until
+	// archiving moves again.
+	ArchivingStuck = "archiving_stuck"
 )
 
 // Kinds lists every event kind.
-var Kinds = []string{BackupFailed, DrillFailed, CheckFailed, PruneFailed, Overdue, Recovered, UpgradeFailed, DiskFilling}
+var Kinds = []string{BackupFailed, DrillFailed, CheckFailed, PruneFailed, Overdue, Recovered, UpgradeFailed, DiskFilling, ArchivingStuck}
 
 // Event is something worth telling a person about. Title and body
 // templates are executed with the Event as their data, so every field and
@@ -65,6 +70,8 @@ func (e Event) JobName() string {
 		return "upgrade"
 	case DiskFilling:
 		return "disk"
+	case ArchivingStuck:
+		return "archiving"
 	}
 	return "job"
 }
@@ -93,6 +100,8 @@ func (e Event) Summary() string {
 		return subject + " recovered"
 	case DiskFilling:
 		return "filesystem " + e.Target + " is filling"
+	case ArchivingStuck:
+		return "WAL archiving of " + e.Target + " is stuck"
 	}
 	return subject + ": " + e.Kind
 }

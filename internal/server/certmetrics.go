@@ -110,6 +110,7 @@ func MetricNames() []string {
 	go func() {
 		(&Collector{}).Describe(ch)
 		hostCollector{}.Describe(ch)
+		windowCollector{}.Describe(ch)
 		(&certCollector{}).Describe(ch)
 		close(ch)
 	}()

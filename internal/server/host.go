@@ -37,14 +37,17 @@ type pageFS struct {
 	Holds                   string
 }
 
-// withHost adds the daemon's newest host status (Options.Host) and
-// alerts (Options.Alerts) to rep.
+// withHost adds the daemon's newest host status (Options.Host), alerts
+// (Options.Alerts) and pgbackrest windows (Options.Windows) to rep.
 func (s *Server) withHost(rep *status.Report) {
 	if s.o.Host != nil {
 		rep.AddHost(s.o.Host())
 	}
 	if s.o.Alerts != nil {
 		rep.AddAlerts(s.o.Alerts())
+	}
+	if s.o.Windows != nil {
+		rep.AddWindows(s.o.Windows())
 	}
 }
 

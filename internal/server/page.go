@@ -110,6 +110,12 @@ type pageTarget struct {
 	DrillError string
 	RTO        string
 
+	// Window is a pgbackrest target's recoverable window
+	// (status.WindowText); WindowBad when its archiving is stuck or it
+	// could not be read.
+	Window    string
+	WindowBad bool
+
 	Next    string // "2026-11-24 02:00", or ""
 	NextIn  string // "in 15h 45m"
 	Running []string
@@ -529,6 +535,9 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 			p.RTO = status.ShortDuration(dr.RTO)
 		}
 	}
+	if w := t.Window; w != nil {
+		p.Window, p.WindowBad = status.WindowText(*w, now), w.Stuck() || w.Error != ""
+	}
 	var next time.Time
 	for _, j := range jobs {
 		if j.Name != t.Name || j.Kind == string(catalog.KindCheck) {
@@ -547,7 +556,7 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 	if !next.IsZero() {
 		p.Next, p.NextIn = next.In(now.Location()).Format(timeLayout), status.Ago(next, now)
 	}
-	p.Attention = p.Bad || p.ResultBad || p.DrillBad
+	p.Attention = p.Bad || p.ResultBad || p.DrillBad || (t.Window != nil && t.Window.Stuck())
 	return p
 }
 

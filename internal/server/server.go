@@ -89,6 +89,10 @@ type Options struct {
 	// Alerts returns what the daemon's newest poll of the Alertmanager
 	// saw (daemon.Daemon.Alerts); nil: no alerts section.
 	Alerts func() *status.AlertsStatus
+	// Windows returns the pgbackrest targets' recoverable windows as the
+	// daemon last read them (daemon.Daemon.Windows), shown on the page
+	// and the API and exported by /metrics; nil: none.
+	Windows func() map[string]status.Window
 	// Log receives request errors; default: discard.
 	Log *slog.Logger
 }
@@ -154,6 +158,9 @@ func New(o Options) (*Server, error) {
 	live := []prometheus.Collector{&certCollector{lab: o.Lab, now: o.Now}}
 	if o.Host != nil {
 		live = append(live, hostCollector{o.Host})
+	}
+	if o.Windows != nil {
+		live = append(live, windowCollector{o.Windows})
 	}
 	metrics, err := newMetricsHandler(NewCollector(o.Lab, o.Catalog, o.Now), o.Catalog, o.Log, live...)
 	if err != nil {

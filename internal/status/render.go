@@ -77,6 +77,11 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 				result(t.LastRun), lastDrill(t.LastDrill, now), rto(t.LastDrill), stateText(t, now))
 		}
 		tw.Flush()
+		for _, t := range r.Targets {
+			if t.Window != nil {
+				fmt.Fprintf(&b, "%s: recoverable window %s\n", t.Name, WindowText(*t.Window, now))
+			}
+		}
 	}
 
 	if len(r.Certs) > 0 {
@@ -275,13 +280,16 @@ func verdict(r Report) string {
 // fixed order: "2 overdue", "1 failing" (last backup run failed), "1 drill
 // failed". Empty when no target has a problem.
 func (r Report) TargetProblems() []string {
-	var failing, drills int
+	var failing, drills, stuck int
 	for _, t := range r.Targets {
 		if t.Failed() {
 			failing++
 		}
 		if t.DrillFailed() {
 			drills++
+		}
+		if t.Window != nil && t.Window.Stuck() {
+			stuck++
 		}
 	}
 	var parts []string
@@ -293,6 +301,9 @@ func (r Report) TargetProblems() []string {
 	}
 	if drills > 0 {
 		parts = append(parts, fmt.Sprintf("%d drill%s failed", drills, plural(drills)))
+	}
+	if stuck > 0 {
+		parts = append(parts, fmt.Sprintf("%d archiving stuck", stuck))
 	}
 	return parts
 }
@@ -550,6 +561,9 @@ func RenderJSON(w io.Writer, r Report) error {
 		if t.DueBy != nil {
 			jt.DueBy = optTime(*t.DueBy)
 		}
+		if w := t.Window; w != nil {
+			jt.Window = &jsonWindow{Window: *w, Stuck: w.Stuck(), LagSeconds: w.Lag(r.Generated).Seconds()}
+		}
 		out.Targets = append(out.Targets, jt)
 	}
 	for _, c := range r.Certs {
@@ -670,6 +684,17 @@ type jsonTarget struct {
 	LastRun    *jsonRun   `json:"last_run"`
 	LastGood   *jsonRun   `json:"last_good"`
 	LastDrill  *jsonDrill `json:"last_drill"`
+	// Window is a pgbackrest target's recoverable window; left out for
+	// other targets.
+	Window *jsonWindow `json:"window,omitempty"`
+}
+
+// jsonWindow is a status.Window with its verdicts: stuck (Window.Stuck)
+// and lag_seconds (Window.Lag at the report's time).
+type jsonWindow struct {
+	Window
+	Stuck      bool    `json:"stuck"`
+	LagSeconds float64 `json:"lag_seconds"`
 }
 
 type jsonRun struct {

@@ -87,7 +87,8 @@ type Report struct {
 	// certificate is CertOK: none missing, expired, with an issue, or
 	// expiring (inside its rotation window), (after AddUnfinished)
 	// no saga is unfinished, and (after AddHost) no filesystem is
-	// forecast to fill within its warning.
+	// forecast to fill within its warning, and (after AddWindows) no
+	// pgbackrest target's archiving is stuck (Window.Stuck).
 	Healthy bool
 }
 
@@ -109,6 +110,9 @@ type TargetStatus struct {
 	// schedule slot after LastGood ended, plus the grace. Nil for targets
 	// without a schedule or without a good backup.
 	DueBy *time.Time
+	// Window is a pgbackrest target's recoverable window (pitr.go); nil
+	// until AddWindows, and for other providers.
+	Window *Window
 }
 
 // Failed reports whether the target's last backup run failed.

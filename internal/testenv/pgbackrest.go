@@ -143,3 +143,19 @@ func ServerUser() (string, error) {
 	}
 	return u.Username, nil
 }
+
+// ClusterOSUser is the os_user of a pgbackrest target backing up one of
+// this package's clusters: the user the server runs as when the tests run
+// as root (ServerUser), else "root", which makes homelab run pgbackrest as
+// itself (the user the server runs as then).
+func ClusterOSUser(t testing.TB) string {
+	t.Helper()
+	u, err := ServerUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u == "" {
+		return "root"
+	}
+	return u
+}

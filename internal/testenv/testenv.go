@@ -252,3 +252,17 @@ func ResticRepo(t testing.TB) (repo, passwordFile string) {
 	}
 	return repo, passwordFile
 }
+
+// Await calls f until it returns true, every 20 ms, failing the test
+// when it has not within two minutes (a hang's limit, not a timing:
+// tests await events, they never assert a duration).
+func Await(t testing.TB, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within two minutes: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

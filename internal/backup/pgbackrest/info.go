@@ -157,15 +157,24 @@ func (r *runner) info(ctx context.Context) (Info, error) {
 }
 
 // Window is the recoverable window of a target: from the start of its
-// oldest backup to the newest archived WAL segment.
+// oldest backup to the newest archived WAL segment, which reached the
+// repository at To.
 type Window struct {
 	From    time.Time `json:"from"`
 	WALFrom string    `json:"wal_from"`
 	WALTo   string    `json:"wal_to"` // newest archived segment
+	// To is when WALTo reached the repository (its file's modification
+	// time, whole seconds, as pgBackRest's repo-ls gives it); zero when
+	// there is no archived segment.
+	To      time.Time `json:"to,omitzero"`
 	Backups int       `json:"backups"`
+	// archiveID is the archive (PostgreSQL version and pgBackRest's
+	// history number, "15-1") that holds WALTo.
+	archiveID string
 }
 
-// WindowOf computes the window from info; zero when there is no backup.
+// WindowOf computes the window from info, without To; zero when there is
+// no backup.
 func WindowOf(in Info) Window {
 	var w Window
 	if len(in.Backup) == 0 {
@@ -175,8 +184,43 @@ func WindowOf(in Info) Window {
 	w.WALFrom = in.Backup[0].Archive.Start
 	for _, a := range in.Archive {
 		if a.Max > w.WALTo {
-			w.WALTo = a.Max
+			w.WALTo, w.archiveID = a.Max, a.ID
 		}
 	}
 	return w
+}
+
+// archivedAt is when segment wal of archive id reached the repository:
+// the time `pgbackrest repo-ls --output=json` gives its file
+// (archive/<stanza>/<id>/<first 16 hex digits>/<wal>-<sha1>.<ext>).
+func (r *runner) archivedAt(ctx context.Context, id, wal string) (time.Time, error) {
+	if len(wal) != 24 || id == "" {
+		return time.Time{}, fmt.Errorf("target %s: no archived WAL segment to look up (%q %q)", r.b.Name, id, wal)
+	}
+	c := r.cmd("repo-ls", "--output=json", "--filter=^"+wal)
+	c.Args = append(c.Args, "archive/"+r.b.PgBackRest.Stanza+"/"+id+"/"+wal[:16])
+	w := &watch{s3: r.b.PgBackRest.Repo.IsS3()}
+	c.OnStderr = w.line
+	out, err := execx.Output(ctx, c)
+	if err = r.wrap(err, w); err != nil {
+		return time.Time{}, fmt.Errorf("target %s: repo-ls: %w", r.b.Name, err)
+	}
+	var files map[string]struct {
+		Type string `json:"type"`
+		Time int64  `json:"time"`
+	}
+	if err := json.Unmarshal(out, &files); err != nil {
+		return time.Time{}, fmt.Errorf("target %s: parse pgbackrest repo-ls: %w", r.b.Name, err)
+	}
+	var at int64
+	for name, f := range files {
+		// A segment pushed twice (a retry) may have two files: the newest.
+		if f.Type == "file" && strings.HasPrefix(name, wal+"-") && !strings.HasSuffix(name, ".tmp") && f.Time > at {
+			at = f.Time
+		}
+	}
+	if at == 0 {
+		return time.Time{}, fmt.Errorf("target %s: WAL segment %s is not in the repository's archive %s", r.b.Name, wal, id)
+	}
+	return time.Unix(at, 0).UTC(), nil
 }

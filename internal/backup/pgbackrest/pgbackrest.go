@@ -211,7 +211,8 @@ func (p *Provider) List(ctx context.Context, t backup.Target) ([]backup.Snapshot
 	return out, nil
 }
 
-// Window returns the target's recoverable window.
+// Window returns the target's recoverable window: `pgbackrest info`,
+// then `pgbackrest repo-ls` of the newest archived segment for To.
 func (p *Provider) Window(ctx context.Context, t backup.Target) (Window, error) {
 	r, err := p.runner(t.Spec)
 	if err != nil {
@@ -221,7 +222,42 @@ func (p *Provider) Window(ctx context.Context, t backup.Target) (Window, error) 
 	if err != nil {
 		return Window{}, err
 	}
-	return WindowOf(in), nil
+	w := WindowOf(in)
+	if w.WALTo != "" {
+		if w.To, err = r.archivedAt(ctx, w.archiveID, w.WALTo); err != nil {
+			return w, err
+		}
+	}
+	return w, nil
+}
+
+// Waiting reads the live cluster's pg_wal/archive_status (PostgreSQL's
+// record of archiving: a "<segment>.ready" file for each completed
+// segment archive_command has not archived yet, made when the segment was
+// completed): how many segments wait, the oldest and when it was
+// completed. Reading it starts no process and needs no connection; it
+// needs read access to the data directory (homelab as root, or as the
+// cluster's OS user).
+func Waiting(b *lab.Backup) (n int, oldest string, since time.Time, err error) {
+	dir := filepath.Join(b.PgBackRest.Cluster.DataDir, "pg_wal", "archive_status")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, "", time.Time{}, fmt.Errorf("target %s: read the cluster's archive status: %w", b.Name, err)
+	}
+	for _, e := range entries {
+		seg, ok := strings.CutSuffix(e.Name(), ".ready")
+		if !ok || len(seg) != 24 { // timeline .history files wait too, but hold no data
+			continue
+		}
+		n++
+		if oldest == "" || seg < oldest {
+			oldest = seg
+			if fi, err := e.Info(); err == nil {
+				since = fi.ModTime().UTC()
+			}
+		}
+	}
+	return n, oldest, since, nil
 }
 
 // PlanPrune keeps the newest keep_last full backups with their diff and
