@@ -44,8 +44,9 @@ type PostgresServer struct {
 	// directory.
 	BinDirs map[string]string `yaml:"bin_dirs"`
 	// Dependents are the services of the lab that use the cluster: an
-	// upgrade stops them before it takes the restore point and starts them
-	// (and health-gates them) after the new major runs.
+	// upgrade stops them before it stops PostgreSQL (in link mode before
+	// it takes the restore point, which a rollback then restores) and
+	// starts them (and health-gates them) after the new major runs.
 	Dependents []string `yaml:"dependents"`
 	// Mode is how pg_upgrade moves the data files: PGModeAuto (default),
 	// PGModeClone, PGModeCopy or PGModeLink.

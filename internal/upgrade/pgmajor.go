@@ -178,10 +178,11 @@ func (plan *PGPlan) upgrade() pgupgrade.Upgrade {
 }
 
 // pgSteps builds the saga of a major upgrade (package pgupgrade for the
-// tools): preflight, restore point (while the dependents still serve:
-// in copy and clone mode a rollback starts the untouched old cluster, so
-// what they write after it is not lost; in link mode a rollback after the
-// new major started is this restore point), stop the dependents, stop
+// tools): preflight, restore point (in copy and clone mode while the
+// dependents still serve: a rollback starts the untouched old cluster, so
+// what they write after it is not lost; in link mode after they are
+// stopped: a rollback after the new major started is this restore
+// point, which must hold all they wrote), stop the dependents, stop
 // PostgreSQL, pg_upgrade, carry the configuration over and start the new
 // major, start the dependents (each health-gated), then analyze: vacuumdb
 // --analyze-in-stages is made to run while the applications serve (its
@@ -286,6 +287,12 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 		{Name: pgAnalyzeStep(to), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
 			return u.pgAnalyze(ctx, sc, tools, plan)
 		}},
+	}
+	if plan.Mode == pgupgrade.ModeLink {
+		// A link-mode rollback after the new major started is the restore
+		// point: it is taken once the dependents are stopped, so that it
+		// holds everything they wrote.
+		steps[1], steps[2] = steps[2], steps[1]
 	}
 	for i := range steps {
 		steps[i].Do = flat(steps[i].Do)
@@ -563,11 +570,14 @@ func (u *Upgrader) pgSwitch(ctx context.Context, sc *saga.StepContext, tools *pg
 	if err := sc.Set(previousKey, p.From); err != nil {
 		return err
 	}
-	u.note("setting %s to PostgreSQL %s", s.Name, plan.New.Major)
-	if err := ver.SetVersion(marked(ctx, sc), p.To); err != nil {
+	// Journalled before set_version: a set_version command may start the
+	// new major itself (apt-get install starts the packaged cluster), and
+	// in link mode the old cluster is then unusable.
+	if err := sc.Set(pgStartedKey, "true"); err != nil {
 		return err
 	}
-	if err := sc.Set(pgStartedKey, "true"); err != nil {
+	u.note("setting %s to PostgreSQL %s", s.Name, plan.New.Major)
+	if err := ver.SetVersion(marked(ctx, sc), p.To); err != nil {
 		return err
 	}
 	if err := rt.Start(ctx); err != nil {

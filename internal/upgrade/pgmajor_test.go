@@ -11,6 +11,7 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
+	"homelab/internal/saga"
 )
 
 // pgPlanEnv is a lab with a PostgreSQL server db running major 15 (its
@@ -109,4 +110,61 @@ func TestPlanPGMajor(t *testing.T) {
 	if _, err := u.Plan(ctx, "db", "17", PlanOptions{}); !errors.As(err, &pe) || !strings.Contains(err.Error(), "is not empty") {
 		t.Errorf("new data directory in use: %v", err)
 	}
+}
+
+// TestPGLinkRestorePointAfterDependents: in link mode a rollback after
+// the new major started is the restore point, so it is taken once the
+// dependents are stopped (else what they wrote between the two is lost).
+func TestPGLinkRestorePointAfterDependents(t *testing.T) {
+	u, _ := pgPlanEnv(t)
+	p, err := u.Plan(t.Context(), "db", "17", PlanOptions{})
+	must(t, err)
+	p.Postgres.Mode = "link"
+	steps, err := u.steps(p)
+	must(t, err)
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name)
+	}
+	want := "preflight for PostgreSQL 17,stop dependents,restore point before 17,stop PostgreSQL 15,pg_upgrade to 17,start PostgreSQL 17,start dependents on 17,analyze 17"
+	if strings.Join(names, ",") != want {
+		t.Fatalf("link-mode steps %s", strings.Join(names, ","))
+	}
+}
+
+// TestPGSwitchJournalsStartBeforeSetVersion: a set_version command may
+// start the new major itself (apt-get does) and then fail; the journal
+// must say the new major may have started, so that a link-mode rollback
+// rebuilds the old cluster instead of starting it on files PostgreSQL 17
+// wrote.
+func TestPGSwitchJournalsStartBeforeSetVersion(t *testing.T) {
+	u, dir := pgPlanEnv(t)
+	ctx := t.Context()
+	p, err := u.Plan(ctx, "db", "17", PlanOptions{})
+	must(t, err)
+	// PostgreSQL 17's postgres --describe-config, for the carry-over.
+	bin := filepath.Join(dir, "bin17")
+	must(t, os.Mkdir(bin, 0o755))
+	must(t, os.WriteFile(filepath.Join(bin, "postgres"), []byte("#!/bin/sh\nexit 0\n"), 0o755))
+	p.Postgres.New.Bin = bin
+	must(t, os.MkdirAll(p.Postgres.New.Data, 0o700))
+	steps, err := u.steps(p)
+	must(t, err)
+	var sw saga.Step
+	for _, s := range steps {
+		if s.Name == pgSwitchStep("17") {
+			sw = saga.Step{Name: s.Name, Do: s.Do}
+		}
+	}
+	r := &saga.Runner{Journal: u.Journal, StateDir: u.Lab.StateDir}
+	rec, err := r.Run(ctx, saga.Saga{Kind: "test", Subject: "db", Steps: []saga.Step{sw}})
+	if err == nil || !strings.Contains(err.Error(), "not in a plan") {
+		t.Fatalf("switch with a failing set_version: %v", err)
+	}
+	for _, st := range rec.Steps {
+		if st.Name == sw.Name && st.Data[pgStartedKey] == "true" {
+			return
+		}
+	}
+	t.Fatalf("a set_version that failed left no %q in the journal: %+v", pgStartedKey, rec.Steps)
 }
