@@ -86,7 +86,8 @@ the new major started rebuilds the old cluster from the restore point), carry po
 pg_hba.conf over, start the new major, start the dependents, each
 health-gated, then vacuumdb --analyze-in-stages and update_extensions.sql. A
 failure starts the old cluster again, untouched. The old cluster is kept
-until --finalize deletes it.
+until --finalize deletes it, which it does only while the service serves,
+healthy, from the new major's cluster.
 
 Exits 0 when upgraded (or nothing to resume), 1 when the upgrade failed
 (rolled back, or its rollback failed) or was refused because its restore

@@ -669,7 +669,9 @@ func (u *Upgrader) OldClusters(ctx context.Context, service string) ([]OldCluste
 
 // Finalize removes the clusters that major upgrades of service kept
 // (OldClusters), and pg_upgrade's working directories next to the
-// running one. It refuses while an upgrade of service is unfinished.
+// running one. It refuses while an upgrade of service is unfinished, and
+// unless the service serves from its running major's cluster, healthy
+// (pgServing).
 func (u *Upgrader) Finalize(ctx context.Context, service string) ([]OldCluster, error) {
 	s := u.Lab.Services[service]
 	if s == nil || s.Postgres == nil {
@@ -687,6 +689,11 @@ func (u *Upgrader) Finalize(ctx context.Context, service string) ([]OldCluster, 
 	old, err := u.OldClusters(ctx, service)
 	if err != nil {
 		return nil, err
+	}
+	if len(old) > 0 {
+		if err := u.pgServing(ctx, s); err != nil {
+			return nil, fmt.Errorf("not deleting the old cluster of %s: %w", service, err)
+		}
 	}
 	for _, c := range old {
 		u.note("removing PostgreSQL %s's cluster %s (%s)", c.Major, c.Data, status.IEC(c.Bytes))
@@ -707,6 +714,37 @@ func (u *Upgrader) Finalize(ctx context.Context, service string) ([]OldCluster, 
 		}
 	}
 	return old, nil
+}
+
+// pgServing checks that PostgreSQL server s serves from the cluster of
+// the major its version command reports: that cluster's data directory
+// holds that major (PG_VERSION), its postmaster is alive (postmaster.pid)
+// and the service passes one look of its health gate. Finalize deletes
+// the other clusters only then.
+func (u *Upgrader) pgServing(ctx context.Context, s *lab.Service) error {
+	rt, ver, err := u.runtimeOf(s)
+	if err != nil {
+		return err
+	}
+	cur, err := currentVersion(ctx, ver)
+	if err != nil {
+		return fmt.Errorf("read the current version: %w", err)
+	}
+	m := majorOf(cur.String())
+	data, err := s.Postgres.DataDirOf(m)
+	if err != nil {
+		return err
+	}
+	if got, err := pgupgrade.Major(data); err != nil || got != m {
+		return fmt.Errorf("%s runs PostgreSQL %s, but %s holds no cluster of it (PG_VERSION %q, %v)", s.Name, m, data, got, err)
+	}
+	if _, ok, err := pgupgrade.Running(data); err != nil || !ok {
+		return errors.Join(fmt.Errorf("PostgreSQL %s is not running in %s: start %s and check it first", m, data, s.Name), err)
+	}
+	if ok, detail := u.healthy(ctx, s, rt); !ok {
+		return fmt.Errorf("%s is not healthy on PostgreSQL %s: %s", s.Name, m, detail)
+	}
+	return nil
 }
 
 // lookupUser is the credential of an OS user name.

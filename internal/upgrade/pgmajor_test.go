@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -168,3 +169,33 @@ func TestPGSwitchJournalsStartBeforeSetVersion(t *testing.T) {
 	}
 	t.Fatalf("a set_version that failed left no %q in the journal: %+v", pgStartedKey, rec.Steps)
 }
+
+// TestPGFinalizeNeedsServingNewMajor: --finalize deletes the old cluster
+// only while the service runs, healthy, from the new major's cluster.
+func TestPGFinalizeNeedsServingNewMajor(t *testing.T) {
+	u, dir := pgPlanEnv(t)
+	u.Runtime = func(s *lab.Service) (runtime.Runtime, error) {
+		rt, err := runtime.New(s, runtime.Options{})
+		return &fakeVersioner{Runtime: rt, version: "17"}, err
+	}
+	ctx := t.Context()
+	pg17 := filepath.Join(dir, "pg", "17")
+	must(t, os.MkdirAll(pg17, 0o700))
+	must(t, os.WriteFile(filepath.Join(pg17, "PG_VERSION"), []byte("17\n"), 0o600))
+	if _, err := u.Finalize(ctx, "db"); err == nil || !strings.Contains(err.Error(), "is not running in "+pg17) {
+		t.Fatalf("finalize with PostgreSQL 17 stopped: %v", err)
+	}
+	if !exists(filepath.Join(dir, "pg", "15", "PG_VERSION")) {
+		t.Fatal("the old cluster was deleted while PostgreSQL 17 was not running")
+	}
+	// A live postmaster (this process) in the new cluster.
+	pid := []byte(strconv.Itoa(os.Getpid()) + "\n" + pg17 + "\n0\n5432\n/tmp\n")
+	must(t, os.WriteFile(filepath.Join(pg17, "postmaster.pid"), pid, 0o600))
+	old, err := u.Finalize(ctx, "db")
+	must(t, err)
+	if len(old) != 1 || old[0].Major != "15" || exists(filepath.Join(dir, "pg", "15")) {
+		t.Fatalf("finalize removed %+v", old)
+	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
