@@ -39,7 +39,7 @@ type PostgresServer struct {
 	// own. Relative to the lab file's directory.
 	DataDir string `yaml:"data_dir"`
 	// BinDirs are the directories holding each major's initdb, pg_ctl,
-	// postgres, psql, pg_controldata, pg_upgrade and vacuumdb, by major
+	// postgres, psql, pg_controldata, pg_dumpall, pg_upgrade and vacuumdb, by major
 	// ("15": /usr/lib/postgresql/15/bin). Relative to the lab file's
 	// directory.
 	BinDirs map[string]string `yaml:"bin_dirs"`

@@ -212,13 +212,22 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				return u.pgPreflight(ctx, sc, tools, p)
 			},
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
+				if err := removeGlobals(plan, sc.SagaID()); err != nil {
+					return err
+				}
 				if _, ok := sc.Get(pgPreflightStep(to), pgNewMadeKey); !ok {
 					return nil
 				}
 				return u.pgRemoveNew(ctx, tools, plan)
 			}},
 		{Name: point, Do: func(ctx context.Context, sc *saga.StepContext) error {
-			return u.pgRestorePoint(ctx, sc, p)
+			if err := u.pgRestorePoint(ctx, sc, p); err != nil || plan.Mode != pgupgrade.ModeLink {
+				return err
+			}
+			// The dumps of the restore point hold no roles: a rebuild
+			// (pgRebuildOld) makes them again from this file first.
+			u.note("pg_dumpall --globals-only: the roles, for a rollback after PostgreSQL %s started", to)
+			return tools.DumpGlobals(ctx, plan.Old, globalsFile(plan, sc.SagaID()))
 		}},
 		{Name: pgStopDependentsStep(),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
@@ -285,7 +294,10 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				return u.pgStopDependentsAgain(ctx, sc, plan, deps)
 			}},
 		{Name: pgAnalyzeStep(to), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
-			return u.pgAnalyze(ctx, sc, tools, plan)
+			if err := u.pgAnalyze(ctx, sc, tools, plan); err != nil {
+				return err
+			}
+			return removeGlobals(plan, sc.SagaID())
 		}},
 	}
 	if plan.Mode == pgupgrade.ModeLink {
@@ -514,8 +526,9 @@ func (u *Upgrader) pgUndoUpgrade(ctx context.Context, sc *saga.StepContext, tool
 // cluster's files: the old data directory is moved aside (kept, as
 // DATA.link-SAGA, for an operator), the new cluster removed, a fresh old
 // cluster made by initdb with the journalled settings and the old
-// configuration, started, every backup_before target restored into it in
-// place from the restore point, and the health gate passed. Roles and databases
+// configuration, started, the roles made again (DumpGlobals of the
+// restore point step), every backup_before target restored into it in
+// place from the restore point, and the health gate passed. Databases
 // that no restore point holds are not there: the note says so.
 func (u *Upgrader) pgRebuildOld(ctx context.Context, sc *saga.StepContext, tools *pgupgrade.Tools, s *lab.Service, rt runtime.Runtime, p Plan) error {
 	plan := p.Postgres
@@ -548,11 +561,30 @@ func (u *Upgrader) pgRebuildOld(ctx context.Context, sc *saga.StepContext, tools
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
+	// The roles first: the dumps' owners and the backups' own role.
+	if err := tools.RestoreGlobals(ctx, plan.Old, globalsFile(plan, sc.SagaID())); err != nil {
+		return fmt.Errorf("link mode: make the roles of PostgreSQL %s again: %w", plan.Old.Major, err)
+	}
 	if err := u.restoreInPlace(ctx, sc, restorePointStep(p.To), p.BackupBefore); err != nil {
 		return err
 	}
 	u.note("the rebuilt PostgreSQL %s holds what the restore points hold (%s); the old files are in %s", plan.Old.Major, strings.Join(p.BackupBefore, ", "), aside.Data)
 	return u.WaitHealthy(ctx, s, rt, p.HealthyWithin)
+}
+
+// globalsFile is where a link-mode upgrade keeps the old cluster's roles
+// (pgupgrade.DumpGlobals) until it ends: next to the old data directory,
+// 0600.
+func globalsFile(plan *PGPlan, sagaID string) string {
+	return filepath.Join(filepath.Dir(plan.Old.Data), ".homelab-globals-"+sagaID+".sql")
+}
+
+// removeGlobals removes the globalsFile, if any.
+func removeGlobals(plan *PGPlan, sagaID string) error {
+	if err := os.Remove(globalsFile(plan, sagaID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // pgSwitch carries the old cluster's configuration over, selects the new
