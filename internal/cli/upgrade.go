@@ -85,7 +85,8 @@ can, else --copy; --link when the lab says, and then a rollback after
 the new major started rebuilds the old cluster from the restore point), carry postgresql.conf and
 pg_hba.conf over, start the new major, start the dependents, each
 health-gated, then vacuumdb --analyze-in-stages and update_extensions.sql. A
-failure starts the old cluster again, untouched. The old cluster is kept
+failure starts the old cluster again, untouched (link mode, after the new
+major started: rebuilt from the restore point). The old cluster is kept
 until --finalize deletes it, which it does only while the service serves,
 healthy, from the new major's cluster.
 
