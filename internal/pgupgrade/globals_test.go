@@ -40,16 +40,16 @@ func TestGlobalsRealCluster(t *testing.T) {
 	}
 	tools := &pgupgrade.Tools{User: "postgres", Owner: owner}
 	ctx := context.Background()
-	psql := func(c pgupgrade.Cluster, sql string) string {
-		t.Helper()
-		out, err := tools.PSQL(ctx, c, "postgres", sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	psql := psqlOf(t, tools)
 	start(a)
-	psql(a, `CREATE ROLE "Shop Owner" LOGIN PASSWORD 'globals-test-secret' CREATEDB; CREATE ROLE readers; GRANT readers TO "Shop Owner"`)
+	// The roles, with a password: from a file on psql's stdin, not argv.
+	setup := filepath.Join(dir, "setup.sql")
+	if err := os.WriteFile(setup, []byte(`CREATE ROLE "Shop Owner" LOGIN PASSWORD 'globals-test-secret' CREATEDB; CREATE ROLE readers; GRANT readers TO "Shop Owner";`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := tools.RestoreGlobals(ctx, a, setup); err != nil {
+		t.Fatal(err)
+	}
 	roles := `SELECT string_agg(rolname || ':' || rolcanlogin || ':' || rolcreatedb || ':' || coalesce(left(rolpassword, 13), ''), ',' ORDER BY rolname) FROM pg_authid WHERE rolname !~ '^pg_'`
 	want := psql(a, roles)
 	members := `SELECT string_agg(r.rolname || '>' || m.rolname, ',') FROM pg_auth_members x JOIN pg_roles r ON r.oid = x.roleid JOIN pg_roles m ON m.oid = x.member`

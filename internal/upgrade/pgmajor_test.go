@@ -85,12 +85,7 @@ func TestPlanPGMajor(t *testing.T) {
 	if strings.Join(p.Path, ",") != "17" || strings.Join(pg.Dependents, ",") != "app" {
 		t.Fatalf("path %v, dependents %v", p.Path, pg.Dependents)
 	}
-	steps, err := u.steps(p)
-	must(t, err)
-	var names []string
-	for _, s := range steps {
-		names = append(names, s.Name)
-	}
+	names := stepNames(t, u, p)
 	want := "preflight for PostgreSQL 17,restore point before 17,stop dependents,stop PostgreSQL 15,pg_upgrade to 17,start PostgreSQL 17,start dependents on 17,analyze 17"
 	if strings.Join(names, ",") != want {
 		t.Fatalf("steps %s", strings.Join(names, ","))
@@ -121,12 +116,7 @@ func TestPGLinkRestorePointAfterDependents(t *testing.T) {
 	p, err := u.Plan(t.Context(), "db", "17", PlanOptions{})
 	must(t, err)
 	p.Postgres.Mode = "link"
-	steps, err := u.steps(p)
-	must(t, err)
-	var names []string
-	for _, s := range steps {
-		names = append(names, s.Name)
-	}
+	names := stepNames(t, u, p)
 	want := "preflight for PostgreSQL 17,stop dependents,restore point before 17,stop PostgreSQL 15,pg_upgrade to 17,start PostgreSQL 17,start dependents on 17,analyze 17"
 	if strings.Join(names, ",") != want {
 		t.Fatalf("link-mode steps %s", strings.Join(names, ","))
@@ -199,3 +189,15 @@ func TestPGFinalizeNeedsServingNewMajor(t *testing.T) {
 }
 
 func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// stepNames are the names of the steps of p's saga.
+func stepNames(t *testing.T, u *Upgrader, p Plan) []string {
+	t.Helper()
+	steps, err := u.steps(p)
+	must(t, err)
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name)
+	}
+	return names
+}
