@@ -10,7 +10,8 @@
 #            stopping the dependent and PostgreSQL, pg_upgrade, the
 #            configuration carried over, PostgreSQL 17 started, and both
 #            health gates. The preflight (initdb, pg_upgrade --check) and
-#            the restore point come before the dependent stops; vacuumdb
+#            the restore point come before the dependent stops (in link
+#            mode the restore point comes after: it is in the downtime); vacuumdb
 #            --analyze-in-stages after it is back: its time is reported
 #            apart.
 #   bare:    pg_upgrade (same mode) + pg_ctl start -w of the same cluster,

@@ -383,10 +383,12 @@ func TestMajorUpgradeKilledDuringPgUpgrade(t *testing.T) {
 // TestMajorUpgradeLinkRollback: in link mode PostgreSQL 17 runs on the old
 // cluster's files; when the dependent then fails its gate, the rollback
 // rebuilds PostgreSQL 15 from the restore point (the old files kept
-// aside), with the data of before.
+// aside), with the data of before and its roles (a table owned by a
+// role that only pg_dumpall --globals-only holds).
 func TestMajorUpgradeLinkRollback(t *testing.T) {
 	l := newLab(t)
 	l.sh(`sed -i 's/      run_as: root/      run_as: root\n      mode: link/' lab.yaml && : > strict`)
+	l.psql("shop", "CREATE ROLE shop_owner LOGIN; ALTER TABLE words OWNER TO shop_owner")
 	before := l.fingerprint()
 	plan := l.homelab("upgrade", "db", "--to", "17", "--dry-run")
 	if !strings.Contains(plan, "pg_upgrade --link") || !strings.Contains(plan, "rebuilt from the restore point") {
@@ -399,5 +401,11 @@ func TestMajorUpgradeLinkRollback(t *testing.T) {
 	l.onFifteen(before)
 	if aside, _ := filepath.Glob(filepath.Join(l.dir, "pg", "15.link-*")); len(aside) != 1 {
 		t.Fatalf("the old files were not kept aside: %v", aside)
+	}
+	if o := l.psql("shop", "SELECT tableowner FROM pg_tables WHERE tablename = 'words'"); o != "shop_owner" {
+		t.Fatalf("words is owned by %q after the rebuild, want shop_owner", o)
+	}
+	if g, _ := filepath.Glob(filepath.Join(l.dir, "pg", ".homelab-globals-*")); len(g) != 0 {
+		t.Fatalf("the roles' dump was left behind: %v", g)
 	}
 }

@@ -85,8 +85,10 @@ can, else --copy; --link when the lab says, and then a rollback after
 the new major started rebuilds the old cluster from the restore point), carry postgresql.conf and
 pg_hba.conf over, start the new major, start the dependents, each
 health-gated, then vacuumdb --analyze-in-stages and update_extensions.sql. A
-failure starts the old cluster again, untouched. The old cluster is kept
-until --finalize deletes it.
+failure starts the old cluster again, untouched (link mode, after the new
+major started: rebuilt from the restore point). The old cluster is kept
+until --finalize deletes it, which it does only while the service serves,
+healthy, from the new major's cluster.
 
 Exits 0 when upgraded (or nothing to resume), 1 when the upgrade failed
 (rolled back, or its rollback failed) or was refused because its restore

@@ -21,8 +21,13 @@ func renderPGPlan(w io.Writer, p upgrade.Plan) {
 	}
 	fmt.Fprintf(w, "  1. preflight: initdb %s with %s's encoding, locale and checksums; extensions available in %s; pg_upgrade --check --%s\n", pg.New.Data, pg.Old.Data, pg.New.Major, pg.Mode)
 	fmt.Fprintf(w, "     space: %s needed on %s (%s free)\n", status.IEC(pg.Space), pg.New.Data, status.IEC(pg.Free))
-	fmt.Fprintf(w, "  2. restore point: %s\n", strings.Join(p.BackupBefore, ", "))
-	fmt.Fprintf(w, "  3. stop dependents: %s\n", deps)
+	if pg.Mode == "link" {
+		fmt.Fprintf(w, "  2. stop dependents: %s\n", deps)
+		fmt.Fprintf(w, "  3. restore point: %s\n", strings.Join(p.BackupBefore, ", "))
+	} else {
+		fmt.Fprintf(w, "  2. restore point: %s\n", strings.Join(p.BackupBefore, ", "))
+		fmt.Fprintf(w, "  3. stop dependents: %s\n", deps)
+	}
 	fmt.Fprintf(w, "  4. stop PostgreSQL %s\n", pg.Old.Major)
 	fmt.Fprintf(w, "  5. pg_upgrade --%s %s -> %s\n", pg.Mode, pg.Old.Data, pg.New.Data)
 	fmt.Fprintf(w, "  6. carry over postgresql.conf, pg_hba.conf; set %s, start it, healthy within %s\n", pg.New.Major, p.HealthyWithin)

@@ -39,13 +39,14 @@ type PostgresServer struct {
 	// own. Relative to the lab file's directory.
 	DataDir string `yaml:"data_dir"`
 	// BinDirs are the directories holding each major's initdb, pg_ctl,
-	// postgres, psql, pg_controldata, pg_upgrade and vacuumdb, by major
+	// postgres, psql, pg_controldata, pg_dumpall, pg_upgrade and vacuumdb, by major
 	// ("15": /usr/lib/postgresql/15/bin). Relative to the lab file's
 	// directory.
 	BinDirs map[string]string `yaml:"bin_dirs"`
 	// Dependents are the services of the lab that use the cluster: an
-	// upgrade stops them before it takes the restore point and starts them
-	// (and health-gates them) after the new major runs.
+	// upgrade stops them before it stops PostgreSQL (in link mode before
+	// it takes the restore point, which a rollback then restores) and
+	// starts them (and health-gates them) after the new major runs.
 	Dependents []string `yaml:"dependents"`
 	// Mode is how pg_upgrade moves the data files: PGModeAuto (default),
 	// PGModeClone, PGModeCopy or PGModeLink.

@@ -24,6 +24,19 @@ func pgctl(t *testing.T, bin, name string, args ...string) string {
 	return string(out)
 }
 
+// psqlOf runs sql in database postgres of a running cluster with tools,
+// failing the test on error.
+func psqlOf(t *testing.T, tools *pgupgrade.Tools) func(c pgupgrade.Cluster, sql string) string {
+	return func(c pgupgrade.Cluster, sql string) string {
+		t.Helper()
+		out, err := tools.PSQL(context.Background(), c, "postgres", sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
 // TestUpgradeRealCluster upgrades a real PostgreSQL 15 cluster with data
 // (pgbench, an ICU collation column, citext) to 17 with the package's
 // steps and compares the data.
@@ -50,14 +63,7 @@ func TestUpgradeRealCluster(t *testing.T) {
 	}
 	tools := &pgupgrade.Tools{User: "postgres", Owner: owner, Note: func(l string) { t.Log(l) }}
 	ctx := context.Background()
-	psql := func(c pgupgrade.Cluster, sql string) string {
-		t.Helper()
-		out, err := tools.PSQL(ctx, c, "postgres", sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	psql := psqlOf(t, tools)
 	pgctl(t, old.Bin, "pgbench", "-i", "-s", "1", "-q", "-h", dir, "-p", strconv.Itoa(port), "-U", "postgres", "postgres")
 	psql(old, `CREATE EXTENSION citext; CREATE TABLE words (w text COLLATE "de-x-icu", c citext); INSERT INTO words SELECT 'wört' || i, 'Ä' || i FROM generate_series(1, 500) i`)
 	fingerprint := func(c pgupgrade.Cluster) string {

@@ -45,6 +45,9 @@ type pageData struct {
 	// Unfinished are the unfinished sagas: saga.Describe's line and
 	// the command that finishes each.
 	Unfinished []status.Unfinished
+	// KeptClusters are the old PostgreSQL clusters that major upgrades
+	// kept, awaiting `homelab upgrade SERVICE --finalize`.
+	KeptClusters []status.KeptCluster
 	// Deploys are the blue/green services' lines (status.DeployLine,
 	// status.LastLine).
 	Deploys []pageDeploy
@@ -355,6 +358,7 @@ func buildPage(rep status.Report, jobs []JobInfo, now time.Time, refresh time.Du
 		d.Certs = append(d.Certs, cert(c))
 	}
 	d.Unfinished = rep.Unfinished
+	d.KeptClusters = rep.KeptClusters
 	d.Host = hostPage(rep.Host)
 	d.Alerts = alertsPage(rep.Alerts, now)
 	for _, ds := range rep.Deploys {

@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -270,4 +272,55 @@ func firstDiff(a, b string) string {
 	}
 	from := max(0, i-80)
 	return fmt.Sprintf("at byte %d:\n got: %q\nwant: %q", i, a[from:min(len(a), i+80)], b[from:min(len(b), i+80)])
+}
+
+// TestPageKeptClusters: the old PostgreSQL cluster that a major upgrade
+// kept is on the page, with the command that deletes it, as on `homelab
+// status`; none while the server has a single cluster.
+func TestPageKeptClusters(t *testing.T) {
+	dir := t.TempDir()
+	l := parseLab(t, fmt.Sprintf(`
+name: pg
+repositories:
+  local: {url: /srv/restic, password_file: /etc/pass}
+backups:
+  db-dump: {provider: postgres, repository: local, source: {database: shop}}
+services:
+  db:
+    runtime: {exec: {start: "true", stop: "true", status: "true", version: "echo 17", set_version: "true {{.Version}}"}}
+    postgres:
+      data_dir: "%s/pg/{{.Major}}"
+      bin_dirs: {15: /usr/lib/postgresql/15/bin, 17: /usr/lib/postgresql/17/bin}
+    upgrade: {backup_before: [db-dump]}
+`, dir))
+	store := openCatalog(t)
+	s, err := New(Options{Lab: func() *lab.Lab { return l }, Catalog: store, Now: func() time.Time { return epoch }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := func(m string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, "pg", m), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "pg", m, "PG_VERSION"), []byte(m+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster("17")
+	url := newTestServer(t, s)
+	if _, body := get(t, url+"/"); strings.Contains(string(body), `id="old-clusters"`) {
+		t.Error("an old clusters card with a single cluster")
+	}
+	cluster("15")
+	_, body := get(t, url+"/")
+	for _, want := range []string{
+		`<h2 id="old-clusters">Old PostgreSQL clusters</h2>`,
+		"<td class=\"target\">db</td>\n  <td class=\"msg\">PostgreSQL 15 in " + filepath.Join(dir, "pg", "15") + "</td>\n  <td class=\"num\">17</td>\n" +
+			"  <td class=\"msg\"><code>homelab upgrade db --finalize</code></td>",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
 }

@@ -27,9 +27,16 @@ type KeptCluster struct {
 // AddKeptClusters lists, for each PostgreSQL server of l, the clusters of
 // majors older than the newest one on disk (their data_dir holds a
 // PG_VERSION of that major). It reads only PG_VERSION files; a cluster
-// kept is a note, not a problem: r stays healthy.
+// kept is a note, not a problem: r stays healthy. A server with an
+// unfinished saga (r.Unfinished: call it after AddUnfinished) is left
+// out: its newest cluster may be one an upgrade is making, or is rolling
+// back, while the older one still serves.
 func (r *Report) AddKeptClusters(l *lab.Lab) {
 	r.KeptClusters = nil
+	busy := map[string]bool{}
+	for _, u := range r.Unfinished {
+		busy[u.Subject] = true
+	}
 	names := make([]string, 0, len(l.Services))
 	for name := range l.Services {
 		names = append(names, name)
@@ -37,7 +44,7 @@ func (r *Report) AddKeptClusters(l *lab.Lab) {
 	slices.Sort(names)
 	for _, name := range names {
 		pg := l.Services[name].Postgres
-		if pg == nil {
+		if pg == nil || busy[name] {
 			continue
 		}
 		var present []string

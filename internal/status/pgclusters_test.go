@@ -16,14 +16,7 @@ import (
 // keeps none. Both renderers show it; health is unchanged.
 func TestKeptClusters(t *testing.T) {
 	dir := t.TempDir()
-	for _, m := range []string{"15", "17"} {
-		if err := os.MkdirAll(filepath.Join(dir, "db", m), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "db", m, "PG_VERSION"), []byte(m+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clusters(t, filepath.Join(dir, "db"), "15", "17")
 	bins := map[string]string{"15": "/b/15", "17": "/b/17"}
 	l := &lab.Lab{Services: map[string]*lab.Service{
 		"db":    {Name: "db", Postgres: &lab.PostgresServer{DataDir: dir + "/db/{{.Major}}", BinDirs: bins}},
@@ -50,5 +43,34 @@ func TestKeptClusters(t *testing.T) {
 	}
 	if !strings.Contains(js.String(), `"kept_clusters":[{"service":"db","major":"15"`) {
 		t.Fatalf("json: %s", js.String())
+	}
+}
+
+// TestKeptClustersUnfinished: while an upgrade of the server is
+// unfinished, its newest cluster may be the one being made (the old one
+// still serving): no cluster is shown as kept, nor --finalize offered.
+func TestKeptClustersUnfinished(t *testing.T) {
+	dir := t.TempDir()
+	clusters(t, filepath.Join(dir, "db"), "15", "17")
+	l := &lab.Lab{Services: map[string]*lab.Service{
+		"db": {Name: "db", Postgres: &lab.PostgresServer{DataDir: dir + "/db/{{.Major}}", BinDirs: map[string]string{"15": "/b/15", "17": "/b/17"}}},
+	}}
+	r := Report{Healthy: true, Unfinished: []Unfinished{{ID: "s1", Kind: "upgrade", Subject: "db"}}}
+	r.AddKeptClusters(l)
+	if len(r.KeptClusters) != 0 {
+		t.Fatalf("kept during an unfinished upgrade: %+v", r.KeptClusters)
+	}
+}
+
+// clusters makes dir/M holding a PG_VERSION of M for each major M.
+func clusters(t *testing.T, dir string, majors ...string) {
+	t.Helper()
+	for _, m := range majors {
+		if err := os.MkdirAll(filepath.Join(dir, m), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, m, "PG_VERSION"), []byte(m+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -178,10 +178,11 @@ func (plan *PGPlan) upgrade() pgupgrade.Upgrade {
 }
 
 // pgSteps builds the saga of a major upgrade (package pgupgrade for the
-// tools): preflight, restore point (while the dependents still serve:
-// in copy and clone mode a rollback starts the untouched old cluster, so
-// what they write after it is not lost; in link mode a rollback after the
-// new major started is this restore point), stop the dependents, stop
+// tools): preflight, restore point (in copy and clone mode while the
+// dependents still serve: a rollback starts the untouched old cluster, so
+// what they write after it is not lost; in link mode after they are
+// stopped: a rollback after the new major started is this restore
+// point, which must hold all they wrote), stop the dependents, stop
 // PostgreSQL, pg_upgrade, carry the configuration over and start the new
 // major, start the dependents (each health-gated), then analyze: vacuumdb
 // --analyze-in-stages is made to run while the applications serve (its
@@ -211,13 +212,22 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				return u.pgPreflight(ctx, sc, tools, p)
 			},
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
+				if err := removeGlobals(plan, sc.SagaID()); err != nil {
+					return err
+				}
 				if _, ok := sc.Get(pgPreflightStep(to), pgNewMadeKey); !ok {
 					return nil
 				}
 				return u.pgRemoveNew(ctx, tools, plan)
 			}},
 		{Name: point, Do: func(ctx context.Context, sc *saga.StepContext) error {
-			return u.pgRestorePoint(ctx, sc, p)
+			if err := u.pgRestorePoint(ctx, sc, p); err != nil || plan.Mode != pgupgrade.ModeLink {
+				return err
+			}
+			// The dumps of the restore point hold no roles: a rebuild
+			// (pgRebuildOld) makes them again from this file first.
+			u.note("pg_dumpall --globals-only: the roles, for a rollback after PostgreSQL %s started", to)
+			return tools.DumpGlobals(ctx, plan.Old, globalsFile(plan, sc.SagaID()))
 		}},
 		{Name: pgStopDependentsStep(),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
@@ -284,8 +294,17 @@ func (u *Upgrader) pgSteps(p Plan, s *lab.Service, rt runtime.Runtime, ver runti
 				return u.pgStopDependentsAgain(ctx, sc, plan, deps)
 			}},
 		{Name: pgAnalyzeStep(to), Retryable: true, Do: func(ctx context.Context, sc *saga.StepContext) error {
-			return u.pgAnalyze(ctx, sc, tools, plan)
+			if err := u.pgAnalyze(ctx, sc, tools, plan); err != nil {
+				return err
+			}
+			return removeGlobals(plan, sc.SagaID())
 		}},
+	}
+	if plan.Mode == pgupgrade.ModeLink {
+		// A link-mode rollback after the new major started is the restore
+		// point: it is taken once the dependents are stopped, so that it
+		// holds everything they wrote.
+		steps[1], steps[2] = steps[2], steps[1]
 	}
 	for i := range steps {
 		steps[i].Do = flat(steps[i].Do)
@@ -507,8 +526,9 @@ func (u *Upgrader) pgUndoUpgrade(ctx context.Context, sc *saga.StepContext, tool
 // cluster's files: the old data directory is moved aside (kept, as
 // DATA.link-SAGA, for an operator), the new cluster removed, a fresh old
 // cluster made by initdb with the journalled settings and the old
-// configuration, started, every backup_before target restored into it in
-// place from the restore point, and the health gate passed. Roles and databases
+// configuration, started, the roles made again (DumpGlobals of the
+// restore point step), every backup_before target restored into it in
+// place from the restore point, and the health gate passed. Databases
 // that no restore point holds are not there: the note says so.
 func (u *Upgrader) pgRebuildOld(ctx context.Context, sc *saga.StepContext, tools *pgupgrade.Tools, s *lab.Service, rt runtime.Runtime, p Plan) error {
 	plan := p.Postgres
@@ -541,11 +561,30 @@ func (u *Upgrader) pgRebuildOld(ctx context.Context, sc *saga.StepContext, tools
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
+	// The roles first: the dumps' owners and the backups' own role.
+	if err := tools.RestoreGlobals(ctx, plan.Old, globalsFile(plan, sc.SagaID())); err != nil {
+		return fmt.Errorf("link mode: make the roles of PostgreSQL %s again: %w", plan.Old.Major, err)
+	}
 	if err := u.restoreInPlace(ctx, sc, restorePointStep(p.To), p.BackupBefore); err != nil {
 		return err
 	}
 	u.note("the rebuilt PostgreSQL %s holds what the restore points hold (%s); the old files are in %s", plan.Old.Major, strings.Join(p.BackupBefore, ", "), aside.Data)
 	return u.WaitHealthy(ctx, s, rt, p.HealthyWithin)
+}
+
+// globalsFile is where a link-mode upgrade keeps the old cluster's roles
+// (pgupgrade.DumpGlobals) until it ends: next to the old data directory,
+// 0600.
+func globalsFile(plan *PGPlan, sagaID string) string {
+	return filepath.Join(filepath.Dir(plan.Old.Data), ".homelab-globals-"+sagaID+".sql")
+}
+
+// removeGlobals removes the globalsFile, if any.
+func removeGlobals(plan *PGPlan, sagaID string) error {
+	if err := os.Remove(globalsFile(plan, sagaID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // pgSwitch carries the old cluster's configuration over, selects the new
@@ -563,11 +602,14 @@ func (u *Upgrader) pgSwitch(ctx context.Context, sc *saga.StepContext, tools *pg
 	if err := sc.Set(previousKey, p.From); err != nil {
 		return err
 	}
-	u.note("setting %s to PostgreSQL %s", s.Name, plan.New.Major)
-	if err := ver.SetVersion(marked(ctx, sc), p.To); err != nil {
+	// Journalled before set_version: a set_version command may start the
+	// new major itself (apt-get install starts the packaged cluster), and
+	// in link mode the old cluster is then unusable.
+	if err := sc.Set(pgStartedKey, "true"); err != nil {
 		return err
 	}
-	if err := sc.Set(pgStartedKey, "true"); err != nil {
+	u.note("setting %s to PostgreSQL %s", s.Name, plan.New.Major)
+	if err := ver.SetVersion(marked(ctx, sc), p.To); err != nil {
 		return err
 	}
 	if err := rt.Start(ctx); err != nil {
@@ -659,7 +701,9 @@ func (u *Upgrader) OldClusters(ctx context.Context, service string) ([]OldCluste
 
 // Finalize removes the clusters that major upgrades of service kept
 // (OldClusters), and pg_upgrade's working directories next to the
-// running one. It refuses while an upgrade of service is unfinished.
+// running one. It refuses while an upgrade of service is unfinished, and
+// unless the service serves from its running major's cluster, healthy
+// (pgServing).
 func (u *Upgrader) Finalize(ctx context.Context, service string) ([]OldCluster, error) {
 	s := u.Lab.Services[service]
 	if s == nil || s.Postgres == nil {
@@ -677,6 +721,11 @@ func (u *Upgrader) Finalize(ctx context.Context, service string) ([]OldCluster, 
 	old, err := u.OldClusters(ctx, service)
 	if err != nil {
 		return nil, err
+	}
+	if len(old) > 0 {
+		if err := u.pgServing(ctx, s); err != nil {
+			return nil, fmt.Errorf("not deleting the old cluster of %s: %w", service, err)
+		}
 	}
 	for _, c := range old {
 		u.note("removing PostgreSQL %s's cluster %s (%s)", c.Major, c.Data, status.IEC(c.Bytes))
@@ -697,6 +746,37 @@ func (u *Upgrader) Finalize(ctx context.Context, service string) ([]OldCluster, 
 		}
 	}
 	return old, nil
+}
+
+// pgServing checks that PostgreSQL server s serves from the cluster of
+// the major its version command reports: that cluster's data directory
+// holds that major (PG_VERSION), its postmaster is alive (postmaster.pid)
+// and the service passes one look of its health gate. Finalize deletes
+// the other clusters only then.
+func (u *Upgrader) pgServing(ctx context.Context, s *lab.Service) error {
+	rt, ver, err := u.runtimeOf(s)
+	if err != nil {
+		return err
+	}
+	cur, err := currentVersion(ctx, ver)
+	if err != nil {
+		return fmt.Errorf("read the current version: %w", err)
+	}
+	m := majorOf(cur.String())
+	data, err := s.Postgres.DataDirOf(m)
+	if err != nil {
+		return err
+	}
+	if got, err := pgupgrade.Major(data); err != nil || got != m {
+		return fmt.Errorf("%s runs PostgreSQL %s, but %s holds no cluster of it (PG_VERSION %q, %v)", s.Name, m, data, got, err)
+	}
+	if _, ok, err := pgupgrade.Running(data); err != nil || !ok {
+		return errors.Join(fmt.Errorf("PostgreSQL %s is not running in %s: start %s and check it first", m, data, s.Name), err)
+	}
+	if ok, detail := u.healthy(ctx, s, rt); !ok {
+		return fmt.Errorf("%s is not healthy on PostgreSQL %s: %s", s.Name, m, detail)
+	}
+	return nil
 }
 
 // lookupUser is the credential of an OS user name.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
+	"homelab/internal/saga"
 )
 
 // pgPlanEnv is a lab with a PostgreSQL server db running major 15 (its
@@ -83,12 +85,7 @@ func TestPlanPGMajor(t *testing.T) {
 	if strings.Join(p.Path, ",") != "17" || strings.Join(pg.Dependents, ",") != "app" {
 		t.Fatalf("path %v, dependents %v", p.Path, pg.Dependents)
 	}
-	steps, err := u.steps(p)
-	must(t, err)
-	var names []string
-	for _, s := range steps {
-		names = append(names, s.Name)
-	}
+	names := stepNames(t, u, p)
 	want := "preflight for PostgreSQL 17,restore point before 17,stop dependents,stop PostgreSQL 15,pg_upgrade to 17,start PostgreSQL 17,start dependents on 17,analyze 17"
 	if strings.Join(names, ",") != want {
 		t.Fatalf("steps %s", strings.Join(names, ","))
@@ -109,4 +106,98 @@ func TestPlanPGMajor(t *testing.T) {
 	if _, err := u.Plan(ctx, "db", "17", PlanOptions{}); !errors.As(err, &pe) || !strings.Contains(err.Error(), "is not empty") {
 		t.Errorf("new data directory in use: %v", err)
 	}
+}
+
+// TestPGLinkRestorePointAfterDependents: in link mode a rollback after
+// the new major started is the restore point, so it is taken once the
+// dependents are stopped (else what they wrote between the two is lost).
+func TestPGLinkRestorePointAfterDependents(t *testing.T) {
+	u, _ := pgPlanEnv(t)
+	p, err := u.Plan(t.Context(), "db", "17", PlanOptions{})
+	must(t, err)
+	p.Postgres.Mode = "link"
+	names := stepNames(t, u, p)
+	want := "preflight for PostgreSQL 17,stop dependents,restore point before 17,stop PostgreSQL 15,pg_upgrade to 17,start PostgreSQL 17,start dependents on 17,analyze 17"
+	if strings.Join(names, ",") != want {
+		t.Fatalf("link-mode steps %s", strings.Join(names, ","))
+	}
+}
+
+// TestPGSwitchJournalsStartBeforeSetVersion: a set_version command may
+// start the new major itself (apt-get does) and then fail; the journal
+// must say the new major may have started, so that a link-mode rollback
+// rebuilds the old cluster instead of starting it on files PostgreSQL 17
+// wrote.
+func TestPGSwitchJournalsStartBeforeSetVersion(t *testing.T) {
+	u, dir := pgPlanEnv(t)
+	ctx := t.Context()
+	p, err := u.Plan(ctx, "db", "17", PlanOptions{})
+	must(t, err)
+	// PostgreSQL 17's postgres --describe-config, for the carry-over.
+	bin := filepath.Join(dir, "bin17")
+	must(t, os.Mkdir(bin, 0o755))
+	must(t, os.WriteFile(filepath.Join(bin, "postgres"), []byte("#!/bin/sh\nexit 0\n"), 0o755))
+	p.Postgres.New.Bin = bin
+	must(t, os.MkdirAll(p.Postgres.New.Data, 0o700))
+	steps, err := u.steps(p)
+	must(t, err)
+	var sw saga.Step
+	for _, s := range steps {
+		if s.Name == pgSwitchStep("17") {
+			sw = saga.Step{Name: s.Name, Do: s.Do}
+		}
+	}
+	r := &saga.Runner{Journal: u.Journal, StateDir: u.Lab.StateDir}
+	rec, err := r.Run(ctx, saga.Saga{Kind: "test", Subject: "db", Steps: []saga.Step{sw}})
+	if err == nil || !strings.Contains(err.Error(), "not in a plan") {
+		t.Fatalf("switch with a failing set_version: %v", err)
+	}
+	for _, st := range rec.Steps {
+		if st.Name == sw.Name && st.Data[pgStartedKey] == "true" {
+			return
+		}
+	}
+	t.Fatalf("a set_version that failed left no %q in the journal: %+v", pgStartedKey, rec.Steps)
+}
+
+// TestPGFinalizeNeedsServingNewMajor: --finalize deletes the old cluster
+// only while the service runs, healthy, from the new major's cluster.
+func TestPGFinalizeNeedsServingNewMajor(t *testing.T) {
+	u, dir := pgPlanEnv(t)
+	u.Runtime = func(s *lab.Service) (runtime.Runtime, error) {
+		rt, err := runtime.New(s, runtime.Options{})
+		return &fakeVersioner{Runtime: rt, version: "17"}, err
+	}
+	ctx := t.Context()
+	pg17 := filepath.Join(dir, "pg", "17")
+	must(t, os.MkdirAll(pg17, 0o700))
+	must(t, os.WriteFile(filepath.Join(pg17, "PG_VERSION"), []byte("17\n"), 0o600))
+	if _, err := u.Finalize(ctx, "db"); err == nil || !strings.Contains(err.Error(), "is not running in "+pg17) {
+		t.Fatalf("finalize with PostgreSQL 17 stopped: %v", err)
+	}
+	if !exists(filepath.Join(dir, "pg", "15", "PG_VERSION")) {
+		t.Fatal("the old cluster was deleted while PostgreSQL 17 was not running")
+	}
+	// A live postmaster (this process) in the new cluster.
+	pid := []byte(strconv.Itoa(os.Getpid()) + "\n" + pg17 + "\n0\n5432\n/tmp\n")
+	must(t, os.WriteFile(filepath.Join(pg17, "postmaster.pid"), pid, 0o600))
+	old, err := u.Finalize(ctx, "db")
+	must(t, err)
+	if len(old) != 1 || old[0].Major != "15" || exists(filepath.Join(dir, "pg", "15")) {
+		t.Fatalf("finalize removed %+v", old)
+	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// stepNames are the names of the steps of p's saga.
+func stepNames(t *testing.T, u *Upgrader, p Plan) []string {
+	t.Helper()
+	steps, err := u.steps(p)
+	must(t, err)
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name)
+	}
+	return names
 }
