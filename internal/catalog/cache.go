@@ -290,6 +290,7 @@ func cloneSummaries(m map[string]Summary) map[string]Summary {
 		s.LastDrill = clonePtr(s.LastDrill)
 		s.LastGoodDrill = clonePtr(s.LastGoodDrill)
 		s.Failed = maps.Clone(s.Failed)
+		s.Backups = slices.Clone(s.Backups)
 		out[target] = s
 	}
 	return out

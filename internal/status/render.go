@@ -363,19 +363,15 @@ func rto(d *catalog.Drill) string {
 // the detail that matters when not.
 func stateText(t TargetStatus, now time.Time) string {
 	switch t.State {
-	case StateOverdue:
-		if t.DueBy != nil {
-			return "OVERDUE (due " + Ago(*t.DueBy, now) + ")"
+	case StateOverdue, StateFailing:
+		// For failing: how long until the failures make it overdue,
+		// what matters most.
+		if due := t.ProblemDue(); due != nil {
+			return t.StateWord() + " (due " + Ago(*due, now) + ")"
 		}
-		return "OVERDUE"
+		return t.StateWord()
 	case StateNever:
-		return "NEVER BACKED UP"
-	case StateFailing:
-		// How long until the failures make it overdue: what matters most.
-		if t.DueBy != nil {
-			return "FAILING (due " + Ago(*t.DueBy, now) + ")"
-		}
-		return "FAILING"
+		return t.StateWord()
 	}
 	return t.State
 }
@@ -550,6 +546,15 @@ func RenderJSON(w io.Writer, r Report) error {
 		if t.DueBy != nil {
 			jt.DueBy = optTime(*t.DueBy)
 		}
+		jt.Problems = t.TypeProblems()
+		for _, ty := range t.Types {
+			js := jsonType{Type: ty.Type, Schedule: ty.Schedule, State: ty.State, Overdue: ty.Overdue,
+				LastGood: jsonRunOf(ty.LastGood, r.Generated), Failed: jsonRunOf(ty.Failed, r.Generated)}
+			if ty.DueBy != nil {
+				js.DueBy = optTime(*ty.DueBy)
+			}
+			jt.Types = append(jt.Types, js)
+		}
 		out.Targets = append(out.Targets, jt)
 	}
 	for _, c := range r.Certs {
@@ -670,6 +675,19 @@ type jsonTarget struct {
 	LastRun    *jsonRun   `json:"last_run"`
 	LastGood   *jsonRun   `json:"last_good"`
 	LastDrill  *jsonDrill `json:"last_drill"`
+	// Problems and Types: per-type schedules only (TypeStatus).
+	Problems []string   `json:"problems,omitempty"`
+	Types    []jsonType `json:"types,omitempty"`
+}
+
+type jsonType struct {
+	Type     string   `json:"type"`
+	Schedule string   `json:"schedule"`
+	State    string   `json:"state"`
+	Overdue  bool     `json:"overdue"`
+	DueBy    *string  `json:"due_by"`
+	LastGood *jsonRun `json:"last_good"`
+	Failed   *jsonRun `json:"failed"`
 }
 
 type jsonRun struct {
