@@ -530,6 +530,10 @@ func (s *SQLite) Summaries(ctx context.Context) (map[string]Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("summaries: %w", err)
 	}
+	for target, sum := range m { // Summarize's, of newestRuns' rows only
+		sum.Backups = nil
+		m[target] = sum
+	}
 	for _, r := range typed { // by target, newest first
 		sum := m[r.Target]
 		if sum.LastBackup == nil || sum.LastBackup.Provider != TypedProvider {

@@ -154,7 +154,8 @@ type Summary struct {
 	// TypedProvider, its newest backup runs of any result, newest first,
 	// at most TypedBackups; nil for other targets. They are what a
 	// per-type status needs (which run holds which backup type is the
-	// provider's rule: pgbackrest.RunType).
+	// provider's rule: pgbackrest.RunType). Cache shares them between
+	// calls: they must not be changed.
 	Backups []Run
 }
 

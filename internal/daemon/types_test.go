@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/notify"
 	"homelab/internal/schedule"
 )
 
@@ -245,4 +247,86 @@ func keysOf(fs []schedule.Fire) []string {
 		out = append(out, f.Key.String())
 	}
 	return out
+}
+
+// typeOutcome is a pgbackrest provider whose backups of the types in
+// fail fail, and the others succeed with a set labelled as pgBackRest
+// does.
+type typeOutcome struct {
+	backup.Provider
+	now  func() time.Time
+	fail map[string]bool
+}
+
+func (p *typeOutcome) Backup(_ context.Context, t backup.Target, _ string, _ backup.ProgressFunc) (backup.Snapshot, error) {
+	if p.fail[t.Type] {
+		return backup.Snapshot{}, fmt.Errorf("target %s: %s backup: exit 82", t.Name(), t.Type)
+	}
+	stamp := p.now().UTC().Format("20060102-150405")
+	label := map[string]string{"full": stamp + "F", "diff": "20261101-000000F_" + stamp + "D", "incr": "20261101-000000F_" + stamp + "I"}[t.Type]
+	return backup.Snapshot{ID: label, Time: p.now()}, nil
+}
+
+// TestTypedNotifications: the failure and recovery notifications of a
+// target's typed backups follow status's per-type rule: a failed full is
+// not recovered by the incr backups that succeed after it, only by a
+// good full, which also recovers a failed incr.
+func TestTypedNotifications(t *testing.T) {
+	ctx := context.Background()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Date(2026, 11, 22, 0, 0, 0, 0, berlin)}
+	prov := &typeOutcome{now: clk.Now, fail: map[string]bool{}}
+	f := newFixtureLab(t, typesLab, func(c *Config) {
+		c.Now = clk.Now
+		store := c.Catalog
+		c.NewManager = func(l *lab.Lab) *backup.Manager {
+			return &backup.Manager{Lab: l, Catalog: store, Now: clk.Now, Providers: map[string]backup.Provider{lab.ProviderPgBackRest: prov}}
+		}
+	})
+	st := f.d.state.Load()
+	var seen int
+	// run runs a typed backup job an hour after the last, failing or
+	// not, and returns the notifications it sent, as kind:detail.
+	run := func(typ string, fail bool) []string {
+		t.Helper()
+		clk.set(clk.Now().Add(time.Hour))
+		prov.fail[typ] = fail
+		f.d.runBackup(ctx, st, "db", typ)
+		f.notes.mu.Lock()
+		defer f.notes.mu.Unlock()
+		var out []string
+		for _, e := range f.notes.events[seen:] {
+			out = append(out, e.Kind+":"+e.Detail)
+		}
+		seen = len(f.notes.events)
+		return out
+	}
+	for i, c := range []struct {
+		typ  string
+		fail bool
+		want []string
+	}{
+		{"full", false, nil},
+		{"full", true, []string{notify.BackupFailed + ":full backup"}},
+		{"incr", false, nil}, // the full still fails
+		{"incr", false, nil},
+		{"incr", true, []string{notify.BackupFailed + ":incr backup"}},
+		{"diff", false, []string{notify.Recovered + ":incr backup succeeded again: snapshot "}}, // holds an incr, not a full
+		{"full", false, []string{notify.Recovered + ":full backup succeeded again: snapshot "}},
+		{"incr", true, []string{notify.BackupFailed + ":incr backup"}},
+		{"incr", false, []string{notify.Recovered + ":incr backup succeeded again: snapshot "}},
+	} {
+		got := run(c.typ, c.fail)
+		for j := range got { // the snapshot label is the clock's
+			if k := strings.Index(got[j], "snapshot "); k >= 0 {
+				got[j] = got[j][:k+len("snapshot ")]
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("step %d, %s (fail %v): sent %q, want %q", i, c.typ, c.fail, got, c.want)
+		}
+	}
 }
