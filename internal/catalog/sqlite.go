@@ -419,6 +419,14 @@ func (s *SQLite) DrilledOK(ctx context.Context, target string) ([]string, error)
 	return ids, nil
 }
 
+// backupTargets starts a query with t, the targets with a backup run (and
+// a NULL), by a loose index scan: a seek from one target to the next.
+const backupTargets = `WITH RECURSIVE t(target) AS (
+		SELECT min(target) FROM runs WHERE kind = 'backup'
+		UNION ALL
+		SELECT (SELECT min(target) FROM runs WHERE target > t.target AND kind = 'backup')
+		FROM t WHERE t.target IS NOT NULL),`
+
 // newestRuns selects, newest first, the newest backup run of each target
 // and its newest ok or partial backup run (one row if they are the same).
 // All of it runs in the index on (target, kind, start_time), whose last
@@ -426,11 +434,7 @@ func (s *SQLite) DrilledOK(ctx context.Context, target string) ([]string, error)
 // seeking from one to the next (a loose index scan, one seek per target
 // instead of a scan of every run), and each newest run is a backward seek
 // in the target's backup runs. Only the chosen rows are read.
-const newestRuns = `WITH RECURSIVE t(target) AS (
-		SELECT min(target) FROM runs WHERE kind = 'backup'
-		UNION ALL
-		SELECT (SELECT min(target) FROM runs WHERE target > t.target AND kind = 'backup')
-		FROM t WHERE t.target IS NOT NULL),
+const newestRuns = backupTargets + `
 	ids(id) AS (
 		SELECT (SELECT id FROM runs WHERE target = t.target AND kind = 'backup'
 			ORDER BY start_time DESC, id DESC LIMIT 1) FROM t WHERE t.target IS NOT NULL
@@ -466,11 +470,7 @@ const failureCounts = `SELECT target, kind, count(*) FROM runs WHERE result = 'f
 // by target, newest first. Like newestRuns it seeks from target to
 // target in the index on (target, kind, start_time), and reads only the
 // chosen rows: a target of another provider costs one seek.
-var typedBackups = `WITH RECURSIVE t(target) AS (
-		SELECT min(target) FROM runs WHERE kind = 'backup'
-		UNION ALL
-		SELECT (SELECT min(target) FROM runs WHERE target > t.target AND kind = 'backup')
-		FROM t WHERE t.target IS NOT NULL),
+var typedBackups = backupTargets + `
 	typed(target) AS (
 		SELECT target FROM t WHERE t.target IS NOT NULL
 			AND (SELECT provider FROM runs WHERE target = t.target AND kind = 'backup'

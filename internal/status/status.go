@@ -319,15 +319,22 @@ func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (Tar
 	if ok {
 		ts.DueBy, ts.Overdue = &due, due.Before(now)
 	}
-	switch {
-	case ts.Overdue:
-		ts.State = StateOverdue
-	case ts.Failed():
-		ts.State = StateFailing
-	default:
-		ts.State = StateOK
-	}
+	ts.State = stateOf(false, ts.Overdue, ts.Failed())
 	return ts, nil
+}
+
+// stateOf is the state of a scheduled target or type: StateNever,
+// StateOverdue, StateFailing or StateOK, the first that holds.
+func stateOf(never, overdue, failing bool) string {
+	switch {
+	case never:
+		return StateNever
+	case overdue:
+		return StateOverdue
+	case failing:
+		return StateFailing
+	}
+	return StateOK
 }
 
 // typedTarget classifies a target with per-type schedules from its newest
@@ -356,29 +363,11 @@ func typedTarget(ts TargetStatus, typed []lab.TypeSchedule, runs []catalog.Run, 
 		} else {
 			t.Overdue = true
 		}
-		switch {
-		case t.LastGood == nil:
-			t.State = StateNever
-		case t.Overdue:
-			t.State = StateOverdue
-		case t.Failed != nil:
-			t.State = StateFailing
-		default:
-			t.State = StateOK
-		}
+		t.State = stateOf(t.LastGood == nil, t.Overdue, t.Failed != nil)
 		ts.Overdue = ts.Overdue || t.Overdue
 		ts.Types = append(ts.Types, t)
 	}
-	switch {
-	case never:
-		ts.State = StateNever
-	case ts.Overdue:
-		ts.State = StateOverdue
-	case ts.Failed():
-		ts.State = StateFailing
-	default:
-		ts.State = StateOK
-	}
+	ts.State = stateOf(never, ts.Overdue, ts.Failed())
 	return ts, nil
 }
 
