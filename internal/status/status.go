@@ -123,7 +123,8 @@ type TypeStatus struct {
 	// Type is full, diff or incr; Schedule its cron expression.
 	Type, Schedule string
 	// LastGood is the newest good backup run that holds at least Type (a
-	// full one for a diff or incr; pgbackrest.TypeState); nil if none.
+	// full one for a diff or incr; pgbackrest.TypeState); nil if none
+	// among the target's newest catalog.TypedBackups runs.
 	LastGood *catalog.Run
 	// Failed is the newest failed run of Type with no such good run
 	// after it; nil if none.
