@@ -83,6 +83,22 @@ func NewRunID(now time.Time) string {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
+// TypedRunID is the ID of a run asking for backup type typ (pgbackrest:
+// full, diff, incr): id (NewRunID), "-" and typ, e.g.
+// 20261206T104100Z-1a2b3c4d-full. It is how the catalog keeps the type
+// of a run that made no backup (a failed one); RunIDType reads it back.
+func TypedRunID(id, typ string) string { return id + "-" + typ }
+
+// RunIDType is the backup type in a run ID made by TypedRunID; "" for
+// another run ID.
+func RunIDType(id string) string {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 || strings.Count(id, "-") < 2 {
+		return ""
+	}
+	return id[i+1:]
+}
+
 // Target resolves a target of the lab by name.
 func (m *Manager) Target(ctx context.Context, name string) (Target, Provider, error) {
 	spec, err := m.Lab.Backup(name)
@@ -374,6 +390,9 @@ func (m *Manager) BackupOfType(ctx context.Context, name, typ string) RunReport 
 	defer release()
 
 	runID := NewRunID(m.now())
+	if t.Type != "" && t.Spec.Provider == lab.ProviderPgBackRest {
+		runID = TypedRunID(runID, t.Type)
+	}
 	ctx = execx.WithMark(ctx, RunEnv+"="+runID)
 	run := catalog.Run{RunID: runID, Kind: catalog.KindBackup, Target: name, Provider: t.Spec.Provider, Repository: t.Spec.Repository, Start: m.now().UTC()}
 	if run, err = m.Catalog.StartRun(ctx, run); err != nil {

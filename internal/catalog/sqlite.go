@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,7 @@ type SQLite struct {
 	// Summaries' statements, prepared once: the daemon runs them at
 	// every scrape and status page, and parsing them costs about a
 	// fifth of running them.
-	newestRuns, newestDrills, failureCounts *sql.Stmt
+	newestRuns, newestDrills, failureCounts, typedBackups *sql.Stmt
 
 	// versionDB holds the one connection, version, that Version asks for
 	// PRAGMA data_version, opened at the first call. It never writes, so
@@ -190,7 +191,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 	for _, p := range []struct {
 		st    **sql.Stmt
 		query string
-	}{{&s.newestRuns, newestRuns}, {&s.newestDrills, newestDrills}, {&s.failureCounts, failureCounts}} {
+	}{{&s.newestRuns, newestRuns}, {&s.newestDrills, newestDrills}, {&s.failureCounts, failureCounts}, {&s.typedBackups, typedBackups}} {
 		st, err := s.db.PrepareContext(ctx, p.query)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
@@ -425,6 +426,14 @@ func (s *SQLite) DrilledOK(ctx context.Context, target string) ([]string, error)
 	return ids, nil
 }
 
+// backupTargets starts a query with t, the targets with a backup run (and
+// a NULL), by a loose index scan: a seek from one target to the next.
+const backupTargets = `WITH RECURSIVE t(target) AS (
+		SELECT min(target) FROM runs WHERE kind = 'backup'
+		UNION ALL
+		SELECT (SELECT min(target) FROM runs WHERE target > t.target AND kind = 'backup')
+		FROM t WHERE t.target IS NOT NULL),`
+
 // newestRuns selects, newest first, the newest backup run of each target
 // and its newest ok or partial backup run (one row if they are the same).
 // All of it runs in the index on (target, kind, start_time), whose last
@@ -432,11 +441,7 @@ func (s *SQLite) DrilledOK(ctx context.Context, target string) ([]string, error)
 // seeking from one to the next (a loose index scan, one seek per target
 // instead of a scan of every run), and each newest run is a backward seek
 // in the target's backup runs. Only the chosen rows are read.
-const newestRuns = `WITH RECURSIVE t(target) AS (
-		SELECT min(target) FROM runs WHERE kind = 'backup'
-		UNION ALL
-		SELECT (SELECT min(target) FROM runs WHERE target > t.target AND kind = 'backup')
-		FROM t WHERE t.target IS NOT NULL),
+const newestRuns = backupTargets + `
 	ids(id) AS (
 		SELECT (SELECT id FROM runs WHERE target = t.target AND kind = 'backup'
 			ORDER BY start_time DESC, id DESC LIMIT 1) FROM t WHERE t.target IS NOT NULL
@@ -467,8 +472,25 @@ const failureCounts = `SELECT target, kind, count(*) FROM runs WHERE result = 'f
 	UNION ALL
 	SELECT target, NULL, count(*) FROM drills WHERE result = 'failed' GROUP BY target`
 
-// Summaries returns the Summary of every target in three queries: the
-// newest runs, the newest drills and the failure counts. Each query reads
+// typedBackups selects the newest TypedBackups backup runs of each target
+// whose newest backup run's provider is TypedProvider (Summary.Backups),
+// by target, newest first. Like newestRuns it seeks from target to
+// target in the index on (target, kind, start_time), and reads only the
+// chosen rows: a target of another provider costs one seek.
+var typedBackups = backupTargets + `
+	typed(target) AS (
+		SELECT target FROM t WHERE t.target IS NOT NULL
+			AND (SELECT provider FROM runs WHERE target = t.target AND kind = 'backup'
+				ORDER BY start_time DESC, id DESC LIMIT 1) = '` + TypedProvider + `'),
+	ids(id) AS (
+		SELECT r.id FROM typed JOIN runs r ON r.id IN (SELECT id FROM runs
+			WHERE target = typed.target AND kind = 'backup'
+			ORDER BY start_time DESC, id DESC LIMIT ` + strconv.Itoa(TypedBackups) + `))
+	SELECT ` + runCols + ` FROM runs WHERE id IN ids ORDER BY target, start_time DESC, id DESC`
+
+// Summaries returns the Summary of every target in four queries: the
+// newest runs, the newest drills, the failure counts and the typed
+// targets' newest backups. Each query reads
 // its own snapshot of the catalog, so a run recorded meanwhile may show
 // in one and not another.
 func (s *SQLite) Summaries(ctx context.Context) (map[string]Summary, error) {
@@ -510,6 +532,22 @@ func (s *SQLite) Summaries(ctx context.Context) (map[string]Summary, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("summaries: count failures: %w", err)
+	}
+	typed, err := readRuns(s.typedBackups.QueryContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("summaries: %w", err)
+	}
+	for target, sum := range m { // Summarize's, of newestRuns' rows only
+		sum.Backups = nil
+		m[target] = sum
+	}
+	for _, r := range typed { // by target, newest first
+		sum := m[r.Target]
+		if sum.LastBackup == nil || sum.LastBackup.Provider != TypedProvider {
+			continue // its newest run, recorded meanwhile, is of another provider
+		}
+		sum.Backups = append(sum.Backups, r)
+		m[r.Target] = sum
 	}
 	return m, nil
 }

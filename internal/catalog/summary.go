@@ -40,6 +40,12 @@ func Summarize(runs []Run, drills []Drill) map[string]Summary {
 			s := get(r.Target)
 			if s.LastBackup == nil {
 				s.LastBackup = new(r)
+				if r.Provider == TypedProvider {
+					s.Backups = []Run{}
+				}
+			}
+			if s.Backups != nil && len(s.Backups) < TypedBackups {
+				s.Backups = append(s.Backups, r)
 			}
 			if s.LastGoodBackup == nil && (r.Result == ResultOK || r.Result == ResultPartial) {
 				s.LastGoodBackup = new(r)

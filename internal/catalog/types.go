@@ -150,7 +150,24 @@ type Summary struct {
 	Failed map[Kind]int
 	// DrillsFailed counts the target's drills with result failed.
 	DrillsFailed int
+	// Backups are, for a target whose newest backup run's provider is
+	// TypedProvider, its newest backup runs of any result, newest first,
+	// at most TypedBackups; nil for other targets. They are what a
+	// per-type status needs (which run holds which backup type is the
+	// provider's rule: pgbackrest.RunType). Cache shares them between
+	// calls: they must not be changed.
+	Backups []Run
 }
+
+const (
+	// TypedProvider is the provider whose backups have types (pgbackrest:
+	// full, diff, incr), each on its own schedule: Summary.Backups is
+	// filled for its targets.
+	TypedProvider = "pgbackrest"
+	// TypedBackups bounds Summary.Backups: a month of hourly backups
+	// and more, so that a monthly full backup is among them.
+	TypedBackups = 1000
+)
 
 var (
 	// ErrNotFound is returned by FinishRun for an unknown run ID.

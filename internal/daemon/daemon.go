@@ -299,10 +299,8 @@ func (d *Daemon) lastOfType(ctx context.Context, target, typ string) (time.Time,
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	for _, r := range runs { // newest first
-		if pgbackrest.Rank(pgbackrest.LabelType(r.SnapshotID)) >= pgbackrest.Rank(typ) {
-			return r.Start, true, nil
-		}
+	if good, _ := pgbackrest.TypeState(runs, typ); good != nil {
+		return good.Start, true, nil
 	}
 	return time.Time{}, false, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"homelab/internal/backup/pgbackrest"
@@ -64,6 +65,13 @@ func (d *Daemon) runBackup(ctx context.Context, st *labState, name, typ string) 
 		return ""
 	}
 	prev := d.previous(ctx, name, catalog.KindBackup)
+	var before []catalog.Run // a typed job's target's runs before it: which types fail
+	if typ != "" {
+		var err error
+		if before, err = d.cfg.Catalog.Runs(ctx, catalog.RunFilter{Target: name, Kind: catalog.KindBackup, Limit: catalog.TypedBackups}); err != nil {
+			d.log.Error("read backup runs from the catalog", "target", name, "err", err)
+		}
+	}
 	bctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	rep := st.manager.BackupOfType(bctx, name, typ)
 	timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
@@ -81,7 +89,17 @@ func (d *Daemon) runBackup(ctx context.Context, st *labState, name, typ string) 
 		if url := d.heartbeatURL(b); url != "" {
 			st.notifier.Ping(url, ev)
 		}
-		if prev == catalog.ResultFailed || d.clearOverdue(name) {
+		switch {
+		case typ != "":
+			// Per type (status.TypeStatus): the types this backup holds
+			// that were failing recover; a failed full only by a full.
+			// The overdue watch sends the recovery from overdue, when no
+			// type is overdue any more.
+			if rec := recoveredTypes(before, rep.Run, typ); rec != nil {
+				ev.Kind, ev.Detail = notify.Recovered, strings.Join(rec, ", ")+" backup succeeded again: snapshot "+rep.Run.SnapshotID
+				st.notifier.Notify(ev)
+			}
+		case prev == catalog.ResultFailed || d.clearOverdue(name):
 			ev.Kind, ev.Detail = notify.Recovered, "backup succeeded again: snapshot "+rep.Run.SnapshotID
 			st.notifier.Notify(ev)
 		}
@@ -90,6 +108,9 @@ func (d *Daemon) runBackup(ctx context.Context, st *labState, name, typ string) 
 		d.log.Warn("backup interrupted", "target", name)
 	default:
 		ev.Kind, ev.Error = notify.BackupFailed, jobError(rep.Err, timedOut, b.Timeout)
+		if typ != "" {
+			ev.Detail = typ + " backup"
+		}
 		if rep.Run.ID == 0 {
 			d.event(ctx, "error", name, "backup_failed", ev.Error)
 		}
@@ -97,6 +118,27 @@ func (d *Daemon) runBackup(ctx context.Context, st *labState, name, typ string) 
 		d.log.Error("backup failed", "target", name, "err", ev.Error)
 	}
 	return res
+}
+
+// recoveredTypes are the backup types, full first, that were failing in
+// before (a target's backup runs, newest first; pgbackrest.TypeState) and
+// that good, a good run asked for type typ, holds: a full holds every
+// type, an incr only incr. Nil when none.
+func recoveredTypes(before []catalog.Run, good catalog.Run, typ string) []string {
+	holds := pgbackrest.Rank(pgbackrest.RunType(good))
+	if holds == 0 {
+		holds = pgbackrest.Rank(typ)
+	}
+	var out []string
+	for _, t := range []string{pgbackrest.TypeFull, pgbackrest.TypeDiff, pgbackrest.TypeIncr} {
+		if pgbackrest.Rank(t) > holds {
+			continue
+		}
+		if _, failed := pgbackrest.TypeState(before, t); failed != nil {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // runPrune applies the target's retention after a good backup (nothing
@@ -287,6 +329,12 @@ func (d *Daemon) watchOverdue(ctx context.Context) time.Time {
 			continue
 		case !t.Overdue && sent:
 			delete(d.overdue, t.Name)
+			if t.Types != nil { // runBackup leaves typed targets to this
+				d.omu.Unlock()
+				st.notifier.Notify(notify.Event{Kind: notify.Recovered, Lab: st.lab.Name, Target: t.Name, Job: "backup", Time: d.cfg.Now(),
+					Detail: "no backup type overdue any more"})
+				continue
+			}
 		}
 		d.omu.Unlock()
 	}
@@ -353,6 +401,13 @@ func (d *Daemon) clearOverdue(target string) bool {
 }
 
 func overdueDetail(t status.TargetStatus) string {
+	if p := t.TypeProblems(); p != nil {
+		s := strings.Join(p, ", ")
+		if due := t.ProblemDue(); due != nil {
+			s += ", due by " + due.UTC().Format(time.RFC3339)
+		}
+		return s
+	}
 	if t.LastGood == nil {
 		return "never backed up successfully (schedule " + t.Schedule + ")"
 	}

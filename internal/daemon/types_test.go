@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/notify"
 	"homelab/internal/schedule"
 )
 
@@ -90,6 +92,27 @@ func (c *clock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
+// newTypedFixture is a fixture over typesLab whose managers back up its
+// pgbackrest target with the provider that provider makes, on a clock
+// set by the test (Europe/Berlin, starting at the given wall time).
+func newTypedFixture(t *testing.T, year int, month time.Month, day, hour, minute int, provider func(now func() time.Time) backup.Provider) (*fixture, *clock, *time.Location) {
+	t.Helper()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Date(year, month, day, hour, minute, 0, 0, berlin)}
+	p := provider(clk.Now)
+	f := newFixtureLab(t, typesLab, func(c *Config) {
+		c.Now = clk.Now
+		store := c.Catalog
+		c.NewManager = func(l *lab.Lab) *backup.Manager {
+			return &backup.Manager{Lab: l, Catalog: store, Now: clk.Now, Providers: map[string]backup.Provider{lab.ProviderPgBackRest: p}}
+		}
+	})
+	return f, clk, berlin
+}
+
 // TestTypedSchedules: a pgbackrest target's full, diff and incr backups
 // run each on its own schedule, with the type asked of the provider;
 // when two fire at once the larger type runs alone (a full wins); a type
@@ -99,18 +122,10 @@ func (c *clock) set(t time.Time) {
 // does not stand in for the full.
 func TestTypedSchedules(t *testing.T) {
 	ctx := context.Background()
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{now: time.Date(2026, 11, 21, 22, 0, 0, 0, berlin)} // a Saturday
-	rec := &typeRecorder{now: clk.Now, started: make(chan string), release: make(chan struct{})}
-	f := newFixtureLab(t, typesLab, func(c *Config) {
-		c.Now = clk.Now
-		store := c.Catalog
-		c.NewManager = func(l *lab.Lab) *backup.Manager {
-			return &backup.Manager{Lab: l, Catalog: store, Now: clk.Now, Providers: map[string]backup.Provider{lab.ProviderPgBackRest: rec}}
-		}
+	var rec *typeRecorder
+	f, clk, berlin := newTypedFixture(t, 2026, 11, 21, 22, 0, func(now func() time.Time) backup.Provider { // a Saturday
+		rec = &typeRecorder{now: now, started: make(chan string), release: make(chan struct{})}
+		return rec
 	})
 	specs, keys := specKeys(t, f.d.Lab())
 	if want := []string{"backup:db:full 0 0 * * 0", "backup:db:diff 0 0 * * 1-6", "backup:db:incr 0 */4 * * *"}; !slices.Equal(keys, want) {
@@ -245,4 +260,114 @@ func keysOf(fs []schedule.Fire) []string {
 		out = append(out, f.Key.String())
 	}
 	return out
+}
+
+// typeOutcome is a pgbackrest provider whose backups of the types in
+// fail fail, and the others succeed with a set labelled as pgBackRest
+// does.
+type typeOutcome struct {
+	backup.Provider
+	now  func() time.Time
+	fail map[string]bool
+}
+
+func (p *typeOutcome) Backup(_ context.Context, t backup.Target, _ string, _ backup.ProgressFunc) (backup.Snapshot, error) {
+	if p.fail[t.Type] {
+		return backup.Snapshot{}, fmt.Errorf("target %s: %s backup: exit 82", t.Name(), t.Type)
+	}
+	stamp := p.now().UTC().Format("20060102-150405")
+	label := map[string]string{"full": stamp + "F", "diff": "20261101-000000F_" + stamp + "D", "incr": "20261101-000000F_" + stamp + "I"}[t.Type]
+	return backup.Snapshot{ID: label, Time: p.now()}, nil
+}
+
+// TestTypedNotifications: the failure and recovery notifications of a
+// target's typed backups follow status's per-type rule: a failed full is
+// not recovered by the incr backups that succeed after it, only by a
+// good full, which also recovers a failed incr.
+func TestTypedNotifications(t *testing.T) {
+	ctx := context.Background()
+	prov := &typeOutcome{fail: map[string]bool{}}
+	f, clk, _ := newTypedFixture(t, 2026, 11, 22, 0, 0, func(now func() time.Time) backup.Provider { prov.now = now; return prov })
+	st := f.d.state.Load()
+	var seen int
+	// run runs a typed backup job an hour after the last, failing or
+	// not, and returns the notifications it sent, as kind:detail.
+	run := func(typ string, fail bool) []string {
+		t.Helper()
+		clk.set(clk.Now().Add(time.Hour))
+		prov.fail[typ] = fail
+		f.d.runBackup(ctx, st, "db", typ)
+		f.notes.mu.Lock()
+		defer f.notes.mu.Unlock()
+		var out []string
+		for _, e := range f.notes.events[seen:] {
+			out = append(out, e.Kind+":"+e.Detail)
+		}
+		seen = len(f.notes.events)
+		return out
+	}
+	for i, c := range []struct {
+		typ  string
+		fail bool
+		want []string
+	}{
+		{"full", false, nil},
+		{"full", true, []string{notify.BackupFailed + ":full backup"}},
+		{"incr", false, nil}, // the full still fails
+		{"incr", false, nil},
+		{"incr", true, []string{notify.BackupFailed + ":incr backup"}},
+		{"diff", false, []string{notify.Recovered + ":incr backup succeeded again: snapshot "}}, // holds an incr, not a full
+		{"full", false, []string{notify.Recovered + ":full backup succeeded again: snapshot "}},
+		{"incr", true, []string{notify.BackupFailed + ":incr backup"}},
+		{"incr", false, []string{notify.Recovered + ":incr backup succeeded again: snapshot "}},
+	} {
+		got := run(c.typ, c.fail)
+		for j := range got { // the snapshot label is the clock's
+			if k := strings.Index(got[j], "snapshot "); k >= 0 {
+				got[j] = got[j][:k+len("snapshot ")]
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("step %d, %s (fail %v): sent %q, want %q", i, c.typ, c.fail, got, c.want)
+		}
+	}
+}
+
+// TestTypedOverdue: a target whose incr and diff backups are recent but
+// whose last full is two weeks old is overdue, for its full; the incr
+// backups after that do not send a recovery, the next good full does.
+func TestTypedOverdue(t *testing.T) {
+	ctx := context.Background()
+	prov := &typeOutcome{fail: map[string]bool{}}
+	f, clk, berlin := newTypedFixture(t, 2026, 11, 23, 11, 0, func(now func() time.Time) backup.Provider { prov.now = now; return prov }) // a Monday
+	old := time.Date(2026, 11, 8, 0, 0, 0, 0, berlin)
+	if _, err := f.store.StartRun(ctx, catalog.Run{RunID: backup.TypedRunID("old", "full"), Kind: catalog.KindBackup, Target: "db",
+		Provider: lab.ProviderPgBackRest, SnapshotID: "20261107-230000F", Start: old, End: old.Add(5 * time.Minute), Result: catalog.ResultOK}); err != nil {
+		t.Fatal(err)
+	}
+	st := f.d.state.Load()
+	step := func(at time.Time, typ string) {
+		t.Helper()
+		clk.set(at)
+		if typ != "" {
+			f.d.runBackup(ctx, st, "db", typ)
+		}
+		f.d.watchOverdue(ctx)
+	}
+	step(time.Date(2026, 11, 23, 11, 0, 0, 0, berlin), "diff")
+	step(time.Date(2026, 11, 23, 11, 30, 0, 0, berlin), "incr")
+	if got := f.notes.kinds(); !slices.Equal(got, []string{"overdue:db"}) {
+		t.Fatalf("after a diff and an incr: %v, want one overdue alert", got)
+	}
+	if d := f.notes.events[0].Detail; !strings.HasPrefix(d, "full overdue, due by 2026-11-15T") {
+		t.Errorf("overdue detail %q, want the full's", d)
+	}
+	step(time.Date(2026, 11, 23, 12, 30, 0, 0, berlin), "incr")
+	if got := f.notes.kinds(); !slices.Equal(got, []string{"overdue:db"}) {
+		t.Fatalf("after another incr: %v, want still only the overdue alert", got)
+	}
+	step(time.Date(2026, 11, 23, 13, 0, 0, 0, berlin), "full")
+	if got := f.notes.kinds(); !slices.Equal(got, []string{"overdue:db", "recovered:db"}) {
+		t.Fatalf("after a full: %v, want the recovery", got)
+	}
 }

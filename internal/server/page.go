@@ -490,20 +490,13 @@ func target(t status.TargetStatus, jobs []JobInfo, now time.Time) pageTarget {
 		State: t.State, LastBackup: "never", Size: "-", Duration: "-", Result: "-",
 		Drill: "never", RTO: "-",
 	}
+	p.StateText = t.StateWord()
 	switch t.State {
-	case status.StateOK:
-		p.StateText = "OK"
-	case status.StateOverdue:
-		p.StateText, p.Bad = "OVERDUE", true
-	case status.StateFailing:
-		p.StateText, p.Bad = "FAILING", true
-	case status.StateNever:
-		p.StateText, p.Bad = "NEVER BACKED UP", true
-	default:
-		p.StateText = t.State
+	case status.StateOverdue, status.StateFailing, status.StateNever:
+		p.Bad = true
 	}
-	if t.DueBy != nil && (t.State == status.StateOverdue || t.State == status.StateFailing) {
-		p.Due = "due " + status.Ago(*t.DueBy, now)
+	if due := t.ProblemDue(); due != nil && (t.State == status.StateOverdue || t.State == status.StateFailing) {
+		p.Due = "due " + status.Ago(*due, now)
 	}
 	if r := t.LastRun; r != nil {
 		at := r.End

@@ -324,3 +324,20 @@ services:
 		}
 	}
 }
+
+// TestPageTypedTarget: a pgbackrest target with per-type schedules shows
+// which type is failing, and the due of that type.
+func TestPageTypedTarget(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)
+	fullDue, incrDue := now.Add(7*time.Hour+33*time.Minute), now.Add(2*time.Hour)
+	ts := status.TargetStatus{Name: "db", Provider: lab.ProviderPgBackRest, State: status.StateFailing, DueBy: &incrDue,
+		LastRun: &catalog.Run{Result: catalog.ResultOK, Start: now.Add(-time.Hour), End: now.Add(-time.Hour)},
+		Types: []status.TypeStatus{
+			{Type: "full", State: status.StateFailing, DueBy: &fullDue, Failed: &catalog.Run{Result: catalog.ResultFailed}},
+			{Type: "incr", State: status.StateOK, DueBy: &incrDue},
+		}}
+	p := target(ts, nil, now)
+	if p.StateText != "FULL FAILING" || !p.Bad || p.Due != "due in 7h 33m" {
+		t.Errorf("state %q bad %v due %q, want FULL FAILING, bad, due in 7h 33m", p.StateText, p.Bad, p.Due)
+	}
+}

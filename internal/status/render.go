@@ -374,19 +374,15 @@ func rto(d *catalog.Drill) string {
 // the detail that matters when not.
 func stateText(t TargetStatus, now time.Time) string {
 	switch t.State {
-	case StateOverdue:
-		if t.DueBy != nil {
-			return "OVERDUE (due " + Ago(*t.DueBy, now) + ")"
+	case StateOverdue, StateFailing:
+		// For failing: how long until the failures make it overdue,
+		// what matters most.
+		if due := t.ProblemDue(); due != nil {
+			return t.StateWord() + " (due " + Ago(*due, now) + ")"
 		}
-		return "OVERDUE"
+		return t.StateWord()
 	case StateNever:
-		return "NEVER BACKED UP"
-	case StateFailing:
-		// How long until the failures make it overdue: what matters most.
-		if t.DueBy != nil {
-			return "FAILING (due " + Ago(*t.DueBy, now) + ")"
-		}
-		return "FAILING"
+		return t.StateWord()
 	}
 	return t.State
 }
@@ -564,6 +560,15 @@ func RenderJSON(w io.Writer, r Report) error {
 		if w := t.Window; w != nil {
 			jt.Window = &jsonWindow{Window: *w, Stuck: w.Stuck(), LagSeconds: w.Lag(r.Generated).Seconds()}
 		}
+		jt.Problems = t.TypeProblems()
+		for _, ty := range t.Types {
+			js := jsonType{Type: ty.Type, Schedule: ty.Schedule, State: ty.State, Overdue: ty.Overdue,
+				LastGood: jsonRunOf(ty.LastGood, r.Generated), Failed: jsonRunOf(ty.Failed, r.Generated)}
+			if ty.DueBy != nil {
+				js.DueBy = optTime(*ty.DueBy)
+			}
+			jt.Types = append(jt.Types, js)
+		}
 		out.Targets = append(out.Targets, jt)
 	}
 	for _, c := range r.Certs {
@@ -687,6 +692,9 @@ type jsonTarget struct {
 	// Window is a pgbackrest target's recoverable window; left out for
 	// other targets.
 	Window *jsonWindow `json:"window,omitempty"`
+	// Problems and Types: per-type schedules only (TypeStatus).
+	Problems []string   `json:"problems,omitempty"`
+	Types    []jsonType `json:"types,omitempty"`
 }
 
 // jsonWindow is a status.Window with its verdicts: stuck (Window.Stuck)
@@ -695,6 +703,16 @@ type jsonWindow struct {
 	Window
 	Stuck      bool    `json:"stuck"`
 	LagSeconds float64 `json:"lag_seconds"`
+}
+
+type jsonType struct {
+	Type     string   `json:"type"`
+	Schedule string   `json:"schedule"`
+	State    string   `json:"state"`
+	Overdue  bool     `json:"overdue"`
+	DueBy    *string  `json:"due_by"`
+	LastGood *jsonRun `json:"last_good"`
+	Failed   *jsonRun `json:"failed"`
 }
 
 type jsonRun struct {

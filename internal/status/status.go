@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/lock"
@@ -107,17 +108,96 @@ type TargetStatus struct {
 	State   string
 	Overdue bool
 	// DueBy is when the recovery point objective is missed: the first
-	// schedule slot after LastGood ended, plus the grace. Nil for targets
+	// schedule slot after LastGood ended, plus the grace (for per-type
+	// schedules: the soonest of the types' DueBy). Nil for targets
 	// without a schedule or without a good backup.
 	DueBy *time.Time
 	// Window is a pgbackrest target's recoverable window (pitr.go); nil
 	// until AddWindows, and for other providers.
 	Window *Window
+	// Types are the backup types of a pgbackrest target with per-type
+	// schedules (lab.PgBackRest.TypeSchedules), full first, each judged
+	// against its own schedule; nil for other targets. The target is
+	// overdue when one of them is, and failing when one of them is.
+	Types []TypeStatus
 }
 
-// Failed reports whether the target's last backup run failed.
+// TypeStatus is one backup type of a target with per-type schedules.
+type TypeStatus struct {
+	// Type is full, diff or incr; Schedule its cron expression.
+	Type, Schedule string
+	// LastGood is the newest good backup run that holds at least Type (a
+	// full one for a diff or incr; pgbackrest.TypeState); nil if none
+	// among the target's newest catalog.TypedBackups runs.
+	LastGood *catalog.Run
+	// Failed is the newest failed run of Type with no such good run
+	// after it; nil if none.
+	Failed *catalog.Run
+	// State is StateOK, StateOverdue, StateNever or StateFailing.
+	State   string
+	Overdue bool
+	// DueBy is the first slot of Schedule after LastGood ended, plus
+	// the grace; nil without LastGood.
+	DueBy *time.Time
+}
+
+// Failed reports whether the target's last backup run failed, or (per-type
+// schedules) one of its types is failing: its newest run failed and no
+// good backup holding that type came after.
 func (t TargetStatus) Failed() bool {
-	return t.LastRun != nil && t.LastRun.Result == catalog.ResultFailed
+	if t.LastRun != nil && t.LastRun.Result == catalog.ResultFailed {
+		return true
+	}
+	for _, ty := range t.Types {
+		if ty.Failed != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ProblemDue is when the target's problem (State overdue or failing) is
+// or was due: DueBy, or for per-type schedules the DueBy of the first
+// type that is not ok; nil when there is none.
+func (t TargetStatus) ProblemDue() *time.Time {
+	for _, ty := range t.Types {
+		if ty.State != StateOK {
+			return ty.DueBy
+		}
+	}
+	return t.DueBy
+}
+
+// StateWord is the target's state in capitals for tables and pages:
+// "OK", "OVERDUE", "FAILING", "NEVER BACKED UP", or for per-type
+// schedules the types' problems ("FULL OVERDUE, INCR FAILING").
+func (t TargetStatus) StateWord() string {
+	if p := t.TypeProblems(); p != nil && t.State != StateNever {
+		return strings.ToUpper(strings.Join(p, ", "))
+	}
+	switch t.State {
+	case StateNever:
+		return "NEVER BACKED UP"
+	case StateManual:
+		return StateManual
+	}
+	return strings.ToUpper(t.State)
+}
+
+// TypeProblems names the types that are not ok, full first, as "full
+// overdue", "diff failing", "incr never backed up"; nil when all are (and
+// for targets without per-type schedules).
+func (t TargetStatus) TypeProblems() []string {
+	var out []string
+	for _, ty := range t.Types {
+		switch ty.State {
+		case StateOverdue, StateFailing:
+			out = append(out, ty.Type+" "+ty.State)
+		case StateNever:
+			out = append(out, ty.Type+" never backed up")
+		}
+	}
+	return out
 }
 
 // DrillFailed reports whether the target's last drill failed.
@@ -212,7 +292,7 @@ func FromSummaries(l *lab.Lab, sums map[string]catalog.Summary, events []catalog
 
 // target classifies the status of backup b from its summary.
 func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (TargetStatus, error) {
-	scheds := b.BackupSchedules() // a pgbackrest target's per-type ones: the soonest due counts
+	scheds := b.BackupSchedules()
 	ts := TargetStatus{
 		Name: name, Provider: b.Provider, Repository: b.Repository, Schedule: strings.Join(scheds, ", "),
 		LastRun: sum.LastBackup, LastGood: sum.LastGoodBackup, LastDrill: sum.LastDrill,
@@ -228,28 +308,71 @@ func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (Tar
 		}
 		return ts, nil
 	}
+	if b.Provider == lab.ProviderPgBackRest && b.PgBackRest != nil {
+		if typed := b.PgBackRest.TypeSchedules(b.Schedule); typed != nil {
+			return typedTarget(ts, typed, sum.Backups, now)
+		}
+	}
 	if ts.LastGood == nil {
 		ts.State, ts.Overdue = StateNever, true
 		return ts, nil
 	}
-	for _, spec := range scheds {
-		due, ok, err := dues.get(spec, finished(*ts.LastGood).In(now.Location()))
-		if err != nil {
-			return ts, fmt.Errorf("schedule %q: %w", spec, err)
-		}
-		if ok && (ts.DueBy == nil || due.Before(*ts.DueBy)) {
-			ts.DueBy = &due
-			ts.Overdue = due.Before(now)
-		}
+	due, ok, err := dues.get(scheds[0], finished(*ts.LastGood).In(now.Location()))
+	if err != nil {
+		return ts, fmt.Errorf("schedule %q: %w", scheds[0], err)
 	}
+	if ok {
+		ts.DueBy, ts.Overdue = &due, due.Before(now)
+	}
+	ts.State = stateOf(false, ts.Overdue, ts.Failed())
+	return ts, nil
+}
+
+// stateOf is the state of a scheduled target or type: StateNever,
+// StateOverdue, StateFailing or StateOK, the first that holds.
+func stateOf(never, overdue, failing bool) string {
 	switch {
-	case ts.Overdue:
-		ts.State = StateOverdue
-	case ts.Failed():
-		ts.State = StateFailing
-	default:
-		ts.State = StateOK
+	case never:
+		return StateNever
+	case overdue:
+		return StateOverdue
+	case failing:
+		return StateFailing
 	}
+	return StateOK
+}
+
+// typedTarget classifies a target with per-type schedules from its newest
+// backup runs (catalog.Summary.Backups, newest first): each type against
+// its own schedule (see TypeStatus), and the target by the worst of them:
+// never when no type was ever backed up, overdue when a type is, failing
+// when a type is or the last run failed. DueBy is the soonest due.
+func typedTarget(ts TargetStatus, typed []lab.TypeSchedule, runs []catalog.Run, now time.Time) (TargetStatus, error) {
+	ts.Types = make([]TypeStatus, 0, len(typed))
+	never := true
+	for _, sc := range typed {
+		t := TypeStatus{Type: sc.Type, Schedule: sc.Expr}
+		t.LastGood, t.Failed = pgbackrest.TypeState(runs, sc.Type)
+		if t.LastGood != nil {
+			never = false
+			due, ok, err := dues.get(sc.Expr, finished(*t.LastGood).In(now.Location()))
+			if err != nil {
+				return ts, fmt.Errorf("%s schedule %q: %w", sc.Type, sc.Expr, err)
+			}
+			if ok {
+				t.DueBy, t.Overdue = &due, due.Before(now)
+				if ts.DueBy == nil || due.Before(*ts.DueBy) {
+					ts.DueBy = t.DueBy
+				}
+			}
+		} else {
+			t.Overdue = true
+		}
+		t.State = stateOf(t.LastGood == nil, t.Overdue, t.Failed != nil)
+		ts.Overdue = ts.Overdue || t.Overdue
+		ts.Types = append(ts.Types, t)
+	}
+	ts.State = stateOf(never, ts.Overdue, ts.Failed())
 	return ts, nil
 }
 

@@ -1,14 +1,17 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // CRON_TZ and clock zones without a system zoneinfo
 
+	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/catalog/catalogtest"
 	"homelab/internal/lab"
@@ -336,14 +339,48 @@ func TestBuildSeveralTargets(t *testing.T) {
 	}
 }
 
+// typedRun is a run of a pgbackrest target with per-type schedules, as
+// the backup manager records it: a run ID naming the type asked for
+// (backup.TypedRunID) and, when it made one, the backup's label.
+type typedRun struct {
+	typ    string // full, diff, incr
+	result catalog.Result
+	end    time.Time
+}
+
+func addTypedRuns(t *testing.T, s catalog.Store, target string, runs ...typedRun) {
+	t.Helper()
+	for i, r := range runs {
+		cr := catalog.Run{
+			RunID: backup.TypedRunID(fmt.Sprintf("%s-%d", target, i), r.typ), Kind: catalog.KindBackup, Target: target,
+			Provider: lab.ProviderPgBackRest, Start: r.end.Add(-5 * time.Minute), End: r.end, Result: r.result,
+		}
+		if r.result == catalog.ResultFailed {
+			cr.Error = "target " + target + ": " + r.typ + " backup: exit 82"
+		} else {
+			full := r.end.Add(-5 * time.Minute).Format("20060102-150405")
+			cr.SnapshotID = map[string]string{"full": full + "F", "diff": full + "F_" + full + "D", "incr": full + "F_" + full + "I"}[r.typ]
+		}
+		if _, err := s.StartRun(t.Context(), cr); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// typedLab is a lab with pgbackrest target db on per-type schedules: a
+// weekly full on Mondays at 01:00, an incr every 4 hours.
+func typedLab() *lab.Lab {
+	return &lab.Lab{Name: "devlab", Backups: map[string]*lab.Backup{"db": {Name: "db", Provider: lab.ProviderPgBackRest,
+		PgBackRest: &lab.PgBackRest{Schedules: lab.PgBackRestSchedules{Full: "0 1 * * 1", Incr: "0 */4 * * *"}}}}}
+}
+
 // TestBuildTypedSchedules: a pgbackrest target backed up on per-type
 // schedules only (no schedule of its own) is due by the soonest of them:
 // the incr every 4 hours, not the weekly full.
 func TestBuildTypedSchedules(t *testing.T) {
 	s := openCatalog(t)
-	l := &lab.Lab{Name: "devlab", Backups: map[string]*lab.Backup{"db": {Name: "db", Provider: lab.ProviderPgBackRest,
-		PgBackRest: &lab.PgBackRest{Schedules: lab.PgBackRestSchedules{Full: "0 1 * * 0", Incr: "0 */4 * * *"}}}}}
-	addRuns(t, s, "db", run{result: catalog.ResultOK, end: at(-10, -10)}) // 00:05: the 04:00 and 08:00 incr slots missed
+	l := typedLab()
+	addTypedRuns(t, s, "db", typedRun{"full", catalog.ResultOK, at(-10, -10)}) // 00:05: the 04:00 and 08:00 incr slots missed
 	r, err := Build(t.Context(), l, s, epoch)
 	if err != nil {
 		t.Fatal(err)
@@ -353,8 +390,99 @@ func TestBuildTypedSchedules(t *testing.T) {
 	if want := time.Date(2026, 11, 23, 4, 24, 0, 0, time.UTC); ts.State != StateOverdue || ts.DueBy == nil || !ts.DueBy.Equal(want) {
 		t.Errorf("state %s due %v, want overdue, due %s", ts.State, ts.DueBy, want)
 	}
-	if ts.Schedule != "0 1 * * 0, 0 */4 * * *" {
+	if got := fmt.Sprint(ts.TypeProblems()); got != "[incr overdue]" {
+		t.Errorf("problems %s, want [incr overdue]", got)
+	}
+	if ts.Schedule != "0 1 * * 1, 0 */4 * * *" {
 		t.Errorf("schedule %q", ts.Schedule)
+	}
+}
+
+// TestBuildTypedFullFailing: the weekly full of Monday 01:00 failed, and
+// the incr backups since succeeded. The incr does not hold a full: the
+// target stays failing, for its full, until a full succeeds; its due is
+// the full's (a week after the last good full, plus 10%).
+func TestBuildTypedFullFailing(t *testing.T) {
+	s := openCatalog(t)
+	l := typedLab()
+	addTypedRuns(t, s, "db",
+		typedRun{"full", catalog.ResultOK, at(-7*24-9, -10)},   // last Monday 01:05
+		typedRun{"incr", catalog.ResultFailed, at(-7*24-5, 0)}, // cleared by the full below
+		typedRun{"full", catalog.ResultFailed, at(-9, -10)},    // today 01:05
+		typedRun{"incr", catalog.ResultOK, at(-2, -10)},        // today 08:05
+	)
+	r, err := Build(t.Context(), l, s, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := r.Targets[0]
+	if ts.State != StateFailing || ts.Overdue || !ts.Failed() || r.Healthy {
+		t.Fatalf("state %s overdue %v failed %v healthy %v, want failing, not overdue, failed, unhealthy", ts.State, ts.Overdue, ts.Failed(), r.Healthy)
+	}
+	if got := fmt.Sprint(ts.TypeProblems()); got != "[full failing]" {
+		t.Errorf("problems %s, want [full failing]", got)
+	}
+	full, incr := ts.Types[0], ts.Types[1]
+	if full.Type != "full" || full.Failed == nil || full.LastGood == nil || !full.LastGood.End.Equal(at(-7*24-9, -10)) {
+		t.Errorf("full %+v, want failing, last good a week ago", full)
+	}
+	if incr.Type != "incr" || incr.State != StateOK || incr.Failed != nil || !incr.LastGood.End.Equal(at(-2, -10)) {
+		t.Errorf("incr %+v, want ok, last good today 08:05", incr)
+	}
+	// Today 01:00, plus 10% of a week.
+	if due, want := ts.ProblemDue(), time.Date(2026, 11, 23, 17, 48, 0, 0, time.UTC); due == nil || !due.Equal(want) {
+		t.Errorf("due %v, want %s", due, want)
+	}
+	if got, want := stateText(ts, epoch), "FULL FAILING (due in 7h 33m)"; got != want {
+		t.Errorf("state text %q, want %q", got, want)
+	}
+
+	// A good full clears it.
+	addTypedRuns(t, s, "db", typedRun{"full", catalog.ResultOK, at(-1, 0)})
+	if r, err = Build(t.Context(), l, s, epoch); err != nil {
+		t.Fatal(err)
+	}
+	if ts := r.Targets[0]; ts.State != StateOK || ts.Failed() || ts.TypeProblems() != nil || !r.Healthy {
+		t.Errorf("after a good full: state %s failed %v problems %v healthy %v, want ok", ts.State, ts.Failed(), ts.TypeProblems(), r.Healthy)
+	}
+}
+
+// TestBuildTypedFullOverdue: the last good full is two weeks old while
+// the incr backups are recent: the target is overdue, for its full.
+func TestBuildTypedFullOverdue(t *testing.T) {
+	s := openCatalog(t)
+	l := typedLab()
+	addTypedRuns(t, s, "db",
+		typedRun{"full", catalog.ResultOK, at(-14*24-9, -10)},
+		typedRun{"incr", catalog.ResultOK, at(-2, -10)},
+	)
+	r, err := Build(t.Context(), l, s, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := r.Targets[0]
+	if ts.State != StateOverdue || !ts.Overdue || r.Overdue != 1 || r.Healthy {
+		t.Fatalf("state %s overdue %v (%d) healthy %v, want overdue", ts.State, ts.Overdue, r.Overdue, r.Healthy)
+	}
+	if got := fmt.Sprint(ts.TypeProblems()); got != "[full overdue]" {
+		t.Errorf("problems %s, want [full overdue]", got)
+	}
+	if ts.Types[1].State != StateOK {
+		t.Errorf("incr %s, want ok", ts.Types[1].State)
+	}
+	// Last Monday 01:00, plus 10% of a week.
+	want := time.Date(2026, 11, 16, 17, 48, 0, 0, time.UTC)
+	if due := ts.ProblemDue(); due == nil || !due.Equal(want) {
+		t.Errorf("due %v, want %s", due, want)
+	}
+	var js bytes.Buffer
+	if err := RenderJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{`"problems":["full overdue"]`, `"type":"full","schedule":"0 1 * * 1","state":"overdue","overdue":true,"due_by":"2026-11-16T17:48:00Z"`} {
+		if !strings.Contains(js.String(), sub) {
+			t.Errorf("JSON lacks %s:\n%s", sub, js.String())
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"homelab/internal/backup"
+	"homelab/internal/catalog"
 	"homelab/internal/execx"
 )
 
@@ -79,6 +80,44 @@ func LabelType(label string) string {
 		return TypeIncr
 	}
 	return ""
+}
+
+// RunType is the backup type of a catalog run of a pgbackrest target:
+// its backup label's (LabelType) when it made one, else the type it asked
+// for, kept in its run ID (backup.TypedRunID); "" when neither says (a
+// failed run of a target whose type pgBackRest chose).
+func RunType(r catalog.Run) string {
+	if t := LabelType(r.SnapshotID); t != "" {
+		return t
+	}
+	if t := backup.RunIDType(r.RunID); Rank(t) > 0 {
+		return t
+	}
+	return ""
+}
+
+// TypeState reads a target's backup runs, newest first (the catalog's
+// order), for backup type typ: good is the newest ok or partial run that
+// holds at least typ (Rank of its RunType at least Rank(typ): a full one
+// counts for a diff or incr), nil if none; failed is the newest failed run
+// of type typ with no such good run after it, nil if none (a good incr
+// after a failed full leaves the full failed). Runs still running or
+// interrupted count for neither.
+func TypeState(runs []catalog.Run, typ string) (good, failed *catalog.Run) {
+	for i := range runs {
+		r := &runs[i]
+		switch r.Result {
+		case catalog.ResultOK, catalog.ResultPartial:
+			if Rank(RunType(*r)) >= Rank(typ) {
+				return r, failed
+			}
+		case catalog.ResultFailed:
+			if failed == nil && RunType(*r) == typ {
+				failed = r
+			}
+		}
+	}
+	return nil, failed
 }
 
 // Rank orders the backup types by what they hold: a full backup (3)

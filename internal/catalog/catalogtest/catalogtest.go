@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"Lookup", testLookup},
 		{"Summaries", testSummaries},
 		{"SummariesFilled", testSummariesFilled},
+		{"SummariesTyped", testSummariesTyped},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tt := range tests {
@@ -567,6 +568,44 @@ func testSummariesFilled(t *testing.T, s catalog.Store) {
 		if want := fmt.Sprintf("%s-58", name); sum.LastGoodBackup.RunID != want {
 			t.Errorf("%s: last good backup %s, want %s", name, sum.LastGoodBackup.RunID, want)
 		}
+	}
+}
+
+// testSummariesTyped checks Summary.Backups: the newest TypedBackups
+// backup runs of a target whose newest backup run is of TypedProvider,
+// of any result, newest first; none for other targets, nor for one whose
+// newest run is of another provider.
+func testSummariesTyped(t *testing.T, s catalog.Store) {
+	ctx := t.Context()
+	add := func(target, provider string, i int, res catalog.Result) {
+		t.Helper()
+		r := catalog.Run{RunID: fmt.Sprintf("%s-%d", target, i), Kind: catalog.KindBackup, Target: target,
+			Provider: provider, Start: at(i), Result: res}
+		if res != catalog.ResultRunning {
+			r.End = at(i).Add(time.Minute)
+		}
+		if _, err := s.StartRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := []catalog.Result{catalog.ResultOK, catalog.ResultFailed, catalog.ResultPartial, catalog.ResultOK, catalog.ResultInterrupted}
+	n := catalog.TypedBackups + 3
+	for i := range n {
+		add("pg", catalog.TypedProvider, i, results[i%len(results)])
+	}
+	add("pg", catalog.TypedProvider, n, catalog.ResultRunning)
+	for i := range 3 {
+		add("moved", catalog.TypedProvider, i, catalog.ResultOK)
+		add("files", "restic", i, catalog.ResultOK)
+	}
+	add("moved", "restic", 3, catalog.ResultOK)
+	got := summaries(t, s)
+	pg := got["pg"].Backups
+	if len(pg) != catalog.TypedBackups || pg[0].RunID != fmt.Sprintf("pg-%d", n) || pg[len(pg)-1].RunID != fmt.Sprintf("pg-%d", n-catalog.TypedBackups+1) {
+		t.Errorf("pg: %d backups, want the newest %d", len(pg), catalog.TypedBackups)
+	}
+	if got["moved"].Backups != nil || got["files"].Backups != nil {
+		t.Errorf("backups of moved %d, files %d; want none", len(got["moved"].Backups), len(got["files"].Backups))
 	}
 }
 
