@@ -51,7 +51,9 @@ type Plan struct {
 	// Service runs the cluster; Dependents use it (stop order).
 	Service    string   `json:"service"`
 	Dependents []string `json:"dependents,omitempty"`
-	DataDir    string   `json:"data_dir"`
+	// DataDir is the cluster's data directory: cluster.data_dir with
+	// symbolic links resolved (what is moved aside and restored into).
+	DataDir string `json:"data_dir"`
 	// Aside is where the old data directory is moved:
 	// DATA_DIR.homelab-old-<saga ID>.
 	Aside string `json:"aside"`
@@ -142,24 +144,33 @@ func (r *Restorer) Plan(ctx context.Context, target, ref string, rec backup.Reco
 	if err != nil {
 		return Plan{}, err
 	}
-	if fi, err := os.Stat(c.DataDir); err != nil || !fi.IsDir() {
+	// The directory itself is moved aside and restored into: a data_dir
+	// that is a symbolic link (or has one on its path, or a trailing
+	// slash) is resolved, else the link would be renamed, the restore
+	// would make a new directory in its place (on the link's filesystem),
+	// and the old cluster would be left behind the renamed link.
+	dataDir, err := filepath.EvalSymlinks(c.DataDir)
+	if err != nil {
+		return Plan{}, fmt.Errorf("target %s: data directory %s: %w: restore into a new one with --to DIR", target, c.DataDir, err)
+	}
+	if fi, err := os.Stat(dataDir); err != nil || !fi.IsDir() {
 		return Plan{}, fmt.Errorf("target %s: data directory %s: not a directory (%v): restore into a new one with --to DIR", target, c.DataDir, err)
 	}
-	if ts, _ := os.ReadDir(filepath.Join(c.DataDir, "pg_tblspc")); len(ts) > 0 {
-		return Plan{}, fmt.Errorf("target %s: the cluster has tablespaces (%s): they live outside the data directory, which is all an in-place restore moves aside; restore with --to DIR", target, filepath.Join(c.DataDir, "pg_tblspc"))
+	if ts, _ := os.ReadDir(filepath.Join(dataDir, "pg_tblspc")); len(ts) > 0 {
+		return Plan{}, fmt.Errorf("target %s: the cluster has tablespaces (%s): they live outside the data directory, which is all an in-place restore moves aside; restore with --to DIR", target, filepath.Join(dataDir, "pg_tblspc"))
 	}
 	id := saga.NewID(r.now())
 	pl := Plan{SagaID: id, Target: target, Snapshot: snap, Recovery: rec, Service: c.Service, Dependents: slices.Clone(c.Dependents),
-		DataDir: c.DataDir, Aside: c.DataDir + ".homelab-old-" + id, KeepOld: keepOld}
+		DataDir: dataDir, Aside: dataDir + ".homelab-old-" + id, KeepOld: keepOld}
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(c.DataDir), &st); err != nil {
-		return Plan{}, fmt.Errorf("target %s: free space beside %s: %w", target, c.DataDir, err)
+	if err := syscall.Statfs(filepath.Dir(dataDir), &st); err != nil {
+		return Plan{}, fmt.Errorf("target %s: free space beside %s: %w", target, dataDir, err)
 	}
 	pl.FreeBytes = int64(st.Bavail) * int64(st.Bsize)
 	if pl.FreeBytes < snap.Bytes {
-		return Plan{}, fmt.Errorf("target %s: the restored cluster needs about %d bytes beside the old one, which is kept until it is healthy, but %s has %d free", target, snap.Bytes, filepath.Dir(c.DataDir), pl.FreeBytes)
+		return Plan{}, fmt.Errorf("target %s: the restored cluster needs about %d bytes beside the old one, which is kept until it is healthy, but %s has %d free", target, snap.Bytes, filepath.Dir(dataDir), pl.FreeBytes)
 	}
-	pl.Leftovers, _ = filepath.Glob(c.DataDir + ".homelab-old-*")
+	pl.Leftovers, _ = filepath.Glob(dataDir + ".homelab-old-*")
 	return pl, nil
 }
 

@@ -73,7 +73,7 @@ func (r *Restorer) steps(p Plan) []saga.Step {
 					return err
 				}
 				r.note("restoring %s%s into %s", p.Snapshot.ID, to(p.Recovery), p.DataDir)
-				return prov.RestoreLive(execx.WithMark(ctx, markEnv+"="+sc.SagaID()), t, p.Snapshot, p.Recovery)
+				return prov.RestoreLive(execx.WithMark(ctx, markEnv+"="+sc.SagaID()), t, p.Snapshot, p.Recovery, p.DataDir)
 			}},
 		{Name: startServiceStep(p),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
