@@ -119,6 +119,8 @@ func renderClusterPlan(w io.Writer, p clusterrestore.Plan) {
 			detail = ": accepting connections, recovery finished (promoted), its health probe"
 		case 6:
 			detail = ": " + deps + ", each gated on its health probe"
+		case 7:
+			detail = ": the restored cluster's WAL, held until now, goes to the repository"
 		}
 		fmt.Fprintf(w, "  %d. %s%s\n", i+1, step, detail)
 	}

@@ -136,7 +136,11 @@ func TestPITRInPlace(t *testing.T) {
 	if err != nil || len(runs) != 1 || runs[0].Result != catalog.ResultOK || runs[0].SnapshotID != plan.Snapshot.ID {
 		t.Errorf("restore runs recorded: %+v, %v; want one, ok, of %s", runs, err, plan.Snapshot.ID)
 	}
-	// The restored cluster is the live one: it archives (a new timeline).
+	// The restored cluster is the live one: it archives (a new timeline),
+	// its held archive_command given back.
+	if got := e.psql(t, "show archive_command"); got == "" {
+		t.Error("archive_command is still held empty after the restore")
+	}
 	e.archive(t)
 	if tl := e.psql(t, "select timeline_id from pg_control_checkpoint()"); tl == "1" {
 		t.Errorf("timeline %s after a point-in-time recovery, want a new one", tl)
