@@ -187,10 +187,13 @@ func TestCrashInPlaceRestore(t *testing.T) {
 			}
 			l.crash(tc.at, append(args, "--yes")...)
 
-			// The next command says what is unfinished; a new restore is refused.
-			out := l.run(1, append(args, "--yes")...)
-			if !strings.Contains(out, "unfinished backup restore pg") || !strings.Contains(out, "homelab backup restore --resume") {
-				t.Errorf("the next restore does not point to --resume:\n%s", out)
+			// The next command says what is unfinished; a new restore is
+			// refused, and so is its --dry-run (no plan that would be).
+			for _, more := range []string{"--yes", "--dry-run"} {
+				out := l.run(1, append(args, more)...)
+				if !strings.Contains(out, "unfinished backup restore pg") || !strings.Contains(out, "homelab backup restore --resume") || strings.Contains(out, "plan:") {
+					t.Errorf("the next restore (%s) does not point to --resume:\n%s", more, out)
+				}
 			}
 			l.endHungServiceCommands()
 			l.killedRunInterrupted()
@@ -201,7 +204,7 @@ func TestCrashInPlaceRestore(t *testing.T) {
 				l.crash(tc.resumeAt, "backup", "restore", "--resume", "--yes")
 				l.endHungServiceCommands()
 			}
-			out = l.run(0, "backup", "restore", "--resume", "--yes")
+			out := l.run(0, "backup", "restore", "--resume", "--yes")
 			t.Logf("resume:\n%s", out)
 			l.run(0, "backup", "restore", "--resume", "--yes") // a second resume: nothing unfinished
 

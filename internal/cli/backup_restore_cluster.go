@@ -23,7 +23,8 @@ func runClusterRestore(ctx context.Context, opts *BackupRestoreOptions, target s
 	defer closeFn()
 	plan, err := r.Plan(ctx, target, opts.Snapshot, opts.Dest.Recovery, opts.KeepOld)
 	if err != nil {
-		if errors.Is(err, backup.ErrNoSnapshot) {
+		var open *saga.UnfinishedError
+		if errors.Is(err, backup.ErrNoSnapshot) || errors.As(err, &open) {
 			return err
 		}
 		return usageErr(err.Error())

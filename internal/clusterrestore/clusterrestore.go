@@ -123,7 +123,9 @@ func (r *Restorer) target(ctx context.Context, name string) (backup.Target, *pgb
 // a label prefix, or latest) to rec, without changing anything. It
 // refuses a target that is not pgbackrest's or names no
 // cluster.service, a data directory that is missing or has tablespaces,
-// and too little free space beside it for a second cluster.
+// too little free space beside it for a second cluster, and (as a
+// *saga.UnfinishedError) an unfinished saga on its service or
+// dependents.
 func (r *Restorer) Plan(ctx context.Context, target, ref string, rec backup.Recovery, keepOld bool) (Plan, error) {
 	spec, err := r.Lab.Backup(target)
 	if err != nil {
@@ -171,7 +173,28 @@ func (r *Restorer) Plan(ctx context.Context, target, ref string, rec backup.Reco
 		return Plan{}, fmt.Errorf("target %s: the restored cluster needs about %d bytes beside the old one, which is kept until it is healthy, but %s has %d free", target, snap.Bytes, filepath.Dir(dataDir), pl.FreeBytes)
 	}
 	pl.Leftovers, _ = filepath.Glob(dataDir + ".homelab-old-*")
+	// Refused here too, so that --dry-run and the confirmation do not
+	// offer what Run refuses.
+	if err := r.refuseUnfinished(ctx, pl); err != nil {
+		return Plan{}, err
+	}
 	return pl, nil
+}
+
+// refuseUnfinished returns a *saga.UnfinishedError when a saga on p's
+// service or one of its dependents (or covering them) is unfinished.
+func (r *Restorer) refuseUnfinished(ctx context.Context, p Plan) error {
+	open, err := saga.Unfinished(ctx, r.Journal)
+	if err != nil {
+		return err
+	}
+	for _, o := range open {
+		if o.Subject == p.Service || slices.Contains(saga.Covered(o), p.Service) || slices.Contains(p.Dependents, o.Subject) ||
+			slices.ContainsFunc(p.Dependents, func(d string) bool { return slices.Contains(saga.Covered(o), d) }) {
+			return &saga.UnfinishedError{Record: o}
+		}
+	}
+	return nil
 }
 
 func (r *Restorer) runner() *saga.Runner {
@@ -210,14 +233,8 @@ func (r *Restorer) Run(ctx context.Context, p Plan) (saga.Record, error) {
 	defer release()
 	// Refused before a run is recorded (saga.Runner.Run refuses too, under
 	// the lock).
-	open, err := saga.Unfinished(ctx, r.Journal)
-	if err != nil {
+	if err := r.refuseUnfinished(ctx, p); err != nil {
 		return saga.Record{}, err
-	}
-	for _, o := range open {
-		if o.Subject == p.Service || slices.Contains(saga.Covered(o), p.Service) || slices.Contains(p.Dependents, o.Subject) {
-			return saga.Record{}, &saga.UnfinishedError{Record: o}
-		}
 	}
 	run, err := r.Backups.Catalog.StartRun(ctx, catalog.Run{RunID: backup.NewRunID(r.now()), Kind: catalog.KindRestore, Target: p.Target,
 		Provider: lab.ProviderPgBackRest, SnapshotID: p.Snapshot.ID, Bytes: p.Snapshot.Bytes, Start: r.now()})
