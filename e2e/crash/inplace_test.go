@@ -128,20 +128,28 @@ func TestCrashInPlaceRestore(t *testing.T) {
 		// damage makes the restore fail (a backup file damaged in the
 		// repository): the crash point is then in the compensation.
 		damage bool
+		// resumeAt, if set, is where the first --resume is killed too (a
+		// second crash, during the compensation the resume runs).
+		resumeAt string
 	}{
-		{"app stop", false, false},                // stop dependents
-		{"pg stop", false, false},                 // stop pg
-		{"pgbackrest restore", false, false},      // moved aside, the restore not begun
-		{"pgbackrest restore-done", false, false}, // restored, the step not journalled done
-		{"pg start", false, false},                // the restored cluster started
-		{"pg probe", false, false},                // in its health gate
-		{"app start", true, false},                // start dependents, after the gate
-		{"pg start", false, true},                 // putting the old data back: starting it
+		{"app stop", false, false, ""},                // stop dependents
+		{"pg stop", false, false, ""},                 // stop pg
+		{"pgbackrest restore", false, false, ""},      // moved aside, the restore not begun
+		{"pgbackrest restore-done", false, false, ""}, // restored, the step not journalled done
+		{"pg start", false, false, ""},                // the restored cluster started
+		{"pg probe", false, false, ""},                // in its health gate
+		{"app start", true, false, ""},                // start dependents, after the gate
+		{"pg start", false, true, ""},                 // putting the old data back: starting it
+		// restored, then the resume killed after putting the old data back
+		{"pgbackrest restore-done", false, false, "pg start"},
 	}
 	for i, tc := range cases {
 		name := tc.at
 		if tc.damage {
 			name = "undo/" + name
+		}
+		if tc.resumeAt != "" {
+			name += "/resume-killed/" + tc.resumeAt
 		}
 		t.Run(name, func(t *testing.T) {
 			l := newInPlaceLab(t)
@@ -179,21 +187,24 @@ func TestCrashInPlaceRestore(t *testing.T) {
 			}
 			l.crash(tc.at, append(args, "--yes")...)
 
-			// The next command says what is unfinished; a new restore is refused.
-			out := l.run(1, append(args, "--yes")...)
-			if !strings.Contains(out, "unfinished backup restore pg") || !strings.Contains(out, "homelab backup restore --resume") {
-				t.Errorf("the next restore does not point to --resume:\n%s", out)
-			}
-			// The hung service commands end (as a stop command that hung
-			// would be ended by its timeout); the hung pgbackrest is left
-			// for the resume to end.
-			for _, pid := range l.sleepers() {
-				if env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); !bytes.Contains(env, []byte("HOMELAB_SAGA=")) {
-					syscall.Kill(pid, syscall.SIGKILL)
+			// The next command says what is unfinished; a new restore is
+			// refused, and so is its --dry-run (no plan that would be).
+			for _, more := range []string{"--yes", "--dry-run"} {
+				out := l.run(1, append(args, more)...)
+				if !strings.Contains(out, "unfinished backup restore pg") || !strings.Contains(out, "homelab backup restore --resume") || strings.Contains(out, "plan:") {
+					t.Errorf("the next restore (%s) does not point to --resume:\n%s", more, out)
 				}
 			}
+			l.endHungServiceCommands()
 			l.killedRunInterrupted()
-			out = l.run(0, "backup", "restore", "--resume", "--yes")
+			if tc.resumeAt != "" {
+				for _, f := range []string{"at", "fired"} {
+					must(t, os.Remove(filepath.Join(l.f.Dir, "crash", f)))
+				}
+				l.crash(tc.resumeAt, "backup", "restore", "--resume", "--yes")
+				l.endHungServiceCommands()
+			}
+			out := l.run(0, "backup", "restore", "--resume", "--yes")
 			t.Logf("resume:\n%s", out)
 			l.run(0, "backup", "restore", "--resume", "--yes") // a second resume: nothing unfinished
 
@@ -210,6 +221,17 @@ func TestCrashInPlaceRestore(t *testing.T) {
 				t.Errorf("after the resume: markers %q, tables %v; want restored to T (1,2,3 and accounts)", got, tables)
 			}
 		})
+	}
+}
+
+// endHungServiceCommands ends the hung service commands of a killed
+// homelab (as a stop command that hung would be ended by its timeout);
+// a hung pgbackrest (marked HOMELAB_SAGA) is left for the resume to end.
+func (l *inPlaceLab) endHungServiceCommands() {
+	for _, pid := range l.sleepers() {
+		if env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); !bytes.Contains(env, []byte("HOMELAB_SAGA=")) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 

@@ -78,7 +78,8 @@ the service, move the data directory aside (DATA.homelab-old-<saga>), restore
 into the emptied path (no --delta: the old files are never written), start
 the service, wait until PostgreSQL accepts connections and has promoted and
 the service's health probe passes, start the dependents (each gated on its
-probe). Then the old directory is removed (--keep-old keeps it). Any failure
+probe), resume archiving (held until then, so that a restored cluster given
+up leaves no timeline in the repository). Then the old directory is removed (--keep-old keeps it). Any failure
 puts the old data directory back and starts the service and its dependents
 again. A killed restore is reported by every command; --resume finishes it:
 the cluster ends restored (when the restored cluster passed its health gate)

@@ -23,7 +23,8 @@ func runClusterRestore(ctx context.Context, opts *BackupRestoreOptions, target s
 	defer closeFn()
 	plan, err := r.Plan(ctx, target, opts.Snapshot, opts.Dest.Recovery, opts.KeepOld)
 	if err != nil {
-		if errors.Is(err, backup.ErrNoSnapshot) {
+		var open *saga.UnfinishedError
+		if errors.Is(err, backup.ErrNoSnapshot) || errors.As(err, &open) {
 			return err
 		}
 		return usageErr(err.Error())
@@ -119,6 +120,8 @@ func renderClusterPlan(w io.Writer, p clusterrestore.Plan) {
 			detail = ": accepting connections, recovery finished (promoted), its health probe"
 		case 6:
 			detail = ": " + deps + ", each gated on its health probe"
+		case 7:
+			detail = ": the restored cluster's WAL, held until now, goes to the repository"
 		}
 		fmt.Fprintf(w, "  %d. %s%s\n", i+1, step, detail)
 	}

@@ -51,7 +51,9 @@ type Plan struct {
 	// Service runs the cluster; Dependents use it (stop order).
 	Service    string   `json:"service"`
 	Dependents []string `json:"dependents,omitempty"`
-	DataDir    string   `json:"data_dir"`
+	// DataDir is the cluster's data directory: cluster.data_dir with
+	// symbolic links resolved (what is moved aside and restored into).
+	DataDir string `json:"data_dir"`
 	// Aside is where the old data directory is moved:
 	// DATA_DIR.homelab-old-<saga ID>.
 	Aside string `json:"aside"`
@@ -121,7 +123,9 @@ func (r *Restorer) target(ctx context.Context, name string) (backup.Target, *pgb
 // a label prefix, or latest) to rec, without changing anything. It
 // refuses a target that is not pgbackrest's or names no
 // cluster.service, a data directory that is missing or has tablespaces,
-// and too little free space beside it for a second cluster.
+// too little free space beside it for a second cluster, and (as a
+// *saga.UnfinishedError) an unfinished saga on its service or
+// dependents.
 func (r *Restorer) Plan(ctx context.Context, target, ref string, rec backup.Recovery, keepOld bool) (Plan, error) {
 	spec, err := r.Lab.Backup(target)
 	if err != nil {
@@ -142,25 +146,55 @@ func (r *Restorer) Plan(ctx context.Context, target, ref string, rec backup.Reco
 	if err != nil {
 		return Plan{}, err
 	}
-	if fi, err := os.Stat(c.DataDir); err != nil || !fi.IsDir() {
+	// The directory itself is moved aside and restored into: a data_dir
+	// that is a symbolic link (or has one on its path, or a trailing
+	// slash) is resolved, else the link would be renamed, the restore
+	// would make a new directory in its place (on the link's filesystem),
+	// and the old cluster would be left behind the renamed link.
+	dataDir, err := filepath.EvalSymlinks(c.DataDir)
+	if err != nil {
+		return Plan{}, fmt.Errorf("target %s: data directory %s: %w: restore into a new one with --to DIR", target, c.DataDir, err)
+	}
+	if fi, err := os.Stat(dataDir); err != nil || !fi.IsDir() {
 		return Plan{}, fmt.Errorf("target %s: data directory %s: not a directory (%v): restore into a new one with --to DIR", target, c.DataDir, err)
 	}
-	if ts, _ := os.ReadDir(filepath.Join(c.DataDir, "pg_tblspc")); len(ts) > 0 {
-		return Plan{}, fmt.Errorf("target %s: the cluster has tablespaces (%s): they live outside the data directory, which is all an in-place restore moves aside; restore with --to DIR", target, filepath.Join(c.DataDir, "pg_tblspc"))
+	if ts, _ := os.ReadDir(filepath.Join(dataDir, "pg_tblspc")); len(ts) > 0 {
+		return Plan{}, fmt.Errorf("target %s: the cluster has tablespaces (%s): they live outside the data directory, which is all an in-place restore moves aside; restore with --to DIR", target, filepath.Join(dataDir, "pg_tblspc"))
 	}
 	id := saga.NewID(r.now())
 	pl := Plan{SagaID: id, Target: target, Snapshot: snap, Recovery: rec, Service: c.Service, Dependents: slices.Clone(c.Dependents),
-		DataDir: c.DataDir, Aside: c.DataDir + ".homelab-old-" + id, KeepOld: keepOld}
+		DataDir: dataDir, Aside: dataDir + ".homelab-old-" + id, KeepOld: keepOld}
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(c.DataDir), &st); err != nil {
-		return Plan{}, fmt.Errorf("target %s: free space beside %s: %w", target, c.DataDir, err)
+	if err := syscall.Statfs(filepath.Dir(dataDir), &st); err != nil {
+		return Plan{}, fmt.Errorf("target %s: free space beside %s: %w", target, dataDir, err)
 	}
 	pl.FreeBytes = int64(st.Bavail) * int64(st.Bsize)
 	if pl.FreeBytes < snap.Bytes {
-		return Plan{}, fmt.Errorf("target %s: the restored cluster needs about %d bytes beside the old one, which is kept until it is healthy, but %s has %d free", target, snap.Bytes, filepath.Dir(c.DataDir), pl.FreeBytes)
+		return Plan{}, fmt.Errorf("target %s: the restored cluster needs about %d bytes beside the old one, which is kept until it is healthy, but %s has %d free", target, snap.Bytes, filepath.Dir(dataDir), pl.FreeBytes)
 	}
-	pl.Leftovers, _ = filepath.Glob(c.DataDir + ".homelab-old-*")
+	pl.Leftovers, _ = filepath.Glob(dataDir + ".homelab-old-*")
+	// Refused here too, so that --dry-run and the confirmation do not
+	// offer what Run refuses.
+	if err := r.refuseUnfinished(ctx, pl); err != nil {
+		return Plan{}, err
+	}
 	return pl, nil
+}
+
+// refuseUnfinished returns a *saga.UnfinishedError when a saga on p's
+// service or one of its dependents (or covering them) is unfinished.
+func (r *Restorer) refuseUnfinished(ctx context.Context, p Plan) error {
+	open, err := saga.Unfinished(ctx, r.Journal)
+	if err != nil {
+		return err
+	}
+	for _, o := range open {
+		if o.Subject == p.Service || slices.Contains(saga.Covered(o), p.Service) || slices.Contains(p.Dependents, o.Subject) ||
+			slices.ContainsFunc(p.Dependents, func(d string) bool { return slices.Contains(saga.Covered(o), d) }) {
+			return &saga.UnfinishedError{Record: o}
+		}
+	}
+	return nil
 }
 
 func (r *Restorer) runner() *saga.Runner {
@@ -199,14 +233,8 @@ func (r *Restorer) Run(ctx context.Context, p Plan) (saga.Record, error) {
 	defer release()
 	// Refused before a run is recorded (saga.Runner.Run refuses too, under
 	// the lock).
-	open, err := saga.Unfinished(ctx, r.Journal)
-	if err != nil {
+	if err := r.refuseUnfinished(ctx, p); err != nil {
 		return saga.Record{}, err
-	}
-	for _, o := range open {
-		if o.Subject == p.Service || slices.Contains(saga.Covered(o), p.Service) || slices.Contains(p.Dependents, o.Subject) {
-			return saga.Record{}, &saga.UnfinishedError{Record: o}
-		}
 	}
 	run, err := r.Backups.Catalog.StartRun(ctx, catalog.Run{RunID: backup.NewRunID(r.now()), Kind: catalog.KindRestore, Target: p.Target,
 		Provider: lab.ProviderPgBackRest, SnapshotID: p.Snapshot.ID, Bytes: p.Snapshot.Bytes, Start: r.now()})

@@ -29,7 +29,17 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with change run on the fixture before its lab is
+// loaded.
+func newEnvWith(t *testing.T, change func(f *clusterrestoretest.Fixture)) *env {
+	t.Helper()
 	f := clusterrestoretest.New(t)
+	if change != nil {
+		change(f)
+	}
 	l, err := lab.Load(f.Lab)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +136,11 @@ func TestPITRInPlace(t *testing.T) {
 	if err != nil || len(runs) != 1 || runs[0].Result != catalog.ResultOK || runs[0].SnapshotID != plan.Snapshot.ID {
 		t.Errorf("restore runs recorded: %+v, %v; want one, ok, of %s", runs, err, plan.Snapshot.ID)
 	}
-	// The restored cluster is the live one: it archives (a new timeline).
+	// The restored cluster is the live one: it archives (a new timeline),
+	// its held archive_command given back.
+	if got := e.psql(t, "show archive_command"); got == "" {
+		t.Error("archive_command is still held empty after the restore")
+	}
 	e.archive(t)
 	if tl := e.psql(t, "select timeline_id from pg_control_checkpoint()"); tl == "1" {
 		t.Errorf("timeline %s after a point-in-time recovery, want a new one", tl)
@@ -196,4 +210,71 @@ func TestFailedGatePutsOldDataBack(t *testing.T) {
 		t.Fatalf("restore whose app fails its gate: %s, %v; want compensated after start dependents", rec.State, err)
 	}
 	e.f.AsBefore(t, before)
+}
+
+// TestSymlinkedDataDir: data_dir is a symbolic link to the cluster's real
+// directory, given as it is and with a trailing slash. The restored cluster goes into
+// the real directory (the link still points to it, on the same
+// filesystem), and the old cluster is removed, not orphaned behind a
+// renamed link.
+func TestSymlinkedDataDir(t *testing.T) {
+	for _, slash := range []string{"", "/"} {
+		t.Run("data_dir"+slash, func(t *testing.T) { symlinkedDataDir(t, slash) })
+	}
+}
+
+func symlinkedDataDir(t *testing.T, slash string) {
+	var real string
+	e := newEnvWith(t, func(f *clusterrestoretest.Fixture) {
+		real = f.Data + "-real"
+		f.Service(t, "pg", "stop")
+		if err := os.Rename(f.Data, real); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, f.Data); err != nil {
+			t.Fatal(err)
+		}
+		f.Service(t, "pg", "start")
+		b, err := os.ReadFile(f.Lab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.Replace(string(b), "data_dir: "+f.Data+",", "data_dir: "+f.Data+slash+",", 1))
+		if err := os.WriteFile(f.Lab, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang's limit
+	defer cancel()
+	e.psql(t, "create table accounts as select g as id from generate_series(1, 1000) g")
+	e.full(t)
+	e.psql(t, "create table later (x int)")
+	e.archive(t)
+	plan, err := e.r.Plan(ctx, "db", "latest", backup.Recovery{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.DataDir != real || plan.Aside != real+".homelab-old-"+plan.SagaID {
+		t.Errorf("plan: data dir %s, aside %s; want the link's target %s and beside it", plan.DataDir, plan.Aside, real)
+	}
+	rec, err := e.r.Run(ctx, plan)
+	if err != nil || rec.State != saga.Done {
+		t.Fatalf("in-place restore: %s, %v", rec.State, err)
+	}
+	if got, err := os.Readlink(e.f.Data); err != nil || got != real {
+		t.Errorf("data_dir %s after the restore: link to %q (%v); want it still a link to %s", e.f.Data, got, err, real)
+	}
+	if got := e.psql(t, "select count(*) from accounts"); got != "1000" {
+		t.Errorf("accounts: %s rows, want 1000", got)
+	}
+	if e.psql(t, "select setting from pg_settings where name = 'data_directory'") != e.f.Data {
+		t.Error("the server does not run in data_dir")
+	}
+	left, _ := filepath.Glob(real + ".homelab-*")
+	if len(left) > 0 || len(e.f.Asides()) > 0 {
+		t.Errorf("left beside the data directory: %v %v", left, e.f.Asides())
+	}
+	if _, err := os.Stat(filepath.Join(real, "PG_VERSION")); err != nil {
+		t.Errorf("the link's target holds no cluster: %v", err)
+	}
 }

@@ -28,8 +28,8 @@
 //     into DATA_DIR by path, and would write into the old data put back.
 //  4. restore LABEL: pgbackrest restore into the new, empty DATA_DIR
 //     (pgbackrest.Provider.RestoreLive), promoting at the recovery
-//     target; archive settings are kept, so the restored cluster goes
-//     on archiving (on a new timeline). The set is journalled under
+//     target; archive_mode is kept but archive_command is held empty
+//     (the WAL stays in pg_wal) until step 8. The set is journalled under
 //     saga.SnapshotKey, so prune keeps it while the saga is unfinished.
 //  5. start SERVICE; undone by stopping it.
 //  6. health gate SERVICE: PostgreSQL accepts connections and has
@@ -38,6 +38,13 @@
 //     upgrade.healthy_within, default 2m).
 //  7. start dependents: in reverse stop order, each gated on its health;
 //     undone by stopping them.
+//  8. resume archiving: the held archive_command is removed and the
+//     server reloads (pgbackrest.Provider.ResumeArchiving); its WAL, the
+//     new timeline's history file first, goes to the repository. Last,
+//     because a restored cluster that is given up must leave no
+//     timeline there: every later recovery to the end of the WAL (a
+//     drill, a restore of latest) would follow it instead of the old
+//     cluster's.
 //
 // Any failure compensates in reverse: dependents stopped, the restored
 // cluster stopped, the old data directory put back, the service started
@@ -72,7 +79,7 @@
 //
 // After a crash, Resume finishes the saga from the journal: forward when
 // the health gate of the restored cluster is journalled done (only the
-// dependents are left to start), else by compensating (the old data
+// dependents are left to start and archiving to resume), else by compensating (the old data
 // directory back and running). Either way the cluster ends restored or
 // exactly as before, never missing.
 package clusterrestore

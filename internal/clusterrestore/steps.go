@@ -16,6 +16,7 @@ import (
 const (
 	stopDependentsStep  = "stop dependents"
 	startDependentsStep = "start dependents"
+	archivingStep       = "resume archiving"
 )
 
 func stopServiceStep(p Plan) string  { return "stop " + p.Service }
@@ -32,7 +33,7 @@ const (
 
 // StepNames are the saga's steps of p, in order (what --dry-run shows).
 func StepNames(p Plan) []string {
-	return []string{stopDependentsStep, stopServiceStep(p), moveAsideStep(p), restoreStep(p), startServiceStep(p), gateStep(p), startDependentsStep}
+	return []string{stopDependentsStep, stopServiceStep(p), moveAsideStep(p), restoreStep(p), startServiceStep(p), gateStep(p), startDependentsStep, archivingStep}
 }
 
 func (r *Restorer) steps(p Plan) []saga.Step {
@@ -73,7 +74,7 @@ func (r *Restorer) steps(p Plan) []saga.Step {
 					return err
 				}
 				r.note("restoring %s%s into %s", p.Snapshot.ID, to(p.Recovery), p.DataDir)
-				return prov.RestoreLive(execx.WithMark(ctx, markEnv+"="+sc.SagaID()), t, p.Snapshot, p.Recovery)
+				return prov.RestoreLive(execx.WithMark(ctx, markEnv+"="+sc.SagaID()), t, p.Snapshot, p.Recovery, p.DataDir)
 			}},
 		{Name: startServiceStep(p),
 			Do: func(ctx context.Context, sc *saga.StepContext) error {
@@ -98,6 +99,19 @@ func (r *Restorer) steps(p Plan) []saga.Step {
 			},
 			Undo: func(ctx context.Context, sc *saga.StepContext) error {
 				return r.Upgrader.StopAll(ctx, stoppedDependents(sc))
+			}},
+		// Last: once the restored cluster's WAL (its new timeline's
+		// history file first) is in the repository, the old cluster's
+		// must not be put back (later recoveries to the end of the WAL
+		// would follow the restored one's timeline).
+		{Name: archivingStep, Retryable: true,
+			Do: func(ctx context.Context, sc *saga.StepContext) error {
+				t, prov, err := r.target(ctx, p.Target)
+				if err != nil {
+					return err
+				}
+				r.note("resuming archiving on the restored cluster")
+				return prov.ResumeArchiving(ctx, t, p.DataDir)
 			}},
 	}
 	for i := range steps {

@@ -102,3 +102,52 @@ func (c *cluster) tool(name string) string {
 	}
 	return name
 }
+
+// heldArchiving is the line RestoreLive has pgbackrest restore write to
+// the restored cluster's postgresql.auto.conf (among its recovery
+// settings): an empty archive_command, which holds archiving (PostgreSQL
+// keeps the WAL in pg_wal until a command is set) and overrides the
+// cluster's own setting (postgresql.conf or earlier in the file).
+const heldArchiving = "archive_command = ''"
+
+// ResumeArchiving lets the cluster restored in place into dir (by
+// RestoreLive, running on the target's port and socket) archive again:
+// it removes heldArchiving from dir/postgresql.auto.conf (written aside
+// and renamed, the OS user's) and has the server reload its
+// configuration (psql -c 'select pg_reload_conf()' as the OS user over
+// the socket); the archiver then pushes the WAL kept meanwhile,
+// beginning with the new timeline's history file. Idempotent. Errors:
+// the file's, psql's as a *execx.CmdError.
+func (p *Provider) ResumeArchiving(ctx context.Context, t backup.Target, dir string) error {
+	r, err := p.runner(t.Spec)
+	if err != nil {
+		return err
+	}
+	conf := filepath.Join(dir, "postgresql.auto.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		return err
+	}
+	var kept [][]byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if string(bytes.TrimSpace(line)) != heldArchiving {
+			kept = append(kept, line)
+		}
+	}
+	if out := bytes.Join(kept, nil); !bytes.Equal(out, b) {
+		tmp := conf + ".homelab-tmp"
+		if err := os.WriteFile(tmp, out, 0o600); err != nil {
+			return err
+		}
+		if err := errors.Join(r.user.chown(tmp), os.Rename(tmp, conf)); err != nil {
+			return fmt.Errorf("resume archiving in %s: %w", conf, err)
+		}
+	}
+	cl := t.Spec.PgBackRest.Cluster
+	c := r.cluster(cl.DataDir, cl.Port)
+	args := []string{"-XAtq", "-v", "ON_ERROR_STOP=1", "-h", cl.SocketDir, "-p", strconv.Itoa(cl.Port), "-U", cl.User, "-d", "postgres", "-c", "select pg_reload_conf()"}
+	if err := execx.Run(ctx, r.user.cmd(execx.Cmd{Name: c.tool("psql"), Args: args})); err != nil {
+		return fmt.Errorf("resume archiving: reload the configuration of the cluster in %s: %w", dir, err)
+	}
+	return nil
+}

@@ -401,23 +401,26 @@ func (r *runner) newDataDir(dir string) (made bool, err error) {
 	return false, errors.Join(os.Chmod(dir, 0o700), r.user.chown(dir))
 }
 
-// RestoreLive restores snap into the target's own data directory
-// (cluster.data_dir), for an in-place restore: the directory must be
-// missing or empty (it is created 0700, the OS user's) and the cluster
-// stopped. Recovery is to rec, promoting there (none: to the end of the
+// RestoreLive restores snap into dir, the target's own data directory
+// (cluster.data_dir with symbolic links resolved), for an in-place
+// restore: the directory must be missing or empty (it is created 0700,
+// the OS user's) and the cluster stopped. Recovery is to rec, promoting there (none: to the end of the
 // archived WAL). Unlike Restore, archive_mode is left as backed up: the
 // restored cluster is the live one, and goes on archiving into the
-// target's repository (on a new timeline once promoted). Errors:
+// target's repository (on a new timeline once promoted), but only once
+// ResumeArchiving is called: until then its archive_command is empty
+// (PostgreSQL keeps the WAL in pg_wal), so that a restored cluster given
+// up leaves no new timeline in the repository. Errors:
 // pgbackrest restore's, as a *execx.CmdError.
-func (p *Provider) RestoreLive(ctx context.Context, t backup.Target, snap backup.Snapshot, rec backup.Recovery) error {
+func (p *Provider) RestoreLive(ctx context.Context, t backup.Target, snap backup.Snapshot, rec backup.Recovery, dir string) error {
 	r, err := p.runner(t.Spec)
 	if err != nil {
 		return err
 	}
-	if _, err := r.newDataDir(t.Spec.PgBackRest.Cluster.DataDir); err != nil {
+	if _, err := r.newDataDir(dir); err != nil {
 		return err
 	}
-	return r.restore(ctx, snap, t.Spec.PgBackRest.Cluster.DataDir, rec, true)
+	return r.restore(ctx, snap, dir, rec, true)
 }
 
 // restore runs `pgbackrest restore` into dir; archive_mode off unless
@@ -431,6 +434,12 @@ func (r *runner) restore(ctx context.Context, snap backup.Snapshot, dir string, 
 	args := []string{"--pg1-path=" + dir, "--recovery-option=restore_command=" + get}
 	if !live {
 		args = append(args, "--archive-mode=off")
+	} else {
+		// Held (WAL kept in pg_wal) until ResumeArchiving: a restored
+		// cluster that is then given up must leave nothing in the
+		// repository (its timeline's history file would be followed by
+		// every later recovery to the end of the WAL).
+		args = append(args, "--recovery-option=archive_command=") // heldArchiving
 	}
 	setArg := "--set=" + snap.ID
 	switch {

@@ -194,6 +194,18 @@ func (f *Fixture) AsBefore(t *testing.T, before map[string]string) {
 		t.Errorf("tables %v, before the restore %v", after, before)
 	}
 	f.Settled(t)
+	f.NoNewTimeline(t)
+}
+
+// NoNewTimeline fails t if the repository's archive has a timeline
+// history file: a restored cluster that was given up archived its new
+// timeline, which every later recovery to the end of the WAL would
+// follow instead of the live cluster's (timeline 1, from initdb).
+func (f *Fixture) NoNewTimeline(t *testing.T) {
+	t.Helper()
+	if h, _ := filepath.Glob(filepath.Join(f.Repo, "archive", "*", "*", "*.history*")); len(h) > 0 {
+		t.Errorf("the repository's archive has %v: a given-up restored cluster archived its timeline", h)
+	}
 }
 
 // Settled fails t unless pg and app run and nothing is left beside the
