@@ -15,6 +15,7 @@ import (
 
 	"homelab/internal/atomicfile"
 	"homelab/internal/backup"
+	"homelab/internal/backup/drillapp"
 	"homelab/internal/backup/postgres"
 	"homelab/internal/execx"
 )
@@ -25,6 +26,9 @@ type cluster struct {
 	r    *runner
 	dir  string
 	port int
+	// tcpLogins (a drill with an application) adds drillapp.HBALine to
+	// the drill's pg_hba.conf.
+	tcpLogins bool
 }
 
 func (r *runner) cluster(dir string, port int) *cluster { return &cluster{r: r, dir: dir, port: port} }
@@ -81,6 +85,9 @@ func (c *cluster) start(ctx context.Context, drill bool) error {
 	hba := "local all all peer\n"
 	if drill {
 		hba = "local all all trust\n"
+		if c.tcpLogins {
+			hba += drillapp.HBALine
+		}
 	}
 	if err := write("pg_hba.conf", hba, drill); err != nil {
 		return err
@@ -200,8 +207,10 @@ func drillPrefix(target string) string {
 // Drill restores snap into a temporary data directory, recovering to the
 // end of the archived WAL, starts it on a free port of 127.0.0.1, waits
 // for recovery to finish (RTO: from the start of the restore until then),
-// runs the target's SQL checks over the socket, and always stops the
-// server and removes the directory. Nothing touches the live cluster.
+// runs the target's SQL checks over the socket, then, with drill.app, the
+// application against it (drillapp.Run: as cluster.user, in the target's
+// database, over TCP from 127.0.0.1), and always stops the server and
+// removes the directory. Nothing touches the live cluster.
 // Directories that earlier drills of the target, killed, left behind are
 // stopped and removed first.
 func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (rep backup.DrillReport, err error) {
@@ -217,6 +226,7 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	dir := drillPrefix(t.Name()) + runID
 	rep.Place = dir
 	c := r.cluster(dir, port)
+	c.tcpLogins = t.Spec.Drill.App != nil
 	start := time.Now()
 	if _, err := r.newDataDir(dir); err != nil {
 		return rep, err
@@ -243,6 +253,10 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	rep.Checks = append(rep.Checks, recoveredTo(ctx, conn, snap))
 	for _, chk := range t.Spec.Drill.Checks {
 		rep.Checks = append(rep.Checks, postgres.SQLCheck(ctx, conn, chk.SQL))
+	}
+	if app := t.Spec.Drill.App; app != nil {
+		g := t.Spec.PgBackRest
+		rep.Checks = append(rep.Checks, drillapp.Run(ctx, app, conn, port, g.Database, g.Cluster.User))
 	}
 	return rep, nil
 }
