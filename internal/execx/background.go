@@ -28,13 +28,15 @@ type Background struct {
 	waitErr error
 	readers sync.WaitGroup
 
-	mu   sync.Mutex
-	tail []string
+	mu    sync.Mutex
+	tail  []string
+	times []int // how many times in a row each line of tail came
 }
 
 // Start starts c in its own process group and returns at once. Its
 // stdout and stderr go into one pipe whose last lines (at most lines,
-// each cut to 200 bytes, with c.Secrets redacted) Tail returns; a daemon
+// each cut to 200 bytes, with c.Secrets redacted, repeats counted) Tail
+// returns; a daemon
 // the command leaves in the background may keep writing to it. The
 // process group gets SIGTERM when homelab dies (Pdeathsig, see Run). c's
 // Stdout, OnStdout, OnStderr, GracePeriod and OutlivesHomelab are not
@@ -78,9 +80,13 @@ func (b *Background) readOutput() {
 			line = line[:199] + "…"
 		}
 		b.mu.Lock()
-		b.tail = append(b.tail, line)
-		if len(b.tail) > b.lines {
-			b.tail = b.tail[len(b.tail)-b.lines:]
+		if n := len(b.tail); n > 0 && b.tail[n-1] == line {
+			b.times[n-1]++
+		} else {
+			b.tail, b.times = append(b.tail, line), append(b.times, 1)
+			if len(b.tail) > b.lines {
+				b.tail, b.times = b.tail[1:], b.times[1:]
+			}
 		}
 		b.mu.Unlock()
 	}
@@ -97,11 +103,19 @@ func (b *Background) ExitErr() error {
 	return b.waitErr
 }
 
-// Tail returns the last lines of the output so far, oldest first.
+// Tail returns the last lines of the output so far, oldest first; a
+// line repeated in a row is one line with " (×N)" after it.
 func (b *Background) Tail() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]string(nil), b.tail...)
+	out := make([]string, len(b.tail))
+	for i, l := range b.tail {
+		out[i] = l
+		if b.times[i] > 1 {
+			out[i] += fmt.Sprintf(" (×%d)", b.times[i])
+		}
+	}
+	return out
 }
 
 // Stop ends the process group: SIGTERM, then SIGKILL when a process of

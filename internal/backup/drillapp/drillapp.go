@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -68,6 +69,13 @@ func (i Instance) Env() []string {
 // password over conn (a superuser's connection to the instance), then
 // runs Check with the instance in database.
 func Run(ctx context.Context, a *lab.DrillApp, conn *pgx.Conn, port int, database, user string) backup.CheckResult {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	d := net.Dialer{Timeout: 5 * time.Second}
+	tcp, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return backup.CheckResult{Check: CheckName, Detail: "the instance does not accept TCP connections on " + addr + ": " + err.Error()}
+	}
+	tcp.Close()
 	pass, err := SetPassword(ctx, conn, user)
 	if err != nil {
 		return backup.CheckResult{Check: CheckName, Detail: "give the application a login: " + err.Error()}

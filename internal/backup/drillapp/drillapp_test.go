@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,9 +84,9 @@ func TestStartFails(t *testing.T) {
 // TestNeverHealthy: an application whose probe never passes fails the
 // check after within, and is stopped.
 func TestNeverHealthy(t *testing.T) {
-	a := app(t, `echo $$ > pid; echo starting; exec sleep 600`, "", `echo "HTTP 503" >&2; false`, time.Second)
+	a := app(t, `echo $$ > pid; echo starting; while :; do echo waiting for the database; sleep 0.1; done`, "", `echo "HTTP 503" >&2; false`, time.Second)
 	res := Check(context.Background(), a, inst)
-	if res.OK || !strings.Contains(res.Detail, "the command probe did not pass within 1s: HTTP 503 (exit status 1)") || !strings.Contains(res.Detail, "app output: starting") {
+	if res.OK || !strings.Contains(res.Detail, "the command probe did not pass within 1s: HTTP 503 (exit status 1)") || !regexp.MustCompile(`app output: starting \| waiting for the database \(×[0-9]+\)$`).MatchString(res.Detail) {
 		t.Fatalf("check: %+v", res)
 	}
 	gone(t, a, "pid")

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"homelab/internal/backup"
@@ -163,11 +165,38 @@ func (w *throwaway) removeDead(ctx context.Context, target string) []string {
 }
 
 // FreePort returns a TCP port of 127.0.0.1 that was free a moment ago,
-// for a throwaway server.
+// for a throwaway server. It is picked outside the kernel's ephemeral
+// range (net.ipv4.ip_local_port_range, default 32768-60999), where a
+// port handed out a moment ago by the kernel can be the local port of a
+// client connection by the time the server binds it: the server then
+// starts without its TCP socket ("could not bind IPv4 address") and an
+// application cannot reach it.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
+	}
+	const first = 10000 // above the usual fixed ports of services
+	var err error
+	for range 100 {
+		if lo <= first {
+			break
+		}
+		port := first + rand.IntN(lo-first)
+		var l net.Listener
+		if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	// No room below the ephemeral range: let the kernel choose.
+	l, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		return 0, errors.Join(err, lerr)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
