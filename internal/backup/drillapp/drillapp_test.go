@@ -5,12 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"homelab/internal/backup/drillapp/drillapptest"
 	"homelab/internal/lab"
 )
 
@@ -25,23 +24,9 @@ func app(t *testing.T, start, stop, probe string, within time.Duration) *lab.Dri
 		Health: &lab.Health{Command: &lab.CommandProbe{Run: probe, Dir: dir, Timeout: 5 * time.Second}}}
 }
 
-// gone fails the test when the process whose id is in dir/name is alive
-// (a zombie counts as gone).
 func gone(t *testing.T, a *lab.DrillApp, name string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(a.Dir, name))
-	if err != nil {
-		t.Fatalf("the application wrote no pid: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if syscall.Kill(pid, 0) == nil {
-		if st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); !strings.Contains(string(st), ") Z ") {
-			t.Errorf("the application (pid %d) still runs after the check", pid)
-		}
-	}
+	drillapptest.Gone(t, filepath.Join(a.Dir, name))
 }
 
 // TestForeground: a start command that stays in the foreground, healthy

@@ -3,7 +3,6 @@ package pgbackrest
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,13 +28,7 @@ func TestAppDrill(t *testing.T) {
 	spec := e.t.Spec
 	spec.Drill = lab.Drill{Timeout: 10 * time.Minute, App: app.DrillApp,
 		Checks: []lab.Check{{SQL: "select count(*) = 1 from drill_check"}}}
-	store, err := catalog.Open(ctx, filepath.Join(e.state, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	m := &backup.Manager{Lab: &lab.Lab{StateDir: e.state, Backups: map[string]*lab.Backup{"db": spec}},
-		Catalog: store, Providers: map[string]backup.Provider{lab.ProviderPgBackRest: e.p}}
+	m, store := e.manager(t)
 
 	if rep := m.Backup(ctx, "db"); rep.Err != nil {
 		t.Fatal(rep.Err)

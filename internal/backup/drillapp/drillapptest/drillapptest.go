@@ -42,21 +42,28 @@ func New(t *testing.T, table string) *App {
 }
 
 // Gone fails the test unless the testapp of the last drill ran and is
-// gone (a zombie counts as gone); it removes the pid file for the next.
+// gone; it removes the pid file for the next.
 func (a *App) Gone(t *testing.T) {
 	t.Helper()
-	b, err := os.ReadFile(a.pidFile)
-	if err != nil {
-		t.Fatalf("the drill did not start the application: %v", err)
-	}
+	Gone(t, a.pidFile)
 	os.Remove(a.pidFile)
+}
+
+// Gone fails the test unless pidFile holds the ID of a process that is
+// gone (a zombie counts as gone).
+func Gone(t *testing.T, pidFile string) {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the application wrote no pid: %v", err)
+	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if syscall.Kill(pid, 0) == nil {
 		if st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); !strings.Contains(string(st), ") Z ") {
-			t.Errorf("the application (pid %d) still runs after the drill", pid)
+			t.Errorf("the application (pid %d) still runs", pid)
 		}
 	}
 }
