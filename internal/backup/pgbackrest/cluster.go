@@ -141,10 +141,10 @@ func (c *cluster) start(ctx context.Context, drill bool) error {
 }
 
 // awaitPromoted polls (every 10 ms) the state in pg_control for the end
-// of recovery: "in production" once the server has promoted (as
-// pg_controldata says), written by the server. A pg_ctl start that fails, or a server that stops
-// before (a recovery target not reached, a damaged file), is an error
-// with the end of its log.
+// of recovery: "in production", written by the server once it has
+// promoted (what pg_controldata shows). A pg_ctl start that fails, or a
+// server that stops before (a recovery target not reached, a damaged
+// file), is an error with the end of its log.
 func (c *cluster) awaitPromoted(ctx context.Context) error {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
