@@ -234,12 +234,17 @@ func (c *cluster) logTail() string {
 func (c *cluster) stop(ctx context.Context) error {
 	pidFile := filepath.Join(c.dir, "postmaster.pid")
 	if c.pgctlDone != nil {
-		defer func() {
+		awaitPgctl := func() {
 			select { // pg_ctl start ends once the server is up or gone
-			case <-c.pgctlDone:
+			case err := <-c.pgctlDone:
+				c.pgctlDone <- err
 			case <-ctx.Done():
 			}
-		}()
+		}
+		defer awaitPgctl()
+		if _, err := os.Stat(pidFile); err != nil {
+			awaitPgctl() // not written yet: the server may still be starting
+		}
 		if pid, ok := postmasterPID(pidFile); ok && syscall.Kill(pid, syscall.SIGQUIT) == nil {
 			tick := time.NewTicker(pollEvery)
 			defer tick.Stop()
