@@ -20,7 +20,9 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 	"homelab/internal/restic"
 	"homelab/internal/testenv"
 )
@@ -46,6 +48,11 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 //
 //	pg start          start a throwaway cluster; sets PGHOST, PGPORT, PGUSER
 //	                  and PGPASSWORD for the rest of the script
+//	pg archiving TARGET STANZA
+//	                  the same, archiving WAL with pgbackrest for TARGET
+//	                  of a lab whose state_dir is $PGBR_STATE; sets
+//	                  PGBR_STATE, PGBR_REPO, PGBR_DATA, PGBR_SOCKET and
+//	                  PGBR_OSUSER too (pgArchiving)
 //	expand FILE...    replace ${VAR} in each FILE with the script's environment
 //	damage REPO       truncate every pack file of the restic repository REPO
 //	bigfile PATH N    write N KiB of incompressible bytes to PATH
@@ -54,8 +61,9 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 //	healthy URL       GET URL answers 200 (with !: it does not, or no answer)
 //	hook start        serve HTTP, appending each request's body and a newline
 //	                  to $WORK/hook.log; sets $HOOK to its host:port
-//	s3 start          start a throwaway S3 server (versitygw; testenv.StartS3)
-//	                  serving $WORK/s3; sets S3_URL (http://127.0.0.1:PORT),
+//	s3 start [tls]    start a throwaway S3 server (versitygw; testenv.StartS3)
+//	                  serving $WORK/s3; sets S3_URL (http://127.0.0.1:PORT,
+//	                  with tls https://, its test CA's file in S3_CA),
 //	                  S3_DIR (the buckets, as files), S3_SECRET (the secret
 //	                  key) and writes the access key ID to $WORK/s3-id
 //	s3 bucket NAME    create bucket NAME on it
@@ -81,16 +89,21 @@ func Cmds(pgBin string) map[string]Cmd {
 // with [!exec:versitygw] skip (unless $HOMELAB_VERSITYGW names it).
 func s3Cmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: s3 start | s3 bucket NAME")
+		ts.Fatalf("usage: s3 start [tls] | s3 bucket NAME")
 	}
 	switch {
-	case args[0] == "start" && len(args) == 1:
+	case args[0] == "start" && (len(args) == 1 || len(args) == 2 && args[1] == "tls"):
 		bin := os.Getenv("HOMELAB_VERSITYGW")
 		if bin == "" {
 			bin = "versitygw"
 		}
-		s, err := testenv.StartS3(bin, ts.MkAbs("s3"))
+		start := testenv.StartS3
+		if len(args) == 2 {
+			start = testenv.StartS3TLS
+		}
+		s, err := start(bin, ts.MkAbs("s3"))
 		ts.Check(err)
+		ts.Setenv("S3_CA", s.CAFile)
 		ts.Defer(s.Stop)
 		ts.Setenv("S3_URL", s.URL)
 		ts.Setenv("S3_DIR", s.Dir)
@@ -105,11 +118,12 @@ func s3Cmd(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("s3 bucket: no s3 start before it")
 		}
 		s := v.(*testenv.S3Server)
-		c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""), Region: s.Region})
+		c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""), Region: s.Region,
+			Secure: s.CAFile != "", Transport: s.Transport()})
 		ts.Check(err)
 		ts.Check(c.MakeBucket(context.Background(), args[1], minio.MakeBucketOptions{Region: s.Region}))
 	default:
-		ts.Fatalf("usage: s3 start | s3 bucket NAME")
+		ts.Fatalf("usage: s3 start [tls] | s3 bucket NAME")
 	}
 }
 
@@ -141,10 +155,19 @@ func staleLock(ts *testscript.TestScript, neg bool, args []string) {
 
 func pgCmd(pgBin string) Cmd {
 	return func(ts *testscript.TestScript, neg bool, args []string) {
-		if len(args) != 1 || args[0] != "start" || neg {
-			ts.Fatalf("usage: pg start")
+		var p *testenv.PG
+		var stop func()
+		var err error
+		switch {
+		case neg:
+			ts.Fatalf("usage: pg start | pg archiving TARGET STANZA")
+		case len(args) == 1 && args[0] == "start":
+			p, stop, err = testenv.StartPostgres(pgBin)
+		case len(args) == 3 && args[0] == "archiving":
+			p, stop, err = pgArchiving(ts, pgBin, args[1], args[2])
+		default:
+			ts.Fatalf("usage: pg start | pg archiving TARGET STANZA")
 		}
-		p, stop, err := testenv.StartPostgres(pgBin)
 		ts.Check(err)
 		ts.Defer(stop)
 		ts.Setenv("PGHOST", p.Host)
@@ -152,6 +175,38 @@ func pgCmd(pgBin string) Cmd {
 		ts.Setenv("PGUSER", p.User)
 		ts.Setenv("PGPASSWORD", p.Password)
 	}
+}
+
+// pgArchiving is pg archiving: a state directory every user may pass
+// through (PGBR_STATE; the server's OS user reads homelab's pgBackRest
+// configuration there), a repository directory that user owns
+// (PGBR_REPO), and a cluster archiving WAL with the archive_command
+// homelab gives target (stanza) in a lab whose state_dir is PGBR_STATE.
+// It sets PGBR_DATA and PGBR_SOCKET (the cluster's data and socket
+// directories) and PGBR_OSUSER (the user the server runs as).
+func pgArchiving(ts *testscript.TestScript, pgBin, target, stanza string) (*testenv.PG, func(), error) {
+	state, err := testenv.MakeSearchableDir()
+	ts.Check(err)
+	ts.Defer(func() { os.RemoveAll(state) })
+	repos, err := testenv.MakeSearchableDir()
+	ts.Check(err)
+	ts.Defer(func() { os.RemoveAll(repos) })
+	repo := filepath.Join(repos, "repo")
+	ts.Check(testenv.MakeOwnedDir(repo))
+	osUser, err := testenv.ServerUser()
+	ts.Check(err)
+	if osUser == "" {
+		osUser = os.Getenv("USER")
+	}
+	b := &lab.Backup{Name: target, PgBackRest: &lab.PgBackRest{Stanza: stanza}}
+	p, stop, err := testenv.StartPostgresArchiving(pgBin, pgbackrest.ArchiveCommand(state, b))
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range map[string]string{"PGBR_STATE": state, "PGBR_REPO": repo, "PGBR_DATA": filepath.Join(p.Dir, "data"), "PGBR_SOCKET": p.Dir, "PGBR_OSUSER": osUser} {
+		ts.Setenv(k, v)
+	}
+	return p, stop, nil
 }
 
 func expand(ts *testscript.TestScript, neg bool, args []string) {

@@ -21,7 +21,7 @@
 //	daemon → backup, catalog, notify, restic, schedule, status; its
 //	         manager and notifier are built by app and handed over by cli
 //	         (Config.NewManager, Config.NewNotifier)
-//	app    → backup (+ backup/files, backup/postgres), catalog, certs,
+//	app    → backup (+ backup/files, backup/postgres), catalog, certs, doctor,
 //	         health, lab, notify, restic, runtime, saga, status, upgrade
 //
 // app imports none of cli, server or daemon.

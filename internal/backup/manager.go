@@ -342,8 +342,19 @@ type RunReport struct {
 // after hooks (always run; a failure is a warning); and a catalog record
 // of the run whatever happened.
 func (m *Manager) Backup(ctx context.Context, name string) RunReport {
+	return m.BackupOfType(ctx, name, m.BackupType)
+}
+
+// BackupOfType is Backup asking for backup type typ (pgbackrest: full,
+// diff, incr; "": the provider decides) whatever m.BackupType says: the
+// daemon runs each type of a target on its own schedule with one
+// Manager.
+func (m *Manager) BackupOfType(ctx context.Context, name, typ string) RunReport {
 	rep := RunReport{Run: catalog.Run{Kind: catalog.KindBackup, Target: name, Start: m.now().UTC()}}
 	t, p, err := m.Target(ctx, name)
+	if t.Spec != nil && t.Spec.Provider == lab.ProviderPgBackRest {
+		t.Type = typ
+	}
 	if err != nil {
 		rep.Err = err
 		rep.Run.Result, rep.Run.Error = catalog.ResultFailed, err.Error()

@@ -28,7 +28,7 @@ func NewCmdBackupCheck(f *Factory, runF func(*BackupCheckOptions) error) *cobra.
 	cmd := &cobra.Command{
 		Use:   "check [repository|pgbackrest-target...]",
 		Short: "Check repository integrity (restic check --read-data-subset)",
-		Long:  "Check the integrity of the named repositories (default: all): restic check, reading --read-data-subset of the pack data; and the repositories of pgbackrest targets (named, or all by default): pgbackrest verify reads every backup file and archived WAL segment and compares its checksum.\n\n" + exitCodesHelp,
+		Long:  "Check the integrity of the named repositories (default: all): restic check, reading --read-data-subset of the pack data; and the repositories of pgbackrest targets (named, or all by default): pgbackrest check proves that WAL archiving reaches the repository (it names the postgresql.conf lines when it does not), then pgbackrest verify reads every backup file and archived WAL segment and compares its checksum.\n\n" + exitCodesHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JSON = f.JSON
 			l, err := f.Lab()
@@ -87,10 +87,10 @@ func runBackupCheck(ctx context.Context, opts *BackupCheckOptions) error {
 			continue
 		}
 		if rep.Err != nil {
-			fmt.Fprintf(opts.IO.Out, "%s %s: pgbackrest verify failed: %v\n", mark(opts.IO.StdoutTTY, false), rep.Repository, rep.Err)
+			fmt.Fprintf(opts.IO.Out, "%s %s: check failed: %v\n", mark(opts.IO.StdoutTTY, false), rep.Repository, rep.Err)
 			continue
 		}
-		fmt.Fprintf(opts.IO.Out, "%s %s: pgbackrest verify: no errors in %s\n", mark(opts.IO.StdoutTTY, true), rep.Repository, status.Seconds(rep.Run.End.Sub(rep.Run.Start)))
+		fmt.Fprintf(opts.IO.Out, "%s %s: pgbackrest check and verify: no errors in %s\n", mark(opts.IO.StdoutTTY, true), rep.Repository, status.Seconds(rep.Run.End.Sub(rep.Run.Start)))
 	}
 	return t.err("check", ctx)
 }

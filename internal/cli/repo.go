@@ -11,7 +11,7 @@ import (
 // NewCmdRepo returns `homelab repo`.
 func NewCmdRepo(f *Factory) *cobra.Command {
 	cmd := group(&cobra.Command{Use: "repo", Short: "Manage restic repositories of the lab"})
-	cmd.AddCommand(NewCmdRepoInit(f, nil), NewCmdRepoUnlock(f, nil))
+	cmd.AddCommand(NewCmdRepoInit(f, nil), NewCmdRepoUnlock(f, nil), NewCmdRepoKey(f))
 	return cmd
 }
 

@@ -98,7 +98,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	root.PersistentFlags().BoolVarP(&f.Verbose, "verbose", "v", false, "log what homelab runs")
 	root.AddCommand(NewCmdVersion(f, nil), NewCmdLab(f), NewCmdRepo(f), NewCmdBackup(f), NewCmdStatus(f, nil), NewCmdServe(f, nil), NewCmdCert(f))
 	root.AddCommand(NewCmdDeploy(f, nil), NewCmdRollback(f, nil), NewCmdMigrations(f))
-	root.AddCommand(NewCmdLogs(f, nil), NewCmdUpgrade(f, nil), NewCmdSnapshot(f))
+	root.AddCommand(NewCmdLogs(f, nil), NewCmdUpgrade(f, nil), NewCmdSnapshot(f), NewCmdDoctor(f, nil))
 	// An unfinished upgrade (a killed process, a power loss) is reported by
 	// every command that reads the lab, until it is resumed (status shows
 	// it on its page).
@@ -110,8 +110,9 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		case "version", "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
 			return // these read no runs (and completion runs on every Tab)
 		}
-		// validate reads no runs; status shows unfinished sagas itself.
-		f.atStart(cmd.Context(), name != "validate", name != "status")
+		// validate reads no runs; status and doctor show unfinished sagas
+		// themselves.
+		f.atStart(cmd.Context(), name != "validate", name != "status" && name != "doctor")
 	}
 	return root
 }

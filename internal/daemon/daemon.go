@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"homelab/internal/backup"
+	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/notify"
@@ -193,30 +194,42 @@ func (d *Daemon) Reload() {
 }
 
 // Specs returns the scheduled jobs of l: each target's backup and drill,
-// and each repository's check, that have a schedule.
+// and each repository's check, that have a schedule. A pgbackrest target
+// with pgbackrest.schedules has a backup job per type instead (Key.Type
+// full, diff, incr; lab.PgBackRest.TypeSchedules).
 func Specs(l *lab.Lab) ([]schedule.Spec, error) {
 	var specs []schedule.Spec
-	add := func(kind schedule.Kind, name, expr string, jitter time.Duration) error {
+	add := func(key schedule.Key, expr string, jitter time.Duration) error {
 		if expr == "" {
 			return nil
 		}
 		s, err := lab.ParseSchedule(expr)
 		if err != nil {
-			return fmt.Errorf("%s %s: schedule %q: %w", kind, name, expr, err)
+			return fmt.Errorf("%s: schedule %q: %w", strings.ReplaceAll(key.String(), ":", " "), expr, err)
 		}
-		specs = append(specs, schedule.Spec{Key: schedule.Key{Kind: kind, Name: name}, Expr: expr, Schedule: s, Jitter: jitter})
+		specs = append(specs, schedule.Spec{Key: key, Expr: expr, Schedule: s, Jitter: jitter})
 		return nil
 	}
 	for _, name := range l.BackupNames() {
 		b := l.Backups[name]
-		if err := errors.Join(add(schedule.KindBackup, name, b.Schedule, b.Jitter),
-			add(schedule.KindDrill, name, b.Drill.Schedule, b.Drill.Jitter)); err != nil {
+		var typed []lab.TypeSchedule
+		if b.Provider == lab.ProviderPgBackRest && b.PgBackRest != nil {
+			typed = b.PgBackRest.TypeSchedules(b.Schedule)
+		}
+		var err error
+		if typed == nil {
+			err = add(schedule.Key{Kind: schedule.KindBackup, Name: name}, b.Schedule, b.Jitter)
+		}
+		for _, ts := range typed {
+			err = errors.Join(err, add(schedule.Key{Kind: schedule.KindBackup, Name: name, Type: ts.Type}, ts.Expr, b.Jitter))
+		}
+		if err = errors.Join(err, add(schedule.Key{Kind: schedule.KindDrill, Name: name}, b.Drill.Schedule, b.Drill.Jitter)); err != nil {
 			return nil, err
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(l.Repositories)) {
 		r := l.Repositories[name]
-		if err := add(schedule.KindCheck, name, r.Check.Schedule, r.Check.Jitter); err != nil {
+		if err := add(schedule.Key{Kind: schedule.KindCheck, Name: name}, r.Check.Schedule, r.Check.Jitter); err != nil {
 			return nil, err
 		}
 	}
@@ -233,16 +246,18 @@ func (d *Daemon) lastSuccess(ctx context.Context) schedule.LastSuccess {
 			ok  bool
 			err error
 		)
-		switch k.Kind {
-		case schedule.KindBackup:
+		switch {
+		case k.Kind == schedule.KindBackup && k.Type != "":
+			t, ok, err = d.lastOfType(ctx, k.Name, k.Type)
+		case k.Kind == schedule.KindBackup:
 			var r catalog.Run
 			r, ok, err = d.cfg.Catalog.LastRun(ctx, k.Name, catalog.KindBackup, catalog.ResultOK, catalog.ResultPartial)
 			t = r.Start
-		case schedule.KindCheck:
+		case k.Kind == schedule.KindCheck:
 			var r catalog.Run
 			r, ok, err = d.cfg.Catalog.LastRun(ctx, k.Name, catalog.KindCheck, catalog.ResultOK)
 			t = r.Start
-		case schedule.KindDrill:
+		case k.Kind == schedule.KindDrill:
 			var ds []catalog.Drill
 			ds, err = d.cfg.Catalog.Drills(ctx, catalog.DrillFilter{Target: k.Name, Result: catalog.ResultOK, Limit: 1})
 			if ok = len(ds) > 0; ok {
@@ -255,6 +270,28 @@ func (d *Daemon) lastSuccess(ctx context.Context) schedule.LastSuccess {
 		}
 		return t, ok
 	}
+}
+
+// typedRuns bounds how many of a target's newest good backups
+// lastOfType reads: more than a year of hourly incr backups between two
+// full ones.
+const typedRuns = 10000
+
+// lastOfType is the start of the newest good backup of target that holds
+// what a backup of type typ would (pgbackrest: a full one for a full, a
+// full or diff for a diff, any for an incr), read from the snapshot
+// labels of the catalog's runs.
+func (d *Daemon) lastOfType(ctx context.Context, target, typ string) (time.Time, bool, error) {
+	runs, err := d.cfg.Catalog.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: typedRuns})
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, r := range runs { // newest first
+		if pgbackrest.Rank(pgbackrest.LabelType(r.SnapshotID)) >= pgbackrest.Rank(typ) {
+			return r.Start, true, nil
+		}
+	}
+	return time.Time{}, false, nil
 }
 
 // Run schedules and runs jobs until ctx is cancelled, then interrupts the
@@ -319,11 +356,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// dispatch queues the jobs whose time has come.
+// dispatch queues the jobs whose time has come. Of the typed backups of
+// one target that fire together only the largest type runs (FoldTypes).
 func (d *Daemon) dispatch() {
 	d.mu.Lock()
 	fires := d.sched.Due(d.cfg.Now())
 	d.mu.Unlock()
+	fires, folded := FoldTypes(fires)
+	for _, f := range folded {
+		d.log.Info("backup slot folded into a larger backup type firing with it", "job", f.Key.String(), "slot", f.Slot)
+	}
 	for _, f := range fires {
 		st := d.state.Load()
 		t, ok := d.task(st.lab, f)
@@ -334,6 +376,29 @@ func (d *Daemon) dispatch() {
 			d.log.Info("job still queued or running; slot skipped", "job", f.Key.String(), "slot", f.Slot)
 		}
 	}
+}
+
+// FoldTypes keeps, of the typed backup fires (Key.Type set) of each
+// target, only the one of the largest type (pgbackrest.Rank: full, then
+// diff, then incr), in the order of fires; folded are the others.
+func FoldTypes(fires []schedule.Fire) (kept, folded []schedule.Fire) {
+	best := map[string]schedule.Fire{}
+	for _, f := range fires {
+		if f.Key.Kind != schedule.KindBackup || f.Key.Type == "" {
+			continue
+		}
+		if b, ok := best[f.Key.Name]; !ok || pgbackrest.Rank(f.Key.Type) > pgbackrest.Rank(b.Key.Type) {
+			best[f.Key.Name] = f
+		}
+	}
+	for _, f := range fires {
+		if b, ok := best[f.Key.Name]; ok && f.Key.Kind == schedule.KindBackup && f.Key != b.Key {
+			folded = append(folded, f)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept, folded
 }
 
 // task turns a fired schedule entry into a queue task.
@@ -352,7 +417,10 @@ func (d *Daemon) task(l *lab.Lab, f schedule.Fire) (task, bool) {
 			return task{}, false
 		}
 		repo = b.Repository
-		if repo == "" { // s3-mirror: jobs on one destination bucket queue together
+		switch {
+		case b.Provider == lab.ProviderPgBackRest: // its own repository: its jobs queue together, one at a time
+			repo = backup.TargetRepository(b.Provider, b.Name)
+		case repo == "": // s3-mirror: jobs on one destination bucket queue together
 			repo = "s3-mirror:" + b.Destination.Endpoint + "/" + b.Destination.Bucket
 		}
 	}

@@ -184,9 +184,10 @@ func TestOverdueWaitsForAQueuedCatchUp(t *testing.T) {
 	}
 }
 
-func TestSpecs(t *testing.T) {
-	f := newFixture(t)
-	specs, err := Specs(f.d.Lab())
+// specKeys returns the specs of l and each one's "key expr".
+func specKeys(t *testing.T, l *lab.Lab) ([]schedule.Spec, []string) {
+	t.Helper()
+	specs, err := Specs(l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +195,12 @@ func TestSpecs(t *testing.T) {
 	for _, s := range specs {
 		keys = append(keys, s.Key.String()+" "+s.Expr)
 	}
+	return specs, keys
+}
+
+func TestSpecs(t *testing.T) {
+	f := newFixture(t)
+	_, keys := specKeys(t, f.d.Lab())
 	want := []string{"backup:db 0 2 * * *", "drill:db 30 5 * * 0", "check:local 0 4 * * 0"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("specs = %q, want %q", keys, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/notify"
@@ -29,7 +30,7 @@ func (d *Daemon) runJob(ctx context.Context, f schedule.Fire, repo string) {
 	var result catalog.Result
 	switch f.Key.Kind {
 	case schedule.KindBackup:
-		result = d.runBackup(ctx, st, f.Key.Name)
+		result = d.runBackup(ctx, st, f.Key.Name, f.Key.Type)
 		select { // its target's overdue state may have changed either way
 		case d.watchCh <- struct{}{}:
 		default:
@@ -52,14 +53,16 @@ func (d *Daemon) previous(ctx context.Context, target string, kind catalog.Kind)
 	return r.Result
 }
 
-func (d *Daemon) runBackup(ctx context.Context, st *labState, name string) catalog.Result {
+// runBackup backs up target name, of backup type typ ("": the provider
+// decides).
+func (d *Daemon) runBackup(ctx context.Context, st *labState, name, typ string) catalog.Result {
 	b := st.lab.Backups[name]
 	if b == nil {
 		return ""
 	}
 	prev := d.previous(ctx, name, catalog.KindBackup)
 	bctx, cancel := context.WithTimeout(ctx, b.Timeout)
-	rep := st.manager.Backup(bctx, name)
+	rep := st.manager.BackupOfType(bctx, name, typ)
 	timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
 	cancel()
 	res := rep.Run.Result
@@ -269,11 +272,10 @@ func (d *Daemon) watchOverdue(ctx context.Context) time.Time {
 		if !t.Overdue && t.DueBy != nil && t.DueBy.After(now) && t.DueBy.Before(next) {
 			next = t.DueBy.Add(time.Second)
 		}
-		key := schedule.Key{Kind: schedule.KindBackup, Name: t.Name}.String()
 		d.omu.Lock()
 		sent := d.overdue[t.Name]
 		switch {
-		case t.Overdue && !sent && !d.queue.busy(key):
+		case t.Overdue && !sent && !d.backupBusy(t.Name):
 			d.overdue[t.Name] = true
 			d.omu.Unlock()
 			ev := notify.Event{Kind: notify.Overdue, Lab: st.lab.Name, Target: t.Name, Job: "backup", Time: d.cfg.Now(), Detail: overdueDetail(t)}
@@ -287,6 +289,17 @@ func (d *Daemon) watchOverdue(ctx context.Context) time.Time {
 	}
 	d.keepAlerts(st, rep)
 	return next
+}
+
+// backupBusy reports whether a backup of target, of any type, is queued
+// or running.
+func (d *Daemon) backupBusy(target string) bool {
+	for _, typ := range []string{"", pgbackrest.TypeFull, pgbackrest.TypeDiff, pgbackrest.TypeIncr} {
+		if d.queue.busy(schedule.Key{Kind: schedule.KindBackup, Name: target, Type: typ}.String()) {
+			return true
+		}
+	}
+	return false
 }
 
 // keepAlerts tells the notifier of st, when it is an AlertKeeper, which

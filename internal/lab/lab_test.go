@@ -394,8 +394,8 @@ func TestRepositoryS3Keys(t *testing.T) {
 	}
 }
 
-// TestS3Locations: an s3-mirror source or destination that names an
-// entry of s3_locations gets its fields, with its paths resolved against
+// TestS3Locations: an s3-mirror source or destination, or a pgbackrest
+// repository, that names an entry of s3_locations gets its fields, with its paths resolved against
 // the lab file's directory and a prefix given beside the name kept.
 func TestS3Locations(t *testing.T) {
 	l, err := Load("testdata/s3locations.good.yaml")
@@ -414,6 +414,11 @@ func TestS3Locations(t *testing.T) {
 		S3Credentials: S3Credentials{AccessKeyIDEnv: "SRC_KEY", SecretAccessKeyEnv: "SRC_SECRET"}}
 	if b.Source.S3Location != src {
 		t.Errorf("source = %+v\nwant %+v", b.Source.S3Location, src)
+	}
+	db := S3Location{Endpoint: "https://s3.lab:9000", Bucket: "media", Prefix: "pgbackrest/db", Location: "media-store",
+		S3Credentials: S3Credentials{AccessKeyIDEnv: "SRC_KEY", SecretAccessKeyEnv: "SRC_SECRET"}}
+	if r := l.Backups["db"].PgBackRest.Repo; r.S3Location != db || !r.IsS3() || r.Path != "" {
+		t.Errorf("pgbackrest repo = %+v\nwant %+v", r, db)
 	}
 	if l.S3Locations["media-store"].Prefix != "" {
 		t.Errorf("the named location was changed: %+v", l.S3Locations["media-store"])

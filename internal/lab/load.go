@@ -320,6 +320,9 @@ func (l *Lab) setDefaults(dir string) {
 		}
 		b.Source.S3Location.resolvePaths(dir)
 		b.Destination.resolvePaths(dir)
+		if b.PgBackRest != nil {
+			b.PgBackRest.Repo.S3Location.resolvePaths(dir)
+		}
 		if b.Provider == ProviderPostgres && b.Source.Port == 0 {
 			b.Source.Port = DefaultPostgresPort
 		}

@@ -50,6 +50,9 @@ type Service struct {
 	// Deploy makes the service blue/green (deploy.go): two colors behind
 	// HAProxy; nil for a service that is upgraded in place.
 	Deploy *Deploy `yaml:"deploy"`
+	// Migrations says how to ask whether the application's database
+	// migrations are pending (migrations.go); nil when it does not say.
+	Migrations *Migrations `yaml:"migrations"`
 }
 
 // RuntimeKind is the kind of the service's runtime (compose, systemd or

@@ -240,6 +240,7 @@ func (d *decoder) validateService(p string, s *Service) {
 	if s.Health != nil {
 		s.Health.setDefaults(d.labDir())
 	}
+	d.validateMigrations(p+".migrations", s)
 }
 
 func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
@@ -255,7 +256,7 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 			d.at(p+".repository", "not allowed for provider s3-mirror: its snapshots go to destination:")
 		}
 	case b.Provider == ProviderPgBackRest:
-		d.validatePgBackRest(p, b)
+		d.validatePgBackRest(p, b, l)
 	case b.Repository == "":
 		d.at(p+".repository", "required: the name of one of the repositories")
 	case len(l.Repositories) > 0 && l.Repositories[b.Repository] == nil:

@@ -204,6 +204,9 @@ type call struct {
 	onJSON   func(envelope, []byte) // JSON lines of stdout
 	stdin    io.Reader
 	noLock   bool
+	// secrets are further values redacted from this call's errors (a
+	// new key's password).
+	secrets []string
 }
 
 // run runs one restic command; see Config.RemoveStaleLocks for the one
@@ -272,7 +275,7 @@ func (c *Client) runOnce(ctx context.Context, k call) error {
 		Name:     c.cfg.Binary,
 		Args:     args,
 		Env:      append(c.env(), k.extraEnv...),
-		Secrets:  c.secrets(),
+		Secrets:  append(c.secrets(), k.secrets...),
 		Stdin:    k.stdin,
 		Stdout:   k.stdout,
 		OnStderr: onStderr,
@@ -312,13 +315,13 @@ func (c *Client) runOnce(ctx context.Context, k call) error {
 		if exitMsg != "" && len(plain) > 0 {
 			re.Message += " (" + strings.Join(plain, "; ") + ")"
 		}
-		re.Message = strings.TrimPrefix(execx.Redact(re.Message, c.secrets()...), "Fatal: ")
+		re.Message = strings.TrimPrefix(execx.Redact(re.Message, append(c.secrets(), k.secrets...)...), "Fatal: ")
 		// restic's own final words when it printed them: the plain lines
 		// may be a --stdin-from-command child's (pg_dump's own refused
 		// connection is no fault of the repository).
 		final := re.Message
 		if exitMsg != "" {
-			final = execx.Redact(exitMsg, c.secrets()...)
+			final = execx.Redact(exitMsg, append(c.secrets(), k.secrets...)...)
 		}
 		re.Backend = watch.final(final)
 		if re.ExitCode == 10 || re.Backend != nil {

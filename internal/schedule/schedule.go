@@ -20,17 +20,27 @@ const (
 	KindCheck  Kind = "check"
 )
 
-// Key identifies a job: Name is a backup target, or a repository for checks.
+// Key identifies a job: Name is a backup target, or a repository for
+// checks. Type tells apart the backups of one target that run on
+// schedules of their own (a pgbackrest target's full, diff and incr);
+// it is empty otherwise.
 type Key struct {
 	Kind Kind
 	Name string
+	Type string
 }
 
-// String returns "kind:name", for example "backup:db".
-func (k Key) String() string { return string(k.Kind) + ":" + k.Name }
+// String returns "kind:name", for example "backup:db", or with a type
+// "kind:name:type" ("backup:db:incr").
+func (k Key) String() string {
+	if k.Type != "" {
+		return string(k.Kind) + ":" + k.Name + ":" + k.Type
+	}
+	return string(k.Kind) + ":" + k.Name
+}
 
 func compareKeys(a, b Key) int {
-	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Type, b.Type))
 }
 
 // Spec is one job's schedule.

@@ -46,8 +46,9 @@ func parse(t *testing.T, expr string) cron.Schedule {
 }
 
 func key(s string) Key {
-	kind, name, _ := strings.Cut(s, ":")
-	return Key{Kind(kind), name}
+	kind, rest, _ := strings.Cut(s, ":")
+	name, typ, _ := strings.Cut(rest, ":")
+	return Key{Kind: Kind(kind), Name: name, Type: typ}
 }
 
 // spec builds a Spec from "kind:name" and a schedule expression.
@@ -76,8 +77,11 @@ func show(fires []Fire, loc *time.Location) []string {
 }
 
 func TestKeyString(t *testing.T) {
-	if got := (Key{KindBackup, "db"}).String(); got != "backup:db" {
+	if got := (Key{Kind: KindBackup, Name: "db"}).String(); got != "backup:db" {
 		t.Errorf("String() = %q, want backup:db", got)
+	}
+	if got := (Key{Kind: KindBackup, Name: "db", Type: "incr"}).String(); got != "backup:db:incr" {
+		t.Errorf("String() = %q, want backup:db:incr", got)
 	}
 }
 
@@ -231,6 +235,21 @@ func TestScheduler(t *testing.T) {
 					"check:repo 2026-01-11T02:00:00+01:00",
 					"drill:db 2026-01-11T02:00:00+01:00",
 				}, next: "2026-01-12T01:00:00+01:00"},
+			},
+		},
+		{
+			// The daemon keeps the largest type of one target (a full
+			// wins); the scheduler fires each at its own slots.
+			name:  "typed backups of one target",
+			specs: []string{"backup:db:full=0 0 * * 0", "backup:db:incr=0 */4 * * *"},
+			last: map[string]time.Time{
+				"backup:db:full": at("2026-01-11T00:00:05+01:00", berlin),
+				"backup:db:incr": at("2026-01-17T20:00:05+01:00", berlin),
+			},
+			start: "2026-01-17T21:00:00+01:00", // a Saturday
+			steps: []step{
+				{now: "2026-01-18T00:00:00+01:00", want: []string{"backup:db:full 2026-01-18T00:00:00+01:00", "backup:db:incr 2026-01-18T00:00:00+01:00"}, next: "2026-01-18T04:00:00+01:00"},
+				{now: "2026-01-18T04:00:00+01:00", want: []string{"backup:db:incr 2026-01-18T04:00:00+01:00"}, next: "2026-01-18T08:00:00+01:00"},
 			},
 		},
 		{

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,11 +204,12 @@ func FromSummaries(l *lab.Lab, sums map[string]catalog.Summary, events []catalog
 
 // target classifies the status of backup b from its summary.
 func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (TargetStatus, error) {
+	scheds := b.BackupSchedules() // a pgbackrest target's per-type ones: the soonest due counts
 	ts := TargetStatus{
-		Name: name, Provider: b.Provider, Repository: b.Repository, Schedule: b.Schedule,
+		Name: name, Provider: b.Provider, Repository: b.Repository, Schedule: strings.Join(scheds, ", "),
 		LastRun: sum.LastBackup, LastGood: sum.LastGoodBackup, LastDrill: sum.LastDrill,
 	}
-	if b.Schedule == "" {
+	if len(scheds) == 0 {
 		switch {
 		case ts.Failed():
 			ts.State = StateFailing
@@ -222,13 +224,15 @@ func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (Tar
 		ts.State, ts.Overdue = StateNever, true
 		return ts, nil
 	}
-	due, ok, err := dues.get(b.Schedule, finished(*ts.LastGood).In(now.Location()))
-	if err != nil {
-		return ts, fmt.Errorf("schedule %q: %w", b.Schedule, err)
-	}
-	if ok {
-		ts.DueBy = &due
-		ts.Overdue = due.Before(now)
+	for _, spec := range scheds {
+		due, ok, err := dues.get(spec, finished(*ts.LastGood).In(now.Location()))
+		if err != nil {
+			return ts, fmt.Errorf("schedule %q: %w", spec, err)
+		}
+		if ok && (ts.DueBy == nil || due.Before(*ts.DueBy)) {
+			ts.DueBy = &due
+			ts.Overdue = due.Before(now)
+		}
 	}
 	switch {
 	case ts.Overdue:
@@ -293,6 +297,14 @@ func (c *dueCache) get(spec string, last time.Time) (time.Time, bool, error) {
 	c.mu.Unlock()
 	return r.due, r.ok, nil
 }
+
+// DueAfter is when something on schedule spec (lab.ParseSchedule) last
+// done at last is due again: the first slot after last plus the grace
+// (10% of the interval to the slot after, at least MinGrace); false
+// when the schedule never fires again; an error when spec does not
+// parse. What status calls overdue for backups, for any schedule (the
+// drills' too).
+func DueAfter(spec string, last time.Time) (time.Time, bool, error) { return dues.get(spec, last) }
 
 // finished is when r ended, or when it started if it has no end.
 func finished(r catalog.Run) time.Time {

@@ -336,6 +336,28 @@ func TestBuildSeveralTargets(t *testing.T) {
 	}
 }
 
+// TestBuildTypedSchedules: a pgbackrest target backed up on per-type
+// schedules only (no schedule of its own) is due by the soonest of them:
+// the incr every 4 hours, not the weekly full.
+func TestBuildTypedSchedules(t *testing.T) {
+	s := openCatalog(t)
+	l := &lab.Lab{Name: "devlab", Backups: map[string]*lab.Backup{"db": {Name: "db", Provider: lab.ProviderPgBackRest,
+		PgBackRest: &lab.PgBackRest{Schedules: lab.PgBackRestSchedules{Full: "0 1 * * 0", Incr: "0 */4 * * *"}}}}}
+	addRuns(t, s, "db", run{result: catalog.ResultOK, end: at(-10, -10)}) // 00:05: the 04:00 and 08:00 incr slots missed
+	r, err := Build(t.Context(), l, s, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := r.Targets[0]
+	// The 04:00 slot, plus 10% of the 4-hour interval.
+	if want := time.Date(2026, 11, 23, 4, 24, 0, 0, time.UTC); ts.State != StateOverdue || ts.DueBy == nil || !ts.DueBy.Equal(want) {
+		t.Errorf("state %s due %v, want overdue, due %s", ts.State, ts.DueBy, want)
+	}
+	if ts.Schedule != "0 1 * * 0, 0 */4 * * *" {
+		t.Errorf("schedule %q", ts.Schedule)
+	}
+}
+
 func TestBuildNoTargets(t *testing.T) {
 	r, err := Build(t.Context(), &lab.Lab{Name: "empty"}, openCatalog(t), epoch)
 	if err != nil {

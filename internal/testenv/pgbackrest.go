@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,8 +38,19 @@ func PgBackRest(t testing.TB) string {
 // connection is trusted instead (the OS user is not "postgres").
 func PostgresArchiving(t testing.TB, archiveCommand string) *PG {
 	t.Helper()
-	bin := PGBinDir(t)
-	p, stop, err := startPostgres(bin, func(p *PG, data string) error {
+	p, stop, err := StartPostgresArchiving(PGBinDir(t), archiveCommand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return p
+}
+
+// StartPostgresArchiving is PostgresArchiving for callers without a
+// testing.TB (testscript commands), with the binaries in bin: it returns
+// the cluster and the function that stops it and removes its files.
+func StartPostgresArchiving(bin, archiveCommand string) (*PG, func(), error) {
+	return startPostgres(bin, func(p *PG, data string) error {
 		conf := fmt.Sprintf("\narchive_mode = on\narchive_command = '%s'\nwal_level = replica\nmax_wal_senders = 3\n", strings.ReplaceAll(archiveCommand, "'", "''"))
 		f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
@@ -62,11 +74,6 @@ func PostgresArchiving(t testing.TB, archiveCommand string) *PG {
 		}
 		return os.WriteFile(hbaPath, append([]byte(first), hba...), 0o600)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return p
 }
 
 // SearchableDir returns a new directory under the system temp directory
@@ -75,15 +82,26 @@ func PostgresArchiving(t testing.TB, archiveCommand string) *PG {
 // the server's OS user reads.
 func SearchableDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "homelab-test-")
+	dir, err := MakeSearchableDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o711); err != nil {
-		t.Fatal(err)
-	}
 	return dir
+}
+
+// MakeSearchableDir is SearchableDir for callers without a testing.TB:
+// the caller removes the directory.
+func MakeSearchableDir() (string, error) {
+	dir, err := os.MkdirTemp("", "homelab-test-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }
 
 // OwnedDir returns a new empty directory (0700) that the PostgreSQL
@@ -92,17 +110,36 @@ func SearchableDir(t testing.TB) string {
 func OwnedDir(t testing.TB) string {
 	t.Helper()
 	sub := filepath.Join(SearchableDir(t), "d")
-	if err := os.Mkdir(sub, 0o700); err != nil {
+	if err := MakeOwnedDir(sub); err != nil {
 		t.Fatal(err)
-	}
-	cred, err := serverCredential()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cred != nil {
-		if err := os.Chown(sub, int(cred.Uid), int(cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return sub
+}
+
+// MakeOwnedDir creates dir (0700), owned by the user the throwaway
+// clusters run as when the tests run as root (ServerUser).
+func MakeOwnedDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	cred, err := serverCredential()
+	if err != nil || cred == nil {
+		return err
+	}
+	return os.Chown(dir, int(cred.Uid), int(cred.Gid))
+}
+
+// ServerUser is the OS user the throwaway clusters run as: "postgres"
+// (or "nobody") when the tests run as root, else "" (the user running
+// them).
+func ServerUser() (string, error) {
+	cred, err := serverCredential()
+	if err != nil || cred == nil {
+		return "", err
+	}
+	u, err := user.LookupId(fmt.Sprint(cred.Uid))
+	if err != nil {
+		return "", err
+	}
+	return u.Username, nil
 }

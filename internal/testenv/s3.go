@@ -2,7 +2,15 @@ package testenv
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -15,18 +23,24 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"homelab/internal/certs"
 )
 
 // S3Server is a throwaway S3 server for one test: versitygw
 // (github.com/versity/versitygw, Apache-2.0) with its posix backend,
-// serving the buckets in Dir over plain HTTP on a loopback port, with a
-// random root access key and secret key. scripts/install-versitygw.sh
-// installs the server.
+// serving the buckets in Dir over plain HTTP (or, from S3TLS, HTTPS) on a
+// loopback port, with a random root access key and secret key.
+// scripts/install-versitygw.sh installs the server.
 type S3Server struct {
 	// Endpoint is host:port (no scheme), as minio-go wants it.
 	Endpoint string
-	// URL is http://host:port, as restic's s3: URLs and rclone want it.
+	// URL is http://host:port (https:// from S3TLS), as restic's s3:
+	// URLs and rclone want it.
 	URL string
+	// CAFile is the PEM file of the test CA that signed the server's
+	// certificate for 127.0.0.1 (S3TLS); "" for plain HTTP.
+	CAFile string
 	// AccessKeyID and SecretAccessKey are the root credentials. The
 	// secret is a secret in the tests' sense: never in argv.
 	AccessKeyID, SecretAccessKey string
@@ -35,10 +49,11 @@ type S3Server struct {
 	// Dir holds the buckets (the posix backend's root): Dir/<bucket>/<key>.
 	Dir string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *os.File
-	once sync.Once
+	cmd    *exec.Cmd
+	tlsDir string // the CA and the server's key pair (S3TLS)
+	done   chan struct{}
+	log    *os.File
+	once   sync.Once
 }
 
 // VersityGW returns the path of the versitygw binary: $HOMELAB_VERSITYGW,
@@ -61,7 +76,21 @@ func VersityGW(t testing.TB) string {
 // (ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY), never its argv.
 func S3(t testing.TB) *S3Server {
 	t.Helper()
-	s, err := StartS3(VersityGW(t), filepath.Join(t.TempDir(), "s3"))
+	return s3For(t, StartS3)
+}
+
+// S3TLS is S3 over HTTPS (versitygw --cert --key): its certificate, for
+// 127.0.0.1, is signed by a test CA whose PEM file is s.CAFile. Clients
+// that reach S3 over https only (pgBackRest) need it.
+func S3TLS(t testing.TB) *S3Server {
+	t.Helper()
+	return s3For(t, StartS3TLS)
+}
+
+// s3For starts a server for t with start, stopped on cleanup.
+func s3For(t testing.TB, start func(bin, dir string) (*S3Server, error)) *S3Server {
+	t.Helper()
+	s, err := start(VersityGW(t), filepath.Join(t.TempDir(), "s3"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +101,14 @@ func S3(t testing.TB) *S3Server {
 // StartS3 is S3 for callers without a testing.TB (testscript commands):
 // it starts versitygw bin serving the buckets in dir (created if needed)
 // and returns the server, which the caller stops (Stop).
-func StartS3(bin, dir string) (*S3Server, error) {
+func StartS3(bin, dir string) (*S3Server, error) { return startS3(bin, dir, false) }
+
+// StartS3TLS is S3TLS for callers without a testing.TB. The CA and the
+// server's key pair are written to a directory of their own (not in dir,
+// where they would be taken for buckets), removed by Stop.
+func StartS3TLS(bin, dir string) (*S3Server, error) { return startS3(bin, dir, true) }
+
+func startS3(bin, dir string, https bool) (*S3Server, error) {
 	s := &S3Server{
 		AccessKeyID:     "AK" + randHex(8),
 		SecretAccessKey: randHex(20),
@@ -83,6 +119,11 @@ func StartS3(bin, dir string) (*S3Server, error) {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	if https {
+		if err := s.makeCerts(); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	// A port that was free a moment ago can be taken before versitygw
 	// binds it; try a few.
@@ -90,6 +131,9 @@ func StartS3(bin, dir string) (*S3Server, error) {
 		if err = s.start(bin); err == nil {
 			return s, nil
 		}
+	}
+	if s.tlsDir != "" {
+		os.RemoveAll(s.tlsDir)
 	}
 	return nil, err
 }
@@ -101,12 +145,17 @@ func (s *S3Server) start(bin string) error {
 	}
 	s.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s.URL = "http://" + s.Endpoint
+	args := []string{"--port", s.Endpoint}
+	if s.tlsDir != "" {
+		s.URL = "https://" + s.Endpoint
+		args = append(args, "--cert", filepath.Join(s.tlsDir, "server.pem"), "--key", filepath.Join(s.tlsDir, "server.key"))
+	}
 	logf, err := os.CreateTemp("", "homelab-versitygw-*.log")
 	if err != nil {
 		return err
 	}
 	s.log = logf
-	cmd := exec.Command(bin, "--port", s.Endpoint, "posix", s.Dir)
+	cmd := exec.Command(bin, append(args, "posix", s.Dir)...)
 	cmd.Env = append(os.Environ(),
 		"ROOT_ACCESS_KEY_ID="+s.AccessKeyID,
 		"ROOT_SECRET_ACCESS_KEY="+s.SecretAccessKey,
@@ -123,9 +172,10 @@ func (s *S3Server) start(bin string) error {
 	// Ready when it answers an unauthenticated request (with a 403).
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	client := &http.Client{Transport: s.Transport()}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			return nil
@@ -156,7 +206,90 @@ func (s *S3Server) Stop() {
 			s.log.Close()
 			os.Remove(s.log.Name())
 		}
+		if s.tlsDir != "" {
+			os.RemoveAll(s.tlsDir)
+		}
 	})
+}
+
+// makeCerts writes a test CA (s.CAFile) and a server key pair for
+// 127.0.0.1 (IP SAN and common name) signed by it into a new directory, s.tlsDir (0755, the CA
+// 0644: other users' clients read it).
+func (s *S3Server) makeCerts() error {
+	dir, err := os.MkdirTemp("", "homelab-s3-tls-")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	now := time.Now()
+	ca, err := certs.NewCA("homelab test S3 CA", 24*time.Hour, now)
+	if err != nil {
+		return err
+	}
+	leaf, err := loopbackLeaf(ca, now)
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"ca.pem": ca.CertPEM, "server.pem": leaf.CertPEM, "server.key": leaf.KeyPEM} {
+		mode := os.FileMode(0o644)
+		if name == "server.key" {
+			mode = 0o600
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
+			return err
+		}
+	}
+	s.tlsDir, s.CAFile = dir, filepath.Join(dir, "ca.pem")
+	return nil
+}
+
+// loopbackLeaf issues a server certificate for 127.0.0.1 signed by ca,
+// naming it both as an IP SAN (which Go's TLS checks for an IP host) and
+// as a DNS SAN (pgBackRest 2.45 compares the host with the DNS SANs
+// only: "unable to find hostname '127.0.0.1' in certificate common name
+// or subject alternative names"); certs.IssueLeaf files an IP as an IP
+// SAN only.
+func loopbackLeaf(ca *certs.Pair, now time.Time) (*certs.Pair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		DNSNames:     []string{"127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    now.Add(-certs.Backdate),
+		NotAfter:     now.Add(23 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &certs.Pair{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})}, nil
+}
+
+// Transport is an HTTP transport that trusts s.CAFile (the default one
+// for plain HTTP).
+func (s *S3Server) Transport() http.RoundTripper {
+	if s.CAFile == "" {
+		return http.DefaultTransport
+	}
+	pem, _ := os.ReadFile(s.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return tr
 }
 
 // Log returns what the server printed so far.
@@ -172,8 +305,10 @@ func (s *S3Server) Log() string {
 func (s *S3Server) Client(t testing.TB) *minio.Client {
 	t.Helper()
 	c, err := minio.New(s.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""),
-		Region: s.Region,
+		Creds:     credentials.NewStaticV4(s.AccessKeyID, s.SecretAccessKey, ""),
+		Region:    s.Region,
+		Secure:    s.CAFile != "",
+		Transport: s.Transport(),
 	})
 	if err != nil {
 		t.Fatal(err)

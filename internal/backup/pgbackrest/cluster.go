@@ -2,7 +2,9 @@ package pgbackrest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -306,9 +308,15 @@ func (c *cluster) connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // drillPrefix names a target's drill directories in the temp directory:
-// homelab-pgbackrest-drill-<target>.<run ID> (a target name has no dot).
-func drillPrefix(target string) string {
-	return filepath.Join(os.TempDir(), "homelab-pgbackrest-drill-"+target+".")
+// homelab-pgbackrest-drill-<target>-<lab>.<run ID>, where <lab> is the
+// first 8 hex digits of the SHA-256 of the lab's state directory (a
+// target name has no dot). The target's lock, which is the lab's, keeps
+// two drills of it apart; another lab's target of the same name is
+// another prefix, so removing a killed drill's leftovers never removes
+// the directory of a drill that runs.
+func drillPrefix(stateDir, target string) string {
+	sum := sha256.Sum256([]byte(stateDir))
+	return filepath.Join(os.TempDir(), "homelab-pgbackrest-drill-"+target+"-"+hex.EncodeToString(sum[:4])+".")
 }
 
 // Drill restores snap into a temporary data directory, recovering to the
@@ -330,7 +338,7 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	if err != nil {
 		return rep, err
 	}
-	dir := drillPrefix(t.Name()) + runID
+	dir := drillPrefix(r.stateDir, t.Name()) + runID
 	rep.Place = dir
 	c := r.cluster(dir, port)
 	c.tcpLogins = t.Spec.Drill.App != nil
@@ -394,7 +402,7 @@ func recoveredTo(ctx context.Context, conn *pgx.Conn, snap backup.Snapshot) back
 // removeDeadDrills stops and removes what killed drills of the target
 // left; it returns what it could not remove, with the reason.
 func (r *runner) removeDeadDrills(ctx context.Context) []string {
-	dirs, _ := filepath.Glob(drillPrefix(r.b.Name) + "*")
+	dirs, _ := filepath.Glob(drillPrefix(r.stateDir, r.b.Name) + "*")
 	var left []string
 	for _, d := range dirs {
 		c := r.cluster(d, 0)

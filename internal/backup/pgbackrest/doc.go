@@ -5,11 +5,15 @@
 // homelab writes the pgBackRest configuration of each target itself
 // (state_dir/pgbackrest/<target>/pgbackrest.conf, mode 0600, owned by the
 // cluster's OS user) and runs every pgbackrest command with --config
-// pointing at it. The repository's cipher passphrase reaches homelab's own
-// pgbackrest commands only as PGBACKREST_REPO1_CIPHER_PASS in their
-// environment; the server's archive_command, which homelab does not start,
-// reads it from conf.d/cipher.conf beside the configuration (0600, the OS
-// user's), named by --config-include-path in that command only.
+// pointing at it. The repository is a local path or a prefix of an S3
+// bucket (repo1-type=s3 over https, path-style URIs; s3.go). The secrets
+// (the cipher passphrase, the S3 keys) reach homelab's own pgbackrest
+// commands only in their environment, as PGBACKREST_REPO1_CIPHER_PASS,
+// PGBACKREST_REPO1_S3_KEY and PGBACKREST_REPO1_S3_KEY_SECRET; the
+// server's archive_command and a restored cluster's restore_command,
+// which homelab does not start, read them from conf.d/secrets.conf beside
+// the configuration (0600, the OS user's), named by --config-include-path
+// in those commands only.
 //
 // Run as root, homelab runs pgbackrest, pg_ctl and the drill's throwaway
 // server as the cluster's OS user with runuser(1), which keeps the

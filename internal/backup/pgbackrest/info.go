@@ -19,6 +19,15 @@ type Info struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"status"`
+	// Repo is each repository's status: the cause of a stanza status
+	// 99 ("other") is in its message.
+	Repo []struct {
+		Key    int `json:"key"`
+		Status struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"status"`
+	} `json:"repo"`
 	Archive []struct {
 		ID  string `json:"id"`
 		Min string `json:"min"`
@@ -56,6 +65,36 @@ type Set struct {
 	Reference []string `json:"reference"`
 }
 
+// LabelType is the backup type of a pgBackRest backup label: full for
+// "20261206-104100F", diff and incr for "..._20261206-120000D" and
+// "..._20261206-120000I"; "" for anything else.
+func LabelType(label string) string {
+	switch {
+	case strings.HasSuffix(label, "F") && !strings.Contains(label, "_"):
+		return TypeFull
+	case strings.HasSuffix(label, "D"):
+		return TypeDiff
+	case strings.HasSuffix(label, "I"):
+		return TypeIncr
+	}
+	return ""
+}
+
+// Rank orders the backup types by what they hold: a full backup (3)
+// does what a diff (2) does, and a diff what an incr (1) does; 0 for
+// anything else.
+func Rank(typ string) int {
+	switch typ {
+	case TypeFull:
+		return 3
+	case TypeDiff:
+		return 2
+	case TypeIncr:
+		return 1
+	}
+	return 0
+}
+
 // Start and Stop are the backup's times.
 func (s Set) Start() time.Time { return time.Unix(s.Timestamp.Start, 0).UTC() }
 func (s Set) Stop() time.Time  { return time.Unix(s.Timestamp.Stop, 0).UTC() }
@@ -72,11 +111,16 @@ func (s Set) Snapshot(target, dataDir string) backup.Snapshot {
 		Paths: []string{dataDir}, Tags: tags, Bytes: s.Info.Size, Added: s.Info.Repository.Delta}
 }
 
-// info reads the stanza's info; a stanza not created yet has no sets.
+// info reads the stanza's info. A stanza that is not in the repository
+// (pgBackRest's status 1, "missing stanza path", or 3, "missing stanza
+// data": not created yet, or a repository elsewhere than the lab says,
+// such as a bucket that does not exist) is an error naming the fix, and
+// so is status 99 ("other"); a stanza with no backup yet (2) is not.
 func (r *runner) info(ctx context.Context) (Info, error) {
-	out, err := r.output(ctx, "info", "--output=json")
+	w := &watch{s3: r.b.PgBackRest.Repo.IsS3()}
+	out, err := r.exec(ctx, w, "info", "--output=json")
 	if err != nil {
-		return Info{}, err
+		return Info{}, fmt.Errorf("target %s: info: %w", r.b.Name, err)
 	}
 	var all []Info
 	if err := json.Unmarshal(out, &all); err != nil {
@@ -84,6 +128,24 @@ func (r *runner) info(ctx context.Context) (Info, error) {
 	}
 	for _, in := range all {
 		if in.Name == r.b.PgBackRest.Stanza {
+			switch in.Status.Code {
+			case 1, 3:
+				return Info{}, fmt.Errorf("target %s: %w", r.b.Name, r.noStanza("pgbackrest info: "+in.Status.Message))
+			case 99:
+				// "other": the repository's status says what.
+				msg := in.Status.Message
+				for _, repo := range in.Repo {
+					if repo.Status.Code != 0 {
+						msg = repo.Status.Message
+						w.line(msg)
+					}
+				}
+				err := fmt.Errorf("pgbackrest info: %s", strings.Join(strings.Fields(msg), " "))
+				if s3 := r.s3Error(w, err); s3 != nil {
+					err = s3
+				}
+				return Info{}, fmt.Errorf("target %s: %w", r.b.Name, err)
+			}
 			slices.SortStableFunc(in.Backup, func(a, b Set) int { return strings.Compare(a.Label, b.Label) })
 			return in, nil
 		}

@@ -58,15 +58,20 @@ func (p *Provider) Setup(ctx context.Context, t backup.Target) error {
 	return nil
 }
 
-// VerifyRepository runs `pgbackrest verify` on the target's repository:
-// every backup file and archived WAL segment is read and its checksum
-// compared. pgBackRest 2.45 exits 0 when it finds damage and says
-// "status: error" in its text output; that is an error here, naming the
-// invalid backups and archives.
+// VerifyRepository runs `pgbackrest check`, which proves that WAL
+// archiving still reaches the repository (an *ArchiveError names the
+// postgresql.conf lines when it does not), then `pgbackrest verify` on
+// the target's repository: every backup file and archived WAL segment is
+// read and its checksum compared. pgBackRest 2.45 exits 0 when it finds
+// damage and says "status: error" in its text output; that is an error
+// here, naming the invalid backups and archives.
 func (p *Provider) VerifyRepository(ctx context.Context, t backup.Target) error {
 	r, err := p.runner(t.Spec)
 	if err != nil {
 		return err
+	}
+	if err := r.run(ctx, "check"); err != nil {
+		return fmt.Errorf("target %s: check: %w", t.Name(), err)
 	}
 	out, err := r.output(ctx, "verify", "--output=text")
 	if err != nil {

@@ -267,31 +267,39 @@ func ids(s []backup.Snapshot) string {
 }
 
 // TestBrokenArchiving: archive_command not pgbackrest's, or pushing to
-// another stanza: setup's check and a backup fail with one line naming
-// the postgresql.conf lines.
+// another stanza: setup's check, the repository check (backup check) and
+// a backup fail with one line naming the postgresql.conf lines. A backup
+// of a stanza never created names backup setup.
 func TestBrokenArchiving(t *testing.T) {
 	for name, archive := range map[string]string{
 		"failing command": "false",
-		"wrong stanza":    "pgbackrest --stanza=other archive-push %p",
+		// pgBackRest waits archive_timeout (5s here) for the segment
+		// in each of setup, check and backup.
+		"wrong stanza": "pgbackrest --stanza=other archive-push %p",
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, archive, false)
+			e.t.Spec.PgBackRest.ArchiveTimeout = 5 * time.Second
 			ctx := context.Background()
-			err := e.p.Setup(ctx, e.t)
-			var ae *ArchiveError
-			if !errors.As(err, &ae) {
-				t.Fatalf("setup: %v, want an *ArchiveError", err)
-			}
-			msg := err.Error()
-			if strings.Contains(msg, "\n") || !strings.Contains(msg, "archive_command = '"+ArchiveCommand(e.state, e.t.Spec)+"'") {
-				t.Errorf("setup error is not one line naming the fix: %s", msg)
+			oneLine := func(what string, err error) {
+				t.Helper()
+				var ae *ArchiveError
+				if !errors.As(err, &ae) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "archive_command = '"+ArchiveCommand(e.state, e.t.Spec)+"'") {
+					t.Errorf("%s: %v, want one line naming the fix", what, err)
+				}
+				t.Logf("%s: %v", what, err)
 			}
 			tg := e.t
 			tg.Type = TypeFull
-			_, err = e.p.Backup(ctx, tg, "r", nil)
-			if !errors.As(err, &ae) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("backup: %v, want one line with the fix", err)
+			_, err := e.p.Backup(ctx, tg, "r", nil)
+			if !errors.Is(err, ErrNoStanza) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "run homelab backup setup db") {
+				t.Errorf("backup before setup: %v, want one line naming backup setup", err)
 			}
+			oneLine("setup", e.p.Setup(ctx, e.t))
+			oneLine("check", e.p.VerifyRepository(ctx, e.t))
+			_, err = e.p.Backup(ctx, tg, "r", nil)
+			oneLine("backup", err)
 		})
 	}
 }

@@ -105,6 +105,19 @@ func (c conn) connect(ctx context.Context, db string) (*pgx.Conn, error) {
 
 func (c conn) secrets() []string { return []string{c.password} }
 
+// Connect opens a pgx connection to database db on the server of source s
+// (a postgres target's source: host, port, user), with s's password from
+// password_env or password_file, else libpq's defaults (PGPASSWORD,
+// PGPASSFILE, ~/.pgpass, read by pgx). The password is set on the config,
+// never in a connection string, and is redacted from every error.
+func Connect(ctx context.Context, s lab.Source, db string) (*pgx.Conn, error) {
+	c, err := connOf(s)
+	if err != nil {
+		return nil, err
+	}
+	return c.connect(ctx, db)
+}
+
 // dumpFile is the name of the dump inside the snapshot.
 func dumpFile(db string) string { return db + ".dump" }
 

@@ -1,0 +1,105 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+
+	"homelab/internal/catalog"
+	"homelab/internal/certs"
+	"homelab/internal/saga"
+	"homelab/internal/status"
+)
+
+// checkCatalog finds, in the catalog, the unfinished sagas no process
+// works on (saga.Unfinished, saga.InProgress) and the targets whose
+// newest passed drill is older than their drill schedule allows.
+func (d *Doctor) checkCatalog(ctx context.Context) part {
+	p := part{checked: "catalog"}
+	if j, ok := d.Catalog.(catalog.Journal); ok {
+		recs, err := saga.Unfinished(ctx, j)
+		if err != nil {
+			p.findings = append(p.findings, unchecked("catalog", err))
+		}
+		for _, r := range recs {
+			if busy, _ := saga.InProgress(d.Lab.StateDir, r); busy {
+				continue
+			}
+			p.findings = append(p.findings, Finding{Check: CheckUnfinished, Subject: "saga " + r.ID,
+				Problem: saga.Describe(r) + ": no process works on it",
+				Fix:     "homelab " + r.Kind + " --resume " + r.ID})
+		}
+	}
+	sums, err := catalog.Summaries(ctx, d.Catalog)
+	if err != nil {
+		p.findings = append(p.findings, unchecked("catalog", err))
+		return p
+	}
+	now := d.now()
+	for _, name := range d.Lab.BackupNames() {
+		b := d.Lab.Backups[name]
+		if b.Drill.Schedule == "" {
+			continue
+		}
+		f := Finding{Check: CheckDrill, Subject: "target " + name, Fix: "homelab backup verify " + name}
+		last := sums[name].LastGoodDrill
+		if last == nil {
+			f.Problem = "no restore drill has passed yet (drill schedule " + b.Drill.Schedule + ")"
+			p.findings = append(p.findings, f)
+			continue
+		}
+		end := last.End
+		if end.IsZero() {
+			end = last.Start
+		}
+		due, ok, err := status.DueAfter(b.Drill.Schedule, end.In(now.Location()))
+		if err != nil {
+			p.findings = append(p.findings, unchecked("target "+name, fmt.Errorf("drill schedule: %w", err)))
+			continue
+		}
+		if ok && due.Before(now) {
+			f.Problem = fmt.Sprintf("the last passed restore drill ended %s, its schedule (%s) wanted another by %s",
+				end.UTC().Format("2006-01-02 15:04 UTC"), b.Drill.Schedule, due.UTC().Format("2006-01-02 15:04 UTC"))
+			p.findings = append(p.findings, f)
+		}
+	}
+	return p
+}
+
+// checkCerts judges the lab's CA and leaves (certs.Status): each with an
+// issue (missing, expired, inside its rotation window, a key or bundle
+// that does not match) is a finding naming the command that fixes it.
+func (d *Doctor) checkCerts(context.Context) part {
+	r, err := certs.Status(d.Lab, d.now())
+	if err != nil {
+		return part{checked: "certificates", findings: []Finding{unchecked("certificates", err)}}
+	}
+	if !r.Configured {
+		return part{}
+	}
+	p := part{checked: "certificates"}
+	for _, c := range append([]certs.Cert{r.CA}, r.Leaves...) {
+		if c.OK() {
+			continue
+		}
+		f := Finding{Check: CheckCertificate, Subject: "certificate " + c.Name, Problem: joinIssues(c.Issues)}
+		switch {
+		case c.Kind == certs.KindCA && !c.Exists:
+			f.Fix = "homelab cert init"
+		case c.Kind == certs.KindCA:
+			f.Fix = "homelab cert rotate-ca --confirm-i-know-this-is-disruptive"
+		case !c.Exists:
+			f.Fix = "homelab cert issue " + c.Name
+		default:
+			f.Fix = "homelab cert rotate " + c.Name
+		}
+		p.findings = append(p.findings, f)
+	}
+	return p
+}
+
+func joinIssues(issues []string) string {
+	if len(issues) == 0 {
+		return "needs attention"
+	}
+	return list(issues, len(issues))
+}
