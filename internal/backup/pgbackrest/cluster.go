@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -203,16 +202,19 @@ func controlState(dir string) (int32, error) {
 	return int32(binary.NativeEndian.Uint32(b[16:])), nil
 }
 
-// running reports whether the server answers on its port.
+// running reports whether the server's postmaster is alive: the process
+// its pid file names exists and is not a zombie. (Not by connecting: each
+// connection forks a backend, and start asks every 10 ms.)
 func (c *cluster) running() bool {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)), time.Second)
-	if err != nil {
-		// Not listening yet, or gone: the pid file says which.
-		_, perr := os.Stat(filepath.Join(c.dir, "postmaster.pid"))
-		return perr == nil
+	pid, ok := postmasterPID(filepath.Join(c.dir, "postmaster.pid"))
+	if !ok {
+		return false
 	}
-	conn.Close()
-	return true
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || !strings.Contains(string(st), ") Z ")
 }
 
 func (c *cluster) logTail() string {
