@@ -173,13 +173,28 @@ EOF
 	as_pg sed -i '1i local all postgres peer' "$WORK/pg/data/pg_hba.conf"
 	"$REPO/scripts/pg-throwaway.sh" stop "$WORK/pg"
 	"$REPO/scripts/pg-throwaway.sh" start "$WORK/pg" >/dev/null
-	pgbench -i -q -s "${PGBENCH_SCALE:-50}" postgres >&2
-	DB_SIZE=$(psql -XAtq -d postgres -c 'select pg_database_size(current_database())')
 
-	# Both stanzas before either check: archive_command pushes to both.
+	# Both stanzas before either check (archive_command pushes to both),
+	# and both before pgbench: WAL that fails to archive (no stanza yet)
+	# sends the archiver into its back-off, and check gives up after 60 s.
 	bare stanza-create
 	homelab_run backup setup db || { cat "$WORK/homelab.log" >&2; die "homelab backup setup failed"; }
 	bare check
+	pgbench -i -q -s "${PGBENCH_SCALE:-50}" postgres >&2
+	DB_SIZE=$(psql -XAtq -d postgres -c 'select pg_database_size(current_database())')
+	wait_archived
+}
+
+# wait_archived: until the archiver has pushed every WAL segment pgbench
+# wrote (none left .ready), so that the first backup does not wait behind
+# them for its own.
+wait_archived() {
+	local i
+	for i in $(seq 1 900); do
+		[ "$(psql -XAtq -d postgres -c "select count(*) from pg_ls_dir('pg_wal/archive_status') f where f like '%.ready'")" = 0 ] && return 0
+		sleep 1
+	done
+	die "WAL segments still waiting to be archived after 15 minutes"
 }
 
 main() {
