@@ -48,6 +48,20 @@ timed() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
+# paired_ratio "A1 A2 ..." "B1 B2 ...": the median of the per-round ratios
+# Ai / Bi of two sample lists in round order; steadier than the ratio of
+# the medians when the machine's load drifts from round to round.
+paired_ratio() {
+	local -a a b r=()
+	read -ra a <<<"$1"
+	read -ra b <<<"$2"
+	local i
+	for i in "${!a[@]}"; do
+		r+=("$(ratio "${a[$i]}" "${b[$i]}")")
+	done
+	median "${r[@]}"
+}
+
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
 # fresh_workdir: empties $WORK for a new run, refusing a non-empty

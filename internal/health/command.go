@@ -15,9 +15,10 @@ import (
 // SIGKILL: a probe must not outlive its timeout by much.
 const commandGrace = time.Second
 
-// probeCommand runs p.Run with /bin/sh -c in p.Dir; exit 0 is healthy.
-// Otherwise the detail is the last line of its stderr and the exit status.
-func probeCommand(ctx context.Context, p *lab.CommandProbe) (string, error) {
+// probeCommand runs p.Run with /bin/sh -c in p.Dir, with o.Env in its
+// environment; exit 0 is healthy. Otherwise the detail is the last line
+// of its stderr and the exit status.
+func probeCommand(ctx context.Context, p *lab.CommandProbe, o Options) (string, error) {
 	if p.Dir != "" {
 		// exec would blame /bin/sh for a missing directory.
 		if _, err := os.Stat(p.Dir); err != nil {
@@ -30,6 +31,8 @@ func probeCommand(ctx context.Context, p *lab.CommandProbe) (string, error) {
 		Name:        "/bin/sh",
 		Args:        []string{"-c", p.Run},
 		Dir:         p.Dir,
+		Env:         o.Env,
+		Secrets:     o.Secrets,
 		GracePeriod: commandGrace,
 		OnStderr: func(line string) {
 			if strings.TrimSpace(line) != "" {

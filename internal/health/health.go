@@ -42,6 +42,11 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// Docker is the docker CLI the container probe runs. Default "docker".
 	Docker string
+	// Env is NAME=value entries added to the command probe's environment
+	// (a drill gives its application's probe the throwaway instance's
+	// HOMELAB_DRILL_* variables); Secrets are values redacted from its
+	// detail.
+	Env, Secrets []string
 }
 
 func (o Options) lookupEnv(name string) (string, bool) {
@@ -96,7 +101,7 @@ func Probe(ctx context.Context, s *lab.Service, o Options) Result {
 	case lab.ProbePostgres:
 		run = func(ctx context.Context) (string, error) { return probePostgres(ctx, h.Postgres, o) }
 	case lab.ProbeCommand:
-		run = func(ctx context.Context) (string, error) { return probeCommand(ctx, h.Command) }
+		run = func(ctx context.Context) (string, error) { return probeCommand(ctx, h.Command, o) }
 	case lab.ProbeContainer:
 		run = func(ctx context.Context) (string, error) { return probeContainer(ctx, h.Container, o) }
 	default:

@@ -232,6 +232,9 @@ type Drill struct {
 	// loopback port and removed afterwards; the live server is not touched
 	// and the source role needs no CREATEDB).
 	Instance string `yaml:"instance"`
+	// App starts the application against the drill's throwaway instance
+	// and probes it (drillapp.go); nil: no application check.
+	App *DrillApp `yaml:"app"`
 	// Timeout bounds the whole drill. Default 1h.
 	Timeout time.Duration `yaml:"timeout"`
 	// Jitter delays each scheduled drill by up to this much. Default 0.

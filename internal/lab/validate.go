@@ -313,6 +313,7 @@ func (d *decoder) validateBackup(p string, b *Backup, l *Lab) {
 	case b.Provider != ProviderPostgres:
 		d.at(p+".drill.instance", "for provider postgres only (a %s drill has its own place)", b.Provider)
 	}
+	d.validateDrillApp(p, b)
 }
 
 func (d *decoder) checkSchedule(path, spec string) {

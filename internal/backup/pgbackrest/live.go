@@ -43,9 +43,9 @@ func ServerPID(dataDir string) (pid int, ok bool) {
 
 // AwaitPromoted waits (polling every 200 ms) until the target's live
 // cluster accepts connections on its socket (pg_isready -h socket_dir -p
-// port: no credentials needed) and has finished recovery (pg_controldata,
-// run as the OS user: "Database cluster state: in production", which the
-// server writes when it promotes). It fails when the server stops on the
+// port: no credentials needed) and has finished recovery (the state in
+// its global/pg_control, read as controlState does: "in production",
+// which the server writes when it promotes). It fails when the server stops on the
 // way (a recovery target not reached, a damaged file: postmaster.pid
 // gone), or when ctx ends, with the last states seen.
 func (p *Provider) AwaitPromoted(ctx context.Context, t backup.Target) error {
@@ -60,8 +60,8 @@ func (p *Provider) AwaitPromoted(ctx context.Context, t backup.Target) error {
 	defer tick.Stop()
 	var state, ready string
 	for {
-		out, err := execx.Output(ctx, r.user.cmd(execx.Cmd{Name: bin("pg_controldata"), Args: []string{"-D", cl.DataDir}, Env: []string{"LC_ALL=C"}}))
-		state = clusterState(out)
+		st, err := controlState(cl.DataDir)
+		state = controlStateName(st)
 		if err != nil {
 			state = err.Error()
 		}

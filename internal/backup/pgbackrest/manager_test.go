@@ -25,13 +25,7 @@ func TestManager(t *testing.T) {
 	pgbench(t, e.pg, "-i", "-s", "1", "-q")
 	spec := e.t.Spec
 	spec.Drill = lab.Drill{Timeout: 10 * time.Minute, Checks: []lab.Check{{SQL: "select count(*) = 100000 from pgbench_accounts"}}}
-	store, err := catalog.Open(ctx, filepath.Join(e.state, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	m := &backup.Manager{Lab: &lab.Lab{StateDir: e.state, Backups: map[string]*lab.Backup{"db": spec}},
-		Catalog: store, Providers: map[string]backup.Provider{lab.ProviderPgBackRest: e.p}}
+	m, store := e.manager(t)
 
 	rep := m.Backup(ctx, "db")
 	if rep.Err != nil {
@@ -82,4 +76,17 @@ func TestManager(t *testing.T) {
 	if rep := m.CheckTarget(ctx, "db"); rep.Err == nil || rep.Run.Result != catalog.ResultFailed {
 		t.Fatalf("check of a damaged repository: %v %+v", rep.Err, rep.Run)
 	}
+}
+
+// manager is a backup.Manager over e's target "db" with a real catalog in
+// its state directory, closed when the test ends.
+func (e *env) manager(t *testing.T) (*backup.Manager, *catalog.SQLite) {
+	t.Helper()
+	store, err := catalog.Open(context.Background(), filepath.Join(e.state, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &backup.Manager{Lab: &lab.Lab{StateDir: e.state, Backups: map[string]*lab.Backup{"db": e.t.Spec}},
+		Catalog: store, Providers: map[string]backup.Provider{lab.ProviderPgBackRest: e.p}}, store
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"homelab/internal/backup"
+	"homelab/internal/backup/drillapp"
 	"homelab/internal/execx"
 	"homelab/internal/lab"
 )
@@ -53,7 +56,9 @@ func (w *throwaway) stop(ctx context.Context) error {
 // a free port of 127.0.0.1 with its socket in that directory (trust, for
 // the socket only), restore the dump into a database named like the
 // source's (pg_restore --no-owner --no-privileges: the source's roles do
-// not exist there), run the checks, and always stop and remove it. RTO is
+// not exist there), run the checks, then, with drill.app, the application
+// against it (drillapp.Run: as postgres, the cluster's superuser, in that
+// database, over TCP from 127.0.0.1), and always stop and remove it. RTO is
 // from initdb until the restore finished. The source server is only asked
 // its version.
 func (p *Provider) drillThrowaway(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (rep backup.DrillReport, err error) {
@@ -106,8 +111,13 @@ func (p *Provider) drillThrowaway(ctx context.Context, t backup.Target, snap bac
 	if err := execx.Run(ctx, w.cmd("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")); err != nil {
 		return rep, fmt.Errorf("initdb the throwaway cluster: %w", err)
 	}
-	// Trust over the socket only: it is in the 0700 directory.
-	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte("local all all trust\n"), 0o600); err != nil {
+	// Trust over the socket only: it is in the 0700 directory. An
+	// application logs in over TCP with the password drillapp sets.
+	hba := "local all all trust\n"
+	if t.Spec.Drill.App != nil {
+		hba += drillapp.HBALine
+	}
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		return rep, err
 	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c full_page_writes=off", w.port, w.dir)
@@ -131,7 +141,13 @@ func (p *Provider) drillThrowaway(ctx context.Context, t backup.Target, snap bac
 	rep.RTO = time.Since(start)
 	rep.Checks = append(rep.Checks, backup.CheckResult{Check: "pg_restore", OK: true,
 		Detail: fmt.Sprintf("restored into a throwaway PostgreSQL %d cluster on 127.0.0.1:%d", num/10000, w.port)})
-	return rep, runChecks(ctx, c, db, t.Spec.Drill.Checks, &rep)
+	if err := runChecks(ctx, c, db, t.Spec.Drill.Checks, &rep); err != nil {
+		return rep, err
+	}
+	if app := t.Spec.Drill.App; app != nil {
+		rep.Checks = append(rep.Checks, drillapp.Run(ctx, app, admin, w.port, db, "postgres"))
+	}
+	return rep, nil
 }
 
 // removeDead stops and removes the clusters killed drills of the target
@@ -149,11 +165,38 @@ func (w *throwaway) removeDead(ctx context.Context, target string) []string {
 }
 
 // FreePort returns a TCP port of 127.0.0.1 that was free a moment ago,
-// for a throwaway server.
+// for a throwaway server. It is picked outside the kernel's ephemeral
+// range (net.ipv4.ip_local_port_range, default 32768-60999), where a
+// port handed out a moment ago by the kernel can be the local port of a
+// client connection by the time the server binds it: the server then
+// starts without its TCP socket ("could not bind IPv4 address") and an
+// application cannot reach it.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
+	}
+	const first = 10000 // above the usual fixed ports of services
+	var err error
+	for range 100 {
+		if lo <= first {
+			break
+		}
+		port := first + rand.IntN(lo-first)
+		var l net.Listener
+		if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	// No room below the ephemeral range: let the kernel choose.
+	l, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		return 0, errors.Join(err, lerr)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

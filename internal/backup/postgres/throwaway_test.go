@@ -2,11 +2,15 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"homelab/internal/backup"
+	"homelab/internal/backup/drillapp/drillapptest"
 	"homelab/internal/catalog"
 	"homelab/internal/testenv"
 )
@@ -62,4 +66,70 @@ func TestThrowawayDrillWithoutCreateDB(t *testing.T) {
 	e.Lab.Backups["db"].Drill.Instance = ""
 	out = e.M.Verify(ctx, "db")
 	wantPreflightError(t, out.Err, "target db: role app needs CREATEDB (or superuser) to create the drill database homelab_drill_db_*")
+}
+
+// TestThrowawayAppDrill: drill.app starts the testapp against the
+// throwaway cluster (HOMELAB_DRILL_PG*: 127.0.0.1, its port, the
+// database, postgres and a password made for the drill); its probe passes
+// while the check table has rows. A backup taken after the table was
+// emptied fails the drill on the app's probe (ErrDrillFailed: exit 1),
+// recorded with the app's words; the app and the cluster are gone after
+// both.
+func TestThrowawayAppDrill(t *testing.T) {
+	pg := testenv.Postgres(t)
+	pg.PSQL(t, "postgres", "create database shop")
+	pg.PSQL(t, "shop", schema+"create table drill_check (n int); insert into drill_check values (1);")
+	t.Setenv("HOMELAB_TEST_PGPASSWORD", pg.Password)
+	e := newEnv(t, fmt.Sprintf(`  db:
+    provider: postgres
+    repository: local
+    source: {host: %s, port: %d, database: shop, user: %s, password_env: HOMELAB_TEST_PGPASSWORD}
+    retention: {keep_last: 3}
+    drill:
+      instance: throwaway
+      checks:
+        - sql: select count(*) = 200 from authors
+`, pg.Host, pg.Port, pg.User))
+	app := drillapptest.New(t, "drill_check")
+	e.Lab.Backups["db"].Drill.App = app.DrillApp
+	ctx := context.Background()
+	e.MustBackup(t, "db")
+
+	out := e.M.Verify(ctx, "db")
+	if out.Err != nil || out.Drill.Result != catalog.ResultOK || len(out.Report.Checks) != 3 {
+		t.Fatalf("app drill: %v %+v\n%s", out.Err, out.Drill, out.Report.Output())
+	}
+	if c := out.Report.Checks[2]; c.Check != "app" || !strings.Contains(c.Detail, "http probe passed") || !strings.Contains(out.Drill.Output, "ok   app: http probe passed") {
+		t.Errorf("app check %+v; recorded output:\n%s", c, out.Drill.Output)
+	}
+	app.Gone(t)
+	noClusterLeft(t)
+
+	pg.PSQL(t, "shop", "delete from drill_check")
+	e.MustBackup(t, "db")
+	out = e.M.Verify(ctx, "db")
+	if !errors.Is(out.Err, backup.ErrDrillFailed) || out.Drill.Result != catalog.ResultFailed {
+		t.Fatalf("app drill on emptied data: %v %+v\n%s", out.Err, out.Drill, out.Report.Output())
+	}
+	for _, want := range []string{`check "app": the http probe did not pass within 1m0s: HTTP 503`, "testapp: unhealthy: table drill_check is empty"} {
+		if !strings.Contains(out.Drill.Error, want) {
+			t.Errorf("recorded error %q lacks %q", out.Drill.Error, want)
+		}
+	}
+	if !strings.Contains(out.Drill.Output, "ok   sql select count(*) = 200 from authors") || !strings.Contains(out.Drill.Output, "FAIL app: ") {
+		t.Errorf("recorded output:\n%s", out.Drill.Output)
+	}
+	app.Gone(t)
+	noClusterLeft(t)
+	drills, err := e.Store.Drills(ctx, catalog.DrillFilter{Target: "db"})
+	if err != nil || len(drills) != 2 || drills[0].Result != catalog.ResultFailed || drills[1].Result != catalog.ResultOK {
+		t.Fatalf("recorded drills %+v %v", drills, err)
+	}
+}
+
+func noClusterLeft(t *testing.T) {
+	t.Helper()
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "homelab-pg-drill-db.*")); len(left) > 0 {
+		t.Errorf("throwaway clusters left: %v", left)
+	}
 }

@@ -2,7 +2,7 @@
 // run for real: as a process (the exec runtime) or in a container built
 // FROM scratch (the compose runtime; no registry is needed).
 //
-//	testapp serve -addr 127.0.0.1:8080 [-data DIR] [-pidfile FILE]
+//	testapp serve -addr 127.0.0.1:8080 [-data DIR] [-pidfile FILE] [-check-table T]
 //	testapp check -addr 127.0.0.1:8080    # exit 0 when /healthz answers 200
 //	testapp version
 //
@@ -14,9 +14,16 @@
 // healthy (/healthz answers 503). Every start and clean stop (SIGTERM or
 // SIGINT) is appended to DIR/events.log, so a test can tell that a copy
 // of DIR was taken while the service was stopped.
+//
+// With -check-table it is the application of a drill (drill.app): it
+// connects to the database that HOMELAB_DRILL_PGHOST, _PGPORT,
+// _PGDATABASE, _PGUSER and _PGPASSWORD name (pgx, at each request) and
+// /healthz answers 200 only when table T has rows; otherwise 503, and a
+// line on stderr saying why.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 var version = "1.0.0"
@@ -43,6 +52,7 @@ func main() {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen (serve) or probe (check) address")
 	data := fs.String("data", "", "data directory (serve)")
 	pidfile := fs.String("pidfile", "", "write the process id here while serving")
+	checkTable := fs.String("check-table", "", "healthy only when this table of the drill's database has rows (serve)")
 	fs.StringVar(&version, "version", version, "the version to act as")
 	fs.Parse(os.Args[2:])
 	switch os.Args[1] {
@@ -59,13 +69,13 @@ func main() {
 			fail("check: HTTP %d", resp.StatusCode)
 		}
 	case "serve":
-		serve(*addr, *data, *pidfile)
+		serve(*addr, *data, *pidfile, *checkTable)
 	default:
 		fail("unknown command %q", os.Args[1])
 	}
 }
 
-func serve(addr, data, pidfile string) {
+func serve(addr, data, pidfile, checkTable string) {
 	if data != "" {
 		if err := migrate(data); err != nil {
 			fail("%v", err)
@@ -79,10 +89,17 @@ func serve(addr, data, pidfile string) {
 	}
 	healthy := !strings.HasPrefix(version, "2.")
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !healthy {
 			http.Error(w, "unhealthy "+version, http.StatusServiceUnavailable)
 			return
+		}
+		if checkTable != "" {
+			if err := tableHasRows(r.Context(), checkTable); err != nil {
+				fmt.Fprintln(os.Stderr, "testapp: unhealthy:", err)
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		fmt.Fprintln(w, "ok", version)
 	})
@@ -158,4 +175,35 @@ func event(data, what string) {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "testapp: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+// tableHasRows connects to the drill's database (HOMELAB_DRILL_PG*) and
+// checks that table has rows.
+func tableHasRows(ctx context.Context, table string) error {
+	port, err := strconv.Atoi(os.Getenv("HOMELAB_DRILL_PGPORT"))
+	if err != nil {
+		return fmt.Errorf("HOMELAB_DRILL_PGPORT: %v", err)
+	}
+	cfg, err := pgx.ParseConfig("sslmode=disable")
+	if err != nil {
+		return err
+	}
+	cfg.Host, cfg.Port = os.Getenv("HOMELAB_DRILL_PGHOST"), uint16(port)
+	cfg.Database, cfg.User = os.Getenv("HOMELAB_DRILL_PGDATABASE"), os.Getenv("HOMELAB_DRILL_PGUSER")
+	cfg.Password = os.Getenv("HOMELAB_DRILL_PGPASSWORD")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(ctx, "select count(*) from "+pgx.Identifier{table}.Sanitize()).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("table %s is empty", table)
+	}
+	return nil
 }
