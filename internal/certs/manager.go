@@ -432,7 +432,25 @@ func (m *Manager) rollback(ctx context.Context, l *lab.Leaf, snap *snapshot, old
 // are not repeated).
 func (m *Manager) resender(ctx context.Context, l *lab.Leaf) func() error {
 	switch l.Reload.Kind() {
-	case "pid_file", "container":
+	case "pid_file":
+		return func() error {
+			// A signal the consumer blocks or has pending is still to be
+			// acted on: sending it again would only queue a second reload
+			// right behind the one under way (HAProxy's master blocks
+			// SIGUSR2 while it reloads; a reload right after it finds the
+			// new worker still starting, cannot take over its listening
+			// sockets and binds new ones, which is not seamless).
+			if pid, err := readPID(l.Reload.PIDFile); err == nil {
+				if busy, err := signalWaiting(pid, signals[l.Reload.Signal]); err == nil && busy {
+					m.log().Info("reload not repeated: the signal is still blocked or pending", "leaf", l.Name, "pid", pid)
+					return nil
+				}
+			}
+			did, err := reload(ctx, m.Lab, l)
+			m.log().Info("reload repeated", "leaf", l.Name, "how", did, "err", err)
+			return err
+		}
+	case "container":
 		return func() error {
 			did, err := reload(ctx, m.Lab, l)
 			m.log().Info("reload repeated", "leaf", l.Name, "how", did, "err", err)

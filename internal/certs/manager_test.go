@@ -684,3 +684,63 @@ func TestBusy(t *testing.T) {
 		t.Error("a CA was written while busy")
 	}
 }
+
+// TestResendWaitsForBlockedSignal: a repeated signal reload is not sent
+// while the consumer blocks the signal (HAProxy's master does so while
+// it reloads: a second signal would queue a reload right behind it); it
+// is sent to a consumer that takes it.
+func TestResendWaitsForBlockedSignal(t *testing.T) {
+	l := newLab(t, webLab)
+	now := epoch
+	m := setup(t, l, &now)
+	w := l.Certs.Leaves["web"]
+	w.Reload = lab.Reload{PIDFile: filepath.Join(t.TempDir(), "x.pid"), Signal: "USR2"}
+	for _, tc := range []struct {
+		name, script string
+		sent         bool
+	}{
+		{"blocked", `use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGUSR2)); $| = 1; print "ready\n"; sleep 60`, false},
+		{"taken", `$SIG{USR2} = sub { print "usr2\n" }; $| = 1; print "ready\n"; sleep 1 while 1`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := exec.Command("perl", "-e", tc.script)
+			out, _ := p.StdoutPipe()
+			if err := p.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Process.Kill(); p.Wait() })
+			lines := make(chan string, 2)
+			go func() {
+				b := make([]byte, 64)
+				for {
+					n, err := out.Read(b)
+					if n > 0 {
+						lines <- string(b[:n])
+					}
+					if err != nil {
+						close(lines)
+						return
+					}
+				}
+			}()
+			if got := <-lines; got != "ready\n" {
+				t.Fatalf("perl: %q", got)
+			}
+			os.WriteFile(w.Reload.PIDFile, fmt.Appendf(nil, "%d\n", p.Process.Pid), 0o644)
+			if err := m.resender(context.Background(), w)(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.sent {
+				if got := <-lines; got != "usr2\n" {
+					t.Errorf("perl: %q, want the signal taken", got)
+				}
+				return
+			}
+			// Not sent: USR2 is blocked but not pending.
+			data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Process.Pid))
+			if !strings.Contains(string(data), "SigPnd:\t0000000000000000") || !strings.Contains(string(data), "ShdPnd:\t0000000000000000") {
+				t.Errorf("the signal was sent again:\n%s", data)
+			}
+		})
+	}
+}

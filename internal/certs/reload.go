@@ -100,6 +100,31 @@ func readPID(path string) (int, error) {
 	return pid, nil
 }
 
+// signalWaiting reports whether sig is blocked by pid or pending in it
+// (the SigBlk, SigPnd and ShdPnd masks of /proc/PID/status, proc(5)): a
+// process in that state has not yet acted on a signal sent before.
+func signalWaiting(pid int, sig syscall.Signal) (bool, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false, err
+	}
+	bit := uint64(1) << (uint(sig) - 1)
+	for _, line := range strings.Split(string(data), "\n") {
+		name, val, ok := strings.Cut(line, ":")
+		if !ok || name != "SigBlk" && name != "SigPnd" && name != "ShdPnd" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(val), 16, 64)
+		if err != nil {
+			return false, fmt.Errorf("/proc/%d/status: %s: %w", pid, name, err)
+		}
+		if mask&bit != 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // traefikDynamic is the part of a Traefik dynamic configuration homelab
 // writes (https://doc.traefik.io/traefik/https/tls/#user-defined).
 type traefikDynamic struct {

@@ -117,7 +117,10 @@ type Leaf struct {
 // (PIDFile, Container) are repeated every second while the TLS check
 // still sees the old certificate, because a consumer busy with a reload
 // may drop a signal (HAProxy's master ignores SIGUSR2 for about 100 ms
-// after each load).
+// after each load); a pid_file signal is not repeated while the process
+// blocks it or has it pending (HAProxy's master blocks SIGUSR2 while it
+// reloads, and a second reload queued behind the first cannot take over
+// the still-starting worker's listening sockets).
 type Reload struct {
 	// PIDFile: Signal is sent to the process whose pid the file holds
 	// (HAProxy in master-worker mode reloads on USR2 to the master).

@@ -100,7 +100,12 @@ func (h *HAProxyServer) Write(p []byte) (int, error) {
 // 100 ms after it logs "Loading success", at start and after each
 // reload): a second reload right after a first is lost, which is why
 // homelab repeats signal reloads until the TLS check sees the new
-// certificate.
+// certificate. While it reloads, the master blocks SIGUSR2: a signal sent
+// then starts another reload as soon as the first ends, when its new
+// worker is often still starting (under load) and cannot hand over the
+// listening sockets within the master's 1 s ("Failed to get the sockets
+// from the old process!"); the master then binds new ones, which is not
+// seamless. homelab does not repeat a signal the process still blocks.
 func StartHAProxy(t testing.TB, crt string) *HAProxyServer {
 	t.Helper()
 	bin := HAProxy(t)
