@@ -175,7 +175,7 @@ func (a *App) NewManager(store catalog.Store, wait bool) *backup.Manager {
 		Catalog: store,
 		Providers: map[string]backup.Provider{
 			lab.ProviderRestic:     &files.Provider{},
-			lab.ProviderPostgres:   &postgres.Provider{},
+			lab.ProviderPostgres:   &postgres.Provider{StateDir: a.Lab.StateDir},
 			lab.ProviderS3Mirror:   &s3mirror.Provider{},
 			lab.ProviderPgBackRest: &pgbackrest.Provider{StateDir: a.Lab.StateDir, Now: a.now},
 		},

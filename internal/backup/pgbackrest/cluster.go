@@ -2,9 +2,7 @@ package pgbackrest
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -315,15 +313,9 @@ func (c *cluster) connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // drillPrefix names a target's drill directories in the temp directory:
-// homelab-pgbackrest-drill-<target>-<lab>.<run ID>, where <lab> is the
-// first 8 hex digits of the SHA-256 of the lab's state directory (a
-// target name has no dot). The target's lock, which is the lab's, keeps
-// two drills of it apart; another lab's target of the same name is
-// another prefix, so removing a killed drill's leftovers never removes
-// the directory of a drill that runs.
+// homelab-pgbackrest-drill-<target>-<lab>.<run ID> (backup.DrillDirPrefix).
 func drillPrefix(stateDir, target string) string {
-	sum := sha256.Sum256([]byte(stateDir))
-	return filepath.Join(os.TempDir(), "homelab-pgbackrest-drill-"+target+"-"+hex.EncodeToString(sum[:4])+".")
+	return backup.DrillDirPrefix("pgbackrest", stateDir, target)
 }
 
 // Drill restores snap into a temporary data directory, recovering to the

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"homelab/internal/backup"
@@ -16,5 +17,6 @@ type env = backuptest.Env
 // postgres.
 func newEnv(t *testing.T, backupsYAML string) *env {
 	t.Helper()
-	return backuptest.New(t, t.TempDir(), map[string]backup.Provider{"postgres": &postgres.Provider{}}, "", backupsYAML)
+	dir := t.TempDir()
+	return backuptest.New(t, dir, map[string]backup.Provider{"postgres": &postgres.Provider{StateDir: filepath.Join(dir, "state")}}, "", backupsYAML)
 }

@@ -28,6 +28,10 @@ type Provider struct {
 	backup.ResticSnapshots
 	// Now names staging and old databases; default time.Now.
 	Now func() time.Time
+	// StateDir is the lab's state directory: it tells the throwaway
+	// drills' directories of this lab from another lab's on the same
+	// host (backup.DrillDirPrefix).
+	StateDir string
 }
 
 var _ backup.Provider = (*Provider)(nil)

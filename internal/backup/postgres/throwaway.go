@@ -20,9 +20,10 @@ import (
 )
 
 // throwawayPrefix names a target's throwaway-cluster drill directories:
-// homelab-pg-drill-<target>.<run ID> in the temp directory.
-func throwawayPrefix(target string) string {
-	return filepath.Join(os.TempDir(), "homelab-pg-drill-"+target+".")
+// homelab-pg-drill-<target>-<lab>.<run ID> in the temp directory
+// (backup.DrillDirPrefix of the lab's state directory).
+func throwawayPrefix(stateDir, target string) string {
+	return backup.DrillDirPrefix("pg", stateDir, target)
 }
 
 // throwaway is a cluster made for one drill: DIR/data, its socket in DIR.
@@ -85,11 +86,11 @@ func (p *Provider) drillThrowaway(ctx context.Context, t backup.Target, snap bac
 			return rep, fmt.Errorf("the throwaway drill runs its cluster as user postgres when homelab is root: %w", err)
 		}
 	}
-	rep.Leftovers = w.removeDead(ctx, t.Name())
+	rep.Leftovers = w.removeDead(ctx, p.StateDir, t.Name())
 	if w.port, err = FreePort(); err != nil {
 		return rep, err
 	}
-	w.dir = throwawayPrefix(t.Name()) + runID
+	w.dir = throwawayPrefix(p.StateDir, t.Name()) + runID
 	rep.Place = "cluster " + w.dir
 	start := time.Now()
 	if err := os.Mkdir(w.dir, 0o700); err != nil {
@@ -152,8 +153,8 @@ func (p *Provider) drillThrowaway(ctx context.Context, t backup.Target, snap bac
 
 // removeDead stops and removes the clusters killed drills of the target
 // left; it returns what it could not remove, with the reason.
-func (w *throwaway) removeDead(ctx context.Context, target string) []string {
-	dirs, _ := filepath.Glob(throwawayPrefix(target) + "*")
+func (w *throwaway) removeDead(ctx context.Context, stateDir, target string) []string {
+	dirs, _ := filepath.Glob(throwawayPrefix(stateDir, target) + "*")
 	var left []string
 	for _, d := range dirs {
 		old := &throwaway{dir: d, bin: w.bin, runAs: w.runAs}

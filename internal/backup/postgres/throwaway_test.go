@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,9 +48,7 @@ func TestThrowawayDrillWithoutCreateDB(t *testing.T) {
 	}
 	noneLeft := func() {
 		t.Helper()
-		if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "homelab-pg-drill-db.*")); len(left) > 0 {
-			t.Errorf("throwaway clusters left: %v", left)
-		}
+		noClusterLeft(t, e)
 	}
 	noneLeft()
 
@@ -103,7 +100,7 @@ func TestThrowawayAppDrill(t *testing.T) {
 		t.Errorf("app check %+v; recorded output:\n%s", c, out.Drill.Output)
 	}
 	app.Gone(t)
-	noClusterLeft(t)
+	noClusterLeft(t, e)
 
 	pg.PSQL(t, "shop", "delete from drill_check")
 	e.MustBackup(t, "db")
@@ -120,16 +117,18 @@ func TestThrowawayAppDrill(t *testing.T) {
 		t.Errorf("recorded output:\n%s", out.Drill.Output)
 	}
 	app.Gone(t)
-	noClusterLeft(t)
+	noClusterLeft(t, e)
 	drills, err := e.Store.Drills(ctx, catalog.DrillFilter{Target: "db"})
 	if err != nil || len(drills) != 2 || drills[0].Result != catalog.ResultFailed || drills[1].Result != catalog.ResultOK {
 		t.Fatalf("recorded drills %+v %v", drills, err)
 	}
 }
 
-func noClusterLeft(t *testing.T) {
+// noClusterLeft fails t when a throwaway drill directory of e's target
+// db is left (another lab's, of a test running beside, do not count).
+func noClusterLeft(t *testing.T, e *env) {
 	t.Helper()
-	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "homelab-pg-drill-db.*")); len(left) > 0 {
+	if left, _ := filepath.Glob(backup.DrillDirPrefix("pg", e.Lab.StateDir, "db") + "*"); len(left) > 0 {
 		t.Errorf("throwaway clusters left: %v", left)
 	}
 }
