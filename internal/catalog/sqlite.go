@@ -47,6 +47,12 @@ type SQLite struct {
 	version   *sql.Conn
 	versionQ  *sql.Stmt // PRAGMA data_version on version, prepared once
 	closed    bool
+
+	// samples is the samples file (samples.go), opened at the first
+	// call that needs it; samplesClosed is set by Close.
+	samplesMu     sync.Mutex
+	samples       *sampleDB
+	samplesClosed bool
 }
 
 var (
@@ -167,7 +173,7 @@ func (s *SQLite) Version(ctx context.Context) (uint64, error) {
 	return v, nil
 }
 
-// Close closes the database.
+// Close closes the database and the samples file.
 func (s *SQLite) Close() error {
 	var errs []error
 	s.versionMu.Lock()
@@ -177,6 +183,13 @@ func (s *SQLite) Close() error {
 		s.versionQ, s.version, s.versionDB = nil, nil, nil
 	}
 	s.versionMu.Unlock()
+	s.samplesMu.Lock()
+	s.samplesClosed = true
+	if s.samples != nil {
+		errs = append(errs, s.samples.Close())
+		s.samples = nil
+	}
+	s.samplesMu.Unlock()
 	for _, st := range []*sql.Stmt{s.newestRuns, s.newestDrills, s.failureCounts} {
 		if st != nil {
 			errs = append(errs, st.Close())
