@@ -140,8 +140,9 @@ func (s *SQLite) Path() string { return s.path }
 // Version returns SQLite's PRAGMA data_version on a connection of its
 // own that never writes: a number that differs from the one an earlier
 // call returned when anything was committed to the catalog in between, by
-// this SQLite or by any other connection or process. It reads no table: a
-// look at the write-ahead log's header.
+// this SQLite or by any other connection or process; samples (Samples)
+// are in another file and leave it. It reads no table: a look at the
+// write-ahead log's header.
 func (s *SQLite) Version(ctx context.Context) (uint64, error) {
 	s.versionMu.Lock()
 	defer s.versionMu.Unlock()
