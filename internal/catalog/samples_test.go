@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +236,33 @@ func version7(t *testing.T, s *catalog.SQLite, ss []catalog.Sample) {
 		if _, err := db.Exec(`INSERT INTO samples (series, time, value) VALUES (?, ?, ?)`, x.Series, x.Time.Unix(), x.Value); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestConcurrentSamplesFile: handles on one catalog (processes, as the
+// daemon and `homelab status`) that first use its samples file at the
+// same time all make it or find it made, and each one's samples are kept.
+func TestConcurrentSamplesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	const n = 8
+	handles := make([]*catalog.SQLite, n)
+	for i := range handles {
+		handles[i] = open(t, path)
+		defer handles[i].Close()
+	}
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, s := range handles {
+		wg.Go(func() {
+			errs[i] = s.AddSamples(t.Context(), []catalog.Sample{{Series: "cpu", Time: at.Add(time.Duration(i) * time.Minute), Value: float64(i)}})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := handles[0].SamplesOf(t.Context(), "cpu", time.Time{}); err != nil || len(got) != n {
+		t.Errorf("%d samples, %v; want %d", len(got), err, n)
 	}
 }
