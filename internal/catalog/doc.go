@@ -13,6 +13,11 @@
 // backup and drill, newest good ones, failure counts) in three queries
 // that only seek in indexes, whatever the number of targets and runs.
 //
+// The host samples of the daemon ([Samples]) live in a SQLite file of
+// their own beside the catalog ([SQLite.SamplesPath]), so that writing
+// them, every few minutes, leaves [SQLite.Version] and the caches keyed
+// by it ([Cache]) alone.
+//
 // Times are stored in UTC and come back in UTC; the shared conformance suite
 // in package catalogtest pins the contract for every implementation.
 package catalog

@@ -3,6 +3,7 @@ package catalog
 import (
 	"database/sql"
 	"fmt"
+	"slices"
 )
 
 // DB exposes the handle to the external tests.
@@ -13,8 +14,9 @@ var SummaryQueries = map[string]string{
 	"newestRuns": newestRuns, "newestDrills": newestDrills, "failureCounts": failureCounts,
 }
 
-// MigrationVersions are the versions of the embedded migration files,
-// ascending (a version reserved by another branch may be missing).
+// MigrationVersions are the versions of the embedded migration files and
+// the Go migrations, ascending (a version reserved by another branch may
+// be missing).
 func MigrationVersions() []int64 {
 	ents, err := migrationFiles.ReadDir(migrationsDir)
 	if err != nil {
@@ -27,5 +29,7 @@ func MigrationVersions() []int64 {
 			vs = append(vs, v)
 		}
 	}
+	vs = append(vs, moveSamplesVersion)
+	slices.Sort(vs)
 	return vs
 }

@@ -24,6 +24,10 @@ import (
 // in the sqlite3 shell and sort as text in time order. Durations are
 // INTEGER nanoseconds.
 //
+// One migration is Go instead, for it writes another file: 00008
+// (moveSamples) moves the samples to their own file. It is registered
+// with goose in goMigrations.
+//
 // Write new migrations in SQL that PostgreSQL runs too (a shared PostgreSQL
 // catalog for labs of several hosts is planned: its migrations would live
 // in migrations/postgres under the same version numbers). Each file says
@@ -36,8 +40,9 @@ var migrationFiles embed.FS
 const migrationsDir = "migrations/sqlite"
 
 // SchemaVersion is the newest schema version this binary knows: the version
-// of the newest file in migrations/sqlite (migrate checks).
-const SchemaVersion = 7
+// of the newest migration, file in migrations/sqlite or goMigrations
+// (migrate checks).
+const SchemaVersion = 8
 
 // versionTable is goose's bookkeeping table: one row per applied version
 // (and goose's version 0), with the time it was applied.
@@ -82,6 +87,7 @@ func (s *SQLite) migrate(ctx context.Context) (err error) {
 	p, err := goose.NewProvider(database.DialectSQLite3, s.db, sub,
 		goose.WithTableName(versionTable),
 		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(s.goMigrations()...),
 		goose.WithLogger(goose.NopLogger()))
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -106,6 +112,18 @@ func (s *SQLite) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// moveSamplesVersion is the schema version whose migration moves the
+// samples out of the catalog (moveSamples).
+const moveSamplesVersion = 8
+
+// goMigrations are the migrations written in Go, each run by goose in
+// the transaction that records its version.
+func (s *SQLite) goMigrations() []*goose.Migration {
+	return []*goose.Migration{
+		goose.NewGoMigration(moveSamplesVersion, &goose.GoFunc{RunTx: s.moveSamples}, nil),
+	}
 }
 
 // importLegacyVersions moves the bookkeeping of a catalog migrated by the

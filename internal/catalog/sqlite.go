@@ -48,6 +48,12 @@ type SQLite struct {
 	version   *sql.Conn
 	versionQ  *sql.Stmt // PRAGMA data_version on version, prepared once
 	closed    bool
+
+	// samples is the samples file (samples.go), opened at the first
+	// call that needs it; samplesClosed is set by Close.
+	samplesMu     sync.Mutex
+	samples       *sampleDB
+	samplesClosed bool
 }
 
 var (
@@ -135,8 +141,9 @@ func (s *SQLite) Path() string { return s.path }
 // Version returns SQLite's PRAGMA data_version on a connection of its
 // own that never writes: a number that differs from the one an earlier
 // call returned when anything was committed to the catalog in between, by
-// this SQLite or by any other connection or process. It reads no table: a
-// look at the write-ahead log's header.
+// this SQLite or by any other connection or process; samples (Samples)
+// are in another file and leave it. It reads no table: a look at the
+// write-ahead log's header.
 func (s *SQLite) Version(ctx context.Context) (uint64, error) {
 	s.versionMu.Lock()
 	defer s.versionMu.Unlock()
@@ -168,7 +175,7 @@ func (s *SQLite) Version(ctx context.Context) (uint64, error) {
 	return v, nil
 }
 
-// Close closes the database.
+// Close closes the database and the samples file.
 func (s *SQLite) Close() error {
 	var errs []error
 	s.versionMu.Lock()
@@ -178,6 +185,13 @@ func (s *SQLite) Close() error {
 		s.versionQ, s.version, s.versionDB = nil, nil, nil
 	}
 	s.versionMu.Unlock()
+	s.samplesMu.Lock()
+	s.samplesClosed = true
+	if s.samples != nil {
+		errs = append(errs, s.samples.Close())
+		s.samples = nil
+	}
+	s.samplesMu.Unlock()
 	for _, st := range []*sql.Stmt{s.newestRuns, s.newestDrills, s.failureCounts} {
 		if st != nil {
 			errs = append(errs, st.Close())

@@ -82,6 +82,33 @@ func TestDiskFillingNotifiedOnce(t *testing.T) {
 	}
 }
 
+// TestSampleRoundKeepsCatalogVersion: a sampling round records its
+// samples without changing the catalog's version, so the caches keyed by
+// it (catalog.Cache, the server's page and /metrics) stay, while Host
+// and the samples show the new round.
+func TestSampleRoundKeepsCatalogVersion(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	f.d.cfg.SampleHost = app.SampleHost
+	v0, err := f.store.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.d.SampleHost(ctx)
+	if v, err := f.store.Version(ctx); err != nil || v != v0 {
+		t.Errorf("catalog version %d after a sampling round, want %d (%v)", v, v0, err)
+	}
+	h := f.d.Host()
+	if h == nil || len(h.Filesystems) == 0 || !h.Sampled.Equal(f.now) {
+		t.Fatalf("host after the round: %+v", h)
+	}
+	mount := h.Filesystems[0].Mount
+	got, err := f.store.SamplesOf(ctx, status.Series(mount), f.now)
+	if err != nil || len(got) != 1 || got[0].Value != float64(h.Filesystems[0].Avail) {
+		t.Errorf("samples of %s recorded by the round: %+v, %v; want its free space %d", mount, got, err, h.Filesystems[0].Avail)
+	}
+}
+
 // TestNoSamplerWithoutSampleHost: without Config.SampleHost a round does
 // nothing.
 func TestNoSamplerWithoutSampleHost(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"homelab/internal/health"
 	"homelab/internal/lab"
 	"homelab/internal/runtime"
+	"homelab/internal/status"
 )
 
 // scrapeLab is a lab of the targets names (daily backups, monthly drills)
@@ -267,5 +268,55 @@ func TestPageOneVersion(t *testing.T) {
 		if n := vc.n.Load() - before; n != 1 {
 			t.Errorf("page %d asked the catalog's version %d times, want 1", i+1, n)
 		}
+	}
+}
+
+// summaryCounter is the SQLite catalog, counting its Summaries calls.
+type summaryCounter struct {
+	*catalog.SQLite
+	n atomic.Int64
+}
+
+func (s *summaryCounter) Summaries(ctx context.Context) (map[string]catalog.Summary, error) {
+	s.n.Add(1)
+	return s.SQLite.Summaries(ctx)
+}
+
+// TestSampleRoundKeepsCatalogCache: a sampling round as the daemon makes
+// it (its samples recorded in the catalog's samples file, its host status
+// replaced) shows on the page's host card and in /metrics at the next
+// scrape, and reads the catalog's summaries no more: they stay cached.
+func TestSampleRoundKeepsCatalogCache(t *testing.T) {
+	s, l := scrapeCatalog(t)
+	sc := &summaryCounter{SQLite: s}
+	var host atomic.Pointer[status.HostStatus]
+	srv, err := New(Options{
+		Addr: "127.0.0.1:0", Lab: func() *lab.Lab { return l }, Catalog: sc, Now: func() time.Time { return epoch },
+		Jobs:   func() []JobInfo { return []JobInfo{} },
+		Health: func(context.Context, *lab.Lab) []health.Result { return nil },
+		States: func(context.Context, *lab.Lab) []runtime.Result { return nil },
+		Host:   host.Load,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	const total = 100 << 30
+	for i, avail := range []uint64{40 << 30, 30 << 30} {
+		at := epoch.Add(time.Duration(i) * 10 * time.Minute)
+		if err := s.AddSamples(t.Context(), []catalog.Sample{{Series: status.Series("/srv"), Time: at, Value: float64(avail)}}); err != nil {
+			t.Fatal(err)
+		}
+		host.Store(&status.HostStatus{Sampled: at, Filesystems: []status.FilesystemStatus{{Mount: "/srv", Total: total, Used: total - avail, Avail: avail}}})
+		if code, body := serve(h, "/"); code != http.StatusOK || !strings.Contains(body, status.IEC(int64(avail))+" free") {
+			t.Errorf("round %d: GET / %d, want %s free in the host card", i+1, code, status.IEC(int64(avail)))
+		}
+		want := fmt.Sprintf(`homelab_filesystem_avail_bytes{mount="/srv"} %g`, float64(avail))
+		if code, body := serve(h, "/metrics"); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("round %d: GET /metrics %d, want %s", i+1, code, want)
+		}
+	}
+	if n := sc.n.Load(); n != 1 {
+		t.Errorf("summaries read %d times over two sampling rounds, want once", n)
 	}
 }
