@@ -69,27 +69,42 @@ func Start(ctx context.Context, c Cmd, lines int) (*Background, error) {
 
 func (b *Background) readOutput() {
 	defer b.readers.Done()
-	sc := bufio.NewScanner(b.read)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(b.red(sc.Text()), " \t\r")
-		if line == "" {
-			continue
+	// Read to the end whatever the lines' length: a command whose output
+	// is no longer read blocks once the pipe is full. Of a line longer
+	// than the buffer only its start is kept (a line shows 200 bytes).
+	rd := bufio.NewReaderSize(b.read, 64*1024)
+	for {
+		raw, err := rd.ReadSlice('\n')
+		text := string(raw)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = rd.ReadSlice('\n') // the rest of the line
 		}
-		if len(line) > 200 {
-			line = line[:199] + "…"
+		b.add(text)
+		if err != nil {
+			return
 		}
-		b.mu.Lock()
-		if n := len(b.tail); n > 0 && b.tail[n-1] == line {
-			b.times[n-1]++
-		} else {
-			b.tail, b.times = append(b.tail, line), append(b.times, 1)
-			if len(b.tail) > b.lines {
-				b.tail, b.times = b.tail[1:], b.times[1:]
-			}
-		}
-		b.mu.Unlock()
 	}
+}
+
+// add records one line of output in the tail.
+func (b *Background) add(raw string) {
+	line := strings.TrimRight(b.red(strings.TrimSuffix(raw, "\n")), " \t\r")
+	if line == "" {
+		return
+	}
+	if len(line) > 200 {
+		line = line[:199] + "…"
+	}
+	b.mu.Lock()
+	if n := len(b.tail); n > 0 && b.tail[n-1] == line {
+		b.times[n-1]++
+	} else {
+		b.tail, b.times = append(b.tail, line), append(b.times, 1)
+		if len(b.tail) > b.lines {
+			b.tail, b.times = b.tail[1:], b.times[1:]
+		}
+	}
+	b.mu.Unlock()
 }
 
 // Exited is closed when the started process (not what it left in the

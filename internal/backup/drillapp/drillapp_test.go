@@ -109,3 +109,17 @@ func TestInterrupted(t *testing.T) {
 	}
 	gone(t, a, "pid")
 }
+
+// TestLongOutputLine: an application that writes a line longer than the
+// output reader's buffer (a progress bar redrawn with \r, a dump without
+// newlines) is not blocked on a full pipe: its output keeps being read,
+// so it gets on to being healthy.
+func TestLongOutputLine(t *testing.T) {
+	a := app(t, `echo $$ > pid; head -c 3000000 /dev/zero | tr '\0' x; echo; echo "pw $HOMELAB_DRILL_PGPASSWORD"; touch ready; exec sleep 600`, "",
+		"test -f ready", 30*time.Second)
+	res := Check(context.Background(), a, inst)
+	if !res.OK {
+		t.Fatalf("check: %+v", res)
+	}
+	gone(t, a, "pid")
+}
