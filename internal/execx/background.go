@@ -38,7 +38,9 @@ type Background struct {
 // each cut to 200 bytes, with c.Secrets redacted, repeats counted) Tail
 // returns; a daemon
 // the command leaves in the background may keep writing to it. The
-// process group gets SIGTERM when homelab dies (Pdeathsig, see Run). c's
+// started process (not the rest of its group: what it left in the
+// background survives a killed homelab) gets SIGTERM when homelab dies
+// (Pdeathsig, see Run). c's
 // Stdout, OnStdout, OnStderr, GracePeriod and OutlivesHomelab are not
 // used. ctx only adds its mark (WithMark) to the environment: the caller
 // ends the command with Stop.
