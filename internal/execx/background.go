@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
 
 // Background is a command started by Start that runs beside homelab (an
@@ -142,6 +143,7 @@ func (b *Background) Tail() []string {
 // (setsid) is not reached: that is what a stop command is for.
 func (b *Background) Stop(grace time.Duration) error {
 	defer func() {
+		b.drain()
 		b.read.Close() // a process outside the group may hold the pipe
 		b.readers.Wait()
 	}()
@@ -160,6 +162,25 @@ func (b *Background) Stop(grace time.Duration) error {
 		return nil
 	}
 	return fmt.Errorf("process group %d still has processes after SIGKILL", b.pgid)
+}
+
+// drain waits (looking every 10 ms, for at most 5 s: a process that left
+// the group may keep writing) until the output reader has taken all that
+// is in the pipe (FIONREAD, Linux TIOCINQ), which once the group is gone holds its last
+// lines: closing the pipe before would drop them.
+func (b *Background) drain() {
+	raw, err := b.read.SyscallConn()
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		if err := raw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || n == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // awaitGroupGone polls (every 20 ms) until GroupAlive(pgid) is false or
