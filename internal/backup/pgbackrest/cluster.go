@@ -107,7 +107,7 @@ func (c *cluster) start(ctx context.Context, drill bool) error {
 	if drill {
 		hba = "local all all trust\n"
 		if c.tcpLogins {
-			hba += drillapp.HBALine
+			hba += drillapp.HBALine(c.r.b.PgBackRest.Cluster.User)
 		}
 	}
 	if err := write("pg_hba.conf", hba, drill); err != nil {
