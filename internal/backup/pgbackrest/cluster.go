@@ -251,8 +251,10 @@ func (c *cluster) stop(ctx context.Context) error {
 			}
 		}
 		defer awaitPgctl()
-		if _, err := os.Stat(pidFile); err != nil {
-			awaitPgctl() // not written yet: the server may still be starting
+		if _, ok := postmasterPID(pidFile); !ok {
+			// Not written yet (the postmaster creates the file, then
+			// writes its pid): the server may still be starting.
+			awaitPgctl()
 		}
 		if pid, ok := postmasterPID(pidFile); ok && syscall.Kill(pid, syscall.SIGQUIT) == nil {
 			tick := time.NewTicker(pollEvery)
