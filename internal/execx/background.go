@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
 
 // Background is a command started by Start that runs beside homelab (an
@@ -38,7 +39,9 @@ type Background struct {
 // each cut to 200 bytes, with c.Secrets redacted, repeats counted) Tail
 // returns; a daemon
 // the command leaves in the background may keep writing to it. The
-// process group gets SIGTERM when homelab dies (Pdeathsig, see Run). c's
+// started process (not the rest of its group: what it left in the
+// background survives a killed homelab) gets SIGTERM when homelab dies
+// (Pdeathsig, see Run). c's
 // Stdout, OnStdout, OnStderr, GracePeriod and OutlivesHomelab are not
 // used. ctx only adds its mark (WithMark) to the environment: the caller
 // ends the command with Stop.
@@ -69,27 +72,42 @@ func Start(ctx context.Context, c Cmd, lines int) (*Background, error) {
 
 func (b *Background) readOutput() {
 	defer b.readers.Done()
-	sc := bufio.NewScanner(b.read)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(b.red(sc.Text()), " \t\r")
-		if line == "" {
-			continue
+	// Read to the end whatever the lines' length: a command whose output
+	// is no longer read blocks once the pipe is full. Of a line longer
+	// than the buffer only its start is kept (a line shows 200 bytes).
+	rd := bufio.NewReaderSize(b.read, 64*1024)
+	for {
+		raw, err := rd.ReadSlice('\n')
+		text := string(raw)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = rd.ReadSlice('\n') // the rest of the line
 		}
-		if len(line) > 200 {
-			line = line[:199] + "…"
+		b.add(text)
+		if err != nil {
+			return
 		}
-		b.mu.Lock()
-		if n := len(b.tail); n > 0 && b.tail[n-1] == line {
-			b.times[n-1]++
-		} else {
-			b.tail, b.times = append(b.tail, line), append(b.times, 1)
-			if len(b.tail) > b.lines {
-				b.tail, b.times = b.tail[1:], b.times[1:]
-			}
-		}
-		b.mu.Unlock()
 	}
+}
+
+// add records one line of output in the tail.
+func (b *Background) add(raw string) {
+	line := strings.TrimRight(b.red(strings.TrimSuffix(raw, "\n")), " \t\r")
+	if line == "" {
+		return
+	}
+	if len(line) > 200 {
+		line = line[:199] + "…"
+	}
+	b.mu.Lock()
+	if n := len(b.tail); n > 0 && b.tail[n-1] == line {
+		b.times[n-1]++
+	} else {
+		b.tail, b.times = append(b.tail, line), append(b.times, 1)
+		if len(b.tail) > b.lines {
+			b.tail, b.times = b.tail[1:], b.times[1:]
+		}
+	}
+	b.mu.Unlock()
 }
 
 // Exited is closed when the started process (not what it left in the
@@ -125,6 +143,7 @@ func (b *Background) Tail() []string {
 // (setsid) is not reached: that is what a stop command is for.
 func (b *Background) Stop(grace time.Duration) error {
 	defer func() {
+		b.drain()
 		b.read.Close() // a process outside the group may hold the pipe
 		b.readers.Wait()
 	}()
@@ -143,6 +162,25 @@ func (b *Background) Stop(grace time.Duration) error {
 		return nil
 	}
 	return fmt.Errorf("process group %d still has processes after SIGKILL", b.pgid)
+}
+
+// drain waits (looking every 10 ms, for at most 5 s: a process that left
+// the group may keep writing) until the output reader has taken all that
+// is in the pipe (FIONREAD, Linux TIOCINQ), which once the group is gone holds its last
+// lines: closing the pipe before would drop them.
+func (b *Background) drain() {
+	raw, err := b.read.SyscallConn()
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		if err := raw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || n == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // awaitGroupGone polls (every 20 ms) until GroupAlive(pgid) is false or

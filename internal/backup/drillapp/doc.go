@@ -10,8 +10,8 @@
 // their environment (HOMELAB_DRILL_PGHOST, ..._PGPORT, ..._PGDATABASE,
 // ..._PGUSER, ..._PGPASSWORD): the password is made for the drill, set on
 // the instance's user as a SCRAM-SHA-256 verifier (the password itself
-// never reaches the server or its log), and accepted from 127.0.0.1 only
-// (HBALine). It is redacted from the application's output.
+// never reaches the server or its log), and accepted from 127.0.0.1 only,
+// for that user only (HBALine). It is redacted from the application's output.
 //
 // The providers whose drills have an instance of their own call Run:
 // pgbackrest, and postgres with drill.instance: throwaway.

@@ -28,9 +28,13 @@ import (
 const CheckName = "app"
 
 // HBALine is the pg_hba.conf rule a throwaway instance gets when its
-// drill starts an application: password (SCRAM) logins over TCP from
-// 127.0.0.1, where it listens.
-const HBALine = "host all all 127.0.0.1/32 scram-sha-256\n"
+// drill starts an application as user: that role's password (SCRAM)
+// logins over TCP from 127.0.0.1, where it listens. The other roles of a
+// restored cluster keep their passwords; they are not let in. (A name with
+// a double quote matches nothing: pg_hba.conf cannot quote it.)
+func HBALine(user string) string {
+	return "host all \"" + user + "\" 127.0.0.1/32 scram-sha-256\n"
+}
 
 const (
 	// pollEvery is how long the probe waits between attempts.

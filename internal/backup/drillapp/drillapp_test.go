@@ -78,16 +78,32 @@ func TestNeverHealthy(t *testing.T) {
 }
 
 // TestBackgroundWithStop: a start command that leaves the application in
-// the background and returns; the stop command ends it (its own output
-// joins a failure's), and what it leaves in the process group goes too.
+// the background, out of its process group (setsid: only the stop
+// command reaches it), and returns; the stop command, with the drill's
+// environment, ends it, and what the start command left in its process
+// group goes too.
 func TestBackgroundWithStop(t *testing.T) {
-	a := app(t, `sleep 600 & echo $! > pid; sleep 600 & echo $! > pid2; touch ready`, `kill $(cat pid)`, "test -f ready", time.Minute)
+	a := app(t, `setsid sleep 600 & echo $! > pid; sleep 600 & echo $! > pid2; touch ready`,
+		`test "$HOMELAB_DRILL_PGPORT" = 5999 && kill $(cat pid)`, "test -f ready", time.Minute)
 	res := Check(context.Background(), a, inst)
 	if !res.OK {
 		t.Fatalf("check: %+v", res)
 	}
 	gone(t, a, "pid")
 	gone(t, a, "pid2")
+}
+
+// TestStopFails: a stop command that fails fails a check whose probe
+// passed; the detail ends with the stop command's output, the password
+// redacted, and the start command's process group is ended all the same.
+func TestStopFails(t *testing.T) {
+	a := app(t, `echo $$ > pid; touch ready; exec sleep 600`,
+		`echo "no shutdown for $HOMELAB_DRILL_PGPASSWORD"; exit 4`, "test -f ready", time.Minute)
+	res := Check(context.Background(), a, inst)
+	if res.OK || !strings.Contains(res.Detail, "the application did not stop: stop command: ") || !strings.HasSuffix(res.Detail, "app output: no shutdown for ***") {
+		t.Fatalf("check: %+v", res)
+	}
+	gone(t, a, "pid")
 }
 
 // TestInterrupted: a cancelled drill stops the application too.
@@ -105,6 +121,20 @@ func TestInterrupted(t *testing.T) {
 	}()
 	res := Check(ctx, a, inst)
 	if res.OK || !strings.HasPrefix(res.Detail, "interrupted before the command probe passed") {
+		t.Fatalf("check: %+v", res)
+	}
+	gone(t, a, "pid")
+}
+
+// TestLongOutputLine: an application that writes a line longer than the
+// output reader's buffer (a progress bar redrawn with \r, a dump without
+// newlines) is not blocked on a full pipe: its output keeps being read,
+// so it gets on to being healthy.
+func TestLongOutputLine(t *testing.T) {
+	a := app(t, `echo $$ > pid; head -c 3000000 /dev/zero | tr '\0' x; echo; echo "pw $HOMELAB_DRILL_PGPASSWORD"; touch ready; exec sleep 600`, "",
+		"test -f ready", 30*time.Second)
+	res := Check(context.Background(), a, inst)
+	if !res.OK {
 		t.Fatalf("check: %+v", res)
 	}
 	gone(t, a, "pid")

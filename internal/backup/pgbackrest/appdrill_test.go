@@ -3,6 +3,8 @@ package pgbackrest
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +26,11 @@ func TestAppDrill(t *testing.T) {
 	e := newEnv(t, "", true)
 	ctx := context.Background()
 	e.pg.PSQL(t, "postgres", "create table drill_check (n int); insert into drill_check values (1)")
+	// A role of the restored cluster other than the drill's: its password
+	// works on the live server but not over TCP on the drill's instance.
+	e.pg.PSQL(t, "postgres", "create role other login password 'other-pw'")
 	app := drillapptest.New(t, "drill_check")
+	app.Start = `PGPASSWORD=other-pw PGCONNECT_TIMEOUT=10 psql -X -h "$HOMELAB_DRILL_PGHOST" -p "$HOMELAB_DRILL_PGPORT" -U other -d postgres -Atc 'select 1' > other.out 2>&1; echo $? > other.rc; ` + app.Start
 	spec := e.t.Spec
 	spec.Drill = lab.Drill{Timeout: 10 * time.Minute, App: app.DrillApp,
 		Checks: []lab.Check{{SQL: "select count(*) = 1 from drill_check"}}}
@@ -42,6 +48,11 @@ func TestAppDrill(t *testing.T) {
 	}
 	app.Gone(t)
 	assertGone(t, out.Report.Place)
+	rc, _ := os.ReadFile(filepath.Join(app.Dir, "other.rc"))
+	other, _ := os.ReadFile(filepath.Join(app.Dir, "other.out"))
+	if strings.TrimSpace(string(rc)) != "2" || !strings.Contains(string(other), `no pg_hba.conf entry for host "127.0.0.1", user "other"`) {
+		t.Errorf("role other over TCP: exit %q: %s", rc, other)
+	}
 
 	e.pg.PSQL(t, "postgres", "delete from drill_check")
 	spec.Drill.Checks = nil // the app alone finds it

@@ -105,7 +105,7 @@ func (c *cluster) start(ctx context.Context, drill bool) error {
 	if drill {
 		hba = "local all all trust\n"
 		if c.tcpLogins {
-			hba += drillapp.HBALine
+			hba += drillapp.HBALine(c.r.b.PgBackRest.Cluster.User)
 		}
 	}
 	if err := write("pg_hba.conf", hba, drill); err != nil {
@@ -249,8 +249,10 @@ func (c *cluster) stop(ctx context.Context) error {
 			}
 		}
 		defer awaitPgctl()
-		if _, err := os.Stat(pidFile); err != nil {
-			awaitPgctl() // not written yet: the server may still be starting
+		if _, ok := postmasterPID(pidFile); !ok {
+			// Not written yet (the postmaster creates the file, then
+			// writes its pid): the server may still be starting.
+			awaitPgctl()
 		}
 		if pid, ok := postmasterPID(pidFile); ok && syscall.Kill(pid, syscall.SIGQUIT) == nil {
 			tick := time.NewTicker(pollEvery)

@@ -60,15 +60,18 @@ func (p *Provider) AwaitPromoted(ctx context.Context, t backup.Target) error {
 	defer tick.Stop()
 	var state, ready string
 	for {
-		st, err := controlState(cl.DataDir)
-		state = controlStateName(st)
-		if err != nil {
-			state = err.Error()
-		}
 		rerr := execx.Run(ctx, execx.Cmd{Name: bin("pg_isready"), Args: []string{"-q", "-h", cl.SocketDir, "-p", strconv.Itoa(cl.Port)}})
 		ready = "accepting connections"
 		if rerr != nil {
 			ready = "not accepting connections (" + rerr.Error() + ")"
+		}
+		// Read after pg_isready answered: until the server starts recovery
+		// pg_control holds the restored copy's "in production", and a hot
+		// standby accepts connections while in recovery.
+		st, err := controlState(cl.DataDir)
+		state = controlStateName(st)
+		if err != nil {
+			state = err.Error()
 		}
 		if rerr == nil && state == "in production" {
 			return nil

@@ -116,7 +116,7 @@ func (p *Provider) drillThrowaway(ctx context.Context, t backup.Target, snap bac
 	// application logs in over TCP with the password drillapp sets.
 	hba := "local all all trust\n"
 	if t.Spec.Drill.App != nil {
-		hba += drillapp.HBALine
+		hba += drillapp.HBALine("postgres")
 	}
 	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		return rep, err
