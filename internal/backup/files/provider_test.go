@@ -21,7 +21,7 @@ import (
 func TestProvider(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		Kinds: []providertest.RepoKind{providertest.Local, providertest.S3},
-		New: func(t *testing.T) (backup.Provider, providertest.Source) {
+		New: func(t *testing.T, _ string) (backup.Provider, providertest.Source) {
 			src := newSource(t)
 			return &files.Provider{TempDir: src.drills}, src
 		},
@@ -119,8 +119,9 @@ func (s *source) Break(t *testing.T) {
 }
 
 // Stall adds a file of a terabyte with no blocks: restic reads it (zeros)
-// for far longer than a test runs.
-func (s *source) Stall(t *testing.T) {
+// for far longer than a test runs; the backup is underway at restic's
+// first status line.
+func (s *source) Stall(t *testing.T) <-chan struct{} {
 	f, err := os.Create(filepath.Join(s.app, "huge.img"))
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +130,7 @@ func (s *source) Stall(t *testing.T) {
 	if err := f.Truncate(1 << 40); err != nil {
 		t.Fatalf("a sparse file of 1 TiB: %v", err)
 	}
+	return nil
 }
 
 func (s *source) FailingCheck() lab.Check {

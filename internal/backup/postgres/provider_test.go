@@ -56,7 +56,7 @@ func TestProvider(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		Kinds:    []providertest.RepoKind{providertest.Local, providertest.S3},
 		Commands: []string{"pg_dump", "pg_restore"},
-		New: func(t *testing.T) (backup.Provider, providertest.Source) {
+		New: func(t *testing.T, _ string) (backup.Provider, providertest.Source) {
 			return &postgres.Provider{}, newSource(t, sharedCluster(t))
 		},
 	})
@@ -137,8 +137,9 @@ func (s *source) Break(t *testing.T) {
 }
 
 // Stall locks items in another session until t ends: pg_dump waits for
-// its lock on the table.
-func (s *source) Stall(t *testing.T) {
+// its lock on the table; the backup is underway at restic's first status
+// line.
+func (s *source) Stall(t *testing.T) <-chan struct{} {
 	t.Helper()
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, s.pg.DSN(s.db))
@@ -153,6 +154,7 @@ func (s *source) Stall(t *testing.T) {
 	if _, err := tx.Exec(ctx, "lock table items in access exclusive mode"); err != nil {
 		t.Fatal(err)
 	}
+	return nil
 }
 
 func (s *source) FailingCheck() lab.Check { return lab.Check{SQL: "select count(*) < 0 from items"} }

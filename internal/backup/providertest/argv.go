@@ -13,24 +13,35 @@ import (
 )
 
 // argvLog records the argv of every process the cases start: restic
-// through a shim given as the client's binary, and each of the harness's
-// commands through a shim of the same name first in PATH. A shim appends
-// "<name> <args>" to the log and execs the real program, so the process
-// (its pid, its signals) is the real one.
+// through a shim given as the client's binary, and each of the kind's and
+// the harness's commands through a shim of the same name first in PATH.
+// A shim appends "<name> <args>" to the log and execs the real program,
+// so the process (its pid, its signals) is the real one. The shims and
+// the log are reachable by every user: a provider may run its commands
+// as a cluster's OS user (runuser keeps PATH).
 type argvLog struct {
 	path     string
 	restic   string   // the restic shim
-	commands []string // "restic" and the harness's commands
+	commands []string // the kind's and the harness's commands
 	mu       sync.Mutex
 	secrets  []string // every secret the cases used
+	// resticUsed: a case used a restic repository, so restic must have
+	// been started.
+	resticUsed bool
 }
 
 // newArgvLog writes the shims into a directory of t and puts it first in
 // PATH for t and its subtests (so t must not be parallel).
 func newArgvLog(t *testing.T, commands []string) *argvLog {
 	t.Helper()
-	dir := t.TempDir()
-	l := &argvLog{path: filepath.Join(dir, "argv.log"), commands: append([]string{"restic"}, commands...)}
+	dir := testenv.SearchableDir(t)
+	l := &argvLog{path: filepath.Join(dir, "argv.log"), commands: commands}
+	if err := os.WriteFile(l.path, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(l.path, 0o666); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
 	shim := func(name, real string) string {
 		p := filepath.Join(dir, "bin", name)
 		body := "#!/bin/sh\nprintf '%s\\n' " + backup.ShellQuote(name) + `" $*" >> ` + backup.ShellQuote(l.path) + "\nexec " + backup.ShellQuote(real) + ` "$@"` + "\n"
@@ -54,6 +65,13 @@ func newArgvLog(t *testing.T, commands []string) *argvLog {
 	return l
 }
 
+// requireRestic says a case used a restic repository.
+func (l *argvLog) requireRestic() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.resticUsed = true
+}
+
 // addSecrets adds values that must not appear in any argv.
 func (l *argvLog) addSecrets(secrets ...string) {
 	l.mu.Lock()
@@ -73,19 +91,26 @@ func (l *argvLog) check(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no argv recorded: %v", err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var lines []string
+	if text := strings.TrimSpace(string(b)); text != "" {
+		lines = strings.Split(text, "\n")
+	}
 	started := map[string]int{}
 	for _, line := range lines {
 		name, _, _ := strings.Cut(line, " ")
 		started[name]++
 	}
-	for _, name := range l.commands {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	required := l.commands
+	if l.resticUsed {
+		required = append([]string{"restic"}, required...)
+	}
+	for _, name := range required {
 		if started[name] == 0 {
 			t.Errorf("%s was never started: its argv was not checked", name)
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if len(l.secrets) == 0 {
 		t.Fatal("no secrets to look for")
 	}

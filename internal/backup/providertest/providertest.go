@@ -4,31 +4,47 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
 	"homelab/internal/restic"
+	"homelab/internal/testenv"
 )
 
 // Harness is what a provider's test gives the suite.
 type Harness struct {
 	// New returns the provider under test and fresh source data for one
-	// case. Each case calls it once; cleanup goes through t.
-	New func(t *testing.T) (backup.Provider, Source)
-	// Kinds are the repository kinds the provider works with; every case
+	// case, whose lab keeps its state in stateDir (an existing directory
+	// that any user can search: a pgbackrest target's configuration,
+	// which the cluster's archive_command names, is written there). Each
+	// case calls it once; cleanup goes through t.
+	New func(t *testing.T, stateDir string) (backup.Provider, Source)
+	// Kinds are the storage kinds the provider works with; every case
 	// runs against each.
 	Kinds []RepoKind
-	// Commands are the programs besides restic that the provider starts,
-	// itself or through restic (pg_dump, pg_restore), found in PATH. The
-	// suite records their argv (and restic's) and requires each to have
-	// been started at least once.
+	// Commands are the programs besides the kind's that the provider
+	// starts, itself or through restic (pg_dump, pg_restore), found in
+	// PATH. The suite records their argv (and the kind's) and requires
+	// each to have been started at least once.
 	Commands []string
+	// Manager, when set, adjusts each case's Manager before the case
+	// runs (pgbackrest: BackupType full, so that keep_last counts every
+	// backup).
+	Manager func(m *backup.Manager)
+	// InPlaceRefused says the provider's Restore refuses an in-place
+	// restore, which another part of homelab does (pgbackrest: the
+	// clusterrestore saga, which stops and starts the service); the
+	// suite then checks that the refusal changes nothing instead of
+	// restoring in place.
+	InPlaceRefused bool
 }
 
 // Source is the data of one case, as the provider backs it up.
@@ -49,11 +65,14 @@ type Source interface {
 	Destination(t *testing.T) (dest backup.Destination, restored func(t *testing.T) string)
 	// Break makes the next backup fail: the data is gone or unreachable.
 	Break(t *testing.T)
-	// Stall makes the next backup run until it is cancelled: it must
-	// still be running when restic prints its first status line, half a
-	// second after it started, on however busy a machine (a table locked
-	// by another session, a file of a terabyte with no blocks).
-	Stall(t *testing.T)
+	// Stall makes the next backup run until it is cancelled (a table
+	// locked by another session, a file of a terabyte with no blocks, an
+	// object whose download never ends). It returns a channel closed once
+	// that backup is underway and stuck, or nil: the backup is underway
+	// at the provider's first progress report (restic's first status
+	// line, half a second after it started), and must still be running
+	// then, on however busy a machine.
+	Stall(t *testing.T) (underway <-chan struct{})
 	// FailingCheck is a drill check that fails on the data.
 	FailingCheck() lab.Check
 	// Leftovers lists what restores and drills left behind (throwaway
@@ -84,7 +103,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	for _, kind := range h.Kinds {
 		t.Run(kind.Name, func(t *testing.T) {
-			argv := newArgvLog(t, h.Commands)
+			argv := newArgvLog(t, append(slices.Clone(kind.Commands), h.Commands...))
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, h, kind, argv)) })
 			}
@@ -95,6 +114,7 @@ func Run(t *testing.T, h Harness) {
 // env is one case: a fresh repository of the kind, fresh source data, a
 // catalog and a Manager over them.
 type env struct {
+	h     Harness
 	kind  RepoKind
 	repo  Repo
 	src   Source
@@ -110,9 +130,21 @@ type env struct {
 func newEnv(t *testing.T, h Harness, kind RepoKind, argv *argvLog) *env {
 	t.Helper()
 	repo := kind.New(t)
-	p, src := h.New(t)
+	dir := testenv.SearchableDir(t)
+	stateDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(stateDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(stateDir, 0o711); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	p, src := h.New(t, stateDir)
 	spec := src.Spec()
-	spec.Repository = kind.Name
+	if repo.restic() {
+		spec.Repository = kind.Name
+	} else {
+		repo.Place(spec)
+	}
 	spec.Tags = append(spec.Tags, "providertest")
 	if spec.Drill.Timeout == 0 {
 		spec.Drill.Timeout = lab.DefaultDrillTimeout
@@ -123,7 +155,7 @@ func newEnv(t *testing.T, h Harness, kind RepoKind, argv *argvLog) *env {
 	if spec.Timeout == 0 {
 		spec.Timeout = lab.DefaultBackupTimeout
 	}
-	l := suiteLab(t.TempDir(), kind.Name, repo, spec)
+	l := suiteLab(stateDir, kind.Name, repo, spec)
 	store, err := catalog.Open(t.Context(), filepath.Join(l.StateDir, "catalog.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -134,27 +166,42 @@ func newEnv(t *testing.T, h Harness, kind RepoKind, argv *argvLog) *env {
 		Lab: l, Catalog: store,
 		Providers: map[string]backup.Provider{spec.Provider: p},
 		Repo: func(ctx context.Context, name string) (*restic.Client, error) {
-			if name != kind.Name {
+			if name != kind.Name || !repo.restic() {
 				return nil, fmt.Errorf("unknown repository %q", name)
 			}
 			return restic.New(ctx, cfg)
 		},
 	}
-	e := &env{kind: kind, repo: repo, src: src, spec: spec, name: spec.Name, store: store, m: m, argv: argv}
-	e.secrets = append(append([]string{repo.password(t)}, repo.Secrets...), src.Secrets()...)
+	if h.Manager != nil {
+		h.Manager(m)
+	}
+	e := &env{h: h, kind: kind, repo: repo, src: src, spec: spec, name: spec.Name, store: store, m: m, argv: argv}
+	e.secrets = append(slices.Clone(repo.Secrets), src.Secrets()...)
+	if repo.restic() {
+		e.secrets = append(e.secrets, repo.password(t))
+		argv.requireRestic()
+	}
 	argv.addSecrets(e.secrets...)
+	if _, ok := p.(backup.Setupper); ok {
+		if err := m.Setup(t.Context(), e.name); err != nil {
+			t.Fatalf("set-up of the target: %v", err)
+		}
+	}
 	return e
 }
 
 // suiteLab is the lab of one case, built the one place the suite builds a
-// lab.Lab: one repository, one target.
-func suiteLab(dir, repoName string, repo Repo, spec *lab.Backup) *lab.Lab {
-	return &lab.Lab{
-		Name:         "providertest",
-		StateDir:     filepath.Join(dir, "state"),
-		Repositories: map[string]*lab.Repository{repoName: labRepository(repoName, repo)},
-		Backups:      map[string]*lab.Backup{spec.Name: spec},
+// lab.Lab: one target, and its restic repository if it has one.
+func suiteLab(stateDir, repoName string, repo Repo, spec *lab.Backup) *lab.Lab {
+	l := &lab.Lab{
+		Name:     "providertest",
+		StateDir: stateDir,
+		Backups:  map[string]*lab.Backup{spec.Name: spec},
 	}
+	if repo.restic() {
+		l.Repositories = map[string]*lab.Repository{repoName: labRepository(repoName, repo)}
+	}
+	return l
 }
 
 // backup backs the target up through the Manager and fails t unless it
@@ -195,10 +242,14 @@ func (e *env) client(t *testing.T) *restic.Client {
 	return c
 }
 
-// allSnapshots returns the IDs of every snapshot in the repository, with
-// or without homelab's tags, as plain restic lists them.
-func (e *env) allSnapshots(t *testing.T) []string {
+// stored returns the IDs of every snapshot in the storage, with or
+// without homelab's tags, as its own tool lists them (Repo.Stored; plain
+// restic snapshots).
+func (e *env) stored(t *testing.T) []string {
 	t.Helper()
+	if !e.repo.restic() {
+		return e.repo.Stored(t)
+	}
 	snaps, err := e.client(t).Snapshots(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -291,10 +342,12 @@ func (e *env) runs(t *testing.T, kind catalog.Kind) []catalog.Run {
 	return runs
 }
 
-// testBackupListRestore: a backup is listed with homelab's tags (and plain
-// restic finds it by the tag homelab); it restores to the data as it was,
-// also after the data changed and was backed up again, to a new place and
-// in place.
+// testBackupListRestore: a backup is listed, and the storage's own tool
+// finds it (a restic snapshot has homelab's tags, and plain restic finds
+// it by the tag homelab); it restores to the data as it was, also after
+// the data changed and was backed up again, by ID, by a unique prefix and
+// as latest, to a new place and in place (or the provider refuses in
+// place, changing nothing: Harness.InPlaceRefused).
 func testBackupListRestore(t *testing.T, e *env) {
 	ctx := t.Context()
 	s1 := e.src.State(t)
@@ -310,14 +363,19 @@ func testBackupListRestore(t *testing.T, e *env) {
 	if snap.ID != rep1.Run.SnapshotID || snap.Target != e.name || snap.RunID != rep1.Run.RunID || snap.Time.IsZero() || snap.Drill != nil {
 		t.Errorf("listed snapshot = %+v, backup run = %+v", snap, rep1.Run)
 	}
-	for _, tag := range []string{backup.TagHomelab, backup.TagTargetPrefix + e.name, backup.TagRunPrefix + rep1.Run.RunID, "providertest"} {
-		if !slices.Contains(snap.Tags, tag) {
-			t.Errorf("snapshot tags %v lack %s", snap.Tags, tag)
+	if e.repo.restic() {
+		for _, tag := range []string{backup.TagHomelab, backup.TagTargetPrefix + e.name, backup.TagRunPrefix + rep1.Run.RunID, "providertest"} {
+			if !slices.Contains(snap.Tags, tag) {
+				t.Errorf("snapshot tags %v lack %s", snap.Tags, tag)
+			}
+		}
+		plain, err := e.client(t).Snapshots(ctx, backup.TagHomelab)
+		if err != nil || len(plain) != 1 || plain[0].ID != snap.ID {
+			t.Errorf("restic snapshots --tag homelab = %+v, %v", plain, err)
 		}
 	}
-	plain, err := e.client(t).Snapshots(ctx, backup.TagHomelab)
-	if err != nil || len(plain) != 1 || plain[0].ID != snap.ID {
-		t.Errorf("restic snapshots --tag homelab = %+v, %v", plain, err)
+	if stored := e.stored(t); !slices.Equal(stored, []string{snap.ID}) {
+		t.Errorf("the storage's own tool lists %v, want [%s]", stored, snap.ID)
 	}
 	e.restore(t, snap.ID, s1, "first snapshot")
 
@@ -330,21 +388,60 @@ func testBackupListRestore(t *testing.T, e *env) {
 	if ids := e.list(t); !slices.Equal(ids, []string{rep1.Run.SnapshotID, rep2.Run.SnapshotID}) {
 		t.Fatalf("list after two backups = %v, want [%s %s] (oldest first)", ids, rep1.Run.SnapshotID, rep2.Run.SnapshotID)
 	}
-	e.restore(t, rep1.Run.SnapshotID[:8], s1, "first snapshot, after the data changed")
+	prefix := uniquePrefix(rep1.Run.SnapshotID, rep2.Run.SnapshotID)
+	e.restore(t, prefix, s1, "first snapshot by the prefix "+prefix+", after the data changed")
 	e.restore(t, "latest", s2, "second snapshot")
 
-	// In place: the source is the first snapshot again.
-	e.restoreTo(t, rep1.Run.SnapshotID, backup.Destination{InPlace: true})
-	if got := e.src.State(t); got != s1 {
-		t.Errorf("source after an in-place restore of the first snapshot:\n got %s\nwant %s", got, s1)
+	restores := 3
+	if e.h.InPlaceRefused {
+		e.inPlaceRefused(t, rep1.Run.SnapshotID, s2)
+	} else {
+		// In place: the source is the first snapshot again.
+		e.restoreTo(t, rep1.Run.SnapshotID, backup.Destination{InPlace: true})
+		if got := e.src.State(t); got != s1 {
+			t.Errorf("source after an in-place restore of the first snapshot:\n got %s\nwant %s", got, s1)
+		}
+		restores++
 	}
 	e.noLeftovers(t)
 	if runs := e.runs(t, catalog.KindBackup); len(runs) != 2 || runs[0].Result != catalog.ResultOK || runs[1].Result != catalog.ResultOK {
 		t.Errorf("catalog backup runs = %+v", runs)
 	}
-	if runs := e.runs(t, catalog.KindRestore); len(runs) != 4 {
-		t.Errorf("catalog restore runs = %+v, want 4", runs)
+	var ok []catalog.Run
+	for _, r := range e.runs(t, catalog.KindRestore) {
+		if r.Result == catalog.ResultOK {
+			ok = append(ok, r)
+		}
 	}
+	if len(ok) != restores {
+		t.Errorf("catalog restore runs that succeeded = %+v, want %d", ok, restores)
+	}
+}
+
+// inPlaceRefused checks that an in-place restore of snapshot id is
+// refused, planned or run, with an error, and leaves the source as it
+// was (state want).
+func (e *env) inPlaceRefused(t *testing.T, id, want string) {
+	t.Helper()
+	if plan, err := e.m.PlanRestore(t.Context(), e.name, id, backup.Destination{InPlace: true}); err == nil {
+		if run, err := e.m.Restore(t.Context(), plan); err == nil || run.Result == catalog.ResultOK {
+			t.Errorf("an in-place restore of %s succeeded (%+v), but the harness says the provider refuses it", id, run)
+		}
+	}
+	if got := e.src.State(t); got != want {
+		t.Errorf("source after a refused in-place restore:\n got %s\nwant %s", got, want)
+	}
+}
+
+// uniquePrefix returns the shortest prefix of id, four characters at
+// least, that is no prefix of other.
+func uniquePrefix(id, other string) string {
+	for n := 4; n < len(id); n++ {
+		if !strings.HasPrefix(other, id[:n]) {
+			return id[:n]
+		}
+	}
+	return id
 }
 
 // testDrill: a drill of the newest snapshot passes its checks, is recorded
@@ -417,31 +514,15 @@ func testRetention(t *testing.T, e *env) {
 	}
 
 	if !t.Run("Plan", func(t *testing.T) {
-		tgt, _, err := e.m.Target(ctx, e.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		groups, err := tgt.Repo.ForgetPlan(ctx, tgt.ScopeTags(), backup.PolicyOf(e.spec.Retention))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resticKeep, resticRemove []string
-		for _, g := range groups {
-			for _, s := range g.Keep {
-				resticKeep = append(resticKeep, s.ID)
-			}
-			for _, s := range g.Remove {
-				resticRemove = append(resticRemove, s.ID)
-			}
+		if e.repo.restic() {
+			e.resticForgets(t, ids[2:], ids[:2])
 		}
 		plan, err := e.m.PlanPrune(ctx, e.name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		keep, remove, protected := snapIDs(plan.Keep), snapIDs(plan.Remove), snapIDs(plan.Protected)
-		assertSet(t, "restic forget keeps", resticKeep, ids[2:])
-		assertSet(t, "restic forget removes", resticRemove, ids[:2])
-		assertSet(t, "plan keeps", keep, resticKeep)
+		assertSet(t, "plan keeps", keep, ids[2:])
 		assertSet(t, "plan protects (drilled)", protected, ids[:1])
 		assertSet(t, "plan removes", remove, ids[1:2])
 		if plan.Target != e.name {
@@ -469,8 +550,8 @@ func testRetention(t *testing.T, e *env) {
 		if got := e.list(t); !slices.Equal(got, left) {
 			t.Fatalf("after prune: %v, want %v", got, left)
 		}
-		if got := e.allSnapshots(t); len(got) != len(left) {
-			t.Errorf("restic lists %d snapshots after prune, want %d", len(got), len(left))
+		if got := e.stored(t); len(got) != len(left) {
+			t.Errorf("the storage's own tool lists %d snapshots after prune, want %d", len(got), len(left))
 		}
 		for _, id := range left {
 			e.restore(t, id, stateOf[id], "snapshot "+id[:8]+" kept by prune")
@@ -482,8 +563,33 @@ func testRetention(t *testing.T, e *env) {
 	})
 }
 
+// resticForgets checks that restic forget --dry-run, asked for the
+// target's retention, keeps exactly keep and removes exactly remove.
+func (e *env) resticForgets(t *testing.T, keep, remove []string) {
+	t.Helper()
+	tgt, _, err := e.m.Target(t.Context(), e.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := tgt.Repo.ForgetPlan(t.Context(), tgt.ScopeTags(), backup.PolicyOf(e.spec.Retention))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept, removed []string
+	for _, g := range groups {
+		for _, s := range g.Keep {
+			kept = append(kept, s.ID)
+		}
+		for _, s := range g.Remove {
+			removed = append(removed, s.ID)
+		}
+	}
+	assertSet(t, "restic forget keeps", kept, keep)
+	assertSet(t, "restic forget removes", removed, remove)
+}
+
 // testFailingSource: a backup of a broken source fails and is recorded
-// as failed, leaves no snapshot (tagged or not), and the earlier snapshot
+// as failed, leaves no snapshot (listed or stored), and the earlier snapshot
 // is still listed and restores.
 func testFailingSource(t *testing.T, e *env) {
 	ctx := t.Context()
@@ -498,8 +604,8 @@ func testFailingSource(t *testing.T, e *env) {
 	if ids := e.list(t); !slices.Equal(ids, []string{id}) {
 		t.Errorf("snapshots after a failed backup: %v, want [%s]", ids, id)
 	}
-	if all := e.allSnapshots(t); len(all) != 1 {
-		t.Errorf("restic lists %d snapshots after a failed backup, want 1", len(all))
+	if all := e.stored(t); !slices.Equal(all, []string{id}) {
+		t.Errorf("the storage's own tool lists %v after a failed backup, want [%s]", all, id)
 	}
 	runs := e.runs(t, catalog.KindBackup)
 	if len(runs) != 2 || runs[0].Result != catalog.ResultFailed || runs[0].End.IsZero() || runs[1].Result != catalog.ResultOK {
@@ -509,9 +615,9 @@ func testFailingSource(t *testing.T, e *env) {
 	e.noSecretInCatalog(t)
 }
 
-// testDamagedRepository: after the repository's packs are damaged, the
-// drill (which reads the repository, not restic's cache) fails, is
-// recorded as failed, and cleans up.
+// testDamagedRepository: after the storage's data is damaged (Repo.Damage),
+// the drill (which reads the storage, not a cache) fails, is recorded as
+// failed, and cleans up.
 func testDamagedRepository(t *testing.T, e *env) {
 	ctx := t.Context()
 	id := e.backup(t).Run.SnapshotID
@@ -528,21 +634,30 @@ func testDamagedRepository(t *testing.T, e *env) {
 	e.noSecretInCatalog(t)
 }
 
-// testCancelledBackup: a backup cancelled while restic runs (as a signal
-// or the daemon's shutdown cancels it) is recorded as interrupted, leaves
-// no snapshot, and restic left no lock in the repository.
+// testCancelledBackup: a backup cancelled midway (as a signal or the
+// daemon's shutdown cancels it) is recorded as interrupted, leaves no
+// snapshot, and no lock on the storage is still held.
 func testCancelledBackup(t *testing.T, e *env) {
-	e.src.Stall(t)
+	underway := e.src.Stall(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var once sync.Once
-	midway := false
-	e.m.Progress = func(target string, s restic.Status) {
-		once.Do(func() { midway = true; cancel() })
+	var midway atomic.Bool
+	stop := func() { once.Do(func() { midway.Store(true); cancel() }) }
+	if underway == nil {
+		e.m.Progress = func(target string, s restic.Status) { stop() }
+	} else {
+		go func() {
+			select {
+			case <-underway:
+				stop()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	rep := e.m.Backup(ctx, e.name)
-	if !midway {
-		t.Fatalf("the backup ended without a status line from restic: %+v, %v", rep.Run, rep.Err)
+	if !midway.Load() {
+		t.Fatalf("the backup ended before it was underway (a status line, or the harness's stall): %+v, %v", rep.Run, rep.Err)
 	}
 	if rep.Err == nil || rep.Run.Result != catalog.ResultInterrupted || rep.Run.SnapshotID != "" {
 		t.Fatalf("cancelled backup: %+v, %v", rep.Run, rep.Err)
@@ -551,12 +666,18 @@ func testCancelledBackup(t *testing.T, e *env) {
 	if len(runs) != 1 || runs[0].Result != catalog.ResultInterrupted || runs[0].End.IsZero() || runs[0].Error == "" {
 		t.Fatalf("catalog runs = %+v", runs)
 	}
-	if all := e.allSnapshots(t); len(all) != 0 {
+	if all := e.stored(t); len(all) != 0 {
 		t.Errorf("a cancelled backup left snapshots %v", all)
 	}
-	locks, err := e.client(t).Locks(t.Context())
-	if err != nil || len(locks) != 0 {
-		t.Errorf("restic locks after the cancelled backup: %+v, %v", locks, err)
+	if e.repo.restic() {
+		locks, err := e.client(t).Locks(t.Context())
+		if err != nil || len(locks) != 0 {
+			t.Errorf("restic locks after the cancelled backup: %+v, %v", locks, err)
+		}
+	} else if e.repo.Locks != nil {
+		if locks := e.repo.Locks(t); len(locks) != 0 {
+			t.Errorf("locks still held after the cancelled backup: %v", locks)
+		}
 	}
 	e.noSecretInCatalog(t)
 }

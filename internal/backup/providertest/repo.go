@@ -11,37 +11,63 @@ import (
 	"homelab/internal/testenv"
 )
 
-// RepoKind is a kind of restic repository the suite runs a provider
-// against: Local (a directory) or S3 (a bucket on a real S3 server). A
-// kind is a name and a way to make a fresh repository, so adding one
-// needs no change to the cases.
+// RepoKind is a kind of storage the suite runs a provider against: a
+// restic repository (Local, a directory; S3, a bucket), or the storage of
+// a provider that keeps its snapshots elsewhere (a pgBackRest repository,
+// an s3-mirror destination bucket), which that provider's tests define.
+// A kind is a name and a way to make a fresh storage, so adding one needs
+// no change to the cases.
 type RepoKind struct {
-	// Name names the kind in test names and is the repository's name in
-	// the suite's lab.
+	// Name names the kind in test names and, for a restic repository, is
+	// the repository's name in the suite's lab.
 	Name string
-	// New creates a fresh, initialised, empty repository that lives as
-	// long as t, or skips t (testenv.Missing) when the kind's server or
-	// tool is not there.
+	// New creates a fresh, empty storage (initialised: a restic
+	// repository; a pgBackRest repository is created by the provider's
+	// Setup) that lives as long as t, or skips t (testenv.Missing) when
+	// the kind's server or tool is not there.
 	New func(t *testing.T) Repo
+	// Commands are the programs, found in PATH, that drive the storage
+	// (pgbackrest); the suite records their argv like the harness's
+	// Commands. A restic repository's restic is recorded always, through
+	// the client's binary.
+	Commands []string
 }
 
-// Repo is one fresh repository of a kind.
+// Repo is one fresh storage of a kind.
 type Repo struct {
-	// URL is the restic repository URL: a path, s3:..., rest:....
+	// URL is the restic repository URL (a path, s3:..., rest:...); empty
+	// for a storage that is not a restic repository, which Place names.
 	URL string
-	// PasswordFile holds the repository password (one line).
+	// PasswordFile holds the restic repository password (one line).
 	PasswordFile string
 	// Env is further environment restic needs (KEY=VALUE), such as
 	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for S3.
 	Env []string
-	// Secrets are values besides the password that must never appear in
-	// argv or errors (an S3 secret key).
+	// Place puts a storage that is not a restic repository into the
+	// target: its pgbackrest.repo, its s3-mirror destination. Nil for a
+	// restic repository, which the suite names as the target's repository.
+	Place func(spec *lab.Backup)
+	// Secrets are values that must never appear in argv or errors (an S3
+	// secret key, a cipher passphrase; a restic repository's password is
+	// added by the suite).
 	Secrets []string
-	// Damage corrupts the stored data of every snapshot in the
-	// repository, so that restoring any of them from the repository (not
-	// from restic's cache) fails.
+	// Damage corrupts the stored data of every snapshot in the storage,
+	// so that restoring any of them from the storage (not from a cache)
+	// fails.
 	Damage func(t *testing.T)
+	// Stored returns the IDs of every snapshot in the storage, as its
+	// own tool lists them without homelab (pgbackrest info, the manifests
+	// in the bucket), whichever target made them. Nil for a restic
+	// repository: restic snapshots, through the suite's client.
+	Stored func(t *testing.T) []string
+	// Locks returns the locks on the storage that are still held (lock
+	// files a live process holds). Nil for a restic repository: restic
+	// list locks; nil otherwise means the storage has no locks.
+	Locks func(t *testing.T) []string
 }
+
+// restic reports whether r is a restic repository.
+func (r Repo) restic() bool { return r.URL != "" }
 
 // Local is a restic repository in a local directory (testenv.ResticRepo).
 // Damage truncates every pack file under data/ to 100 bytes.
