@@ -129,7 +129,6 @@ type env struct {
 
 func newEnv(t *testing.T, h Harness, kind RepoKind, argv *argvLog) *env {
 	t.Helper()
-	repo := kind.New(t)
 	dir := testenv.SearchableDir(t)
 	stateDir := filepath.Join(dir, "state")
 	if err := os.Mkdir(stateDir, 0o711); err != nil {
@@ -138,6 +137,7 @@ func newEnv(t *testing.T, h Harness, kind RepoKind, argv *argvLog) *env {
 	if err := os.Chmod(stateDir, 0o711); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
+	repo := kind.New(t, stateDir)
 	p, src := h.New(t, stateDir)
 	spec := src.Spec()
 	if repo.restic() {

@@ -24,8 +24,10 @@ type RepoKind struct {
 	// New creates a fresh, empty storage (initialised: a restic
 	// repository; a pgBackRest repository is created by the provider's
 	// Setup) that lives as long as t, or skips t (testenv.Missing) when
-	// the kind's server or tool is not there.
-	New func(t *testing.T) Repo
+	// the kind's server or tool is not there. stateDir is the case's lab
+	// state directory (where a provider may keep the storage's
+	// configuration and locks).
+	New func(t *testing.T, stateDir string) Repo
 	// Commands are the programs, found in PATH, that drive the storage
 	// (pgbackrest); the suite records their argv like the harness's
 	// Commands. A restic repository's restic is recorded always, through
@@ -73,7 +75,7 @@ func (r Repo) restic() bool { return r.URL != "" }
 // Damage truncates every pack file under data/ to 100 bytes.
 var Local = RepoKind{Name: "local", New: newLocal}
 
-func newLocal(t *testing.T) Repo {
+func newLocal(t *testing.T, _ string) Repo {
 	t.Helper()
 	url, pass := testenv.ResticRepo(t)
 	return Repo{URL: url, PasswordFile: pass, Damage: func(t *testing.T) {
@@ -91,7 +93,7 @@ func newLocal(t *testing.T) Repo {
 // (S3Server.Dir/<bucket>/<key>).
 var S3 = RepoKind{Name: "s3", New: newS3}
 
-func newS3(t *testing.T) Repo {
+func newS3(t *testing.T, _ string) Repo {
 	t.Helper()
 	bin := testenv.Restic(t)
 	s := testenv.S3(t)
