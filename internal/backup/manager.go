@@ -710,7 +710,7 @@ func checkDestination(spec *lab.Backup, dest Destination) ([]string, error) {
 		return nil, fmt.Errorf("target %s: --to-bucket and --delete are for s3-mirror targets", name)
 	}
 	if spec.Provider != lab.ProviderPgBackRest && (dest.Recovery != (Recovery{}) || dest.Port != 0) {
-		return nil, fmt.Errorf("target %s: --time, --lsn, --xid, --name and --port are for pgbackrest targets", name)
+		return nil, fmt.Errorf("target %s: --time, --lsn, --xid, --name, --immediate and --port are for pgbackrest targets", name)
 	}
 	switch spec.Provider {
 	case lab.ProviderS3Mirror:

@@ -106,12 +106,26 @@ type Destination struct {
 // Recovery is where a point-in-time recovery stops; at most one field is
 // set. Time is PostgreSQL's timestamptz text ("2026-12-06 10:41:00+00"),
 // LSN "0/3000060", XID a transaction ID, Name a restore point made with
-// pg_create_restore_point.
+// pg_create_restore_point. Immediate stops as soon as the restored
+// cluster is consistent, at the end of the backup set restored: the data
+// as the backup took it, none of the WAL archived after it replayed
+// (pgbackrest restore --type=immediate, recovery_target = 'immediate').
 type Recovery struct {
-	Time string `json:"time,omitempty"`
-	LSN  string `json:"lsn,omitempty"`
-	XID  string `json:"xid,omitempty"`
-	Name string `json:"name,omitempty"`
+	Time      string `json:"time,omitempty"`
+	LSN       string `json:"lsn,omitempty"`
+	XID       string `json:"xid,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Immediate bool   `json:"immediate,omitempty"`
+}
+
+// String names the target for plans and events: "" for none (the end of
+// the archived WAL), "immediate (the backup's end)", else the value of
+// the field set.
+func (r Recovery) String() string {
+	if r.Immediate {
+		return "immediate (the backup's end)"
+	}
+	return strings.TrimSpace(strings.Join([]string{r.Time, r.LSN, r.XID, r.Name}, " "))
 }
 
 // CheckResult is the outcome of one drill check.

@@ -67,7 +67,9 @@ unless --delete is given (as restic restore --delete).
 
 A pgbackrest target restores into a new data directory --to DIR, to the end
 of the archived WAL or to a point in time (--time, --lsn, --xid or --name;
-latest with --time takes the newest backup that ended before it), and with
+latest with --time takes the newest backup that ended before it), or with
+--immediate only to the end of the backup set itself (the data exactly as
+backed up, none of the WAL archived after it replayed), and with
 --port starts it there on 127.0.0.1, promoted, for you to look at (stop it
 with pg_ctl -D DIR stop). Its archive_mode is off.
 
@@ -123,10 +125,14 @@ or into a new database, overwrites nothing and just runs.
 				return usageErr("--delete is for a bucket restore (--to-bucket or --in-place of an s3-mirror target)")
 			}
 			r := opts.Dest.Recovery
-			if n := countSet(r.Time, r.LSN, r.XID, r.Name); n > 1 {
-				return usageErr("--time, --lsn, --xid and --name exclude each other")
+			n := countSet(r.Time, r.LSN, r.XID, r.Name)
+			if r.Immediate {
+				n++
+			}
+			if n > 1 {
+				return usageErr("--time, --lsn, --xid, --name and --immediate exclude each other")
 			} else if n > 0 && opts.Dest.Path == "" && !opts.Dest.InPlace {
-				return usageErr("--time, --lsn, --xid and --name are for a pgbackrest restore --to DIR or --in-place")
+				return usageErr("--time, --lsn, --xid, --name and --immediate are for a pgbackrest restore --to DIR or --in-place")
 			} else if opts.Dest.Port != 0 && opts.Dest.Path == "" {
 				return usageErr("--port is for a pgbackrest restore --to DIR")
 			}
@@ -154,6 +160,7 @@ or into a new database, overwrites nothing and just runs.
 	cmd.Flags().StringVar(&opts.Dest.Recovery.LSN, "lsn", "", "pgbackrest: recover to this WAL location (0/3000060)")
 	cmd.Flags().StringVar(&opts.Dest.Recovery.XID, "xid", "", "pgbackrest: recover to this transaction ID")
 	cmd.Flags().StringVar(&opts.Dest.Recovery.Name, "name", "", "pgbackrest: recover to this restore point (pg_create_restore_point)")
+	cmd.Flags().BoolVar(&opts.Dest.Recovery.Immediate, "immediate", false, "pgbackrest: recover only to the end of the backup set (the data as backed up), not to the end of the archived WAL")
 	cmd.Flags().IntVar(&opts.Dest.Port, "port", 0, "pgbackrest: start the restored cluster on 127.0.0.1:PORT, promoted")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop")
@@ -206,7 +213,7 @@ func runBackupRestore(ctx context.Context, opts *BackupRestoreOptions) error {
 		}
 	}
 	if r := plan.Dest.Recovery; r != (backup.Recovery{}) {
-		where += " to " + strings.TrimSpace(strings.Join([]string{r.Time, r.LSN, r.XID, r.Name}, " "))
+		where += " to " + r.String()
 	}
 	if plan.Dest.Port != 0 {
 		where += fmt.Sprintf(", started on 127.0.0.1:%d", plan.Dest.Port)

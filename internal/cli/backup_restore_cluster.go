@@ -142,7 +142,7 @@ func recoveryWords(r backup.Recovery) string {
 	if r == (backup.Recovery{}) {
 		return " to the end of the archived WAL"
 	}
-	return " to " + strings.TrimSpace(strings.Join([]string{r.Time, r.LSN, r.XID, r.Name}, " "))
+	return " to " + r.String()
 }
 
 // clusterRestoreEnded shows how an in-place restore or its resume ended.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"homelab/internal/backup"
+	"homelab/internal/clusterrestore"
 	"homelab/internal/lab"
 	"homelab/internal/restic"
 	"homelab/internal/testenv"
@@ -97,13 +98,78 @@ func TestBackupRestoreOptions(t *testing.T) {
 	}
 	for _, args := range [][]string{{"latest"}, {"latest", "--to", "/x", "--database", "d"}, {},
 		{"latest", "--in-place", "--port", "5433"}, {"latest", "--to", "/x", "--keep-old"}, {"--resume", "--dry-run"},
-		{"--resume", "--in-place"}, {"latest", "--database", "d", "--time", "2026-12-06 10:41:00+00"}} {
+		{"--resume", "--in-place"}, {"latest", "--database", "d", "--time", "2026-12-06 10:41:00+00"},
+		{"latest", "--database", "d", "--immediate"}, {"latest", "--to-bucket", "b", "--immediate"}, {"--resume", "--immediate"}} {
 		cmd := NewCmdBackupRestore(f, func(*BackupRestoreOptions) error { return nil })
 		cmd.SetArgs(args)
 		cmd.SetOut(&bytes.Buffer{})
 		cmd.SetErr(&bytes.Buffer{})
 		if err := cmd.Execute(); ExitCode(err) != ExitUsage {
 			t.Errorf("%v: err = %v, want a usage error", args, err)
+		}
+	}
+}
+
+// TestBackupRestoreImmediate: --immediate goes with --to DIR (and --port)
+// or --in-place, and excludes the other recovery targets.
+func TestBackupRestoreImmediate(t *testing.T) {
+	f, _, _ := testFactory(t)
+	for _, tc := range []struct {
+		args []string
+		want backup.Destination
+	}{
+		{[]string{"--to", "/x", "--immediate"}, backup.Destination{Path: "/x", Recovery: backup.Recovery{Immediate: true}}},
+		{[]string{"--to", "/x", "--immediate", "--port", "5433"}, backup.Destination{Path: "/x", Port: 5433, Recovery: backup.Recovery{Immediate: true}}},
+		{[]string{"--in-place", "--immediate"}, backup.Destination{InPlace: true, Recovery: backup.Recovery{Immediate: true}}},
+	} {
+		var got *BackupRestoreOptions
+		cmd := NewCmdBackupRestore(f, func(o *BackupRestoreOptions) error { got = o; return nil })
+		cmd.SetArgs(append([]string{"latest", "--target", "db"}, tc.args...))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got.Dest != tc.want {
+			t.Errorf("%v: destination %+v, want %+v", tc.args, got.Dest, tc.want)
+		}
+	}
+	for _, other := range [][]string{{"--time", "2026-12-06 10:41:00+00"}, {"--lsn", "0/3000060"}, {"--xid", "742"}, {"--name", "before-upgrade"}} {
+		for _, where := range [][]string{{"--to", "/x"}, {"--in-place"}} {
+			args := append(append([]string{"latest", "--target", "db", "--immediate"}, where...), other...)
+			cmd := NewCmdBackupRestore(f, func(*BackupRestoreOptions) error { return nil })
+			cmd.SetArgs(args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			if err := cmd.Execute(); ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), "exclude each other") {
+				t.Errorf("%v: err = %v, want the usage error that they exclude each other", args, err)
+			}
+		}
+	}
+}
+
+// TestClusterPlanRecovery: the in-place plan names its recovery target,
+// in the heading and in the restore step.
+func TestClusterPlanRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		rec  backup.Recovery
+		want string
+	}{
+		{backup.Recovery{}, " to the end of the archived WAL (saga "},
+		{backup.Recovery{Immediate: true}, " to immediate (the backup's end) (saga "},
+		{backup.Recovery{LSN: "0/3000060"}, " to 0/3000060 (saga "},
+	} {
+		p := clusterrestore.Plan{SagaID: "s1", Target: "db", Snapshot: backup.Snapshot{ID: "20261206-104100F"}, Recovery: tc.rec,
+			Service: "pg", DataDir: "/srv/pg/data", Aside: "/srv/pg/data.homelab-old-s1"}
+		var out bytes.Buffer
+		renderClusterPlan(&out, p)
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%+v: plan does not say %q:\n%s", tc.rec, tc.want, out.String())
+		}
+		step := "4. restore 20261206-104100F"
+		if s := tc.rec.String(); s != "" {
+			step += " to " + s
+		}
+		if !strings.Contains(out.String(), step+" into the emptied /srv/pg/data") {
+			t.Errorf("%+v: plan does not say %q:\n%s", tc.rec, step, out.String())
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -289,7 +288,7 @@ func to(rec backup.Recovery) string {
 	if rec == (backup.Recovery{}) {
 		return ""
 	}
-	return " to " + strings.TrimSpace(strings.Join([]string{rec.Time, rec.LSN, rec.XID, rec.Name}, " "))
+	return " to " + rec.String()
 }
 
 // LeftError is a done restore whose old data directory could not be

@@ -2,8 +2,10 @@ package clusterrestore_test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +146,45 @@ func TestPITRInPlace(t *testing.T) {
 	e.archive(t)
 	if tl := e.psql(t, "select timeline_id from pg_control_checkpoint()"); tl == "1" {
 		t.Errorf("timeline %s after a point-in-time recovery, want a new one", tl)
+	}
+}
+
+// TestImmediateInPlace: a full backup, then writes that are archived; an
+// in-place restore of the full with Immediate serves exactly the tables
+// taken right before the backup, promoted on a new timeline, and names
+// its target in the restore step.
+func TestImmediateInPlace(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang's limit
+	defer cancel()
+	e.psql(t, "create table accounts as select g as id, md5(g::text) as v from generate_series(1, 1000) g")
+	before := e.f.Tables(t)
+	snap := e.full(t)
+	e.psql(t, "insert into accounts select g, 'after the backup' from generate_series(1001, 1100) g")
+	e.psql(t, "create table later (x int); insert into later values (1)")
+	e.archive(t)
+
+	plan, err := e.r.Plan(ctx, "db", snap.ID, backup.Recovery{Immediate: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "restore " + snap.ID + " to immediate (the backup's end)"; !slices.Contains(clusterrestore.StepNames(plan), want) {
+		t.Errorf("steps %q, want %q among them", clusterrestore.StepNames(plan), want)
+	}
+	rec, err := e.r.Run(ctx, plan)
+	if err != nil || rec.State != saga.Done {
+		log, _ := os.ReadFile(filepath.Join(e.f.PG.Dir, "service.log"))
+		t.Fatalf("in-place restore: %s, %v\nserver log:\n%s", rec.State, err, log)
+	}
+	if got := e.f.Tables(t); !maps.Equal(got, before) {
+		t.Errorf("tables after the immediate restore:\n%v\nwant (before the backup):\n%v", got, before)
+	}
+	if e.psql(t, "select pg_is_in_recovery()") != "f" {
+		t.Error("the restored cluster is still in recovery")
+	}
+	e.archive(t)
+	if tl := e.psql(t, "select timeline_id from pg_control_checkpoint()"); tl == "1" {
+		t.Errorf("timeline %s after an immediate recovery, want a new one", tl)
 	}
 }
 

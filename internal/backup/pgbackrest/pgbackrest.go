@@ -341,7 +341,7 @@ func (p *Provider) Prune(ctx context.Context, t backup.Target, plan backup.Prune
 
 // Restore restores snap into dest.Path (a new or empty directory), with
 // dest.Recovery as the point-in-time target (none: to the end of the
-// archived WAL). With dest.Port the restored cluster is started there on
+// archived WAL; Immediate: to the end of snap, the data as backed up). With dest.Port the restored cluster is started there on
 // 127.0.0.1, and Restore returns once recovery has finished and it is
 // promoted; it is left running. The cluster's archive_mode is off (it
 // must not archive into the target's repository). An in-place restore is
@@ -404,8 +404,9 @@ func (r *runner) newDataDir(dir string) (made bool, err error) {
 // RestoreLive restores snap into dir, the target's own data directory
 // (cluster.data_dir with symbolic links resolved), for an in-place
 // restore: the directory must be missing or empty (it is created 0700,
-// the OS user's) and the cluster stopped. Recovery is to rec, promoting there (none: to the end of the
-// archived WAL). Unlike Restore, archive_mode is left as backed up: the
+// the OS user's) and the cluster stopped. Recovery is to rec, promoting
+// there (none: to the end of the archived WAL; Immediate: to the end of
+// snap). Unlike Restore, archive_mode is left as backed up: the
 // restored cluster is the live one, and goes on archiving into the
 // target's repository (on a new timeline once promoted), but only once
 // ResumeArchiving is called: until then its archive_command is empty
@@ -425,7 +426,8 @@ func (p *Provider) RestoreLive(ctx context.Context, t backup.Target, snap backup
 
 // restore runs `pgbackrest restore` into dir; archive_mode off unless
 // live. A time target before the set's stop cannot be reached from it:
-// pgBackRest then picks the newest set that stopped before it.
+// pgBackRest then picks the newest set that stopped before it. An
+// immediate target stops at the end of snap (the data as backed up).
 func (r *runner) restore(ctx context.Context, snap backup.Snapshot, dir string, rec backup.Recovery, live bool) error {
 	// The restored server fetches WAL with archive-get: with the cipher
 	// pass from conf.d, like archive_command (its environment has none).
@@ -454,6 +456,9 @@ func (r *runner) restore(ctx context.Context, snap backup.Snapshot, dir string, 
 		args = append(args, "--type=xid", "--target="+rec.XID)
 	case rec.Name != "":
 		args = append(args, "--type=name", "--target="+rec.Name)
+	case rec.Immediate:
+		// Consistent at the end of snap itself: --set is what decides.
+		args = append(args, "--type=immediate")
 	}
 	if rec != (backup.Recovery{}) {
 		args = append(args, "--target-action=promote")

@@ -3,6 +3,8 @@ package pgbackrest
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,6 +163,70 @@ func TestPITR(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("restored tables %v, live %v", got, want)
+	}
+}
+
+// TestImmediate: a full backup, then committed writes that are archived;
+// a restore of the full with Immediate has exactly the data taken right
+// before the backup (promoted), one to the end of the archive has the
+// later writes too, and a restore without a port is left configured to
+// stop at consistency and promote.
+func TestImmediate(t *testing.T) {
+	e := newEnv(t, "", true)
+	ctx := context.Background()
+	pgbench(t, e.pg, "-i", "-s", "1", "-q")
+	e.pg.PSQL(t, "postgres", "create table markers (n int, note text)")
+	e.pg.PSQL(t, "postgres", "insert into markers select g, 'before the backup' from generate_series(1, 3) g")
+	before := tableState(t, e.pg)
+	full := e.backup(t, TypeFull)
+
+	e.pg.PSQL(t, "postgres", "insert into markers select g, 'after the backup' from generate_series(4, 500) g")
+	e.pg.PSQL(t, "postgres", "update pgbench_tellers set tbalance = tbalance + tid")
+	e.pg.PSQL(t, "postgres", "create table later (n int)")
+	e.pg.PSQL(t, "postgres", "insert into later values (1)")
+	// check switches the WAL segment and waits until it is archived.
+	if err := e.p.Setup(ctx, e.t); err != nil {
+		t.Fatal(err)
+	}
+	after := tableState(t, e.pg)
+	if maps.Equal(before, after) {
+		t.Fatalf("the writes after the backup changed nothing: %v", after)
+	}
+
+	for _, tc := range []struct {
+		name string
+		rec  backup.Recovery
+		want map[string]string
+	}{
+		{"immediate", backup.Recovery{Immediate: true}, before},
+		{"end of the archive", backup.Recovery{}, after},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pg := e.restore(t, full, tc.rec)
+			if got := pg.PSQL(t, "postgres", "select pg_is_in_recovery()"); got != "f" {
+				t.Errorf("pg_is_in_recovery() = %s, want f (promoted)", got)
+			}
+			if got := tableState(t, pg); !maps.Equal(got, tc.want) {
+				t.Errorf("restored tables:\n%v\nwant:\n%v", got, tc.want)
+			}
+		})
+	}
+
+	dir := filepath.Join(testenv.OwnedDir(t), "stopped")
+	if err := e.p.Restore(ctx, e.t, full, backup.Destination{Path: dir, Recovery: backup.Recovery{Immediate: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"recovery_target = 'immediate'", "recovery_target_action = 'promote'"} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("postgresql.auto.conf of a restore without a port lacks %q:\n%s", want, conf)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a restore without a port left a server running (postmaster.pid: %v)", err)
 	}
 }
 
