@@ -65,7 +65,14 @@ type Set struct {
 		} `json:"repository"`
 	} `json:"info"`
 	Reference []string `json:"reference"`
+	// Annotation is the set's --annotation key/values: homelab-run is
+	// the homelab run that took it.
+	Annotation map[string]string `json:"annotation"`
 }
+
+// RunAnnotation is the annotation key of the homelab run ID a set was
+// taken by (pgbackrest backup --annotation=homelab-run=<run ID>).
+const RunAnnotation = "homelab-run"
 
 // LabelType is the backup type of a pgBackRest backup label: full for
 // "20261206-104100F", diff and incr for "..._20261206-120000D" and
@@ -140,14 +147,15 @@ func (s Set) Start() time.Time { return time.Unix(s.Timestamp.Start, 0).UTC() }
 func (s Set) Stop() time.Time  { return time.Unix(s.Timestamp.Stop, 0).UTC() }
 
 // Snapshot converts a set for the manager: ID and ShortID the label, Time
-// the start, Bytes the cluster's size, Added the repository delta.
+// the start, RunID its homelab-run annotation, Bytes the cluster's size,
+// Added the repository delta.
 func (s Set) Snapshot(target, dataDir string) backup.Snapshot {
 	tags := []string{backup.TagHomelab, backup.TagTargetPrefix + target, "type:" + s.Type,
 		"wal:" + s.Archive.Start + "-" + s.Archive.Stop, "stop:" + s.Stop().Format(time.RFC3339)}
 	if s.Prior != "" {
 		tags = append(tags, "prior:"+s.Prior)
 	}
-	return backup.Snapshot{ID: s.Label, ShortID: s.Label, Time: s.Start(), Target: target,
+	return backup.Snapshot{ID: s.Label, ShortID: s.Label, Time: s.Start(), Target: target, RunID: s.Annotation[RunAnnotation],
 		Paths: []string{dataDir}, Tags: tags, Bytes: s.Info.Size, Added: s.Info.Repository.Delta}
 }
 

@@ -134,7 +134,7 @@ func (p *Provider) Backup(ctx context.Context, t backup.Target, runID string, _ 
 	if !slices.Contains([]string{TypeFull, TypeDiff, TypeIncr}, typ) {
 		return backup.Snapshot{}, fmt.Errorf("target %s: unknown backup type %q (full, diff or incr)", t.Name(), typ)
 	}
-	if err := r.run(ctx, "backup", "--type="+typ, "--annotation=homelab-run="+runID); err != nil {
+	if err := r.run(ctx, "backup", "--type="+typ, "--annotation="+RunAnnotation+"="+runID); err != nil {
 		return backup.Snapshot{}, fmt.Errorf("target %s: %s backup: %w", t.Name(), typ, err)
 	}
 	in, err := r.info(ctx)

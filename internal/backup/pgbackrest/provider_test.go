@@ -156,7 +156,7 @@ func (st *ptStorage) stored(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	args := append([]string{"--config=" + conf, "--stanza=main", "--lock-path=" + own, "--log-path=" + own,
-		"--log-level-file=off", "--log-level-console=off", "--log-level-stderr=warn"}, st.opts...)
+		"--log-level-file=off", "--log-level-console=off", "--log-level-stderr=warn", "--repo1-cipher-type=aes-256-cbc"}, st.opts...)
 	args = append(args, "info", "--output=json")
 	name := "pgbackrest"
 	if os.Geteuid() == 0 {

@@ -36,7 +36,7 @@ func TestStopPidFileBeingWritten(t *testing.T) {
 		done <- nil // pg_ctl start has returned: stop takes it ...
 		os.WriteFile(pidFile, []byte(strconv.Itoa(server.Process.Pid)+"\n"+dir+"\n"), 0o600)
 		<-done // ... and puts it back
-		for { // later waits
+		for {  // later waits
 			done <- nil
 			<-done
 		}
