@@ -458,9 +458,10 @@ var drilling sync.Map
 // missing from the stored snapshot or changed in it fails the
 // "manifest" check. RTO is the copy's time. Drill buckets of the target
 // whose homelab process is gone (a drill killed mid-way) are removed
-// first; one that cannot be is in Leftovers.
-func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (backup.DrillReport, error) {
-	var rep backup.DrillReport
+// first; one that cannot be is in Leftovers, and so is this drill's own
+// bucket when its removal (deferred: rep is a named result, so the
+// deferred removal's Leftovers are returned) fails.
+func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (rep backup.DrillReport, err error) {
 	dst, err := connect("destination", t.Spec.Destination)
 	if err != nil {
 		return rep, err
@@ -493,12 +494,14 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	if err != nil {
 		return rep, err
 	}
-	// Copy without the manifest's check: a changed object is found by
-	// reading it back below, with the others, so the check lists them all.
+	// Copy unchecked, against neither the manifest nor the stored ETag
+	// (which an object damaged behind the server's back no longer
+	// matches): a changed object is found by reading it back below, with
+	// the others, so the check lists them all.
 	for i := range jobs {
 		jobs[i].want = nil
 	}
-	if _, err := p.copyAll(ctx, &copier{from: dst, to: &throw, partSize: p.PartSize}, jobs, nil); err != nil {
+	if _, err := p.copyAll(ctx, &copier{from: dst, to: &throw, partSize: p.PartSize, unchecked: true}, jobs, nil); err != nil {
 		return rep, err
 	}
 	rep.RTO = time.Since(start)
@@ -600,15 +603,31 @@ func (p *Provider) compare(ctx context.Context, e *endpoint, m Manifest, restore
 	return problems, g.Wait()
 }
 
-// removeBucket removes every object of e's bucket and the bucket.
+// removeBucket removes every object of e's bucket and the bucket. A
+// bucket that is not empty when it is removed is emptied again, up to 6
+// times over about 3 seconds: a server-side copy that a failed or
+// cancelled drill gave up on is finished by the server, which may write
+// its object after the bucket was emptied.
 func removeBucket(ctx context.Context, e *endpoint) error {
-	if err := removePrefix(ctx, e, ""); err != nil {
-		return err
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		if err := removePrefix(ctx, e, ""); err != nil {
+			return err
+		}
+		err := e.client.RemoveBucket(ctx, e.bucket)
+		if err == nil {
+			return nil
+		}
+		if minio.ToErrorResponse(err).Code != "BucketNotEmpty" || attempt == 6 {
+			return e.explain(err)
+		}
+		select {
+		case <-ctx.Done():
+			return e.explain(err)
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
-	if err := e.client.RemoveBucket(ctx, e.bucket); err != nil {
-		return e.explain(err)
-	}
-	return nil
 }
 
 // removeDeadDrills removes the target's drill buckets on dst's endpoint

@@ -217,15 +217,26 @@ func TestRoundTrip(t *testing.T) {
 
 func noDrillBuckets(t *testing.T, c *minio.Client) {
 	t.Helper()
+	for _, b := range drillBuckets(t, c, "homelab-drill-") {
+		t.Errorf("drill bucket %s left behind", b)
+	}
+}
+
+// drillBuckets returns the names of the buckets whose name starts with
+// prefix (homelab-drill-, or a target's homelab-drill-<target>-).
+func drillBuckets(t *testing.T, c *minio.Client, prefix string) []string {
+	t.Helper()
 	bs, err := c.ListBuckets(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	var names []string
 	for _, b := range bs {
-		if strings.HasPrefix(b.Name, "homelab-drill-") {
-			t.Errorf("drill bucket %s left behind", b.Name)
+		if strings.HasPrefix(b.Name, prefix) {
+			names = append(names, b.Name)
 		}
 	}
+	return names
 }
 
 // TestRestoreOverSource: a restore into the source bucket asks (the plan
@@ -332,23 +343,31 @@ func TestIncompleteSnapshot(t *testing.T) {
 }
 
 // TestDamagedSnapshotFailsDrill: an object changed (same size) or deleted
-// inside a stored snapshot fails the drill, which is recorded as failed
-// with the objects named, and still removes its bucket.
+// inside a stored snapshot, or every object altered on disk behind the
+// server's back (its stored ETag no longer its MD5), fails the drill,
+// which is recorded as failed with the objects named, and still removes
+// its bucket.
 func TestDamagedSnapshotFailsDrill(t *testing.T) {
 	srv := testenv.S3(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
-		damage func(e *mirrorEnv, prefix string) error
+		damage func(t *testing.T, e *mirrorEnv, prefix string) error
 		detail string
 	}{
-		{"changed", func(e *mirrorEnv, prefix string) error {
+		{"changed", func(t *testing.T, e *mirrorEnv, prefix string) error {
 			_, err := e.dstC.PutObject(ctx, e.dest, prefix+"plain.txt", strings.NewReader("PLAIN\n"), 6, minio.PutObjectOptions{ContentType: "text/plain"})
 			return err
 		}, `"plain.txt" has MD5`},
-		{"deleted", func(e *mirrorEnv, prefix string) error {
+		{"deleted", func(t *testing.T, e *mirrorEnv, prefix string) error {
 			return e.dstC.RemoveObject(ctx, e.dest, prefix+"with space/file name.txt", minio.RemoveObjectOptions{})
 		}, `"with space/file name.txt" is missing`},
+		// Behind the server's back (bit rot under it): the stored ETags
+		// no longer match the content, and every object is reported.
+		{"altered on disk", func(t *testing.T, e *mirrorEnv, prefix string) error {
+			damageSnapshots(t, filepath.Join(e.srv.Dir, e.dest, "mirrors"))
+			return nil
+		}, "6 of 6 objects differ from the manifest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newMirror(t, srv, srv, "", "")
@@ -357,7 +376,7 @@ func TestDamagedSnapshotFailsDrill(t *testing.T) {
 			if out := e.M.Verify(ctx, "media"); out.Err != nil {
 				t.Fatalf("drill of the intact snapshot: %v", out.Err)
 			}
-			if err := tc.damage(e, "mirrors/media/"+rep.Run.SnapshotID+"/"); err != nil {
+			if err := tc.damage(t, e, "mirrors/media/"+rep.Run.SnapshotID+"/"); err != nil {
 				t.Fatal(err)
 			}
 			out := e.M.Verify(ctx, "media")
@@ -365,7 +384,7 @@ func TestDamagedSnapshotFailsDrill(t *testing.T) {
 				t.Fatalf("drill of a damaged snapshot: %v, %s", out.Err, out.Drill.Result)
 			}
 			if !strings.Contains(out.Drill.Output, tc.detail) {
-				t.Errorf("drill output does not say %s:\n%s", tc.detail, out.Drill.Output)
+				t.Errorf("drill output does not say %s:\n%s\n(error: %v)", tc.detail, out.Drill.Output, out.Err)
 			}
 			ds, err := e.Store.Drills(ctx, catalog.DrillFilter{Target: "media"})
 			if err != nil || len(ds) != 2 || ds[0].Result != catalog.ResultFailed {
@@ -481,12 +500,8 @@ func TestErrors(t *testing.T) {
 func TestCAFile(t *testing.T) {
 	srv := testenv.S3(t)
 	ctx := context.Background()
-	target, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsSrv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target)) // keeps the Host the client signed
-	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)                               // the refused handshakes
+	tlsSrv := httptest.NewUnstartedServer(reverseProxy(t, srv))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
@@ -556,4 +571,16 @@ func TestSourceObjectDeletedMidBackup(t *testing.T) {
 			t.Errorf("snapshot of %d objects (deleted %v), want a.txt and b.txt", snap.Files, deleted)
 		}
 	}
+}
+
+// reverseProxy forwards requests to srv. It keeps the Host header the
+// client sent, so that a signature made for the proxy's address verifies
+// on srv.
+func reverseProxy(t *testing.T, srv *testenv.S3Server) *httputil.ReverseProxy {
+	t.Helper()
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httputil.NewSingleHostReverseProxy(target)
 }
