@@ -57,7 +57,7 @@ const destPrefix = "mirrors"
 // every object stored inside a snapshot through the posix backend's
 // files; Stored lists the manifests as a bare S3 client sees them.
 func mirrorKind(srv *testenv.S3Server) providertest.RepoKind {
-	return providertest.RepoKind{Name: "s3", New: func(t *testing.T) providertest.Repo {
+	return providertest.RepoKind{Name: "s3", New: func(t *testing.T, _ string) providertest.Repo {
 		t.Setenv(dstKeyEnv, srv.AccessKeyID)
 		t.Setenv(dstSecretEnv, srv.SecretAccessKey)
 		bucket := srv.Bucket(t, "dest")
