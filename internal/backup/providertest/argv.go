@@ -21,7 +21,7 @@ import (
 // as a cluster's OS user (runuser keeps PATH).
 type argvLog struct {
 	path     string
-	restic   string   // the restic shim
+	restic   string   // the restic shim, once a case needed it
 	commands []string // the kind's and the harness's commands
 	mu       sync.Mutex
 	secrets  []string // every secret the cases used
@@ -42,34 +42,47 @@ func newArgvLog(t *testing.T, commands []string) *argvLog {
 	if err := os.Chmod(l.path, 0o666); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
-	shim := func(name, real string) string {
-		p := filepath.Join(dir, "bin", name)
-		body := "#!/bin/sh\nprintf '%s\\n' " + backup.ShellQuote(name) + `" $*" >> ` + backup.ShellQuote(l.path) + "\nexec " + backup.ShellQuote(real) + ` "$@"` + "\n"
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	l.restic = shim("restic", testenv.Restic(t))
 	for _, name := range commands {
 		real, err := exec.LookPath(name)
 		if err != nil {
 			testenv.Missing(t, "%s not found in PATH", name)
 		}
-		shim(name, real)
+		l.shim(t, name, real)
 	}
-	t.Setenv("PATH", filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("PATH", l.bin()+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return l
 }
 
-// requireRestic says a case used a restic repository.
-func (l *argvLog) requireRestic() {
+// bin is the directory of the shims.
+func (l *argvLog) bin() string { return filepath.Join(filepath.Dir(l.path), "bin") }
+
+// shim writes the shim of program name, which execs real, and returns
+// its path.
+func (l *argvLog) shim(t *testing.T, name, real string) string {
+	t.Helper()
+	p := filepath.Join(l.bin(), name)
+	body := "#!/bin/sh\nprintf '%s\\n' " + backup.ShellQuote(name) + `" $*" >> ` + backup.ShellQuote(l.path) + "\nexec " + backup.ShellQuote(real) + ` "$@"` + "\n"
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// resticShim returns the shim of restic, for a case that uses a restic
+// repository (written on first use, so a provider that uses none needs
+// no restic), and requires restic to have been started by the end.
+func (l *argvLog) resticShim(t *testing.T) string {
+	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.restic == "" {
+		l.restic = l.shim(t, "restic", testenv.Restic(t))
+	}
 	l.resticUsed = true
+	return l.restic
 }
 
 // addSecrets adds values that must not appear in any argv.

@@ -161,7 +161,10 @@ func newEnv(t *testing.T, h Harness, kind RepoKind, argv *argvLog) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	cfg := repo.config(argv.restic)
+	var cfg restic.Config
+	if repo.restic() {
+		cfg = repo.config(argv.resticShim(t))
+	}
 	m := &backup.Manager{
 		Lab: l, Catalog: store,
 		Providers: map[string]backup.Provider{spec.Provider: p},
@@ -179,7 +182,6 @@ func newEnv(t *testing.T, h Harness, kind RepoKind, argv *argvLog) *env {
 	e.secrets = append(slices.Clone(repo.Secrets), src.Secrets()...)
 	if repo.restic() {
 		e.secrets = append(e.secrets, repo.password(t))
-		argv.requireRestic()
 	}
 	argv.addSecrets(e.secrets...)
 	if _, ok := p.(backup.Setupper); ok {
