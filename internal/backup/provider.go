@@ -192,7 +192,8 @@ type Provider interface {
 	Backup(ctx context.Context, t Target, runID string, progress ProgressFunc) (Snapshot, error)
 	// Restore restores snap into dest.
 	Restore(ctx context.Context, t Target, snap Snapshot, dest Destination, progress ProgressFunc) error
-	// List returns the target's snapshots, oldest first.
+	// List returns the target's snapshots, oldest first, each with the
+	// RunID of the backup run that took it.
 	List(ctx context.Context, t Target) ([]Snapshot, error)
 	// PlanPrune computes what retention keeps and removes; IDs in protect
 	// are kept whatever the policy says.

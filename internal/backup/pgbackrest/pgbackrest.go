@@ -341,9 +341,10 @@ func (p *Provider) Prune(ctx context.Context, t backup.Target, plan backup.Prune
 
 // Restore restores snap into dest.Path (a new or empty directory), with
 // dest.Recovery as the point-in-time target (none: to the end of the
-// archived WAL; Immediate: to the end of snap, the data as backed up). With dest.Port the restored cluster is started there on
-// 127.0.0.1, and Restore returns once recovery has finished and it is
-// promoted; it is left running. The cluster's archive_mode is off (it
+// archived WAL; Immediate: to the end of snap, the data as backed up).
+// With dest.Port the restored cluster is started there on 127.0.0.1,
+// and Restore returns once recovery has finished and it is promoted; it
+// is left running. The cluster's archive_mode is off (it
 // must not archive into the target's repository). An in-place restore is
 // refused here: it replaces a running service's data, which is the saga
 // of package clusterrestore (over RestoreLive).

@@ -167,7 +167,7 @@ func (st *ptStorage) stored(t *testing.T) []string {
 		args = append([]string{"-u", u, "--", name}, args...)
 		name = "runuser"
 	}
-	cmd := exec.Command(name, args...)
+	cmd := exec.CommandContext(t.Context(), name, args...)
 	cmd.Env = append(os.Environ(), st.env...)
 	out, err := cmd.Output()
 	if err != nil {
@@ -223,7 +223,10 @@ type ptSource struct {
 	pg       *testenv.PG
 	stall    string
 	underway string
-	changes  int
+	// fifo is underway, open for reading and writing as long as the
+	// cluster runs (see newPTSource).
+	fifo    *os.File
+	changes int
 }
 
 func newPTSource(t *testing.T, p *Provider) *ptSource {
@@ -236,6 +239,17 @@ func newPTSource(t *testing.T, p *Provider) *ptSource {
 	if err := os.Chmod(s.underway, 0o666); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
+	// Open for reading and writing (on Linux that never blocks), and
+	// closed only once the cluster has stopped (this cleanup runs after
+	// PostgresArchiving's): the fifo always has a reader, so
+	// archive_command's echo never blocks, whenever the case ends; and
+	// Stall's reader, waiting in the poller, ends when it is closed.
+	fifo, err := os.OpenFile(s.underway, os.O_RDWR|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fifo.Close() })
+	s.fifo = fifo
 	s.spec = &lab.Backup{Name: ptTarget, Provider: lab.ProviderPgBackRest,
 		PgBackRest: &lab.PgBackRest{Stanza: "main", ProcessMax: 2, Database: "postgres"},
 		Drill:      lab.Drill{Checks: []lab.Check{{SQL: "select count(*) >= 100 from items"}}}}
@@ -313,21 +327,13 @@ func (s *ptSource) Stall(t *testing.T) <-chan struct{} {
 	}
 	underway := make(chan struct{})
 	go func() {
-		defer close(underway)
-		f, err := os.Open(s.underway) // until archive_command opens it
-		if err != nil {
-			return
+		// archive_command's line; or, once the fifo is closed at the end
+		// of the case, an error, and underway stays open.
+		if n, _ := s.fifo.Read(make([]byte, 16)); n > 0 {
+			close(underway)
 		}
-		defer f.Close()
-		f.Read(make([]byte, 16))
 	}()
-	t.Cleanup(func() {
-		os.Remove(s.stall) // before the cluster stops: it archives on
-		// A reader still waiting for archive_command is let go.
-		if f, err := os.OpenFile(s.underway, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
+	t.Cleanup(func() { os.Remove(s.stall) }) // before the cluster stops: it archives on
 	return underway
 }
 
