@@ -118,6 +118,24 @@ type Recovery struct {
 	Immediate bool   `json:"immediate,omitempty"`
 }
 
+// Check returns an error when more than one field of r is set (a
+// recovery stops at one target).
+func (r Recovery) Check() error {
+	n := 0
+	for _, v := range []string{r.Time, r.LSN, r.XID, r.Name} {
+		if v != "" {
+			n++
+		}
+	}
+	if r.Immediate {
+		n++
+	}
+	if n > 1 {
+		return fmt.Errorf("recovery target %q: time, lsn, xid, name and immediate exclude each other", r.String())
+	}
+	return nil
+}
+
 // String names the target for plans and events: "" for none (the end of
 // the archived WAL), "immediate (the backup's end)", else the value of
 // the field set.

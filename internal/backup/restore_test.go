@@ -255,3 +255,18 @@ func TestRestoreLatestListsWhenCatalogCannotSay(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveryCheck: a recovery stops at one target; two are refused,
+// naming them.
+func TestRecoveryCheck(t *testing.T) {
+	for _, ok := range []backup.Recovery{{}, {Time: "2026-12-06 10:41:00+00"}, {LSN: "0/3000060"}, {XID: "42"}, {Name: "before"}, {Immediate: true}} {
+		if err := ok.Check(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+	for _, bad := range []backup.Recovery{{Time: "2026-12-06 10:41:00+00", Immediate: true}, {LSN: "0/3000060", XID: "42"}, {Name: "a", Time: "b"}} {
+		if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "exclude each other") {
+			t.Errorf("%+v: %v, want an error", bad, err)
+		}
+	}
+}

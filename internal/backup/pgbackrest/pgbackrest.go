@@ -444,6 +444,9 @@ func (r *runner) restore(ctx context.Context, snap backup.Snapshot, dir string, 
 		// every later recovery to the end of the WAL).
 		args = append(args, "--recovery-option=archive_command=") // heldArchiving
 	}
+	if err := rec.Check(); err != nil {
+		return fmt.Errorf("target %s: restore %s: %w", r.b.Name, snap.ID, err)
+	}
 	setArg := "--set=" + snap.ID
 	switch {
 	case rec.Time != "":

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"homelab/internal/backup"
 	"homelab/internal/backup/providertest"
@@ -251,7 +252,9 @@ func newPTSource(t *testing.T, p *Provider) *ptSource {
 	t.Cleanup(func() { fifo.Close() })
 	s.fifo = fifo
 	s.spec = &lab.Backup{Name: ptTarget, Provider: lab.ProviderPgBackRest,
-		PgBackRest: &lab.PgBackRest{Stanza: "main", ProcessMax: 2, Database: "postgres"},
+		// archive_timeout: a stalled backup waits for its last segment
+		// (Stall) far longer than the case needs to cancel it.
+		PgBackRest: &lab.PgBackRest{Stanza: "main", ProcessMax: 2, Database: "postgres", ArchiveTimeout: time.Hour},
 		Drill:      lab.Drill{Checks: []lab.Check{{SQL: "select count(*) >= 100 from items"}}}}
 	archive := fmt.Sprintf(`if [ -e %[1]s ]; then echo underway > %[2]s; while [ -e %[1]s ]; do sleep 0.1; done; fi; %[3]s`,
 		s.stall, s.underway, ArchiveCommand(p.StateDir, s.spec))
