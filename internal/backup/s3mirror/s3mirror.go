@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -434,13 +435,35 @@ func restoreJobs(ctx context.Context, dst *endpoint, m Manifest, prefix string) 
 // names allow no "_"; the target's part is cut to keep within 63).
 func drillBucketPrefix(target string) string {
 	t := strings.ReplaceAll(target, "_", "-")
-	if len(t) > 30 {
-		t = t[:30]
+	if len(t) > 21 {
+		t = t[:21]
 	}
 	return "homelab-drill-" + t + "-"
 }
 
-var drillSuffix = regexp.MustCompile(`^([0-9]+)-[0-9a-f]+$`)
+// DrillBucket names the drill bucket of target that process pid of host
+// (a HostID) makes, rnd telling apart its drills:
+// homelab-drill-<target>-<host>-<pid>-<rnd>, the target's part with "-"
+// for "_" and cut to 21 characters, so that the name keeps within S3's
+// 63 with an 8-digit rnd.
+func DrillBucket(target, host string, pid int, rnd string) string {
+	return drillBucketPrefix(target) + host + "-" + strconv.Itoa(pid) + "-" + rnd
+}
+
+// HostID is the first 8 hex digits of the SHA-256 of this host's name
+// (os.Hostname, the name restic gives a lock's host). A drill bucket
+// carries it: several hosts may drill targets of the same name on one
+// S3 endpoint, and a drill removes only the buckets of dead drills of
+// its own host, where a process ID says something.
+func HostID() string {
+	h, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(h))
+	return hex.EncodeToString(sum[:4])
+}
+
+// drillSuffix parses what follows drillBucketPrefix: the host (missing in
+// the names of homelab before it named hosts), the pid and rnd.
+var drillSuffix = regexp.MustCompile(`^(?:([0-9a-f]{8})-)?([0-9]+)-[0-9a-f]+$`)
 
 // processAlive is restic.ProcessAlive, replaceable in tests.
 var processAlive = restic.ProcessAlive
@@ -451,14 +474,15 @@ var processAlive = restic.ProcessAlive
 var drilling sync.Map
 
 // Drill copies snap into a new throwaway bucket on the destination's
-// endpoint (homelab-drill-<target>-<pid>-<random>), reads every object
-// back and compares it with the manifest (key, size, MD5, content type,
+// endpoint (DrillBucket: homelab-drill-<target>-<host>-<pid>-<random>),
+// reads every object back and compares it with the manifest (key, size,
+// MD5, content type,
 // user metadata), runs the target's checks (object: KEY is there;
 // min_objects: N are), and removes the bucket, also on failure. An object
 // missing from the stored snapshot or changed in it fails the
 // "manifest" check. RTO is the copy's time. Drill buckets of the target
-// whose homelab process is gone (a drill killed mid-way) are removed
-// first; one that cannot be is in Leftovers, and so is this drill's own
+// whose homelab process is gone from this host (a drill killed mid-way)
+// are removed first; one that cannot be is in Leftovers, and so is this drill's own
 // bucket when its removal (deferred: rep is a named result, so the
 // deferred removal's Leftovers are returned) fails.
 func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snapshot, runID string) (rep backup.DrillReport, err error) {
@@ -473,7 +497,7 @@ func (p *Provider) Drill(ctx context.Context, t backup.Target, snap backup.Snaps
 	}
 	rnd := make([]byte, 4)
 	rand.Read(rnd)
-	name := drillBucketPrefix(t.Name()) + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd)
+	name := DrillBucket(t.Name(), HostID(), os.Getpid(), hex.EncodeToString(rnd))
 	throw := *dst
 	throw.role, throw.bucket, throw.prefix = "drill", name, ""
 	drilling.Store(name, true)
@@ -641,7 +665,7 @@ func removeDeadDrills(ctx context.Context, dst *endpoint, target string) []strin
 	if err != nil {
 		return nil // the keys may not list buckets; nothing to say then
 	}
-	prefix := drillBucketPrefix(target)
+	prefix, host := drillBucketPrefix(target), HostID()
 	var left []string
 	for _, b := range buckets {
 		rest, ok := strings.CutPrefix(b.Name, prefix)
@@ -655,7 +679,10 @@ func removeDeadDrills(ctx context.Context, dst *endpoint, target string) []strin
 		if _, live := drilling.Load(b.Name); live {
 			continue
 		}
-		if pid, err := strconv.Atoi(mm[1]); err != nil || pid != os.Getpid() && processAlive(pid) {
+		if mm[1] != "" && mm[1] != host {
+			continue // another host's: its process cannot be looked up here
+		}
+		if pid, err := strconv.Atoi(mm[2]); err != nil || pid != os.Getpid() && processAlive(pid) {
 			continue
 		}
 		e := *dst

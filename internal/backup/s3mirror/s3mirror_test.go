@@ -316,13 +316,21 @@ func TestIncompleteSnapshot(t *testing.T) {
 		t.Fatalf("list shows %d snapshots, want 2", len(rows))
 	}
 
-	// A drill bucket of a homelab that is gone (a drill killed mid-way)
-	// is removed by the next drill, and so is one of this process that no
+	// A drill bucket of a homelab of this host that is gone (a drill
+	// killed mid-way) is removed by the next drill, and so is one named
+	// before buckets named their host, and one of this process that no
 	// drill uses (its removal failed: a daemon lives on); one of another
-	// live process (the test's parent) is left alone.
-	dead, live := "homelab-drill-media-999999999-0a1b2c3d", fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getppid())
-	mine := fmt.Sprintf("homelab-drill-media-%d-0a1b2c3d", os.Getpid())
-	for _, b := range []string{dead, live, mine} {
+	// live process (the test's parent) is left alone, and so is one of
+	// another host, whatever its process ID says here.
+	host := s3mirror.HostID()
+	dead, live := s3mirror.DrillBucket("media", host, 999999999, "0a1b2c3d"), s3mirror.DrillBucket("media", host, os.Getppid(), "0a1b2c3d")
+	mine := s3mirror.DrillBucket("media", host, os.Getpid(), "0a1b2c3d")
+	old := "homelab-drill-media-999999999-0a1b2c3d"
+	otherHost := s3mirror.DrillBucket("media", "0000abcd", 999999999, "0a1b2c3d")
+	if host == "0000abcd" {
+		otherHost = s3mirror.DrillBucket("media", "0000abce", 999999999, "0a1b2c3d")
+	}
+	for _, b := range []string{dead, live, mine, old, otherHost} {
 		if err := e.dstC.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -339,6 +347,15 @@ func TestIncompleteSnapshot(t *testing.T) {
 	}
 	if ok, _ := e.dstC.BucketExists(ctx, live); !ok {
 		t.Error("the live drill's bucket was removed")
+	}
+	if ok, _ := e.dstC.BucketExists(ctx, old); ok {
+		t.Error("the dead drill's bucket named before hosts were is still there")
+	}
+	if ok, _ := e.dstC.BucketExists(ctx, otherHost); !ok {
+		t.Error("another host's drill bucket was removed")
+	}
+	if n := len(s3mirror.DrillBucket(strings.Repeat("t", 40), host, 4194304, "0a1b2c3d")); n > 63 {
+		t.Errorf("a drill bucket name of %d characters: S3 allows 63", n)
 	}
 }
 
