@@ -277,7 +277,9 @@ func (p *Provider) List(ctx context.Context, t backup.Target) ([]backup.Snapshot
 		}
 		n, _ := strconv.ParseInt(st.UserMetadata[metaObjects], 10, 64)
 		b, _ := strconv.ParseInt(st.UserMetadata[metaBytes], 10, 64)
-		out = append(out, backup.Snapshot{ID: id, ShortID: id, Time: tm, Target: t.Name(), RunID: st.UserMetadata[metaRun],
+		// In this host's zone, as restic keeps a snapshot's time: the
+		// retention's days, weeks, months are the host's (PlanRetention).
+		out = append(out, backup.Snapshot{ID: id, ShortID: id, Time: tm.Local(), Target: t.Name(), RunID: st.UserMetadata[metaRun],
 			Paths: []string{sourceURL(src)}, Files: n, Bytes: b})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })

@@ -27,6 +27,7 @@ import (
 	"homelab/internal/backup/backuptest"
 	"homelab/internal/backup/s3mirror"
 	"homelab/internal/catalog"
+	"homelab/internal/lab"
 	"homelab/internal/restic"
 	"homelab/internal/testenv"
 )
@@ -465,6 +466,38 @@ func TestPrune(t *testing.T) {
 		if got := state(t, e.dstC, e.dest, "mirrors/media/"+id); len(got) != 0 {
 			t.Errorf("pruned snapshot %s left %v", id, got)
 		}
+	}
+}
+
+// TestPruneDaysAreLocal: keep_daily counts the host's days, as restic
+// forget does with the times it keeps in the backup host's zone: in
+// UTC+10, a (Mar 1 05:00Z) is alone on its local day and b (Mar 1 20:00Z)
+// shares one with c (Mar 2 01:00Z), so keep_daily 2 keeps c and a and
+// removes b (counted in UTC, it would keep c and b).
+func TestPruneDaysAreLocal(t *testing.T) {
+	srv := testenv.S3(t)
+	ctx := context.Background()
+	local := time.Local
+	time.Local = time.FixedZone("UTC+10", 10*3600)
+	t.Cleanup(func() { time.Local = local })
+	e := newMirror(t, srv, srv, "", "")
+	e.Lab.Backups["media"].Retention = lab.Retention{KeepDaily: 2}
+	fill(t, e.srcC, e.src, "", map[string]object{"a": {body: []byte("a")}})
+	var ids []string
+	for _, at := range []time.Time{time.Date(2026, 3, 1, 5, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 20, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)} {
+		e.p.Now = func() time.Time { return at }
+		ids = append(ids, e.MustBackup(t, "media").Run.SnapshotID)
+	}
+	plan, err := e.M.PlanPrune(ctx, "media")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, s := range plan.Remove {
+		removed = append(removed, s.ID)
+	}
+	if !slices.Equal(removed, []string{ids[1]}) {
+		t.Errorf("keep_daily 2 in UTC+10 removes %v, want [%s] (the older of the two on the local day Mar 2)", removed, ids[1])
 	}
 }
 
