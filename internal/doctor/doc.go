@@ -4,8 +4,9 @@
 // statistics (a freshly upgraded cluster), extensions with an update
 // available and invalid indexes; applications whose migrations are
 // pending; stale restic locks and repositories without a recovery key;
-// unfinished sagas; restore drills older than their schedule allows; and
-// certificates that need attention.
+// unfinished sagas; restore drills older than their schedule allows;
+// certificates that need attention; and the pgBackRest configurations
+// (with their repositories' secrets) of targets gone from the lab.
 //
 // Run returns Findings: what is wrong (Problem), about what (Subject),
 // and the command that fixes it (Fix). Findings with Auto set are the

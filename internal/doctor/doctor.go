@@ -25,12 +25,13 @@ const (
 	CheckUnfinished   = "unfinished_saga"    // an upgrade, deploy or lab snapshot no process works on
 	CheckDrill        = "drill_overdue"      // no passed drill since the drill schedule's last slot (plus grace)
 	CheckCertificate  = "certificate"        // a certificate missing, expired, in its rotation window or with issues
+	CheckLeftState    = "left_pgbackrest"    // the pgBackRest configuration (with secrets) of a target no longer in the lab
 	CheckUnchecked    = "unchecked"          // a check could not run (server unreachable, secret unset, command failed)
 )
 
 // Checks lists the check names in the order Run reports them.
 var Checks = []string{CheckCollation, CheckStatistics, CheckExtension, CheckInvalidIndex, CheckMigrations,
-	CheckStaleLock, CheckSingleKey, CheckUnfinished, CheckDrill, CheckCertificate, CheckUnchecked}
+	CheckStaleLock, CheckSingleKey, CheckUnfinished, CheckDrill, CheckCertificate, CheckLeftState, CheckUnchecked}
 
 // FixCommand is the Fix of the findings that Fix applies.
 const FixCommand = "homelab doctor --fix"
@@ -127,7 +128,7 @@ func (d *Doctor) Run(ctx context.Context) Report {
 	if d.Catalog != nil {
 		groups = append(groups, d.checkCatalog)
 	}
-	groups = append(groups, d.checkCerts)
+	groups = append(groups, d.checkCerts, d.checkLeftState)
 
 	parts := make([]part, len(groups))
 	var wg sync.WaitGroup

@@ -2,10 +2,16 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
+	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
 	"homelab/internal/certs"
+	"homelab/internal/lab"
 	"homelab/internal/saga"
 	"homelab/internal/status"
 )
@@ -91,6 +97,45 @@ func (d *Doctor) checkCerts(context.Context) part {
 			f.Fix = "homelab cert issue " + c.Name
 		default:
 			f.Fix = "homelab cert rotate " + c.Name
+		}
+		p.findings = append(p.findings, f)
+	}
+	return p
+}
+
+// checkLeftState finds the pgBackRest configurations homelab wrote for
+// targets that are no longer pgbackrest targets of the lab
+// (pgbackrest.Dir: state_dir/pgbackrest/<target>): each holds, when its
+// repository had secrets, conf.d/secrets.conf with the cipher passphrase
+// and S3 keys in the clear (0600), which nothing removes with the target.
+// It is left to the operator: a cluster whose archive_command still names
+// that configuration goes on archiving through it, and removing it would
+// stop that.
+func (d *Doctor) checkLeftState(context.Context) part {
+	root := filepath.Join(d.Lab.StateDir, "pgbackrest")
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return part{}
+	}
+	p := part{checked: "pgbackrest configurations"}
+	if err != nil {
+		p.findings = append(p.findings, unchecked("pgbackrest configurations", err))
+		return p
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() {
+			continue
+		}
+		if b, ok := d.Lab.Backups[name]; ok && b.Provider == lab.ProviderPgBackRest {
+			continue
+		}
+		dir := pgbackrest.Dir(d.Lab.StateDir, name)
+		f := Finding{Check: CheckLeftState, Subject: "target " + name,
+			Problem: fmt.Sprintf("is no longer a pgbackrest target of the lab, but its pgBackRest configuration is still in %s", dir),
+			Fix:     fmt.Sprintf("once no cluster's archive_command names %s: rm -r %s", pgbackrest.ConfigPath(d.Lab.StateDir, name), dir)}
+		if _, err := os.Stat(filepath.Join(dir, "conf.d", "secrets.conf")); err == nil {
+			f.Problem += ", with its repository's secrets (conf.d/secrets.conf)"
 		}
 		p.findings = append(p.findings, f)
 	}
