@@ -349,7 +349,7 @@ type typedRun struct {
 	end    time.Time
 }
 
-func addTypedRuns(t *testing.T, s catalog.Store, target string, runs ...typedRun) {
+func addTypedRuns(t testing.TB, s catalog.Store, target string, runs ...typedRun) {
 	t.Helper()
 	for i, r := range runs {
 		cr := catalog.Run{
@@ -698,6 +698,42 @@ func BenchmarkStatusBuild(b *testing.B) {
 	l := &lab.Lab{Name: "bench", Backups: map[string]*lab.Backup{}}
 	for _, name := range names {
 		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderRestic, Repository: "repo", Schedule: "0 3 * * *"}
+	}
+	for b.Loop() {
+		if _, err := Build(b.Context(), l, s, epoch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStatusBuildTyped is BenchmarkStatusBuild plus three pgbackrest
+// targets on per-type schedules with 1500 runs each: a good full, then
+// hourly incr backups (the first attempt failing every fifth hour).
+func BenchmarkStatusBuildTyped(b *testing.B) {
+	s, err := catalog.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	names, err := catalogtest.Fill(b.Context(), s, 50, 100, epoch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := &lab.Lab{Name: "bench", Backups: map[string]*lab.Backup{}}
+	for _, name := range names {
+		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderRestic, Repository: "repo", Schedule: "0 3 * * *"}
+	}
+	for _, name := range []string{"pg1", "pg2", "pg3"} {
+		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderPgBackRest,
+			PgBackRest: &lab.PgBackRest{Schedules: lab.PgBackRestSchedules{Full: "0 1 1 */3 *", Incr: "5 * * * *"}}}
+		runs := []typedRun{{"full", catalog.ResultOK, at(-1250, 0)}}
+		for h := range 1249 {
+			if h%5 == 0 {
+				runs = append(runs, typedRun{"incr", catalog.ResultFailed, at(-1249+h, -2)})
+			}
+			runs = append(runs, typedRun{"incr", catalog.ResultOK, at(-1249+h, 0)})
+		}
+		addTypedRuns(b, s, name, runs...)
 	}
 	for b.Loop() {
 		if _, err := Build(b.Context(), l, s, epoch); err != nil {
