@@ -524,13 +524,15 @@ var typedRuns = `WITH ` + typedKeys + `,
 // first. Like newestRuns it seeks from target to target in the index on
 // (target, kind, start_time): a target of another provider costs one
 // seek, a typed one ten (typedRuns'), whatever the length of its history.
+// CROSS JOIN keeps typed the outer loop, so that its seek for the
+// provider runs once per target, not once per row of k.
 var typedBackups = backupTargets + `
 	typed(target) AS (
 		SELECT target FROM t WHERE t.target IS NOT NULL
 			AND (SELECT provider FROM runs WHERE target = t.target AND kind = 'backup'
 				ORDER BY start_time DESC, id DESC LIMIT 1) = '` + TypedProvider + `'),
 	` + typedKeys + `,
-	ids(id) AS (SELECT ` + newestOfKey("typed.target") + ` FROM typed, k)
+	ids(id) AS (SELECT ` + newestOfKey("typed.target") + ` FROM typed CROSS JOIN k)
 	SELECT ` + runCols + ` FROM runs WHERE id IN ids ORDER BY target, start_time DESC, id DESC`
 
 // TypedRuns returns the backup runs of target that pgbackrest.TypeState
