@@ -686,19 +686,7 @@ func TestBuildMatchesPointQueries(t *testing.T) {
 // backup runs and 10 drills each (catalogtest.Fill), as `homelab status`,
 // the status page and every /metrics scrape do.
 func BenchmarkStatusBuild(b *testing.B) {
-	s, err := catalog.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	names, err := catalogtest.Fill(b.Context(), s, 50, 100, epoch)
-	if err != nil {
-		b.Fatal(err)
-	}
-	l := &lab.Lab{Name: "bench", Backups: map[string]*lab.Backup{}}
-	for _, name := range names {
-		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderRestic, Repository: "repo", Schedule: "0 3 * * *"}
-	}
+	s, l := benchLab(b)
 	for b.Loop() {
 		if _, err := Build(b.Context(), l, s, epoch); err != nil {
 			b.Fatal(err)
@@ -706,10 +694,9 @@ func BenchmarkStatusBuild(b *testing.B) {
 	}
 }
 
-// BenchmarkStatusBuildTyped is BenchmarkStatusBuild plus three pgbackrest
-// targets on per-type schedules with 1500 runs each: a good full, then
-// hourly incr backups (the first attempt failing every fifth hour).
-func BenchmarkStatusBuildTyped(b *testing.B) {
+// benchLab is a catalog filled by catalogtest.Fill with 50 targets of
+// 100 days, and their lab.
+func benchLab(b *testing.B) (*catalog.SQLite, *lab.Lab) {
 	s, err := catalog.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -723,6 +710,14 @@ func BenchmarkStatusBuildTyped(b *testing.B) {
 	for _, name := range names {
 		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderRestic, Repository: "repo", Schedule: "0 3 * * *"}
 	}
+	return s, l
+}
+
+// BenchmarkStatusBuildTyped is BenchmarkStatusBuild plus three pgbackrest
+// targets on per-type schedules with 1500 runs each: a good full, then
+// hourly incr backups (the first attempt failing every fifth hour).
+func BenchmarkStatusBuildTyped(b *testing.B) {
+	s, l := benchLab(b)
 	for _, name := range []string{"pg1", "pg2", "pg3"} {
 		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderPgBackRest,
 			PgBackRest: &lab.PgBackRest{Schedules: lab.PgBackRestSchedules{Full: "0 1 1 */3 *", Incr: "5 * * * *"}}}
