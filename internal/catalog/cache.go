@@ -34,8 +34,7 @@ type Versioned interface {
 // equal fresh ones (the store is read after Version, so a cached result
 // is never older than the version it is kept under). Every call returns
 // its own copy of the maps, slices and pointed-to runs and drills; the
-// sagas' Params and the summaries' Backups are shared and must not be
-// changed. Cache is safe for
+// sagas' Params are shared and must not be changed. Cache is safe for
 // concurrent use; Close closes the store.
 type Cache struct {
 	Versioned
@@ -307,7 +306,7 @@ func cloneSummaries(m map[string]Summary) map[string]Summary {
 		s.LastDrill = clonePtr(s.LastDrill)
 		s.LastGoodDrill = clonePtr(s.LastGoodDrill)
 		s.Failed = maps.Clone(s.Failed)
-		// s.Backups is shared (a thousand runs, per call of the page).
+		s.TypedRuns = slices.Clone(s.TypedRuns) // a few runs
 		out[target] = s
 	}
 	return out

@@ -9,10 +9,14 @@ import (
 // DB exposes the handle to the external tests.
 func DB(s *SQLite) *sql.DB { return s.db }
 
-// SummaryQueries are the queries of SQLite.Summaries.
+// SummaryQueries are the queries of SQLite.Summaries, and TypedRuns'.
 var SummaryQueries = map[string]string{
 	"newestRuns": newestRuns, "newestDrills": newestDrills, "failureCounts": failureCounts,
+	"typedBackups": typedBackups, "typedRuns": typedRuns,
 }
+
+// TypeRank is typeRank.
+var TypeRank = typeRank
 
 // MigrationVersions are the versions of the embedded migration files and
 // the Go migrations, ascending (a version reserved by another branch may

@@ -42,7 +42,7 @@ const migrationsDir = "migrations/sqlite"
 // SchemaVersion is the newest schema version this binary knows: the version
 // of the newest migration, file in migrations/sqlite or goMigrations
 // (migrate checks).
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // versionTable is goose's bookkeeping table: one row per applied version
 // (and goose's version 0), with the time it was applied.

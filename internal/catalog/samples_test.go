@@ -217,7 +217,7 @@ func TestMoveSamples(t *testing.T) {
 }
 
 // version7 takes s back to schema version 7 (migration 00007's samples
-// table in the catalog, goose's record of 8 removed) with ss in the
+// table in the catalog, the later migrations undone) with ss in the
 // table, as a homelab before migration 00008 left it.
 func version7(t *testing.T, s *catalog.SQLite, ss []catalog.Sample) {
 	t.Helper()
@@ -227,6 +227,10 @@ func version7(t *testing.T, s *catalog.SQLite, ss []catalog.Sample) {
 	}
 	db := catalog.DB(s)
 	if _, err := db.Exec(string(m7)); err != nil {
+		t.Fatal(err)
+	}
+	// Undo the migrations after 8 (8 moved the samples table away).
+	if _, err := db.Exec(`DROP INDEX runs_backup_type`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id > 7`); err != nil {

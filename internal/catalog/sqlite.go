@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -192,7 +191,7 @@ func (s *SQLite) Close() error {
 		s.samples = nil
 	}
 	s.samplesMu.Unlock()
-	for _, st := range []*sql.Stmt{s.newestRuns, s.newestDrills, s.failureCounts} {
+	for _, st := range []*sql.Stmt{s.newestRuns, s.newestDrills, s.failureCounts, s.typedBackups} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -486,25 +485,72 @@ const failureCounts = `SELECT target, kind, count(*) FROM runs WHERE result = 'f
 	UNION ALL
 	SELECT target, NULL, count(*) FROM drills WHERE result = 'failed' GROUP BY target`
 
-// typedBackups selects the newest TypedBackups backup runs of each target
-// whose newest backup run's provider is TypedProvider (Summary.Backups),
-// by target, newest first. Like newestRuns it seeks from target to
-// target in the index on (target, kind, start_time), and reads only the
-// chosen rows: a target of another provider costs one seek.
+// typeRankSQL is typeRank in SQL, the expression of the index
+// runs_backup_type (migration 00009), which it must repeat exactly for
+// SQLite to use the index.
+const typeRankSQL = `(CASE
+	WHEN snapshot_id GLOB '*F' AND snapshot_id NOT GLOB '*_*' THEN 3
+	WHEN snapshot_id GLOB '*D' THEN 2
+	WHEN snapshot_id GLOB '*I' THEN 1
+	WHEN run_id GLOB '*-*-full' THEN 3
+	WHEN run_id GLOB '*-*-diff' THEN 2
+	WHEN run_id GLOB '*-*-incr' THEN 1
+	ELSE 0 END)`
+
+// typedKeys are the rows of TypedRuns: for each type rank, a run of each
+// result that counts for pgbackrest.TypeState (ok, partial, failed).
+const typedKeys = `k(rank, result) AS (VALUES
+		(3, 'ok'), (3, 'partial'), (3, 'failed'),
+		(2, 'ok'), (2, 'partial'), (2, 'failed'),
+		(1, 'ok'), (1, 'partial'), (1, 'failed'))`
+
+// newestOfKey is the ID of the newest backup run of the target named by
+// the SQL expression target with the rank and result of k's row: one
+// seek in the index runs_backup_type, whose last column is the rowid.
+func newestOfKey(target string) string {
+	return `(SELECT id FROM runs WHERE target = ` + target + ` AND kind = 'backup'
+			AND ` + typeRankSQL + ` = k.rank AND result = k.result
+			ORDER BY start_time DESC, id DESC LIMIT 1)`
+}
+
+// typedRuns selects TypedRuns of the target ?, newest first: nine seeks
+// and the rows found.
+var typedRuns = `WITH ` + typedKeys + `,
+	ids(id) AS (SELECT ` + newestOfKey("?") + ` FROM k)
+	SELECT ` + runCols + ` FROM runs WHERE id IN ids ORDER BY start_time DESC, id DESC`
+
+// typedBackups selects TypedRuns of each target whose newest backup run's
+// provider is TypedProvider (Summary.TypedRuns), by target, newest
+// first. Like newestRuns it seeks from target to target in the index on
+// (target, kind, start_time): a target of another provider costs one
+// seek, a typed one ten (typedRuns'), whatever the length of its history.
+// CROSS JOIN keeps typed the outer loop, so that its seek for the
+// provider runs once per target, not once per row of k.
 var typedBackups = backupTargets + `
 	typed(target) AS (
 		SELECT target FROM t WHERE t.target IS NOT NULL
 			AND (SELECT provider FROM runs WHERE target = t.target AND kind = 'backup'
 				ORDER BY start_time DESC, id DESC LIMIT 1) = '` + TypedProvider + `'),
-	ids(id) AS (
-		SELECT r.id FROM typed JOIN runs r ON r.id IN (SELECT id FROM runs
-			WHERE target = typed.target AND kind = 'backup'
-			ORDER BY start_time DESC, id DESC LIMIT ` + strconv.Itoa(TypedBackups) + `))
+	` + typedKeys + `,
+	ids(id) AS (SELECT ` + newestOfKey("typed.target") + ` FROM typed CROSS JOIN k)
 	SELECT ` + runCols + ` FROM runs WHERE id IN ids ORDER BY target, start_time DESC, id DESC`
+
+// TypedRuns returns the backup runs of target that pgbackrest.TypeState
+// needs, newest first: of each backup type (typeRank 1 to 3: incr, diff,
+// full), the newest run with result ok, the newest partial one and the
+// newest failed one. That is at most nine runs, read by nine seeks in
+// the index runs_backup_type, however many runs the target has.
+func (s *SQLite) TypedRuns(ctx context.Context, target string) ([]Run, error) {
+	runs, err := readRuns(s.db.QueryContext(ctx, typedRuns, target))
+	if err != nil {
+		return nil, fmt.Errorf("typed runs of %s: %w", target, err)
+	}
+	return runs, nil
+}
 
 // Summaries returns the Summary of every target in four queries: the
 // newest runs, the newest drills, the failure counts and the typed
-// targets' newest backups. Each query reads
+// targets' TypedRuns. Each query reads
 // its own snapshot of the catalog, so a run recorded meanwhile may show
 // in one and not another.
 func (s *SQLite) Summaries(ctx context.Context) (map[string]Summary, error) {
@@ -552,7 +598,7 @@ func (s *SQLite) Summaries(ctx context.Context) (map[string]Summary, error) {
 		return nil, fmt.Errorf("summaries: %w", err)
 	}
 	for target, sum := range m { // Summarize's, of newestRuns' rows only
-		sum.Backups = nil
+		sum.TypedRuns = nil
 		m[target] = sum
 	}
 	for _, r := range typed { // by target, newest first
@@ -560,7 +606,7 @@ func (s *SQLite) Summaries(ctx context.Context) (map[string]Summary, error) {
 		if sum.LastBackup == nil || sum.LastBackup.Provider != TypedProvider {
 			continue // its newest run, recorded meanwhile, is of another provider
 		}
-		sum.Backups = append(sum.Backups, r)
+		sum.TypedRuns = append(sum.TypedRuns, r)
 		m[r.Target] = sum
 	}
 	return m, nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,9 +35,11 @@ func TestStoreOnly(t *testing.T) {
 	})
 }
 
-// TestSummariesUseIndexes checks that the queries of Summaries only seek
-// in indexes: no step scans a whole table or index, so their cost grows
-// with the number of targets (and failures), not of runs.
+// TestSummariesUseIndexes checks that the queries of Summaries (and
+// TypedRuns) only seek in indexes: no step scans a whole table or index,
+// so their cost grows with the number of targets (and failures), not of
+// runs; the typed runs are seeks in runs_backup_type, whose expression
+// they must repeat exactly, and no other query takes that index.
 func TestSummariesUseIndexes(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "catalog.db"))
 	defer s.Close()
@@ -44,7 +47,11 @@ func TestSummariesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, q := range catalog.SummaryQueries {
-		rows, err := catalog.DB(s).Query("EXPLAIN QUERY PLAN " + q)
+		var args []any
+		if strings.Contains(q, "?") {
+			args = append(args, "t00")
+		}
+		rows, err := catalog.DB(s).Query("EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -65,6 +72,15 @@ func TestSummariesUseIndexes(t *testing.T) {
 			if strings.HasPrefix(step, "SCAN runs") || strings.HasPrefix(step, "SCAN drills") {
 				t.Errorf("%s scans: %q\nplan:\n%s", name, step, strings.Join(plan, "\n"))
 			}
+		}
+		const typed = "SEARCH runs USING INDEX runs_backup_type (<expr>=? AND target=? AND result=?)"
+		if strings.HasPrefix(name, "typed") && !slices.ContainsFunc(plan, func(step string) bool { return strings.HasSuffix(step, typed) }) {
+			t.Errorf("%s does not seek in runs_backup_type:\n%s", name, strings.Join(plan, "\n"))
+		}
+		// For a newest run by target, runs_backup_type would sort the
+		// target's runs.
+		if !strings.HasPrefix(name, "typed") && slices.ContainsFunc(plan, func(step string) bool { return strings.Contains(step, "runs_backup_type") }) {
+			t.Errorf("%s uses runs_backup_type:\n%s", name, strings.Join(plan, "\n"))
 		}
 	}
 }

@@ -129,6 +129,11 @@ type Lookup interface {
 	// whatever the number of targets: what status and metrics need.
 	// Its result equals Summarize of all runs and drills.
 	Summaries(ctx context.Context) (map[string]Summary, error)
+	// TypedRuns returns the backup runs of target, of any provider, that
+	// tell the state of each backup type (Summary.TypedRuns), newest
+	// first, in a few seeks whatever the length of its history; none if
+	// it has none.
+	TypedRuns(ctx context.Context, target string) ([]Run, error)
 }
 
 // Summary is one target at a glance. "Newest" is the first in the
@@ -150,24 +155,27 @@ type Summary struct {
 	Failed map[Kind]int
 	// DrillsFailed counts the target's drills with result failed.
 	DrillsFailed int
-	// Backups are, for a target whose newest backup run's provider is
-	// TypedProvider, its newest backup runs of any result, newest first,
-	// at most TypedBackups; nil for other targets. They are what a
-	// per-type status needs (which run holds which backup type is the
-	// provider's rule: pgbackrest.RunType). Cache shares them between
-	// calls: they must not be changed.
-	Backups []Run
+	// TypedRuns are, for a target whose newest backup run's provider is
+	// TypedProvider, the backup runs a per-type status needs, newest
+	// first: of each backup type (full, diff, incr), the newest run with
+	// result ok, the newest partial one and the newest failed one, at
+	// most nine runs however long its history. A run's type is its
+	// snapshot ID's (pgBackRest's label: full for one ending in "F"
+	// with no "_", diff in "D", incr in "I"), else the one its run ID
+	// ends with (backup.TypedRunID: "-full", "-diff", "-incr"); a run
+	// of neither is in none. pgbackrest.TypeState of full, diff or incr
+	// gives the same from them as from all the target's runs: the
+	// newest good run holding a type is the newest good one of its type
+	// or a bigger one, and the newest failed run of the type is either
+	// newer than that or, if not, no failed run of the type is. Nil for
+	// other targets and for a typed target with no such run.
+	TypedRuns []Run
 }
 
-const (
-	// TypedProvider is the provider whose backups have types (pgbackrest:
-	// full, diff, incr), each on its own schedule: Summary.Backups is
-	// filled for its targets.
-	TypedProvider = "pgbackrest"
-	// TypedBackups bounds Summary.Backups: a month of hourly backups
-	// and more, so that a monthly full backup is among them.
-	TypedBackups = 1000
-)
+// TypedProvider is the provider whose backups have types (pgbackrest:
+// full, diff, incr), each on its own schedule: Summary.TypedRuns is
+// filled for its targets.
+const TypedProvider = "pgbackrest"
 
 var (
 	// ErrNotFound is returned by FinishRun for an unknown run ID.

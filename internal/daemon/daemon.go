@@ -285,17 +285,12 @@ func (d *Daemon) lastSuccess(ctx context.Context) schedule.LastSuccess {
 	}
 }
 
-// typedRuns bounds how many of a target's newest good backups
-// lastOfType reads: more than a year of hourly incr backups between two
-// full ones.
-const typedRuns = 10000
-
 // lastOfType is the start of the newest good backup of target that holds
 // what a backup of type typ would (pgbackrest: a full one for a full, a
-// full or diff for a diff, any for an incr), read from the snapshot
-// labels of the catalog's runs.
+// full or diff for a diff, any for an incr; pgbackrest.TypeState), read
+// from the catalog's TypedRuns of the target, however far back it is.
 func (d *Daemon) lastOfType(ctx context.Context, target, typ string) (time.Time, bool, error) {
-	runs, err := d.cfg.Catalog.Runs(ctx, catalog.RunFilter{Target: target, Kind: catalog.KindBackup, Result: catalog.ResultOK, Limit: typedRuns})
+	runs, err := d.cfg.Catalog.TypedRuns(ctx, target)
 	if err != nil {
 		return time.Time{}, false, err
 	}

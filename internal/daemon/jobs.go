@@ -65,10 +65,10 @@ func (d *Daemon) runBackup(ctx context.Context, st *labState, name, typ string) 
 		return ""
 	}
 	prev := d.previous(ctx, name, catalog.KindBackup)
-	var before []catalog.Run // a typed job's target's runs before it: which types fail
+	var before []catalog.Run // a typed job's target's typed runs before it: which types fail
 	if typ != "" {
 		var err error
-		if before, err = d.cfg.Catalog.Runs(ctx, catalog.RunFilter{Target: name, Kind: catalog.KindBackup, Limit: catalog.TypedBackups}); err != nil {
+		if before, err = d.cfg.Catalog.TypedRuns(ctx, name); err != nil {
 			d.log.Error("read backup runs from the catalog", "target", name, "err", err)
 		}
 	}
@@ -121,7 +121,8 @@ func (d *Daemon) runBackup(ctx context.Context, st *labState, name, typ string) 
 }
 
 // recoveredTypes are the backup types, full first, that were failing in
-// before (a target's backup runs, newest first; pgbackrest.TypeState) and
+// before (a target's backup runs, newest first, or those of them that
+// catalog.Summary.TypedRuns keeps; pgbackrest.TypeState) and
 // that good, a good run asked for type typ, holds: a full holds every
 // type, an incr only incr. Nil when none.
 func recoveredTypes(before []catalog.Run, good catalog.Run, typ string) []string {

@@ -371,3 +371,46 @@ func TestTypedOverdue(t *testing.T) {
 		t.Fatalf("after a full: %v, want the recovery", got)
 	}
 }
+
+// TestTypedLongHistory: the catch-up and the recovered notifications
+// read a target's fulls however many backups came after them: a good
+// full, a failed one, then more than a thousand good incr backups (the
+// status's and the notifications' old bound); the catch-up still finds
+// the good full, and the next good full sends the full's recovery.
+func TestTypedLongHistory(t *testing.T) {
+	ctx := t.Context()
+	prov := &typeOutcome{fail: map[string]bool{}}
+	f, clk, _ := newTypedFixture(t, 2026, 11, 22, 0, 0, func(now func() time.Time) backup.Provider { prov.now = now; return prov })
+	full := clk.Now().Add(-2000 * time.Hour)
+	label := full.UTC().Format("20060102-150405") + "F"
+	add := func(typ, snap string, start time.Time, res catalog.Result) {
+		t.Helper()
+		if _, err := f.store.StartRun(ctx, catalog.Run{RunID: backup.TypedRunID(start.UTC().Format("20060102-150405"), typ),
+			Kind: catalog.KindBackup, Target: "db", Provider: lab.ProviderPgBackRest,
+			SnapshotID: snap, Start: start, End: start.Add(time.Minute), Result: res}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("full", label, full, catalog.ResultOK)
+	add("full", "", full.Add(time.Hour), catalog.ResultFailed)
+	var last time.Time
+	for i := range 1500 {
+		last = full.Add(time.Duration(i+2) * time.Hour)
+		add("incr", label+"_"+last.UTC().Format("20060102-150405")+"I", last, catalog.ResultOK)
+	}
+	for typ, want := range map[string]time.Time{"full": full, "diff": full, "incr": last} {
+		if got, ok, err := f.d.lastOfType(ctx, "db", typ); err != nil || !ok || !got.Equal(want) {
+			t.Errorf("last %s: %s, %v, %v; want %s", typ, got, ok, err, want)
+		}
+	}
+	f.d.runBackup(ctx, f.d.state.Load(), "db", "full")
+	f.notes.mu.Lock()
+	defer f.notes.mu.Unlock()
+	var sent []string
+	for _, e := range f.notes.events {
+		sent = append(sent, e.Kind+":"+e.Detail)
+	}
+	if want := notify.Recovered + ":full backup succeeded again: snapshot "; len(sent) != 1 || !strings.HasPrefix(sent[0], want) {
+		t.Errorf("after a good full: sent %q, want %q", sent, want)
+	}
+}

@@ -127,8 +127,8 @@ type TypeStatus struct {
 	// Type is full, diff or incr; Schedule its cron expression.
 	Type, Schedule string
 	// LastGood is the newest good backup run that holds at least Type (a
-	// full one for a diff or incr; pgbackrest.TypeState); nil if none
-	// among the target's newest catalog.TypedBackups runs.
+	// full one for a diff or incr; pgbackrest.TypeState); nil if the
+	// target has none.
 	LastGood *catalog.Run
 	// Failed is the newest failed run of Type with no such good run
 	// after it; nil if none.
@@ -310,7 +310,7 @@ func target(b *lab.Backup, name string, sum catalog.Summary, now time.Time) (Tar
 	}
 	if b.Provider == lab.ProviderPgBackRest && b.PgBackRest != nil {
 		if typed := b.PgBackRest.TypeSchedules(b.Schedule); typed != nil {
-			return typedTarget(ts, typed, sum.Backups, now)
+			return typedTarget(ts, typed, sum.TypedRuns, now)
 		}
 	}
 	if ts.LastGood == nil {
@@ -342,8 +342,9 @@ func stateOf(never, overdue, failing bool) string {
 	return StateOK
 }
 
-// typedTarget classifies a target with per-type schedules from its newest
-// backup runs (catalog.Summary.Backups, newest first): each type against
+// typedTarget classifies a target with per-type schedules from the
+// backup runs that tell its types' states (catalog.Summary.TypedRuns,
+// newest first): each type against
 // its own schedule (see TypeStatus), and the target by the worst of them:
 // never when no type was ever backed up, overdue when a type is, failing
 // when a type is or the last run failed. DueBy is the soonest due.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -348,7 +349,7 @@ type typedRun struct {
 	end    time.Time
 }
 
-func addTypedRuns(t *testing.T, s catalog.Store, target string, runs ...typedRun) {
+func addTypedRuns(t testing.TB, s catalog.Store, target string, runs ...typedRun) {
 	t.Helper()
 	for i, r := range runs {
 		cr := catalog.Run{
@@ -483,6 +484,51 @@ func TestBuildTypedFullOverdue(t *testing.T) {
 		if !strings.Contains(js.String(), sub) {
 			t.Errorf("JSON lacks %s:\n%s", sub, js.String())
 		}
+	}
+}
+
+// TestBuildTypedLongHistory: a quarterly full and an hourly incr, whose
+// first attempt fails every fifth hour: the good full of October 1st has
+// some 1500 runs after it, and a failed full of this morning. The full
+// is still seen, failing but not overdue, however many runs came since.
+func TestBuildTypedLongHistory(t *testing.T) {
+	s := openCatalog(t)
+	l := typedLab()
+	l.Backups["db"].PgBackRest.Schedules = lab.PgBackRestSchedules{Full: "0 1 1 */3 *", Incr: "5 * * * *"}
+	goodFull := time.Date(2026, 10, 1, 1, 10, 0, 0, time.UTC)
+	runs := []typedRun{{"full", catalog.ResultOK, goodFull}}
+	for end, h := goodFull.Add(time.Hour), 0; end.Before(epoch); end, h = end.Add(time.Hour), h+1 {
+		if h%5 == 0 {
+			runs = append(runs, typedRun{"incr", catalog.ResultFailed, end.Add(-2 * time.Minute)})
+		}
+		runs = append(runs, typedRun{"incr", catalog.ResultOK, end})
+	}
+	failedFull := time.Date(2026, 11, 23, 1, 20, 0, 0, time.UTC) // between the incr of 01:10 and 02:10
+	i := slices.IndexFunc(runs, func(r typedRun) bool { return r.end.After(failedFull) })
+	runs = slices.Insert(runs, i, typedRun{"full", catalog.ResultFailed, failedFull})
+	if len(runs) < 1500 {
+		t.Fatalf("%d runs, want more than 1500", len(runs))
+	}
+	addTypedRuns(t, s, "db", runs...)
+
+	r, err := Build(t.Context(), l, s, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := r.Targets[0]
+	full, incr := ts.Types[0], ts.Types[1]
+	if full.Type != "full" || full.LastGood == nil || !full.LastGood.End.Equal(goodFull) || full.Failed == nil || !full.Failed.End.Equal(failedFull) {
+		t.Fatalf("full: last good %s, failed %s; want the full of %s, the failed one of %s", runID(full.LastGood), runID(full.Failed), goodFull, failedFull)
+	}
+	if incr.Type != "incr" || incr.State != StateOK || incr.Failed != nil || !incr.LastGood.End.Equal(runs[len(runs)-1].end) {
+		t.Errorf("incr %+v, want ok, last good the newest run", incr)
+	}
+	if ts.State != StateFailing || ts.Overdue || fmt.Sprint(ts.TypeProblems()) != "[full failing]" {
+		t.Errorf("state %s overdue %v problems %v, want failing for the full, not overdue", ts.State, ts.Overdue, ts.TypeProblems())
+	}
+	// January 1st 01:00, plus 10% of the 90 days to April 1st.
+	if got, want := stateText(ts, epoch), "FULL FAILING (due in 47d 14h)"; got != want {
+		t.Errorf("state text %q, want %q", got, want)
 	}
 }
 
@@ -640,6 +686,17 @@ func TestBuildMatchesPointQueries(t *testing.T) {
 // backup runs and 10 drills each (catalogtest.Fill), as `homelab status`,
 // the status page and every /metrics scrape do.
 func BenchmarkStatusBuild(b *testing.B) {
+	s, l := benchLab(b)
+	for b.Loop() {
+		if _, err := Build(b.Context(), l, s, epoch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchLab is a catalog filled by catalogtest.Fill with 50 targets of
+// 100 days, and their lab.
+func benchLab(b *testing.B) (*catalog.SQLite, *lab.Lab) {
 	s, err := catalog.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -652,6 +709,26 @@ func BenchmarkStatusBuild(b *testing.B) {
 	l := &lab.Lab{Name: "bench", Backups: map[string]*lab.Backup{}}
 	for _, name := range names {
 		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderRestic, Repository: "repo", Schedule: "0 3 * * *"}
+	}
+	return s, l
+}
+
+// BenchmarkStatusBuildTyped is BenchmarkStatusBuild plus three pgbackrest
+// targets on per-type schedules with 1500 runs each: a good full, then
+// hourly incr backups (the first attempt failing every fifth hour).
+func BenchmarkStatusBuildTyped(b *testing.B) {
+	s, l := benchLab(b)
+	for _, name := range []string{"pg1", "pg2", "pg3"} {
+		l.Backups[name] = &lab.Backup{Name: name, Provider: lab.ProviderPgBackRest,
+			PgBackRest: &lab.PgBackRest{Schedules: lab.PgBackRestSchedules{Full: "0 1 1 */3 *", Incr: "5 * * * *"}}}
+		runs := []typedRun{{"full", catalog.ResultOK, at(-1250, 0)}}
+		for h := range 1249 {
+			if h%5 == 0 {
+				runs = append(runs, typedRun{"incr", catalog.ResultFailed, at(-1249+h, -2)})
+			}
+			runs = append(runs, typedRun{"incr", catalog.ResultOK, at(-1249+h, 0)})
+		}
+		addTypedRuns(b, s, name, runs...)
 	}
 	for b.Loop() {
 		if _, err := Build(b.Context(), l, s, epoch); err != nil {

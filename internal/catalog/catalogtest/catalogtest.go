@@ -571,42 +571,92 @@ func testSummariesFilled(t *testing.T, s catalog.Store) {
 	}
 }
 
-// testSummariesTyped checks Summary.Backups: the newest TypedBackups
-// backup runs of a target whose newest backup run is of TypedProvider,
-// of any result, newest first; none for other targets, nor for one whose
-// newest run is of another provider.
+// testSummariesTyped checks Summary.TypedRuns, and Lookup.TypedRuns: of
+// a target whose newest backup run is of TypedProvider, the newest run
+// of each backup type (its label's, else its run ID's) and result ok,
+// partial or failed, newest first, however far back (here a full before
+// 1500 incr runs); none for runs of no type, for other targets, nor for
+// a target whose newest run is of another provider.
 func testSummariesTyped(t *testing.T, s catalog.Store) {
 	ctx := t.Context()
-	add := func(target, provider string, i int, res catalog.Result) {
+	i := 0
+	add := func(target, provider, runID, snap string, res catalog.Result) catalog.Run {
 		t.Helper()
-		r := catalog.Run{RunID: fmt.Sprintf("%s-%d", target, i), Kind: catalog.KindBackup, Target: target,
-			Provider: provider, Start: at(i), Result: res}
+		r := catalog.Run{RunID: runID, Kind: catalog.KindBackup, Target: target,
+			Provider: provider, SnapshotID: snap, Start: at(i), Result: res}
 		if res != catalog.ResultRunning {
 			r.End = at(i).Add(time.Minute)
 		}
-		if _, err := s.StartRun(ctx, r); err != nil {
+		r, err := s.StartRun(ctx, r)
+		if err != nil {
 			t.Fatal(err)
 		}
+		i++
+		return r
 	}
+	// pgBackRest's labels, and the homelab run IDs of typed runs.
+	full := func() string { return fmt.Sprintf("20261123-%06dF", i) }
+	label := func(typ string) string { return "20261123-000000F_" + full()[:15] + typ }
+	id := func(typ string) string { return fmt.Sprintf("20261123-%06d-%s", i, typ) }
+	pg := func(runID, snap string, res catalog.Result) catalog.Run {
+		t.Helper()
+		return add("pg", catalog.TypedProvider, runID, snap, res)
+	}
+	pg(id("full"), full(), catalog.ResultOK)
+	i-- // the same start: the one with the higher ID is the newer
+	fullOK := pg(id("full"), full(), catalog.ResultOK)
+	diffPartial := pg(id("diff"), label("D"), catalog.ResultPartial)
+	fullFailed := pg(id("full"), "", catalog.ResultFailed)
+	diffFailed := pg(id("diff"), "", catalog.ResultFailed)
+	pg("20261123-000004", "4e5f6a7b", catalog.ResultOK)              // no type
+	pg("20261123-000005", "", catalog.ResultFailed)                  // no type
+	diffOK := pg(id("diff"), "20261123-000006F_x", catalog.ResultOK) // no label: its run ID's type
 	results := []catalog.Result{catalog.ResultOK, catalog.ResultFailed, catalog.ResultPartial, catalog.ResultOK, catalog.ResultInterrupted}
-	n := catalog.TypedBackups + 3
-	for i := range n {
-		add("pg", catalog.TypedProvider, i, results[i%len(results)])
+	incr := map[catalog.Result]catalog.Run{}
+	for j := range 1500 {
+		res := results[j%len(results)]
+		snap := label("I")
+		if res == catalog.ResultFailed || res == catalog.ResultInterrupted {
+			snap = ""
+		}
+		incr[res] = pg(id("incr"), snap, res)
 	}
-	add("pg", catalog.TypedProvider, n, catalog.ResultRunning)
-	for i := range 3 {
-		add("moved", catalog.TypedProvider, i, catalog.ResultOK)
-		add("files", "restic", i, catalog.ResultOK)
+	pg(id("incr"), "", catalog.ResultRunning)
+	for range 3 {
+		add("moved", catalog.TypedProvider, id("full"), full(), catalog.ResultOK)
+		add("files", "restic", "20261123-000000-full", full(), catalog.ResultOK)
+		add("untyped", catalog.TypedProvider, "r-1", "", catalog.ResultFailed)
 	}
-	add("moved", "restic", 3, catalog.ResultOK)
+	add("moved", "restic", "r-2", "", catalog.ResultOK)
+	want := []catalog.Run{incr[catalog.ResultOK], incr[catalog.ResultPartial], incr[catalog.ResultFailed],
+		diffOK, diffFailed, fullFailed, diffPartial, fullOK}
 	got := summaries(t, s)
-	pg := got["pg"].Backups
-	if len(pg) != catalog.TypedBackups || pg[0].RunID != fmt.Sprintf("pg-%d", n) || pg[len(pg)-1].RunID != fmt.Sprintf("pg-%d", n-catalog.TypedBackups+1) {
-		t.Errorf("pg: %d backups, want the newest %d", len(pg), catalog.TypedBackups)
+	if g := got["pg"].TypedRuns; !reflect.DeepEqual(g, want) {
+		t.Errorf("pg: typed runs %s, want %s", runIDs(g), runIDs(want))
 	}
-	if got["moved"].Backups != nil || got["files"].Backups != nil {
-		t.Errorf("backups of moved %d, files %d; want none", len(got["moved"].Backups), len(got["files"].Backups))
+	for _, target := range []string{"moved", "files", "untyped"} {
+		if g := got[target].TypedRuns; g != nil {
+			t.Errorf("%s: typed runs %s, want none", target, runIDs(g))
+		}
 	}
+	l, ok := s.(catalog.Lookup)
+	if !ok {
+		return
+	}
+	for target, want := range map[string][]catalog.Run{"pg": want, "untyped": nil, "nope": nil} {
+		if g, err := l.TypedRuns(ctx, target); err != nil || !reflect.DeepEqual(g, want) {
+			t.Errorf("TypedRuns(%s) = %s, %v; want %s", target, runIDs(g), err, runIDs(want))
+		}
+	}
+}
+
+// runIDs lists the runs' IDs and run IDs.
+func runIDs(runs []catalog.Run) string {
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, fmt.Sprintf("%d:%s", r.ID, r.RunID))
+	}
+	return "[" + strings.Join(ids, " ") + "]"
 }
 
 func testConcurrent(t *testing.T, s catalog.Store) {
