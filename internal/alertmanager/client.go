@@ -63,8 +63,16 @@ type Alert struct {
 		// State is active, suppressed (silenced or inhibited) or
 		// unprocessed.
 		State string `json:"state"`
+		// SilencedBy are the IDs of the silences that mute it;
+		// InhibitedBy the fingerprints of the alerts that inhibit it.
+		SilencedBy  []string `json:"silencedBy"`
+		InhibitedBy []string `json:"inhibitedBy"`
 	} `json:"status"`
 }
+
+// Suppressed tells whether Alertmanager notifies no one of it: it is
+// silenced or inhibited (state suppressed). It is still active.
+func (a Alert) Suppressed() bool { return a.Status.State == "suppressed" }
 
 // Name is the alert's alertname label.
 func (a Alert) Name() string { return a.Labels["alertname"] }
@@ -91,21 +99,109 @@ type PostableAlert struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
-// Firing returns the alerts Alertmanager has active now (GET
-// /api/v2/alerts?active=true&silenced=false&inhibited=false), as it
-// orders them. An error says what failed: the connection, or the HTTP
-// status and the start of the body.
+// Alerts returns the alerts Alertmanager has active now, as it orders
+// them, the suppressed ones (silenced or inhibited; Alert.Suppressed)
+// included: GET /api/v2/alerts?active=true&silenced=true&inhibited=true&
+// unprocessed=true. A resolved alert is in none. An error says what
+// failed: the connection, or the HTTP status and the start of the body.
+func (c *Client) Alerts(ctx context.Context) ([]Alert, error) {
+	q := url.Values{"active": {"true"}, "silenced": {"true"}, "inhibited": {"true"}, "unprocessed": {"true"}}
+	var out []Alert
+	if err := c.get(ctx, "/api/v2/alerts?"+q.Encode(), "alerts", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Firing returns those of Alerts that are not suppressed: the alerts
+// Alertmanager notifies of now.
 func (c *Client) Firing(ctx context.Context) ([]Alert, error) {
-	q := url.Values{"active": {"true"}, "silenced": {"false"}, "inhibited": {"false"}, "unprocessed": {"true"}}
-	body, err := c.do(ctx, http.MethodGet, "/api/v2/alerts?"+q.Encode(), nil)
+	all, err := c.Alerts(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []Alert
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, fmt.Errorf("alertmanager: alerts: %w", err)
+	for _, a := range all {
+		if !a.Suppressed() {
+			out = append(out, a)
+		}
 	}
 	return out, nil
+}
+
+// Matcher is a silence's condition on one label: its value equals (or
+// with IsRegex, matches) Value; with IsEqual false it must not.
+type Matcher struct {
+	Name    string `json:"name"`
+	Value   string `json:"value"`
+	IsRegex bool   `json:"isRegex"`
+	IsEqual bool   `json:"isEqual"`
+}
+
+// Silence is a silence of Alertmanager: it mutes the alerts matching all
+// its Matchers from StartsAt to EndsAt (postableSilence;
+// gettableSilence with ID and State).
+type Silence struct {
+	ID        string    `json:"id,omitempty"`
+	Matchers  []Matcher `json:"matchers"`
+	StartsAt  time.Time `json:"startsAt"`
+	EndsAt    time.Time `json:"endsAt"`
+	CreatedBy string    `json:"createdBy"`
+	Comment   string    `json:"comment"`
+	// Status.State is active, pending or expired (read only).
+	Status *struct {
+		State string `json:"state"`
+	} `json:"status,omitempty"`
+}
+
+// Silences returns all the silences Alertmanager holds, expired ones
+// included (GET /api/v2/silences).
+func (c *Client) Silences(ctx context.Context) ([]Silence, error) {
+	var out []Silence
+	if err := c.get(ctx, "/api/v2/silences", "silences", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PostSilence creates s (or, with its ID set, replaces that silence) and
+// returns its ID (POST /api/v2/silences).
+func (c *Client) PostSilence(ctx context.Context, s Silence) (string, error) {
+	s.Status = nil
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("alertmanager: post silence: %w", err)
+	}
+	body, err := c.do(ctx, http.MethodPost, "/api/v2/silences", b)
+	if err != nil {
+		return "", err
+	}
+	var out struct {
+		ID string `json:"silenceID"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return "", fmt.Errorf("alertmanager: post silence: %w", err)
+	}
+	return out.ID, nil
+}
+
+// ExpireSilence ends the silence id now (DELETE /api/v2/silence/{id}).
+func (c *Client) ExpireSilence(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/api/v2/silence/"+url.PathEscape(id), nil)
+	return err
+}
+
+// get decodes the JSON answer of GET path into out; what names it in an
+// error.
+func (c *Client) get(ctx context.Context, path, what string, out any) error {
+	body, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("alertmanager: %s: %w", what, err)
+	}
+	return nil
 }
 
 // Post sends alerts (POST /api/v2/alerts).

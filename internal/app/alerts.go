@@ -36,11 +36,14 @@ func AlertClient(l *lab.Lab) (*alertmanager.Client, error) {
 	return alertmanager.New(am.URL, token, am.CAFile)
 }
 
-// ReadAlerts asks l's Alertmanager for the alerts firing now and takes
-// those resolved in the last 24 h from events (the daemon's
+// ReadAlerts asks l's Alertmanager for the alerts active now, firing
+// (Firing) or silenced or inhibited (Silenced, with who silenced them
+// from its silences, and the names of the alerts that inhibit them), and
+// takes those resolved in the last 24 h from events (the daemon's
 // status.EventAlertResolved records, newest first). nil when the lab
 // names no Alertmanager. An Alertmanager that does not answer is the
-// status's Error (a warning), never an error.
+// status's Error (a warning), never an error; its silences not read
+// leave the silenced alerts with their silences' IDs only.
 func ReadAlerts(ctx context.Context, l *lab.Lab, events []catalog.Event, now time.Time) *status.AlertsStatus {
 	am := l.Alerts.Alertmanager
 	if am == nil {
@@ -49,18 +52,49 @@ func ReadAlerts(ctx context.Context, l *lab.Lab, events []catalog.Event, now tim
 	a := &status.AlertsStatus{URL: am.URL, Resolved: status.ResolvedFrom(events, now)}
 	c, err := AlertClient(l)
 	if err == nil {
-		var firing []alertmanager.Alert
-		if firing, err = c.Firing(ctx); err == nil {
-			for _, x := range firing {
-				a.Firing = append(a.Firing, status.Alert{Fingerprint: x.Fingerprint, Name: x.Name(), Severity: x.Severity(),
-					Summary: x.Summary(), Since: x.StartsAt})
-			}
+		var active []alertmanager.Alert
+		if active, err = c.Alerts(ctx); err == nil {
+			a.Firing, a.Silenced = splitAlerts(ctx, c, active)
 		}
 	}
 	if err != nil {
 		a.Error = err.Error()
 	}
 	return a
+}
+
+// splitAlerts turns active into status alerts: the firing ones and the
+// suppressed ones, these with their silences (read from c when any is
+// silenced) and the names of the alerts inhibiting them.
+func splitAlerts(ctx context.Context, c *alertmanager.Client, active []alertmanager.Alert) (firing, suppressed []status.Alert) {
+	names := map[string]string{} // fingerprint → alertname
+	var silences map[string]alertmanager.Silence
+	for _, x := range active {
+		names[x.Fingerprint] = x.Name()
+		if len(x.Status.SilencedBy) > 0 && silences == nil {
+			silences = map[string]alertmanager.Silence{}
+			all, _ := c.Silences(ctx) // without them, the IDs say enough
+			for _, s := range all {
+				silences[s.ID] = s
+			}
+		}
+	}
+	for _, x := range active {
+		sa := status.Alert{Fingerprint: x.Fingerprint, Name: x.Name(), Severity: x.Severity(), Summary: x.Summary(), Since: x.StartsAt}
+		if !x.Suppressed() {
+			firing = append(firing, sa)
+			continue
+		}
+		for _, id := range x.Status.SilencedBy {
+			s := silences[id]
+			sa.SilencedBy = append(sa.SilencedBy, status.Silence{ID: id, CreatedBy: s.CreatedBy, Comment: s.Comment, EndsAt: s.EndsAt})
+		}
+		for _, fp := range x.Status.InhibitedBy {
+			sa.InhibitedBy = append(sa.InhibitedBy, cmp.Or(names[fp], fp))
+		}
+		suppressed = append(suppressed, sa)
+	}
+	return firing, suppressed
 }
 
 // alertsOf is ReadAlerts for `homelab status`, with the newest events

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"homelab/internal/catalog"
@@ -24,9 +25,11 @@ const DefaultAlertsInterval = 30 * time.Second
 func (d *Daemon) Alerts() *status.AlertsStatus { return d.alerts.Load() }
 
 // PollAlerts asks the Alertmanager once (Config.ReadAlerts). An alert
-// seen firing by an earlier poll and firing no more is recorded as a
-// status.EventAlertResolved event: the daemon's own record, which is
-// where status takes the last 24 hours' resolved alerts from. A poll the
+// seen active (firing, silenced or inhibited) by an earlier poll and
+// active no more is recorded as a status.EventAlertResolved event: the
+// daemon's own record, which is where status takes the last 24 hours'
+// resolved alerts from. An alert silenced or inhibited is not resolved:
+// it is recorded only once it is gone from both lists. A poll the
 // Alertmanager did not answer changes no record. A lab that names no
 // Alertmanager (alerts.alertmanager) is not polled: the catalog's events
 // are not read, so an idle daemon's poll costs nothing.
@@ -52,19 +55,19 @@ func (d *Daemon) PollAlerts(ctx context.Context) {
 		return
 	}
 	if a.Error == "" {
-		firing := map[string]status.Alert{}
-		for _, x := range a.Firing {
-			firing[x.Fingerprint] = x
+		active := map[string]status.Alert{}
+		for _, x := range slices.Concat(a.Firing, a.Silenced) {
+			active[x.Fingerprint] = x
 		}
 		for fp, x := range d.seen {
-			if _, still := firing[fp]; still {
+			if _, still := active[fp]; still {
 				continue
 			}
 			x.Resolved = now
 			d.event(ctx, "info", x.Name, status.EventAlertResolved, status.ResolvedMessage(x))
 			a.Resolved = append([]status.Alert{x}, a.Resolved...)
 		}
-		d.seen = firing
+		d.seen = active
 	}
 	d.alerts.Store(a)
 }

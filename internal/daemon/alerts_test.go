@@ -148,6 +148,115 @@ func TestAlertmanager(t *testing.T) {
 	}
 }
 
+// TestAlertSilencedIsNotResolved runs the daemon's poller against a real
+// Alertmanager: an alert silenced there (through its API) is still
+// active, so the daemon lists it as silenced, with who silenced it, in
+// status text and JSON, and records no resolution; an alert inhibited by
+// another is listed so too. Resolved while silenced, the alert is
+// recorded resolved, and the one it inhibited fires again.
+func TestAlertSilencedIsNotResolved(t *testing.T) {
+	amURL, _ := testenv.Alertmanager(t)
+	ctx := t.Context()
+	f := newFixtureLab(t, "name: unit\nalerts:\n  alertmanager: {url: \""+amURL+"\"}\n", func(c *Config) {
+		c.ReadAlerts = app.ReadAlerts
+		c.Now = time.Now
+	})
+	d, store := f.d, f.store
+	am, err := app.AlertClient(d.Lab())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(as []status.Alert) string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.Name)
+		}
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
+	poll := func(what, firing, silenced, resolved string) *status.AlertsStatus {
+		t.Helper()
+		var a *status.AlertsStatus
+		await(t, what, func() bool {
+			d.PollAlerts(ctx)
+			a = d.Alerts()
+			if a != nil && names(a.Resolved) != resolved && !strings.HasPrefix(resolved, names(a.Resolved)) {
+				t.Fatalf("%s: resolved %q, want %q (firing %q, silenced %q)", what, names(a.Resolved), resolved, names(a.Firing), names(a.Silenced))
+			}
+			return a != nil && a.Error == "" && names(a.Firing) == firing && names(a.Silenced) == silenced && names(a.Resolved) == resolved
+		})
+		return a
+	}
+	resolvedEvents := func() []catalog.Event {
+		t.Helper()
+		events, err := store.Events(ctx, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(events, func(e catalog.Event) bool { return e.Kind != status.EventAlertResolved })
+	}
+
+	// NodeDown firing; testenv's Alertmanager has it inhibit ServiceDown.
+	nodeDown := map[string]string{"alertname": "NodeDown", "severity": "critical", "instance": "nas"}
+	if err := am.Post(ctx, []alertmanager.PostableAlert{{Labels: nodeDown, Annotations: map[string]string{"summary": "nas is down"}},
+		{Labels: map[string]string{"alertname": "ServiceDown", "severity": "warning", "instance": "nas"}}}); err != nil {
+		t.Fatal(err)
+	}
+	a := poll("NodeDown firing, ServiceDown inhibited", "NodeDown", "ServiceDown", "")
+	if s := a.Silenced[0]; len(s.SilencedBy) != 0 || !slices.Equal(s.InhibitedBy, []string{"NodeDown"}) || s.Why(time.Now()) != "inhibited by NodeDown" {
+		t.Errorf("ServiceDown %+v, want inhibited by NodeDown", s)
+	}
+
+	// The operator silences NodeDown: still active, not resolved.
+	start := time.Now()
+	id, err := am.PostSilence(ctx, alertmanager.Silence{Matchers: []alertmanager.Matcher{{Name: "alertname", Value: "NodeDown", IsEqual: true}},
+		StartsAt: start, EndsAt: start.Add(time.Hour), CreatedBy: "alice", Comment: "swapping the disk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = poll("NodeDown silenced", "", "NodeDown,ServiceDown", "")
+	d.PollAlerts(ctx) // and again: still no resolution
+	if ev := resolvedEvents(); len(ev) != 0 {
+		t.Errorf("resolutions recorded for silenced alerts: %+v", ev)
+	}
+	var silenced status.Alert
+	for _, x := range d.Alerts().Silenced {
+		if x.Name == "NodeDown" {
+			silenced = x
+		}
+	}
+	if sb := silenced.SilencedBy; silenced.Severity != "critical" || silenced.Summary != "nas is down" || len(sb) != 1 || sb[0].ID != id ||
+		sb[0].CreatedBy != "alice" || sb[0].Comment != "swapping the disk" || sb[0].EndsAt.Sub(start.Add(time.Hour)).Abs() > time.Millisecond {
+		t.Errorf("silenced NodeDown %+v", silenced)
+	}
+	rep := status.Report{Lab: "unit", Generated: time.Now(), Healthy: true}
+	rep.AddAlerts(a)
+	text := render(t, rep)
+	if !strings.Contains(text, "\nALERTS\nnone firing\nSILENCED     SEVERITY  SINCE") ||
+		!regexpMatch(`\nNodeDown     critical  (just now|[0-9]+s ago)\s+silenced by alice, ends in [0-9hm ]+: swapping the disk\n`, text) ||
+		!regexpMatch(`\nServiceDown  warning   (just now|[0-9]+s ago)\s+inhibited by NodeDown\n`, text) {
+		t.Errorf("status text:\n%s", text)
+	}
+	var js bytes.Buffer
+	if err := status.RenderJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"firing":[],"silenced":[{`) || !regexpMatch(`\{"name":"NodeDown","severity":"critical","summary":"nas is down","since":"[^"]+","silenced_by":\[\{"id":"`+id+`","created_by":"alice","comment":"swapping the disk","ends_at":"[^"]+"\}\]\}`, js.String()) ||
+		!strings.Contains(js.String(), `{"name":"ServiceDown","severity":"warning","summary":"","since":"`) ||
+		!strings.Contains(js.String(), `"inhibited_by":["NodeDown"]}`) || !strings.Contains(js.String(), `],"resolved":[]}`) {
+		t.Errorf("status JSON: %s", js.String())
+	}
+
+	// NodeDown resolved while silenced: recorded; ServiceDown fires.
+	if err := am.Post(ctx, []alertmanager.PostableAlert{{Labels: nodeDown, EndsAt: time.Now().Add(-time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	poll("NodeDown resolved, ServiceDown firing", "ServiceDown", "", "NodeDown")
+	if ev := resolvedEvents(); len(ev) != 1 || ev[0].Target != "NodeDown" || ev[0].Message != "critical: nas is down" {
+		t.Errorf("resolutions recorded: %+v, want NodeDown's", ev)
+	}
+}
+
 func render(t *testing.T, r status.Report) string {
 	t.Helper()
 	var b bytes.Buffer

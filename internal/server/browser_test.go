@@ -62,7 +62,7 @@ func TestStatusPageBrowser(t *testing.T) {
 		"1 cert missing, 1 cert expiring", "CN=devlab CA,O=homelab", "CN=registry.lab", "2026-12-13", "20 days", // certificates
 		"ROTATE", "MISSING", "due for rotation: 20 days left", "not issued: run homelab cert issue wiki",
 		"HOST", "nas · up 2d 3h", "/srv/restic, /srv/photos", "FILLING 3.5 days", "1 filesystem filling", "devlab-gitlab-1", "3 restarts", "3.89 EUR for 30 days (estimated", // the host
-		"ALERTS", "NodeDown", "nas is down", "resolved 3h ago", // the Alertmanager's
+		"ALERTS", "NodeDown", "nas is down", "resolved 3h ago", "silenced by alice, ends in 1h: swapping the disk", // the Alertmanager's
 		"HISTORY", "drill time to restore", // the targets' charts
 	} {
 		if !strings.Contains(text, want) {

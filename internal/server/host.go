@@ -53,13 +53,14 @@ func (s *Server) withHost(rep *status.Report) {
 
 // pageAlerts is the Alerts card.
 type pageAlerts struct {
-	URL, Error       string
-	Firing, Resolved []pageAlert
+	URL, Error                 string
+	Firing, Silenced, Resolved []pageAlert
 }
 
 type pageAlert struct {
 	Name, Severity, Summary, When string
-	Bad                           bool // critical
+	Why                           string // what silences or inhibits it (Silenced)
+	Bad                           bool   // critical
 }
 
 func alertsPage(a *status.AlertsStatus, now time.Time) *pageAlerts {
@@ -70,6 +71,10 @@ func alertsPage(a *status.AlertsStatus, now time.Time) *pageAlerts {
 	for _, x := range a.Firing {
 		p.Firing = append(p.Firing, pageAlert{Name: x.Name, Severity: dashed(x.Severity), Summary: x.Summary,
 			When: "since " + status.Ago(x.Since, now), Bad: x.Severity == "critical"})
+	}
+	for _, x := range a.Silenced {
+		p.Silenced = append(p.Silenced, pageAlert{Name: x.Name, Severity: dashed(x.Severity), Summary: x.Summary,
+			When: "since " + status.Ago(x.Since, now), Why: x.Why(now)})
 	}
 	for _, x := range a.Resolved {
 		p.Resolved = append(p.Resolved, pageAlert{Name: x.Name, Severity: dashed(x.Severity), Summary: x.Summary,

@@ -31,10 +31,13 @@ func fixtureHost() *status.HostStatus {
 	}
 }
 
-// fixtureAlerts: one alert firing, one resolved in the last 24 hours.
+// fixtureAlerts: one alert firing, one silenced, one resolved in the
+// last 24 hours.
 func fixtureAlerts() *status.AlertsStatus {
 	return &status.AlertsStatus{URL: "http://127.0.0.1:9093",
-		Firing:   []status.Alert{{Name: "NodeDown", Severity: "critical", Summary: "nas is down", Since: epoch.Add(-20 * time.Minute)}},
+		Firing: []status.Alert{{Name: "NodeDown", Severity: "critical", Summary: "nas is down", Since: epoch.Add(-20 * time.Minute)}},
+		Silenced: []status.Alert{{Name: "DiskFull", Severity: "warning", Summary: "/srv 95% full", Since: epoch.Add(-2 * time.Hour),
+			SilencedBy: []status.Silence{{ID: "8de59e92", CreatedBy: "alice", Comment: "swapping the disk", EndsAt: epoch.Add(time.Hour)}}}},
 		Resolved: []status.Alert{{Name: "HighLoad", Severity: "warning", Summary: "load above 8", Resolved: epoch.Add(-3 * time.Hour)}}}
 }
 
@@ -43,17 +46,24 @@ func fixtureAlerts() *status.AlertsStatus {
 func withFixtureHost(o *Options) { o.Host, o.Alerts = fixtureHost, fixtureAlerts }
 
 // TestAlertsOnPage: the Alerts card shows the firing alert with its
-// severity, the resolved one, and a warning when the Alertmanager did not
+// severity, the silenced one with who silenced it (also in the API),
+// the resolved one, and a warning when the Alertmanager did not
 // answer; the verdict does not change.
 func TestAlertsOnPage(t *testing.T) {
 	a := fixtureAlerts()
 	f := newFixture(t, "", fixtureJobs, func(o *Options) { o.Alerts = func() *status.AlertsStatus { return a } })
 	_, body := get(t, f.url+"/")
 	for _, want := range []string{`<h2 id="alerts">Alerts</h2>`, "NodeDown", `<span class="badge bad">critical</span>`, "since 20m ago", "nas is down",
-		"HighLoad", `<span class="badge muted">warning</span>`, "resolved 3h ago"} {
+		"HighLoad", `<span class="badge muted">warning</span>`, "resolved 3h ago",
+		"DiskFull", `<span class="badge muted">silenced</span>`, "since 2h ago", `/srv 95% full<span class="sub">silenced by alice, ends in 1h: swapping the disk</span>`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the page lacks %q", want)
 		}
+	}
+	_, body = get(t, f.url+"/api/v1/status")
+	if !strings.Contains(string(body), `"silenced":[{"name":"DiskFull","severity":"warning","summary":"/srv 95% full","since":"`) ||
+		!strings.Contains(string(body), `"silenced_by":[{"id":"8de59e92","created_by":"alice","comment":"swapping the disk","ends_at":"`) {
+		t.Errorf("api: %s", body)
 	}
 	a = &status.AlertsStatus{URL: "http://127.0.0.1:9093", Error: "alertmanager: connection refused"}
 	_, body = get(t, f.url+"/")
@@ -61,7 +71,7 @@ func TestAlertsOnPage(t *testing.T) {
 		t.Errorf("no warning line:\n%s", body)
 	}
 	_, body = get(t, f.url+"/api/v1/status")
-	if !strings.Contains(string(body), `"alerts":{"url":"http://127.0.0.1:9093","error":"alertmanager: connection refused","firing":[],"resolved":[]}`) {
+	if !strings.Contains(string(body), `"alerts":{"url":"http://127.0.0.1:9093","error":"alertmanager: connection refused","firing":[],"silenced":[],"resolved":[]}`) {
 		t.Errorf("api: %s", body)
 	}
 }

@@ -229,6 +229,9 @@ func relativeTexts(d *pageData) []*string {
 		for i := range d.Alerts.Firing {
 			ts = append(ts, &d.Alerts.Firing[i].When)
 		}
+		for i := range d.Alerts.Silenced {
+			ts = append(ts, &d.Alerts.Silenced[i].When, &d.Alerts.Silenced[i].Why)
+		}
 		for i := range d.Alerts.Resolved {
 			ts = append(ts, &d.Alerts.Resolved[i].When)
 		}
@@ -252,7 +255,7 @@ func markRelative(d *pageData) []string {
 	d.LabSnapshots = slices.Clone(d.LabSnapshots)
 	if d.Alerts != nil {
 		a := *d.Alerts
-		a.Firing, a.Resolved = slices.Clone(a.Firing), slices.Clone(a.Resolved)
+		a.Firing, a.Silenced, a.Resolved = slices.Clone(a.Firing), slices.Clone(a.Silenced), slices.Clone(a.Resolved)
 		d.Alerts = &a
 	}
 	var texts []string

@@ -230,6 +230,7 @@ func TestPageCacheRelativeTexts(t *testing.T) {
 	f := newFixture(t, "", func() []JobInfo { mu.Lock(); defer mu.Unlock(); return slices.Clone(jobs) }, func(o *Options) {
 		o.Now = clock
 		o.HealthTTL = 24 * time.Hour // the probes' details (durations) stay those of the first round
+		o.Alerts = fixtureAlerts     // their "since", "ends in" and "resolved" are relative
 	})
 	check := func(step string) {
 		t.Helper()

@@ -28,6 +28,46 @@ type Alert struct {
 	// Since is when it started firing; Resolved when the daemon saw it
 	// stop (zero while firing).
 	Since, Resolved time.Time
+	// SilencedBy are the silences that mute it and InhibitedBy the names
+	// of the alerts that inhibit it (or their fingerprints, those not
+	// active): set on AlertsStatus.Silenced alerts only.
+	SilencedBy  []Silence
+	InhibitedBy []string
+}
+
+// Silence is an Alertmanager silence that mutes an alert. Only ID is
+// sure: the rest is empty when the silences were not read.
+type Silence struct {
+	ID, CreatedBy, Comment string
+	EndsAt                 time.Time
+}
+
+// Why says what suppresses a, its times relative to now: "silenced by
+// alice, ends in 55m: disk swap; inhibited by NodeDown".
+func (a Alert) Why(now time.Time) string {
+	var parts []string
+	for _, s := range a.SilencedBy {
+		w := "silenced"
+		if s.CreatedBy != "" {
+			w += " by " + s.CreatedBy
+		}
+		if s.EndsAt.IsZero() {
+			w += " (silence " + s.ID + ")"
+		} else {
+			w += ", ends " + Ago(s.EndsAt, now)
+		}
+		if s.Comment != "" {
+			w += ": " + oneLine(s.Comment)
+		}
+		parts = append(parts, w)
+	}
+	if len(a.InhibitedBy) > 0 {
+		parts = append(parts, "inhibited by "+strings.Join(a.InhibitedBy, ", "))
+	}
+	if len(parts) == 0 {
+		return "suppressed"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // AlertsStatus is what the lab's Alertmanager says.
@@ -37,6 +77,10 @@ type AlertsStatus struct {
 	// Firing are the alerts active now, by severity name order as
 	// Alertmanager gives them.
 	Firing []Alert
+	// Silenced are the alerts active but silenced or inhibited (so
+	// Alertmanager notifies no one of them), in the same order: not
+	// resolved.
+	Silenced []Alert
 	// Resolved are those the daemon saw resolved within ResolvedWindow,
 	// newest first (EventAlertResolved events).
 	Resolved []Alert
@@ -84,6 +128,14 @@ func writeAlerts(b *strings.Builder, a *AlertsStatus, now time.Time) {
 		}
 		tw.Flush()
 	}
+	if len(a.Silenced) > 0 {
+		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SILENCED\tSEVERITY\tSINCE\tWHY")
+		for _, x := range a.Silenced {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Name, dash(x.Severity), Ago(x.Since, now), truncate(x.Why(now), 60))
+		}
+		tw.Flush()
+	}
 	if len(a.Resolved) > 0 {
 		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "RESOLVED (24 H)\tSEVERITY\tRESOLVED\tSUMMARY")
@@ -99,24 +151,41 @@ type jsonAlerts struct {
 	URL      string      `json:"url"`
 	Error    string      `json:"error,omitempty"` // the Alertmanager did not answer
 	Firing   []jsonAlert `json:"firing"`
+	Silenced []jsonAlert `json:"silenced"` // active, but silenced or inhibited
 	Resolved []jsonAlert `json:"resolved"`
 }
 
 type jsonAlert struct {
-	Name     string  `json:"name"`
-	Severity string  `json:"severity"`
-	Summary  string  `json:"summary"`
-	Since    *string `json:"since,omitempty"`
-	Resolved *string `json:"resolved,omitempty"`
+	Name        string        `json:"name"`
+	Severity    string        `json:"severity"`
+	Summary     string        `json:"summary"`
+	Since       *string       `json:"since,omitempty"`
+	Resolved    *string       `json:"resolved,omitempty"`
+	SilencedBy  []jsonSilence `json:"silenced_by,omitempty"`
+	InhibitedBy []string      `json:"inhibited_by,omitempty"`
+}
+
+type jsonSilence struct {
+	ID        string  `json:"id"`
+	CreatedBy string  `json:"created_by,omitempty"`
+	Comment   string  `json:"comment,omitempty"`
+	EndsAt    *string `json:"ends_at,omitempty"`
 }
 
 func jsonAlertsOf(a *AlertsStatus) *jsonAlerts {
 	if a == nil {
 		return nil
 	}
-	j := &jsonAlerts{URL: a.URL, Error: a.Error, Firing: []jsonAlert{}, Resolved: []jsonAlert{}}
+	j := &jsonAlerts{URL: a.URL, Error: a.Error, Firing: []jsonAlert{}, Silenced: []jsonAlert{}, Resolved: []jsonAlert{}}
 	for _, x := range a.Firing {
 		j.Firing = append(j.Firing, jsonAlert{Name: x.Name, Severity: x.Severity, Summary: x.Summary, Since: optTime(x.Since)})
+	}
+	for _, x := range a.Silenced {
+		ja := jsonAlert{Name: x.Name, Severity: x.Severity, Summary: x.Summary, Since: optTime(x.Since), InhibitedBy: x.InhibitedBy}
+		for _, s := range x.SilencedBy {
+			ja.SilencedBy = append(ja.SilencedBy, jsonSilence{ID: s.ID, CreatedBy: s.CreatedBy, Comment: s.Comment, EndsAt: optTime(s.EndsAt)})
+		}
+		j.Silenced = append(j.Silenced, ja)
 	}
 	for _, x := range a.Resolved {
 		j.Resolved = append(j.Resolved, jsonAlert{Name: x.Name, Severity: x.Severity, Summary: x.Summary, Resolved: optTime(x.Resolved)})

@@ -15,12 +15,17 @@ import (
 
 // alertmanagerConfig routes every alert to a receiver that sends nothing,
 // so alerts stay visible in the v2 API; resolve_timeout is Alertmanager's
-// default.
+// default. A firing NodeDown inhibits the ServiceDown of the same
+// instance.
 const alertmanagerConfig = `route:
   receiver: none
   group_wait: 1s
 receivers:
   - name: none
+inhibit_rules:
+  - source_matchers: ['alertname="NodeDown"']
+    target_matchers: ['alertname="ServiceDown"']
+    equal: [instance]
 `
 
 // Alertmanager starts a real Prometheus Alertmanager (Debian's
