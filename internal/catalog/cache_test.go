@@ -99,6 +99,10 @@ func TestCacheReuse(t *testing.T) {
 	if err := s.AddEvent(t.Context(), catalog.Event{Time: now, Level: "error", Target: "t01", Kind: "backup_failed", Message: "boom"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.StartRun(t.Context(), catalog.Run{RunID: "20261123-101000-full", Kind: catalog.KindBackup, Target: "pg",
+		Provider: catalog.TypedProvider, SnapshotID: "20261123-101000F", Start: now, End: now, Result: catalog.ResultOK}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.CreateSaga(t.Context(), catalog.Saga{ID: "s1", Kind: "upgrade", Subject: "app", Plan: []string{"a"},
 		State: catalog.SagaNeedsAttention, Start: now}); err != nil {
 		t.Fatal(err)
@@ -111,6 +115,7 @@ func TestCacheReuse(t *testing.T) {
 		}
 		// A caller changing its copy changes no other.
 		got.sums["t01"].LastBackup.Result = "mangled"
+		got.sums["pg"].TypedRuns[0].Result = "mangled"
 		got.events[0].Message = "mangled"
 		got.sagas[0].Plan[0] = "mangled"
 	}

@@ -18,6 +18,9 @@ var SummaryQueries = map[string]string{
 // TypeRank is typeRank.
 var TypeRank = typeRank
 
+// TypeRankSQL is typeRankSQL, the expression of the index runs_backup_type.
+const TypeRankSQL = typeRankSQL
+
 // MigrationVersions are the versions of the embedded migration files and
 // the Go migrations, ascending (a version reserved by another branch may
 // be missing).

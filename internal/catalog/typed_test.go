@@ -11,10 +11,17 @@ import (
 	"homelab/internal/catalog"
 )
 
-// TestTypeRank: the catalog's rank of a run's backup type (its index and
-// Summarize's) is pgbackrest.Rank of pgbackrest.RunType, the rule status
-// and the daemon judge by.
+// TestTypeRank: the catalog's rank of a run's backup type (its index's
+// SQL and Summarize's Go) is pgbackrest.Rank of pgbackrest.RunType, the
+// rule status and the daemon judge by.
 func TestTypeRank(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catalog.db"))
+	defer s.Close()
+	q, err := catalog.DB(s).Prepare(`SELECT ` + catalog.TypeRankSQL + ` FROM (SELECT ? AS snapshot_id, ? AS run_id)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
 	labels := []string{"", "20261123-010000F", "F", "f", "20261123-010000F_20261123-020000D",
 		"20261123-010000F_20261123-020000I", "20261123-010000F_x", "20261123-010000F_20261123-020000F",
 		"d", "i", "D", "I", "4e5f6a7b", "_F", "F_"}
@@ -23,8 +30,13 @@ func TestTypeRank(t *testing.T) {
 	for _, label := range labels {
 		for _, id := range ids {
 			r := catalog.Run{SnapshotID: label, RunID: id}
-			if got, want := catalog.TypeRank(r), pgbackrest.Rank(pgbackrest.RunType(r)); got != want {
+			want := pgbackrest.Rank(pgbackrest.RunType(r))
+			if got := catalog.TypeRank(r); got != want {
 				t.Errorf("label %q, run ID %q: rank %d, pgbackrest's %d", label, id, got, want)
+			}
+			var got int
+			if err := q.QueryRow(label, id).Scan(&got); err != nil || got != want {
+				t.Errorf("label %q, run ID %q: SQL rank %d (%v), pgbackrest's %d", label, id, got, err, want)
 			}
 		}
 	}

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 
+	"homelab/internal/backup"
 	"homelab/internal/backup/pgbackrest"
 	"homelab/internal/catalog"
 	"homelab/internal/certs"
@@ -133,13 +135,26 @@ func (d *Doctor) checkLeftState(context.Context) part {
 		dir := pgbackrest.Dir(d.Lab.StateDir, name)
 		f := Finding{Check: CheckLeftState, Subject: "target " + name,
 			Problem: fmt.Sprintf("is no longer a pgbackrest target of the lab, but its pgBackRest configuration is still in %s", dir),
-			Fix:     fmt.Sprintf("once no cluster's archive_command names %s: rm -r %s", pgbackrest.ConfigPath(d.Lab.StateDir, name), dir)}
+			Fix:     fmt.Sprintf("once no cluster's archive_command names %s: rm -r %s", pgbackrest.ConfigPath(d.Lab.StateDir, name), shellArg(dir))}
 		if _, err := os.Stat(filepath.Join(dir, "conf.d", "secrets.conf")); err == nil {
 			f.Problem += ", with its repository's secrets (conf.d/secrets.conf)"
 		}
 		p.findings = append(p.findings, f)
 	}
 	return p
+}
+
+// plainArg matches the arguments sh takes as they are.
+var plainArg = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
+
+// shellArg is s as one sh argument of a command a finding's Fix shows:
+// as it is when sh would take it so, else quoted (backup.ShellQuote), so
+// that a state_dir with a space in it is not cut into two paths for rm.
+func shellArg(s string) string {
+	if plainArg.MatchString(s) {
+		return s
+	}
+	return backup.ShellQuote(s)
 }
 
 func joinIssues(issues []string) string {

@@ -334,3 +334,23 @@ backups:
 		t.Errorf("checked %q", r.Checked)
 	}
 }
+
+// TestLeftStateQuoted: the Fix's rm names a state_dir with a space (or a
+// quote) as one argument to sh, not as two paths.
+func TestLeftStateQuoted(t *testing.T) {
+	l := loadLab(t, "state_dir: \"./my lab's state\"\n")
+	dir := pgbackrest.Dir(l.StateDir, "old")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var fixes []string
+	for _, f := range (&doctor.Doctor{Lab: l}).Run(context.Background()).Findings {
+		if f.Check == doctor.CheckLeftState {
+			fixes = append(fixes, f.Fix)
+		}
+	}
+	quoted := "'" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	if len(fixes) != 1 || !strings.HasSuffix(fixes[0], ": rm -r "+quoted) {
+		t.Fatalf("fixes %q, want one ending in rm -r %s", fixes, quoted)
+	}
+}

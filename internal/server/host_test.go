@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,5 +158,43 @@ func TestNoHostWithoutDaemon(t *testing.T) {
 	_, body = get(t, f.url+"/metrics")
 	if strings.Contains(string(body), "homelab_filesystem_") {
 		t.Error("filesystem metrics without a host")
+	}
+}
+
+// TestSilenceTextEscaped: a silence's author and comment, and an
+// inhibiting alert's name, are text anyone with access to the
+// Alertmanager writes: the page shows them escaped, on a first rendering
+// and on the page cache's refill of its relative texts (the "why" is
+// one) a minute later, as the template itself would.
+func TestSilenceTextEscaped(t *testing.T) {
+	var mu sync.Mutex
+	now := epoch
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	evil := `<script>alert("x")</script> & 'y' +1`
+	a := &status.AlertsStatus{URL: "http://127.0.0.1:9093",
+		Silenced: []status.Alert{{Name: "DiskFull", Severity: "warning", Summary: "full", Since: epoch.Add(-time.Hour),
+			SilencedBy:  []status.Silence{{ID: "s1", CreatedBy: "<b>eve</b>", Comment: evil, EndsAt: epoch.Add(time.Hour)}},
+			InhibitedBy: []string{"<i>NodeDown</i>"}}}}
+	f := newFixture(t, "", fixtureJobs, func(o *Options) { o.Now = clock; o.Alerts = func() *status.AlertsStatus { return a } })
+	for _, step := range []string{"first page", "a minute later"} {
+		_, body := get(t, f.url+"/")
+		for _, bad := range []string{"<script>", "<b>eve", "<i>NodeDown"} {
+			if strings.Contains(string(body), bad) {
+				t.Errorf("%s: the page holds %q unescaped", step, bad)
+			}
+		}
+		want := `silenced by &lt;b&gt;eve&lt;/b&gt;, ends in 1h: &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;y&#39; &#43;1; inhibited by &lt;i&gt;NodeDown&lt;/i&gt;`
+		if step != "first page" {
+			want = strings.Replace(want, "in 1h", "in 59m", 1)
+		}
+		if !strings.Contains(string(body), want) {
+			t.Errorf("%s: the page lacks %q", step, want)
+		}
+		if plain := plainPage(t, f.srv, clock()); string(body) != plain {
+			t.Errorf("%s: the page sent differs from the template's rendering:\n%s", step, firstDiff(string(body), plain))
+		}
+		mu.Lock()
+		now = now.Add(time.Minute)
+		mu.Unlock()
 	}
 }
