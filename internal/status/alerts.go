@@ -112,10 +112,11 @@ func ResolvedFrom(events []catalog.Event, now time.Time) []Alert {
 // homelab's own, and an Alertmanager that does not answer is a warning.
 func (r *Report) AddAlerts(a *AlertsStatus) { r.Alerts = a }
 
-// writeAlerts writes the ALERTS section of RenderText.
+// writeAlerts writes the ALERTS section of RenderText; what the
+// Alertmanager says is written printable.
 func writeAlerts(b *strings.Builder, a *AlertsStatus, now time.Time) {
 	if a.Error != "" {
-		fmt.Fprintf(b, "WARNING: alertmanager %s did not answer: %s\n", a.URL, oneLine(a.Error))
+		fmt.Fprintf(b, "WARNING: alertmanager %s did not answer: %s\n", a.URL, oneLine(printable(a.Error)))
 	}
 	if len(a.Firing) == 0 && a.Error == "" {
 		b.WriteString("none firing\n")
@@ -124,7 +125,7 @@ func writeAlerts(b *strings.Builder, a *AlertsStatus, now time.Time) {
 		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "FIRING\tSEVERITY\tSINCE\tSUMMARY")
 		for _, x := range a.Firing {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Name, strings.ToUpper(dash(x.Severity)), Ago(x.Since, now), truncate(dash(x.Summary), 50))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(x.Name), strings.ToUpper(dash(printable(x.Severity))), Ago(x.Since, now), truncate(dash(printable(x.Summary)), 50))
 		}
 		tw.Flush()
 	}
@@ -132,7 +133,7 @@ func writeAlerts(b *strings.Builder, a *AlertsStatus, now time.Time) {
 		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "SILENCED\tSEVERITY\tSINCE\tWHY")
 		for _, x := range a.Silenced {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Name, dash(x.Severity), Ago(x.Since, now), truncate(x.Why(now), 60))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(x.Name), dash(printable(x.Severity)), Ago(x.Since, now), truncate(printable(x.Why(now)), 60))
 		}
 		tw.Flush()
 	}
@@ -140,7 +141,7 @@ func writeAlerts(b *strings.Builder, a *AlertsStatus, now time.Time) {
 		tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "RESOLVED (24 H)\tSEVERITY\tRESOLVED\tSUMMARY")
 		for _, x := range a.Resolved {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Name, dash(x.Severity), Ago(x.Resolved, now), truncate(dash(x.Summary), 50))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(x.Name), dash(printable(x.Severity)), Ago(x.Resolved, now), truncate(dash(printable(x.Summary)), 50))
 		}
 		tw.Flush()
 	}

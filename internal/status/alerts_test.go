@@ -42,3 +42,30 @@ func TestWriteAlertsSilenced(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+// TestWriteAlertsPrintable: what an Alertmanager says (anyone who can
+// post alerts or silences writes it) cannot drive the terminal: escape
+// sequences, BEL and C1 controls are replaced, tabs and newlines become
+// spaces, so the columns hold.
+func TestWriteAlertsPrintable(t *testing.T) {
+	var b strings.Builder
+	writeAlerts(&b, &AlertsStatus{URL: "http://am", Error: "502: \x1b]0;owned\x07",
+		Firing: []Alert{{Name: "Disk\x1b[2JFull", Severity: "crit\tical", Since: epoch.Add(-time.Hour), Summary: "\x1b[31mred\x1b[0m\nsecond line\u009b"}},
+		Silenced: []Alert{{Name: "Other", Severity: "warning", Since: epoch.Add(-time.Hour),
+			SilencedBy: []Silence{{ID: "s1", CreatedBy: "eve\x1b[1A", Comment: "hidden\rover", EndsAt: epoch.Add(time.Hour)}}}},
+		Resolved: []Alert{{Name: "Gone\x07", Severity: "info", Summary: "ok\x1b", Resolved: epoch.Add(-time.Minute)}}}, epoch)
+	out := b.String()
+	for i, r := range out {
+		if r != '\n' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)) {
+			t.Fatalf("control character %U at %d in:\n%q", r, i, out)
+		}
+	}
+	for _, want := range []string{"Disk\uFFFD[2JFull", "CRIT ICAL", "\uFFFD[31mred\uFFFD[0m second line\uFFFD", "eve\uFFFD[1A", "hidden over", "Gone\uFFFD", "502: \uFFFD]0;owned\uFFFD"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n != 7 {
+		t.Errorf("%d lines, want 7 (a warning, a header and a row per table):\n%s", n, out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"homelab/internal/catalog"
@@ -147,7 +148,7 @@ func RenderText(w io.Writer, r Report, now time.Time) error {
 		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
 		for _, e := range r.Failures {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Time.In(now.Location()).Format("2006-01-02 15:04"),
-				dash(e.Target), e.Kind, truncate(e.Message, msgW))
+				dash(e.Target), e.Kind, truncate(printable(e.Message), msgW))
 		}
 		tw.Flush()
 	}
@@ -509,6 +510,23 @@ func clipEnd(s string, n int) string {
 
 // oneLine puts s on one line, its runs of white space made single spaces.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// printable is s, text from elsewhere (an Alertmanager's alerts and
+// silences, its error replies), made safe to write to a terminal: its
+// whitespace control characters (tab, newline, ...) become spaces, which
+// keep the columns, and every other control character (the ESC of an
+// escape sequence, BEL, C1 controls) becomes U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f':
+			return ' '
+		case unicode.IsControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
 
 // RenderJSON writes r as one JSON object on one line, with
 // "message_type":"status". Times are RFC 3339 in UTC, durations and ages
