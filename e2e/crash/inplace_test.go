@@ -15,6 +15,7 @@ import (
 
 	"homelab/internal/catalog"
 	"homelab/internal/clusterrestore/clusterrestoretest"
+	"homelab/internal/testenv"
 )
 
 // pgbrShim wraps pgbackrest (run as the server's OS user: its crash files
@@ -259,13 +260,7 @@ func (l *inPlaceLab) killedRunInterrupted() {
 // restore of any fails.
 func (l *inPlaceLab) damage() {
 	l.t.Helper()
-	files, _ := filepath.Glob(filepath.Join(l.f.Repo, "backup", "main", "*", "pg_data", "global", "pg_control*"))
-	if len(files) == 0 {
-		l.t.Fatal("no pg_control in the repository's backups")
-	}
-	for _, f := range files {
-		must(l.t, os.WriteFile(f, []byte("damaged"), 0o640))
-	}
+	testenv.DamageBackupFiles(l.t, filepath.Join(l.f.Repo, "backup", "main", "*", "pg_data", "global", "pg_control*"))
 }
 
 func keys(m map[string]string) []string {

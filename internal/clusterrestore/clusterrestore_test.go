@@ -18,6 +18,7 @@ import (
 	"homelab/internal/clusterrestore/clusterrestoretest"
 	"homelab/internal/lab"
 	"homelab/internal/saga"
+	"homelab/internal/testenv"
 )
 
 // env is the fixture's lab with its restorer and the target set up
@@ -204,15 +205,7 @@ func TestFailedRestorePutsOldDataBack(t *testing.T) {
 	before := e.f.Tables(t)
 
 	rel := e.psql(t, "select pg_relation_filepath('accounts')")
-	files, _ := filepath.Glob(filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", rel+"*"))
-	if len(files) == 0 {
-		t.Fatalf("no repository file for %s", rel)
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.DamageBackupFiles(t, filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", rel+"*"))
 	plan, err := e.r.Plan(ctx, "db", snap.ID, backup.Recovery{}, false)
 	if err != nil {
 		t.Fatal(err)

@@ -159,3 +159,21 @@ func ClusterOSUser(t testing.TB) string {
 	}
 	return u
 }
+
+// DamageBackupFiles overwrites every file matching the glob pattern (the
+// files of backup sets in a pgBackRest repository, or in the S3 posix
+// backend's directory that keeps one) with the 7 bytes "damaged", which
+// pgBackRest's restore and verify reject (size and checksum), and fails
+// t when nothing matches (the damage would prove nothing).
+func DamageBackupFiles(t testing.TB, pattern string) {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no backup files to damage match %s (%v)", pattern, err)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

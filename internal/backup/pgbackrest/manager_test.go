@@ -3,7 +3,6 @@ package pgbackrest
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"homelab/internal/backup"
 	"homelab/internal/catalog"
 	"homelab/internal/lab"
+	"homelab/internal/testenv"
 )
 
 // TestManager runs a pgbackrest target through backup.Manager with a real
@@ -55,15 +55,7 @@ func TestManager(t *testing.T) {
 	if rep := m.CheckTarget(ctx, "db"); rep.Err != nil || rep.Run.Repository != "pgbackrest:db" {
 		t.Fatalf("check of a good repository: %v %+v", rep.Err, rep.Run)
 	}
-	files, _ := filepath.Glob(filepath.Join(spec.PgBackRest.Repo.Path, "backup", "main", second, "pg_data", "base", "*", "*"))
-	if len(files) == 0 {
-		t.Fatal("no backup files to damage")
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.DamageBackupFiles(t, filepath.Join(spec.PgBackRest.Repo.Path, "backup", "main", second, "pg_data", "base", "*", "*"))
 	out := m.Verify(ctx, "db")
 	if !errors.Is(out.Err, backup.ErrDrillFailed) || out.Drill.Result != catalog.ResultFailed || out.Drill.SnapshotID != second {
 		t.Fatalf("drill of a damaged backup: %v %+v", out.Err, out.Drill)

@@ -258,15 +258,7 @@ func TestDrill(t *testing.T) {
 
 	// Damage the relation files of pgbench_accounts in the backup.
 	rel := e.pg.PSQL(t, "postgres", "select pg_relation_filepath('pgbench_accounts')")
-	files, _ := filepath.Glob(filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", rel+"*"))
-	if len(files) == 0 {
-		t.Fatalf("no repository file for %s", rel)
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.DamageBackupFiles(t, filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", rel+"*"))
 	rep, err = e.p.Drill(ctx, e.t, snap, "20261206T000001Z-bad")
 	if err == nil && len(rep.Failed()) == 0 {
 		t.Fatalf("drill of a damaged backup passed: %s", rep.Output())
@@ -406,15 +398,7 @@ func TestVerifyRepositoryClusterDown(t *testing.T) {
 	e := newEnv(t, "", true)
 	ctx := context.Background()
 	snap := e.backup(t, TypeFull)
-	files, _ := filepath.Glob(filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", "base", "*", "*"))
-	if len(files) == 0 {
-		t.Fatal("no backup files to damage")
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.DamageBackupFiles(t, filepath.Join(e.t.Spec.PgBackRest.Repo.Path, "backup", "main", snap.ID, "pg_data", "base", "*", "*"))
 	r, err := e.p.runner(e.t.Spec)
 	if err != nil {
 		t.Fatal(err)

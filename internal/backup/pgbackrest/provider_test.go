@@ -135,15 +135,7 @@ func (st *ptStorage) repo(place func(spec *lab.Backup)) providertest.Repo {
 // restore then finds unreadable (encrypted, compressed, checksummed).
 func (st *ptStorage) damage(t *testing.T) {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(st.setsDir, "*", "pg_data", "base", "*", "*"))
-	if len(files) == 0 {
-		t.Fatalf("no backup files to damage under %s", st.setsDir)
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f, []byte("damaged"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.DamageBackupFiles(t, filepath.Join(st.setsDir, "*", "pg_data", "base", "*", "*"))
 }
 
 // stored lists the labels of every backup set pgbackrest info finds in
